@@ -1,0 +1,47 @@
+from collections.abc import Iterable
+from typing import Any, TypeAlias
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from .models import AuditEvent
+
+Actor: TypeAlias = AbstractBaseUser | AnonymousUser | None
+
+
+def _user(actor: Actor) -> Any:
+    return actor if actor is not None and actor.is_authenticated else None
+
+
+def audit_record(
+    *,
+    actor: Actor,
+    action: str,
+    entity: str,
+    entity_id: str | int,
+    station: str = "",
+    before: Any = None,
+    after: Any = None,
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        actor=_user(actor),
+        station=station,
+        action=action,
+        entity=entity,
+        entity_id=str(entity_id),
+        before=before,
+        after=after,
+    )
+
+
+def audit_record_many(
+    *, actor: Actor, action: str, entity: str, station: str = "", rows: Iterable[tuple[str, Any, Any]]
+) -> None:
+    """One INSERT for many rows of (entity_id, before, after)."""
+    user = _user(actor)
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            actor=user, station=station, action=action, entity=entity,
+            entity_id=entity_id, before=before, after=after,
+        )
+        for entity_id, before, after in rows
+    )

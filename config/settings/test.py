@@ -1,0 +1,13 @@
+"""The suite runs against the real PostgreSQL unless DATABASE_URL says otherwise."""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-not-secret-celltrace")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/celltrace")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
+os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
+
+from .base import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

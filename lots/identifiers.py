@@ -1,0 +1,68 @@
+"""GS1 identifiers: the Digital Link URI on every QR label and the RFID EPC of tagged items."""
+
+import re
+from urllib.parse import quote, unquote, urlsplit
+
+from django.conf import settings
+from epcpy import (
+    epc_pure_identity_to_tag_encodable,
+    hex_to_tag_encodable,
+    tag_uri_to_tag_encodable,
+)
+from epcpy.epc_schemes.base_scheme import EPCScheme
+
+from .exceptions import ErrorCode, InvalidInput
+
+_HEX = re.compile(r"^(0x)?[0-9A-Fa-f]{24,}$")
+
+
+def gtin_check_digit(digits13: str) -> str:
+    """GS1 mod-10 check digit: weights 3,1,3,... from the right."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits13)))
+    return str((10 - total % 10) % 10)
+
+
+def kind_gtin(gtin_item_reference: int) -> str:
+    """GTIN-14 of an item kind: indicator 0, the company prefix, the kind's item reference."""
+    prefix = settings.CELLTRACE_GS1_COMPANY_PREFIX
+    body = "0" + prefix + str(gtin_item_reference).zfill(12 - len(prefix))
+    return body + gtin_check_digit(body)
+
+
+def digital_link(*, code: str, gtin_item_reference: int, level: str) -> str:
+    """Batch items carry the code as the lot (AI 10), instance items as the serial (AI 21)."""
+    key = "10" if level == "batch" else "21"
+    gtin = kind_gtin(gtin_item_reference)
+    return f"https://{settings.CELLTRACE_RESOLVER}/01/{gtin}/{key}/{quote(code, safe='')}"
+
+
+def code_from_digital_link(uri: str) -> str | None:
+    """The item code inside a Digital Link URI (any resolver), or None if `uri` is not one."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        return None
+    segments = parts.path.strip("/").split("/")
+    for index in range(len(segments) - 3):
+        if segments[index] == "01" and segments[index + 2] in ("10", "21"):
+            return unquote(segments[index + 3])
+    return None
+
+
+def epc_normalize(raw: str, *, field: str = "rfid_epc") -> str:
+    """An EPC as its pure-identity URN (urn:epc:id:...), from a URN, a tag URI or hex."""
+    value = raw.strip()
+    try:
+        if value.lower().startswith("urn:epc:id:"):
+            scheme: EPCScheme = epc_pure_identity_to_tag_encodable(value)
+        elif value.lower().startswith("urn:epc:tag:"):
+            scheme = tag_uri_to_tag_encodable(value)
+        elif _HEX.match(value):
+            scheme = hex_to_tag_encodable(value.removeprefix("0x"))
+        else:
+            raise ValueError("not an EPC URN or hex")
+    except Exception as exc:  # epcpy raises many kinds; all mean "not a valid EPC"
+        raise InvalidInput(
+            f"{raw!r} is not a valid EPC (URN or hex): {exc}", field=field, code=ErrorCode.BAD_EPC
+        ) from None
+    return str(scheme.epc_uri)
+

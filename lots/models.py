@@ -1,0 +1,104 @@
+"""Items: anything traceable on the line, from a raw lot to a finished cell."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Level(models.TextChoices):
+    BATCH = "batch", "Batch"
+    INSTANCE = "instance", "Instance"
+
+
+class Polarity(models.TextChoices):
+    CATHODE = "cathode", "Cathode"
+    ANODE = "anode", "Anode"
+
+
+class ItemStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    CONSUMED = "consumed", "Consumed"
+    ON_HOLD = "on_hold", "On hold"
+    SCRAPPED = "scrapped", "Scrapped"
+    SHIPPED = "shipped", "Shipped"
+
+
+class ItemKind(models.Model):
+    """What an item is. Seeded by a data migration, so the contract's codes always exist."""
+
+    code = models.SlugField(max_length=64, primary_key=True)
+    name = models.CharField(max_length=128)
+    level = models.CharField(max_length=16, choices=Level.choices)
+    default_unit = models.CharField(max_length=32)
+    code_prefix = models.CharField(max_length=8, unique=True)
+    # GS1 item reference: with the company prefix it forms the GTIN on the item's Digital Link.
+    gtin_item_reference = models.PositiveIntegerField(unique=True)
+    is_roll = models.BooleanField(default=False)
+    on_electrode_path = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["gtin_item_reference"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Item(models.Model):
+    code = models.CharField(max_length=64, unique=True)
+    kind = models.ForeignKey(ItemKind, on_delete=models.PROTECT, related_name="items")
+    status = models.CharField(max_length=16, choices=ItemStatus.choices, default=ItemStatus.ACTIVE)
+    # Remaining quantity, in `unit`; `initial_quantity` is what was registered or produced.
+    quantity = models.DecimalField(max_digits=20, decimal_places=6)
+    initial_quantity = models.DecimalField(max_digits=20, decimal_places=6)
+    unit = models.CharField(max_length=32)
+    length_m = models.FloatField(null=True, blank=True)
+    polarity = models.CharField(max_length=8, choices=Polarity.choices, null=True, blank=True)
+    rfid_epc = models.CharField(max_length=128, unique=True, null=True, blank=True)
+    supplier_lot = models.CharField(max_length=128, blank=True, default="")
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    station = models.ForeignKey(
+        "traceability.Station", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    produced_by = models.ForeignKey(
+        "traceability.Operation",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="outputs",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="item_quantity_not_negative"),
+            models.CheckConstraint(
+                condition=Q(initial_quantity__gte=0), name="item_initial_quantity_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(length_m__isnull=True) | Q(length_m__gt=0), name="item_length_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=ItemStatus.values), name="item_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(polarity__isnull=True) | Q(polarity__in=Polarity.values),
+                name="item_polarity_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["kind", "status"]),
+            models.Index(fields=["status"], condition=Q(status="on_hold"), name="item_on_hold_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class CodeSequence(models.Model):
+    """Next number per code prefix; advanced by one UPDATE ... RETURNING per operation."""
+
+    prefix = models.CharField(max_length=8, primary_key=True)
+    last_value = models.BigIntegerField(default=0)

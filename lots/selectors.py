@@ -1,0 +1,33 @@
+"""Reads on items."""
+
+from django.db.models import Q, QuerySet
+
+from .exceptions import ErrorCode, InvalidInput, NotFound
+from .identifiers import code_from_digital_link, epc_normalize
+from .models import Item
+
+
+def item_queryset() -> QuerySet[Item]:
+    return Item.objects.select_related("kind", "created_by", "station")
+
+
+def item_lookup_q(identifier: str) -> Q:
+    """Match an item by code, Digital Link URI or EPC (URN, tag URI or hex)."""
+    text = identifier.strip()
+    code = code_from_digital_link(text)
+    if code is not None:
+        return Q(code=code)
+    query = Q(code=text)
+    if text.lower().startswith("urn:epc:") or (len(text) >= 24 and all(c in "0123456789abcdefABCDEF" for c in text)):
+        try:
+            query |= Q(rfid_epc=epc_normalize(text))
+        except InvalidInput:  # not an EPC after all: only the code can match
+            pass
+    return query
+
+
+def item_get(identifier: str) -> Item:
+    item = item_queryset().filter(item_lookup_q(identifier)).first()
+    if item is None:
+        raise NotFound(f"No item {identifier!r}.", code=ErrorCode.UNKNOWN_ITEM)
+    return item

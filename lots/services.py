@@ -1,0 +1,164 @@
+"""Writes on items: registration, code allocation, scrapping."""
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from audit.services import Actor, audit_record
+
+from .exceptions import Conflict, ErrorCode, InvalidInput
+from .identifiers import epc_normalize
+from .models import CodeSequence, Item, ItemKind, ItemStatus, Level, Polarity
+from .units import convert, finite_number, is_length, parse_unit, to_decimal
+
+# Allowed status changes; anything else is a conflict with the state of the line.
+STATUS_TRANSITIONS: Mapping[str, frozenset[str]] = {
+    ItemStatus.ACTIVE: frozenset({ItemStatus.CONSUMED, ItemStatus.ON_HOLD, ItemStatus.SCRAPPED, ItemStatus.SHIPPED}),
+    ItemStatus.ON_HOLD: frozenset({ItemStatus.ACTIVE, ItemStatus.SCRAPPED}),
+    ItemStatus.CONSUMED: frozenset(),
+    ItemStatus.SCRAPPED: frozenset(),
+    ItemStatus.SHIPPED: frozenset({ItemStatus.ON_HOLD}),
+}
+
+
+def kind_get(code: object, *, field: str = "kind") -> ItemKind:
+    try:
+        return ItemKind.objects.get(code=code)
+    except (ItemKind.DoesNotExist, ValueError, TypeError):
+        raise InvalidInput(f"Unknown item kind {code!r}.", field=field, code=ErrorCode.UNKNOWN_KIND) from None
+
+
+def codes_allocate(*, prefix: str, count: int) -> list[str]:
+    """`count` fresh codes like CR-000042, in one UPDATE ... RETURNING (PostgreSQL and SQLite)."""
+    CodeSequence.objects.get_or_create(prefix=prefix)
+    table = CodeSequence._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_value = last_value + %s WHERE prefix = %s RETURNING last_value",
+            [count, prefix],
+        )
+        last = cursor.fetchone()[0]
+    return [f"{prefix}-{n:06d}" for n in range(last - count + 1, last + 1)]
+
+
+def quantity_in_kind_unit(
+    *, kind: ItemKind, quantity: object, unit: object, field: str
+) -> tuple[float, str]:
+    """Validate a quantity and its unit for a kind; returns (value, unit as given)."""
+    if kind.level == Level.INSTANCE and quantity is None:
+        return 1.0, kind.default_unit
+    if quantity is None:
+        raise InvalidInput("A quantity is required.", field=f"{field}quantity", code=ErrorCode.BAD_QUANTITY)
+    value = finite_number(quantity, field=f"{field}quantity")
+    if value <= 0:
+        raise InvalidInput("The quantity must be positive.", field=f"{field}quantity", code=ErrorCode.BAD_QUANTITY)
+    if unit is None or unit == "":
+        raise InvalidInput("A unit is required.", field=f"{field}unit", code=ErrorCode.BAD_UNIT)
+    parse_unit(unit, field=f"{field}unit")
+    convert(value, str(unit), kind.default_unit, field=f"{field}unit")  # dimension check
+    return value, str(unit).strip()
+
+
+def length_of(value: float, unit: str) -> float | None:
+    return convert(value, unit, "m", field="unit") if is_length(unit) else None
+
+
+@transaction.atomic
+def item_register(
+    *,
+    actor: Actor,
+    kind: str,
+    quantity: object = None,
+    unit: object = None,
+    code: str | None = None,
+    rfid_epc: str | None = None,
+    supplier_lot: str = "",
+    polarity: str | None = None,
+    attributes: dict[str, Any] | None = None,
+    station: Any = None,
+    created_at: datetime | None = None,
+) -> Item:
+    """Register material entering the line (a raw lot, a foil roll, an electrolyte drum)."""
+    item_kind = kind_get(kind)
+    value, unit_str = quantity_in_kind_unit(kind=item_kind, quantity=quantity, unit=unit, field="")
+    if polarity is not None and polarity not in Polarity.values:
+        raise InvalidInput("Polarity is cathode or anode.", field="polarity")
+    if polarity is not None and not item_kind.on_electrode_path:
+        raise InvalidInput(f"A {item_kind.code} has no polarity.", field="polarity")
+    epc = epc_normalize(rfid_epc) if rfid_epc else None
+    item = Item(
+        code=code or codes_allocate(prefix=item_kind.code_prefix, count=1)[0],
+        kind=item_kind,
+        quantity=to_decimal(value),
+        initial_quantity=to_decimal(value),
+        unit=unit_str,
+        length_m=length_of(value, unit_str),
+        polarity=polarity,
+        rfid_epc=epc,
+        supplier_lot=supplier_lot,
+        attributes=attributes or {},
+        created_at=created_at or timezone.now(),
+        created_by=actor if actor is not None and actor.is_authenticated else None,
+        station=station,
+    )
+    try:
+        with transaction.atomic():
+            item.save()
+    except IntegrityError:
+        if Item.objects.filter(code=item.code).exists():
+            raise Conflict(f"An item with code {item.code!r} exists.", field="code", code=ErrorCode.DUPLICATE_CODE) from None
+        raise Conflict(f"An item with EPC {epc!r} exists.", field="rfid_epc", code=ErrorCode.DUPLICATE_EPC) from None
+    audit_record(
+        actor=actor, action="item.register", entity="item", entity_id=item.code,
+        station=station.code if station else "", after=item_snapshot(item),
+    )
+    return item
+
+
+def item_snapshot(item: Item) -> dict[str, Any]:
+    return {
+        "code": item.code,
+        "kind": item.kind_id,
+        "status": item.status,
+        "quantity": str(item.quantity),
+        "unit": item.unit,
+    }
+
+
+def status_check(item: Item, new_status: str, *, field: str = "item") -> None:
+    if new_status not in STATUS_TRANSITIONS[item.status]:
+        code = {
+            ItemStatus.CONSUMED: ErrorCode.ITEM_CONSUMED,
+            ItemStatus.ON_HOLD: ErrorCode.ITEM_ON_HOLD,
+        }.get(ItemStatus(item.status), ErrorCode.ITEM_NOT_ACTIVE)
+        raise Conflict(
+            f"{item.code} is {item.status}; it cannot become {new_status}.", field=field, code=code
+        )
+
+
+@transaction.atomic
+def item_scrap(*, actor: Actor, code: str, reason: str, station: Any = None) -> Item:
+    """Scrap a whole item (a cell failing its end-of-line test, a damaged roll)."""
+    from traceability.models import Scrap  # traceability depends on lots, not the reverse
+
+    if not reason or not reason.strip():
+        raise InvalidInput("A reason is required.", field="reason")
+    try:
+        # Locked so a concurrent operation cannot consume what we are scrapping.
+        item = Item.objects.select_for_update().get(code=code)
+    except Item.DoesNotExist:
+        raise InvalidInput(f"Unknown item {code!r}.", field="item", code=ErrorCode.UNKNOWN_ITEM) from None
+    before = item_snapshot(item)
+    status_check(item, ItemStatus.SCRAPPED)
+    if item.quantity > 0:
+        Scrap.objects.create(item=item, quantity=item.quantity, unit=item.unit, reason=reason)
+    item.status = ItemStatus.SCRAPPED
+    item.save(update_fields=["status"])
+    audit_record(
+        actor=actor, action="item.scrap", entity="item", entity_id=item.code,
+        station=station.code if station else "", before=before, after=item_snapshot(item) | {"reason": reason},
+    )
+    return item

@@ -1,0 +1,159 @@
+"""Holds and recalls: set-based writes, one INSERT ... SELECT over a recursive walk."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.services import Actor, audit_record
+from lots.exceptions import Conflict, ErrorCode, InvalidInput
+from lots.models import Item
+
+from .models import Hold, HoldItem
+from .selectors import MAX_DEPTH
+from .services import station_get
+
+# Seeds: the held item, or every item an operation at the station produced or consumed in the
+# window. Then (with downstream) everything made from them. Caught: items that still exist
+# physically (active, already on hold, shipped). An item already on hold keeps the status it had
+# before its first hold, so that releasing either hold restores it correctly.
+_CATCH_SQL = """
+INSERT INTO traceability_holditem (hold_id, item_id, previous_status)
+WITH RECURSIVE seed(item_id) AS (
+    {seed}
+), down(item_id, depth) AS (
+    SELECT item_id, 0 FROM seed
+    UNION
+    SELECT e.child_id, d.depth + 1
+    FROM down d JOIN traceability_lineageedge e ON e.parent_id = d.item_id
+    WHERE %(downstream)s AND d.depth < %(max_depth)s
+)
+SELECT DISTINCT %(hold)s, i.id,
+    CASE WHEN i.status = 'on_hold' THEN COALESCE((
+        SELECT MIN(hi.previous_status) FROM traceability_holditem hi
+        JOIN traceability_hold h ON h.id = hi.hold_id
+        WHERE hi.item_id = i.id AND h.released_at IS NULL
+    ), 'active') ELSE i.status END
+FROM down d JOIN lots_item i ON i.id = d.item_id
+WHERE i.status IN ('active', 'on_hold', 'shipped')
+"""
+
+_SEED_ITEM = "SELECT CAST(%(item)s AS BIGINT)"
+_SEED_WINDOW = """
+    SELECT i.id FROM lots_item i JOIN traceability_operation o ON o.id = i.produced_by_id
+    WHERE o.station_id = %(station)s AND o.started_at < %(to)s
+      AND COALESCE(o.ended_at, o.started_at) >= %(from)s
+    UNION
+    SELECT oi.item_id FROM traceability_operationinput oi
+    JOIN traceability_operation o ON o.id = oi.operation_id
+    WHERE o.station_id = %(station)s AND o.started_at < %(to)s
+      AND COALESCE(o.ended_at, o.started_at) >= %(from)s
+"""
+
+_HOLD_ITEMS_SQL = """
+UPDATE lots_item SET status = 'on_hold'
+WHERE status IN ('active', 'shipped')
+  AND id IN (SELECT item_id FROM traceability_holditem WHERE hold_id = %s)
+"""
+
+# Restore what each item was, unless another unreleased hold still holds it.
+_RELEASE_SQL = """
+UPDATE lots_item SET status = (
+    SELECT hi.previous_status FROM traceability_holditem hi
+    WHERE hi.hold_id = %(hold)s AND hi.item_id = lots_item.id
+)
+WHERE status = 'on_hold'
+  AND id IN (SELECT item_id FROM traceability_holditem WHERE hold_id = %(hold)s)
+  AND NOT EXISTS (
+    SELECT 1 FROM traceability_holditem other
+    JOIN traceability_hold h ON h.id = other.hold_id
+    WHERE other.item_id = lots_item.id AND other.hold_id <> %(hold)s AND h.released_at IS NULL
+  )
+"""
+
+
+@dataclass
+class HoldResult:
+    hold: Hold
+    items: list[str]
+
+
+def hold_items(hold: Hold) -> list[str]:
+    return list(
+        HoldItem.objects.filter(hold=hold).order_by("item__code").values_list("item__code", flat=True)
+    )
+
+
+@transaction.atomic
+def hold_place(
+    *,
+    actor: Actor,
+    reason: str,
+    item: Item | None = None,
+    station: str | None = None,
+    window_from: datetime | None = None,
+    window_to: datetime | None = None,
+    downstream: bool = False,
+    from_station: str = "",
+) -> HoldResult:
+    """Hold one item (with `downstream`, a recall of all made from it) or contain a station's
+    output and input over a time window."""
+    if not reason or not reason.strip():
+        raise InvalidInput("A reason is required.", field="reason")
+    if (item is None) == (station is None):
+        raise InvalidInput("Give either an item or a station with a window.", field="item")
+    params: dict[str, object] = {"downstream": downstream, "max_depth": MAX_DEPTH}
+    if item is not None:
+        hold = Hold.objects.create(reason=reason, item=item, downstream=downstream, created_by=actor)
+        seed = _SEED_ITEM
+        params["item"] = item.pk
+    else:
+        station_obj = station_get(station)
+        if window_from is None:
+            raise InvalidInput("A window start is required.", field="from")
+        if window_to is None:
+            raise InvalidInput("A window end is required.", field="to")
+        if window_to <= window_from:
+            raise InvalidInput("The window ends before it starts.", field="to")
+        hold = Hold.objects.create(
+            reason=reason, station=station_obj, window_from=window_from, window_to=window_to,
+            downstream=downstream, created_by=actor,
+        )
+        seed = _SEED_WINDOW
+        params.update({"station": station_obj.pk, "from": window_from, "to": window_to})
+    params["hold"] = hold.pk
+    with connection.cursor() as cursor:
+        cursor.execute(_CATCH_SQL.format(seed=seed), params)
+        cursor.execute(_HOLD_ITEMS_SQL, [hold.pk])
+    caught = hold_items(hold)
+    audit_record(
+        actor=actor, action="hold.place", entity="hold", entity_id=hold.pk, station=from_station,
+        after={"reason": reason, "downstream": downstream, "item": item.code if item else None,
+               "station": station, "items": caught},
+    )
+    return HoldResult(hold=hold, items=caught)
+
+
+@transaction.atomic
+def hold_release(*, actor: Actor, hold_id: int, reason: str = "", from_station: str = "") -> HoldResult:
+    # Locked so two engineers releasing the same hold cannot both restore statuses.
+    hold = Hold.objects.select_for_update().filter(pk=hold_id).first()
+    if hold is None:
+        from lots.exceptions import NotFound
+
+        raise NotFound(f"No hold {hold_id}.")
+    if hold.released_at is not None:
+        raise Conflict("This hold is already released.", code=ErrorCode.HOLD_RELEASED)
+    hold.released_at = timezone.now()
+    hold.released_by = actor  # type: ignore[assignment]
+    hold.release_reason = reason
+    hold.save(update_fields=["released_at", "released_by", "release_reason"])
+    with connection.cursor() as cursor:
+        cursor.execute(_RELEASE_SQL, {"hold": hold.pk})
+    caught = hold_items(hold)
+    audit_record(
+        actor=actor, action="hold.release", entity="hold", entity_id=hold.pk, station=from_station,
+        before={"released": False}, after={"released": True, "reason": reason, "items": caught},
+    )
+    return HoldResult(hold=hold, items=caught)

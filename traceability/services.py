@@ -1,0 +1,403 @@
+"""Writes of the line: stations, operations (with their lineage), holds and releases."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.services import Actor, audit_record
+from lots.exceptions import Conflict, ErrorCode, InvalidInput
+from lots.identifiers import epc_normalize
+from lots.models import Item, ItemKind, ItemStatus, Level, Polarity
+from lots.services import (
+    codes_allocate,
+    item_snapshot,
+    kind_get,
+    length_of,
+    quantity_in_kind_unit,
+    status_check,
+)
+from lots.units import convert, finite_number, parse_unit, to_decimal
+
+from .models import Hold, LineageEdge, Operation, OperationInput, Scrap, Station, Step
+
+# Tolerance for comparing metres and quantities that went through unit conversion.
+EPSILON = 1e-6
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    item: str
+    quantity: float | None = None
+    unit: str | None = None
+    consume: bool | None = None
+
+
+@dataclass(frozen=True)
+class StretchSpec:
+    item: str
+    from_m: float | None = None
+    to_m: float | None = None
+    reversed: bool = False
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    kind: str
+    quantity: float | None = None
+    unit: str | None = None
+    code: str | None = None
+    lane: int | None = None
+    polarity: str | None = None
+    rfid_epc: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    sources: list[StretchSpec] | None = None  # the API's "from"
+    scrap_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ScrapSpec:
+    item: str
+    quantity: float
+    unit: str
+    reason: str
+
+
+@dataclass
+class OperationResult:
+    operation: Operation
+    inputs: list[OperationInput]
+    outputs: list[Item]
+
+
+def step_get(code: object, *, field: str = "step") -> Step:
+    try:
+        return Step.objects.get(code=code)
+    except (Step.DoesNotExist, ValueError, TypeError):
+        raise InvalidInput(f"Unknown step {code!r}.", field=field, code=ErrorCode.UNKNOWN_STEP) from None
+
+
+def station_get(code: object, *, field: str = "station") -> Station:
+    try:
+        return Station.objects.get(code=code)
+    except (Station.DoesNotExist, ValueError, TypeError):
+        raise InvalidInput(
+            f"Unknown station {code!r}.", field=field, code=ErrorCode.UNKNOWN_STATION
+        ) from None
+
+
+@transaction.atomic
+def station_create(*, actor: Actor, code: str, name: str, steps: list[str], room: str = "") -> Station:
+    if Station.objects.filter(code=code).exists():
+        raise Conflict(f"Station {code!r} exists.", field="code", code=ErrorCode.DUPLICATE_CODE)
+    step_objects = [step_get(s, field=f"steps[{i}]") for i, s in enumerate(steps)]
+    if not step_objects:
+        raise InvalidInput("A station runs at least one step.", field="steps")
+    station = Station.objects.create(code=code, name=name, room=room)
+    station.steps.set(step_objects)
+    audit_record(
+        actor=actor, action="station.create", entity="station", entity_id=code,
+        after={"code": code, "name": name, "room": room, "steps": steps},
+    )
+    return station
+
+
+def _parameters_check(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Machine parameters: {code: {"value": number, "unit": "pint unit"}} (unit optional)."""
+    checked: dict[str, Any] = {}
+    for code, entry in parameters.items():
+        where = f"parameters.{code}"
+        if not isinstance(entry, dict) or "value" not in entry:
+            raise InvalidInput('Each parameter is {"value": ..., "unit": ...}.', field=where)
+        value = entry["value"]
+        if not isinstance(value, str):
+            value = finite_number(value, field=f"{where}.value")
+        unit = entry.get("unit")
+        if unit is not None:
+            parse_unit(unit, field=f"{where}.unit")
+        checked[code] = {"value": value, "unit": unit} if unit is not None else {"value": value}
+    return checked
+
+
+def _lock_inputs(inputs: list[InputSpec]) -> dict[str, Item]:
+    """Lock every input row, in primary-key order so that two stations never deadlock."""
+    codes = [spec.item for spec in inputs]
+    seen: set[str] = set()
+    for index, code in enumerate(codes):
+        if code in seen:
+            raise InvalidInput(f"{code} is listed twice.", field=f"inputs[{index}].item")
+        seen.add(code)
+    locked = {
+        item.code: item
+        for item in Item.objects.select_for_update(of=("self",))
+        .select_related("kind")
+        .filter(code__in=codes)
+        .order_by("pk")
+    }
+    for index, code in enumerate(codes):
+        if code not in locked:
+            raise InvalidInput(f"Unknown item {code!r}.", field=f"inputs[{index}].item", code=ErrorCode.UNKNOWN_ITEM)
+    return locked
+
+
+def _take_inputs(
+    inputs: list[InputSpec], locked: dict[str, Item], scrap: list[ScrapSpec], operation: Operation
+) -> tuple[list[OperationInput], list[Scrap]]:
+    """Check each input can be taken; lower remaining quantities; mark consumed ones."""
+    scrapped: dict[str, float] = defaultdict(float)
+    scrap_rows: list[Scrap] = []
+    for index, spec in enumerate(scrap):
+        where = f"scrap[{index}]"
+        if spec.item not in locked:
+            raise InvalidInput(
+                f"{spec.item} is not an input of this operation.", field=f"{where}.item",
+                code=ErrorCode.FROM_NOT_AN_INPUT,
+            )
+        if not spec.reason.strip():
+            raise InvalidInput("A reason is required.", field=f"{where}.reason")
+        item = locked[spec.item]
+        amount = finite_number(spec.quantity, field=f"{where}.quantity")
+        if amount <= 0:
+            raise InvalidInput("The quantity must be positive.", field=f"{where}.quantity", code=ErrorCode.BAD_QUANTITY)
+        scrapped[spec.item] += convert(amount, spec.unit, item.unit, field=f"{where}.unit")
+        scrap_rows.append(
+            Scrap(operation=operation, item=item, quantity=to_decimal(amount), unit=spec.unit, reason=spec.reason)
+        )
+
+    rows: list[OperationInput] = []
+    for index, spec in enumerate(inputs):
+        where = f"inputs[{index}]"
+        item = locked[spec.item]
+        status_check(item, ItemStatus.CONSUMED, field=f"{where}.item")
+        remaining = float(item.quantity)
+        if spec.quantity is None:
+            taken = remaining - scrapped[spec.item]
+        else:
+            amount = finite_number(spec.quantity, field=f"{where}.quantity")
+            if amount <= 0:
+                raise InvalidInput("The quantity must be positive.", field=f"{where}.quantity", code=ErrorCode.BAD_QUANTITY)
+            if spec.unit is None:
+                raise InvalidInput("A unit is required with a quantity.", field=f"{where}.unit", code=ErrorCode.BAD_UNIT)
+            taken = convert(amount, spec.unit, item.unit, field=f"{where}.unit")
+        left = remaining - taken - scrapped[spec.item]
+        if left < -EPSILON * max(1.0, remaining):
+            raise Conflict(
+                f"{item.code} has {remaining:g} {item.unit} left; "
+                f"{taken + scrapped[spec.item]:g} {item.unit} were asked for.",
+                field=f"{where}.quantity",
+                code=ErrorCode.INSUFFICIENT_QUANTITY,
+            )
+        left = max(left, 0.0)
+        whole = left <= EPSILON * max(1.0, remaining)
+        consume = spec.consume if spec.consume is not None else (
+            item.kind.level == Level.INSTANCE or whole or (item.kind.is_roll and spec.quantity is None)
+        )
+        item.quantity = to_decimal(0.0 if whole else left)
+        if consume or whole:
+            item.status = ItemStatus.CONSUMED
+        rows.append(
+            OperationInput(
+                operation=operation, item=item, quantity=to_decimal(taken), unit=item.unit,
+                consumed=item.status == ItemStatus.CONSUMED,
+            )
+        )
+    return rows, scrap_rows
+
+
+def _stretches(
+    spec: OutputSpec, index: int, locked: dict[str, Item], child_length: float | None
+) -> list[tuple[Item, float | None, float | None, float | None, float | None, bool]]:
+    """(parent, parent_from, parent_to, child_from, child_to, reversed) per named stretch.
+
+    The child's own length is laid over its stretches in order, each in proportion to the
+    stretch's length: calendering 500 m into 520 m gives the one edge a scale of 500/520.
+    """
+    where = f"outputs[{index}].from"
+    parsed: list[tuple[Item, float | None, float | None, bool]] = []
+    for j, stretch in enumerate(spec.sources or []):
+        here = f"{where}[{j}]"
+        parent = locked.get(stretch.item)
+        if parent is None:
+            raise InvalidInput(
+                f"{stretch.item} is not an input of this operation.", field=f"{here}.item",
+                code=ErrorCode.FROM_NOT_AN_INPUT,
+            )
+        if (stretch.from_m is None) != (stretch.to_m is None):
+            raise InvalidInput("Give both from_m and to_m, or neither.", field=f"{here}.to_m", code=ErrorCode.BAD_POSITION)
+        if stretch.from_m is not None and stretch.to_m is not None:
+            lo = finite_number(stretch.from_m, field=f"{here}.from_m")
+            hi = finite_number(stretch.to_m, field=f"{here}.to_m")
+            if lo < 0:
+                raise InvalidInput("from_m cannot be negative.", field=f"{here}.from_m", code=ErrorCode.BAD_POSITION)
+            if hi <= lo:
+                raise InvalidInput("to_m must be greater than from_m.", field=f"{here}.to_m", code=ErrorCode.BAD_POSITION)
+            if parent.length_m is None:
+                raise InvalidInput(
+                    f"{parent.code} has no length; positions do not apply.", field=f"{here}.from_m",
+                    code=ErrorCode.BAD_POSITION,
+                )
+            if hi > parent.length_m * (1 + EPSILON):
+                raise InvalidInput(
+                    f"to_m {hi:g} is beyond the {parent.length_m:g} m of {parent.code}.", field=f"{here}.to_m",
+                    code=ErrorCode.BAD_POSITION,
+                )
+            parsed.append((parent, lo, hi, stretch.reversed))
+        else:
+            parsed.append((parent, None, None, False))
+
+    positioned = [(p, lo, hi) for p, lo, hi, _ in parsed if lo is not None and hi is not None]
+    total = sum(hi - lo for _, lo, hi in positioned)
+    scale = (child_length / total) if (child_length and total) else 1.0
+    result = []
+    offset = 0.0
+    for parent, lo, hi, rev in parsed:
+        if lo is None or hi is None:
+            result.append((parent, None, None, None, None, False))
+            continue
+        child_span = (hi - lo) * scale
+        result.append((parent, lo, hi, offset, offset + child_span, rev))
+        offset += child_span
+    return result
+
+
+def _inherited_polarity(parents: list[Item]) -> str | None:
+    polarities = {p.polarity for p in parents if p.polarity}
+    return polarities.pop() if len(polarities) == 1 else None
+
+
+@transaction.atomic
+def operation_record(
+    *,
+    actor: Actor,
+    step: str,
+    station: str,
+    started_at: datetime | None = None,
+    ended_at: datetime | None = None,
+    inputs: list[InputSpec],
+    outputs: list[OutputSpec],
+    parameters: dict[str, Any] | None = None,
+    scrap: list[ScrapSpec] | None = None,
+) -> OperationResult:
+    """Record one execution of a step: take the inputs, make the outputs, write the lineage."""
+    step_obj = step_get(step)
+    station_obj = station_get(station)
+    if not station_obj.steps.filter(pk=step_obj.pk).exists():
+        raise InvalidInput(
+            f"Station {station} does not run {step}.", field="step", code=ErrorCode.STEP_NOT_AT_STATION
+        )
+    started = started_at or timezone.now()
+    if ended_at is not None and ended_at < started:
+        raise InvalidInput("ended_at is before started_at.", field="ended_at")
+    if not inputs and not outputs:
+        raise InvalidInput("An operation takes inputs or makes outputs.", field="inputs")
+
+    operation = Operation(
+        step=step_obj, station=station_obj, started_at=started, ended_at=ended_at,
+        parameters=_parameters_check(parameters or {}),
+        created_by=actor if actor is not None and actor.is_authenticated else None,
+    )
+    locked = _lock_inputs(inputs)
+    before = [item_snapshot(item) for item in locked.values()]
+    input_rows, scrap_rows = _take_inputs(inputs, locked, scrap or [], operation)
+    kinds = {k.code: k for k in ItemKind.objects.all()}
+
+    # Validate and shape every output before writing anything.
+    planned: list[tuple[OutputSpec, ItemKind, float, str, list[tuple[Any, ...]]]] = []
+    given_codes: list[str] = []
+    for index, spec in enumerate(outputs):
+        where = f"outputs[{index}]."
+        kind = kinds.get(spec.kind)
+        if kind is None:
+            kind = kind_get(spec.kind, field=f"{where}kind")  # raises the field-named error
+        value, unit = quantity_in_kind_unit(kind=kind, quantity=spec.quantity, unit=spec.unit, field=where)
+        child_length = length_of(value, unit)
+        if spec.sources is None:
+            stretches: list[tuple[Any, ...]] = [(p, None, None, None, None, False) for p in locked.values()]
+        else:
+            if not spec.sources:
+                raise InvalidInput("from names at least one input.", field=f"{where}from")
+            stretches = _stretches(spec, index, locked, child_length)
+        if spec.polarity is not None and spec.polarity not in Polarity.values:
+            raise InvalidInput("Polarity is cathode or anode.", field=f"{where}polarity")
+        if spec.code:
+            given_codes.append(spec.code)
+        planned.append((spec, kind, value, unit, stretches))
+    if len(set(given_codes)) != len(given_codes):
+        raise InvalidInput("Two outputs have the same code.", field="outputs", code=ErrorCode.DUPLICATE_CODE)
+    taken = set(Item.objects.filter(code__in=given_codes).values_list("code", flat=True))
+    if taken:
+        raise Conflict(f"Codes already in use: {', '.join(sorted(taken))}.", field="outputs", code=ErrorCode.DUPLICATE_CODE)
+
+    # Codes for outputs that brought none: one UPDATE ... RETURNING per kind prefix.
+    need: dict[str, int] = defaultdict(int)
+    for spec, kind, *_ in planned:
+        if not spec.code:
+            need[kind.code_prefix] += 1
+    fresh = {prefix: iter(codes_allocate(prefix=prefix, count=n)) for prefix, n in need.items()}
+
+    operation.save()
+    now = ended_at or started
+    user = operation.created_by
+    items: list[Item] = []
+    for spec, kind, value, unit, stretches in planned:
+        polarity = spec.polarity
+        if polarity is None and kind.on_electrode_path:
+            polarity = _inherited_polarity([s[0] for s in stretches])
+        attributes = dict(spec.attributes)
+        if spec.lane is not None:
+            attributes.setdefault("lane", spec.lane)
+        if spec.scrap_reason:
+            attributes["scrap_reason"] = spec.scrap_reason
+        length = length_of(value, unit)
+        if length is None and stretches and all(s[1] is not None for s in stretches):
+            # A sheet's own metres are the stretches it was cut from.
+            length = sum(s[2] - s[1] for s in stretches)
+        items.append(
+            Item(
+                code=spec.code or next(fresh[kind.code_prefix]),
+                kind=kind,
+                status=ItemStatus.SCRAPPED if spec.scrap_reason else ItemStatus.ACTIVE,
+                quantity=to_decimal(value),
+                initial_quantity=to_decimal(value),
+                unit=unit,
+                length_m=length,
+                polarity=polarity,
+                rfid_epc=epc_normalize(spec.rfid_epc) if spec.rfid_epc else None,
+                attributes=attributes,
+                created_at=now,
+                created_by=user,
+                station=station_obj,
+                produced_by=operation,
+            )
+        )
+    Item.objects.bulk_create(items)
+    edges = [
+        LineageEdge(
+            parent=parent, child=child, operation=operation,
+            parent_from_m=p_from, parent_to_m=p_to, child_from_m=c_from, child_to_m=c_to,
+            reversed=rev, lane=spec.lane,
+        )
+        for child, (spec, _kind, _value, _unit, stretches) in zip(items, planned, strict=True)
+        for parent, p_from, p_to, c_from, c_to, rev in stretches
+    ]
+    LineageEdge.objects.bulk_create(edges)
+    OperationInput.objects.bulk_create(input_rows)
+    Scrap.objects.bulk_create(scrap_rows)
+    changed = [row.item for row in input_rows]
+    if changed:
+        Item.objects.bulk_update(changed, ["quantity", "status"])
+    audit_record(
+        actor=actor, action="operation.record", entity="operation", entity_id=operation.pk,
+        station=station_obj.code,
+        before={"inputs": before},
+        after={
+            "step": step_obj.code,
+            "inputs": [item_snapshot(row.item) | {"taken": str(row.quantity)} for row in input_rows],
+            "outputs": [item.code for item in items],
+            "scrap": [{"item": s.item.code, "quantity": str(s.quantity), "unit": s.unit, "reason": s.reason} for s in scrap_rows],
+        },
+    )
+    return OperationResult(operation=operation, inputs=input_rows, outputs=items)
