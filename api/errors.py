@@ -13,9 +13,7 @@ from lots.exceptions import Conflict, DomainError, ErrorCode, InvalidInput, NotF
 _STATUS = {InvalidInput: 400, NotFound: 404, Conflict: 409}
 
 
-def error_response(
-    status_code: int, detail: str, code: str, errors: dict[str, Any] | None = None
-) -> Response:
+def error_response(status_code: int, detail: str, code: str, errors: dict[str, Any] | None = None) -> Response:
     return Response({"detail": detail, "code": code, "errors": errors or {}}, status=status_code)
 
 
@@ -24,8 +22,10 @@ def _flatten(errors: Any, prefix: str = "") -> dict[str, list[str]]:
     flat: dict[str, list[str]] = {}
     if isinstance(errors, dict):
         for key, value in errors.items():
-            name = "non_field_errors" if key == "non_field_errors" and not prefix else (
-                f"{prefix}.{key}" if prefix else str(key)
+            name = (
+                "non_field_errors"
+                if key == "non_field_errors" and not prefix
+                else (f"{prefix}.{key}" if prefix else str(key))
             )
             flat.update(_flatten(value, name))
     elif isinstance(errors, list) and errors and all(isinstance(e, str) for e in errors):
@@ -44,9 +44,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         status_code = next(s for cls, s in _STATUS.items() if isinstance(exc, cls))
         return error_response(status_code, exc.message, exc.code, exc.errors)
     if isinstance(exc, RequestDataTooBig):
-        return error_response(
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, str(exc), ErrorCode.BODY_TOO_LARGE
-        )
+        return error_response(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, str(exc), ErrorCode.BODY_TOO_LARGE)
     if isinstance(exc, Http404):
         return error_response(404, str(exc) or "Not found.", "not_found")
     if isinstance(exc, exceptions.ValidationError):

@@ -1,11 +1,14 @@
 """Roles are Django groups: operator < engineer < admin. Superusers are admins."""
 
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
-from rest_framework.views import APIView
+
+if TYPE_CHECKING:  # rest_framework.views imports this module through its settings
+    from rest_framework.views import APIView
 
 
 class Role(IntEnum):
@@ -36,7 +39,7 @@ class HasRole(BasePermission):
 
     message = "Your role does not allow this."
 
-    def has_permission(self, request: Request, view: APIView) -> bool:
+    def has_permission(self, request: Request, view: "APIView") -> bool:
         role = user_role(request.user)
         if role is None:
             return False

@@ -1,3 +1,42 @@
-from django.urls import path
+from django.urls import path, register_converter
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-urlpatterns: list = []
+from . import views
+
+
+class IdentifierConverter:
+    """An item code, a URL-encoded Digital Link URI (slashes and all) or an EPC."""
+
+    regex = ".+?"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(IdentifierConverter, "identifier")
+
+urlpatterns = [
+    path("health/", views.HealthView.as_view(), name="health"),
+    path("kinds/", views.KindListView.as_view(), name="kinds"),
+    path("steps/", views.StepListView.as_view(), name="steps"),
+    path("stations/", views.StationListView.as_view(), name="stations"),
+    path("items/", views.ItemListView.as_view(), name="items"),
+    path("items/<identifier:identifier>/trace/", views.GenealogyView.as_view(direction="upstream"), name="item-trace"),
+    path(
+        "items/<identifier:identifier>/track/", views.GenealogyView.as_view(direction="downstream"), name="item-track"
+    ),
+    path("items/<identifier:identifier>/label.<str:fmt>", views.ItemLabelView.as_view(), name="item-label"),
+    path("items/<identifier:identifier>/scrap/", views.ItemScrapView.as_view(), name="item-scrap"),
+    path("items/<identifier:identifier>/", views.ItemDetailView.as_view(), name="item-detail"),
+    path("operations/", views.OperationListView.as_view(), name="operations"),
+    path("operations/<int:pk>/", views.OperationDetailView.as_view(), name="operation-detail"),
+    path("holds/", views.HoldListView.as_view(), name="holds"),
+    path("holds/<int:pk>/", views.HoldDetailView.as_view(), name="hold-detail"),
+    path("holds/<int:pk>/release/", views.HoldReleaseView.as_view(), name="hold-release"),
+    path("scan/", views.ScanView.as_view(), name="scan"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]

@@ -12,9 +12,7 @@ from django.db import models
 
 class AuditEvent(models.Model):
     at = models.DateTimeField(auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
-    )
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
     station = models.CharField(max_length=32, blank=True, default="")
     action = models.CharField(max_length=64)
     entity = models.CharField(max_length=64)
@@ -25,6 +23,9 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["entity", "entity_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.entity} {self.entity_id}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:

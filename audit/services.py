@@ -40,8 +40,13 @@ def audit_record_many(
     user = _user(actor)
     AuditEvent.objects.bulk_create(
         AuditEvent(
-            actor=user, station=station, action=action, entity=entity,
-            entity_id=entity_id, before=before, after=after,
+            actor=user,
+            station=station,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            before=before,
+            after=after,
         )
         for entity_id, before, after in rows
     )

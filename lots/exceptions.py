@@ -9,8 +9,14 @@ from typing import ClassVar
 class DomainError(Exception):
     code: ClassVar[str] = "error"
 
-    def __init__(self, message: str, *, field: str | None = None, code: str | None = None,
-                 errors: dict[str, list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        code: str | None = None,
+        errors: dict[str, list[str]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:

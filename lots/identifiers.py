@@ -65,4 +65,3 @@ def epc_normalize(raw: str, *, field: str = "rfid_epc") -> str:
             f"{raw!r} is not a valid EPC (URN or hex): {exc}", field=field, code=ErrorCode.BAD_EPC
         ) from None
     return str(scheme.epc_uri)
-

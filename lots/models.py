@@ -52,14 +52,13 @@ class Item(models.Model):
     initial_quantity = models.DecimalField(max_digits=20, decimal_places=6)
     unit = models.CharField(max_length=32)
     length_m = models.FloatField(null=True, blank=True)
-    polarity = models.CharField(max_length=8, choices=Polarity.choices, null=True, blank=True)
-    rfid_epc = models.CharField(max_length=128, unique=True, null=True, blank=True)
+    polarity = models.CharField(max_length=8, choices=Polarity.choices, null=True, blank=True)  # noqa: DJ001
+    # NULL, not "", for untagged items: many items have none and the column is unique.
+    rfid_epc = models.CharField(max_length=128, unique=True, null=True, blank=True)  # noqa: DJ001
     supplier_lot = models.CharField(max_length=128, blank=True, default="")
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(db_index=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True)
     station = models.ForeignKey(
         "traceability.Station", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -74,15 +73,9 @@ class Item(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=0), name="item_quantity_not_negative"),
-            models.CheckConstraint(
-                condition=Q(initial_quantity__gte=0), name="item_initial_quantity_not_negative"
-            ),
-            models.CheckConstraint(
-                condition=Q(length_m__isnull=True) | Q(length_m__gt=0), name="item_length_positive"
-            ),
-            models.CheckConstraint(
-                condition=Q(status__in=ItemStatus.values), name="item_status_valid"
-            ),
+            models.CheckConstraint(condition=Q(initial_quantity__gte=0), name="item_initial_quantity_not_negative"),
+            models.CheckConstraint(condition=Q(length_m__isnull=True) | Q(length_m__gt=0), name="item_length_positive"),
+            models.CheckConstraint(condition=Q(status__in=ItemStatus.values), name="item_status_valid"),
             models.CheckConstraint(
                 condition=Q(polarity__isnull=True) | Q(polarity__in=Polarity.values),
                 name="item_polarity_valid",
@@ -102,3 +95,6 @@ class CodeSequence(models.Model):
 
     prefix = models.CharField(max_length=8, primary_key=True)
     last_value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}-{self.last_value:06d}"

@@ -44,9 +44,7 @@ def codes_allocate(*, prefix: str, count: int) -> list[str]:
     return [f"{prefix}-{n:06d}" for n in range(last - count + 1, last + 1)]
 
 
-def quantity_in_kind_unit(
-    *, kind: ItemKind, quantity: object, unit: object, field: str
-) -> tuple[float, str]:
+def quantity_in_kind_unit(*, kind: ItemKind, quantity: object, unit: object, field: str) -> tuple[float, str]:
     """Validate a quantity and its unit for a kind; returns (value, unit as given)."""
     if kind.level == Level.INSTANCE and quantity is None:
         return 1.0, kind.default_unit
@@ -109,11 +107,17 @@ def item_register(
             item.save()
     except IntegrityError:
         if Item.objects.filter(code=item.code).exists():
-            raise Conflict(f"An item with code {item.code!r} exists.", field="code", code=ErrorCode.DUPLICATE_CODE) from None
+            raise Conflict(
+                f"An item with code {item.code!r} exists.", field="code", code=ErrorCode.DUPLICATE_CODE
+            ) from None
         raise Conflict(f"An item with EPC {epc!r} exists.", field="rfid_epc", code=ErrorCode.DUPLICATE_EPC) from None
     audit_record(
-        actor=actor, action="item.register", entity="item", entity_id=item.code,
-        station=station.code if station else "", after=item_snapshot(item),
+        actor=actor,
+        action="item.register",
+        entity="item",
+        entity_id=item.code,
+        station=station.code if station else "",
+        after=item_snapshot(item),
     )
     return item
 
@@ -134,9 +138,7 @@ def status_check(item: Item, new_status: str, *, field: str = "item") -> None:
             ItemStatus.CONSUMED: ErrorCode.ITEM_CONSUMED,
             ItemStatus.ON_HOLD: ErrorCode.ITEM_ON_HOLD,
         }.get(ItemStatus(item.status), ErrorCode.ITEM_NOT_ACTIVE)
-        raise Conflict(
-            f"{item.code} is {item.status}; it cannot become {new_status}.", field=field, code=code
-        )
+        raise Conflict(f"{item.code} is {item.status}; it cannot become {new_status}.", field=field, code=code)
 
 
 @transaction.atomic
@@ -158,7 +160,12 @@ def item_scrap(*, actor: Actor, code: str, reason: str, station: Any = None) -> 
     item.status = ItemStatus.SCRAPPED
     item.save(update_fields=["status"])
     audit_record(
-        actor=actor, action="item.scrap", entity="item", entity_id=item.code,
-        station=station.code if station else "", before=before, after=item_snapshot(item) | {"reason": reason},
+        actor=actor,
+        action="item.scrap",
+        entity="item",
+        entity_id=item.code,
+        station=station.code if station else "",
+        before=before,
+        after=item_snapshot(item) | {"reason": reason},
     )
     return item

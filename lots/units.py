@@ -9,7 +9,7 @@ import pint
 from .exceptions import ErrorCode, InvalidInput
 
 ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
-ureg.define("piece = count = pcs = pc")
+ureg.define("piece = count = pcs")
 
 
 @lru_cache(maxsize=512)
@@ -23,9 +23,7 @@ def parse_unit(unit: object, *, field: str) -> pint.Unit:
     try:
         return _unit(unit.strip())
     except (pint.errors.PintError, ValueError, TypeError, AttributeError, SyntaxError):
-        raise InvalidInput(
-            f"{unit!r} is not a unit pint understands.", field=field, code=ErrorCode.BAD_UNIT
-        ) from None
+        raise InvalidInput(f"{unit!r} is not a unit pint understands.", field=field, code=ErrorCode.BAD_UNIT) from None
 
 
 def convert(value: float | Decimal, from_unit: str, to_unit: str, *, field: str) -> float:

@@ -80,9 +80,7 @@ class HoldResult:
 
 
 def hold_items(hold: Hold) -> list[str]:
-    return list(
-        HoldItem.objects.filter(hold=hold).order_by("item__code").values_list("item__code", flat=True)
-    )
+    return list(HoldItem.objects.filter(hold=hold).order_by("item__code").values_list("item__code", flat=True))
 
 
 @transaction.atomic
@@ -117,8 +115,12 @@ def hold_place(
         if window_to <= window_from:
             raise InvalidInput("The window ends before it starts.", field="to")
         hold = Hold.objects.create(
-            reason=reason, station=station_obj, window_from=window_from, window_to=window_to,
-            downstream=downstream, created_by=actor,
+            reason=reason,
+            station=station_obj,
+            window_from=window_from,
+            window_to=window_to,
+            downstream=downstream,
+            created_by=actor,
         )
         seed = _SEED_WINDOW
         params.update({"station": station_obj.pk, "from": window_from, "to": window_to})
@@ -128,9 +130,18 @@ def hold_place(
         cursor.execute(_HOLD_ITEMS_SQL, [hold.pk])
     caught = hold_items(hold)
     audit_record(
-        actor=actor, action="hold.place", entity="hold", entity_id=hold.pk, station=from_station,
-        after={"reason": reason, "downstream": downstream, "item": item.code if item else None,
-               "station": station, "items": caught},
+        actor=actor,
+        action="hold.place",
+        entity="hold",
+        entity_id=hold.pk,
+        station=from_station,
+        after={
+            "reason": reason,
+            "downstream": downstream,
+            "item": item.code if item else None,
+            "station": station,
+            "items": caught,
+        },
     )
     return HoldResult(hold=hold, items=caught)
 
@@ -153,7 +164,12 @@ def hold_release(*, actor: Actor, hold_id: int, reason: str = "", from_station: 
         cursor.execute(_RELEASE_SQL, {"hold": hold.pk})
     caught = hold_items(hold)
     audit_record(
-        actor=actor, action="hold.release", entity="hold", entity_id=hold.pk, station=from_station,
-        before={"released": False}, after={"released": True, "reason": reason, "items": caught},
+        actor=actor,
+        action="hold.release",
+        entity="hold",
+        entity_id=hold.pk,
+        station=from_station,
+        before={"released": False},
+        after={"released": True, "reason": reason, "items": caught},
     )
     return HoldResult(hold=hold, items=caught)

@@ -40,9 +40,7 @@ class Operation(models.Model):
     # Machine parameters as sent: {"slitting_speed": {"value": 100, "unit": "m/min"}}.
     parameters = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -73,11 +71,12 @@ class OperationInput(models.Model):
             models.CheckConstraint(condition=Q(quantity__gte=0), name="input_quantity_not_negative"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.item_id} -> op {self.operation_id}"
+
 
 class Scrap(models.Model):
-    operation = models.ForeignKey(
-        Operation, on_delete=models.CASCADE, related_name="scrap", null=True, blank=True
-    )
+    operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="scrap", null=True, blank=True)
     item = models.ForeignKey("lots.Item", on_delete=models.PROTECT, related_name="scrap")
     quantity = models.DecimalField(max_digits=20, decimal_places=6)
     unit = models.CharField(max_length=32)
@@ -88,6 +87,9 @@ class Scrap(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="scrap_quantity_positive"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} {self.unit} of {self.item_id}: {self.reason}"
 
 
 class LineageEdge(models.Model):
@@ -126,18 +128,17 @@ class LineageEdge(models.Model):
             models.Index(fields=["parent", "child"], name="edge_parent_child_idx"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.parent_id} -> {self.child_id}"
+
 
 class Hold(models.Model):
     """A hold on one item (and with `downstream`, all made from it), or a containment window."""
 
     reason = models.CharField(max_length=500)
     downstream = models.BooleanField(default=False)
-    item = models.ForeignKey(
-        "lots.Item", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    station = models.ForeignKey(
-        Station, on_delete=models.PROTECT, null=True, blank=True, related_name="holds"
-    )
+    item = models.ForeignKey("lots.Item", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, null=True, blank=True, related_name="holds")
     window_from = models.DateTimeField(null=True, blank=True)
     window_to = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -164,6 +165,9 @@ class Hold(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"hold {self.pk}: {self.reason}"
+
 
 class HoldItem(models.Model):
     hold = models.ForeignKey(Hold, on_delete=models.CASCADE, related_name="hold_items")
@@ -173,3 +177,6 @@ class HoldItem(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["hold", "item"], name="hold_item_once")]
+
+    def __str__(self) -> str:
+        return f"{self.item_id} in hold {self.hold_id}"

@@ -17,7 +17,7 @@ MAX_DEPTH = 64
 
 _WALK_SQL = """
 WITH RECURSIVE walk(item_id, from_id, edge_id, depth) AS (
-    SELECT %s, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), 0
+    SELECT CAST(%s AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), 0
     UNION
     SELECT e.{next}, w.item_id, e.id, w.depth + 1
     FROM walk w
@@ -90,9 +90,16 @@ def lineage_walk(
             continue
         parent, child = (item_id, from_id) if direction == "upstream" else (from_id, item_id)
         edges[edge_id] = GenealogyEdge(
-            parent=codes[parent], child=codes[child], operation=op_id, step=step,
-            from_m=p_from, to_m=p_to, child_from_m=c_from, child_to_m=c_to,
-            lane=lane, reversed=bool(rev),
+            parent=codes[parent],
+            child=codes[child],
+            operation=op_id,
+            step=step,
+            from_m=p_from,
+            to_m=p_to,
+            child_from_m=c_from,
+            child_to_m=c_to,
+            lane=lane,
+            reversed=bool(rev),
         )
     node_list = [n for n in nodes.values() if not kinds or n.kind in kinds]
     return Genealogy(root=item.code, direction=direction, nodes=node_list, edges=list(edges.values()))
@@ -112,7 +119,7 @@ def lineage_track(*, item: Item, depth: int | None = None, kinds: set[str] | Non
 # NULL lo/hi means "the whole item". {greatest}/{least} are GREATEST/LEAST or MAX/MIN per vendor.
 _POSITION_SQL = """
 WITH RECURSIVE walk(item_id, lo, hi, depth) AS (
-    SELECT %s, CAST(%s AS DOUBLE PRECISION), CAST(%s AS DOUBLE PRECISION), 0
+    SELECT CAST(%s AS BIGINT), CAST(%s AS DOUBLE PRECISION), CAST(%s AS DOUBLE PRECISION), 0
     UNION ALL
     SELECT e.parent_id,
         CASE
@@ -159,9 +166,7 @@ class UpstreamStretch:
     to_m: float | None
 
 
-def position_map(
-    *, item: Item, from_m: float | None = None, to_m: float | None = None
-) -> list[UpstreamStretch]:
+def position_map(*, item: Item, from_m: float | None = None, to_m: float | None = None) -> list[UpstreamStretch]:
     """Map a stretch of `item` (or all of it, or one point when from_m == to_m) to every
     upstream item, through calendering's length change, slitting and cutting, in one query."""
     if (from_m is None) != (to_m is None):
@@ -176,6 +181,5 @@ def position_map(
         cursor.execute(_POSITION_SQL.format(**functions), [item.pk, from_m, to_m, MAX_DEPTH])
         rows = cursor.fetchall()
     return [
-        UpstreamStretch(code=code, kind=kind, depth=depth, from_m=lo, to_m=hi)
-        for code, kind, depth, lo, hi in rows
+        UpstreamStretch(code=code, kind=kind, depth=depth, from_m=lo, to_m=hi) for code, kind, depth, lo, hi in rows
     ]

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from audit.services import Actor, audit_record
@@ -22,7 +22,7 @@ from lots.services import (
 )
 from lots.units import convert, finite_number, parse_unit, to_decimal
 
-from .models import Hold, LineageEdge, Operation, OperationInput, Scrap, Station, Step
+from .models import LineageEdge, Operation, OperationInput, Scrap, Station, Step
 
 # Tolerance for comparing metres and quantities that went through unit conversion.
 EPSILON = 1e-6
@@ -84,9 +84,7 @@ def station_get(code: object, *, field: str = "station") -> Station:
     try:
         return Station.objects.get(code=code)
     except (Station.DoesNotExist, ValueError, TypeError):
-        raise InvalidInput(
-            f"Unknown station {code!r}.", field=field, code=ErrorCode.UNKNOWN_STATION
-        ) from None
+        raise InvalidInput(f"Unknown station {code!r}.", field=field, code=ErrorCode.UNKNOWN_STATION) from None
 
 
 @transaction.atomic
@@ -99,7 +97,10 @@ def station_create(*, actor: Actor, code: str, name: str, steps: list[str], room
     station = Station.objects.create(code=code, name=name, room=room)
     station.steps.set(step_objects)
     audit_record(
-        actor=actor, action="station.create", entity="station", entity_id=code,
+        actor=actor,
+        action="station.create",
+        entity="station",
+        entity_id=code,
         after={"code": code, "name": name, "room": room, "steps": steps},
     )
     return station
@@ -146,14 +147,18 @@ def _lock_inputs(inputs: list[InputSpec]) -> dict[str, Item]:
 def _take_inputs(
     inputs: list[InputSpec], locked: dict[str, Item], scrap: list[ScrapSpec], operation: Operation
 ) -> tuple[list[OperationInput], list[Scrap]]:
-    """Check each input can be taken; lower remaining quantities; mark consumed ones."""
+    """Check each input can be taken; lower remaining quantities; mark consumed ones.
+
+    Scrap is the part of what an input gave that did not go into any output (edge trim).
+    """
     scrapped: dict[str, float] = defaultdict(float)
     scrap_rows: list[Scrap] = []
     for index, spec in enumerate(scrap):
         where = f"scrap[{index}]"
         if spec.item not in locked:
             raise InvalidInput(
-                f"{spec.item} is not an input of this operation.", field=f"{where}.item",
+                f"{spec.item} is not an input of this operation.",
+                field=f"{where}.item",
                 code=ErrorCode.FROM_NOT_AN_INPUT,
             )
         if not spec.reason.strip():
@@ -174,33 +179,48 @@ def _take_inputs(
         status_check(item, ItemStatus.CONSUMED, field=f"{where}.item")
         remaining = float(item.quantity)
         if spec.quantity is None:
-            taken = remaining - scrapped[spec.item]
+            # consume=false without a quantity: the item passes through (a cell at formation).
+            taken = 0.0 if spec.consume is False else remaining
         else:
             amount = finite_number(spec.quantity, field=f"{where}.quantity")
             if amount <= 0:
-                raise InvalidInput("The quantity must be positive.", field=f"{where}.quantity", code=ErrorCode.BAD_QUANTITY)
+                raise InvalidInput(
+                    "The quantity must be positive.", field=f"{where}.quantity", code=ErrorCode.BAD_QUANTITY
+                )
             if spec.unit is None:
-                raise InvalidInput("A unit is required with a quantity.", field=f"{where}.unit", code=ErrorCode.BAD_UNIT)
+                raise InvalidInput(
+                    "A unit is required with a quantity.", field=f"{where}.unit", code=ErrorCode.BAD_UNIT
+                )
             taken = convert(amount, spec.unit, item.unit, field=f"{where}.unit")
-        left = remaining - taken - scrapped[spec.item]
+        left = remaining - taken
         if left < -EPSILON * max(1.0, remaining):
             raise Conflict(
-                f"{item.code} has {remaining:g} {item.unit} left; "
-                f"{taken + scrapped[spec.item]:g} {item.unit} were asked for.",
+                f"{item.code} has {remaining:g} {item.unit} left; {taken:g} {item.unit} were asked for.",
                 field=f"{where}.quantity",
                 code=ErrorCode.INSUFFICIENT_QUANTITY,
             )
+        if scrapped[spec.item] > taken * (1 + EPSILON):
+            raise InvalidInput(
+                f"More of {item.code} is scrapped ({scrapped[spec.item]:g} {item.unit}) than taken.",
+                field="scrap",
+                code=ErrorCode.BAD_QUANTITY,
+            )
         left = max(left, 0.0)
         whole = left <= EPSILON * max(1.0, remaining)
-        consume = spec.consume if spec.consume is not None else (
-            item.kind.level == Level.INSTANCE or whole or (item.kind.is_roll and spec.quantity is None)
+        consume = (
+            spec.consume
+            if spec.consume is not None
+            else (item.kind.level == Level.INSTANCE or whole or (item.kind.is_roll and spec.quantity is None))
         )
         item.quantity = to_decimal(0.0 if whole else left)
         if consume or whole:
             item.status = ItemStatus.CONSUMED
         rows.append(
             OperationInput(
-                operation=operation, item=item, quantity=to_decimal(taken), unit=item.unit,
+                operation=operation,
+                item=item,
+                quantity=to_decimal(taken),
+                unit=item.unit,
                 consumed=item.status == ItemStatus.CONSUMED,
             )
         )
@@ -222,26 +242,33 @@ def _stretches(
         parent = locked.get(stretch.item)
         if parent is None:
             raise InvalidInput(
-                f"{stretch.item} is not an input of this operation.", field=f"{here}.item",
+                f"{stretch.item} is not an input of this operation.",
+                field=f"{here}.item",
                 code=ErrorCode.FROM_NOT_AN_INPUT,
             )
         if (stretch.from_m is None) != (stretch.to_m is None):
-            raise InvalidInput("Give both from_m and to_m, or neither.", field=f"{here}.to_m", code=ErrorCode.BAD_POSITION)
+            raise InvalidInput(
+                "Give both from_m and to_m, or neither.", field=f"{here}.to_m", code=ErrorCode.BAD_POSITION
+            )
         if stretch.from_m is not None and stretch.to_m is not None:
             lo = finite_number(stretch.from_m, field=f"{here}.from_m")
             hi = finite_number(stretch.to_m, field=f"{here}.to_m")
             if lo < 0:
                 raise InvalidInput("from_m cannot be negative.", field=f"{here}.from_m", code=ErrorCode.BAD_POSITION)
             if hi <= lo:
-                raise InvalidInput("to_m must be greater than from_m.", field=f"{here}.to_m", code=ErrorCode.BAD_POSITION)
+                raise InvalidInput(
+                    "to_m must be greater than from_m.", field=f"{here}.to_m", code=ErrorCode.BAD_POSITION
+                )
             if parent.length_m is None:
                 raise InvalidInput(
-                    f"{parent.code} has no length; positions do not apply.", field=f"{here}.from_m",
+                    f"{parent.code} has no length; positions do not apply.",
+                    field=f"{here}.from_m",
                     code=ErrorCode.BAD_POSITION,
                 )
             if hi > parent.length_m * (1 + EPSILON):
                 raise InvalidInput(
-                    f"to_m {hi:g} is beyond the {parent.length_m:g} m of {parent.code}.", field=f"{here}.to_m",
+                    f"to_m {hi:g} is beyond the {parent.length_m:g} m of {parent.code}.",
+                    field=f"{here}.to_m",
                     code=ErrorCode.BAD_POSITION,
                 )
             parsed.append((parent, lo, hi, stretch.reversed))
@@ -285,9 +312,7 @@ def operation_record(
     step_obj = step_get(step)
     station_obj = station_get(station)
     if not station_obj.steps.filter(pk=step_obj.pk).exists():
-        raise InvalidInput(
-            f"Station {station} does not run {step}.", field="step", code=ErrorCode.STEP_NOT_AT_STATION
-        )
+        raise InvalidInput(f"Station {station} does not run {step}.", field="step", code=ErrorCode.STEP_NOT_AT_STATION)
     started = started_at or timezone.now()
     if ended_at is not None and ended_at < started:
         raise InvalidInput("ended_at is before started_at.", field="ended_at")
@@ -295,7 +320,10 @@ def operation_record(
         raise InvalidInput("An operation takes inputs or makes outputs.", field="inputs")
 
     operation = Operation(
-        step=step_obj, station=station_obj, started_at=started, ended_at=ended_at,
+        step=step_obj,
+        station=station_obj,
+        started_at=started,
+        ended_at=ended_at,
         parameters=_parameters_check(parameters or {}),
         created_by=actor if actor is not None and actor.is_authenticated else None,
     )
@@ -329,7 +357,9 @@ def operation_record(
         raise InvalidInput("Two outputs have the same code.", field="outputs", code=ErrorCode.DUPLICATE_CODE)
     taken = set(Item.objects.filter(code__in=given_codes).values_list("code", flat=True))
     if taken:
-        raise Conflict(f"Codes already in use: {', '.join(sorted(taken))}.", field="outputs", code=ErrorCode.DUPLICATE_CODE)
+        raise Conflict(
+            f"Codes already in use: {', '.join(sorted(taken))}.", field="outputs", code=ErrorCode.DUPLICATE_CODE
+        )
 
     # Codes for outputs that brought none: one UPDATE ... RETURNING per kind prefix.
     need: dict[str, int] = defaultdict(int)
@@ -376,9 +406,15 @@ def operation_record(
     Item.objects.bulk_create(items)
     edges = [
         LineageEdge(
-            parent=parent, child=child, operation=operation,
-            parent_from_m=p_from, parent_to_m=p_to, child_from_m=c_from, child_to_m=c_to,
-            reversed=rev, lane=spec.lane,
+            parent=parent,
+            child=child,
+            operation=operation,
+            parent_from_m=p_from,
+            parent_to_m=p_to,
+            child_from_m=c_from,
+            child_to_m=c_to,
+            reversed=rev,
+            lane=spec.lane,
         )
         for child, (spec, _kind, _value, _unit, stretches) in zip(items, planned, strict=True)
         for parent, p_from, p_to, c_from, c_to, rev in stretches
@@ -390,14 +426,20 @@ def operation_record(
     if changed:
         Item.objects.bulk_update(changed, ["quantity", "status"])
     audit_record(
-        actor=actor, action="operation.record", entity="operation", entity_id=operation.pk,
+        actor=actor,
+        action="operation.record",
+        entity="operation",
+        entity_id=operation.pk,
         station=station_obj.code,
         before={"inputs": before},
         after={
             "step": step_obj.code,
             "inputs": [item_snapshot(row.item) | {"taken": str(row.quantity)} for row in input_rows],
             "outputs": [item.code for item in items],
-            "scrap": [{"item": s.item.code, "quantity": str(s.quantity), "unit": s.unit, "reason": s.reason} for s in scrap_rows],
+            "scrap": [
+                {"item": s.item.code, "quantity": str(s.quantity), "unit": s.unit, "reason": s.reason}
+                for s in scrap_rows
+            ],
         },
     )
     return OperationResult(operation=operation, inputs=input_rows, outputs=items)

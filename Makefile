@@ -1,0 +1,45 @@
+# Two commands set everything up: `make run` (demo on SQLite) and `make test` (whole suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+LOCAL := DJANGO_SETTINGS_MODULE=config.settings.local
+TESTENV := DJANGO_SETTINGS_MODULE=config.settings.test
+
+.PHONY: run test install lint typecheck pytest pytest-sqlite demo bench clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(LOCAL) $(BIN)/python manage.py migrate --noinput -v0
+	$(LOCAL) $(BIN)/python manage.py load_demo
+	$(LOCAL) $(BIN)/python manage.py create_demo_users
+
+run: demo
+	$(LOCAL) $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(TESTENV) $(BIN)/mypy
+
+pytest: install
+	$(TESTENV) $(BIN)/pytest -q
+
+# The parts whose SQL differs by vendor (recursive walks, holds, code allocation) on SQLite too.
+pytest-sqlite: install
+	$(TESTENV) DATABASE_URL=sqlite:///$(CURDIR)/.pytest-sqlite.db $(BIN)/pytest -q -m "not postgresql_only" tests/traceability tests/lots
+
+test: lint typecheck pytest pytest-sqlite
+
+bench: install
+	$(BIN)/python bench/trace.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .pytest-sqlite.db

@@ -1,0 +1,82 @@
+"""Idempotency-Key on writes: the same key and body replay the first response, nothing new
+is written; the same key with another body is a 409."""
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from lots.exceptions import ErrorCode
+
+from .errors import error_response
+from .models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+
+Handler = Callable[..., Response]
+
+
+def _fingerprint(request: Request) -> str:
+    if hasattr(request.data, "dict"):
+        body: Any = request.data.dict()
+    else:
+        body = request.data
+    canonical = json.dumps([request.method, request.path, body], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def idempotent(handler: Handler) -> Handler:
+    @functools.wraps(handler)
+    def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+        key = request.headers.get(HEADER)
+        if not key:
+            return handler(view, request, *args, **kwargs)
+        if len(key) > 255:
+            return error_response(
+                400, "Idempotency-Key is at most 255 characters.", "invalid", {HEADER: ["At most 255 characters."]}
+            )
+        fingerprint = _fingerprint(request)
+        previous = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+        if previous is not None:
+            return _replay(previous, fingerprint)
+        try:
+            # The key is stored in the same transaction as the write it guards.
+            with transaction.atomic():
+                response = handler(view, request, *args, **kwargs)
+                if response.status_code < 500:
+                    IdempotencyKey.objects.create(
+                        user=request.user,
+                        key=key,
+                        method=request.method,
+                        path=request.path,
+                        body_sha256=fingerprint,
+                        status_code=response.status_code,
+                        response=response.data,
+                    )
+        except IntegrityError:
+            # A concurrent request with the same key won the race; replay what it stored.
+            previous = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+            if previous is None:
+                raise
+            return _replay(previous, fingerprint)
+        return response
+
+    return wrapper
+
+
+def _replay(previous: IdempotencyKey, fingerprint: str) -> Response:
+    if previous.body_sha256 != fingerprint:
+        return error_response(
+            409,
+            "This Idempotency-Key was used with another request.",
+            ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            {HEADER: ["Used with another request."]},
+        )
+    response = Response(previous.response, status=previous.status_code)
+    response["Idempotent-Replay"] = "true"
+    return response

@@ -1,0 +1,214 @@
+"""Input serializers validate shape; output serializers render. Rules live in services."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from lots.identifiers import digital_link
+from lots.models import Item, ItemKind, Polarity
+from traceability.models import Hold, Operation, Station, Step
+
+CODE_VALIDATOR = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$").validators
+
+
+# --- Output -----------------------------------------------------------------------------------
+
+
+class KindSerializer(serializers.ModelSerializer[ItemKind]):
+    class Meta:
+        model = ItemKind
+        fields = ["code", "name", "level", "default_unit", "is_roll", "on_electrode_path"]
+
+
+class StepSerializer(serializers.ModelSerializer[Step]):
+    class Meta:
+        model = Step
+        fields = ["code", "name", "sequence"]
+
+
+class StationSerializer(serializers.ModelSerializer[Station]):
+    steps = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+
+    class Meta:
+        model = Station
+        fields = ["code", "name", "room", "steps"]
+
+
+class ItemSerializer(serializers.Serializer[Item]):
+    code = serializers.CharField()
+    kind = serializers.CharField(source="kind_id")
+    level = serializers.CharField(source="kind.level")
+    status = serializers.CharField()
+    quantity = serializers.FloatField()
+    unit = serializers.CharField()
+    length_m = serializers.FloatField(allow_null=True)
+    polarity = serializers.CharField(allow_null=True)
+    digital_link = serializers.SerializerMethodField()
+    rfid_epc = serializers.CharField(allow_null=True)
+    supplier_lot = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    created_by = serializers.SerializerMethodField()
+    station = serializers.SerializerMethodField()
+    attributes = serializers.JSONField()
+
+    def get_digital_link(self, item: Item) -> str:
+        return digital_link(code=item.code, gtin_item_reference=item.kind.gtin_item_reference, level=item.kind.level)
+
+    def get_created_by(self, item: Item) -> str | None:
+        return item.created_by.get_username() if item.created_by_id else None  # type: ignore[union-attr]
+
+    def get_station(self, item: Item) -> str | None:
+        return item.station.code if item.station_id else None  # type: ignore[union-attr]
+
+
+class OperationSerializer(serializers.Serializer[Operation]):
+    id = serializers.IntegerField()
+    step = serializers.CharField(source="step_id")
+    station = serializers.CharField(source="station.code")
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    parameters = serializers.JSONField()
+    created_by = serializers.SerializerMethodField()
+
+    def get_created_by(self, operation: Operation) -> str | None:
+        user = operation.created_by
+        return user.get_username() if user is not None else None
+
+    def to_representation(self, operation: Operation) -> dict[str, Any]:
+        data = super().to_representation(operation)
+        data["inputs"] = [
+            {"item": row.item.code, "quantity": float(row.quantity), "unit": row.unit, "consumed": row.consumed}
+            for row in operation.inputs.all()
+        ]
+        data["outputs"] = ItemSerializer(operation.outputs.all(), many=True).data
+        data["scrap"] = [
+            {"item": s.item.code, "quantity": float(s.quantity), "unit": s.unit, "reason": s.reason}
+            for s in operation.scrap.all()
+        ]
+        return data
+
+
+class HoldSerializer(serializers.Serializer[Hold]):
+    id = serializers.IntegerField()
+    reason = serializers.CharField()
+    downstream = serializers.BooleanField()
+    item = serializers.SerializerMethodField()
+    station = serializers.SerializerMethodField()
+    window_from = serializers.DateTimeField(allow_null=True)
+    window_to = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    created_by = serializers.CharField(source="created_by.username")
+    released_at = serializers.DateTimeField(allow_null=True)
+    released_by = serializers.SerializerMethodField()
+    release_reason = serializers.CharField()
+
+    def get_item(self, hold: Hold) -> str | None:
+        return hold.item.code if hold.item_id else None  # type: ignore[union-attr]
+
+    def get_station(self, hold: Hold) -> str | None:
+        return hold.station.code if hold.station_id else None  # type: ignore[union-attr]
+
+    def get_released_by(self, hold: Hold) -> str | None:
+        return hold.released_by.username if hold.released_by_id else None  # type: ignore[union-attr]
+
+
+# --- Input ------------------------------------------------------------------------------------
+
+
+class ItemRegisterInput(serializers.Serializer[Any]):
+    kind = serializers.CharField(max_length=64)
+    quantity = serializers.FloatField(required=False, allow_null=True)
+    unit = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    code = serializers.CharField(max_length=64, required=False, validators=CODE_VALIDATOR)
+    rfid_epc = serializers.CharField(max_length=128, required=False, allow_blank=True)
+    supplier_lot = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
+    polarity = serializers.ChoiceField(choices=Polarity.choices, required=False, allow_null=True)
+    attributes = serializers.DictField(required=False, default=dict)
+    station = serializers.CharField(max_length=32, required=False)
+
+
+class StationInput(serializers.Serializer[Any]):
+    code = serializers.CharField(max_length=32, validators=CODE_VALIDATOR)
+    name = serializers.CharField(max_length=128)
+    steps = serializers.ListField(child=serializers.CharField(max_length=64), min_length=1)
+    room = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+
+
+class InputEntry(serializers.Serializer[Any]):
+    item = serializers.CharField(max_length=512)
+    quantity = serializers.FloatField(required=False, allow_null=True)
+    unit = serializers.CharField(max_length=32, required=False, allow_null=True)
+    consume = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+class StretchEntry(serializers.Serializer[Any]):
+    item = serializers.CharField(max_length=512)
+    from_m = serializers.FloatField(required=False, allow_null=True)
+    to_m = serializers.FloatField(required=False, allow_null=True)
+    reversed = serializers.BooleanField(required=False, default=False)
+
+
+class OutputEntry(serializers.Serializer[Any]):
+    kind = serializers.CharField(max_length=64)
+    quantity = serializers.FloatField(required=False, allow_null=True)
+    unit = serializers.CharField(max_length=32, required=False, allow_null=True)
+    code = serializers.CharField(max_length=64, required=False, validators=CODE_VALIDATOR)
+    lane = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=999)
+    polarity = serializers.ChoiceField(choices=Polarity.choices, required=False, allow_null=True)
+    rfid_epc = serializers.CharField(max_length=128, required=False, allow_null=True)
+    attributes = serializers.DictField(required=False, default=dict)
+    scrap_reason = serializers.CharField(max_length=255, required=False, allow_null=True)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        # "from" is a Python keyword, so it cannot be a class attribute.
+        fields["from"] = StretchEntry(many=True, required=False)
+        return fields
+
+
+class ScrapEntry(serializers.Serializer[Any]):
+    item = serializers.CharField(max_length=512)
+    quantity = serializers.FloatField()
+    unit = serializers.CharField(max_length=32)
+    reason = serializers.CharField(max_length=255)
+
+
+MAX_ENTRIES = 50_000
+
+
+class OperationInput(serializers.Serializer[Any]):
+    step = serializers.CharField(max_length=64)
+    station = serializers.CharField(max_length=32)
+    started_at = serializers.DateTimeField(required=False, allow_null=True)
+    ended_at = serializers.DateTimeField(required=False, allow_null=True)
+    inputs = InputEntry(many=True, required=False, max_length=MAX_ENTRIES)
+    outputs = OutputEntry(many=True, required=False, max_length=MAX_ENTRIES)
+    parameters = serializers.DictField(required=False, default=dict)
+    scrap = ScrapEntry(many=True, required=False, max_length=1000)
+
+
+class HoldInput(serializers.Serializer[Any]):
+    item = serializers.CharField(max_length=512, required=False)
+    station = serializers.CharField(max_length=32, required=False)
+    reason = serializers.CharField(max_length=500)
+    downstream = serializers.BooleanField(required=False, default=False)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["from"] = serializers.DateTimeField(required=False)
+        fields["to"] = serializers.DateTimeField(required=False)
+        return fields
+
+
+class ReleaseInput(serializers.Serializer[Any]):
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class ScrapItemInput(serializers.Serializer[Any]):
+    reason = serializers.CharField(max_length=255)
+    station = serializers.CharField(max_length=32, required=False)
+
+
+class ScanInput(serializers.Serializer[Any]):
+    code = serializers.CharField(max_length=512)
+    station = serializers.CharField(max_length=32, required=False)

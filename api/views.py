@@ -1,0 +1,324 @@
+"""Thin views: validate with an input serializer, call one service or selector, render."""
+
+from typing import Any
+
+from django.db import connection
+from django.db.models import Prefetch, QuerySet
+from django.http import HttpResponse
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from lots.exceptions import ErrorCode, InvalidInput, NotFound
+from lots.labels import label_pdf, label_png
+from lots.models import Item, ItemKind, ItemStatus
+from lots.selectors import item_get, item_queryset
+from lots.services import item_register, item_scrap
+from traceability.holds import hold_items, hold_place, hold_release
+from traceability.models import Hold, Operation, Scrap, Station, Step
+from traceability.models import OperationInput as OperationInputRow
+from traceability.selectors import Genealogy, lineage_walk
+from traceability.services import (
+    InputSpec,
+    OutputSpec,
+    ScrapSpec,
+    StretchSpec,
+    operation_record,
+    station_create,
+    station_get,
+)
+
+from . import serializers as s
+from .idempotency import idempotent
+from .permissions import Role
+
+
+def _station_or_none(code: str | None) -> Station | None:
+    return station_get(code) if code else None
+
+
+class HealthView(APIView):
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return Response({"status": "ok", "database": connection.vendor})
+
+
+class KindListView(generics.ListAPIView[ItemKind]):
+    queryset = ItemKind.objects.all()
+    serializer_class = s.KindSerializer
+    pagination_class = None
+
+
+class StepListView(generics.ListAPIView[Step]):
+    queryset = Step.objects.all()
+    serializer_class = s.StepSerializer
+    pagination_class = None
+
+
+class StationListView(generics.ListAPIView[Station]):
+    queryset = Station.objects.prefetch_related("steps")
+    serializer_class = s.StationSerializer
+    pagination_class = None
+    write_role = Role.ENGINEER
+
+    @extend_schema(request=s.StationInput, responses={201: s.StationSerializer})
+    @idempotent
+    def post(self, request: Request) -> Response:
+        data = s.StationInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        station = station_create(actor=request.user, **data.validated_data)
+        return Response(s.StationSerializer(station).data, status=status.HTTP_201_CREATED)
+
+
+# --- Items ------------------------------------------------------------------------------------
+
+
+class ItemFilter(filters.FilterSet):
+    kind = filters.CharFilter(field_name="kind_id")
+    status = filters.ChoiceFilter(choices=ItemStatus.choices)
+    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    q = filters.CharFilter(method="search")
+
+    class Meta:
+        model = Item
+        fields = ["kind", "status", "polarity"]
+
+    def search(self, queryset: QuerySet[Item], name: str, value: str) -> QuerySet[Item]:
+        return queryset.filter(code__icontains=value) | queryset.filter(supplier_lot__icontains=value)
+
+
+class ItemListView(generics.ListAPIView[Item]):
+    queryset = item_queryset()
+    serializer_class = s.ItemSerializer
+    filterset_class = ItemFilter
+
+    @extend_schema(request=s.ItemRegisterInput, responses={201: s.ItemSerializer})
+    @idempotent
+    def post(self, request: Request) -> Response:
+        data = s.ItemRegisterInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        fields["station"] = _station_or_none(fields.pop("station", None))
+        item = item_register(actor=request.user, **fields)
+        return Response(s.ItemSerializer(item).data, status=status.HTTP_201_CREATED)
+
+
+class ItemDetailView(APIView):
+    @extend_schema(responses=s.ItemSerializer)
+    def get(self, request: Request, identifier: str) -> Response:
+        return Response(s.ItemSerializer(item_get(identifier)).data)
+
+
+class ItemLabelView(APIView):
+    formats = {"png": ("image/png", label_png), "pdf": ("application/pdf", label_pdf)}
+
+    def get(self, request: Request, identifier: str, fmt: str) -> HttpResponse:
+        if fmt not in self.formats:
+            raise NotFound(f"No label format {fmt!r}; use png or pdf.")
+        item = item_get(identifier)
+        content_type, render = self.formats[fmt]
+        link = s.ItemSerializer().get_digital_link(item)
+        body = render(digital_link=link, code=item.code, caption=item.kind.name)
+        response = HttpResponse(body, content_type=content_type)
+        response["Content-Disposition"] = f'inline; filename="{item.code}.{fmt}"'
+        return response
+
+
+class ItemScrapView(APIView):
+    @extend_schema(request=s.ScrapItemInput, responses=s.ItemSerializer)
+    @idempotent
+    def post(self, request: Request, identifier: str) -> Response:
+        data = s.ScrapItemInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        station = _station_or_none(data.validated_data.get("station"))
+        item = item_scrap(
+            actor=request.user,
+            code=item_get(identifier).code,
+            reason=data.validated_data["reason"],
+            station=station,
+        )
+        return Response(s.ItemSerializer(item_get(item.code)).data)
+
+
+def _genealogy_data(genealogy: Genealogy) -> dict[str, Any]:
+    return {
+        "root": genealogy.root,
+        "direction": genealogy.direction,
+        "nodes": [n.__dict__ for n in genealogy.nodes],
+        "edges": [e.__dict__ for e in genealogy.edges],
+    }
+
+
+class GenealogyView(APIView):
+    direction = "upstream"
+
+    def get(self, request: Request, identifier: str) -> Response:
+        depth_raw = request.query_params.get("depth")
+        depth = None
+        if depth_raw is not None:
+            if not depth_raw.isdigit():
+                raise InvalidInput("depth is a whole number.", field="depth")
+            depth = int(depth_raw)
+        kinds = {k for k in request.query_params.get("kind", "").split(",") if k}
+        item = item_get(identifier)
+        genealogy = lineage_walk(item=item, direction=self.direction, depth=depth, kinds=kinds)  # type: ignore[arg-type]
+        return Response(_genealogy_data(genealogy))
+
+
+# --- Operations -------------------------------------------------------------------------------
+
+
+def _operation_queryset() -> QuerySet[Operation]:
+    return Operation.objects.select_related("station", "created_by").prefetch_related(
+        Prefetch("inputs", queryset=OperationInputRow.objects.select_related("item")),
+        Prefetch("outputs", queryset=item_queryset().order_by("id")),
+        Prefetch("scrap", queryset=Scrap.objects.select_related("item")),
+    )
+
+
+class OperationFilter(filters.FilterSet):
+    step = filters.CharFilter(field_name="step_id")
+    station = filters.CharFilter(field_name="station__code")
+    item = filters.CharFilter(method="involving")
+    started_after = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+
+    class Meta:
+        model = Operation
+        fields = ["step", "station"]
+
+    def involving(self, queryset: QuerySet[Operation], name: str, value: str) -> QuerySet[Operation]:
+        return queryset.filter(pk__in=Operation.objects.filter(inputs__item__code=value).values("pk")) | (
+            queryset.filter(outputs__code=value)
+        )
+
+
+def _input_specs(entries: list[dict[str, Any]]) -> list[InputSpec]:
+    return [InputSpec(**entry) for entry in entries]
+
+
+def _output_specs(entries: list[dict[str, Any]]) -> list[OutputSpec]:
+    specs = []
+    for entry in entries:
+        fields = dict(entry)
+        sources = fields.pop("from", None)
+        specs.append(OutputSpec(**fields, sources=None if sources is None else [StretchSpec(**x) for x in sources]))
+    return specs
+
+
+class OperationListView(generics.ListAPIView[Operation]):
+    queryset = _operation_queryset()
+    serializer_class = s.OperationSerializer
+    filterset_class = OperationFilter
+
+    @extend_schema(request=s.OperationInput, responses={201: s.OperationSerializer})
+    @idempotent
+    def post(self, request: Request) -> Response:
+        data = s.OperationInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        result = operation_record(
+            actor=request.user,
+            step=v["step"],
+            station=v["station"],
+            started_at=v.get("started_at"),
+            ended_at=v.get("ended_at"),
+            inputs=_input_specs(v.get("inputs", [])),
+            outputs=_output_specs(v.get("outputs", [])),
+            parameters=v.get("parameters"),
+            scrap=[ScrapSpec(**x) for x in v.get("scrap", [])],
+        )
+        operation = _operation_queryset().get(pk=result.operation.pk)
+        return Response(s.OperationSerializer(operation).data, status=status.HTTP_201_CREATED)
+
+
+class OperationDetailView(generics.RetrieveAPIView[Operation]):
+    queryset = _operation_queryset()
+    serializer_class = s.OperationSerializer
+
+
+# --- Holds ------------------------------------------------------------------------------------
+
+
+class HoldListView(generics.ListAPIView[Hold]):
+    queryset = Hold.objects.select_related("item", "station", "created_by", "released_by")
+    serializer_class = s.HoldSerializer
+    write_role = Role.ENGINEER
+
+    @extend_schema(request=s.HoldInput)
+    @idempotent
+    def post(self, request: Request) -> Response:
+        data = s.HoldInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        item = None
+        if v.get("item"):
+            try:
+                item = item_get(v["item"])
+            except NotFound:
+                raise InvalidInput(f"Unknown item {v['item']!r}.", field="item", code=ErrorCode.UNKNOWN_ITEM) from None
+        result = hold_place(
+            actor=request.user,
+            reason=v["reason"],
+            item=item,
+            station=v.get("station"),
+            window_from=v.get("from"),
+            window_to=v.get("to"),
+            downstream=v["downstream"],
+        )
+        body = s.HoldSerializer(result.hold).data | {"items_on_hold": len(result.items), "items": result.items}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class HoldDetailView(APIView):
+    def get(self, request: Request, pk: int) -> Response:
+        hold = generics.get_object_or_404(HoldListView.queryset, pk=pk)
+        caught = hold_items(hold)
+        return Response(s.HoldSerializer(hold).data | {"items_on_hold": len(caught), "items": caught})
+
+
+class HoldReleaseView(APIView):
+    write_role = Role.ENGINEER
+
+    @extend_schema(request=s.ReleaseInput)
+    @idempotent
+    def post(self, request: Request, pk: int) -> Response:
+        data = s.ReleaseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = hold_release(actor=request.user, hold_id=pk, reason=data.validated_data["reason"])
+        hold = HoldListView.queryset.get(pk=result.hold.pk)
+        return Response(s.HoldSerializer(hold).data | {"items_on_hold": len(result.items), "items": result.items})
+
+
+# --- Scanning ---------------------------------------------------------------------------------
+
+
+class ScanView(APIView):
+    @extend_schema(request=s.ScanInput)
+    def post(self, request: Request) -> Response:
+        data = s.ScanInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = item_get(data.validated_data["code"])
+        station = _station_or_none(data.validated_data.get("station"))
+        warnings = []
+        if item.status == ItemStatus.ON_HOLD:
+            active = Hold.objects.filter(hold_items__item=item, released_at__isnull=True)
+            warnings += [f"on hold: {hold.reason} (hold {hold.pk})" for hold in active]
+        elif item.status != ItemStatus.ACTIVE:
+            warnings.append(f"{item.status}: this item cannot be used")
+        next_steps = list(station.steps.values_list("code", flat=True)) if station else []
+        return Response(
+            {
+                "item": s.ItemSerializer(item).data,
+                "warnings": warnings,
+                "next_steps": next_steps,
+                "open_operation": None,
+            }
+        )

@@ -1,0 +1,86 @@
+"""Shared fixtures: three users (operator, engineer, admin), API clients, a small line."""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, User
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from traceability.models import Station
+from traceability.services import station_create
+
+
+def _user(name: str, role: str) -> User:
+    user = User.objects.create_user(username=name)
+    user.groups.add(Group.objects.get_or_create(name=role)[0])
+    return user
+
+
+@pytest.fixture
+def operator(db: Any) -> User:
+    return _user("olga-operator", "operator")
+
+
+@pytest.fixture
+def engineer(db: Any) -> User:
+    return _user("emil-engineer", "engineer")
+
+
+@pytest.fixture
+def admin_user(db: Any) -> User:
+    return User.objects.create_superuser(username="ada-admin", password="x")
+
+
+def _client(user: User | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def operator_client(operator: User) -> APIClient:
+    return _client(operator)
+
+
+@pytest.fixture
+def engineer_client(engineer: User) -> APIClient:
+    return _client(engineer)
+
+
+@pytest.fixture
+def admin_client_api(admin_user: User) -> APIClient:
+    return _client(admin_user)
+
+
+@pytest.fixture
+def stations(engineer: User) -> dict[str, Station]:
+    """One station per step family of an electrode and cell line."""
+    layout = {
+        "MIX-01": ["mixing"],
+        "COAT-01": ["coating", "drying"],
+        "CAL-01": ["calendering"],
+        "SLT-01": ["slitting"],
+        "CUT-01": ["cutting"],
+        "STK-01": ["stacking", "tab_welding", "packaging"],
+        "FORM-01": ["electrolyte_filling", "formation", "eol_test"],
+    }
+    return {
+        code: station_create(actor=engineer, code=code, name=code, steps=steps, room="dry-room-1")
+        for code, steps in layout.items()
+    }
+
+
+@pytest.fixture
+def post_json() -> Callable[..., Any]:
+    def post(client: APIClient, url: str, body: Any, **headers: str) -> Any:
+        return client.post(url, body, format="json", **headers)
+
+    return post
