@@ -41,7 +41,9 @@ def idempotent(handler: Handler) -> Handler:
                 400, "Idempotency-Key is at most 255 characters.", "invalid", {HEADER: ["At most 255 characters."]}
             )
         fingerprint = _fingerprint(request)
-        previous = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+        user_id = request.user.pk  # authenticated: the permission check ran before the handler
+        assert user_id is not None
+        previous = IdempotencyKey.objects.filter(user_id=user_id, key=key).first()
         if previous is not None:
             return _replay(previous, fingerprint)
         try:
@@ -50,9 +52,9 @@ def idempotent(handler: Handler) -> Handler:
                 response = handler(view, request, *args, **kwargs)
                 if response.status_code < 500:
                     IdempotencyKey.objects.create(
-                        user=request.user,
+                        user_id=user_id,
                         key=key,
-                        method=request.method,
+                        method=request.method or "",
                         path=request.path,
                         body_sha256=fingerprint,
                         status_code=response.status_code,
@@ -60,7 +62,7 @@ def idempotent(handler: Handler) -> Handler:
                     )
         except IntegrityError:
             # A concurrent request with the same key won the race; replay what it stored.
-            previous = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+            previous = IdempotencyKey.objects.filter(user_id=user_id, key=key).first()
             if previous is None:
                 raise
             return _replay(previous, fingerprint)

@@ -25,12 +25,13 @@ def user_role(user: AbstractBaseUser | AnonymousUser | None) -> Role | None:
         return None
     if getattr(user, "is_superuser", False):
         return Role.ADMIN
-    cached = getattr(user, "_celltrace_role", False)
+    # Cached on the user object: a request asks once, however many checks it makes.
+    cached: Role | None | bool = getattr(user, "_celltrace_role", False)
     if cached is not False:
-        return cached  # type: ignore[no-any-return]
-    names = set(user.groups.values_list("name", flat=True))  # type: ignore[union-attr]
+        return cached  # type: ignore[return-value]
+    names = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
     role = max((ROLE_NAMES[n] for n in names if n in ROLE_NAMES), default=None)
-    user._celltrace_role = role  # type: ignore[union-attr]
+    user._celltrace_role = role  # type: ignore[union-attr,attr-defined]
     return role
 
 

@@ -4,6 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from audit.models import AuditEvent
 from lots.identifiers import digital_link
 from lots.models import Item, ItemKind, Polarity
 from traceability.models import Hold, Operation, Station, Step
@@ -27,7 +28,9 @@ class StepSerializer(serializers.ModelSerializer[Step]):
 
 
 class StationSerializer(serializers.ModelSerializer[Station]):
-    steps = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    steps: serializers.RelatedField[Step, Any, Any] = serializers.SlugRelatedField(
+        slug_field="code", many=True, read_only=True
+    )
 
     class Meta:
         model = Station
@@ -80,7 +83,7 @@ class OperationSerializer(serializers.Serializer[Operation]):
             {"item": row.item.code, "quantity": float(row.quantity), "unit": row.unit, "consumed": row.consumed}
             for row in operation.inputs.all()
         ]
-        data["outputs"] = ItemSerializer(operation.outputs.all(), many=True).data
+        data["outputs"] = ItemSerializer(operation.outputs.all(), many=True).data  # type: ignore[arg-type]
         data["scrap"] = [
             {"item": s.item.code, "quantity": float(s.quantity), "unit": s.unit, "reason": s.reason}
             for s in operation.scrap.all()
@@ -110,6 +113,16 @@ class HoldSerializer(serializers.Serializer[Hold]):
 
     def get_released_by(self, hold: Hold) -> str | None:
         return hold.released_by.username if hold.released_by_id else None  # type: ignore[union-attr]
+
+
+class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
+    actor: serializers.RelatedField[Any, Any, Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "at", "actor", "station", "action", "entity", "entity_id", "before", "after"]
 
 
 # --- Input ------------------------------------------------------------------------------------
@@ -181,10 +194,10 @@ class OperationInput(serializers.Serializer[Any]):
     station = serializers.CharField(max_length=32)
     started_at = serializers.DateTimeField(required=False, allow_null=True)
     ended_at = serializers.DateTimeField(required=False, allow_null=True)
-    inputs = InputEntry(many=True, required=False, max_length=MAX_ENTRIES)
-    outputs = OutputEntry(many=True, required=False, max_length=MAX_ENTRIES)
+    inputs = InputEntry(many=True, required=False, max_length=MAX_ENTRIES)  # type: ignore[call-arg]
+    outputs = OutputEntry(many=True, required=False, max_length=MAX_ENTRIES)  # type: ignore[call-arg]
     parameters = serializers.DictField(required=False, default=dict)
-    scrap = ScrapEntry(many=True, required=False, max_length=1000)
+    scrap = ScrapEntry(many=True, required=False, max_length=1000)  # type: ignore[call-arg]
 
 
 class HoldInput(serializers.Serializer[Any]):

@@ -37,6 +37,7 @@ urlpatterns = [
     path("holds/<int:pk>/", views.HoldDetailView.as_view(), name="hold-detail"),
     path("holds/<int:pk>/release/", views.HoldReleaseView.as_view(), name="hold-release"),
     path("scan/", views.ScanView.as_view(), name="scan"),
+    path("audit/", views.AuditListView.as_view(), name="audit"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.models import AuditEvent
 from lots.exceptions import ErrorCode, InvalidInput, NotFound
 from lots.labels import label_pdf, label_png
 from lots.models import Item, ItemKind, ItemStatus
@@ -295,6 +296,18 @@ class HoldReleaseView(APIView):
         result = hold_release(actor=request.user, hold_id=pk, reason=data.validated_data["reason"])
         hold = HoldListView.queryset.get(pk=result.hold.pk)
         return Response(s.HoldSerializer(hold).data | {"items_on_hold": len(result.items), "items": result.items})
+
+
+# --- Audit -----------------------------------------------------------------------------------
+
+
+class AuditListView(generics.ListAPIView[AuditEvent]):
+    """The audit trail, read-only: no method of the API writes or deletes it."""
+
+    queryset = AuditEvent.objects.select_related("actor")
+    serializer_class = s.AuditEventSerializer
+    filterset_fields = ["entity", "entity_id", "action", "station"]
+    read_role = Role.ENGINEER
 
 
 # --- Scanning ---------------------------------------------------------------------------------

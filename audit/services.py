@@ -1,15 +1,16 @@
 from collections.abc import Iterable
 from typing import Any, TypeAlias
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 
 from .models import AuditEvent
 
-Actor: TypeAlias = AbstractBaseUser | AnonymousUser | None
+Actor: TypeAlias = User | AnonymousUser | None
 
 
-def _user(actor: Actor) -> Any:
-    return actor if actor is not None and actor.is_authenticated else None
+def actor_user(actor: Actor) -> User | None:
+    """The user to attribute a write to (None for management commands run without one)."""
+    return actor if isinstance(actor, User) and actor.is_authenticated else None
 
 
 def audit_record(
@@ -23,7 +24,7 @@ def audit_record(
     after: Any = None,
 ) -> AuditEvent:
     return AuditEvent.objects.create(
-        actor=_user(actor),
+        actor=actor_user(actor),
         station=station,
         action=action,
         entity=entity,
@@ -37,7 +38,7 @@ def audit_record_many(
     *, actor: Actor, action: str, entity: str, station: str = "", rows: Iterable[tuple[str, Any, Any]]
 ) -> None:
     """One INSERT for many rows of (entity_id, before, after)."""
-    user = _user(actor)
+    user = actor_user(actor)
     AuditEvent.objects.bulk_create(
         AuditEvent(
             actor=user,

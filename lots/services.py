@@ -7,7 +7,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from audit.services import Actor, audit_record
+from audit.services import Actor, actor_user, audit_record
 
 from .exceptions import Conflict, ErrorCode, InvalidInput
 from .identifiers import epc_normalize
@@ -99,7 +99,7 @@ def item_register(
         supplier_lot=supplier_lot,
         attributes=attributes or {},
         created_at=created_at or timezone.now(),
-        created_by=actor if actor is not None and actor.is_authenticated else None,
+        created_by=actor_user(actor),
         station=station,
     )
     try:

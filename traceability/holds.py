@@ -2,11 +2,12 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.services import Actor, audit_record
+from audit.services import Actor, actor_user, audit_record
 from lots.exceptions import Conflict, ErrorCode, InvalidInput
 from lots.models import Item
 
@@ -97,13 +98,16 @@ def hold_place(
 ) -> HoldResult:
     """Hold one item (with `downstream`, a recall of all made from it) or contain a station's
     output and input over a time window."""
+    user = actor_user(actor)
+    if user is None:
+        raise InvalidInput("A hold is placed by a signed-in user.", field="actor")
     if not reason or not reason.strip():
         raise InvalidInput("A reason is required.", field="reason")
     if (item is None) == (station is None):
         raise InvalidInput("Give either an item or a station with a window.", field="item")
-    params: dict[str, object] = {"downstream": downstream, "max_depth": MAX_DEPTH}
+    params: dict[str, Any] = {"downstream": downstream, "max_depth": MAX_DEPTH}
     if item is not None:
-        hold = Hold.objects.create(reason=reason, item=item, downstream=downstream, created_by=actor)
+        hold = Hold.objects.create(reason=reason, item=item, downstream=downstream, created_by=user)
         seed = _SEED_ITEM
         params["item"] = item.pk
     else:
@@ -120,7 +124,7 @@ def hold_place(
             window_from=window_from,
             window_to=window_to,
             downstream=downstream,
-            created_by=actor,
+            created_by=user,
         )
         seed = _SEED_WINDOW
         params.update({"station": station_obj.pk, "from": window_from, "to": window_to})
@@ -157,7 +161,7 @@ def hold_release(*, actor: Actor, hold_id: int, reason: str = "", from_station: 
     if hold.released_at is not None:
         raise Conflict("This hold is already released.", code=ErrorCode.HOLD_RELEASED)
     hold.released_at = timezone.now()
-    hold.released_by = actor  # type: ignore[assignment]
+    hold.released_by = actor_user(actor)
     hold.release_reason = reason
     hold.save(update_fields=["released_at", "released_by", "release_reason"])
     with connection.cursor() as cursor:

@@ -1,5 +1,7 @@
 """Operations (EPCIS TransformationEvents), the lineage they write, and holds."""
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -148,7 +150,9 @@ class Hold(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     release_reason = models.CharField(max_length=500, blank=True, default="")
-    items = models.ManyToManyField("lots.Item", through="HoldItem", related_name="holds")
+    items: models.ManyToManyField[Any, Any] = models.ManyToManyField(
+        "lots.Item", through="HoldItem", related_name="holds"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

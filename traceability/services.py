@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import Actor, audit_record
+from audit.services import Actor, actor_user, audit_record
 from lots.exceptions import Conflict, ErrorCode, InvalidInput
 from lots.identifiers import epc_normalize
 from lots.models import Item, ItemKind, ItemStatus, Level, Polarity
@@ -153,23 +153,23 @@ def _take_inputs(
     """
     scrapped: dict[str, float] = defaultdict(float)
     scrap_rows: list[Scrap] = []
-    for index, spec in enumerate(scrap):
+    for index, cut in enumerate(scrap):
         where = f"scrap[{index}]"
-        if spec.item not in locked:
+        if cut.item not in locked:
             raise InvalidInput(
-                f"{spec.item} is not an input of this operation.",
+                f"{cut.item} is not an input of this operation.",
                 field=f"{where}.item",
                 code=ErrorCode.FROM_NOT_AN_INPUT,
             )
-        if not spec.reason.strip():
+        if not cut.reason.strip():
             raise InvalidInput("A reason is required.", field=f"{where}.reason")
-        item = locked[spec.item]
-        amount = finite_number(spec.quantity, field=f"{where}.quantity")
+        item = locked[cut.item]
+        amount = finite_number(cut.quantity, field=f"{where}.quantity")
         if amount <= 0:
             raise InvalidInput("The quantity must be positive.", field=f"{where}.quantity", code=ErrorCode.BAD_QUANTITY)
-        scrapped[spec.item] += convert(amount, spec.unit, item.unit, field=f"{where}.unit")
+        scrapped[cut.item] += convert(amount, cut.unit, item.unit, field=f"{where}.unit")
         scrap_rows.append(
-            Scrap(operation=operation, item=item, quantity=to_decimal(amount), unit=spec.unit, reason=spec.reason)
+            Scrap(operation=operation, item=item, quantity=to_decimal(amount), unit=cut.unit, reason=cut.reason)
         )
 
     rows: list[OperationInput] = []
@@ -278,14 +278,14 @@ def _stretches(
     positioned = [(p, lo, hi) for p, lo, hi, _ in parsed if lo is not None and hi is not None]
     total = sum(hi - lo for _, lo, hi in positioned)
     scale = (child_length / total) if (child_length and total) else 1.0
-    result = []
+    result: list[tuple[Item, float | None, float | None, float | None, float | None, bool]] = []
     offset = 0.0
-    for parent, lo, hi, rev in parsed:
-        if lo is None or hi is None:
+    for parent, start, end, rev in parsed:
+        if start is None or end is None:
             result.append((parent, None, None, None, None, False))
             continue
-        child_span = (hi - lo) * scale
-        result.append((parent, lo, hi, offset, offset + child_span, rev))
+        child_span = (end - start) * scale
+        result.append((parent, start, end, offset, offset + child_span, rev))
         offset += child_span
     return result
 
@@ -325,7 +325,7 @@ def operation_record(
         started_at=started,
         ended_at=ended_at,
         parameters=_parameters_check(parameters or {}),
-        created_by=actor if actor is not None and actor.is_authenticated else None,
+        created_by=actor_user(actor),
     )
     locked = _lock_inputs(inputs)
     before = [item_snapshot(item) for item in locked.values()]

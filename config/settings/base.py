@@ -6,8 +6,12 @@ Defaults here are the safe production ones (DEBUG off, no hosts); `local` and `t
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 
 from .env import env_bool, env_int, env_list, env_str
+
+# Lets admin.ModelAdmin[Item] and friends be subscripted at run time, as the type stubs want.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
