@@ -115,10 +115,49 @@ class HoldSerializer(serializers.Serializer[Hold]):
         return hold.released_by.username if hold.released_by_id else None  # type: ignore[union-attr]
 
 
+class HoldResultSerializer(HoldSerializer):
+    items_on_hold = serializers.IntegerField()
+    items = serializers.ListField(child=serializers.CharField())
+
+
+class GenealogyNodeSerializer(serializers.Serializer[Any]):
+    code = serializers.CharField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    depth = serializers.IntegerField()
+
+
+class GenealogyEdgeSerializer(serializers.Serializer[Any]):
+    parent = serializers.CharField()  # type: ignore[assignment]  # DRF pops declared fields
+    child = serializers.CharField()
+    operation = serializers.IntegerField()
+    step = serializers.CharField()
+    from_m = serializers.FloatField(allow_null=True)
+    to_m = serializers.FloatField(allow_null=True)
+    child_from_m = serializers.FloatField(allow_null=True)
+    child_to_m = serializers.FloatField(allow_null=True)
+    lane = serializers.IntegerField(allow_null=True)
+    reversed = serializers.BooleanField()
+
+
+class GenealogySerializer(serializers.Serializer[Any]):
+    """Documents the trace/track shape; the view renders dataclasses directly for speed."""
+
+    root = serializers.CharField()  # type: ignore[assignment]  # DRF pops declared fields
+    direction = serializers.ChoiceField(choices=["upstream", "downstream"])
+    nodes = GenealogyNodeSerializer(many=True)
+    edges = GenealogyEdgeSerializer(many=True)
+
+
+class ScanResultSerializer(serializers.Serializer[Any]):
+    item = ItemSerializer()
+    warnings = serializers.ListField(child=serializers.CharField())
+    next_steps = serializers.ListField(child=serializers.CharField())
+    open_operation = serializers.JSONField(allow_null=True)
+
+
 class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
-    actor: serializers.RelatedField[Any, Any, Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
-    )
+    actor: serializers.RelatedField[Any, Any, Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = AuditEvent

@@ -6,8 +6,9 @@ from django.db import connection
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpResponse
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
-from rest_framework import generics, status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -46,6 +47,11 @@ class HealthView(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        responses=inline_serializer(
+            "Health", {"status": serializers.CharField(), "database": serializers.CharField()}
+        )
+    )
     def get(self, request: Request) -> Response:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -121,6 +127,7 @@ class ItemDetailView(APIView):
 class ItemLabelView(APIView):
     formats = {"png": ("image/png", label_png), "pdf": ("application/pdf", label_pdf)}
 
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY, (200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request: Request, identifier: str, fmt: str) -> HttpResponse:
         if fmt not in self.formats:
             raise NotFound(f"No label format {fmt!r}; use png or pdf.")
@@ -161,6 +168,13 @@ def _genealogy_data(genealogy: Genealogy) -> dict[str, Any]:
 class GenealogyView(APIView):
     direction = "upstream"
 
+    @extend_schema(
+        responses=s.GenealogySerializer,
+        parameters=[
+            OpenApiParameter("depth", int, description="Levels to walk; all when absent."),
+            OpenApiParameter("kind", str, description="Comma-separated kinds of nodes to return."),
+        ],
+    )
     def get(self, request: Request, identifier: str) -> Response:
         depth_raw = request.query_params.get("depth")
         depth = None
@@ -253,7 +267,7 @@ class HoldListView(generics.ListAPIView[Hold]):
     serializer_class = s.HoldSerializer
     write_role = Role.ENGINEER
 
-    @extend_schema(request=s.HoldInput)
+    @extend_schema(request=s.HoldInput, responses={201: s.HoldResultSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
         data = s.HoldInput(data=request.data)
@@ -279,6 +293,7 @@ class HoldListView(generics.ListAPIView[Hold]):
 
 
 class HoldDetailView(APIView):
+    @extend_schema(responses=s.HoldResultSerializer)
     def get(self, request: Request, pk: int) -> Response:
         hold = generics.get_object_or_404(HoldListView.queryset, pk=pk)
         caught = hold_items(hold)
@@ -288,7 +303,7 @@ class HoldDetailView(APIView):
 class HoldReleaseView(APIView):
     write_role = Role.ENGINEER
 
-    @extend_schema(request=s.ReleaseInput)
+    @extend_schema(request=s.ReleaseInput, responses=s.HoldResultSerializer)
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
         data = s.ReleaseInput(data=request.data)
@@ -314,7 +329,7 @@ class AuditListView(generics.ListAPIView[AuditEvent]):
 
 
 class ScanView(APIView):
-    @extend_schema(request=s.ScanInput)
+    @extend_schema(request=s.ScanInput, responses=s.ScanResultSerializer)
     def post(self, request: Request) -> Response:
         data = s.ScanInput(data=request.data)
         data.is_valid(raise_exception=True)

@@ -36,7 +36,11 @@ def build_line(actor: User, *, sheets_per_lane: int = 8, lanes: int = 2, sheets_
     line.lots["pvdf"] = register(actor, "binder", 5, "kg")
     line.lots["foil"] = register(actor, "current_collector_foil", 1000, "m")
     mixing = operation_record(
-        actor=actor, step="mixing", station="MIX-01", started_at=T0, ended_at=T0 + timedelta(hours=1),
+        actor=actor,
+        step="mixing",
+        station="MIX-01",
+        started_at=T0,
+        ended_at=T0 + timedelta(hours=1),
         inputs=[
             InputSpec(line.lots["nmc"].code, 9.2, "kg"),
             InputSpec(line.lots["carbon"].code, 0.4, "kg"),
@@ -47,43 +51,72 @@ def build_line(actor: User, *, sheets_per_lane: int = 8, lanes: int = 2, sheets_
     )
     line.slurry = mixing.outputs[0]
     coating = operation_record(
-        actor=actor, step="coating", station="COAT-01", started_at=T0 + timedelta(hours=2),
+        actor=actor,
+        step="coating",
+        station="COAT-01",
+        started_at=T0 + timedelta(hours=2),
         ended_at=T0 + timedelta(hours=3),
         inputs=[InputSpec(line.slurry.code, 8, "kg"), InputSpec(line.lots["foil"].code, 100, "m")],
-        outputs=[OutputSpec(kind="coated_roll", quantity=100, unit="m",
-                            sources=[StretchSpec(line.slurry.code),
-                                     StretchSpec(line.lots["foil"].code, 0, 100)])],
+        outputs=[
+            OutputSpec(
+                kind="coated_roll",
+                quantity=100,
+                unit="m",
+                sources=[StretchSpec(line.slurry.code), StretchSpec(line.lots["foil"].code, 0, 100)],
+            )
+        ],
     )
     line.coated_roll = coating.outputs[0]
     calendering = operation_record(
-        actor=actor, step="calendering", station="CAL-01", started_at=T0 + timedelta(hours=4),
+        actor=actor,
+        step="calendering",
+        station="CAL-01",
+        started_at=T0 + timedelta(hours=4),
         ended_at=T0 + timedelta(hours=5),
         inputs=[InputSpec(line.coated_roll.code)],
-        outputs=[OutputSpec(kind="calendered_roll", quantity=104, unit="m",
-                            sources=[StretchSpec(line.coated_roll.code, 0, 100, reversed=True)])],
+        outputs=[
+            OutputSpec(
+                kind="calendered_roll",
+                quantity=104,
+                unit="m",
+                sources=[StretchSpec(line.coated_roll.code, 0, 100, reversed=True)],
+            )
+        ],
     )
     line.calendered_roll = calendering.outputs[0]
     cal = line.calendered_roll.code
     slitting = operation_record(
-        actor=actor, step="slitting", station="SLT-01", started_at=T0 + timedelta(hours=6),
+        actor=actor,
+        step="slitting",
+        station="SLT-01",
+        started_at=T0 + timedelta(hours=6),
         inputs=[InputSpec(cal)],
-        outputs=[OutputSpec(kind="slit_roll", quantity=104, unit="m", lane=lane,
-                            sources=[StretchSpec(cal, 0, 104)]) for lane in range(1, lanes + 1)],
+        outputs=[
+            OutputSpec(kind="slit_roll", quantity=104, unit="m", lane=lane, sources=[StretchSpec(cal, 0, 104)])
+            for lane in range(1, lanes + 1)
+        ],
     )
     line.lanes = slitting.outputs
     for index, lane in enumerate(line.lanes):
         cutting = operation_record(
-            actor=actor, step="cutting", station="CUT-01", started_at=T0 + timedelta(hours=7, minutes=index),
+            actor=actor,
+            step="cutting",
+            station="CUT-01",
+            started_at=T0 + timedelta(hours=7, minutes=index),
             inputs=[InputSpec(lane.code)],
-            outputs=[OutputSpec(kind="electrode_sheet",
-                                sources=[StretchSpec(lane.code, 10 + 0.5 * i, 10.5 + 0.5 * i)])
-                     for i in range(sheets_per_lane)],
+            outputs=[
+                OutputSpec(kind="electrode_sheet", sources=[StretchSpec(lane.code, 10 + 0.5 * i, 10.5 + 0.5 * i)])
+                for i in range(sheets_per_lane)
+            ],
         )
         line.sheets.extend(cutting.outputs)
     for start in range(0, len(line.sheets) - sheets_per_cell + 1, sheets_per_cell):
         group = line.sheets[start : start + sheets_per_cell]
         stacking = operation_record(
-            actor=actor, step="stacking", station="STK-01", started_at=T0 + timedelta(hours=9, minutes=start),
+            actor=actor,
+            step="stacking",
+            station="STK-01",
+            started_at=T0 + timedelta(hours=9, minutes=start),
             inputs=[InputSpec(sheet.code) for sheet in group],
             outputs=[OutputSpec(kind="cell")],
         )

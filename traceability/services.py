@@ -285,9 +285,25 @@ def _stretches(
             result.append((parent, None, None, None, None, False))
             continue
         child_span = (end - start) * scale
-        result.append((parent, start, end, offset, offset + child_span, rev))
+        result.append((parent, start, end, round(offset, 6), round(offset + child_span, 6), rev))
         offset += child_span
     return result
+
+
+def _edges_into_carriers(rows: list[OperationInput], operation: Operation) -> list[LineageEdge]:
+    """Material added to an item that passes through (electrolyte filled into a cell).
+
+    An operation without outputs whose inputs include instance items taken with consume=false
+    (the carriers) makes every material it took a parent of each carrier, so the electrolyte lot
+    shows in the cell's trace and a recall of that lot catches the cell.
+    """
+    carriers = [r.item for r in rows if r.item.kind.level == Level.INSTANCE and r.quantity == 0]
+    materials = [r.item for r in rows if r.quantity > 0]
+    return [
+        LineageEdge(parent=material, child=carrier, operation=operation)
+        for carrier in carriers
+        for material in materials
+    ]
 
 
 def _inherited_polarity(parents: list[Item]) -> str | None:
@@ -384,7 +400,7 @@ def operation_record(
         length = length_of(value, unit)
         if length is None and stretches and all(s[1] is not None for s in stretches):
             # A sheet's own metres are the stretches it was cut from.
-            length = sum(s[2] - s[1] for s in stretches)
+            length = round(sum(s[2] - s[1] for s in stretches), 6)
         items.append(
             Item(
                 code=spec.code or next(fresh[kind.code_prefix]),
@@ -419,6 +435,7 @@ def operation_record(
         for child, (spec, _kind, _value, _unit, stretches) in zip(items, planned, strict=True)
         for parent, p_from, p_to, c_from, c_to, rev in stretches
     ]
+    edges += _edges_into_carriers(input_rows, operation) if not items else []
     LineageEdge.objects.bulk_create(edges)
     OperationInput.objects.bulk_create(input_rows)
     Scrap.objects.bulk_create(scrap_rows)
