@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.db import connection
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -210,8 +210,9 @@ class OperationFilter(filters.FilterSet):
         fields = ["step", "station"]
 
     def involving(self, queryset: QuerySet[Operation], name: str, value: str) -> QuerySet[Operation]:
-        return queryset.filter(pk__in=Operation.objects.filter(inputs__item__code=value).values("pk")) | (
-            queryset.filter(outputs__code=value)
+        # An IN subquery, not a join on outputs: a join repeats an operation once per output.
+        return queryset.filter(
+            pk__in=Operation.objects.filter(Q(inputs__item__code=value) | Q(outputs__code=value)).values("pk")
         )
 
 

@@ -4,6 +4,7 @@ import re
 from urllib.parse import quote, unquote, urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from epcpy import (
     epc_pure_identity_to_tag_encodable,
     hex_to_tag_encodable,
@@ -26,6 +27,10 @@ def kind_gtin(gtin_item_reference: int) -> str:
     """GTIN-14 of an item kind: indicator 0, the company prefix, the kind's item reference."""
     prefix = settings.CELLTRACE_GS1_COMPANY_PREFIX
     body = "0" + prefix + str(gtin_item_reference).zfill(12 - len(prefix))
+    if len(body) != 13 or not body.isdigit():  # else the Digital Link would carry an invalid GTIN
+        raise ImproperlyConfigured(
+            f"GS1 company prefix {prefix!r} leaves no room for item reference {gtin_item_reference}."
+        )
     return body + gtin_check_digit(body)
 
 

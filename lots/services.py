@@ -53,6 +53,11 @@ def quantity_in_kind_unit(*, kind: ItemKind, quantity: object, unit: object, fie
     value = finite_number(quantity, field=f"{field}quantity")
     if value <= 0:
         raise InvalidInput("The quantity must be positive.", field=f"{field}quantity", code=ErrorCode.BAD_QUANTITY)
+    # The column holds 14 integer digits and 6 decimals; outside that a save fails or stores 0.
+    if not 1e-6 <= round(value, 6) < 1e14:
+        raise InvalidInput(
+            "The quantity must be between 0.000001 and 10**14.", field=f"{field}quantity", code=ErrorCode.BAD_QUANTITY
+        )
     if unit is None or unit == "":
         raise InvalidInput("A unit is required.", field=f"{field}unit", code=ErrorCode.BAD_UNIT)
     parse_unit(unit, field=f"{field}unit")
@@ -127,7 +132,7 @@ def item_snapshot(item: Item) -> dict[str, Any]:
         "code": item.code,
         "kind": item.kind_id,
         "status": item.status,
-        "quantity": str(item.quantity),
+        "quantity": float(item.quantity),
         "unit": item.unit,
     }
 

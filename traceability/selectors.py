@@ -172,13 +172,62 @@ def position_map(*, item: Item, from_m: float | None = None, to_m: float | None 
     if (from_m is None) != (to_m is None):
         to_m = from_m if to_m is None else to_m
         from_m = to_m if from_m is None else from_m
-    functions = (
-        {"greatest": "GREATEST", "least": "LEAST"}
-        if connection.vendor == "postgresql"
-        else {"greatest": "MAX", "least": "MIN"}
-    )
     with connection.cursor() as cursor:
-        cursor.execute(_POSITION_SQL.format(**functions), [item.pk, from_m, to_m, MAX_DEPTH])
+        cursor.execute(_POSITION_SQL.format(**_vendor_functions()), [item.pk, from_m, to_m, MAX_DEPTH])
+        rows = cursor.fetchall()
+    return [
+        UpstreamStretch(code=code, kind=kind, depth=depth, from_m=lo, to_m=hi) for code, kind, depth, lo, hi in rows
+    ]
+
+
+# The same interval walk downward: which stretch of each descendant holds [lo, hi] of the start.
+_POSITION_DOWN_SQL = """
+WITH RECURSIVE walk(item_id, lo, hi, depth) AS (
+    SELECT CAST(%s AS BIGINT), CAST(%s AS DOUBLE PRECISION), CAST(%s AS DOUBLE PRECISION), 0
+    UNION ALL
+    SELECT e.child_id,
+        CASE
+            WHEN e.child_from_m IS NULL THEN NULL
+            WHEN w.lo IS NULL OR e.parent_from_m IS NULL THEN e.child_from_m
+            WHEN e.reversed THEN e.child_from_m + (e.parent_to_m - {least}(w.hi, e.parent_to_m))
+                * (e.child_to_m - e.child_from_m) / (e.parent_to_m - e.parent_from_m)
+            ELSE e.child_from_m + ({greatest}(w.lo, e.parent_from_m) - e.parent_from_m)
+                * (e.child_to_m - e.child_from_m) / (e.parent_to_m - e.parent_from_m)
+        END,
+        CASE
+            WHEN e.child_from_m IS NULL THEN NULL
+            WHEN w.lo IS NULL OR e.parent_from_m IS NULL THEN e.child_to_m
+            WHEN e.reversed THEN e.child_from_m + (e.parent_to_m - {greatest}(w.lo, e.parent_from_m))
+                * (e.child_to_m - e.child_from_m) / (e.parent_to_m - e.parent_from_m)
+            ELSE e.child_from_m + ({least}(w.hi, e.parent_to_m) - e.parent_from_m)
+                * (e.child_to_m - e.child_from_m) / (e.parent_to_m - e.parent_from_m)
+        END,
+        w.depth + 1
+    FROM walk w
+    JOIN traceability_lineageedge e ON e.parent_id = w.item_id
+    WHERE w.depth < %s
+      AND (w.lo IS NULL OR e.parent_from_m IS NULL
+           OR (w.hi >= e.parent_from_m AND w.lo <= e.parent_to_m))
+)
+SELECT i.code, i.kind_id, w.depth, w.lo, w.hi
+FROM walk w JOIN lots_item i ON i.id = w.item_id
+WHERE w.depth > 0
+ORDER BY w.depth, i.code, w.lo
+"""
+
+
+def _vendor_functions() -> dict[str, str]:
+    if connection.vendor == "postgresql":
+        return {"greatest": "GREATEST", "least": "LEAST"}
+    return {"greatest": "MAX", "least": "MIN"}
+
+
+def position_track(*, item: Item, from_m: float, to_m: float | None = None) -> list[UpstreamStretch]:
+    """Every descendant that holds metres [from_m, to_m] of `item` (a defect at metre 123.4 of a
+    coated roll: which lanes, sheets and cells contain it), with the stretch of each it became."""
+    to_m = from_m if to_m is None else to_m
+    with connection.cursor() as cursor:
+        cursor.execute(_POSITION_DOWN_SQL.format(**_vendor_functions()), [item.pk, from_m, to_m, MAX_DEPTH])
         rows = cursor.fetchall()
     return [
         UpstreamStretch(code=code, kind=kind, depth=depth, from_m=lo, to_m=hi) for code, kind, depth, lo, hi in rows
