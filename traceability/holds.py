@@ -127,7 +127,10 @@ def hold_place(
             created_by=user,
         )
         seed = _SEED_WINDOW
-        params.update({"station": station_obj.pk, "from": window_from, "to": window_to})
+        # Raw SQL gets no field adaptation: on SQLite an aware datetime would be compared as text
+        # with its offset ("...+01:00") against stored naive UTC; adapt like the ORM does.
+        adapt = connection.ops.adapt_datetimefield_value
+        params.update({"station": station_obj.pk, "from": adapt(window_from), "to": adapt(window_to)})
     params["hold"] = hold.pk
     with connection.cursor() as cursor:
         cursor.execute(_CATCH_SQL.format(seed=seed), params)

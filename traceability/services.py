@@ -167,6 +167,13 @@ def _take_inputs(
         amount = finite_number(cut.quantity, field=f"{where}.quantity")
         if amount <= 0:
             raise InvalidInput("The quantity must be positive.", field=f"{where}.quantity", code=ErrorCode.BAD_QUANTITY)
+        # Stored as given, in a numeric(20, 6) column that must stay > 0: refuse what it cannot hold.
+        if not 1e-6 <= round(amount, 6) < 1e14:
+            raise InvalidInput(
+                "The quantity must be between 0.000001 and 10**14.",
+                field=f"{where}.quantity",
+                code=ErrorCode.BAD_QUANTITY,
+            )
         scrapped[cut.item] += convert(amount, cut.unit, item.unit, field=f"{where}.unit")
         scrap_rows.append(
             Scrap(operation=operation, item=item, quantity=to_decimal(amount), unit=cut.unit, reason=cut.reason)
@@ -366,6 +373,8 @@ def operation_record(
             stretches = _stretches(spec, index, locked, child_length)
         if spec.polarity is not None and spec.polarity not in Polarity.values:
             raise InvalidInput("Polarity is cathode or anode.", field=f"{where}polarity")
+        if spec.polarity is not None and not kind.on_electrode_path:
+            raise InvalidInput(f"A {kind.code} has no polarity.", field=f"{where}polarity")
         if spec.code:
             given_codes.append(spec.code)
         planned.append((spec, kind, value, unit, stretches))
