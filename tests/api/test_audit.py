@@ -2,7 +2,6 @@
 
 import pytest
 from django.db import DatabaseError, connection, transaction
-from django.urls import Resolver404, resolve
 
 from audit.models import AuditEvent
 from tests.factories import register
@@ -139,12 +138,9 @@ def test_raw_sql_cannot_update_or_delete_an_event_on_postgresql(event):
     assert AuditEvent.objects.filter(pk=event.pk, action="item.register").exists()
 
 
-@pytest.mark.parametrize("path", ["/api/audit/", "/api/audit/1/", "/api/audit-events/", "/api/audit-events/1/"])
-def test_no_endpoint_modifies_the_audit_trail(admin_client_api, event, path):
-    try:
-        resolve(path)
-    except Resolver404:
-        pytest.skip(f"no {path} endpoint")
+def test_the_audit_endpoint_is_read_only_even_for_an_admin(admin_client_api, event):
+    path = "/api/audit/"
+    assert admin_client_api.get(path).json()["results"][0]["entity_id"] == event.entity_id
     count = AuditEvent.objects.count()
     for method in ("put", "patch", "delete"):
         response = getattr(admin_client_api, method)(path, {"action": "x"}, format="json")
@@ -152,3 +148,9 @@ def test_no_endpoint_modifies_the_audit_trail(admin_client_api, event, path):
     assert AuditEvent.objects.count() == count
     event.refresh_from_db()
     assert event.action == "item.register"
+
+
+def test_operators_cannot_read_the_audit_trail(operator_client, engineer_client, anon_client, event):
+    assert anon_client.get("/api/audit/").status_code == 401
+    assert operator_client.get("/api/audit/").status_code == 403
+    assert engineer_client.get("/api/audit/").status_code == 200
