@@ -99,6 +99,8 @@ class HoldSerializer(serializers.Serializer[Hold]):
     station = serializers.SerializerMethodField()
     window_from = serializers.DateTimeField(allow_null=True)
     window_to = serializers.DateTimeField(allow_null=True)
+    from_m = serializers.FloatField(allow_null=True)
+    to_m = serializers.FloatField(allow_null=True)
     created_at = serializers.DateTimeField()
     created_by = serializers.CharField(source="created_by.username")
     released_at = serializers.DateTimeField(allow_null=True)
@@ -241,6 +243,8 @@ class OperationInput(serializers.Serializer[Any]):
 
 class HoldInput(serializers.Serializer[Any]):
     item = serializers.CharField(max_length=512, required=False)
+    from_m = serializers.FloatField(required=False, allow_null=True)
+    to_m = serializers.FloatField(required=False, allow_null=True)
     station = serializers.CharField(max_length=32, required=False)
     reason = serializers.CharField(max_length=500)
     downstream = serializers.BooleanField(required=False, default=False)

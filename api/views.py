@@ -48,9 +48,7 @@ class HealthView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        responses=inline_serializer(
-            "Health", {"status": serializers.CharField(), "database": serializers.CharField()}
-        )
+        responses=inline_serializer("Health", {"status": serializers.CharField(), "database": serializers.CharField()})
     )
     def get(self, request: Request) -> Response:
         with connection.cursor() as cursor:
@@ -287,6 +285,8 @@ class HoldListView(generics.ListAPIView[Hold]):
             station=v.get("station"),
             window_from=v.get("from"),
             window_to=v.get("to"),
+            from_m=v.get("from_m"),
+            to_m=v.get("to_m"),
             downstream=v["downstream"],
         )
         body = s.HoldSerializer(result.hold).data | {"items_on_hold": len(result.items), "items": result.items}

@@ -12,33 +12,37 @@ from lots.exceptions import Conflict, ErrorCode, InvalidInput
 from lots.models import Item
 
 from .models import Hold, HoldItem
-from .selectors import MAX_DEPTH
+from .selectors import MAX_DEPTH, POSITION_DOWN_CTE, vendor_functions
 from .services import station_get
 
-# Seeds: the held item, or every item an operation at the station produced or consumed in the
-# window. Then (with downstream) everything made from them. Caught: items that still exist
-# physically (active, already on hold, shipped). An item already on hold keeps the status it had
-# before its first hold, so that releasing either hold restores it correctly.
+# {walk} defines a CTE `walk(item_id, ...)` of everything to catch: the held item, or every item
+# an operation at the station produced or consumed in the window, then (with downstream)
+# everything made from them; or, for a stretch of a roll, the descendants that hold that stretch.
+# Caught: items that still exist physically (active, already on hold, shipped). An item already
+# on hold keeps the status it had before its first hold, so releasing either hold restores it.
 _CATCH_SQL = """
 INSERT INTO traceability_holditem (hold_id, item_id, previous_status)
-WITH RECURSIVE seed(item_id) AS (
-    {seed}
-), down(item_id, depth) AS (
-    SELECT item_id, 0 FROM seed
-    UNION
-    SELECT e.child_id, d.depth + 1
-    FROM down d JOIN traceability_lineageedge e ON e.parent_id = d.item_id
-    WHERE %(downstream)s AND d.depth < %(max_depth)s
-)
+{walk}
 SELECT DISTINCT %(hold)s, i.id,
     CASE WHEN i.status = 'on_hold' THEN COALESCE((
         SELECT MIN(hi.previous_status) FROM traceability_holditem hi
         JOIN traceability_hold h ON h.id = hi.hold_id
         WHERE hi.item_id = i.id AND h.released_at IS NULL
     ), 'active') ELSE i.status END
-FROM down d JOIN lots_item i ON i.id = d.item_id
+FROM walk d JOIN lots_item i ON i.id = d.item_id
 WHERE i.status IN ('active', 'on_hold', 'shipped')
 """
+
+_WALK_FROM_SEED = """
+WITH RECURSIVE seed(item_id) AS (
+    {seed}
+), walk(item_id, depth) AS (
+    SELECT item_id, 0 FROM seed
+    UNION
+    SELECT e.child_id, d.depth + 1
+    FROM walk d JOIN traceability_lineageedge e ON e.parent_id = d.item_id
+    WHERE %(downstream)s AND d.depth < %(max_depth)s
+)"""
 
 _SEED_ITEM = "SELECT CAST(%(item)s AS BIGINT)"
 _SEED_WINDOW = """
@@ -74,6 +78,31 @@ WHERE status = 'on_hold'
 """
 
 
+def _stretch_check(
+    item: Item, from_m: float | None, to_m: float | None, downstream: bool
+) -> tuple[float | None, float | None]:
+    if from_m is None and to_m is None:
+        return None, None
+    if from_m is None:
+        raise InvalidInput("Give from_m with to_m.", field="from_m", code=ErrorCode.BAD_POSITION)
+    to_m = from_m if to_m is None else to_m
+    if not downstream:
+        raise InvalidInput("A stretch is held with everything made from it: set downstream.", field="downstream")
+    if item.length_m is None:
+        raise InvalidInput(f"{item.code} has no length.", field="from_m", code=ErrorCode.BAD_POSITION)
+    if from_m < 0:
+        raise InvalidInput("from_m cannot be negative.", field="from_m", code=ErrorCode.BAD_POSITION)
+    if to_m < from_m:
+        raise InvalidInput("to_m is before from_m.", field="to_m", code=ErrorCode.BAD_POSITION)
+    if to_m > item.length_m:
+        raise InvalidInput(
+            f"to_m {to_m:g} is beyond the {item.length_m:g} m of {item.code}.",
+            field="to_m",
+            code=ErrorCode.BAD_POSITION,
+        )
+    return from_m, to_m
+
+
 @dataclass
 class HoldResult:
     hold: Hold
@@ -93,11 +122,14 @@ def hold_place(
     station: str | None = None,
     window_from: datetime | None = None,
     window_to: datetime | None = None,
+    from_m: float | None = None,
+    to_m: float | None = None,
     downstream: bool = False,
     from_station: str = "",
 ) -> HoldResult:
-    """Hold one item (with `downstream`, a recall of all made from it) or contain a station's
-    output and input over a time window."""
+    """Hold one item (with `downstream`, a recall of all made from it), only what holds metres
+    [from_m, to_m] of it (a defect on a coated roll), or contain a station's output and input
+    over a time window."""
     user = actor_user(actor)
     if user is None:
         raise InvalidInput("A hold is placed by a signed-in user.", field="actor")
@@ -107,8 +139,15 @@ def hold_place(
         raise InvalidInput("Give either an item or a station with a window.", field="item")
     params: dict[str, Any] = {"downstream": downstream, "max_depth": MAX_DEPTH}
     if item is not None:
-        hold = Hold.objects.create(reason=reason, item=item, downstream=downstream, created_by=user)
-        seed = _SEED_ITEM
+        from_m, to_m = _stretch_check(item, from_m, to_m, downstream)
+        hold = Hold.objects.create(
+            reason=reason, item=item, from_m=from_m, to_m=to_m, downstream=downstream, created_by=user
+        )
+        if from_m is None:
+            walk = _WALK_FROM_SEED.format(seed=_SEED_ITEM)
+        else:
+            walk = POSITION_DOWN_CTE.format(**vendor_functions())
+            params.update({"lo": from_m, "hi": to_m})
         params["item"] = item.pk
     else:
         station_obj = station_get(station)
@@ -126,14 +165,14 @@ def hold_place(
             downstream=downstream,
             created_by=user,
         )
-        seed = _SEED_WINDOW
+        walk = _WALK_FROM_SEED.format(seed=_SEED_WINDOW)
         # Raw SQL gets no field adaptation: on SQLite an aware datetime would be compared as text
         # with its offset ("...+01:00") against stored naive UTC; adapt like the ORM does.
         adapt = connection.ops.adapt_datetimefield_value
         params.update({"station": station_obj.pk, "from": adapt(window_from), "to": adapt(window_to)})
     params["hold"] = hold.pk
     with connection.cursor() as cursor:
-        cursor.execute(_CATCH_SQL.format(seed=seed), params)
+        cursor.execute(_CATCH_SQL.format(walk=walk), params)
         cursor.execute(_HOLD_ITEMS_SQL, [hold.pk])
     caught = hold_items(hold)
     audit_record(
@@ -146,6 +185,8 @@ def hold_place(
             "reason": reason,
             "downstream": downstream,
             "item": item.code if item else None,
+            "from_m": from_m,
+            "to_m": to_m,
             "station": station,
             "items": caught,
         },

@@ -143,6 +143,9 @@ class Hold(models.Model):
     station = models.ForeignKey(Station, on_delete=models.PROTECT, null=True, blank=True, related_name="holds")
     window_from = models.DateTimeField(null=True, blank=True)
     window_to = models.DateTimeField(null=True, blank=True)
+    # A stretch of the held item (metres of a roll): only what holds it is caught.
+    from_m = models.FloatField(null=True, blank=True)
+    to_m = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     released_at = models.DateTimeField(null=True, blank=True)
@@ -166,7 +169,12 @@ class Hold(models.Model):
                     window_to__gt=F("window_from"),
                 ),
                 name="hold_scope_item_or_window",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(from_m__isnull=True, to_m__isnull=True)
+                | Q(item__isnull=False, from_m__gte=0, to_m__gte=F("from_m")),
+                name="hold_stretch_ordered",
+            ),
         ]
 
     def __str__(self) -> str:

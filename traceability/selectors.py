@@ -173,7 +173,7 @@ def position_map(*, item: Item, from_m: float | None = None, to_m: float | None 
         to_m = from_m if to_m is None else to_m
         from_m = to_m if from_m is None else from_m
     with connection.cursor() as cursor:
-        cursor.execute(_POSITION_SQL.format(**_vendor_functions()), [item.pk, from_m, to_m, MAX_DEPTH])
+        cursor.execute(_POSITION_SQL.format(**vendor_functions()), [item.pk, from_m, to_m, MAX_DEPTH])
         rows = cursor.fetchall()
     return [
         UpstreamStretch(code=code, kind=kind, depth=depth, from_m=lo, to_m=hi) for code, kind, depth, lo, hi in rows
@@ -181,9 +181,10 @@ def position_map(*, item: Item, from_m: float | None = None, to_m: float | None 
 
 
 # The same interval walk downward: which stretch of each descendant holds [lo, hi] of the start.
-_POSITION_DOWN_SQL = """
+# Named parameters: item, lo, hi, max_depth. Holds reuse this CTE to recall a stretch.
+POSITION_DOWN_CTE = """
 WITH RECURSIVE walk(item_id, lo, hi, depth) AS (
-    SELECT CAST(%s AS BIGINT), CAST(%s AS DOUBLE PRECISION), CAST(%s AS DOUBLE PRECISION), 0
+    SELECT CAST(%(item)s AS BIGINT), CAST(%(lo)s AS DOUBLE PRECISION), CAST(%(hi)s AS DOUBLE PRECISION), 0
     UNION ALL
     SELECT e.child_id,
         CASE
@@ -205,18 +206,23 @@ WITH RECURSIVE walk(item_id, lo, hi, depth) AS (
         w.depth + 1
     FROM walk w
     JOIN traceability_lineageedge e ON e.parent_id = w.item_id
-    WHERE w.depth < %s
+    WHERE w.depth < %(max_depth)s
       AND (w.lo IS NULL OR e.parent_from_m IS NULL
            OR (w.hi >= e.parent_from_m AND w.lo <= e.parent_to_m))
 )
+"""
+_POSITION_DOWN_SQL = (
+    POSITION_DOWN_CTE
+    + """
 SELECT i.code, i.kind_id, w.depth, w.lo, w.hi
 FROM walk w JOIN lots_item i ON i.id = w.item_id
 WHERE w.depth > 0
 ORDER BY w.depth, i.code, w.lo
 """
+)
 
 
-def _vendor_functions() -> dict[str, str]:
+def vendor_functions() -> dict[str, str]:
     if connection.vendor == "postgresql":
         return {"greatest": "GREATEST", "least": "LEAST"}
     return {"greatest": "MAX", "least": "MIN"}
@@ -227,7 +233,10 @@ def position_track(*, item: Item, from_m: float, to_m: float | None = None) -> l
     coated roll: which lanes, sheets and cells contain it), with the stretch of each it became."""
     to_m = from_m if to_m is None else to_m
     with connection.cursor() as cursor:
-        cursor.execute(_POSITION_DOWN_SQL.format(**_vendor_functions()), [item.pk, from_m, to_m, MAX_DEPTH])
+        cursor.execute(
+            _POSITION_DOWN_SQL.format(**vendor_functions()),
+            {"item": item.pk, "lo": from_m, "hi": to_m, "max_depth": MAX_DEPTH},
+        )
         rows = cursor.fetchall()
     return [
         UpstreamStretch(code=code, kind=kind, depth=depth, from_m=lo, to_m=hi) for code, kind, depth, lo, hi in rows
