@@ -30,11 +30,11 @@ typecheck: install
 	$(TESTENV) $(BIN)/mypy
 
 pytest: install
-	$(TESTENV) $(BIN)/pytest -q
+	$(TESTENV) $(BIN)/pytest -q --create-db
 
 # The parts whose SQL differs by vendor (recursive walks, holds, code allocation) on SQLite too.
 pytest-sqlite: install
-	$(TESTENV) DATABASE_URL=sqlite:///$(CURDIR)/.pytest-sqlite.db $(BIN)/pytest -q -m "not postgresql_only" tests/traceability tests/lots
+	$(TESTENV) DATABASE_URL=sqlite:///$(CURDIR)/.pytest-sqlite.db $(BIN)/pytest -q -m "not postgresql_only" --create-db tests/traceability tests/lots tests/api
 
 test: lint typecheck pytest pytest-sqlite
 
