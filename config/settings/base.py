@@ -113,6 +113,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "CellTrace API",
     "DESCRIPTION": "Traceability and lab data for lithium-ion battery pilot lines.",
     "VERSION": "0.1.0",
+    "SERVE_PERMISSIONS": ["api.permissions.HasRole"],
 }
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
