@@ -23,7 +23,7 @@ from lots.services import item_register, item_scrap
 from traceability.holds import hold_items, hold_place, hold_release
 from traceability.models import Hold, Operation, Scrap, Station, Step
 from traceability.models import OperationInput as OperationInputRow
-from traceability.selectors import Genealogy, lineage_walk
+from traceability.selectors import lineage_walk
 from traceability.services import (
     InputSpec,
     OutputSpec,
@@ -36,6 +36,7 @@ from traceability.services import (
 
 from . import serializers as s
 from .idempotency import idempotent
+from .renderers import DataclassJSONRenderer
 from .permissions import Role
 
 
@@ -154,17 +155,10 @@ class ItemScrapView(APIView):
         return Response(s.ItemSerializer(item_get(item.code)).data)
 
 
-def _genealogy_data(genealogy: Genealogy) -> dict[str, Any]:
-    return {
-        "root": genealogy.root,
-        "direction": genealogy.direction,
-        "nodes": [n.__dict__ for n in genealogy.nodes],
-        "edges": [e.__dict__ for e in genealogy.edges],
-    }
-
-
 class GenealogyView(APIView):
     direction = "upstream"
+    # A track of a lot can hold 100,000 nodes and edges: orjson writes the dataclasses directly.
+    renderer_classes = [DataclassJSONRenderer]
 
     @extend_schema(
         responses=s.GenealogySerializer,
@@ -181,9 +175,9 @@ class GenealogyView(APIView):
                 raise InvalidInput("depth is a whole number.", field="depth")
             depth = int(depth_raw)
         kinds = {k for k in request.query_params.get("kind", "").split(",") if k}
-        item = item_get(identifier)
+        item = item_get(identifier, lean=True)
         genealogy = lineage_walk(item=item, direction=self.direction, depth=depth, kinds=kinds)  # type: ignore[arg-type]
-        return Response(_genealogy_data(genealogy))
+        return Response(genealogy)
 
 
 # --- Operations -------------------------------------------------------------------------------

@@ -26,8 +26,11 @@ def item_lookup_q(identifier: str) -> Q:
     return query
 
 
-def item_get(identifier: str) -> Item:
-    item = item_queryset().filter(item_lookup_q(identifier)).first()
+def item_get(identifier: str, *, lean: bool = False) -> Item:
+    """The item a code, Digital Link or EPC names; `lean` loads only id and code (genealogy
+    walks need nothing else)."""
+    queryset = Item.objects.only("id", "code") if lean else item_queryset()
+    item = queryset.filter(item_lookup_q(identifier)).first()
     if item is None:
         raise NotFound(f"No item {identifier!r}.", code=ErrorCode.UNKNOWN_ITEM)
     return item

@@ -15,27 +15,39 @@ Direction = Literal["upstream", "downstream"]
 # Lineage is acyclic by construction; the cap only guards against imported cycles.
 MAX_DEPTH = 64
 
+# The walk carries each edge's columns as it crosses it, so the result needs no join back to the
+# edges; items are joined once per node (not per edge) and steps once per operation. Rows come
+# in three shapes, told apart by the first column: 0 node, 1 edge, 2 operation.
 _WALK_SQL = """
-WITH RECURSIVE walk(item_id, from_id, edge_id, depth) AS (
-    SELECT CAST(%s AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), 0
+WITH RECURSIVE walk(item_id, from_id, edge_id, depth, operation_id, p_from, p_to, c_from, c_to, lane, rev) AS (
+    SELECT CAST(%(item)s AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), 0, CAST(NULL AS BIGINT),
+           CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION),
+           CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS INTEGER), FALSE
     UNION
-    SELECT e.{next}, w.item_id, e.id, w.depth + 1
+    SELECT e.{next}, w.item_id, e.id, w.depth + 1, e.operation_id,
+           e.parent_from_m, e.parent_to_m, e.child_from_m, e.child_to_m, e.lane, e.reversed
     FROM walk w
     JOIN traceability_lineageedge e ON e.{here} = w.item_id
-    WHERE w.depth < %s
+    WHERE w.depth < %(max_depth)s
+), nodes AS (
+    SELECT item_id, MIN(depth) AS depth FROM walk GROUP BY item_id
 )
-SELECT w.item_id, w.from_id, w.depth, i.code, i.kind_id, i.status,
-       e.id, e.operation_id, o.step_id, e.parent_from_m, e.parent_to_m,
-       e.child_from_m, e.child_to_m, e.lane, e.reversed
-FROM walk w
-JOIN lots_item i ON i.id = w.item_id
-LEFT JOIN traceability_lineageedge e ON e.id = w.edge_id
-LEFT JOIN traceability_operation o ON o.id = e.operation_id
-ORDER BY w.depth, i.id
+SELECT 0, n.item_id, NULL, n.depth, i.code, i.kind_id, i.status,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM nodes n JOIN lots_item i ON i.id = n.item_id
+UNION ALL
+SELECT 1, w.item_id, w.from_id, w.depth, NULL, NULL, NULL,
+       w.edge_id, w.operation_id, w.p_from, w.p_to, w.c_from, w.c_to, w.lane, w.rev
+FROM walk w WHERE w.edge_id IS NOT NULL
+UNION ALL
+SELECT 2, o.id, NULL, NULL, o.step_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM traceability_operation o WHERE o.id IN (SELECT operation_id FROM walk)
 """
 
 
-@dataclass(frozen=True)
+# Slotted, mutable dataclasses: a track of a lot builds ~100,000 of them, and frozen ones cost
+# an object.__setattr__ per field.
+@dataclass(slots=True)
 class GenealogyNode:
     code: str
     kind: str
@@ -43,7 +55,7 @@ class GenealogyNode:
     depth: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class GenealogyEdge:
     parent: str
     child: str
@@ -57,7 +69,7 @@ class GenealogyEdge:
     reversed: bool
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Genealogy:
     root: str
     direction: Direction
@@ -75,25 +87,30 @@ def lineage_walk(
     here, nxt = ("child_id", "parent_id") if direction == "upstream" else ("parent_id", "child_id")
     limit = MAX_DEPTH if depth is None else max(0, min(depth, MAX_DEPTH))
     with connection.cursor() as cursor:
-        cursor.execute(_WALK_SQL.format(here=here, next=nxt), [item.pk, limit])
+        cursor.execute(_WALK_SQL.format(here=here, next=nxt), {"item": item.pk, "max_depth": limit})
         rows = cursor.fetchall()
 
-    codes: dict[int, str] = {}
-    nodes: dict[int, GenealogyNode] = {}
-    for item_id, _from, depth_, code, kind, status, *_ in rows:
-        codes[item_id] = code
-        if item_id not in nodes:  # rows come by depth, so the first is the shortest path
-            nodes[item_id] = GenealogyNode(code=code, kind=kind, status=status, depth=depth_)
+    nodes: dict[int, tuple[int, GenealogyNode]] = {}
+    steps: dict[int, str] = {}
+    edge_rows = []
+    for row in rows:
+        shape, item_id = row[0], row[1]
+        if shape == 0:
+            nodes[item_id] = (item_id, GenealogyNode(code=row[4], kind=row[5], status=row[6], depth=row[3]))
+        elif shape == 1:
+            edge_rows.append(row)
+        else:
+            steps[item_id] = row[4]
     edges: dict[int, GenealogyEdge] = {}
-    for item_id, from_id, _d, _c, _k, _s, edge_id, op_id, step, p_from, p_to, c_from, c_to, lane, rev in rows:
-        if edge_id is None or edge_id in edges:
+    for _shape, item_id, from_id, _d, _c, _k, _s, edge_id, op_id, p_from, p_to, c_from, c_to, lane, rev in edge_rows:
+        if edge_id in edges:  # the same edge reached again at another depth
             continue
         parent, child = (item_id, from_id) if direction == "upstream" else (from_id, item_id)
         edges[edge_id] = GenealogyEdge(
-            parent=codes[parent],
-            child=codes[child],
+            parent=nodes[parent][1].code,
+            child=nodes[child][1].code,
             operation=op_id,
-            step=step,
+            step=steps[op_id],
             from_m=p_from,
             to_m=p_to,
             child_from_m=c_from,
@@ -101,7 +118,8 @@ def lineage_walk(
             lane=lane,
             reversed=bool(rev),
         )
-    node_list = [n for n in nodes.values() if not kinds or n.kind in kinds]
+    ordered = sorted(nodes.values(), key=lambda pair: (pair[1].depth, pair[0]))
+    node_list = [node for _id, node in ordered if not kinds or node.kind in kinds]
     return Genealogy(root=item.code, direction=direction, nodes=node_list, edges=list(edges.values()))
 
 

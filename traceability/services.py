@@ -297,6 +297,16 @@ def _stretches(
     return result
 
 
+def _inputs_save(items: list[Item]) -> None:
+    """One UPDATE per distinct (status, quantity): twenty sheets stacked into a cell are one
+    statement, where bulk_update would build a CASE per row."""
+    groups: dict[tuple[str, Any], list[int]] = defaultdict(list)
+    for item in items:
+        groups[(item.status, item.quantity)].append(item.pk)
+    for (status, quantity), ids in groups.items():
+        Item.objects.filter(pk__in=ids).update(status=status, quantity=quantity)
+
+
 def _edges_into_carriers(rows: list[OperationInput], operation: Operation) -> list[LineageEdge]:
     """Material added to an item that passes through (electrolyte filled into a cell).
 
@@ -448,9 +458,7 @@ def operation_record(
     LineageEdge.objects.bulk_create(edges)
     OperationInput.objects.bulk_create(input_rows)
     Scrap.objects.bulk_create(scrap_rows)
-    changed = [row.item for row in input_rows]
-    if changed:
-        Item.objects.bulk_update(changed, ["quantity", "status"])
+    _inputs_save([row.item for row in input_rows])
     audit_record(
         actor=actor,
         action="operation.record",
