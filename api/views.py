@@ -36,8 +36,8 @@ from traceability.services import (
 
 from . import serializers as s
 from .idempotency import idempotent
-from .renderers import DataclassJSONRenderer
 from .permissions import Role
+from .renderers import DataclassJSONRenderer
 
 
 def _station_or_none(code: str | None) -> Station | None:
