@@ -15,26 +15,11 @@ from lots.exceptions import ErrorCode, InvalidInput
 from lots.identifiers import kind_gtin
 from lots.models import Item, ItemStatus
 from lots.services import item_register
+from tests.contract import ITEM_FIELDS
 
 ITEMS = "/api/items/"
 SGTIN = "urn:epc:id:sgtin:0614141.812345.6789"
 SGTIN_HEX = "3034257BF7194E4000001A85"
-CONTRACT_FIELDS = {
-    "code",
-    "kind",
-    "level",
-    "status",
-    "quantity",
-    "unit",
-    "length_m",
-    "digital_link",
-    "rfid_epc",
-    "created_at",
-    "created_by",
-    "station",
-    "attributes",
-    "polarity",
-}
 NAM = {"kind": "cathode_active_material", "quantity": 25, "unit": "kg"}
 
 
@@ -69,7 +54,7 @@ def test_register_returns_201_with_the_contract_item_shape(operator, operator_cl
     response = operator_client.post(ITEMS, body, format="json")
     assert response.status_code == 201, response.content
     item = response.json()
-    assert CONTRACT_FIELDS <= set(item)
+    assert ITEM_FIELDS <= set(item)
     assert item["code"].startswith("CAM-")
     assert item["kind"] == "cathode_active_material"
     assert item["level"] == "batch"
@@ -248,7 +233,7 @@ def test_get_by_code(operator_client, tagged, django_assert_num_queries):
         response = operator_client.get(f"{ITEMS}{tagged.code}/")
     assert response.status_code == 200
     item = response.json()
-    assert CONTRACT_FIELDS <= set(item)
+    assert ITEM_FIELDS <= set(item)
     assert (item["code"], item["rfid_epc"], item["unit"]) == (tagged.code, SGTIN, "L")
 
 
@@ -510,7 +495,7 @@ def test_scrap_then_scrap_again(operator, operator_client):
     response = operator_client.post(f"{ITEMS}{code}/scrap/", {"reason": "moisture over spec"}, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "scrapped"
-    assert CONTRACT_FIELDS <= set(response.json())
+    assert ITEM_FIELDS <= set(response.json())
     assert Item.objects.get(code=code).status == ItemStatus.SCRAPPED
     event = AuditEvent.objects.get(action="item.scrap", entity_id=code)
     assert (event.actor, event.after["reason"]) == (operator, "moisture over spec")

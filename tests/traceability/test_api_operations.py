@@ -7,6 +7,7 @@ import pytest
 
 from lots.exceptions import ErrorCode, InvalidInput
 from lots.models import Item, ItemStatus
+from tests.contract import ITEM_FIELDS
 from tests.factories import register
 from tests.traceability.helpers import item_state, row_counts, slitting_body
 from traceability.holds import hold_place
@@ -16,21 +17,6 @@ from traceability.services import InputSpec, operation_record
 pytestmark = pytest.mark.django_db
 
 URL = "/api/operations/"
-ITEM_KEYS = {
-    "code",
-    "kind",
-    "level",
-    "status",
-    "quantity",
-    "unit",
-    "length_m",
-    "digital_link",
-    "rfid_epc",
-    "created_at",
-    "created_by",
-    "station",
-    "attributes",
-}
 
 
 def test_the_contract_example_works_as_written(operator_client, operator, cal_roll):
@@ -44,7 +30,7 @@ def test_the_contract_example_works_as_written(operator_client, operator, cal_ro
     assert body["parameters"] == {"slitting_speed": {"value": 100, "unit": "m/min"}}
     assert body["inputs"] == [{"item": "CAL-0007", "quantity": 520.0, "unit": "m", "consumed": True}]
     [lane] = body["outputs"]
-    assert ITEM_KEYS <= set(lane)
+    assert ITEM_FIELDS <= set(lane)
     assert lane["kind"] == "slit_roll"
     assert lane["level"] == "batch"
     assert lane["status"] == "active"
