@@ -165,6 +165,7 @@ class GenealogyView(APIView):
         parameters=[
             OpenApiParameter("depth", int, description="Levels to walk; all when absent."),
             OpenApiParameter("kind", str, description="Comma-separated kinds of nodes to return."),
+            OpenApiParameter("edges", bool, description="false: nodes only (which cells hold this lot)."),
         ],
     )
     def get(self, request: Request, identifier: str) -> Response:
@@ -175,8 +176,17 @@ class GenealogyView(APIView):
                 raise InvalidInput("depth is a whole number.", field="depth")
             depth = int(depth_raw)
         kinds = {k for k in request.query_params.get("kind", "").split(",") if k}
+        edges = request.query_params.get("edges", "true").lower()
+        if edges not in ("true", "false"):
+            raise InvalidInput("edges is true or false.", field="edges")
         item = item_get(identifier, lean=True)
-        genealogy = lineage_walk(item=item, direction=self.direction, depth=depth, kinds=kinds)  # type: ignore[arg-type]
+        genealogy = lineage_walk(
+            item=item,
+            direction=self.direction,  # type: ignore[arg-type]
+            depth=depth,
+            kinds=kinds,
+            edges=edges == "true",
+        )
         return Response(genealogy)
 
 

@@ -23,7 +23,7 @@ What it does, in one run:
 3. Measures trace of 200 random cells over HTTP (a real `manage.py runserver` subprocess, one
    keep-alive connection, token auth of an "operator"), in-process through
    traceability.selectors.lineage_trace, and as the raw recursive SQL
-   (traceability.selectors._WALK_SQL) on a plain psycopg connection; and track of the lots
+   (traceability.selectors._walk_sql) on a plain psycopg connection; and track of the lots
    above (median of 5) through lineage_track, raw SQL and HTTP. Prints a table with the goals
    and writes everything to bench/trace-results.json.
 
@@ -669,7 +669,7 @@ def measure(args: argparse.Namespace, env: dict[str, str], results: dict[str, ob
     from rest_framework.authtoken.models import Token
 
     from lots.models import Item
-    from traceability.selectors import _WALK_SQL, MAX_DEPTH, lineage_trace, lineage_track
+    from traceability.selectors import MAX_DEPTH, _walk_sql, lineage_trace, lineage_track
 
     rng = random.Random(args.seed)
     cells = list(Item.objects.filter(kind_id="cell").order_by("id").values_list("id", "code"))
@@ -679,23 +679,22 @@ def measure(args: argparse.Namespace, env: dict[str, str], results: dict[str, ob
 
     # The lots to track: the active-material lot with the most descendants, and the cathode carbon
     # lot that feeds every cathode slurry (the worst case of the line).
-    up_sql = _WALK_SQL.format(here="child_id", next="parent_id")
-    down_sql = _WALK_SQL.format(here="parent_id", next="child_id")
+    up_sql = _walk_sql("upstream", edges=True)
+    down_sql = _walk_sql("downstream", edges=True)
     raw = psycopg.connect(_dsn(env["DATABASE_URL"]), autocommit=True)
 
     def raw_walk(sql: str, pk: int) -> tuple[int, float]:
         t0 = time.perf_counter()
         with raw.cursor() as cur:
-            cur.execute(sql, [pk, MAX_DEPTH])
+            cur.execute(sql, {"item": pk, "max_depth": MAX_DEPTH})
             rows = cur.fetchall()
         return len(rows), time.perf_counter() - t0
 
-    unordered_down = down_sql.rstrip().removesuffix("ORDER BY w.depth, i.id")
-
     def descendants(pk: int) -> int:
+        # Rows whose first column is 0 are the walk's nodes, the start item among them.
         with raw.cursor() as cur:
-            cur.execute(f"SELECT count(DISTINCT item_id) - 1 FROM ({unordered_down}) AS t", [pk, MAX_DEPTH])
-            return int(cur.fetchone()[0])
+            cur.execute(down_sql, {"item": pk, "max_depth": MAX_DEPTH})
+            return sum(1 for row in cur.fetchall() if row[0] == 0) - 1
 
     am_lots = list(Item.objects.filter(kind_id="cathode_active_material").order_by("id").values_list("id", "code"))
     carbon = list(
@@ -749,7 +748,7 @@ def measure(args: argparse.Namespace, env: dict[str, str], results: dict[str, ob
         for _ in range(args.track_runs):
             sql_t.append(raw_walk(down_sql, pk)[1])
         with raw.cursor() as cur:
-            cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + down_sql, [pk, MAX_DEPTH])
+            cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + down_sql, {"item": pk, "max_depth": MAX_DEPTH})
             plan = [row[0] for row in cur.fetchall()]
         tracks[label] = {
             "code": code,
@@ -820,6 +819,17 @@ def measure(args: argparse.Namespace, env: dict[str, str], results: dict[str, ob
                         "http_nodes": len(doc.get("nodes", [])),
                         "http_bytes": len(body),
                     }
+                    # "Which cells contain this lot?": the cells only, without the edges.
+                    cells_url = f"/api/items/{code}/track/?kind=cell&edges=false"
+                    client.get(cells_url)
+                    times = []
+                    for _ in range(args.track_runs):
+                        status, body, elapsed = client.get(cells_url)
+                        times.append(elapsed)
+                    tracks[label] |= {
+                        "cells_http_median_ms": round(statistics.median(times) * 1000, 1),
+                        "cells_http_nodes": len(json.loads(body).get("nodes", [])),
+                    }
     finally:
         server.stop()
     if http_info["available"] and not args.skip_stock_server:
@@ -861,7 +871,7 @@ def goals(results: dict[str, object]) -> list[dict[str, object]]:
     )
     for label, t in results.get("track", {}).items():  # type: ignore[union-attr]
         big_enough = t["descendants"] >= GOALS["track_min_descendants"]
-        for how in ("http", "selector"):
+        for how in ("http", "selector", "cells_http"):
             value = t.get(f"{how}_median_ms")
             rows.append(
                 {
@@ -903,7 +913,7 @@ def report(results: dict[str, object]) -> None:
         ("trace_http", "HTTP GET .../trace/"),
         ("trace_http_stock_runserver", "  same, stock runserver (Nagle)"),
         ("trace_selector", "lineage_trace (in-process)"),
-        ("trace_sql", "raw _WALK_SQL (psycopg)"),
+        ("trace_sql", "raw walk SQL (psycopg)"),
     ):
         s = results.get(key)
         if s:

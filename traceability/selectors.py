@@ -18,7 +18,7 @@ MAX_DEPTH = 64
 # The walk carries each edge's columns as it crosses it, so the result needs no join back to the
 # edges; items are joined once per node (not per edge) and steps once per operation. Rows come
 # in three shapes, told apart by the first column: 0 node, 1 edge, 2 operation.
-_WALK_SQL = """
+_EDGE_WALK = """
 WITH RECURSIVE walk(item_id, from_id, edge_id, depth, operation_id, p_from, p_to, c_from, c_to, lane, rev) AS (
     SELECT CAST(%(item)s AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), 0, CAST(NULL AS BIGINT),
            CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION),
@@ -29,20 +29,41 @@ WITH RECURSIVE walk(item_id, from_id, edge_id, depth, operation_id, p_from, p_to
     FROM walk w
     JOIN traceability_lineageedge e ON e.{here} = w.item_id
     WHERE w.depth < %(max_depth)s
-), nodes AS (
-    SELECT item_id, MIN(depth) AS depth FROM walk GROUP BY item_id
-)
+)"""
+# Without edges the walk needs only (item, depth): narrower rows, a cheaper de-duplication.
+_NODE_WALK = """
+WITH RECURSIVE walk(item_id, depth) AS (
+    SELECT CAST(%(item)s AS BIGINT), 0
+    UNION
+    SELECT e.{next}, w.depth + 1
+    FROM walk w
+    JOIN traceability_lineageedge e ON e.{here} = w.item_id
+    WHERE w.depth < %(max_depth)s
+)"""
+_NODE_ROWS = """
 SELECT 0, n.item_id, NULL, n.depth, i.code, i.kind_id, i.status,
        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-FROM nodes n JOIN lots_item i ON i.id = n.item_id
+FROM (SELECT item_id, MIN(depth) AS depth FROM walk GROUP BY item_id) n
+JOIN lots_item i ON i.id = n.item_id"""
+_EDGE_ROWS = """
 UNION ALL
 SELECT 1, w.item_id, w.from_id, w.depth, NULL, NULL, NULL,
        w.edge_id, w.operation_id, w.p_from, w.p_to, w.c_from, w.c_to, w.lane, w.rev
 FROM walk w WHERE w.edge_id IS NOT NULL
 UNION ALL
-SELECT 2, o.id, NULL, NULL, o.step_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-FROM traceability_operation o WHERE o.id IN (SELECT operation_id FROM walk)
-"""
+SELECT 2, w.operation_id, NULL, NULL,
+       (SELECT o.step_id FROM traceability_operation o WHERE o.id = w.operation_id),
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM (SELECT DISTINCT operation_id FROM walk WHERE operation_id IS NOT NULL) w"""
+
+
+def _walk_sql(direction: "Direction", *, edges: bool, kinds: int = 0) -> str:
+    here, nxt = ("child_id", "parent_id") if direction == "upstream" else ("parent_id", "child_id")
+    if edges:
+        return (_EDGE_WALK + _NODE_ROWS + _EDGE_ROWS).format(here=here, next=nxt)
+    # Without edges no node is needed to name an edge's ends, so the kind filter runs in SQL.
+    where = (" WHERE i.kind_id IN (" + ", ".join(f"%(kind{k})s" for k in range(kinds)) + ")") if kinds else ""
+    return (_NODE_WALK + _NODE_ROWS + where).format(here=here, next=nxt)
 
 
 # Slotted, mutable dataclasses: a track of a lot builds ~100,000 of them, and frozen ones cost
@@ -78,16 +99,24 @@ class Genealogy:
 
 
 def lineage_walk(
-    *, item: Item, direction: Direction, depth: int | None = None, kinds: set[str] | None = None
+    *,
+    item: Item,
+    direction: Direction,
+    depth: int | None = None,
+    kinds: set[str] | None = None,
+    edges: bool = True,
 ) -> Genealogy:
     """Everything upstream (trace) or downstream (track) of `item`, in one query.
 
     `kinds` filters the returned nodes; edges are all kept so that the graph still connects.
+    `edges=False` returns nodes only: "which cells contain this lot" without the 60,000 edges.
     """
-    here, nxt = ("child_id", "parent_id") if direction == "upstream" else ("parent_id", "child_id")
     limit = MAX_DEPTH if depth is None else max(0, min(depth, MAX_DEPTH))
+    kind_list = sorted(kinds or ())
+    params: dict[str, object] = {"item": item.pk, "max_depth": limit}
+    params.update({f"kind{k}": kind for k, kind in enumerate(kind_list)})
     with connection.cursor() as cursor:
-        cursor.execute(_WALK_SQL.format(here=here, next=nxt), {"item": item.pk, "max_depth": limit})
+        cursor.execute(_walk_sql(direction, edges=edges, kinds=0 if edges else len(kind_list)), params)
         rows = cursor.fetchall()
 
     nodes: dict[int, tuple[int, GenealogyNode]] = {}

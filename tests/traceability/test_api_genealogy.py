@@ -109,3 +109,22 @@ def test_trace_and_track_take_the_same_number_of_queries_on_a_small_and_a_big_li
     assert sizes[0][0] == 1 + 8 + 2 + 7
     assert sizes[1][0] == 1 + 80 + 2 + 7
     assert sizes[1][1] > sizes[0][1]
+
+
+def test_track_without_edges_lists_only_the_cells_that_hold_a_lot(operator_client, line, django_assert_num_queries):
+    lot = line.lots["nmc"].code
+    full = operator_client.get(f"/api/items/{lot}/track/?kind=cell").json()
+    # Token, user groups, the lot, the walk: the same four queries as with edges.
+    with django_assert_num_queries(4):
+        response = operator_client.get(f"/api/items/{lot}/track/?kind=cell&edges=false")
+    body = response.json()
+    assert response.status_code == 200
+    assert body["edges"] == []
+    assert {n["code"] for n in body["nodes"]} == {c.code for c in line.cells} == {n["code"] for n in full["nodes"]}
+    assert {n["kind"] for n in body["nodes"]} == {"cell"}
+
+
+def test_edges_must_be_true_or_false(operator_client, line):
+    response = operator_client.get(f"/api/items/{line.cells[0].code}/trace/?edges=maybe")
+    assert response.status_code == 400
+    assert "edges" in response.json()["errors"]
