@@ -5,7 +5,7 @@ queries never depends on the size of the graph.
 """
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from django.db import connection
 
@@ -113,7 +113,7 @@ def lineage_walk(
     """
     limit = MAX_DEPTH if depth is None else max(0, min(depth, MAX_DEPTH))
     kind_list = sorted(kinds or ())
-    params: dict[str, object] = {"item": item.pk, "max_depth": limit}
+    params: dict[str, Any] = {"item": item.pk, "max_depth": limit}
     params.update({f"kind{k}": kind for k, kind in enumerate(kind_list)})
     with connection.cursor() as cursor:
         cursor.execute(_walk_sql(direction, edges=edges, kinds=0 if edges else len(kind_list)), params)
@@ -130,12 +130,12 @@ def lineage_walk(
             edge_rows.append(row)
         else:
             steps[item_id] = row[4]
-    edges: dict[int, GenealogyEdge] = {}
+    edge_map: dict[int, GenealogyEdge] = {}
     for _shape, item_id, from_id, _d, _c, _k, _s, edge_id, op_id, p_from, p_to, c_from, c_to, lane, rev in edge_rows:
-        if edge_id in edges:  # the same edge reached again at another depth
+        if edge_id in edge_map:  # the same edge reached again at another depth
             continue
         parent, child = (item_id, from_id) if direction == "upstream" else (from_id, item_id)
-        edges[edge_id] = GenealogyEdge(
+        edge_map[edge_id] = GenealogyEdge(
             parent=nodes[parent][1].code,
             child=nodes[child][1].code,
             operation=op_id,
@@ -149,7 +149,7 @@ def lineage_walk(
         )
     ordered = sorted(nodes.values(), key=lambda pair: (pair[1].depth, pair[0]))
     node_list = [node for _id, node in ordered if not kinds or node.kind in kinds]
-    return Genealogy(root=item.code, direction=direction, nodes=node_list, edges=list(edges.values()))
+    return Genealogy(root=item.code, direction=direction, nodes=node_list, edges=list(edge_map.values()))
 
 
 def lineage_trace(*, item: Item, depth: int | None = None, kinds: set[str] | None = None) -> Genealogy:
