@@ -1,0 +1,151 @@
+"""Reads of measurements: listings, and the roll map of everything upstream of an item."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from lots.models import Item
+from traceability.selectors import MAX_DEPTH, vendor_functions
+
+from .models import Measurement
+
+
+def measurement_queryset(*, history: bool = False) -> QuerySet[Measurement]:
+    """Current versions only unless `history`: a corrected value is hidden by its correction."""
+    queryset = Measurement.objects.select_related("parameter", "item", "station", "created_by", "operation")
+    return queryset if history else queryset.filter(superseded_by__isnull=True)
+
+
+_SCALE = "((e.parent_to_m - e.parent_from_m) / (e.child_to_m - e.child_from_m))"
+_VIA_SCALE = "(CASE WHEN w.hi > w.lo THEN (w.xb - w.xa) / (w.hi - w.lo) ELSE 0 END)"
+_C1 = "{greatest}(w.lo, e.child_from_m)"
+_C2 = "{least}(w.hi, e.child_to_m)"
+
+# The upward interval walk of traceability.selectors.position_map (DESIGN.md), also carrying which
+# stretch of the start item, or of the nearest sheet or lane below it (`via`), each ancestor
+# stretch became: xa is the via-position of the ancestor's `lo`, xb that of its `hi`. A value at
+# metre p of the ancestor then sits at xa + (p - lo) * (xb - xa) / (hi - lo) of `via`.
+_WALK = f"""
+WITH RECURSIVE walk(item_id, lo, hi, xa, xb, via_id, depth) AS (
+    SELECT CAST(%(item)s AS BIGINT), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION),
+           CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS BIGINT), 0
+    UNION ALL
+    SELECT e.parent_id,
+        CASE WHEN e.parent_from_m IS NULL THEN NULL
+             WHEN w.lo IS NULL OR e.child_from_m IS NULL THEN e.parent_from_m
+             WHEN e.reversed THEN e.parent_to_m - ({_C2} - e.child_from_m) * {_SCALE}
+             ELSE e.parent_from_m + ({_C1} - e.child_from_m) * {_SCALE} END,
+        CASE WHEN e.parent_from_m IS NULL THEN NULL
+             WHEN w.lo IS NULL OR e.child_from_m IS NULL THEN e.parent_to_m
+             WHEN e.reversed THEN e.parent_to_m - ({_C1} - e.child_from_m) * {_SCALE}
+             ELSE e.parent_from_m + ({_C2} - e.child_from_m) * {_SCALE} END,
+        CASE WHEN e.parent_from_m IS NULL OR e.child_from_m IS NULL THEN NULL
+             WHEN w.lo IS NULL THEN CASE WHEN e.reversed THEN e.child_to_m ELSE e.child_from_m END
+             WHEN w.xa IS NULL THEN NULL
+             WHEN e.reversed THEN w.xa + ({_C2} - w.lo) * {_VIA_SCALE}
+             ELSE w.xa + ({_C1} - w.lo) * {_VIA_SCALE} END,
+        CASE WHEN e.parent_from_m IS NULL OR e.child_from_m IS NULL THEN NULL
+             WHEN w.lo IS NULL THEN CASE WHEN e.reversed THEN e.child_from_m ELSE e.child_to_m END
+             WHEN w.xa IS NULL THEN NULL
+             WHEN e.reversed THEN w.xa + ({_C1} - w.lo) * {_VIA_SCALE}
+             ELSE w.xa + ({_C2} - w.lo) * {_VIA_SCALE} END,
+        CASE WHEN e.parent_from_m IS NULL OR e.child_from_m IS NULL THEN NULL
+             WHEN w.lo IS NULL THEN w.item_id ELSE w.via_id END,
+        w.depth + 1
+    FROM walk w
+    JOIN traceability_lineageedge e ON e.child_id = w.item_id
+    WHERE w.depth < %(max_depth)s
+      AND (w.lo IS NULL OR e.child_from_m IS NULL OR (w.hi >= e.child_from_m AND w.lo <= e.child_to_m))
+)"""
+
+# Three ways a value belongs to the item: measured on it (inside the stretch that went in), a
+# machine value of an operation that made it or that it passed through, or the room that
+# operation ran in, during the operation.
+_UPSTREAM_SQL = (
+    _WALK
+    + """,
+ops AS (
+    SELECT i.produced_by_id AS operation_id, w.item_id, MIN(w.depth) AS depth
+    FROM walk w JOIN lots_item i ON i.id = w.item_id
+    WHERE i.produced_by_id IS NOT NULL
+    GROUP BY i.produced_by_id, w.item_id
+    UNION
+    SELECT oi.operation_id, w.item_id, MIN(w.depth)
+    FROM walk w JOIN traceability_operationinput oi ON oi.item_id = w.item_id AND oi.quantity = 0
+    GROUP BY oi.operation_id, w.item_id
+)
+SELECT m.id, w.item_id, w.depth, w.lo, w.hi,
+       CASE WHEN m.position_m IS NULL OR w.xa IS NULL THEN NULL
+            WHEN w.hi > w.lo THEN w.xa + (m.position_m - w.lo) * (w.xb - w.xa) / (w.hi - w.lo)
+            ELSE w.xa END,
+       w.via_id, 'item'
+FROM walk w JOIN measurements_measurement m ON m.item_id = w.item_id
+WHERE (m.position_m IS NULL OR w.lo IS NULL OR (m.position_m >= w.lo AND m.position_m <= w.hi))
+  AND NOT EXISTS (SELECT 1 FROM measurements_measurement n WHERE n.supersedes_id = m.id)
+UNION ALL
+SELECT m.id, ops.item_id, ops.depth, NULL, NULL, NULL, NULL, 'operation'
+FROM ops JOIN measurements_measurement m ON m.operation_id = ops.operation_id AND m.item_id IS NULL
+WHERE NOT EXISTS (SELECT 1 FROM measurements_measurement n WHERE n.supersedes_id = m.id)
+UNION ALL
+SELECT m.id, ops.item_id, ops.depth, NULL, NULL, NULL, NULL, 'room'
+FROM ops
+JOIN traceability_operation o ON o.id = ops.operation_id
+JOIN traceability_station s ON s.id = o.station_id AND s.room <> ''
+JOIN measurements_measurement m ON m.room = s.room
+     AND m.measured_at >= o.started_at AND m.measured_at <= COALESCE(o.ended_at, o.started_at)
+WHERE NOT EXISTS (SELECT 1 FROM measurements_measurement n WHERE n.supersedes_id = m.id)
+"""
+)
+
+
+@dataclass(slots=True)
+class UpstreamValue:
+    """A measurement that belongs to the start item through `upstream_item`."""
+
+    measurement: Measurement
+    upstream_item: str
+    depth: int
+    relation: str  # "item", "operation" or "room"
+    from_m: float | None  # the stretch of upstream_item that went into the start item
+    to_m: float | None
+    via: str | None  # the start item, or the nearest sheet or lane below, that mapped_position_m is on
+    mapped_position_m: float | None
+
+
+def measurements_upstream(*, item: Item, parameter: str | None = None) -> list[UpstreamValue]:
+    """Every current measurement of the item and of everything upstream of it, each value along
+    a roll kept only if it lies in a stretch that went into the item, with its position mapped
+    down. Three queries: the walk, the measurements, the item codes."""
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSTREAM_SQL.format(**vendor_functions()), {"item": item.pk, "max_depth": MAX_DEPTH})
+        rows = cursor.fetchall()
+    # The same value reached twice the same way (two sheets of one lane at one metre) is one hit.
+    unique: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for row in rows:
+        key = (row[0], row[1], row[7], row[6], None if row[5] is None else round(row[5], 9))
+        unique.setdefault(key, row)
+    ids = {row[0] for row in unique.values()}
+    queryset = measurement_queryset(history=True).filter(pk__in=ids)
+    if parameter:
+        queryset = queryset.filter(parameter__code=parameter)
+    measurements = {m.pk: m for m in queryset}
+    item_ids = {row[1] for row in unique.values()} | {row[6] for row in unique.values() if row[6]}
+    codes = dict(Item.objects.filter(pk__in=item_ids).values_list("pk", "code"))
+    values = [
+        UpstreamValue(
+            measurement=measurements[m_id],
+            upstream_item=codes[item_id],
+            depth=depth,
+            relation=relation,
+            from_m=lo,
+            to_m=hi,
+            via=codes.get(via_id) if via_id else None,
+            mapped_position_m=mapped,
+        )
+        for m_id, item_id, depth, lo, hi, mapped, via_id, relation in unique.values()
+        if m_id in measurements
+    ]
+    values.sort(key=lambda v: (v.depth, v.upstream_item, v.measurement.parameter_id, v.measurement.measured_at))
+    return values
