@@ -1,7 +1,7 @@
 from django.urls import path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import views
+from . import views, views_catalog, views_measurements
 
 
 class IdentifierConverter:
@@ -30,12 +30,26 @@ urlpatterns = [
     ),
     path("items/<identifier:identifier>/label.<str:fmt>", views.ItemLabelView.as_view(), name="item-label"),
     path("items/<identifier:identifier>/scrap/", views.ItemScrapView.as_view(), name="item-scrap"),
+    path(
+        "items/<identifier:identifier>/completeness/",
+        views_measurements.CompletenessView.as_view(),
+        name="item-completeness",
+    ),
     path("items/<identifier:identifier>/", views.ItemDetailView.as_view(), name="item-detail"),
     path("operations/", views.OperationListView.as_view(), name="operations"),
     path("operations/<int:pk>/", views.OperationDetailView.as_view(), name="operation-detail"),
     path("holds/", views.HoldListView.as_view(), name="holds"),
     path("holds/<int:pk>/", views.HoldDetailView.as_view(), name="hold-detail"),
     path("holds/<int:pk>/release/", views.HoldReleaseView.as_view(), name="hold-release"),
+    path("parameters/", views_catalog.ParameterListView.as_view(), name="parameters"),
+    path("parameters/<slug:code>/", views_catalog.ParameterDetailView.as_view(), name="parameter-detail"),
+    path("measurements/", views_measurements.MeasurementListView.as_view(), name="measurements"),
+    path("measurements/<int:pk>/", views_measurements.MeasurementDetailView.as_view(), name="measurement-detail"),
+    path(
+        "measurements/<int:pk>/correct/",
+        views_measurements.MeasurementCorrectView.as_view(),
+        name="measurement-correct",
+    ),
     path("scan/", views.ScanView.as_view(), name="scan"),
     path("audit/", views.AuditListView.as_view(), name="audit"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -4,12 +4,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from lots.models import Item
-from traceability.selectors import MAX_DEPTH, vendor_functions
+from traceability.models import Operation
+from traceability.selectors import MAX_DEPTH, lineage_walk, vendor_functions
 
-from .models import Measurement
+from .models import Level, Measurement, Parameter, Scope
 
 
 def measurement_queryset(*, history: bool = False) -> QuerySet[Measurement]:
@@ -149,3 +150,44 @@ def measurements_upstream(*, item: Item, parameter: str | None = None) -> list[U
     ]
     values.sort(key=lambda v: (v.depth, v.upstream_item, v.measurement.parameter_id, v.measurement.measured_at))
     return values
+
+
+@dataclass(slots=True)
+class Completeness:
+    item: str
+    model: str
+    steps: list[str]
+    present: list[tuple[Parameter, int]]
+    missing: list[Parameter]
+
+    @property
+    def coverage(self) -> float:
+        required = len(self.present) + len(self.missing)
+        return round(len(self.present) / required, 4) if required else 1.0
+
+
+def item_completeness(*, item: Item, model: str) -> Completeness:
+    """Which parameters of high criticality for `model` are measured for the item and everything
+    upstream of it, and which are missing. Only the steps the item went through count, plus the
+    materials and the environment."""
+    values = measurements_upstream(item=item)
+    counts: dict[str, int] = {}
+    for value in values:
+        code = value.measurement.parameter.code
+        counts[code] = counts.get(code, 0) + 1
+    upstream_codes = {v.upstream_item for v in values} | {item.code}
+    walked = lineage_walk(item=item, direction="upstream", edges=False)
+    upstream_codes |= {node.code for node in walked.nodes}
+    steps = sorted(
+        set(
+            Operation.objects.filter(
+                Q(outputs__code__in=upstream_codes) | Q(inputs__item__code__in=upstream_codes, inputs__quantity=0)
+            ).values_list("step_id", flat=True)
+        )
+    )
+    relevant = Parameter.objects.filter(**{f"criticality_{model}": Level.HIGH}).filter(
+        Q(step_id__in=steps) | Q(scope__in=[Scope.MATERIAL, Scope.ENVIRONMENT])
+    )
+    present = [(p, counts[p.code]) for p in relevant if p.code in counts]
+    missing = [p for p in relevant if p.code not in counts]
+    return Completeness(item=item.code, model=model, steps=steps, present=present, missing=missing)

@@ -372,7 +372,7 @@ def measurement_correct(
         raise InvalidInput("A correction needs a reason.", field="reason")
     # Locked so two corrections of one value cannot both become its latest version.
     old = (
-        Measurement.objects.select_for_update()
+        Measurement.objects.select_for_update(of=("self",))
         .select_related("parameter", "item", "station")
         .filter(pk=measurement_id)
         .first()
@@ -401,3 +401,33 @@ def measurement_correct(
         uncertainty=data.uncertainty,
     )
     return measurement_record(actor=actor, data=merged, file=file, supersedes=old, correction_reason=reason)
+
+
+def operation_parameters_record(*, actor: Actor, operation: Operation) -> list[Measurement]:
+    """Machine parameters sent with an operation become measurements of it, in canonical units
+    and range-checked, when the catalog knows them; unknown codes stay in operation.parameters."""
+    entries = operation.parameters or {}
+    known = {p.code: p for p in Parameter.objects.filter(code__in=list(entries))}
+    rows = []
+    for code, parameter in known.items():
+        entry = entries[code]
+        if not isinstance(entry.get("value"), int | float):
+            continue  # a text setting ("program": "F-12") has no canonical value
+        where = f"parameters.{code}"
+        linear = linear_to_canonical(entry.get("unit"), parameter, field=f"{where}.unit")
+        value = linear(finite_number(entry["value"], field=f"{where}.value"))
+        rows.append(
+            Measurement(
+                parameter=parameter,
+                operation=operation,
+                station=operation.station,
+                measured_at=operation.started_at,
+                source=Source.ONLINE,
+                value=value,
+                sent_value=float(entry["value"]),
+                sent_unit=entry.get("unit") or "",
+                out_of_range=out_of_range(parameter, [value]),
+                created_by=actor_user(actor),
+            )
+        )
+    return Measurement.objects.bulk_create(rows)

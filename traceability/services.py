@@ -459,6 +459,11 @@ def operation_record(
     OperationInput.objects.bulk_create(input_rows)
     Scrap.objects.bulk_create(scrap_rows)
     _inputs_save([row.item for row in input_rows])
+    if operation.parameters:
+        # Imported here: measurements builds on traceability, not the other way round.
+        from measurements.services import operation_parameters_record
+
+        operation_parameters_record(actor=actor, operation=operation)
     audit_record(
         actor=actor,
         action="operation.record",

@@ -1,0 +1,102 @@
+"""Measurement serializers: input shapes are checked here, rules live in measurements.services."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from measurements.models import Measurement, Source
+from measurements.selectors import UpstreamValue
+
+
+class MeasurementSerializer(serializers.Serializer[Measurement]):
+    id = serializers.IntegerField()
+    parameter = serializers.CharField(source="parameter.code")
+    step = serializers.CharField(source="parameter.step_id", allow_null=True)
+    unit = serializers.CharField(source="parameter.unit")
+    value = serializers.FloatField(allow_null=True)
+    series = serializers.JSONField(allow_null=True)
+    file = serializers.SerializerMethodField()
+    file_sha256 = serializers.CharField()
+    sent_value = serializers.FloatField(allow_null=True)
+    sent_unit = serializers.CharField()
+    item = serializers.SerializerMethodField()
+    operation = serializers.IntegerField(source="operation_id", allow_null=True)
+    station = serializers.SerializerMethodField()
+    room = serializers.CharField()
+    position_m = serializers.FloatField(allow_null=True)
+    measured_at = serializers.DateTimeField()
+    source = serializers.CharField()  # type: ignore[assignment]  # DRF pops declared fields
+    instrument = serializers.CharField()
+    method = serializers.CharField()
+    uncertainty = serializers.FloatField(allow_null=True)
+    out_of_range = serializers.BooleanField()
+    supersedes = serializers.IntegerField(source="supersedes_id", allow_null=True)
+    correction_reason = serializers.CharField()
+    created_by = serializers.SerializerMethodField()
+
+    def get_file(self, m: Measurement) -> str | None:
+        return m.file.url if m.file else None
+
+    def get_item(self, m: Measurement) -> str | None:
+        return m.item.code if m.item_id else None  # type: ignore[union-attr]
+
+    def get_station(self, m: Measurement) -> str | None:
+        return m.station.code if m.station_id else None  # type: ignore[union-attr]
+
+    def get_created_by(self, m: Measurement) -> str | None:
+        return m.created_by.get_username() if m.created_by_id else None  # type: ignore[union-attr]
+
+
+class UpstreamValueSerializer(serializers.Serializer[UpstreamValue]):
+    """A measurement as above, plus how it belongs to the item asked about."""
+
+    def to_representation(self, value: UpstreamValue) -> dict[str, Any]:
+        data = MeasurementSerializer(value.measurement).data
+        data["upstream"] = {
+            "item": value.upstream_item,
+            "depth": value.depth,
+            "relation": value.relation,
+            "from_m": value.from_m,
+            "to_m": value.to_m,
+            "via": value.via,
+            "mapped_position_m": value.mapped_position_m,
+        }
+        return data
+
+
+class SeriesInput(serializers.Serializer[Any]):
+    x = serializers.ListField(child=serializers.FloatField(), allow_empty=False)
+    y = serializers.ListField(child=serializers.FloatField(), allow_empty=False)
+    x_unit = serializers.CharField(max_length=32, required=False)
+    x_kind = serializers.ChoiceField(choices=["time", "position"], required=False, default="time")
+    y_unit = serializers.CharField(max_length=32, required=False)
+
+
+class MeasurementInputSerializer(serializers.Serializer[Any]):
+    parameter = serializers.CharField(max_length=64)
+    value = serializers.FloatField(required=False, allow_null=True)
+    unit = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    series = serializers.JSONField(required=False, allow_null=True)
+    item = serializers.CharField(max_length=512, required=False, allow_blank=True)
+    operation = serializers.IntegerField(required=False, allow_null=True)
+    station = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    room = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    position_m = serializers.FloatField(required=False, allow_null=True)
+    measured_at = serializers.DateTimeField(required=False, allow_null=True)
+    source = serializers.ChoiceField(choices=Source.choices, required=False, default=Source.OFFLINE)  # type: ignore[assignment]
+    instrument = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
+    method = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    uncertainty = serializers.FloatField(required=False, allow_null=True)
+    file = serializers.FileField(required=False, allow_null=True)
+
+
+class CorrectionInputSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(max_length=500)
+    value = serializers.FloatField(required=False, allow_null=True)
+    unit = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    series = serializers.JSONField(required=False, allow_null=True)
+    position_m = serializers.FloatField(required=False, allow_null=True)
+    uncertainty = serializers.FloatField(required=False, allow_null=True)
+    instrument = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
+    method = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    file = serializers.FileField(required=False, allow_null=True)

@@ -1,0 +1,153 @@
+"""Measurements over HTTP: record one, correct one, list (with the upstream roll map)."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from lots.exceptions import InvalidInput
+from lots.selectors import item_get
+from measurements.models import Measurement, ModelType, Parameter
+from measurements.selectors import item_completeness, measurement_queryset, measurements_upstream
+from measurements.services import MeasurementInput, measurement_correct, measurement_record
+
+from . import serializers as s
+from . import serializers_measurements as ms
+from .idempotency import idempotent
+
+
+class MeasurementFilter(filters.FilterSet):
+    item = filters.CharFilter(field_name="item__code")
+    parameter = filters.CharFilter(field_name="parameter__code")
+    step = filters.CharFilter(field_name="parameter__step_id")
+    station = filters.CharFilter(field_name="station__code")
+    since = filters.IsoDateTimeFilter(field_name="measured_at", lookup_expr="gte")
+    out_of_range = filters.BooleanFilter()
+
+    class Meta:
+        model = Measurement
+        fields = ["source", "room"]
+
+
+def _input(data: dict[str, Any]) -> MeasurementInput:
+    fields = {k: v for k, v in data.items() if k != "file" and v not in (None, "")}
+    return MeasurementInput(**fields)
+
+
+def _flag(request: Request, name: str) -> bool:
+    raw = request.query_params.get(name, "false").lower()
+    if raw not in ("true", "false"):
+        raise InvalidInput(f"{name} is true or false.", field=name)
+    return raw == "true"
+
+
+class MeasurementListView(generics.ListAPIView[Measurement]):
+    serializer_class = ms.MeasurementSerializer
+    filterset_class = MeasurementFilter
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def get_queryset(self) -> QuerySet[Measurement]:
+        return measurement_queryset(history=_flag(self.request, "history"))
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("upstream", bool, description="With item=: also every value upstream, position-mapped."),
+            OpenApiParameter("history", bool, description="Also superseded versions."),
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if _flag(request, "upstream"):
+            code = request.query_params.get("item")
+            if not code:
+                raise InvalidInput("upstream=true needs item=.", field="item")
+            values = measurements_upstream(item=item_get(code), parameter=request.query_params.get("parameter"))
+            step = request.query_params.get("step")
+            if step:
+                values = [v for v in values if v.measurement.parameter.step_id == step]
+            results = ms.UpstreamValueSerializer(values, many=True).data  # type: ignore[arg-type]
+            return Response({"item": code, "results": results})
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=ms.MeasurementInputSerializer, responses={201: ms.MeasurementSerializer})
+    @idempotent
+    def post(self, request: Request) -> Response:
+        data = ms.MeasurementInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        recorded = measurement_record(
+            actor=request.user, data=_input(data.validated_data), file=data.validated_data.get("file")
+        )
+        body = ms.MeasurementSerializer(measurement_queryset().get(pk=recorded.measurement.pk)).data
+        if recorded.assignment is not None:
+            body["assigned"] = {
+                "by": "station_time",
+                "operation": recorded.assignment.operation.pk,
+                "item": s.ItemSerializer(item_get(recorded.assignment.item.code)).data,
+                "position_from": recorded.assignment.how,
+            }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class MeasurementDetailView(generics.RetrieveAPIView[Measurement]):
+    serializer_class = ms.MeasurementSerializer
+
+    def get_queryset(self) -> QuerySet[Measurement]:
+        return measurement_queryset(history=True)
+
+
+class MeasurementCorrectView(generics.GenericAPIView[Measurement]):
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    serializer_class = ms.CorrectionInputSerializer
+
+    @extend_schema(request=ms.CorrectionInputSerializer, responses={201: ms.MeasurementSerializer})
+    @idempotent
+    def post(self, request: Request, pk: int) -> Response:
+        data = ms.CorrectionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = dict(data.validated_data)
+        reason = v.pop("reason")
+        file = v.pop("file", None)
+        fields = {k: val for k, val in v.items() if val not in (None, "")}
+        recorded = measurement_correct(
+            actor=request.user,
+            measurement_id=pk,
+            reason=reason,
+            data=MeasurementInput(parameter="", **fields),
+            file=file,
+        )
+        body = ms.MeasurementSerializer(measurement_queryset().get(pk=recorded.measurement.pk)).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class CompletenessView(generics.GenericAPIView[Measurement]):
+    @extend_schema(parameters=[OpenApiParameter("model", str, enum=list(ModelType.values), description="Model type.")])
+    def get(self, request: Request, identifier: str) -> Response:
+        model = request.query_params.get("model", ModelType.ML)
+        if model not in ModelType.values:
+            raise InvalidInput(f"model is one of {', '.join(ModelType.values)}.", field="model")
+        result = item_completeness(item=item_get(identifier), model=model)
+
+        def row(parameter: Parameter) -> dict[str, Any]:
+            return {
+                "code": parameter.code,
+                "name": parameter.name,
+                "step": parameter.step_id,
+                "category": parameter.category,
+                "unit": parameter.unit,
+            }
+
+        return Response(
+            {
+                "item": result.item,
+                "model": result.model,
+                "steps": result.steps,
+                "required": len(result.present) + len(result.missing),
+                "coverage": result.coverage,
+                "present": [row(p) | {"count": n} for p, n in result.present],
+                "missing": [row(p) for p in result.missing],
+            }
+        )
