@@ -17,6 +17,7 @@ install: $(BIN)/.installed
 
 demo: install
 	$(LOCAL) $(BIN)/python manage.py migrate --noinput -v0
+	$(LOCAL) $(BIN)/python manage.py load_catalog
 	$(LOCAL) $(BIN)/python manage.py load_demo
 	$(LOCAL) $(BIN)/python manage.py create_demo_users
 

@@ -2,11 +2,13 @@
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from audit.models import AuditEvent
 from lots.identifiers import digital_link
 from lots.models import Item, ItemKind, Polarity
+from measurements.models import Category, Level, ModelType, Parameter, Scope
 from traceability.models import Hold, Operation, Station, Step
 
 CODE_VALIDATOR = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$").validators
@@ -268,3 +270,72 @@ class ScrapItemInput(serializers.Serializer[Any]):
 class ScanInput(serializers.Serializer[Any]):
     code = serializers.CharField(max_length=512)
     station = serializers.CharField(max_length=32, required=False)
+
+
+# --- Parameter catalog ------------------------------------------------------------------------
+
+
+class CriticalitySerializer(serializers.Serializer[Any]):
+    """How critical a parameter is for each model type; null where the paper gives no level."""
+
+    empirical = serializers.ChoiceField(choices=Level.choices, allow_null=True, allow_blank=True, required=False)
+    continuum = serializers.ChoiceField(choices=Level.choices, allow_null=True, allow_blank=True, required=False)
+    discrete = serializers.ChoiceField(choices=Level.choices, allow_null=True, allow_blank=True, required=False)
+    ml = serializers.ChoiceField(choices=Level.choices, allow_null=True, allow_blank=True, required=False)
+
+
+class ParameterSerializer(serializers.Serializer[Parameter]):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    scope = serializers.CharField()
+    step = serializers.CharField(source="step_id", allow_null=True)
+    category = serializers.CharField()
+    unit = serializers.CharField()
+    criticality = serializers.SerializerMethodField()
+    measurability = serializers.SerializerMethodField()
+    online = serializers.BooleanField(allow_null=True)
+    techniques = serializers.ListField(child=serializers.CharField())
+    typical_min = serializers.FloatField(allow_null=True)
+    typical_max = serializers.FloatField(allow_null=True)
+    accuracy = serializers.CharField()
+    ontology_iri = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # DRF pops declared fields
+    file_types = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema_field(CriticalitySerializer)
+    def get_criticality(self, parameter: Parameter) -> dict[str, str | None]:
+        return {model: parameter.criticality(model) or None for model in ModelType.values}
+
+    @extend_schema_field(serializers.ChoiceField(choices=Level.choices, allow_null=True))
+    def get_measurability(self, parameter: Parameter) -> str | None:
+        return parameter.measurability or None
+
+
+class ParameterInput(serializers.Serializer[Any]):
+    """The shape of ParameterSerializer; with partial=True (PATCH) every field is optional."""
+
+    code = serializers.SlugField(max_length=64)
+    name = serializers.CharField(max_length=200)
+    scope = serializers.ChoiceField(choices=Scope.choices, required=False)
+    step = serializers.CharField(max_length=64, required=False, allow_null=True, allow_blank=True)
+    category = serializers.ChoiceField(choices=Category.choices)
+    unit = serializers.CharField(max_length=32)
+    criticality = CriticalitySerializer(required=False)
+    measurability = serializers.ChoiceField(choices=Level.choices, required=False, allow_null=True, allow_blank=True)
+    online = serializers.BooleanField(required=False, allow_null=True)
+    techniques = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=100)
+    typical_min = serializers.FloatField(required=False, allow_null=True)
+    typical_max = serializers.FloatField(required=False, allow_null=True)
+    accuracy = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    ontology_iri = serializers.URLField(max_length=300, required=False, allow_blank=True)
+    source = serializers.CharField(max_length=200, required=False, allow_blank=True)  # type: ignore[assignment]
+    file_types = serializers.ListField(child=serializers.CharField(max_length=16), required=False, max_length=100)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Flatten to the services' keywords: criticality.ml -> criticality_ml, null levels -> ""."""
+        flat = dict(attrs)
+        for model, level in flat.pop("criticality", {}).items():
+            flat[f"criticality_{model}"] = level or ""
+        if "measurability" in flat:
+            flat["measurability"] = flat["measurability"] or ""
+        return flat

@@ -57,7 +57,7 @@ class Parameter(models.Model):
     techniques = models.JSONField(default=list, blank=True)
     typical_min = models.FloatField(null=True, blank=True)
     typical_max = models.FloatField(null=True, blank=True)
-    accuracy = models.CharField(max_length=64, blank=True, default="")
+    accuracy = models.CharField(max_length=200, blank=True, default="")
     ontology_iri = models.URLField(max_length=300, blank=True, default="")
     source = models.CharField(max_length=200, blank=True, default="")
     # File measurements (images, reports, cycler files): allowed extensions, empty = any.
