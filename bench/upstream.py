@@ -1,0 +1,134 @@
+"""Time GET /api/measurements/?item=<cell>&upstream=true with 2,000,000 measurements stored.
+
+Uses the line that bench/trace.py generates (database celltrace_bench; run that first). Loads
+online profiles along every coated and calendered roll with COPY (set-up, not measured), then
+times the upstream roll map of random cells in-process and over HTTP, against the raw walk SQL
+of the same cells as the baseline of the same run.
+
+    .venv/bin/python bench/upstream.py [--measurements 2000000] [--samples 50]
+"""
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/celltrace_bench")
+    parser.add_argument("--measurements", type=int, default=2_000_000)
+    parser.add_argument("--samples", type=int, default=50)
+    args = parser.parse_args()
+    os.environ["DATABASE_URL"] = args.database_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+    os.environ["DATABASE_CONN_MAX_AGE"] = "60"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from django.contrib.auth.models import Group, User
+    from django.db import connection, transaction
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    from lots.models import Item
+    from measurements.models import Measurement, Parameter
+    from measurements.selectors import measurements_upstream, upstream_rows
+
+    rolls = list(Item.objects.filter(kind_id__in=["coated_roll", "calendered_roll"]).values_list("id", "length_m"))
+    cells = list(Item.objects.filter(kind_id="cell").values_list("id", "code"))
+    if not rolls or not cells:
+        sys.exit("No line in the database: run bench/trace.py first.")
+    params = []
+    for code, step, unit, low, high in (
+        ("mass_loading", "coating", "mg/cm**2", 18.0, 24.0),
+        ("coating_thickness", "coating", "um", 60.0, 90.0),
+        ("electrode_thickness_calendered", "calendering", "um", 50.0, 80.0),
+    ):
+        params.append(
+            Parameter.objects.update_or_create(
+                code=code,
+                defaults={"name": code, "scope": "step", "step_id": step, "category": "SP", "unit": unit,
+                          "typical_min": low, "typical_max": high},
+            )[0]
+        )
+    stored = Measurement.objects.count()
+    need = args.measurements - stored
+    if need > 0:
+        per_roll = need // len(rolls) + 1
+        t0 = time.perf_counter()
+        start = datetime(2026, 3, 1, tzinfo=UTC)
+        rng = random.Random(7)
+        with transaction.atomic(), connection.cursor() as cursor:
+            columns = (
+                "parameter_id, item_id, position_m, measured_at, source, instrument, method, value, sent_value, "
+                "sent_unit, room, file, file_sha256, out_of_range, correction_reason, created_at"
+            )
+            written = 0
+            with cursor.cursor.copy(f"COPY measurements_measurement ({columns}) FROM STDIN") as copy:
+                for roll_id, length in rolls:
+                    step = (length or 1000.0) / per_roll
+                    for i in range(per_roll):
+                        if written >= need:
+                            break
+                        parameter = params[i % len(params)]
+                        value = rng.gauss(((parameter.typical_min or 0) + (parameter.typical_max or 0)) / 2, 0.5)
+                        when = start + timedelta(seconds=i)
+                        copy.write_row(
+                            (parameter.pk, roll_id, round(i * step, 4), when, "online", "gauge", "", value,
+                             value, parameter.unit, "", "", "", False, "", when)
+                        )
+                        written += 1
+        print(f"loaded {written:,} measurements with COPY in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    total = Measurement.objects.count()
+
+    sample = random.Random(11).sample(cells, min(args.samples, len(cells)))
+    raw, selector, http, counts = [], [], [], []
+    user, _ = User.objects.get_or_create(username="bench-upstream")
+    user.groups.add(Group.objects.get_or_create(name="operator")[0])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    for pk, _code in sample[:5]:  # warm-up
+        measurements_upstream(item=Item.objects.get(pk=pk))
+    for pk, code in sample:
+        item = Item.objects.get(pk=pk)
+        t0 = time.perf_counter()
+        upstream_rows(item)  # the two SQL statements alone: the baseline
+        raw.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        values = measurements_upstream(item=Item.objects.get(pk=pk))
+        selector.append(time.perf_counter() - t0)
+        counts.append(len(values))
+        t0 = time.perf_counter()
+        response = client.get(f"/api/measurements/?item={code}&upstream=true")
+        http.append(time.perf_counter() - t0)
+        assert response.status_code == 200, response.content[:200]
+
+    def p(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    print(f"\nupstream roll map of a cell, {total:,} measurements stored, {len(sample)} cells")
+    print(f"  values per cell (mean)            {statistics.fmean(counts):,.0f}")
+    print(f"  {'':34}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"  {'raw SQL (walk, then values)':34}{p(raw, 0.5):>10.1f}{p(raw, 0.99):>10.1f}")
+    print(f"  {'measurements_upstream (selector)':34}{p(selector, 0.5):>10.1f}{p(selector, 0.99):>10.1f}")
+    print(f"  {'GET ...&upstream=true (in-process)':34}{p(http, 0.5):>10.1f}{p(http, 0.99):>10.1f}")
+    print(f"  ratio request / raw SQL (p50)     {p(http, 0.5) / p(raw, 0.5):.1f}")
+    met = p(http, 0.5) <= 100
+    print(f"  goal <= 100 ms: {'MET' if met else 'NOT MET'} ({p(http, 0.5):.1f} ms p50)")
+
+
+if __name__ == "__main__":
+    main()
