@@ -19,6 +19,7 @@ from measurements.services import MeasurementInput, measurement_correct, measure
 from . import serializers as s
 from . import serializers_measurements as ms
 from .idempotency import idempotent
+from .renderers import DataclassJSONRenderer
 
 
 class MeasurementFilter(filters.FilterSet):
@@ -48,6 +49,7 @@ def _flag(request: Request, name: str) -> bool:
 
 class MeasurementListView(generics.ListAPIView[Measurement]):
     serializer_class = ms.MeasurementSerializer
+    renderer_classes = [DataclassJSONRenderer]  # roll maps run to thousands of values
     filterset_class = MeasurementFilter
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 

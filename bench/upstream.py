@@ -59,8 +59,15 @@ def main() -> None:
         params.append(
             Parameter.objects.update_or_create(
                 code=code,
-                defaults={"name": code, "scope": "step", "step_id": step, "category": "SP", "unit": unit,
-                          "typical_min": low, "typical_max": high},
+                defaults={
+                    "name": code,
+                    "scope": "step",
+                    "step_id": step,
+                    "category": "SP",
+                    "unit": unit,
+                    "typical_min": low,
+                    "typical_max": high,
+                },
             )[0]
         )
     stored = Measurement.objects.count()
@@ -86,8 +93,24 @@ def main() -> None:
                         value = rng.gauss(((parameter.typical_min or 0) + (parameter.typical_max or 0)) / 2, 0.5)
                         when = start + timedelta(seconds=i)
                         copy.write_row(
-                            (parameter.pk, roll_id, round(i * step, 4), when, "online", "gauge", "", value,
-                             value, parameter.unit, "", "", "", False, "", when)
+                            (
+                                parameter.pk,
+                                roll_id,
+                                round(i * step, 4),
+                                when,
+                                "online",
+                                "gauge",
+                                "",
+                                value,
+                                value,
+                                parameter.unit,
+                                "",
+                                "",
+                                "",
+                                False,
+                                "",
+                                when,
+                            )
                         )
                         written += 1
         print(f"loaded {written:,} measurements with COPY in {time.perf_counter() - t0:.1f} s", file=sys.stderr)

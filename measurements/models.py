@@ -149,8 +149,10 @@ class Measurement(models.Model):
             ),
         ]
         indexes = [
-            # Roll maps join on (item, parameter, position): values inside a stretch of an item.
-            models.Index(fields=["item", "parameter", "position_m"], name="measurement_item_param_pos"),
+            # Roll maps range-scan (item, position): every value inside a stretch of an item,
+            # whatever its parameter (DESIGN.md suggests the parameter in the middle, which
+            # would turn that range into a scan of the whole roll).
+            models.Index(fields=["item", "position_m"], name="measurement_item_position"),
             models.Index(fields=["station", "measured_at"], name="measurement_station_time"),
             models.Index(fields=["room", "measured_at"], name="measurement_room_time"),
             models.Index(fields=["operation"], name="measurement_operation"),

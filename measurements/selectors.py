@@ -3,11 +3,12 @@
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Q, QuerySet
 
 from lots.models import Item
-from traceability.models import Operation
+from traceability.models import Operation, Station
 from traceability.selectors import MAX_DEPTH, lineage_walk, vendor_functions
 
 from .models import Level, Measurement, Parameter, Scope
@@ -65,9 +66,43 @@ _WALK_SQL = _WALK + "\nSELECT item_id, lo, hi, xa, xb, via_id, depth FROM walk"
 
 # Three ways a value belongs to the item: measured on it (inside the stretch that went in), a
 # machine value of an operation that made it or that it passed through, or the room that
-# operation ran in, during the operation. The walk comes in as a VALUES list: behind a recursive
-# CTE the planner cannot tell 50 rows from 200,000 and scans every measurement.
-_UPSTREAM_SQL = """
+# operation ran in, during the operation. The walk comes in as a VALUES list, and on PostgreSQL
+# each measurement lookup is a LATERAL subquery: a roll holds tens of thousands of values, so the
+# planner would otherwise hash-join all of them rather than range-scan (item, position) per stretch.
+_CURRENT = "NOT EXISTS (SELECT 1 FROM measurements_measurement n WHERE n.supersedes_id = m.id)"
+_PARTS = {
+    "along": (
+        "walk w",
+        "m.item_id = w.item_id AND m.position_m >= w.lo AND m.position_m <= w.hi",
+        """m.id, w.item_id, w.depth, w.lo, w.hi,
+           CASE WHEN w.xa IS NULL THEN NULL
+                WHEN w.hi > w.lo THEN w.xa + (m.position_m - w.lo) * (w.xb - w.xa) / (w.hi - w.lo)
+                ELSE w.xa END,
+           w.via_id, 'item'""",
+    ),
+    "whole": (
+        "walk w",
+        "w.lo IS NULL AND m.item_id = w.item_id",
+        "m.id, w.item_id, w.depth, w.lo, w.hi, NULL, w.via_id, 'item'",
+    ),
+    "unplaced": (  # values about a whole roll (a lab density) belong to every stretch of it
+        "walk w",
+        "w.lo IS NOT NULL AND m.item_id = w.item_id AND m.position_m IS NULL",
+        "m.id, w.item_id, w.depth, w.lo, w.hi, NULL, w.via_id, 'item'",
+    ),
+    "operation": (
+        "ops",
+        "m.operation_id = ops.operation_id AND m.item_id IS NULL",
+        "m.id, ops.item_id, ops.depth, NULL, NULL, NULL, NULL, 'operation'",
+    ),
+    "room": (
+        """ops JOIN traceability_operation o ON o.id = ops.operation_id
+           JOIN traceability_station s ON s.id = o.station_id AND s.room <> ''""",
+        "m.room = s.room AND m.measured_at >= o.started_at AND m.measured_at <= COALESCE(o.ended_at, o.started_at)",
+        "m.id, ops.item_id, ops.depth, NULL, NULL, NULL, NULL, 'room'",
+    ),
+}
+_UPSTREAM_HEAD = """
 WITH walk(item_id, lo, hi, xa, xb, via_id, depth) AS (VALUES {rows}),
 ops AS (
     SELECT i.produced_by_id AS operation_id, w.item_id, MIN(w.depth) AS depth
@@ -79,27 +114,24 @@ ops AS (
     FROM walk w JOIN traceability_operationinput oi ON oi.item_id = w.item_id AND oi.quantity = 0
     GROUP BY oi.operation_id, w.item_id
 )
-SELECT m.id, w.item_id, w.depth, w.lo, w.hi,
-       CASE WHEN m.position_m IS NULL OR w.xa IS NULL THEN NULL
-            WHEN w.hi > w.lo THEN w.xa + (m.position_m - w.lo) * (w.xb - w.xa) / (w.hi - w.lo)
-            ELSE w.xa END,
-       w.via_id, 'item'
-FROM walk w JOIN measurements_measurement m ON m.item_id = w.item_id
-WHERE (m.position_m IS NULL OR w.lo IS NULL OR (m.position_m >= w.lo AND m.position_m <= w.hi))
-  AND NOT EXISTS (SELECT 1 FROM measurements_measurement n WHERE n.supersedes_id = m.id)
-UNION ALL
-SELECT m.id, ops.item_id, ops.depth, NULL, NULL, NULL, NULL, 'operation'
-FROM ops JOIN measurements_measurement m ON m.operation_id = ops.operation_id AND m.item_id IS NULL
-WHERE NOT EXISTS (SELECT 1 FROM measurements_measurement n WHERE n.supersedes_id = m.id)
-UNION ALL
-SELECT m.id, ops.item_id, ops.depth, NULL, NULL, NULL, NULL, 'room'
-FROM ops
-JOIN traceability_operation o ON o.id = ops.operation_id
-JOIN traceability_station s ON s.id = o.station_id AND s.room <> ''
-JOIN measurements_measurement m ON m.room = s.room
-     AND m.measured_at >= o.started_at AND m.measured_at <= COALESCE(o.ended_at, o.started_at)
-WHERE NOT EXISTS (SELECT 1 FROM measurements_measurement n WHERE n.supersedes_id = m.id)
 """
+
+
+def _upstream_sql(rows: int) -> str:
+    if connection.vendor == "postgresql":
+        parts = [
+            f"SELECT {columns} FROM {source} CROSS JOIN LATERAL "
+            f"(SELECT * FROM measurements_measurement m WHERE {condition} AND {_CURRENT}) m"
+            for source, condition, columns in _PARTS.values()
+        ]
+    else:  # SQLite plans nested loops over the indexes by itself
+        parts = [
+            f"SELECT {columns} FROM {source} JOIN measurements_measurement m ON {condition} WHERE {_CURRENT}"
+            for source, condition, columns in _PARTS.values()
+        ]
+    return _UPSTREAM_HEAD.format(rows=", ".join([_VALUES_ROW] * rows)) + "\nUNION ALL\n".join(parts)
+
+
 _VALUES_ROW = (
     "(CAST(%s AS BIGINT), CAST(%s AS DOUBLE PRECISION), CAST(%s AS DOUBLE PRECISION), "
     "CAST(%s AS DOUBLE PRECISION), CAST(%s AS DOUBLE PRECISION), CAST(%s AS BIGINT), CAST(%s AS INTEGER))"
@@ -112,10 +144,7 @@ def upstream_rows(item: Item) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(_WALK_SQL.format(**vendor_functions()), {"item": item.pk, "max_depth": MAX_DEPTH})
         walk = list(dict.fromkeys(cursor.fetchall()))  # one row per distinct stretch
-        cursor.execute(
-            _UPSTREAM_SQL.format(rows=", ".join([_VALUES_ROW] * len(walk))),
-            [value for row in walk for value in row],
-        )
+        cursor.execute(_upstream_sql(len(walk)), [value for row in walk for value in row])
         return cursor.fetchall()
 
 
@@ -133,10 +162,29 @@ class UpstreamValue:
     mapped_position_m: float | None
 
 
+def _attach_related(measurements: list[Measurement]) -> None:
+    """One query per related table instead of a join per row: a roll map lists hundreds of values
+    that share a handful of parameters, items and stations."""
+    related = {
+        "parameter": Parameter.objects.all(),
+        "item": Item.objects.only("id", "code"),
+        "station": Station.objects.only("id", "code"),
+        "created_by": get_user_model().objects.only("id", "username"),
+    }
+    for name, queryset in related.items():
+        wanted = {getattr(m, f"{name}_id") for m in measurements} - {None}
+        objects = {o.pk: o for o in queryset.filter(pk__in=wanted)} if wanted else {}
+        for m in measurements:
+            key = getattr(m, f"{name}_id")
+            if key is not None:
+                setattr(m, name, objects[key])
+
+
 def measurements_upstream(*, item: Item, parameter: str | None = None) -> list[UpstreamValue]:
     """Every current measurement of the item and of everything upstream of it, each value along
     a roll kept only if it lies in a stretch that went into the item, with its position mapped
-    down. Four queries: the walk, the values, the measurements, the item codes."""
+    down. A constant handful of queries: the walk, the values, the measurements, then the few
+    parameters, items, stations and users they name."""
     rows = upstream_rows(item)
     # The same value reached twice the same way (two sheets of one lane at one metre) is one hit.
     unique: dict[tuple[Any, ...], tuple[Any, ...]] = {}
@@ -144,10 +192,11 @@ def measurements_upstream(*, item: Item, parameter: str | None = None) -> list[U
         key = (row[0], row[1], row[7], row[6], None if row[5] is None else round(row[5], 9))
         unique.setdefault(key, row)
     ids = {row[0] for row in unique.values()}
-    queryset = measurement_queryset(history=True).filter(pk__in=ids)
+    queryset = Measurement.objects.filter(pk__in=ids)
     if parameter:
         queryset = queryset.filter(parameter__code=parameter)
     measurements = {m.pk: m for m in queryset}
+    _attach_related(list(measurements.values()))
     item_ids = {row[1] for row in unique.values()} | {row[6] for row in unique.values() if row[6]}
     codes = dict(Item.objects.filter(pk__in=item_ids).values_list("pk", "code"))
     values = [
@@ -187,10 +236,11 @@ def item_completeness(*, item: Item, model: str) -> Completeness:
     upstream of it, and which are missing. Only the steps the item went through count, plus the
     materials and the environment."""
     values = measurements_upstream(item=item)
-    counts: dict[str, int] = {}
+    # Distinct measurements: a whole-roll value reaches a cell once per sheet, and counts once.
+    ids: dict[str, set[int]] = {}
     for value in values:
-        code = value.measurement.parameter.code
-        counts[code] = counts.get(code, 0) + 1
+        ids.setdefault(value.measurement.parameter.code, set()).add(value.measurement.pk)
+    counts = {code: len(found) for code, found in ids.items()}
     upstream_codes = {v.upstream_item for v in values} | {item.code}
     walked = lineage_walk(item=item, direction="upstream", edges=False)
     upstream_codes |= {node.code for node in walked.nodes}

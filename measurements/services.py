@@ -309,8 +309,16 @@ def measurement_record(
         value = linear(finite_number(data.value, field="value"))
         flagged = out_of_range(parameter, [value])
     elif data.series is not None:
-        series = series_to_canonical(data.series, parameter)
+        raw_series = data.series
+        if data.unit and isinstance(raw_series, dict) and not raw_series.get("y_unit"):
+            # API.md's series has no y_unit: its y values are in the measurement's `unit`.
+            linear_to_canonical(data.unit, parameter)  # a wrong unit is refused on "unit"
+            raw_series = raw_series | {"y_unit": data.unit}
+        series = series_to_canonical(raw_series, parameter)
         flagged = out_of_range(parameter, series["y"])
+        if isinstance(raw_series, dict) and raw_series.get("y_unit"):
+            # The uncertainty is in the unit of y and converts like the points.
+            linear = linear_to_canonical(raw_series["y_unit"], parameter, field="series.y_unit")
     uncertainty = None
     if data.uncertainty is not None:
         raw = finite_number(data.uncertainty, field="uncertainty")
@@ -391,7 +399,7 @@ def measurement_correct(
         series=data.series,
         item=old.item.code if old.item else None,
         operation=old.operation_id,
-        station=old.station.code if old.station and not old.item else None,
+        station=old.station.code if old.station else None,  # with the item kept, nothing is reassigned
         room=old.room,
         position_m=data.position_m if data.position_m is not None else old.position_m,
         measured_at=old.measured_at,
