@@ -11,6 +11,11 @@ electrode sheets -> 24 stacks -> tab-welded stacks -> 24 pouch cells -> filling,
 sealing, formation, degassing, aging, end-of-line test -> two cells scrapped, and one anode lane
 put on hold with everything made from it. Steps that change no item's identity (drying,
 post-drying, filling to end-of-line test) take their item with consume=False and make nothing.
+
+Every operation carries its machine parameters under catalog codes, so `operation_record` stores
+them as measurements; the few settings the catalog has no code for stay in operation.parameters.
+Then `measurements.demo` records what the gauges, the lab, the dry room and the cycler measured,
+with one mass-loading dip on the cathode that ends up in a few cells (the summary names them).
 """
 
 import time
@@ -20,14 +25,24 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from django.contrib.auth.models import Group, User
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.db.models import Count
 
 from lots.models import Item, ItemStatus
 from lots.services import item_register, item_scrap
+from measurements.demo import (
+    NOMINAL_CAPACITY_AH,
+    DemoMeasurements,
+    ElectrodeMade,
+    LineMade,
+    demo_measurements_record,
+    demo_measurements_report,
+)
+from measurements.models import Parameter
 from traceability.holds import hold_place
-from traceability.models import Station
+from traceability.models import Operation, Station
 from traceability.services import (
     InputSpec,
     OutputSpec,
@@ -43,11 +58,13 @@ MARKER_STATION = "MIX-01"  # if it exists, the demo is loaded
 LINE_START = datetime(2026, 3, 2, 6, 0, tzinfo=timezone(timedelta(hours=1)))
 ELECTRODE_HALL = "electrode-hall"
 DRY_ROOM = "dry-room-1"
+FORMATION_HALL = "formation-hall"  # the cells are sealed: formation, aging and testing leave the dry room
 
 CELLS = 24
 CATHODES_PER_STACK = 10
 ANODES_PER_STACK = 11  # one more anode than cathodes: anodes face every cathode
 EOL_REJECTS = (7, 19)  # cell numbers (1-based) that fail the capacity check
+ELECTROLYTE_ML = 10.0  # per cell
 
 # (code, name, steps, room)
 STATIONS: tuple[tuple[str, str, list[str], str], ...] = (
@@ -62,8 +79,8 @@ STATIONS: tuple[tuple[str, str, list[str], str], ...] = (
     ("PKG-01", "Pouch former and sealer 1", ["packaging"], DRY_ROOM),
     ("FILL-01", "Electrolyte dosing station 1", ["electrolyte_filling", "wetting"], DRY_ROOM),
     ("SEAL-01", "Vacuum sealer 1", ["sealing", "degassing"], DRY_ROOM),
-    ("FORM-01", "Formation cycler 1 (32 channels)", ["formation", "aging"], DRY_ROOM),
-    ("EOL-01", "End-of-line tester 1", ["eol_test"], DRY_ROOM),
+    ("FORM-01", "Formation cycler 1 (32 channels)", ["formation", "aging"], FORMATION_HALL),
+    ("EOL-01", "End-of-line tester 1", ["eol_test"], FORMATION_HALL),
 )
 
 
@@ -122,6 +139,7 @@ class ElectrodeRecipe:
     lots: dict[str, tuple[float, str]]  # lot key -> (quantity, unit) into the mixer
     slurry_kg: float
     solid_content_pct: float
+    slurry_density_g_cm3: float
     foil: str
     coated_m: float
     slurry_for_coating_kg: float
@@ -139,6 +157,7 @@ CATHODE = ElectrodeRecipe(
     lots={"nmc811": (9.2, "kg"), "carbon_black": (0.4, "kg"), "pvdf": (0.4, "kg"), "nmp": (5.4, "L")},
     slurry_kg=15.5,
     solid_content_pct=65,
+    slurry_density_g_cm3=2.02,
     foil="al_foil",
     coated_m=500,
     slurry_for_coating_kg=13.9,
@@ -161,6 +180,7 @@ ANODE = ElectrodeRecipe(
     },
     slurry_kg=13.5,
     solid_content_pct=50,
+    slurry_density_g_cm3=1.37,
     foil="cu_foil",
     coated_m=500,
     slurry_for_coating_kg=11.5,
@@ -179,6 +199,22 @@ HOLD_REASON = "Thickness deviation at 12.0-13.5 m (laser thickness gauge at the 
 def param(value: float | str, unit: str | None = None) -> dict[str, Any]:
     """One machine parameter in the shape operations store."""
     return {"value": value} if unit is None else {"value": value, "unit": unit}
+
+
+def formulation(recipe: ElectrodeRecipe) -> dict[str, float]:
+    """The dry formulation (percent of the solids) as the catalog's mixing parameters."""
+    kinds = {spec.key: spec.kind for spec in LOTS}
+    solids = {key: q for key, (q, _unit) in recipe.lots.items() if kinds[key] != "solvent"}  # all in kg
+    total = sum(solids.values())
+
+    def share(*of: str) -> float:
+        return round(100 * sum(q for key, q in solids.items() if kinds[key] in of) / total, 2)
+
+    return {
+        "am_content": share("cathode_active_material", "anode_active_material"),
+        "conductive_additive_content": share("conductive_additive"),
+        "binder_content": share("binder"),
+    }
 
 
 @dataclass
@@ -225,6 +261,7 @@ class Electrode:
 class DemoSummary:
     rejects: list[str]  # cells scrapped at the end-of-line test
     held: list[str]  # everything the lane hold caught
+    measurements: DemoMeasurements
 
 
 class DemoLine:
@@ -234,7 +271,12 @@ class DemoLine:
         self.actor = actor
         self.clock = LineClock(LINE_START)
         self.lots: dict[str, Item] = {}
+        self.made: dict[str, dict[str, Item]] = {}  # polarity -> {"slurry", "coated", "calendered"}
+        self.stacks: list[Item] = []
+        self.welded: list[Item] = []
         self.cells: list[Item] = []
+        # (step, code of an item the operation made or passed through) -> the operation
+        self.operations: dict[tuple[str, str], Operation] = {}
 
     def op(
         self,
@@ -261,6 +303,8 @@ class DemoLine:
             parameters=parameters,
             scrap=list(scrap),
         )
+        for code in [*(item.code for item in result.outputs), *(i.item for i in inputs if i.consume is False)]:
+            self.operations[(step, code)] = result.operation
         return result.outputs
 
     # --- set-up -------------------------------------------------------------------------
@@ -311,14 +355,15 @@ class DemoLine:
                 )
             ],
             parameters={
+                "mixer_type": param("planetary, under vacuum"),
                 "mixing_speed": param(2000 if recipe.polarity == "cathode" else 1500, "rpm"),
                 "mixing_time": param(90, "min"),
-                "solid_content": param(recipe.solid_content_pct, "percent"),
                 "mixing_temperature": param(25, "degC"),
-                "vacuum_pressure": param(100, "mbar"),
+                **{code: param(share, "percent") for code, share in formulation(recipe).items()},
             },
             pause=15,
         )
+        self.made.setdefault(recipe.polarity, {})["slurry"] = slurry
         return slurry
 
     def coat(self, recipe: ElectrodeRecipe, slurry: Item) -> Item:
@@ -327,7 +372,9 @@ class DemoLine:
         window, a minute behind the slot die, with the roll passing through."""
         foil = self.lots[recipe.foil]
         length = recipe.coated_m
-        speed = 12.5  # m/min
+        speed = 25.0  # m/min, the slowest the dryer's catalog range allows
+        slurry_ml = recipe.slurry_for_coating_kg / recipe.slurry_density_g_cm3 * 1000
+        cathode = recipe.polarity == "cathode"
         started = self.clock.now
         (coated,) = self.op(
             "coating",
@@ -342,19 +389,26 @@ class DemoLine:
                     kind="coated_roll",
                     quantity=length,
                     unit="m",
+                    attributes={
+                        "target_mass_loading_mg_cm2": recipe.mass_loading_mg_cm2,
+                        "coated_width_mm": recipe.lane_width_mm * 2 + 4,
+                        "sides": 2,
+                    },
                     sources=[StretchSpec(item=foil.code, from_m=0, to_m=length), StretchSpec(item=slurry.code)],
                 )
             ],
             parameters={
+                "coating_method": param("slot die"),
+                "coating_mode": param("continuous"),
                 "coating_speed": param(speed, "m/min"),
-                "coating_gap": param(220 if recipe.polarity == "cathode" else 180, "µm"),
-                "coating_width": param(recipe.lane_width_mm * 2 + 4, "mm"),
-                "target_mass_loading": param(recipe.mass_loading_mg_cm2, "mg/cm**2"),
+                "coating_gap": param(190 if cathode else 230, "µm"),
+                "slurry_flow_rate": param(round(slurry_ml / (length / speed), 1), "mL/min"),
+                "coating_temperature": param(25, "degC"),
                 "web_tension": param(40, "N"),
             },
             pause=0,
         )
-        cathode = recipe.polarity == "cathode"
+        self.made[recipe.polarity]["coated"] = coated
         self.clock.now = started + timedelta(minutes=1)
         self.op(
             "drying",
@@ -362,11 +416,11 @@ class DemoLine:
             minutes=length / speed,
             inputs=[InputSpec(item=coated.code, consume=False)],
             parameters={
-                "drying_temperature_zone_1": param(80 if cathode else 60, "degC"),
-                "drying_temperature_zone_2": param(110 if cathode else 80, "degC"),
-                "drying_temperature_zone_3": param(120 if cathode else 90, "degC"),
-                "drying_air_velocity": param(8, "m/s"),
-                "dryer_length": param(6, "m"),
+                "drying_line_speed": param(speed, "m/min"),
+                "drying_type": param("hot-air convection"),
+                "drying_protocol": param("3 zones at 80/110/120 degC" if cathode else "3 zones at 60/80/90 degC"),
+                "drying_temperature": param(120 if cathode else 90, "degC"),  # the hottest zone
+                "drying_air_flow": param(8, "m/s"),
             },
             pause=20,
         )
@@ -388,14 +442,14 @@ class DemoLine:
                 )
             ],
             parameters={
-                "line_load": param(1.5 if recipe.polarity == "cathode" else 0.8, "kN/cm"),
-                "roll_gap": param(55 if recipe.polarity == "cathode" else 70, "µm"),
-                "roll_temperature": param(80 if recipe.polarity == "cathode" else 50, "degC"),
+                "calendering_line_load": param(10 if recipe.polarity == "cathode" else 4, "kN/cm"),
+                "roll_gap": param(110 if recipe.polarity == "cathode" else 135, "µm"),
+                "calendering_temperature": param(80 if recipe.polarity == "cathode" else 50, "degC"),
                 "calendering_speed": param(20, "m/min"),
-                "target_porosity": param(30 if recipe.polarity == "cathode" else 35, "percent"),
             },
             pause=15,
         )
+        self.made[recipe.polarity]["calendered"] = calendered
         return calendered
 
     def slit(self, recipe: ElectrodeRecipe, calendered: Item, lanes: int = 2) -> dict[int, Item]:
@@ -415,14 +469,10 @@ class DemoLine:
         made = self.op(
             "slitting",
             "SLT-01",
-            minutes=length / 60,
+            minutes=length / 100,
             inputs=[InputSpec(item=calendered.code)],
             outputs=outputs,
-            parameters={
-                "slitting_speed": param(60, "m/min"),
-                "web_tension": param(25, "N"),
-                "knife_type": param("rotary shear"),
-            },
+            parameters={"slitting_speed": param(100, "m/min"), "slitting_tool": param("rotary shear knives")},
             scrap=[ScrapSpec(item=calendered.code, quantity=3, unit="m", reason="edge trim")],
             pause=10,
         )
@@ -437,9 +487,10 @@ class DemoLine:
             minutes=12 * 60,
             inputs=lanes,
             parameters={
+                "post_drying_method": param("vacuum"),
                 "post_drying_temperature": param(120, "degC"),
                 "post_drying_time": param(12, "h"),
-                "vacuum_pressure": param(1, "mbar"),
+                "post_drying_pressure": param(1, "mbar"),
             },
             pause=30,
         )
@@ -470,9 +521,8 @@ class DemoLine:
                 outputs=outputs,
                 parameters={
                     "cutting_method": param("laser"),
-                    "laser_power": param(300, "W"),
-                    "cutting_speed": param(1.2, "m/s"),
-                    "sheet_length": param(recipe.sheet_length_m * 1000, "mm"),
+                    "electrode_sheet_length": param(round(recipe.sheet_length_m * 1000, 3), "mm"),
+                    "electrode_sheet_width": param(recipe.lane_width_mm, "mm"),
                 },
                 pause=5,
             )
@@ -509,13 +559,14 @@ class DemoLine:
                 )
             ],
             parameters={
-                "stacking_mode": param("z-fold"),
-                "cycle_time_per_sheet": param(1.2, "s"),
+                "stacking_mode": param("z-fold"),  # no catalog code: kept as a setting of the operation
+                "stack_layer_count": param(len(cathodes) + len(anodes)),
+                "stacking_speed": param(50, "1/min"),
                 "separator_tension": param(2.5, "N"),
-                "alignment_tolerance": param(0.2, "mm"),
             },
             pause=1,
         )
+        self.stacks.append(stack)
         return stack
 
     def weld(self, stack: Item) -> Item:
@@ -534,13 +585,11 @@ class DemoLine:
             outputs=[OutputSpec(kind="stack", attributes={"tabs_welded": True, "welded_from": stack.code})],
             parameters={
                 "welding_method": param("ultrasonic"),
-                "welding_energy": param(40, "J"),
-                "welding_amplitude": param(30, "µm"),
-                "welding_pressure": param(0.3, "MPa"),
-                "welding_time": param(0.3, "s"),
+                "welding_parameters": param("40 J, 30 µm amplitude, 0.3 MPa, 0.3 s"),
             },
             pause=1,
         )
+        self.welded.append(welded)
         return welded
 
     def package(self, n: int, welded: Item, pouch: Unwinder) -> Item:
@@ -556,17 +605,18 @@ class DemoLine:
                     attributes={
                         "format": "pouch",
                         "chemistry": "NMC811/graphite",
-                        "nominal_capacity_Ah": 2.4,
+                        "nominal_capacity_Ah": NOMINAL_CAPACITY_AH,
                         "serial_in_batch": n,
                     },
                     sources=[StretchSpec(item=welded.code), pouch_stretch],
                 )
             ],
+            # The catalog has no packaging machine parameters; its sealing_* codes belong to the
+            # sealing step, so the pouch former's three-side seal keeps its own names.
             parameters={
                 "deep_drawing_depth": param(4.5, "mm"),
-                "sealing_temperature": param(190, "degC"),
-                "sealing_pressure": param(0.4, "MPa"),
-                "sealing_time": param(3, "s"),
+                "side_seal_temperature": param(190, "degC"),
+                "side_seal_time": param(3, "s"),
             },
             pause=1,
         )
@@ -585,12 +635,15 @@ class DemoLine:
                 minutes=2,
                 inputs=[
                     InputSpec(item=cell.code, consume=False),
-                    InputSpec(item=electrolyte, quantity=6.0, unit="mL", consume=False),
+                    InputSpec(item=electrolyte, quantity=ELECTROLYTE_ML, unit="mL", consume=False),
                 ],
                 parameters={
-                    "filling_volume": param(6.0, "mL"),
-                    "filling_vacuum": param(50, "mbar"),
-                    "dosing_steps": param(3),
+                    "electrolyte_volume": param(ELECTROLYTE_ML, "mL"),
+                    "electrolyte_volume_factor": param(1.3),  # of the stack's pore volume, about 7.7 mL
+                    "filling_chamber_pressure": param(50, "mbar"),
+                    "dosing_cycles": param(3),
+                    "dosing_speed": param(0.5, "mL/s"),
+                    "filling_temperature": param(25, "degC"),
                 },
                 pause=0,
             )
@@ -610,10 +663,11 @@ class DemoLine:
                 minutes=1,
                 inputs=[InputSpec(item=cell.code, consume=False)],
                 parameters={
+                    "sealing_method": param("hot bars under vacuum"),
                     "sealing_temperature": param(185, "degC"),
                     "sealing_pressure": param(0.4, "MPa"),
                     "sealing_time": param(3, "s"),
-                    "vacuum_pressure": param(50, "mbar"),
+                    "vacuum_pressure": param(50, "mbar"),  # no catalog code: kept as a setting
                 },
                 pause=0,
             )
@@ -670,12 +724,12 @@ class DemoLine:
                 minutes=20 * 60,
                 inputs=[InputSpec(item=cell.code, consume=False)],
                 parameters={
-                    "c_rate": param(0.1),
-                    "charge_cutoff_voltage": param(4.2, "V"),
-                    "discharge_cutoff_voltage": param(2.8, "V"),
+                    "formation_c_rate": param(0.1, "1/h"),
+                    "formation_upper_cutoff_voltage": param(4.2, "V"),
+                    "formation_lower_cutoff_voltage": param(2.8, "V"),
                     "formation_temperature": param(25, "degC"),
-                    "cell_pressure": param(0.2, "MPa"),
-                    "cycles": param(2),
+                    "formation_pressure": param(0.2, "MPa"),
+                    "formation_duration": param(20, "h"),
                     "channel": param(f"CH{channel:02d}"),
                 },
                 pause=30,
@@ -708,11 +762,48 @@ class DemoLine:
         self.finish_cells()
         rejects = self.reject_at_eol()
         held = self.hold_lane(electrodes)
-        return DemoSummary(rejects=[c.code for c in rejects], held=held)
+        measured = demo_measurements_record(actor=self.actor, line=self.line_made(electrodes, rejects))
+        return DemoSummary(rejects=[c.code for c in rejects], held=held, measurements=measured)
+
+    def line_made(self, electrodes: dict[str, Electrode], rejects: list[Item]) -> LineMade:
+        """What the measurements need to know of the line; the formation curve goes to the example cell."""
+        kinds = {spec.key: spec.kind for spec in LOTS}
+        made = [
+            ElectrodeMade(
+                polarity=recipe.polarity,
+                active_lot=next(self.lots[key] for key in recipe.lots if kinds[key].endswith("active_material")),
+                foil=self.lots[recipe.foil],
+                slurry=self.made[recipe.polarity]["slurry"],
+                coated=self.made[recipe.polarity]["coated"],
+                calendered=self.made[recipe.polarity]["calendered"],
+                lanes=list(electrodes[recipe.polarity].lanes.values()),
+                mass_loading_mg_cm2=recipe.mass_loading_mg_cm2,
+                solid_content_pct=recipe.solid_content_pct,
+                slurry_density_g_cm3=recipe.slurry_density_g_cm3,
+            )
+            for recipe in (CATHODE, ANODE)
+        ]
+        example = example_cell()
+        return LineMade(
+            electrodes=made,
+            electrolyte=self.lots["electrolyte"],
+            stacks=self.stacks,
+            welded=self.welded,
+            cells=self.cells,
+            rejects=[c.code for c in rejects],
+            curve_cell=example if example is not None else self.cells[0],
+            operations=self.operations,
+            dry_room=DRY_ROOM,
+        )
 
 
 def take(items: Iterator[Item], n: int) -> list[Item]:
     return [next(items) for _ in range(n)]
+
+
+def example_cell() -> Item | None:
+    """The cell the summary shows: the first one neither scrapped nor held."""
+    return Item.objects.filter(kind="cell", status=ItemStatus.ACTIVE).order_by("code").first()
 
 
 def demo_actor() -> User:
@@ -729,6 +820,8 @@ class Command(BaseCommand):
     help = "Load a small demo pilot line (24 pouch cells) through the services; does nothing if loaded."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not Parameter.objects.exists():
+            call_command("load_catalog", stdout=self.stdout)
         if Station.objects.filter(code=MARKER_STATION).exists():
             self.stdout.write(f"The demo line is already loaded (station {MARKER_STATION} exists); nothing to do.")
             return
@@ -756,7 +849,9 @@ class Command(BaseCommand):
         out(f"Cells: {cells.count()} ({', '.join(summary.rejects)} scrapped at the end-of-line test).")
         held_cells = cells.filter(code__in=summary.held).count()
         out(f"Hold on anode lane {HELD_LANE[1]}: {len(summary.held)} items on hold, {held_cells} of them cells.")
-        example = cells.filter(status=ItemStatus.ACTIVE).order_by("code").first()
+        example = example_cell()
         if example is not None:
             out(f"Example cell: {example.code}. Trace it (token: `manage.py create_api_user NAME --role engineer`):")
             out(f'  curl -H "Authorization: Token $TOKEN" http://127.0.0.1:8000/api/items/{example.code}/trace/')
+        for line in demo_measurements_report(summary.measurements):
+            out(line)
