@@ -20,6 +20,8 @@ class BodySizeLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if request.path_info == "/api/measurements/bulk/":  # streamed by the view, not held in memory
+            limit = settings.CELLTRACE_MAX_BULK_BYTES
         if limit is not None and not (request.content_type or "").startswith("multipart/"):
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)

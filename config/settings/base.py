@@ -98,6 +98,8 @@ LOGIN_REDIRECT_URL = "/admin/"
 
 # A request body larger than this is refused (413) before it is parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CELLTRACE_MAX_BODY_BYTES", 10 * 1024 * 1024)
+# POST /api/measurements/bulk/ streams its CSV body instead of holding it: a limit of its own.
+CELLTRACE_MAX_BULK_BYTES = env_int("CELLTRACE_MAX_BULK_BYTES", 2 * 1024 * 1024 * 1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,0 +1,510 @@
+#!/usr/bin/env python
+"""Bulk-ingest benchmark: the same measurements loaded three ways into the same table.
+
+    .venv/bin/python bench/ingest.py [--rows 1000000] [--memory-rows 200000] [--naive-rows 100000]
+                                     [--database-url URL] [--repeat 1]
+
+What it does, in one run:
+
+1. Points Django (config.settings.test) at a dedicated PostgreSQL database (default
+   postgres://postgres@127.0.0.1:5432/celltrace_bench_ingest), drops and recreates it and
+   migrates it. --database-url must name a database whose name contains "bench": it is dropped.
+2. Creates the parameters mass_loading (mg/cm**2) and coating_thickness (um) of the coating
+   step, with typical ranges that flag some of the values, registers 20 coated rolls of
+   1000 m through lots.services.item_register and an operator with an API token.
+3. Writes a CSV of --rows measurements in the API's columns (parameter, value, unit, item,
+   position_m, measured_at, source, instrument): mass_loading sent in g/m**2 (so every row is
+   converted), coating_thickness in um, every 0.02 m along the rolls, one per 10 ms; and the same
+   rows pre-converted to the table's columns for psql.
+4. Loads them, the table TRUNCATEd before each run (the table's trigger refuses DELETE; TRUNCATE
+   does not fire it), and counts the rows after each:
+   a. `psql \\copy measurements_measurement(...) FROM file WITH (FORMAT csv, HEADER, ...)` of the pre-converted CSV:
+      the ceiling (no validation, no conversion, no HTTP);
+   b. POST /api/measurements/bulk/ over real HTTP: `manage.py runserver --noreload` in a
+      subprocess (DATABASE_CONN_MAX_AGE=60), the CSV streamed from the file by requests with an
+      operator's token. The server is started fresh for each upload size, and its peak RSS
+      (VmHWM of /proc/<pid>/status) is read after an upload of --memory-rows rows and after one of
+      --rows rows, to show memory does not grow with the upload;
+   c. the naive baseline, in-process (no HTTP, no CSV parsing in the timing): a DRF
+      ModelSerializer(many=True) with SlugRelatedFields for parameter and item validates
+      --naive-rows rows (dicts from the same CSV; unit conversion through a cached
+      measurements.services.linear_to_canonical, position and range checks as the service does),
+      then Measurement.objects.bulk_create(batch_size=1000) in one transaction. Its rate is
+      measured on that subset and taken as the rate for the full size (it is linear in rows).
+5. Prints rows/s for each, bulk/\\copy and bulk/naive, the memory figures and the goals
+   (bulk >= 50% of \\copy and >= 5x naive, memory flat), and writes bench/ingest-results.json.
+
+With --repeat N the \\copy and bulk loads run N times each and the best is kept (the naive
+baseline runs once). The machine's load average is recorded: on a shared machine the figures
+move with it (the bulk endpoint needs two busy processes, its server and PostgreSQL; psql one).
+"""
+
+import argparse
+import csv
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "ingest-results.json"
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/celltrace_bench_ingest"
+ROLLS = 20
+ROLL_M = 1000.0
+STEP_M = 0.02
+BASE_TIME = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
+GOALS = {"bulk_vs_copy_min": 0.5, "bulk_vs_naive_min": 5.0}
+API_COLUMNS = ["parameter", "value", "unit", "item", "position_m", "measured_at", "source", "instrument"]
+TABLE_COLUMNS = [
+    "parameter_id",
+    "item_id",
+    "room",
+    "position_m",
+    "measured_at",
+    "source",
+    "instrument",
+    "method",
+    "value",
+    "sent_value",
+    "sent_unit",
+    "file",
+    "file_sha256",
+    "out_of_range",
+    "correction_reason",
+    "created_at",
+    "created_by_id",
+]
+
+
+def log(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+# --- database ------------------------------------------------------------------------------------
+
+
+def _dsn(url: str) -> str:
+    parts = urlsplit(url)
+    scheme = "postgresql" if parts.scheme in {"postgres", "postgresql", "pgsql"} else parts.scheme
+    return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
+
+
+def database_recreate(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(_dsn(url))
+    name = parts.path.lstrip("/")
+    if "bench" not in name:
+        raise SystemExit(f"Refusing to drop database {name!r}: its name must contain 'bench'.")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def truncate() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE measurements_measurement")
+        cursor.execute("CHECKPOINT")
+
+
+def measurement_count() -> int:
+    from measurements.models import Measurement
+
+    return Measurement.objects.count()
+
+
+def _server_version() -> int:
+    from django.db import connection
+
+    connection.ensure_connection()
+    return int(connection.connection.info.server_version)
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+class Setup:
+    def __init__(self) -> None:
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.models import Group
+        from rest_framework.authtoken.models import Token
+
+        from lots.services import item_register
+        from measurements.models import Parameter
+
+        self.parameters = {
+            code: Parameter.objects.update_or_create(
+                code=code,
+                defaults={
+                    "name": name,
+                    "scope": "step",
+                    "step_id": "coating",
+                    "category": "SP",
+                    "unit": unit,
+                    "typical_min": low,
+                    "typical_max": high,
+                },
+            )[0]
+            for code, name, unit, low, high in (
+                ("mass_loading", "Mass loading", "mg/cm**2", 18.0, 25.0),
+                ("coating_thickness", "Coating thickness after drying", "um", 50.0, 90.0),
+            )
+        }
+        user = get_user_model().objects.create_user(username="bench-operator")
+        user.groups.add(Group.objects.get_or_create(name="operator")[0])
+        self.user = user
+        self.token = Token.objects.create(user=user).key
+        self.rolls = [
+            item_register(
+                actor=user, kind="coated_roll", quantity=ROLL_M, unit="m", code=f"CR-B{n:04d}", polarity="cathode"
+            )
+            for n in range(ROLLS)
+        ]
+
+
+def write_csvs(setup: Setup, rows: int, directory: Path) -> tuple[Path, Path]:
+    """The API CSV and the same rows in the table's columns (values converted, flags computed)."""
+    from measurements.services import linear_to_canonical, out_of_range
+
+    rng = random.Random(1)
+    api_path, table_path = directory / "measurements.csv", directory / "measurements-table.csv"
+    loading, thickness = setup.parameters["mass_loading"], setup.parameters["coating_thickness"]
+    sent = {loading.pk: "g/m**2", thickness.pk: "um"}
+    linears = {
+        pk: linear_to_canonical(unit, p) for p, (pk, unit) in zip((loading, thickness), sent.items(), strict=True)
+    }
+    created_at = datetime.now(UTC).isoformat()
+    per_roll = int(ROLL_M / STEP_M)  # 50,000 points along a roll, both parameters at each
+    with api_path.open("w", newline="") as api_file, table_path.open("w", newline="") as table_file:
+        api, table = csv.writer(api_file), csv.writer(table_file)
+        api.writerow(API_COLUMNS)
+        table.writerow(TABLE_COLUMNS)
+        for i in range(rows):
+            point, which = divmod(i, 2)
+            roll = setup.rolls[(point // per_roll) % ROLLS]
+            position = round((point % per_roll) * STEP_M, 3)
+            parameter = loading if which == 0 else thickness
+            value = round(rng.gauss(215.0, 12.0), 2) if which == 0 else round(rng.gauss(70.0, 6.0), 2)
+            at = (BASE_TIME + timedelta(milliseconds=10 * i)).isoformat()
+            api.writerow([parameter.code, value, sent[parameter.pk], roll.code, position, at, "online", "gauge-1"])
+            canonical = linears[parameter.pk](value)
+            flagged = out_of_range(parameter, [canonical])
+            table.writerow(
+                [
+                    parameter.pk,
+                    roll.pk,
+                    "",
+                    position,
+                    at,
+                    "online",
+                    "gauge-1",
+                    "",
+                    repr(canonical),
+                    value,
+                    sent[parameter.pk],
+                    "",
+                    "",
+                    "t" if flagged else "f",
+                    "",
+                    created_at,
+                    setup.user.pk,
+                ]
+            )
+    return api_path, table_path
+
+
+def head(path: Path, rows: int, directory: Path) -> Path:
+    """The header and the first `rows` rows of a CSV (one row per line)."""
+    out = directory / f"{path.stem}-{rows}.csv"
+    with path.open() as source, out.open("w") as target:
+        for n, line in enumerate(source):
+            if n > rows:
+                break
+            target.write(line)
+    return out
+
+
+# --- the three loads -----------------------------------------------------------------------------
+
+
+def load_psql_copy(url: str, table_csv: Path) -> float:
+    psql = shutil.which("psql")
+    if psql is None:
+        raise SystemExit("psql is not on PATH")
+    empty = "room, method, file, file_sha256, correction_reason"  # '' rather than NULL (NOT NULL columns)
+    command = (
+        f"\\copy measurements_measurement({', '.join(TABLE_COLUMNS)}) FROM '{table_csv}' "
+        f"WITH (FORMAT csv, HEADER, FORCE_NOT_NULL ({empty}))"
+    )
+    started = time.perf_counter()
+    subprocess.run([psql, _dsn(url), "-v", "ON_ERROR_STOP=1", "-q", "-c", command], check=True)
+    return time.perf_counter() - started
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """`manage.py runserver --noreload` in a subprocess, with the benchmark's environment."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.log = tempfile.NamedTemporaryFile(prefix="celltrace-bench-ingest-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 120
+        while True:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"runserver did not start; see {self.log.name}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.2)
+
+    def memory_kib(self) -> dict[str, int]:
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        return {name: int(fields[name].split()[0]) for name in ("VmRSS", "VmHWM")}
+
+    def stop(self) -> None:
+        crashed = self.proc.poll() is not None
+        if not crashed:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        if not crashed:
+            Path(self.log.name).unlink(missing_ok=True)
+
+
+def load_endpoint(env: dict[str, str], token: str, api_csv: Path) -> dict[str, Any]:
+    """POST the CSV to a fresh server; seconds, response and the server's memory."""
+    import requests
+
+    server = Server(env)
+    try:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Token {token}"
+        warm = session.get(f"http://127.0.0.1:{server.port}/api/kinds/", timeout=60)
+        warm.raise_for_status()
+        before = server.memory_kib()
+        with api_csv.open("rb") as body:
+            started = time.perf_counter()
+            response = session.post(
+                f"http://127.0.0.1:{server.port}/api/measurements/bulk/",
+                data=body,  # streamed from the file, with its Content-Length
+                headers={"Content-Type": "text/csv"},
+                timeout=3600,
+            )
+            seconds = time.perf_counter() - started
+        after = server.memory_kib()
+        if response.status_code != 201:
+            raise SystemExit(f"bulk endpoint answered {response.status_code}: {response.text[:2000]}")
+        return {
+            "seconds": seconds,
+            "response": response.json(),
+            "body_bytes": api_csv.stat().st_size,
+            "server_rss_before_kib": before["VmRSS"],
+            "server_peak_rss_kib": after["VmHWM"],
+            "server_peak_growth_kib": after["VmHWM"] - before["VmHWM"],
+        }
+    finally:
+        server.stop()
+
+
+def load_naive(setup: Setup, api_csv: Path, rows: int) -> float:
+    """The baseline a DRF project starts with: a ModelSerializer(many=True) and bulk_create."""
+    from django.db import transaction
+    from rest_framework import serializers
+
+    from lots.models import Item
+    from measurements.models import Measurement, Parameter
+    from measurements.services import Linear, linear_to_canonical, out_of_range, position_check
+
+    linears: dict[tuple[int, str], Linear] = {}
+
+    class NaiveMeasurementSerializer(serializers.ModelSerializer[Measurement]):
+        parameter = serializers.SlugRelatedField(slug_field="code", queryset=Parameter.objects.all())
+        item = serializers.SlugRelatedField(slug_field="code", queryset=Item.objects.all())
+        unit = serializers.CharField(write_only=True)
+
+        class Meta:
+            model = Measurement
+            fields = ["parameter", "value", "unit", "item", "position_m", "measured_at", "source", "instrument"]
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            parameter, unit = attrs["parameter"], attrs.pop("unit")
+            key = (parameter.pk, unit)
+            if key not in linears:
+                linears[key] = linear_to_canonical(unit, parameter)
+            attrs["sent_value"], attrs["sent_unit"] = attrs["value"], unit
+            attrs["value"] = linears[key](attrs["value"])
+            attrs["out_of_range"] = out_of_range(parameter, [attrs["value"]])
+            position_check(attrs["item"], attrs.get("position_m"))
+            return attrs
+
+    with api_csv.open(newline="") as source:
+        data = [row for _, row in zip(range(rows), csv.DictReader(source), strict=False)]
+    started = time.perf_counter()
+    serializer = NaiveMeasurementSerializer(data=data, many=True)
+    serializer.is_valid(raise_exception=True)
+    with transaction.atomic():
+        Measurement.objects.bulk_create(
+            [Measurement(**fields, created_by=setup.user) for fields in serializer.validated_data],
+            batch_size=1000,
+        )
+    return time.perf_counter() - started
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--memory-rows", type=int, default=200_000, help="the smaller upload for the memory check")
+    parser.add_argument("--naive-rows", type=int, default=100_000, help="rows the naive baseline is timed on")
+    parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--repeat", type=int, default=1, help="\\copy and bulk loads per size; the best is kept")
+    parser.add_argument("--output", default=str(RESULTS))
+    args = parser.parse_args()
+    if not 0 < args.memory_rows <= args.rows or not 0 < args.naive_rows <= args.rows:
+        parser.error("--memory-rows and --naive-rows must be positive and at most --rows")
+
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+    os.environ["DATABASE_URL"] = args.database_url
+    os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
+    sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)
+    server_env = dict(os.environ) | {"DATABASE_CONN_MAX_AGE": "60"}
+
+    log(f"recreating {args.database_url}")
+    database_recreate(args.database_url)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    setup = Setup()
+    results: dict[str, Any] = {
+        "database": args.database_url,
+        "rows": args.rows,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "postgresql": _server_version(),
+        "cpus": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
+        "goals": GOALS,
+    }
+    with tempfile.TemporaryDirectory(prefix="celltrace-bench-ingest-") as tmp:
+        directory = Path(tmp)
+        log(f"writing {args.rows:,} rows of CSV")
+        api_csv, table_csv = write_csvs(setup, args.rows, directory)
+        small_csv = head(api_csv, args.memory_rows, directory)
+        results["csv_bytes"] = api_csv.stat().st_size
+
+        def best(label: str, run: Any, expected: int, repeat: int = args.repeat) -> Any:
+            outcomes = []
+            for attempt in range(repeat):
+                truncate()
+                connection.close()  # no open transaction or connection state between runs
+                outcome = run()
+                count = measurement_count()
+                if count != expected:
+                    raise SystemExit(f"{label}: {count} rows stored, expected {expected}")
+                seconds = outcome["seconds"] if isinstance(outcome, dict) else outcome
+                results.setdefault("runs_seconds", {}).setdefault(f"{label} {expected}", []).append(round(seconds, 3))
+                log(f"  {label} run {attempt + 1}: {expected:,} rows in {seconds:.2f} s ({expected / seconds:,.0f}/s)")
+                outcomes.append(outcome)
+            return min(outcomes, key=lambda o: o["seconds"] if isinstance(o, dict) else o)
+
+        log("a. psql \\copy")
+        copy_s = best("\\copy", lambda: load_psql_copy(args.database_url, table_csv), args.rows)
+        log(f"b. bulk endpoint, {args.memory_rows:,} rows (memory check)")
+        small = best("bulk", lambda: load_endpoint(server_env, setup.token, small_csv), args.memory_rows)
+        log(f"b. bulk endpoint, {args.rows:,} rows")
+        full = best("bulk", lambda: load_endpoint(server_env, setup.token, api_csv), args.rows)
+        log(f"c. naive serializer + bulk_create, {args.naive_rows:,} rows")
+        naive_s = best("naive", lambda: load_naive(setup, api_csv, args.naive_rows), args.naive_rows, repeat=1)
+        truncate()
+
+    copy_rate = args.rows / copy_s
+    bulk_rate = args.rows / full["seconds"]
+    naive_rate = args.naive_rows / naive_s
+    results |= {
+        "psql_copy": {"rows": args.rows, "seconds": round(copy_s, 3), "rows_per_s": round(copy_rate)},
+        "bulk_endpoint": {
+            "rows": args.rows,
+            "seconds": round(full["seconds"], 3),
+            "rows_per_s": round(bulk_rate),
+            "response": full["response"],
+            "body_bytes": full["body_bytes"],
+        },
+        "naive_serializer": {
+            "rows_timed": args.naive_rows,
+            "seconds": round(naive_s, 3),
+            "rows_per_s": round(naive_rate),
+            "note": "in-process (no HTTP, no CSV parsing timed); the rate on rows_timed stands for the full size",
+        },
+        "ratios": {"bulk_vs_copy": round(bulk_rate / copy_rate, 3), "bulk_vs_naive": round(bulk_rate / naive_rate, 2)},
+        "memory": {
+            "note": "runserver process, fresh per upload; VmHWM after the upload, VmRSS after one warm-up GET",
+            f"upload_{args.memory_rows}_rows": {k: v for k, v in small.items() if k != "response"},
+            f"upload_{args.rows}_rows": {k: v for k, v in full.items() if k != "response"},
+        },
+    }
+    results["memory"]["peak_rss_ratio_large_vs_small"] = round(
+        full["server_peak_rss_kib"] / small["server_peak_rss_kib"], 3
+    )
+    results["load_average_at_end"] = os.getloadavg()
+    results["goals_met"] = {
+        "bulk_vs_copy": results["ratios"]["bulk_vs_copy"] >= GOALS["bulk_vs_copy_min"],
+        "bulk_vs_naive": results["ratios"]["bulk_vs_naive"] >= GOALS["bulk_vs_naive_min"],
+    }
+    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+
+    mib = 1024.0
+    size = f"{results['csv_bytes'] / 2**20:,.0f} MiB of CSV"
+    print(f"{args.rows:,} measurements, {size}, PostgreSQL {results['postgresql']}, {os.cpu_count()} CPUs")
+    print(f"  psql \\copy (ceiling)       {copy_rate:>10,.0f} rows/s  ({copy_s:.1f} s)")
+    print(f"  bulk endpoint (HTTP, CSV)  {bulk_rate:>10,.0f} rows/s  ({full['seconds']:.1f} s)")
+    print(f"  naive serializer (in-proc) {naive_rate:>10,.0f} rows/s  ({args.naive_rows:,} rows in {naive_s:.1f} s)")
+    print(f"  bulk / \\copy  {bulk_rate / copy_rate:6.2f}   (goal >= {GOALS['bulk_vs_copy_min']})")
+    print(f"  bulk / naive  {bulk_rate / naive_rate:6.2f}   (goal >= {GOALS['bulk_vs_naive_min']})")
+    print(
+        f"  server peak RSS: {small['server_peak_rss_kib'] / mib:.0f} MiB after {args.memory_rows:,} rows, "
+        f"{full['server_peak_rss_kib'] / mib:.0f} MiB after {args.rows:,} rows "
+        f"(before upload {small['server_rss_before_kib'] / mib:.0f} / {full['server_rss_before_kib'] / mib:.0f} MiB)"
+    )
+    print(f"results: {args.output}")
+
+
+if __name__ == "__main__":
+    main()
