@@ -162,6 +162,11 @@ class UpstreamValue:
     mapped_position_m: float | None
 
 
+def _metres(value: float | None) -> float | None:
+    """To the micrometre: the linear maps leave float noise in the last digits."""
+    return None if value is None else round(value, 6)
+
+
 def _attach_related(measurements: list[Measurement]) -> None:
     """One query per related table instead of a join per row: a roll map lists hundreds of values
     that share a handful of parameters, items and stations."""
@@ -205,10 +210,10 @@ def measurements_upstream(*, item: Item, parameter: str | None = None) -> list[U
             upstream_item=codes[item_id],
             depth=depth,
             relation=relation,
-            from_m=lo,
-            to_m=hi,
+            from_m=_metres(lo),
+            to_m=_metres(hi),
             via=codes.get(via_id) if via_id else None,
-            mapped_position_m=mapped,
+            mapped_position_m=_metres(mapped),
         )
         for m_id, item_id, depth, lo, hi, mapped, via_id, relation in unique.values()
         if m_id in measurements

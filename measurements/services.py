@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from audit.services import Actor, actor_user, audit_record
 from lots.exceptions import Conflict, ErrorCode, InvalidInput, NotFound
-from lots.models import Item, Level
+from lots.models import Item
 from lots.selectors import item_get
 from lots.units import convert, finite_number, ureg
 from traceability.models import Operation, Station
@@ -165,37 +165,45 @@ class Assignment:
     how: str  # "encoder", "line_speed" or "whole"
 
 
-def item_in_process(*, station: Station, at: datetime) -> tuple[Operation, Item]:
-    """The item a station was working on at `at`: the output of the operation running then
-    (or, for a step that makes nothing, the one item passing through it)."""
-    operation = (
+def item_in_process(*, station: Station, at: datetime, step: str | None = None) -> tuple[Operation, Item]:
+    """The item a station was working on at `at`: the output of the operation running then, or
+    the one item passing through it (a cell at formation, a roll in the dryer). When several
+    operations overlap (coating and drying on one line), the one of the parameter's step wins,
+    then the latest started."""
+    running = list(
         Operation.objects.filter(station=station, started_at__lte=at)
         .filter(Q(ended_at__isnull=True) | Q(ended_at__gte=at))
-        .order_by("-started_at", "-id")
-        .first()
+        .order_by("-started_at", "-id")[:10]
     )
-    if operation is None:
+    if not running:
         raise Conflict(
             f"No operation ran at {station.code} at {at.isoformat()}.",
             field="measured_at",
             code=MeasurementError.NO_OPERATION_AT_STATION,
         )
-    candidates = list(operation.outputs.select_related("kind")[:2])  # type: ignore[attr-defined]
-    if not candidates:
-        candidates = [
-            row.item
-            for row in operation.inputs.select_related("item__kind").filter(  # type: ignore[attr-defined]
-                consumed=False, item__kind__level=Level.INSTANCE
-            )[:2]
-        ]
-    if len(candidates) != 1:
-        raise Conflict(
-            f"Operation {operation.pk} at {station.code} has {'no' if not candidates else 'several'} items in "
-            "process; send the item.",
-            field="item",
-            code=MeasurementError.AMBIGUOUS_ITEM,
-        )
-    return operation, candidates[0]
+    running.sort(key=lambda op: op.step_id != step)  # stable: keeps latest-first within each group
+    for operation in running:
+        candidates = list(operation.outputs.select_related("kind")[:2])  # type: ignore[attr-defined]
+        if not candidates:
+            candidates = [
+                row.item
+                for row in operation.inputs.select_related("item__kind").filter(  # type: ignore[attr-defined]
+                    consumed=False, quantity=0
+                )[:2]
+            ]
+        if len(candidates) == 1:
+            return operation, candidates[0]
+        if candidates:
+            raise Conflict(
+                f"Operation {operation.pk} at {station.code} has several items in process; send the item.",
+                field="item",
+                code=MeasurementError.AMBIGUOUS_ITEM,
+            )
+    raise Conflict(
+        f"No item was in process at {station.code} at {at.isoformat()}; send the item.",
+        field="item",
+        code=MeasurementError.AMBIGUOUS_ITEM,
+    )
 
 
 def line_speed_m_per_s(operation: Operation) -> float | None:
@@ -213,8 +221,8 @@ def line_speed_m_per_s(operation: Operation) -> float | None:
     return None
 
 
-def station_assign(*, station: Station, at: datetime, position_m: float | None) -> Assignment:
-    operation, item = item_in_process(station=station, at=at)
+def station_assign(*, station: Station, at: datetime, position_m: float | None, step: str | None = None) -> Assignment:
+    operation, item = item_in_process(station=station, at=at, step=step)
     if position_m is not None:
         return Assignment(item, operation, position_check(item, position_m), "encoder")
     speed = line_speed_m_per_s(operation)
@@ -297,7 +305,7 @@ def measurement_record(
     if station is not None and item is None and operation is None and parameter.scope != Scope.ENVIRONMENT:
         if data.measured_at is None:
             raise InvalidInput("measured_at is required to assign a value by station.", field="measured_at")
-        assignment = station_assign(station=station, at=measured_at, position_m=data.position_m)
+        assignment = station_assign(station=station, at=measured_at, position_m=data.position_m, step=parameter.step_id)
         item, operation, position = assignment.item, assignment.operation, assignment.position_m
     if item is None and operation is None and station is None and not data.room:
         raise InvalidInput("Say what was measured: item, operation, station or room.", field="item")

@@ -318,3 +318,45 @@ def test_a_dimensioned_operation_parameter_without_unit_refuses_the_operation(en
     assert (error.value.code, list(error.value.errors)) == (ErrorCode.BAD_UNIT, ["parameters.coating_speed_t.unit"])
     # The slurry registration above is the only write left.
     assert (Operation.objects.count(), Measurement.objects.count(), AuditEvent.objects.count() - 1) == before
+
+
+def test_overlapping_coating_and_drying_give_the_value_to_the_operation_of_its_step(engineer, stations, catalog):
+    """On a coater the dryer runs over the same roll a minute behind: a thickness value goes to
+    the coating's output at the metre its line speed gives, a drying value to the roll in the
+    dryer."""
+    slurry = register(engineer, "slurry", 10, "kg", polarity="cathode")
+    start = T0 + timedelta(hours=2)
+    roll = operation_record(
+        actor=engineer,
+        step="coating",
+        station="COAT-01",
+        started_at=start,
+        ended_at=start + timedelta(hours=1),
+        inputs=[InputSpec(slurry.code, 8, "kg")],
+        outputs=[OutputSpec(kind="coated_roll", quantity=100, unit="m")],
+        parameters={"line_speed": {"value": 1, "unit": "m/min"}},
+    ).outputs[0]
+    drying = operation_record(
+        actor=engineer,
+        step="drying",
+        station="COAT-01",
+        started_at=start + timedelta(minutes=1),
+        ended_at=start + timedelta(hours=1, minutes=1),
+        inputs=[InputSpec(roll.code, consume=False)],
+        outputs=[],
+    )
+    at = start + timedelta(minutes=30)
+    thickness = measurement_record(
+        actor=engineer,
+        data=MeasurementInput(parameter="coating_thickness_t", value=80, unit="um", station="COAT-01", measured_at=at),
+    )
+    assert thickness.measurement.item == roll
+    assert thickness.measurement.position_m == pytest.approx(30.0)
+    temperature = measurement_record(
+        actor=engineer,
+        data=MeasurementInput(
+            parameter="drying_temperature_t", value=90, unit="degC", station="COAT-01", measured_at=at
+        ),
+    )
+    assert temperature.measurement.item == roll
+    assert temperature.assignment is not None and temperature.assignment.operation == drying.operation
