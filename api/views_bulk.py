@@ -141,7 +141,7 @@ def _csv_data(reader: Any, header: list[str]) -> Iterator[dict[Any, Any] | None]
 
 
 def _json_rows(request: Request, body: _Body) -> list[Any]:
-    limit = int(getattr(settings, "CELLTRACE_MAX_BULK_JSON_BYTES", 100 * 1024 * 1024))
+    limit = settings.CELLTRACE_MAX_BULK_JSON_BYTES
     data = body.read_all(limit)
     if len(data) > limit:
         raise _TooLarge(f"A JSON bulk body is at most {limit} bytes; send text/csv, which is streamed.")

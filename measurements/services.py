@@ -240,7 +240,7 @@ def station_assign(*, station: Station, at: datetime, position_m: float | None, 
 
 
 def _file_check(parameter: Parameter, upload: UploadedFile) -> tuple[str, int]:
-    limit = int(getattr(settings, "CELLTRACE_MAX_FILE_BYTES", 50 * 1024 * 1024))
+    limit = settings.CELLTRACE_MAX_FILE_BYTES
     if upload.size is not None and upload.size > limit:
         raise InvalidInput(
             f"The file is {upload.size} bytes; the limit is {limit}.", field="file", code=MeasurementError.BAD_FILE

@@ -100,6 +100,10 @@ LOGIN_REDIRECT_URL = "/admin/"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CELLTRACE_MAX_BODY_BYTES", 10 * 1024 * 1024)
 # POST /api/measurements/bulk/ streams its CSV body instead of holding it: a limit of its own.
 CELLTRACE_MAX_BULK_BYTES = env_int("CELLTRACE_MAX_BULK_BYTES", 2 * 1024 * 1024 * 1024)
+# A JSON array is parsed whole, so it has a lower limit than streamed CSV.
+CELLTRACE_MAX_BULK_JSON_BYTES = env_int("CELLTRACE_MAX_BULK_JSON_BYTES", 100 * 1024 * 1024)
+# Files attached to measurements (images, reports, cycler files).
+CELLTRACE_MAX_FILE_BYTES = env_int("CELLTRACE_MAX_FILE_BYTES", 50 * 1024 * 1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
