@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import Actor, actor_user, audit_record
-from lots.exceptions import Conflict, ErrorCode, InvalidInput
+from lots.exceptions import Conflict, ErrorCode, InvalidInput, NotFound
 from lots.models import Item
 
 from .models import Hold, HoldItem
@@ -199,8 +199,6 @@ def hold_release(*, actor: Actor, hold_id: int, reason: str = "", from_station: 
     # Locked so two engineers releasing the same hold cannot both restore statuses.
     hold = Hold.objects.select_for_update().filter(pk=hold_id).first()
     if hold is None:
-        from lots.exceptions import NotFound
-
         raise NotFound(f"No hold {hold_id}.")
     if hold.released_at is not None:
         raise Conflict("This hold is already released.", code=ErrorCode.HOLD_RELEASED)

@@ -200,11 +200,10 @@ ORDER BY w.depth, i.code, w.lo
 
 
 @dataclass(frozen=True)
-class UpstreamStretch:
-    """The metres [from_m, to_m] of an upstream item that went into the start item.
-
-    None for both means the whole item (a slurry, a raw lot).
-    """
+class Stretch:
+    """The metres [from_m, to_m] of an item related to the start item: upstream, the stretch
+    that went into it (position_map); downstream, the stretch that holds the start stretch
+    (position_track). None for both means the whole item (a slurry, a raw lot, a cell)."""
 
     code: str
     kind: str
@@ -213,7 +212,7 @@ class UpstreamStretch:
     to_m: float | None
 
 
-def position_map(*, item: Item, from_m: float | None = None, to_m: float | None = None) -> list[UpstreamStretch]:
+def position_map(*, item: Item, from_m: float | None = None, to_m: float | None = None) -> list[Stretch]:
     """Map a stretch of `item` (or all of it, or one point when from_m == to_m) to every
     upstream item, through calendering's length change, slitting and cutting, in one query."""
     if (from_m is None) != (to_m is None):
@@ -223,7 +222,7 @@ def position_map(*, item: Item, from_m: float | None = None, to_m: float | None 
         cursor.execute(_POSITION_SQL.format(**vendor_functions()), [item.pk, from_m, to_m, MAX_DEPTH])
         rows = cursor.fetchall()
     return [
-        UpstreamStretch(code=code, kind=kind, depth=depth, from_m=lo, to_m=hi) for code, kind, depth, lo, hi in rows
+        Stretch(code=code, kind=kind, depth=depth, from_m=lo, to_m=hi) for code, kind, depth, lo, hi in rows
     ]
 
 
@@ -275,7 +274,7 @@ def vendor_functions() -> dict[str, str]:
     return {"greatest": "MAX", "least": "MIN"}
 
 
-def position_track(*, item: Item, from_m: float, to_m: float | None = None) -> list[UpstreamStretch]:
+def position_track(*, item: Item, from_m: float, to_m: float | None = None) -> list[Stretch]:
     """Every descendant that holds metres [from_m, to_m] of `item` (a defect at metre 123.4 of a
     coated roll: which lanes, sheets and cells contain it), with the stretch of each it became."""
     to_m = from_m if to_m is None else to_m
@@ -286,5 +285,5 @@ def position_track(*, item: Item, from_m: float, to_m: float | None = None) -> l
         )
         rows = cursor.fetchall()
     return [
-        UpstreamStretch(code=code, kind=kind, depth=depth, from_m=lo, to_m=hi) for code, kind, depth, lo, hi in rows
+        Stretch(code=code, kind=kind, depth=depth, from_m=lo, to_m=hi) for code, kind, depth, lo, hi in rows
     ]
