@@ -45,7 +45,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,7 +52,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from support import Server, database_recreate, dsn, log
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "ingest-results.json"
@@ -85,32 +85,7 @@ TABLE_COLUMNS = [
 ]
 
 
-def log(message: str) -> None:
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
-
-
 # --- database ------------------------------------------------------------------------------------
-
-
-def _dsn(url: str) -> str:
-    parts = urlsplit(url)
-    scheme = "postgresql" if parts.scheme in {"postgres", "postgresql", "pgsql"} else parts.scheme
-    return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
-
-
-def database_recreate(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(_dsn(url))
-    name = parts.path.lstrip("/")
-    if "bench" not in name:
-        raise SystemExit(f"Refusing to drop database {name!r}: its name must contain 'bench'.")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def truncate() -> None:
@@ -251,56 +226,8 @@ def load_psql_copy(url: str, table_csv: Path) -> float:
         f"WITH (FORMAT csv, HEADER, FORCE_NOT_NULL ({empty}))"
     )
     started = time.perf_counter()
-    subprocess.run([psql, _dsn(url), "-v", "ON_ERROR_STOP=1", "-q", "-c", command], check=True)
+    subprocess.run([psql, dsn(url), "-v", "ON_ERROR_STOP=1", "-q", "-c", command], check=True)
     return time.perf_counter() - started
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """`manage.py runserver --noreload` in a subprocess, with the benchmark's environment."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.log = tempfile.NamedTemporaryFile(prefix="celltrace-bench-ingest-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 120
-        while True:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"runserver did not start; see {self.log.name}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    break
-            except OSError:
-                time.sleep(0.2)
-
-    def memory_kib(self) -> dict[str, int]:
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        return {name: int(fields[name].split()[0]) for name in ("VmRSS", "VmHWM")}
-
-    def stop(self) -> None:
-        crashed = self.proc.poll() is not None
-        if not crashed:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        if not crashed:
-            Path(self.log.name).unlink(missing_ok=True)
 
 
 def load_endpoint(env: dict[str, str], token: str, api_csv: Path) -> dict[str, Any]:
@@ -308,6 +235,8 @@ def load_endpoint(env: dict[str, str], token: str, api_csv: Path) -> dict[str, A
     import requests
 
     server = Server(env)
+    if not server.wait():
+        raise SystemExit(f"runserver did not start; see {server.log.name}")
     try:
         session = requests.Session()
         session.headers["Authorization"] = f"Token {token}"

@@ -32,13 +32,14 @@ database connection and `--chunk` operations per transaction.atomic block; sheet
 are taken up front with lots.services.codes_allocate and passed as output codes, so the workers
 do not queue on the code-sequence row. Each operation is still one operation_record call.
 
-HTTP server: `manage.py runserver --noreload`, started through a three-line launcher that sets
-socketserver's `disable_nagle_algorithm` (TCP_NODELAY). Stock runserver (wsgiref) sends headers
-and body in two send() calls, and Nagle plus the client's delayed ACK then add ~40 ms to every
-keep-alive response; production servers do not. The stock figure is measured as well (skip with
---skip-stock-server). The server runs with DATABASE_CONN_MAX_AGE=60 (persistent connections, as
-base/production settings have it) unless --server-conn-max-age says otherwise;
-config.settings.test alone would open a new database connection per request.
+HTTP server: `manage.py runserver --noreload`, started through a three-line launcher (in
+bench/support.py) that sets socketserver's `disable_nagle_algorithm` (TCP_NODELAY). Stock
+runserver (wsgiref) sends headers and body in two send() calls, and Nagle plus the client's
+delayed ACK then add ~40 ms to every keep-alive response; production servers do not. The stock
+figure is measured as well (skip with --skip-stock-server). The server runs with
+DATABASE_CONN_MAX_AGE=60 (persistent connections, as base/production settings have it) unless
+--server-conn-max-age says otherwise; config.settings.test alone would open a new database
+connection per request.
 
 --database-url must name a database whose name contains "bench": it is dropped.
 """
@@ -51,17 +52,15 @@ import json
 import math
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import urlsplit, urlunsplit
+
+from support import Server, database_recreate, dsn, log
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "trace-results.json"
@@ -81,47 +80,18 @@ MONTH = timedelta(days=30)
 GOALS = {"trace_p50_ms": 10.0, "trace_p99_ms": 30.0, "track_ms": 300.0, "track_min_descendants": 30_000}
 
 
-def log(message: str, *, end: str = "\n") -> None:
-    sys.stderr.write(message + end)
-    sys.stderr.flush()
-
-
 # --- database ------------------------------------------------------------------------------------
-
-
-def _admin_dsn(url: str) -> tuple[str, str]:
-    """(DSN of the `postgres` maintenance database on the same server, name of the bench db)."""
-    parts = urlsplit(_dsn(url))
-    return urlunsplit(parts._replace(path="/postgres")), parts.path.lstrip("/")
-
-
-def _dsn(url: str) -> str:
-    parts = urlsplit(url)
-    scheme = "postgresql" if parts.scheme in {"postgres", "postgresql", "pgsql"} else parts.scheme
-    return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
 
 
 def database_has_line(url: str) -> bool:
     import psycopg
 
     try:
-        with psycopg.connect(_dsn(url), connect_timeout=5) as conn:
+        with psycopg.connect(dsn(url), connect_timeout=5) as conn:
             row = conn.execute("SELECT count(*) FROM lots_item WHERE kind_id = 'cell'").fetchone()
             return bool(row and row[0] > 0)
     except psycopg.Error:
         return False
-
-
-def database_recreate(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    admin, name = _admin_dsn(url)
-    if "bench" not in name:
-        raise SystemExit(f"Refusing to drop database {name!r}: its name must contain 'bench'.")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 # --- the line ------------------------------------------------------------------------------------
@@ -575,66 +545,6 @@ def summary(values_s: list[float]) -> dict[str, float]:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-# `manage.py runserver`, with Nagle's algorithm off on the accepted sockets when `nodelay`.
-# wsgiref (under runserver) sends the status line and headers in one send() and the body in
-# another; with Nagle on, the body waits for the client's delayed ACK of the headers (~40 ms on
-# Linux) on every keep-alive response. Production WSGI servers do not pay this; the stock
-# figure is measured too, for the record.
-_LAUNCHER = """
-import socketserver, sys
-socketserver.StreamRequestHandler.disable_nagle_algorithm = {nodelay}
-from django.core.management import execute_from_command_line
-execute_from_command_line(["manage.py", "runserver", "127.0.0.1:{port}", "--noreload"])
-"""
-
-
-class Server:
-    """`manage.py runserver` in a subprocess, with the benchmark's environment."""
-
-    def __init__(self, env: dict[str, str], *, nodelay: bool) -> None:
-        self.port = free_port()
-        self.log = tempfile.NamedTemporaryFile(prefix="celltrace-bench-runserver-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCHER.format(nodelay=nodelay, port=self.port)],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait(self, timeout: float = 120.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return True
-            except OSError:
-                time.sleep(0.2)
-        return False
-
-    def stop(self) -> None:
-        """Stop the server; its log is deleted unless it had died by itself."""
-        crashed = self.proc.poll() is not None
-        if not crashed:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        if not crashed:
-            Path(self.log.name).unlink(missing_ok=True)
-
-
 class Client:
     """One keep-alive HTTP/1.1 connection."""
 
@@ -681,7 +591,7 @@ def measure(args: argparse.Namespace, env: dict[str, str], results: dict[str, ob
     # lot that feeds every cathode slurry (the worst case of the line).
     up_sql = _walk_sql("upstream", edges=True)
     down_sql = _walk_sql("downstream", edges=True)
-    raw = psycopg.connect(_dsn(env["DATABASE_URL"]), autocommit=True)
+    raw = psycopg.connect(dsn(env["DATABASE_URL"]), autocommit=True)
 
     def raw_walk(sql: str, pk: int) -> tuple[int, float]:
         t0 = time.perf_counter()

@@ -119,13 +119,11 @@ def series_to_canonical(series: object, parameter: Parameter, *, field: str = "s
         convert(1.0, x_unit, target, field=f"{field}.x_unit") - convert(0.0, x_unit, target, field=f"{field}.x_unit"),
         0.0,
     )
-    y_linear = (
-        linear_to_canonical(series.get("y_unit"), parameter, field=f"{field}.y_unit") if series.get("y_unit") else None
-    )
+    # Like a single value, a series of a dimensioned parameter says its unit (y_unit or unit).
+    y_unit = series.get("y_unit")
+    y_linear = linear_to_canonical(y_unit, parameter, field=f"{field}.y_unit" if y_unit else "unit")
     xs = [x_linear(_finite(v, f"{field}.x[{i}]")) for i, v in enumerate(x)]
-    ys = [_finite(v, f"{field}.y[{i}]") for i, v in enumerate(y)]
-    if y_linear is not None:
-        ys = [y_linear(v) for v in ys]
+    ys = [y_linear(_finite(v, f"{field}.y[{i}]")) for i, v in enumerate(y)]
     return {"x": xs, "y": ys, "x_unit": target, "x_kind": kind, "y_unit": parameter.unit}
 
 

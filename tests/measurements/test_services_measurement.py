@@ -59,7 +59,7 @@ def test_a_series_keeps_its_points_in_order_and_converts_both_axes(catalog):
 
 def test_a_boolean_is_not_a_series_point(catalog):
     with pytest.raises(InvalidInput) as error:
-        series_to_canonical({"x": [0, True], "y": [1, 2]}, catalog["mass_loading_t"])
+        series_to_canonical({"x": [0, True], "y": [1, 2], "y_unit": "mg/cm**2"}, catalog["mass_loading_t"])
     assert (error.value.code, list(error.value.errors)) == (ErrorCode.BAD_QUANTITY, ["series.x[1]"])
 
 
@@ -360,3 +360,11 @@ def test_overlapping_coating_and_drying_give_the_value_to_the_operation_of_its_s
     )
     assert temperature.measurement.item == roll
     assert temperature.assignment is not None and temperature.assignment.operation == drying.operation
+
+
+def test_a_series_of_a_dimensioned_parameter_needs_its_unit(catalog):
+    with pytest.raises(InvalidInput) as error:
+        series_to_canonical({"x": [0, 1], "y": [20, 21]}, catalog["mass_loading_t"])
+    assert (error.value.code, list(error.value.errors)) == (ErrorCode.BAD_UNIT, ["unit"])
+    dimensionless = series_to_canonical({"x": [0, 1], "y": [0.9, 0.95]}, catalog["active_ratio_t"])
+    assert dimensionless["y"] == [0.9, 0.95]
