@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "lots",
     "traceability",
     "measurements",
+    "datasets",
     "api",
 ]
 

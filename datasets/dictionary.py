@@ -1,0 +1,78 @@
+"""The data dictionary of a dataset: one entry per column, and the catalog version it was read
+with, so a model can cite exactly what its columns meant."""
+
+import csv
+import hashlib
+import json
+from typing import Any, TextIO
+
+from measurements.models import ModelType, Parameter
+
+from .table import Column
+
+FIELDS = (
+    "name",
+    "type",
+    "source",
+    "parameter",
+    "parameter_name",
+    "step",
+    "polarity",
+    "category",
+    "unit",
+    "aggregation",
+    *(f"criticality_{model}" for model in ModelType.values),
+    "coverage",
+    "description",
+)
+
+
+def dictionary_entry(column: Column) -> dict[str, Any]:
+    parameter = column.parameter
+    entry: dict[str, Any] = {
+        "name": column.name,
+        "type": column.type,
+        "source": column.source,
+        "parameter": parameter.code if parameter else None,
+        "parameter_name": parameter.name if parameter else None,
+        "step": (parameter.step_id or parameter.scope) if parameter else None,
+        "polarity": column.polarity,
+        "category": parameter.category if parameter else None,
+        "unit": ("count" if column.aggregation == "n" else parameter.unit) if parameter else None,
+        "aggregation": column.aggregation,
+        "coverage": column.coverage,
+        "description": column.description,
+    }
+    for model in ModelType.values:
+        entry[f"criticality_{model}"] = (parameter.criticality(model) or None) if parameter else None
+    return {name: entry[name] for name in FIELDS}
+
+
+def data_dictionary(columns: list[Column]) -> list[dict[str, Any]]:
+    return [dictionary_entry(column) for column in columns]
+
+
+def catalog_version() -> str:
+    """A digest of the catalog rows that shape a dataset (codes, steps, units, criticality):
+    equal for equal catalogs, whatever the database."""
+    rows = Parameter.objects.order_by("code").values_list(
+        "code",
+        "scope",
+        "step_id",
+        "category",
+        "unit",
+        *(f"criticality_{model}" for model in ModelType.values),
+    )
+    digest = hashlib.sha256(json.dumps([list(row) for row in rows]).encode()).hexdigest()
+    return f"sha256:{digest[:16]}"
+
+
+def dictionary_json(entries: list[dict[str, Any]]) -> str:
+    return json.dumps(entries, ensure_ascii=False)
+
+
+def dictionary_csv(entries: list[dict[str, Any]], stream: TextIO) -> None:
+    writer = csv.DictWriter(stream, fieldnames=list(FIELDS), lineterminator="\n")
+    writer.writeheader()
+    for entry in entries:
+        writer.writerow({key: "" if value is None else value for key, value in entry.items()})

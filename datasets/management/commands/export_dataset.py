@@ -1,0 +1,82 @@
+"""Export the modeling dataset from the shell: `manage.py export_dataset --format parquet --out x`."""
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from datasets.dictionary import catalog_version, data_dictionary
+from datasets.table import GRANULARITIES, dataset_rows
+from datasets.writers import FORMATS, LAYOUTS, write_dataset
+from measurements.models import Level
+
+
+class Command(BaseCommand):
+    help = "Write the per-cell (sheet, roll) dataset as Parquet, CSV or JSON Lines."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--format", choices=FORMATS, default="parquet")
+        parser.add_argument("--layout", choices=LAYOUTS, default="wide")
+        parser.add_argument("--granularity", choices=GRANULARITIES, default="cell")
+        parser.add_argument("--out", required=True, help="file to write")
+        parser.add_argument("--codes", nargs="+", help="only these items")
+        parser.add_argument("--created-after", help="ISO date and time")
+        parser.add_argument("--created-before", help="ISO date and time")
+        parser.add_argument("--parameters", nargs="+", help="only these catalog parameters")
+        for model in ("empirical", "continuum", "discrete", "ml"):
+            parser.add_argument(
+                f"--criticality-{model}", choices=Level.values, help=f"at least this criticality for {model} models"
+            )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        filters = {
+            key: options[key] for key in ("codes", "created_after", "created_before") if options[key] is not None
+        }
+        criticality = {
+            model: options[f"criticality_{model}"]
+            for model in ("empirical", "continuum", "discrete", "ml")
+            if options[f"criticality_{model}"]
+        }
+        try:
+            columns, rows = dataset_rows(
+                granularity=options["granularity"],
+                filters=filters,
+                parameters=options["parameters"],
+                criticality=criticality or None,
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from error
+        total = columns[0].coverage  # every row has a code
+        self.stdout.write(f"{total} rows, {len(columns)} columns; writing {options['format']} ({options['layout']})")
+
+        def progress(done: int) -> None:
+            if options["layout"] == "wide" and total:
+                self.stdout.write(f"  {done}/{total} rows ({100 * done // total} %)")
+            else:
+                self.stdout.write(f"  {done} rows")
+
+        query = {
+            "granularity": options["granularity"],
+            "filters": filters,
+            "parameters": options["parameters"],
+            "criticality": criticality,
+        }
+        written = write_dataset(
+            path=options["out"],
+            columns=columns,
+            rows=rows,
+            fmt=options["format"],
+            layout=options["layout"],
+            metadata={
+                "celltrace.query": query,
+                "celltrace.catalog_version": catalog_version(),
+                "celltrace.dictionary": data_dictionary(columns),
+            },
+            progress=progress,
+        )
+        self.stdout.write(json.dumps({"query": query, "catalog_version": catalog_version()}))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Wrote {written.path}: {written.rows} rows, {written.columns} columns, sha256 {written.sha256}"
+            )
+        )

@@ -1,0 +1,414 @@
+"""The wide dataset: one row per cell (or sheet, or roll), one column per upstream parameter and
+aggregation, built in the database.
+
+Rules (the same as `measurements.selectors.measurements_upstream`): a value about an item counts
+for a root when the item is the root or upstream of it and, for a value along a roll, when its
+position lies inside a stretch of that roll that went into the root; a value of an operation
+(machine parameters) counts when the operation made, or was passed through by, the root or an
+item upstream of it; a room value counts when it was measured during such an operation at a
+station in that room.
+
+Each measurement counts once per root, however many of the root's sheets hold it (a whole-roll
+lab value reaches a cell through every sheet; two lanes side by side hold the same metre of the
+coated roll), so `n` is the number of distinct measurements behind the cell's value.
+
+Polarity: the walk carries the polarity of the nearest electrode-path item below each ancestor,
+so a value about a raw lot (the D50 of an NMC lot) is filed under the polarity of the slurry it
+went into, a machine value under the polarity of the operation's output. Environment values have
+no polarity.
+
+Columns come from the data of the selected roots, found by a first set-based query that also
+counts the coverage of each column; the rows then stream from a second query ordered by root,
+through a server-side cursor on PostgreSQL. Two queries whatever the number of roots.
+"""
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connection
+from django.utils.dateparse import parse_datetime
+
+from lots.models import ItemKind
+from measurements.models import Level, ModelType, Parameter, Scope
+from traceability.models import Step
+from traceability.selectors import MAX_DEPTH, vendor_functions
+
+AGGREGATIONS = ("mean", "min", "max", "std", "n")
+GRANULARITIES = ("cell", "sheet", "roll")
+POLARITIES = ("cathode", "anode")
+# Group keys for honest train/test splits: (column stem, item kind).
+GROUP_KEYS = (("slurry_batch", "slurry"), ("coating_run", "coated_roll"), ("calendered_roll", "calendered_roll"))
+FILTERS = ("codes", "created_after", "created_before", "status", "kind")
+BATCH_SIZE = 2000
+_LEVELS = {Level.HIGH.value: 3, Level.INTERMEDIATE.value: 2, Level.LOW.value: 1}
+
+
+@dataclass(slots=True)
+class Column:
+    """One column of the table and what the dictionary says about it."""
+
+    name: str
+    type: str  # "string", "timestamp", "float" or "int"
+    source: str  # "identity", "group" or "measurement"
+    parameter: Parameter | None = None
+    polarity: str | None = None
+    aggregation: str | None = None
+    coverage: int = 0
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --- SQL ---------------------------------------------------------------------------------------
+
+_SCALE = "((e.parent_to_m - e.parent_from_m) / (e.child_to_m - e.child_from_m))"
+
+# The interval walk of every root at once, carrying the root and the polarity. UNION, not UNION
+# ALL: a slurry reached through 20 sheets is one row per root, not 20.
+_CTE = f"""
+WITH RECURSIVE roots(root_id) AS (
+    SELECT i.id FROM lots_item i WHERE {{where}}
+),
+walk(root_id, item_id, pol, lo, hi, depth) AS (
+    SELECT r.root_id, r.root_id, i.polarity, CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION), 0
+    FROM roots r JOIN lots_item i ON i.id = r.root_id
+    UNION
+    SELECT w.root_id, e.parent_id, COALESCE(p.polarity, w.pol),
+        CASE WHEN e.parent_from_m IS NULL THEN NULL
+             WHEN w.lo IS NULL OR e.child_from_m IS NULL THEN e.parent_from_m
+             WHEN e.reversed THEN e.parent_to_m - ({{least}}(w.hi, e.child_to_m) - e.child_from_m) * {_SCALE}
+             ELSE e.parent_from_m + ({{greatest}}(w.lo, e.child_from_m) - e.child_from_m) * {_SCALE} END,
+        CASE WHEN e.parent_from_m IS NULL THEN NULL
+             WHEN w.lo IS NULL OR e.child_from_m IS NULL THEN e.parent_to_m
+             WHEN e.reversed THEN e.parent_to_m - ({{greatest}}(w.lo, e.child_from_m) - e.child_from_m) * {_SCALE}
+             ELSE e.parent_from_m + ({{least}}(w.hi, e.child_to_m) - e.child_from_m) * {_SCALE} END,
+        w.depth + 1
+    FROM walk w
+    JOIN traceability_lineageedge e ON e.child_id = w.item_id
+    JOIN lots_item p ON p.id = e.parent_id
+    WHERE w.depth < {MAX_DEPTH}
+      AND (w.lo IS NULL OR e.child_from_m IS NULL OR (w.hi >= e.child_from_m AND w.lo <= e.child_to_m))
+),
+ops(root_id, operation_id, pol) AS (
+    SELECT w.root_id, i.produced_by_id, w.pol
+    FROM walk w JOIN lots_item i ON i.id = w.item_id
+    WHERE i.produced_by_id IS NOT NULL
+    UNION
+    SELECT w.root_id, oi.operation_id, w.pol
+    FROM walk w JOIN traceability_operationinput oi ON oi.item_id = w.item_id AND oi.quantity = 0
+),
+hits(root_id, measurement_id, pol) AS (
+    SELECT w.root_id, m.id, w.pol
+    FROM walk w JOIN measurements_measurement m ON m.item_id = w.item_id
+    WHERE w.lo IS NULL OR m.position_m IS NULL OR (m.position_m >= w.lo AND m.position_m <= w.hi)
+    UNION
+    SELECT ops.root_id, m.id, ops.pol
+    FROM ops JOIN measurements_measurement m ON m.operation_id = ops.operation_id AND m.item_id IS NULL
+    UNION
+    SELECT ops.root_id, m.id, ops.pol
+    FROM ops
+    JOIN traceability_operation o ON o.id = ops.operation_id
+    JOIN traceability_station s ON s.id = o.station_id AND s.room <> ''
+    JOIN measurements_measurement m ON m.room = s.room
+        AND m.measured_at >= o.started_at AND m.measured_at <= COALESCE(o.ended_at, o.started_at)
+),
+vals(root_id, pol, parameter_id, measurement_id, value) AS (
+    SELECT DISTINCT h.root_id, CASE WHEN p.scope = 'environment' THEN NULL ELSE h.pol END,
+           m.parameter_id, m.id, m.value
+    FROM hits h
+    JOIN measurements_measurement m ON m.id = h.measurement_id
+    JOIN measurements_parameter p ON p.id = m.parameter_id
+    WHERE m.value IS NOT NULL {{parameter_where}}
+      AND NOT EXISTS (SELECT 1 FROM measurements_measurement n WHERE n.supersedes_id = m.id)
+),
+agg(root_id, pol, parameter_id, n, s, ss, mn, mx) AS (
+    SELECT root_id, pol, parameter_id, COUNT(*), SUM(value), SUM(value * value), MIN(value), MAX(value)
+    FROM vals GROUP BY root_id, pol, parameter_id
+),
+keys(root_id, kind_id, pol, code) AS (
+    SELECT DISTINCT w.root_id, i.kind_id, w.pol, i.code
+    FROM walk w JOIN lots_item i ON i.id = w.item_id
+    WHERE i.kind_id IN ({",".join(f"'{kind}'" for _stem, kind in GROUP_KEYS)})
+)
+"""
+
+_NULL_T = "CAST(NULL AS VARCHAR(64))"
+_NULL_I = "CAST(NULL AS BIGINT)"
+_NULL_F = "CAST(NULL AS DOUBLE PRECISION)"
+
+# How many roots, which group keys and which (polarity, parameter) columns, with their coverage.
+_DISCOVER = f"""
+SELECT 0, {_NULL_T}, {_NULL_T}, {_NULL_I}, COUNT(*), {_NULL_I} FROM roots
+UNION ALL
+SELECT 1, kind_id, pol, {_NULL_I}, COUNT(DISTINCT root_id), {_NULL_I} FROM keys GROUP BY kind_id, pol
+UNION ALL
+SELECT 2, {_NULL_T}, pol, parameter_id, COUNT(*), SUM(CASE WHEN n > 1 THEN 1 ELSE 0 END)
+FROM agg GROUP BY pol, parameter_id
+"""
+
+# The rows, in three shapes per root (0 identity, 1 group key, 2 aggregate), ordered by root.
+_ROWS = f"""
+SELECT r.root_id, 0, i.code, i.kind_id, i.status, i.created_at,
+       {_NULL_I}, {_NULL_I}, {_NULL_F}, {_NULL_F}, {_NULL_F}, {_NULL_F}
+FROM roots r JOIN lots_item i ON i.id = r.root_id
+UNION ALL
+SELECT root_id, 1, code, kind_id, pol, CAST(NULL AS TIMESTAMP WITH TIME ZONE),
+       {_NULL_I}, {_NULL_I}, {_NULL_F}, {_NULL_F}, {_NULL_F}, {_NULL_F}
+FROM keys
+UNION ALL
+SELECT root_id, 2, {_NULL_T}, {_NULL_T}, pol, CAST(NULL AS TIMESTAMP WITH TIME ZONE), parameter_id, n, s, ss, mn, mx
+FROM agg
+ORDER BY 1, 2, 3
+"""
+
+
+# --- Selection ---------------------------------------------------------------------------------
+
+
+def _root_kinds(granularity: str) -> list[str]:
+    if granularity == "cell":
+        return ["cell"]
+    if granularity == "sheet":
+        return ["electrode_sheet"]
+    if granularity == "roll":
+        return list(ItemKind.objects.filter(is_roll=True, on_electrode_path=True).values_list("code", flat=True))
+    raise ValueError(f"Unknown granularity {granularity!r}: one of {', '.join(GRANULARITIES)}.")
+
+
+def _as_datetime(value: Any, name: str) -> datetime:
+    parsed = value if isinstance(value, datetime) else parse_datetime(str(value))
+    if parsed is None:
+        raise ValueError(f"Filter {name} is not a date and time: {value!r}.")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _root_where(granularity: str, filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    unknown = set(filters) - set(FILTERS)
+    if unknown:
+        raise ValueError(f"Unknown filter {', '.join(sorted(unknown))}: one of {', '.join(FILTERS)}.")
+    kinds = [filters["kind"]] if filters.get("kind") else _root_kinds(granularity)
+    if filters.get("kind"):
+        _root_kinds(granularity)  # still refuse an unknown granularity
+    clauses = ["i.kind_id IN (" + ", ".join(["%s"] * len(kinds)) + ")"] if kinds else ["1 = 0"]
+    params: list[Any] = list(kinds)
+    if "codes" in filters and filters["codes"] is not None:
+        codes = [str(code) for code in filters["codes"]]
+        clauses.append("i.code IN (" + ", ".join(["%s"] * len(codes)) + ")" if codes else "1 = 0")
+        params += codes
+    for name, operator in (("created_after", ">="), ("created_before", "<")):
+        if filters.get(name) is not None:
+            clauses.append(f"i.created_at {operator} %s")
+            params.append(_as_datetime(filters[name], name))
+    if filters.get("status"):
+        clauses.append("i.status = %s")
+        params.append(str(filters["status"]))
+    return " AND ".join(clauses), params
+
+
+def _parameter_where(parameters: list[str] | None, criticality: dict[str, str] | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if parameters is not None:
+        codes = list(dict.fromkeys(parameters))
+        known = set(Parameter.objects.filter(code__in=codes).values_list("code", flat=True))
+        missing = [code for code in codes if code not in known]
+        if missing:
+            raise ValueError(f"Unknown parameter {', '.join(missing)}.")
+        clauses.append("p.code IN (" + ", ".join(["%s"] * len(codes)) + ")" if codes else "1 = 0")
+        params += codes
+    for model, level in (criticality or {}).items():
+        if model not in ModelType.values:
+            raise ValueError(f"Unknown model type {model!r}: one of {', '.join(ModelType.values)}.")
+        if level not in _LEVELS:
+            raise ValueError(f"Unknown criticality {level!r}: one of {', '.join(_LEVELS)}.")
+        # At least the level asked: "intermediate" keeps high and intermediate.
+        allowed = [name for name, rank in _LEVELS.items() if rank >= _LEVELS[level]]
+        clauses.append(f"p.criticality_{model} IN (" + ", ".join(["%s"] * len(allowed)) + ")")
+        params += allowed
+    return "".join(f" AND {clause}" for clause in clauses), params
+
+
+# --- Columns -----------------------------------------------------------------------------------
+
+
+def _group_column(stem: str, polarity: str | None) -> str:
+    return f"{polarity}.{stem}" if polarity else stem
+
+
+def measurement_column_stem(parameter: Parameter, polarity: str | None) -> str:
+    """`[<polarity>.]<step>.<parameter>`, with `material` or `environment` for the step."""
+    if parameter.scope == Scope.ENVIRONMENT:
+        return f"environment.{parameter.code}"
+    where = "material" if parameter.scope == Scope.MATERIAL or not parameter.step_id else parameter.step_id
+    return f"{polarity + '.' if polarity else ''}{where}.{parameter.code}"
+
+
+def _identity_columns(roots: int) -> list[Column]:
+    return [
+        Column("code", "string", "identity", coverage=roots, description="Item code"),
+        Column("kind", "string", "identity", coverage=roots, description="Item kind"),
+        Column("status", "string", "identity", coverage=roots, description="Item status"),
+        Column("created_at", "timestamp", "identity", coverage=roots, description="When the item was made"),
+    ]
+
+
+def _group_columns(found: dict[tuple[str, str | None], int]) -> list[Column]:
+    """Always one column per key and polarity, plus an unprefixed one if some key has none."""
+    columns = []
+    for stem, kind in GROUP_KEYS:
+        polarities: list[str | None] = [*POLARITIES]
+        if (kind, None) in found:
+            polarities.append(None)
+        for polarity in polarities:
+            columns.append(
+                Column(
+                    _group_column(stem, polarity),
+                    "string",
+                    "group",
+                    polarity=polarity,
+                    coverage=found.get((kind, polarity), 0),
+                    description=f"Code(s) of the {kind.replace('_', ' ')}(s) upstream, for grouped splits",
+                    extra={"kind": kind},
+                )
+            )
+    return columns
+
+
+def _measurement_columns(found: list[tuple[str | None, int, int, int]]) -> list[Column]:
+    parameters = Parameter.objects.in_bulk([parameter_id for _pol, parameter_id, _n, _n2 in found])
+    sequence = dict(Step.objects.values_list("code", "sequence"))
+    polarity_order = {"cathode": 0, "anode": 1, None: 2}
+
+    def order(entry: tuple[str | None, int, int, int]) -> tuple[Any, ...]:
+        parameter = parameters[entry[1]]
+        place = {Scope.MATERIAL: 0, Scope.ENVIRONMENT: 2}.get(Scope(parameter.scope), 1)
+        return (place, sequence.get(parameter.step_id or "", 0), polarity_order[entry[0]], parameter.code)
+
+    columns = []
+    for polarity, parameter_id, roots, roots_several in sorted(found, key=order):
+        parameter = parameters[parameter_id]
+        stem = measurement_column_stem(parameter, polarity)
+        for aggregation in AGGREGATIONS:
+            columns.append(
+                Column(
+                    f"{stem}.{aggregation}",
+                    "int" if aggregation == "n" else "float",
+                    "measurement",
+                    parameter=parameter,
+                    polarity=polarity,
+                    aggregation=aggregation,
+                    coverage=roots_several if aggregation == "std" else roots,
+                    description=parameter.name,
+                )
+            )
+    return columns
+
+
+# --- The table ---------------------------------------------------------------------------------
+
+
+def _std(n: int, total: float, squares: float) -> float | None:
+    """Sample standard deviation from the sums; None for a single value."""
+    if n < 2:
+        return None
+    variance = (squares - total * total / n) / (n - 1)
+    return math.sqrt(variance) if variance > 0 else 0.0
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    return _as_datetime(value, "created_at")
+
+
+def dataset_rows(
+    *,
+    granularity: str = "cell",
+    filters: dict[str, Any] | None = None,
+    parameters: list[str] | None = None,
+    criticality: dict[str, str] | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> tuple[list[Column], Iterator[dict[str, Any]]]:
+    """The columns (with their coverage) and an iterator of one dict per root, in root id order.
+
+    `filters`: codes, created_after, created_before, status, kind (default: the granularity's
+    kinds). `parameters`: catalog codes to keep. `criticality`: {"ml": "high"} keeps parameters of
+    at least that level for that model type. A selection of nothing gives the identity and group
+    columns and no rows. The iterator holds the server-side cursor open until exhausted.
+    """
+    where, root_params = _root_where(granularity, filters or {})
+    parameter_where, parameter_params = _parameter_where(parameters, criticality)
+    cte = _CTE.format(where=where, parameter_where=parameter_where, **vendor_functions())
+    params = root_params + parameter_params
+    with connection.cursor() as cursor:
+        cursor.execute(cte + _DISCOVER, params)
+        discovered = cursor.fetchall()
+    roots = 0
+    keys: dict[tuple[str, str | None], int] = {}
+    found: list[tuple[str | None, int, int, int]] = []
+    for shape, kind, polarity, parameter_id, count, several in discovered:
+        if shape == 0:
+            roots = count
+        elif shape == 1:
+            keys[(kind, polarity)] = count
+        else:
+            found.append((polarity, parameter_id, count, several))
+    columns = _identity_columns(roots) + _group_columns(keys) + _measurement_columns(found)
+    stems = {
+        (column.polarity, column.parameter.pk): column.name.rsplit(".", 1)[0]
+        for column in columns
+        if column.parameter is not None
+    }
+    group_stems = {kind: stem for stem, kind in GROUP_KEYS}
+    names = [column.name for column in columns]
+    if roots == 0:
+        return columns, iter(())
+
+    def blank() -> dict[str, Any]:
+        row: dict[str, Any] = dict.fromkeys(names)
+        for column in columns:
+            if column.aggregation == "n":
+                row[column.name] = 0
+        return row
+
+    def stream() -> Iterator[dict[str, Any]]:
+        cursor = connection.chunked_cursor() if connection.vendor == "postgresql" else connection.cursor()
+        try:
+            cursor.execute(cte + _ROWS, params)
+            current: int | None = None
+            row: dict[str, Any] = {}
+            codes: dict[str, list[str]] = {}
+            while True:
+                batch = cursor.fetchmany(batch_size)
+                if not batch:
+                    break
+                for root_id, shape, code, kind, text, created_at, parameter_id, n, s, ss, mn, mx in batch:
+                    if root_id != current:
+                        if current is not None:
+                            yield _finish(row, codes)
+                        current, row, codes = root_id, blank(), {}
+                    if shape == 0:
+                        row.update(code=code, kind=kind, status=text, created_at=_timestamp(created_at))
+                    elif shape == 1:
+                        codes.setdefault(_group_column(group_stems[kind], text), []).append(code)
+                    else:
+                        stem = stems[(text, parameter_id)]
+                        row[f"{stem}.mean"] = s / n
+                        row[f"{stem}.min"] = mn
+                        row[f"{stem}.max"] = mx
+                        row[f"{stem}.std"] = _std(n, s, ss)
+                        row[f"{stem}.n"] = n
+            if current is not None:
+                yield _finish(row, codes)
+        finally:
+            cursor.close()
+
+    return columns, stream()
+
+
+def _finish(row: dict[str, Any], codes: dict[str, list[str]]) -> dict[str, Any]:
+    for name, found in codes.items():
+        row[name] = ",".join(sorted(found))
+    return row

@@ -1,0 +1,176 @@
+"""Writers of a dataset: Parquet (pyarrow, zstd, typed, with the dictionary in its metadata), CSV
+and JSON Lines, in the wide layout (one row per root) or the long one (one row per root and
+value), streaming in batches so memory is bounded by the batch, not the dataset.
+
+A file is written under a temporary name and renamed when complete: a writer that dies midway
+leaves no half file under the final name.
+"""
+
+import csv
+import hashlib
+import io
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .table import BATCH_SIZE, Column
+
+FORMATS = ("parquet", "csv", "jsonl")
+LAYOUTS = ("wide", "long")
+LONG_COLUMNS = (
+    Column("code", "string", "identity"),
+    Column("column", "string", "long"),
+    Column("parameter", "string", "long"),
+    Column("step", "string", "long"),
+    Column("polarity", "string", "long"),
+    Column("aggregation", "string", "long"),
+    Column("value", "float", "long"),
+)
+_ARROW_TYPES = {
+    "string": pa.string(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "float": pa.float64(),
+    "int": pa.int64(),
+}
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Written:
+    path: Path
+    rows: int
+    columns: int
+    sha256: str
+
+
+def long_rows(columns: list[Column], rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """One row per root and measurement column that has a value (an absent value, n == 0, is
+    left out: the long layout lists what is there)."""
+    values = [c for c in columns if c.parameter is not None]
+    for row in rows:
+        for column in values:
+            value = row[column.name]
+            if value is None or (column.aggregation == "n" and value == 0):
+                continue
+            parameter = column.parameter
+            assert parameter is not None
+            yield {
+                "code": row["code"],
+                "column": column.name,
+                "parameter": parameter.code,
+                "step": parameter.step_id or parameter.scope,
+                "polarity": column.polarity,
+                "aggregation": column.aggregation,
+                "value": float(value),
+            }
+
+
+def arrow_schema(columns: list[Column], metadata: dict[str, Any]) -> pa.Schema:
+    fields = [pa.field(c.name, _ARROW_TYPES[c.type]) for c in columns]
+    return pa.schema(fields, metadata={key: json.dumps(value) for key, value in metadata.items()})
+
+
+def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    iterator = iter(rows)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _write_parquet(
+    path: Path, columns: list[Column], rows: Iterable[dict[str, Any]], metadata: dict[str, Any], size: int, tick: Any
+) -> None:
+    schema = arrow_schema(columns, metadata)
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for batch in _batches(rows, size):
+            arrays = [pa.array([row[c.name] for row in batch], type=_ARROW_TYPES[c.type]) for c in columns]
+            writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
+            tick(len(batch))
+
+
+def _text(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _write_csv(path: Path, columns: list[Column], rows: Iterable[dict[str, Any]], size: int, tick: Any) -> None:
+    names = [c.name for c in columns]
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(names)
+        for batch in _batches(rows, size):
+            writer.writerows([[_text(row[name]) for name in names] for row in batch])
+            tick(len(batch))
+
+
+def _write_jsonl(path: Path, columns: list[Column], rows: Iterable[dict[str, Any]], size: int, tick: Any) -> None:
+    names = [c.name for c in columns]
+    with path.open("wb") as stream:
+        for batch in _batches(rows, size):
+            buffer = io.BytesIO()
+            for row in batch:
+                buffer.write(orjson.dumps({name: row[name] for name in names}))
+                buffer.write(b"\n")
+            stream.write(buffer.getvalue())
+            tick(len(batch))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_dataset(
+    *,
+    path: Path | str,
+    columns: list[Column],
+    rows: Iterable[dict[str, Any]],
+    fmt: str = "parquet",
+    layout: str = "wide",
+    metadata: dict[str, Any] | None = None,
+    batch_size: int = BATCH_SIZE,
+    progress: Progress | None = None,
+) -> Written:
+    """Write the rows of `dataset_rows` as `fmt` in `layout`; `metadata` (JSON values) goes into
+    the Parquet schema. `progress` is called with the number of rows written so far."""
+    if fmt not in FORMATS:
+        raise ValueError(f"Unknown format {fmt!r}: one of {', '.join(FORMATS)}.")
+    if layout not in LAYOUTS:
+        raise ValueError(f"Unknown layout {layout!r}: one of {', '.join(LAYOUTS)}.")
+    target = Path(path)
+    partial = target.with_name(target.name + ".part")
+    out_columns = list(LONG_COLUMNS) if layout == "long" else columns
+    out_rows = long_rows(columns, rows) if layout == "long" else rows
+    written = 0
+
+    def tick(count: int) -> None:
+        nonlocal written
+        written += count
+        if progress is not None:
+            progress(written)
+
+    try:
+        if fmt == "parquet":
+            _write_parquet(partial, out_columns, out_rows, metadata or {}, batch_size, tick)
+        elif fmt == "csv":
+            _write_csv(partial, out_columns, out_rows, batch_size, tick)
+        else:
+            _write_jsonl(partial, out_columns, out_rows, batch_size, tick)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return Written(path=target, rows=written, columns=len(out_columns), sha256=file_sha256(target))

@@ -1,0 +1,345 @@
+"""The dataset of a small line built by hand, with values chosen so every number is known.
+
+Cathode: slurry -> coated roll (100 m) -> calendered roll (104 m, unwound reversed) -> one lane
+-> 20 sheets of 2 m cut from lane metres 10-50. Anode: slurry -> coated roll (100 m) -> 20 sheets
+of 2 m cut from metres 0-40. Cell k stacks cathode sheets 2k, 2k+1 and anode sheets 2k, 2k+1.
+
+Cell 0 holds lane metres 10-14 = coated metres 100 - 14 * 100/104 .. 100 - 10 * 100/104
+= 86.538 .. 90.385; cell 1 holds coated metres 82.692 .. 86.538.
+"""
+
+import csv
+import json
+import math
+from datetime import timedelta
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from datasets.dictionary import catalog_version, data_dictionary, dictionary_csv
+from datasets.table import dataset_rows
+from datasets.writers import write_dataset
+from lots.services import item_register
+from measurements.models import Parameter
+from measurements.services import MeasurementInput, measurement_record
+from tests.factories import T0
+from traceability.services import InputSpec, OutputSpec, StretchSpec, operation_record
+
+# Coated cathode metre -> mass loading; 87-90 fall in cell 0, 85-86 in cell 1, 91 in no cell.
+CATHODE_PROFILE = {85.0: 30.0, 86.0: 31.0, 87.0: 20.0, 88.0: 22.0, 89.0: 24.0, 90.0: 26.0, 91.0: 40.0}
+# Anode metre -> mass loading; 1 and 3 in cell 0 (metres 0-4), 5 in cell 1 (4-8).
+ANODE_PROFILE = {1.0: 10.0, 3.0: 12.0, 5.0: 14.0}
+CELLS = 10
+
+
+def _parameter(code: str, **fields: Any) -> Parameter:
+    defaults: dict[str, Any] = {"name": code, "scope": "step", "category": "SP", "criticality_ml": "high"}
+    return Parameter.objects.create(code=code, **(defaults | fields))
+
+
+@pytest.fixture
+def catalog(db: Any) -> None:
+    _parameter("mass_loading_ds", step_id="coating", unit="mg/cm**2")
+    _parameter("coating_thickness_ds", step_id="coating", unit="um", criticality_ml="intermediate")
+    _parameter("coating_speed_ds", step_id="coating", category="MP", unit="m/min")
+    _parameter("d50_ds", scope="material", step=None, unit="um")
+    _parameter("dew_point_ds", scope="environment", step=None, category="PP", unit="degC")
+    _parameter("capacity_ds", step_id="formation", category="PP", unit="mA*h")
+
+
+def _record(actor: Any, parameter: str, value: float, unit: str, **where: Any) -> None:
+    where.setdefault("measured_at", T0)
+    measurement_record(
+        actor=actor, data=MeasurementInput(parameter=parameter, value=value, unit=unit, source="online", **where)
+    )
+
+
+@pytest.fixture
+def line(engineer: Any, stations: Any, catalog: None) -> dict[str, Any]:
+    nmc = item_register(actor=engineer, kind="cathode_active_material", quantity=10, unit="kg")  # type: ignore[arg-type]
+    slurries = {"anode": item_register(actor=engineer, kind="slurry", quantity=10, unit="kg", polarity="anode")}  # type: ignore[arg-type]
+    mixing = operation_record(
+        actor=engineer,
+        step="mixing",
+        station="MIX-01",
+        started_at=T0,
+        inputs=[InputSpec(nmc.code, 5, "kg")],
+        outputs=[OutputSpec(kind="slurry", quantity=5, unit="kg", polarity="cathode")],
+    )
+    slurries["cathode"] = mixing.outputs[0]
+    coated = {}
+    for polarity, speed, hour in (("cathode", 2, 2), ("anode", 3, 4)):
+        coated[polarity] = operation_record(
+            actor=engineer,
+            step="coating",
+            station="COAT-01",
+            started_at=T0 + timedelta(hours=hour),
+            ended_at=T0 + timedelta(hours=hour + 1),
+            inputs=[InputSpec(slurries[polarity].code, 4, "kg")],
+            outputs=[OutputSpec(kind="coated_roll", quantity=100, unit="m")],
+            parameters={"coating_speed_ds": {"value": speed * 100, "unit": "cm/min"}},
+        ).outputs[0]
+    calendered = operation_record(
+        actor=engineer,
+        step="calendering",
+        station="CAL-01",
+        started_at=T0 + timedelta(hours=6),
+        inputs=[InputSpec(coated["cathode"].code)],
+        outputs=[
+            OutputSpec(
+                kind="calendered_roll",
+                quantity=104,
+                unit="m",
+                sources=[StretchSpec(coated["cathode"].code, 0, 100, reversed=True)],
+            )
+        ],
+    ).outputs[0]
+    lane = operation_record(
+        actor=engineer,
+        step="slitting",
+        station="SLT-01",
+        started_at=T0 + timedelta(hours=7),
+        inputs=[InputSpec(calendered.code)],
+        outputs=[
+            OutputSpec(kind="slit_roll", quantity=104, unit="m", lane=1, sources=[StretchSpec(calendered.code, 0, 104)])
+        ],
+    ).outputs[0]
+    sheets = {}
+    for polarity, parent, start in (("cathode", lane, 10), ("anode", coated["anode"], 0)):
+        sheets[polarity] = operation_record(
+            actor=engineer,
+            step="cutting",
+            station="CUT-01",
+            started_at=T0 + timedelta(hours=8),
+            inputs=[InputSpec(parent.code)],
+            outputs=[
+                OutputSpec(kind="electrode_sheet", sources=[StretchSpec(parent.code, start + 2 * i, start + 2 * i + 2)])
+                for i in range(2 * CELLS)
+            ],
+        ).outputs
+    cells = []
+    for k in range(CELLS):
+        group = sheets["cathode"][2 * k : 2 * k + 2] + sheets["anode"][2 * k : 2 * k + 2]
+        cells.append(
+            operation_record(
+                actor=engineer,
+                step="stacking",
+                station="STK-01",
+                started_at=T0 + timedelta(hours=10, minutes=10 * k),
+                ended_at=T0 + timedelta(hours=10, minutes=10 * k + 5),
+                inputs=[InputSpec(s.code) for s in group],
+                outputs=[OutputSpec(kind="cell")],
+            ).outputs[0]
+        )
+    for metre, value in CATHODE_PROFILE.items():
+        _record(engineer, "mass_loading_ds", value, "mg/cm**2", item=coated["cathode"].code, position_m=metre)
+    for metre, value in ANODE_PROFILE.items():
+        _record(engineer, "mass_loading_ds", value, "mg/cm**2", item=coated["anode"].code, position_m=metre)
+    _record(engineer, "coating_thickness_ds", 150, "um", item=coated["cathode"].code)  # the whole roll
+    _record(engineer, "d50_ds", 12.5, "um", item=nmc.code)
+    _record(engineer, "capacity_ds", 1000, "mA*h", item=cells[0].code)
+    # Dry room: during the cathode coating (every cell), during the stacking of cell 0 and of
+    # cell 1, and at a time no operation ran.
+    for minutes, value in ((150, -60), (601, -50), (612, -45), (1200, -70)):
+        _record(engineer, "dew_point_ds", value, "degC", room="dry-room-1", measured_at=T0 + timedelta(minutes=minutes))
+    return {"cells": cells, "slurries": slurries, "coated": coated, "calendered": calendered}
+
+
+def _rows(**kwargs: Any) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    columns, rows = dataset_rows(**kwargs)
+    return [c.name for c in columns], {row["code"]: row for row in rows}
+
+
+@pytest.mark.django_db
+def test_exact_numbers_of_the_cell_rows(line: dict[str, Any]) -> None:
+    cells = line["cells"]
+    names, rows = _rows(filters={"codes": [c.code for c in cells[:3]]})
+    assert len(rows) == 3
+    first, second, third = (rows[c.code] for c in cells[:3])
+    # A profile that only partly falls into the cell: metres 87, 88, 89, 90 of the coated roll.
+    assert first["cathode.coating.mass_loading_ds.mean"] == pytest.approx(23.0)
+    assert first["cathode.coating.mass_loading_ds.min"] == 20.0
+    assert first["cathode.coating.mass_loading_ds.max"] == 26.0
+    assert first["cathode.coating.mass_loading_ds.n"] == 4
+    assert first["cathode.coating.mass_loading_ds.std"] == pytest.approx(math.sqrt(20 / 3))
+    assert second["cathode.coating.mass_loading_ds.mean"] == pytest.approx(30.5)
+    assert second["cathode.coating.mass_loading_ds.n"] == 2
+    assert third["cathode.coating.mass_loading_ds.mean"] is None
+    assert third["cathode.coating.mass_loading_ds.n"] == 0
+    # The anode profile is a column of its own.
+    assert first["anode.coating.mass_loading_ds.mean"] == pytest.approx(11.0)
+    assert first["anode.coating.mass_loading_ds.n"] == 2
+    assert second["anode.coating.mass_loading_ds.mean"] == pytest.approx(14.0)
+    assert second["anode.coating.mass_loading_ds.std"] is None
+    # A whole-roll lab value reaches every cell once, though through two sheets.
+    assert [r["cathode.coating.coating_thickness_ds.mean"] for r in (first, second, third)] == [150.0] * 3
+    assert first["cathode.coating.coating_thickness_ds.n"] == 1
+    # Machine parameters of the coating operations, converted from cm/min.
+    assert first["cathode.coating.coating_speed_ds.mean"] == pytest.approx(2.0)
+    assert first["anode.coating.coating_speed_ds.mean"] == pytest.approx(3.0)
+    # A raw-lot value under the polarity of the slurry it went into; a cell value without one.
+    assert first["cathode.material.d50_ds.mean"] == 12.5
+    assert first["formation.capacity_ds.mean"] == 1000.0
+    assert second["formation.capacity_ds.mean"] is None
+    # The dry room during the coating (-60) and during each cell's own stacking.
+    assert first["environment.dew_point_ds.mean"] == pytest.approx(-55.0)
+    assert first["environment.dew_point_ds.n"] == 2
+    assert first["environment.dew_point_ds.std"] == pytest.approx(math.sqrt(50))
+    assert second["environment.dew_point_ds.mean"] == pytest.approx(-52.5)
+    assert third["environment.dew_point_ds.mean"] == pytest.approx(-60.0)
+    # Identity and group keys.
+    assert first["kind"] == "cell" and first["status"] == "active" and first["created_at"] is not None
+    assert first["cathode.slurry_batch"] == line["slurries"]["cathode"].code
+    assert first["anode.slurry_batch"] == line["slurries"]["anode"].code
+    assert first["cathode.coating_run"] == line["coated"]["cathode"].code
+    assert first["cathode.calendered_roll"] == line["calendered"].code
+    assert first["anode.calendered_roll"] is None
+    assert names[:4] == ["code", "kind", "status", "created_at"]
+    assert "anode.material.d50_ds.mean" not in names
+
+
+@pytest.mark.django_db
+def test_the_dictionary_describes_every_column_with_its_coverage(line: dict[str, Any]) -> None:
+    columns, _rows_iter = dataset_rows(filters={"codes": [c.code for c in line["cells"][:3]]})
+    entries = {e["name"]: e for e in data_dictionary(columns)}
+    assert len(entries) == len(columns)
+    mean = entries["cathode.coating.mass_loading_ds.mean"]
+    assert mean["parameter"] == "mass_loading_ds" and mean["step"] == "coating" and mean["polarity"] == "cathode"
+    assert mean["unit"] == "mg/cm**2" and mean["aggregation"] == "mean" and mean["category"] == "SP"
+    assert mean["criticality_ml"] == "high" and mean["coverage"] == 2
+    assert entries["cathode.coating.mass_loading_ds.std"]["coverage"] == 2
+    assert entries["anode.coating.mass_loading_ds.std"]["coverage"] == 1
+    assert entries["environment.dew_point_ds.mean"]["polarity"] is None
+    assert entries["formation.capacity_ds.n"]["unit"] == "count"
+    assert entries["code"]["coverage"] == 3
+    out = StringIO()
+    dictionary_csv(list(entries.values()), out)
+    assert len(list(csv.DictReader(StringIO(out.getvalue())))) == len(columns)
+
+
+@pytest.mark.django_db
+def test_parameters_and_criticality_select_columns(line: dict[str, Any]) -> None:
+    names, _rows_found = _rows(filters={"codes": [line["cells"][0].code]}, criticality={"ml": "high"})
+    assert "cathode.coating.mass_loading_ds.mean" in names
+    assert "cathode.coating.coating_thickness_ds.mean" not in names
+    names, _rows_found = _rows(filters={"codes": [line["cells"][0].code]}, parameters=["d50_ds"])
+    assert [n for n in names if n.endswith(".mean")] == ["cathode.material.d50_ds.mean"]
+
+
+@pytest.mark.django_db
+def test_a_filter_that_selects_nothing_gives_no_rows_but_columns(line: dict[str, Any], tmp_path: Path) -> None:
+    columns, rows = dataset_rows(filters={"created_after": "2999-01-01T00:00:00Z"})
+    assert list(rows) == []
+    assert [c.name for c in columns[:4]] == ["code", "kind", "status", "created_at"]
+    assert "cathode.slurry_batch" in [c.name for c in columns]
+    assert all(c.coverage == 0 for c in columns)
+    written = write_dataset(path=tmp_path / "empty.parquet", columns=columns, rows=rows, metadata={"x": 1})
+    table = pq.read_table(written.path)
+    assert table.num_rows == 0 and table.column_names == [c.name for c in columns]
+
+
+@pytest.mark.django_db
+def test_bad_input_is_refused(line: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="granularity"):
+        dataset_rows(granularity="pallet")
+    with pytest.raises(ValueError, match="filter"):
+        dataset_rows(filters={"colour": "red"})
+    with pytest.raises(ValueError, match="parameter"):
+        dataset_rows(parameters=["no_such_parameter"])
+    with pytest.raises(ValueError, match="criticality"):
+        dataset_rows(criticality={"ml": "extreme"})
+
+
+@pytest.mark.django_db
+def test_sheet_granularity_falls_out_of_the_same_walk(line: dict[str, Any]) -> None:
+    _names, rows = _rows(granularity="sheet")
+    assert len(rows) == 4 * CELLS
+    values = [r["cathode.coating.mass_loading_ds.n"] for r in rows.values() if r.get("cathode.coating_run")]
+    assert sum(values) == 6  # 85-90 m lie in sheets; 91 m is outside every sheet
+
+
+@pytest.mark.django_db
+def test_parquet_csv_and_jsonl_read_back(line: dict[str, Any], tmp_path: Path) -> None:
+    codes = [c.code for c in line["cells"][:2]]
+    columns, rows = dataset_rows(filters={"codes": codes})
+    metadata = {"celltrace.dictionary": data_dictionary(columns), "celltrace.catalog_version": catalog_version()}
+    written = write_dataset(path=tmp_path / "d.parquet", columns=columns, rows=rows, metadata=metadata, batch_size=1)
+    assert written.rows == 2 and written.columns == len(columns) and len(written.sha256) == 64
+    table = pq.read_table(written.path)
+    schema = table.schema
+    assert schema.field("code").type == pa.string()
+    assert schema.field("created_at").type == pa.timestamp("us", tz="UTC")
+    assert schema.field("cathode.coating.mass_loading_ds.mean").type == pa.float64()
+    assert schema.field("cathode.coating.mass_loading_ds.n").type == pa.int64()
+    meta = schema.metadata
+    dictionary = json.loads(meta[b"celltrace.dictionary"])
+    assert [e["name"] for e in dictionary] == table.column_names
+    assert json.loads(meta[b"celltrace.catalog_version"]).startswith("sha256:")
+    data = table.to_pylist()
+    assert [r["cathode.coating.mass_loading_ds.mean"] for r in data] == pytest.approx([23.0, 30.5])
+    assert pq.ParquetFile(written.path).metadata.row_group(0).column(0).compression == "ZSTD"
+
+    columns, rows = dataset_rows(filters={"codes": codes})
+    csv_file = write_dataset(path=tmp_path / "d.csv", columns=columns, rows=rows, fmt="csv").path
+    with csv_file.open() as stream:
+        read = list(csv.DictReader(stream))
+    assert [float(r["cathode.coating.mass_loading_ds.mean"]) for r in read] == pytest.approx([23.0, 30.5])
+    assert read[1]["formation.capacity_ds.mean"] == "" and read[1]["formation.capacity_ds.n"] == "0"
+
+    columns, rows = dataset_rows(filters={"codes": codes})
+    jsonl = write_dataset(path=tmp_path / "d.jsonl", columns=columns, rows=rows, fmt="jsonl").path
+    lines = [orjson.loads(text) for text in jsonl.read_bytes().splitlines()]
+    assert [r["anode.coating.mass_loading_ds.mean"] for r in lines] == pytest.approx([11.0, 14.0])
+    assert lines[0]["cathode.coating.mass_loading_ds.n"] == 4 and lines[1]["formation.capacity_ds.mean"] is None
+
+    columns, rows = dataset_rows(filters={"codes": codes})
+    long = write_dataset(path=tmp_path / "l.parquet", columns=columns, rows=rows, layout="long").path
+    tidy = pq.read_table(long).to_pylist()
+    found = {
+        (r["code"], r["column"]): r
+        for r in tidy
+        if r["parameter"] == "mass_loading_ds" and r["aggregation"] == "mean" and r["polarity"] == "cathode"
+    }
+    assert found[(codes[0], "cathode.coating.mass_loading_ds.mean")]["value"] == pytest.approx(23.0)
+    assert found[(codes[0], "cathode.coating.mass_loading_ds.mean")]["step"] == "coating"
+    assert not [r for r in tidy if r["code"] == codes[1] and r["parameter"] == "capacity_ds"]
+    assert not list(tmp_path.glob("*.part"))
+
+
+def _queries(codes: list[str]) -> int:
+    with CaptureQueriesContext(connection) as context:
+        columns, rows = dataset_rows(filters={"codes": codes})
+        assert len(list(rows)) == len(codes)
+    return len(context.captured_queries)
+
+
+@pytest.mark.django_db
+def test_two_cells_and_ten_cells_take_the_same_queries(line: dict[str, Any]) -> None:
+    codes = [c.code for c in line["cells"]]
+    assert _queries(codes[:2]) == _queries(codes)
+
+
+@pytest.mark.django_db
+def test_the_command_writes_the_file_and_prints_its_hash(line: dict[str, Any], tmp_path: Path) -> None:
+    out = StringIO()
+    target = tmp_path / "cells.csv"
+    codes = [c.code for c in line["cells"][:2]]
+    call_command("export_dataset", "--format", "csv", "--out", str(target), "--codes", *codes, stdout=out)
+    text = out.getvalue()
+    from datasets.writers import file_sha256
+
+    assert f"sha256 {file_sha256(target)}" in text
+    assert "2 rows" in text
+    call_command(
+        "export_dataset", "--format", "jsonl", "--layout", "long", "--criticality-ml", "high", "--out",
+        str(tmp_path / "l.jsonl"), stdout=StringIO(),
+    )  # fmt: skip
+    assert (tmp_path / "l.jsonl").read_bytes()
