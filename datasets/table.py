@@ -22,6 +22,7 @@ counts the coverage of each column; the rows then stream from a second query ord
 through a server-side cursor on PostgreSQL. Two queries whatever the number of roots.
 """
 
+import hashlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,6 +43,11 @@ POLARITIES = ("cathode", "anode")
 # Group keys for honest train/test splits: (column stem, item kind).
 GROUP_KEYS = (("slurry_batch", "slurry"), ("coating_run", "coated_roll"), ("calendered_roll", "calendered_roll"))
 FILTERS = ("codes", "created_after", "created_before", "status", "kind")
+SPLIT_FIELDS = ("by", "test", "seed")
+# End-of-line results, the targets of a model: every parameter of these steps, and those of
+# formation and aging whose code names a capacity, a coulombic efficiency or the self-discharge.
+TARGET_STEPS = ("eol_test",)
+TARGET_STEMS = (("formation", "aging"), ("capacity", "coulombic", "self_discharge", "k_value", "ocv_drop"))
 BATCH_SIZE = 2000
 _LEVELS = {Level.HIGH.value: 3, Level.INTERMEDIATE.value: 2, Level.LOW.value: 1}
 
@@ -52,13 +58,14 @@ class Column:
 
     name: str
     type: str  # "string", "timestamp", "float" or "int"
-    source: str  # "identity", "group" or "measurement"
+    source: str  # "identity", "group", "split", "lot" or "measurement"
     parameter: Parameter | None = None
     polarity: str | None = None
     aggregation: str | None = None
     coverage: int = 0
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    role: str = "feature"  # "identity", "group", "split", "feature" or "target"
 
 
 # --- SQL ---------------------------------------------------------------------------------------
@@ -131,6 +138,22 @@ keys(root_id, kind_id, pol, code) AS (
     SELECT DISTINCT w.root_id, i.kind_id, w.pol, i.code
     FROM walk w JOIN lots_item i ON i.id = w.item_id
     WHERE i.kind_id IN ({",".join(f"'{kind}'" for _stem, kind in GROUP_KEYS)})
+),
+lots(root_id, kind_id, pol, item_id) AS (
+    SELECT DISTINCT w.root_id, i.kind_id, w.pol, i.id
+    FROM walk w JOIN lots_item i ON i.id = w.item_id
+    WHERE i.kind_id IN ({{lot_kinds}})
+),
+lot_codes(root_id, kind_id, pol, code) AS (
+    SELECT DISTINCT l.root_id, l.kind_id, l.pol, i.supplier_lot
+    FROM lots l JOIN lots_item i ON i.id = l.item_id
+    WHERE i.supplier_lot <> ''
+),
+lot_attrs(root_id, kind_id, pol, attr, n, s) AS (
+    SELECT l.root_id, l.kind_id, l.pol, a.key, COUNT(*), SUM({{attr_value}})
+    FROM lots l JOIN lots_item i ON i.id = l.item_id {{attr_join}}
+    WHERE {{attr_numeric}}
+    GROUP BY l.root_id, l.kind_id, l.pol, a.key
 )
 """
 
@@ -138,17 +161,30 @@ _NULL_T = "CAST(NULL AS VARCHAR(64))"
 _NULL_I = "CAST(NULL AS BIGINT)"
 _NULL_F = "CAST(NULL AS DOUBLE PRECISION)"
 
-# How many roots, which group keys and which (polarity, parameter) columns, with their coverage.
+# How many roots, which group keys, (polarity, parameter), lot code and lot attribute columns,
+# with their coverage.
 _DISCOVER = f"""
-SELECT 0, {_NULL_T}, {_NULL_T}, {_NULL_I}, COUNT(*), {_NULL_I} FROM roots
+SELECT 0, {_NULL_T}, {_NULL_T}, {_NULL_I}, COUNT(*), {_NULL_I}, {_NULL_T} FROM roots
 UNION ALL
-SELECT 1, kind_id, pol, {_NULL_I}, COUNT(DISTINCT root_id), {_NULL_I} FROM keys GROUP BY kind_id, pol
+SELECT 1, kind_id, pol, {_NULL_I}, COUNT(DISTINCT root_id), {_NULL_I}, {_NULL_T} FROM keys GROUP BY kind_id, pol
 UNION ALL
-SELECT 2, {_NULL_T}, pol, parameter_id, COUNT(*), SUM(CASE WHEN n > 1 THEN 1 ELSE 0 END)
+SELECT 2, {_NULL_T}, pol, parameter_id, COUNT(*), SUM(CASE WHEN n > 1 THEN 1 ELSE 0 END), {_NULL_T}
 FROM agg GROUP BY pol, parameter_id
+UNION ALL
+SELECT 3, kind_id, pol, {_NULL_I}, COUNT(DISTINCT root_id), {_NULL_I}, {_NULL_T} FROM lot_codes GROUP BY kind_id, pol
+UNION ALL
+SELECT 4, kind_id, pol, {_NULL_I}, COUNT(*), {_NULL_I}, attr FROM lot_attrs GROUP BY kind_id, pol, attr
 """
 
-# The rows, in three shapes per root (0 identity, 1 group key, 2 aggregate), ordered by root.
+# The group codes of every root, for a split: (root id, root code, group code or NULL).
+_SPLIT_KEYS = """
+SELECT r.root_id, i.code, k.code
+FROM roots r JOIN lots_item i ON i.id = r.root_id
+LEFT JOIN keys k ON k.root_id = r.root_id AND k.kind_id = '{kind}'
+"""
+
+# The rows, in five shapes per root (0 identity, 1 group key, 2 aggregate, 3 supplier lot of a raw
+# lot, 4 numeric attribute of a raw lot, the mean over the distinct lots), ordered by root.
 _ROWS = f"""
 SELECT r.root_id, 0, i.code, i.kind_id, i.status, i.created_at,
        {_NULL_I}, {_NULL_I}, {_NULL_F}, {_NULL_F}, {_NULL_F}, {_NULL_F}
@@ -160,6 +196,14 @@ FROM keys
 UNION ALL
 SELECT root_id, 2, {_NULL_T}, {_NULL_T}, pol, CAST(NULL AS TIMESTAMP WITH TIME ZONE), parameter_id, n, s, ss, mn, mx
 FROM agg
+UNION ALL
+SELECT root_id, 3, code, kind_id, pol, CAST(NULL AS TIMESTAMP WITH TIME ZONE),
+       {_NULL_I}, {_NULL_I}, {_NULL_F}, {_NULL_F}, {_NULL_F}, {_NULL_F}
+FROM lot_codes
+UNION ALL
+SELECT root_id, 4, attr, kind_id, pol, CAST(NULL AS TIMESTAMP WITH TIME ZONE),
+       {_NULL_I}, n, s, {_NULL_F}, {_NULL_F}, {_NULL_F}
+FROM lot_attrs
 ORDER BY 1, 2, 3
 """
 
@@ -247,10 +291,12 @@ def measurement_column_stem(parameter: Parameter, polarity: str | None) -> str:
 
 def _identity_columns(roots: int) -> list[Column]:
     return [
-        Column("code", "string", "identity", coverage=roots, description="Item code"),
-        Column("kind", "string", "identity", coverage=roots, description="Item kind"),
-        Column("status", "string", "identity", coverage=roots, description="Item status"),
-        Column("created_at", "timestamp", "identity", coverage=roots, description="When the item was made"),
+        Column("code", "string", "identity", coverage=roots, description="Item code", role="identity"),
+        Column("kind", "string", "identity", coverage=roots, description="Item kind", role="identity"),
+        Column("status", "string", "identity", coverage=roots, description="Item status", role="identity"),
+        Column(
+            "created_at", "timestamp", "identity", coverage=roots, description="When the item was made", role="identity"
+        ),
     ]
 
 
@@ -271,6 +317,63 @@ def _group_columns(found: dict[tuple[str, str | None], int]) -> list[Column]:
                     coverage=found.get((kind, polarity), 0),
                     description=f"Code(s) of the {kind.replace('_', ' ')}(s) upstream, for grouped splits",
                     extra={"kind": kind},
+                    role="group",
+                )
+            )
+    return columns
+
+
+def is_target(parameter: Parameter) -> bool:
+    """An end-of-line result: a parameter of the end-of-line test, or a formation capacity or
+    coulombic efficiency, or a self-discharge figure of aging."""
+    if parameter.step_id in TARGET_STEPS:
+        return True
+    steps, words = TARGET_STEMS
+    return parameter.step_id in steps and any(word in parameter.code for word in words)
+
+
+def _lot_stem(kind: str, polarity: str | None) -> str:
+    return f"{polarity + '.' if polarity else ''}{kind}"
+
+
+def _lot_columns(
+    kinds: list[str], codes: dict[tuple[str, str | None], int], attrs: dict[tuple[str, str | None, str], int]
+) -> list[Column]:
+    """`<polarity>.<kind>.supplier_lot` (the supplier lot codes, comma-separated) and
+    `<polarity>.<kind>.attr.<key>` (the mean of a numeric attribute over the distinct lots),
+    in the order of the kinds, cathode before anode before none."""
+    polarity_order = {"cathode": 0, "anode": 1, None: 2}
+    place = {kind: index for index, kind in enumerate(kinds)}
+    pairs = sorted(
+        {*codes, *((kind, polarity) for kind, polarity, _key in attrs)},
+        key=lambda pair: (place.get(pair[0], len(place)), polarity_order.get(pair[1], 3), pair[0]),
+    )
+    columns = []
+    for kind, polarity in pairs:
+        stem = _lot_stem(kind, polarity)
+        label = kind.replace("_", " ")
+        if (kind, polarity) in codes:
+            columns.append(
+                Column(
+                    f"{stem}.supplier_lot",
+                    "string",
+                    "lot",
+                    polarity=polarity,
+                    coverage=codes[(kind, polarity)],
+                    description=f"Supplier lot code(s) of the {label} upstream",
+                    extra={"kind": kind},
+                )
+            )
+        for key in sorted(k for kd, pol, k in attrs if (kd, pol) == (kind, polarity)):
+            columns.append(
+                Column(
+                    f"{stem}.attr.{key}",
+                    "float",
+                    "lot",
+                    polarity=polarity,
+                    coverage=attrs[(kind, polarity, key)],
+                    description=f"Attribute {key} of the {label} lot(s) upstream (mean over the lots)",
+                    extra={"kind": kind, "attribute": key},
                 )
             )
     return columns
@@ -301,6 +404,7 @@ def _measurement_columns(found: list[tuple[str | None, int, int, int]]) -> list[
                     aggregation=aggregation,
                     coverage=roots_several if aggregation == "std" else roots,
                     description=parameter.name,
+                    role="target" if is_target(parameter) else "feature",
                 )
             )
     return columns
@@ -323,6 +427,112 @@ def _timestamp(value: Any) -> datetime | None:
     return _as_datetime(value, "created_at")
 
 
+# --- Splits ------------------------------------------------------------------------------------
+
+
+def validate_split(split: dict[str, Any]) -> dict[str, Any]:
+    """`{"by": "slurry_batch", "test": 0.2, "seed": 1}`, checked field by field (seed defaults to 0)."""
+    if not isinstance(split, dict):
+        raise ValueError('Split must be an object such as {"by": "slurry_batch", "test": 0.2, "seed": 1}.')
+    unknown = sorted(set(split) - set(SPLIT_FIELDS))
+    if unknown:
+        raise ValueError(f"Unknown split field {', '.join(unknown)}: one of {', '.join(SPLIT_FIELDS)}.")
+    stems = [stem for stem, _kind in GROUP_KEYS]
+    if split.get("by") not in stems:
+        raise ValueError(f"Unknown split by {split.get('by')!r}: one of {', '.join(stems)}.")
+    test = split.get("test")
+    if isinstance(test, bool) or not isinstance(test, int | float) or not 0 < test < 1:
+        raise ValueError(f"Split test must be a fraction between 0 and 1 (exclusive), not {test!r}.")
+    seed = split.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"Split seed must be an integer, not {seed!r}.")
+    return {"by": split["by"], "test": float(test), "seed": seed}
+
+
+def split_hash(seed: int, key: str) -> float:
+    """A number in [0, 1) fixed by the seed and the group key, the same on every machine."""
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def assign_split(memberships: list[tuple[int, str, str | None]], test: float, seed: int) -> dict[int, str]:
+    """Root id -> "train" or "test" from (root id, root code, group code or None) rows.
+
+    Groups that share a root (a cell holds a cathode and an anode slurry) are joined into one
+    component, so no group lands on both sides; a root without a group is a component of its
+    own. Components are taken in the order of their hash (keyed by their smallest group code)
+    into the test side while that brings the test rows nearer `test` of all rows: for a seed,
+    the same selection gives the same split, and the fraction is as near as whole groups allow.
+    """
+    parent: dict[str, str] = {}
+
+    def find(key: str) -> str:
+        parent.setdefault(key, key)
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    root_keys: dict[int, str] = {}
+    for root_id, root_code, group in memberships:
+        node = f"group:{group}" if group is not None else f"item:{root_code}"
+        if root_id in root_keys:
+            a, b = find(root_keys[root_id]), find(node)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+        else:
+            find(node)
+            root_keys[root_id] = node
+    sizes: dict[str, int] = {}
+    for node in root_keys.values():
+        component = find(node)
+        sizes[component] = sizes.get(component, 0) + 1
+    target = test * len(root_keys)
+    chosen: set[str] = set()
+    taken = 0
+    for component in sorted(sizes, key=lambda c: (split_hash(seed, c), c)):
+        if abs(taken + sizes[component] - target) < abs(taken - target):
+            chosen.add(component)
+            taken += sizes[component]
+    return {root_id: "test" if find(node) in chosen else "train" for root_id, node in root_keys.items()}
+
+
+def _split_column(split: dict[str, Any], roots: int) -> Column:
+    return Column(
+        "split",
+        "string",
+        "split",
+        coverage=roots,
+        description=(
+            f"train or test, by {split['by']} (test {split['test']}, seed {split['seed']}): every group on one side"
+        ),
+        extra={"split": split},
+        role="split",
+    )
+
+
+def _lot_kinds() -> list[str]:
+    """Raw-material kinds: batches bought in, not made on the electrode path."""
+    kinds = ItemKind.objects.filter(level="batch", on_electrode_path=False).values_list("code", flat=True)
+    return [kind for kind in kinds if kind.replace("_", "").replace("-", "").isalnum()]
+
+
+def _lot_sql() -> dict[str, str]:
+    if connection.vendor == "postgresql":
+        return {
+            "attr_join": "CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(i.attributes) = 'object' "
+            "THEN i.attributes ELSE CAST('{}' AS JSONB) END) a",
+            "attr_numeric": "jsonb_typeof(a.value) = 'number'",
+            "attr_value": "CAST(CAST(a.value AS TEXT) AS DOUBLE PRECISION)",
+        }
+    return {
+        "attr_join": "CROSS JOIN json_each(CASE WHEN json_valid(i.attributes) AND json_type(i.attributes) = 'object' "
+        "THEN i.attributes ELSE '{}' END) a",
+        "attr_numeric": "a.type IN ('integer', 'real')",
+        "attr_value": "a.value",
+    }
+
+
 def dataset_rows(
     *,
     granularity: str = "cell",
@@ -330,17 +540,28 @@ def dataset_rows(
     parameters: list[str] | None = None,
     criticality: dict[str, str] | None = None,
     batch_size: int = BATCH_SIZE,
+    split: dict[str, Any] | None = None,
 ) -> tuple[list[Column], Iterator[dict[str, Any]]]:
     """The columns (with their coverage) and an iterator of one dict per root, in root id order.
 
     `filters`: codes, created_after, created_before, status, kind (default: the granularity's
     kinds). `parameters`: catalog codes to keep. `criticality`: {"ml": "high"} keeps parameters of
-    at least that level for that model type. A selection of nothing gives the identity and group
-    columns and no rows. The iterator holds the server-side cursor open until exhausted.
+    at least that level for that model type. `split`: {"by": "slurry_batch", "test": 0.2,
+    "seed": 1} adds a column `split` ("train" or "test") decided per group (see `assign_split`).
+    A selection of nothing gives the identity and group columns and no rows. The iterator holds
+    the server-side cursor open until exhausted.
     """
+    checked_split = validate_split(split) if split is not None else None
     where, root_params = _root_where(granularity, filters or {})
     parameter_where, parameter_params = _parameter_where(parameters, criticality)
-    cte = _CTE.format(where=where, parameter_where=parameter_where, **vendor_functions())
+    kinds = _lot_kinds()
+    cte = _CTE.format(
+        where=where,
+        parameter_where=parameter_where,
+        lot_kinds=",".join(f"'{kind}'" for kind in kinds) or "NULL",
+        **vendor_functions(),
+        **_lot_sql(),
+    )
     params = root_params + parameter_params
     with connection.cursor() as cursor:
         cursor.execute(cte + _DISCOVER, params)
@@ -348,14 +569,26 @@ def dataset_rows(
     roots = 0
     keys: dict[tuple[str, str | None], int] = {}
     found: list[tuple[str | None, int, int, int]] = []
-    for shape, kind, polarity, parameter_id, count, several in discovered:
+    lot_codes: dict[tuple[str, str | None], int] = {}
+    lot_attrs: dict[tuple[str, str | None, str], int] = {}
+    for shape, kind, polarity, parameter_id, count, several, attr in discovered:
         if shape == 0:
             roots = count
         elif shape == 1:
             keys[(kind, polarity)] = count
-        else:
+        elif shape == 2:
             found.append((polarity, parameter_id, count, several))
-    columns = _identity_columns(roots) + _group_columns(keys) + _measurement_columns(found)
+        elif shape == 3:
+            lot_codes[(kind, polarity)] = count
+        else:
+            lot_attrs[(kind, polarity, attr)] = count
+    columns = (
+        _identity_columns(roots)
+        + _group_columns(keys)
+        + ([_split_column(checked_split, roots)] if checked_split else [])
+        + _lot_columns(kinds, lot_codes, lot_attrs)
+        + _measurement_columns(found)
+    )
     stems = {
         (column.polarity, column.parameter.pk): column.name.rsplit(".", 1)[0]
         for column in columns
@@ -365,6 +598,12 @@ def dataset_rows(
     names = [column.name for column in columns]
     if roots == 0:
         return columns, iter(())
+    sides: dict[int, str] = {}
+    if checked_split:
+        kind = dict(GROUP_KEYS)[checked_split["by"]]
+        with connection.cursor() as cursor:
+            cursor.execute(cte + _SPLIT_KEYS.format(kind=kind), params)
+            sides = assign_split(cursor.fetchall(), checked_split["test"], checked_split["seed"])
 
     def blank() -> dict[str, Any]:
         row: dict[str, Any] = dict.fromkeys(names)
@@ -391,8 +630,14 @@ def dataset_rows(
                         current, row, codes = root_id, blank(), {}
                     if shape == 0:
                         row.update(code=code, kind=kind, status=text, created_at=_timestamp(created_at))
+                        if sides:
+                            row["split"] = sides.get(root_id)
                     elif shape == 1:
                         codes.setdefault(_group_column(group_stems[kind], text), []).append(code)
+                    elif shape == 3:
+                        codes.setdefault(f"{_lot_stem(kind, text)}.supplier_lot", []).append(code)
+                    elif shape == 4:
+                        row[f"{_lot_stem(kind, text)}.attr.{code}"] = s / n
                     else:
                         stem = stems[(text, parameter_id)]
                         row[f"{stem}.mean"] = s / n

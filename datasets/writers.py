@@ -12,8 +12,8 @@ import io
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .dictionary import catalog_version as read_catalog_version
 from .table import BATCH_SIZE, Column
 
 FORMATS = ("parquet", "csv", "jsonl")
@@ -49,7 +50,10 @@ class Written:
     path: Path
     rows: int
     columns: int
-    sha256: str
+    sha256: str  # of the file
+    # What the file holds and where it came from: query, catalog_version, created_at and
+    # content_sha256 (of the rows, whatever the format; also in the Parquet metadata).
+    provenance: dict[str, Any] = field(default_factory=dict)
 
 
 def long_rows(columns: list[Column], rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -86,14 +90,41 @@ def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[st
 
 
 def _write_parquet(
-    path: Path, columns: list[Column], rows: Iterable[dict[str, Any]], metadata: dict[str, Any], size: int, tick: Any
+    path: Path,
+    columns: list[Column],
+    rows: Iterable[dict[str, Any]],
+    metadata: dict[str, Any],
+    size: int,
+    tick: Any,
+    footer: Callable[[], dict[str, Any]] | None = None,
 ) -> None:
+    """`footer`, called once every row is written, gives metadata known only then (the content
+    hash), added to the file's key-value metadata."""
     schema = arrow_schema(columns, metadata)
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         for batch in _batches(rows, size):
             arrays = [pa.array([row[c.name] for row in batch], type=_ARROW_TYPES[c.type]) for c in columns]
             writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
             tick(len(batch))
+        if footer is not None:
+            writer.add_key_value_metadata({key: json.dumps(value) for key, value in footer().items()})
+
+
+class ContentHash:
+    """The sha256 of the column names and the rows' values in order (canonical JSON, one line
+    per row), the same for the same data in Parquet, CSV or JSON Lines."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.digest = hashlib.sha256(orjson.dumps(names) + b"\n")
+
+    def rows(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for row in rows:
+            self.digest.update(orjson.dumps([row[name] for name in self.names]) + b"\n")
+            yield row
+
+    def hexdigest(self) -> str:
+        return self.digest.hexdigest()
 
 
 def _text(value: Any) -> Any:
@@ -144,9 +175,18 @@ def write_dataset(
     metadata: dict[str, Any] | None = None,
     batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
+    query: dict[str, Any] | None = None,
+    catalog_version: str | None = None,
 ) -> Written:
     """Write the rows of `dataset_rows` as `fmt` in `layout`; `metadata` (JSON values) goes into
-    the Parquet schema. `progress` is called with the number of rows written so far."""
+    the Parquet schema. `progress` is called with the number of rows written so far.
+
+    Provenance, in `Written.provenance`: `query` as given (granularity, filters, parameters,
+    criticality, split), the catalog version (read now unless given), the time the writing
+    started (`created_at`), the layout and the content sha256 of the rows (whatever the format).
+    In a Parquet file: `celltrace.provenance` in the schema metadata (all but the content hash)
+    and `celltrace.content_sha256` in the file's key-value metadata. The file's own sha256 is
+    `Written.sha256`."""
     if fmt not in FORMATS:
         raise ValueError(f"Unknown format {fmt!r}: one of {', '.join(FORMATS)}.")
     if layout not in LAYOUTS:
@@ -154,7 +194,26 @@ def write_dataset(
     target = Path(path)
     partial = target.with_name(target.name + ".part")
     out_columns = list(LONG_COLUMNS) if layout == "long" else columns
-    out_rows = long_rows(columns, rows) if layout == "long" else rows
+    content = ContentHash([c.name for c in out_columns])
+    out_rows = content.rows(long_rows(columns, rows) if layout == "long" else rows)
+    if catalog_version is None:
+        catalog_version = read_catalog_version()
+    provenance: dict[str, Any] = {
+        "query": query,
+        "catalog_version": catalog_version,
+        "created_at": datetime.now(UTC).isoformat(),
+        "layout": layout,
+    }
+
+    # Known before the first row: in the Arrow schema, where `pq.read_table(...).schema.metadata`
+    # shows it. The content hash is known after the last: in the file's key-value metadata
+    # (`pq.read_metadata(path).metadata`).
+    schema_metadata = (metadata or {}) | {"celltrace.provenance": dict(provenance)}
+
+    def footer() -> dict[str, Any]:
+        provenance["content_sha256"] = content.hexdigest()
+        return {"celltrace.content_sha256": provenance["content_sha256"]}
+
     written = 0
 
     def tick(count: int) -> None:
@@ -165,12 +224,15 @@ def write_dataset(
 
     try:
         if fmt == "parquet":
-            _write_parquet(partial, out_columns, out_rows, metadata or {}, batch_size, tick)
+            _write_parquet(partial, out_columns, out_rows, schema_metadata, batch_size, tick, footer)
         elif fmt == "csv":
             _write_csv(partial, out_columns, out_rows, batch_size, tick)
         else:
             _write_jsonl(partial, out_columns, out_rows, batch_size, tick)
+        footer()
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
-    return Written(path=target, rows=written, columns=len(out_columns), sha256=file_sha256(target))
+    return Written(
+        path=target, rows=written, columns=len(out_columns), sha256=file_sha256(target), provenance=provenance
+    )

@@ -221,9 +221,7 @@ def position_map(*, item: Item, from_m: float | None = None, to_m: float | None 
     with connection.cursor() as cursor:
         cursor.execute(_POSITION_SQL.format(**vendor_functions()), [item.pk, from_m, to_m, MAX_DEPTH])
         rows = cursor.fetchall()
-    return [
-        Stretch(code=code, kind=kind, depth=depth, from_m=lo, to_m=hi) for code, kind, depth, lo, hi in rows
-    ]
+    return [Stretch(code=code, kind=kind, depth=depth, from_m=lo, to_m=hi) for code, kind, depth, lo, hi in rows]
 
 
 # The same interval walk downward: which stretch of each descendant holds [lo, hi] of the start.
@@ -284,6 +282,4 @@ def position_track(*, item: Item, from_m: float, to_m: float | None = None) -> l
             {"item": item.pk, "lo": from_m, "hi": to_m, "max_depth": MAX_DEPTH},
         )
         rows = cursor.fetchall()
-    return [
-        Stretch(code=code, kind=kind, depth=depth, from_m=lo, to_m=hi) for code, kind, depth, lo, hi in rows
-    ]
+    return [Stretch(code=code, kind=kind, depth=depth, from_m=lo, to_m=hi) for code, kind, depth, lo, hi in rows]

@@ -53,6 +53,7 @@ def catalog(db: Any) -> None:
     _parameter("d50_ds", scope="material", step=None, unit="um")
     _parameter("dew_point_ds", scope="environment", step=None, category="PP", unit="degC")
     _parameter("capacity_ds", step_id="formation", category="PP", unit="mA*h")
+    _parameter("eol_dcir_ds", step_id="eol_test", category="PP", unit="mohm")
 
 
 def _record(actor: Any, parameter: str, value: float, unit: str, **where: Any) -> None:
@@ -64,14 +65,30 @@ def _record(actor: Any, parameter: str, value: float, unit: str, **where: Any) -
 
 @pytest.fixture
 def line(engineer: Any, stations: Any, catalog: None) -> dict[str, Any]:
-    nmc = item_register(actor=engineer, kind="cathode_active_material", quantity=10, unit="kg")  # type: ignore[arg-type]
+    nmc = item_register(
+        actor=engineer,
+        kind="cathode_active_material",
+        quantity=10,
+        unit="kg",
+        supplier_lot="SUP-NMC-7",
+        attributes={"d50_um": 11.8, "bet_m2_g": 0.45, "vendor": "X", "calcined": True},
+    )
+    nmc_b = item_register(
+        actor=engineer,
+        kind="cathode_active_material",
+        quantity=10,
+        unit="kg",
+        supplier_lot="SUP-NMC-8",
+        attributes={"d50_um": 12.2},
+    )
+    carbon = item_register(actor=engineer, kind="conductive_additive", quantity=1, unit="kg", supplier_lot="SUP-CB-1")  # type: ignore[arg-type]
     slurries = {"anode": item_register(actor=engineer, kind="slurry", quantity=10, unit="kg", polarity="anode")}  # type: ignore[arg-type]
     mixing = operation_record(
         actor=engineer,
         step="mixing",
         station="MIX-01",
         started_at=T0,
-        inputs=[InputSpec(nmc.code, 5, "kg")],
+        inputs=[InputSpec(nmc.code, 5, "kg"), InputSpec(nmc_b.code, 5, "kg"), InputSpec(carbon.code, 0.5, "kg")],
         outputs=[OutputSpec(kind="slurry", quantity=5, unit="kg", polarity="cathode")],
     )
     slurries["cathode"] = mixing.outputs[0]
@@ -146,6 +163,7 @@ def line(engineer: Any, stations: Any, catalog: None) -> dict[str, Any]:
     _record(engineer, "coating_thickness_ds", 150, "um", item=coated["cathode"].code)  # the whole roll
     _record(engineer, "d50_ds", 12.5, "um", item=nmc.code)
     _record(engineer, "capacity_ds", 1000, "mA*h", item=cells[0].code)
+    _record(engineer, "eol_dcir_ds", 42, "mohm", item=cells[0].code)
     # Dry room: during the cathode coating (every cell), during the stacking of cell 0 and of
     # cell 1, and at a time no operation ran.
     for minutes, value in ((150, -60), (601, -50), (612, -45), (1200, -70)):
@@ -343,3 +361,101 @@ def test_the_command_writes_the_file_and_prints_its_hash(line: dict[str, Any], t
         str(tmp_path / "l.jsonl"), stdout=StringIO(),
     )  # fmt: skip
     assert (tmp_path / "l.jsonl").read_bytes()
+    out = StringIO()
+    call_command(
+        "export_dataset", "--out", str(tmp_path / "s.parquet"), "--split-by", "coating_run", "--split-test", "0.5",
+        "--codes", *codes, stdout=out,
+    )  # fmt: skip
+    table = pq.read_table(tmp_path / "s.parquet")
+    assert sorted(table.column("split").to_pylist()) == ["train", "train"]  # one coating run: one side
+    provenance = json.loads(table.schema.metadata[b"celltrace.provenance"])
+    assert provenance["query"]["split"] == {"by": "coating_run", "test": 0.5, "seed": 1}
+    assert '"content_sha256"' in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_raw_lot_codes_and_numeric_attributes_are_columns(line: dict[str, Any]) -> None:
+    columns, rows_iter = dataset_rows(filters={"codes": [c.code for c in line["cells"][:3]]})
+    rows = list(rows_iter)
+    names = [c.name for c in columns]
+    assert len(rows) == 3
+    for row in rows:
+        # Two NMC lots went into the cathode slurry: both codes, and the mean of their D50.
+        assert row["cathode.cathode_active_material.supplier_lot"] == "SUP-NMC-7,SUP-NMC-8"
+        assert row["cathode.cathode_active_material.attr.d50_um"] == pytest.approx(12.0)
+        assert row["cathode.cathode_active_material.attr.bet_m2_g"] == pytest.approx(0.45)
+        assert row["cathode.conductive_additive.supplier_lot"] == "SUP-CB-1"
+    # Text and boolean attributes are no columns; a lot without attributes has only its code.
+    lot_names = [n for n in names if ".attr." in n or n.endswith(".supplier_lot")]
+    assert lot_names == [
+        "cathode.cathode_active_material.supplier_lot",
+        "cathode.cathode_active_material.attr.bet_m2_g",
+        "cathode.cathode_active_material.attr.d50_um",
+        "cathode.conductive_additive.supplier_lot",
+    ]
+    entries = {e["name"]: e for e in data_dictionary(columns)}
+    d50 = entries["cathode.cathode_active_material.attr.d50_um"]
+    assert d50["coverage"] == 3 and d50["source"] == "lot" and d50["role"] == "feature" and d50["polarity"] == "cathode"
+    assert next(c for c in columns if c.name == "cathode.cathode_active_material.attr.d50_um").type == "float"
+
+
+@pytest.mark.django_db
+def test_lot_columns_take_the_same_queries_for_two_and_ten_cells(line: dict[str, Any]) -> None:
+    codes = [c.code for c in line["cells"]]
+    # Lot kinds, discovery, catalog parameters, steps, rows: whatever the number of cells.
+    assert _queries(codes[:2]) == _queries(codes) == 5
+
+
+@pytest.mark.django_db
+def test_end_of_line_results_are_targets(line: dict[str, Any]) -> None:
+    columns, rows = dataset_rows(filters={"codes": [line["cells"][0].code]})
+    row = next(rows)
+    assert row["eol_test.eol_dcir_ds.mean"] == 42.0
+    roles = {e["name"]: e["role"] for e in data_dictionary(columns)}
+    assert roles["eol_test.eol_dcir_ds.mean"] == "target"
+    assert roles["eol_test.eol_dcir_ds.n"] == "target"
+    assert roles["formation.capacity_ds.mean"] == "target"  # a formation capacity
+    assert roles["cathode.coating.mass_loading_ds.mean"] == "feature"
+    assert roles["environment.dew_point_ds.mean"] == "feature"
+    assert roles["code"] == roles["created_at"] == "identity"
+    assert roles["cathode.slurry_batch"] == "group"
+    assert {roles[n] for n in roles} == {"identity", "group", "feature", "target"}
+    assert sorted(n for n, role in roles.items() if role == "target" and n.endswith(".mean")) == [
+        "eol_test.eol_dcir_ds.mean",
+        "formation.capacity_ds.mean",
+    ]
+
+
+@pytest.mark.django_db
+def test_provenance_is_in_the_result_and_the_parquet_metadata(line: dict[str, Any], tmp_path: Path) -> None:
+    codes = [c.code for c in line["cells"][:4]]
+    split = {"by": "slurry_batch", "test": 0.5, "seed": 3}
+    query = {
+        "granularity": "cell",
+        "filters": {"codes": codes},
+        "parameters": None,
+        "criticality": None,
+        "split": split,
+    }
+    columns, rows = dataset_rows(filters={"codes": codes}, split=split)
+    written = write_dataset(path=tmp_path / "p.parquet", columns=columns, rows=rows, query=query)
+    provenance = written.provenance
+    assert provenance["query"] == query
+    assert provenance["catalog_version"] == catalog_version()
+    assert len(provenance["content_sha256"]) == 64
+    assert provenance["created_at"].endswith("+00:00")
+    stored = json.loads(pq.read_table(written.path).schema.metadata[b"celltrace.provenance"])
+    assert stored | {"content_sha256": provenance["content_sha256"]} == provenance
+    footer = pq.read_metadata(written.path).metadata
+    assert json.loads(footer[b"celltrace.content_sha256"]) == provenance["content_sha256"]
+    # The content hash is of the rows, not of the file: the same data as CSV has the same one.
+    columns, rows = dataset_rows(filters={"codes": codes}, split=split)
+    as_csv = write_dataset(path=tmp_path / "p.csv", columns=columns, rows=rows, fmt="csv", query=query)
+    assert as_csv.provenance["content_sha256"] == provenance["content_sha256"]
+    assert as_csv.sha256 != written.sha256
+    # Another selection, another content hash.
+    columns, rows = dataset_rows(filters={"codes": codes[:3]}, split=split)
+    other = write_dataset(path=tmp_path / "q.parquet", columns=columns, rows=rows, query=query)
+    assert other.provenance["content_sha256"] != provenance["content_sha256"]
+    # All four cells share their slurries: one group, on one side.
+    assert len(set(pq.read_table(written.path).column("split").to_pylist())) == 1

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from datasets.dictionary import catalog_version, data_dictionary
-from datasets.table import GRANULARITIES, dataset_rows
+from datasets.table import GRANULARITIES, GROUP_KEYS, dataset_rows
 from datasets.writers import FORMATS, LAYOUTS, write_dataset
 from measurements.models import Level
 
@@ -23,6 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("--created-after", help="ISO date and time")
         parser.add_argument("--created-before", help="ISO date and time")
         parser.add_argument("--parameters", nargs="+", help="only these catalog parameters")
+        parser.add_argument(
+            "--split-by", choices=[stem for stem, _kind in GROUP_KEYS], help="add a train/test column by this group"
+        )
+        parser.add_argument("--split-test", type=float, default=0.2, help="fraction of rows for test (default 0.2)")
+        parser.add_argument("--split-seed", type=int, default=1, help="seed of the split (default 1)")
         for model in ("empirical", "continuum", "discrete", "ml"):
             parser.add_argument(
                 f"--criticality-{model}", choices=Level.values, help=f"at least this criticality for {model} models"
@@ -37,12 +42,18 @@ class Command(BaseCommand):
             for model in ("empirical", "continuum", "discrete", "ml")
             if options[f"criticality_{model}"]
         }
+        split = (
+            {"by": options["split_by"], "test": options["split_test"], "seed": options["split_seed"]}
+            if options["split_by"]
+            else None
+        )
         try:
             columns, rows = dataset_rows(
                 granularity=options["granularity"],
                 filters=filters,
                 parameters=options["parameters"],
                 criticality=criticality or None,
+                split=split,
             )
         except ValueError as error:
             raise CommandError(str(error)) from error
@@ -60,7 +71,9 @@ class Command(BaseCommand):
             "filters": filters,
             "parameters": options["parameters"],
             "criticality": criticality,
+            "split": split,
         }
+        version = catalog_version()
         written = write_dataset(
             path=options["out"],
             columns=columns,
@@ -69,12 +82,14 @@ class Command(BaseCommand):
             layout=options["layout"],
             metadata={
                 "celltrace.query": query,
-                "celltrace.catalog_version": catalog_version(),
+                "celltrace.catalog_version": version,
                 "celltrace.dictionary": data_dictionary(columns),
             },
             progress=progress,
+            query=query,
+            catalog_version=version,
         )
-        self.stdout.write(json.dumps({"query": query, "catalog_version": catalog_version()}))
+        self.stdout.write(json.dumps(written.provenance))
         self.stdout.write(
             self.style.SUCCESS(
                 f"Wrote {written.path}: {written.rows} rows, {written.columns} columns, sha256 {written.sha256}"
