@@ -1,7 +1,7 @@
 from django.urls import path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import views, views_bulk, views_catalog, views_measurements
+from . import views, views_bulk, views_catalog, views_exports, views_measurements
 
 
 class IdentifierConverter:
@@ -51,6 +51,10 @@ urlpatterns = [
         views_measurements.MeasurementCorrectView.as_view(),
         name="measurement-correct",
     ),
+    path("exports/", views_exports.ExportListView.as_view(), name="exports"),
+    path("exports/<int:pk>/", views_exports.ExportDetailView.as_view(), name="export-detail"),
+    path("exports/<int:pk>/download/", views_exports.ExportDownloadView.as_view(), name="export-download"),
+    path("exports/<int:pk>/dictionary/", views_exports.ExportDictionaryView.as_view(), name="export-dictionary"),
     path("scan/", views.ScanView.as_view(), name="scan"),
     path("audit/", views.AuditListView.as_view(), name="audit"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

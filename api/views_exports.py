@@ -1,0 +1,163 @@
+"""Dataset exports over HTTP: engineers start them, Celery builds them, their owners download them."""
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import FileResponse, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from datasets.dictionary import dictionary_csv, dictionary_json
+from datasets.models import Export, ExportStatus
+from datasets.services import CONTENT_TYPES, export_expired, export_request
+from lots.exceptions import Conflict, InvalidInput, NotFound
+
+from .errors import error_response
+from .idempotency import idempotent
+from .permissions import Role, user_role
+
+
+class ExportInput(serializers.Serializer[Any]):
+    granularity = serializers.JSONField(required=False, default=lambda: "cell")  # type: ignore[arg-type,return-value]
+    format = serializers.JSONField(required=False, default=lambda: "parquet")  # type: ignore[arg-type,return-value]
+    layout = serializers.JSONField(required=False, default=lambda: "wide")  # type: ignore[arg-type,return-value]
+    filters = serializers.JSONField(required=False, default=None)
+    parameters = serializers.JSONField(required=False, default=None)
+    criticality = serializers.JSONField(required=False, default=None)
+    split = serializers.JSONField(required=False, default=None)
+
+
+class ExportSerializer(serializers.ModelSerializer[Export]):
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+
+    class Meta:
+        model = Export
+        fields = [
+            "id",
+            "status",
+            "progress",
+            "rows",
+            "columns",
+            "error",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "expires_at",
+            "granularity",
+            "format",
+            "layout",
+            "filters",
+            "parameters",
+            "criticality",
+            "split",
+            "content_sha256",
+            "catalog_version",
+        ]
+        read_only_fields = fields
+
+
+class IgnoreFormatParameter(DefaultContentNegotiation):
+    """`?format=csv` chooses the dictionary's format here, not a DRF renderer."""
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
+
+
+def _visible(request: Request) -> QuerySet[Export]:
+    exports = Export.objects.select_related("created_by")
+    if user_role(request.user) == Role.ADMIN:
+        return exports
+    return exports.filter(created_by_id=request.user.pk)
+
+
+def _export(request: Request, pk: int) -> Export:
+    export = _visible(request).filter(pk=pk).first()
+    if export is None:  # another user's export is not found, not forbidden: ids are guessable
+        raise NotFound(f"No export {pk}.", field="id")
+    return export
+
+
+class ExportListView(generics.ListAPIView[Export]):
+    """Your exports, newest first (admins see everyone's); POST starts one (engineers)."""
+
+    serializer_class = ExportSerializer
+    write_role = Role.ENGINEER
+
+    def get_queryset(self) -> QuerySet[Export]:
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
+            return Export.objects.none()
+        return _visible(self.request)
+
+    @extend_schema(request=ExportInput, responses={202: ExportSerializer})
+    @idempotent
+    def post(self, request: Request) -> Response:
+        data = ExportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        export = export_request(actor=request.user, **data.validated_data)  # type: ignore[arg-type]
+        export.refresh_from_db()  # eager Celery may have finished it already
+        return Response(ExportSerializer(export).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ExportDetailView(APIView):
+    @extend_schema(responses=ExportSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(ExportSerializer(_export(request, pk)).data)
+
+
+def _downloadable(export: Export) -> None:
+    if export.status != ExportStatus.DONE:
+        raise Conflict(f"Export {export.pk} is {export.status}, not done.", code="export_not_done")
+
+
+def _gone(export: Export) -> Response:
+    return error_response(
+        status.HTTP_410_GONE, f"Export {export.pk} expired at {export.expires_at:%Y-%m-%dT%H:%M:%SZ}.", "expired"
+    )
+
+
+class ExportDownloadView(APIView):
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request: Request, pk: int) -> HttpResponse | FileResponse | Response:
+        export = _export(request, pk)
+        _downloadable(export)
+        if export_expired(export) or not export.file:
+            return _gone(export)
+        name = f"celltrace-{export.granularity}-{export.pk}.{export.file.name.rsplit('.', 1)[-1]}"
+        response = FileResponse(
+            export.file.open("rb"), as_attachment=True, filename=name, content_type=CONTENT_TYPES[export.format]
+        )
+        response["X-Content-SHA256"] = export.content_sha256
+        return response
+
+
+class ExportDictionaryView(APIView):
+    content_negotiation_class = IgnoreFormatParameter
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["json", "csv"], description="json (default) or csv")],
+        responses={(200, "application/json"): OpenApiTypes.OBJECT, (200, "text/csv"): OpenApiTypes.STR},
+    )
+    def get(self, request: Request, pk: int) -> HttpResponse:
+        export = _export(request, pk)
+        _downloadable(export)
+        entries = export.dictionary or []
+        fmt = request.query_params.get("format", "json")
+        if fmt == "csv":
+            response = HttpResponse(content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="celltrace-export-{export.pk}-dictionary.csv"'
+            dictionary_csv(entries, response)  # type: ignore[arg-type]
+            return response
+        if fmt != "json":
+            raise InvalidInput("format is json or csv.", field="format")
+        return HttpResponse(dictionary_json(entries), content_type="application/json")

@@ -1,0 +1,55 @@
+"""An export of the dataset: the request, its progress in Celery, and the file when done."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+def export_upload_to(instance: "Export", filename: str) -> str:
+    return f"exports/{instance.pk}/{filename}"
+
+
+class Export(models.Model):
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="exports")
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
+    progress = models.FloatField(default=0.0)
+    # The request, normalised.
+    granularity = models.CharField(max_length=10)
+    format = models.CharField(max_length=10)
+    layout = models.CharField(max_length=10, default="wide")
+    filters = models.JSONField(default=dict, blank=True)
+    parameters = models.JSONField(null=True, blank=True)
+    criticality = models.JSONField(null=True, blank=True)
+    split = models.JSONField(null=True, blank=True)
+    request_sha256 = models.CharField(max_length=64, db_index=True)
+    # The result.
+    rows = models.IntegerField(null=True, blank=True)
+    columns = models.IntegerField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    file = models.FileField(upload_to=export_upload_to, max_length=300, blank=True, default="")
+    content_sha256 = models.CharField(max_length=64, blank=True, default="")
+    catalog_version = models.CharField(max_length=40, blank=True, default="")
+    dictionary = models.JSONField(null=True, blank=True)
+    celery_task_id = models.CharField(max_length=255, blank=True, default="")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["created_by", "request_sha256", "status"], name="export_same_request")]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=ExportStatus.values), name="export_status_valid"),
+            models.CheckConstraint(condition=Q(progress__gte=0) & Q(progress__lte=1), name="export_progress_0_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} ({self.status})"

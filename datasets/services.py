@@ -1,0 +1,317 @@
+"""Exports of the dataset: requested over the API, built by a Celery task.
+
+`export_request` validates and normalises the request, returns the user's identical export that
+is still queued or running, or creates one and queues the task once the transaction commits.
+`export_run` builds the file: the read runs inside one REPEATABLE READ transaction on PostgreSQL
+(a snapshot: data written meanwhile cannot tear it), the file is written under a temporary path
+and stored under the export only when complete, so a worker killed midway leaves nothing to
+download and a redelivered task simply starts again.
+"""
+
+import hashlib
+import json
+import logging
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.files import File
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from lots.exceptions import InvalidInput
+from measurements.models import Level, ModelType, Parameter
+
+from .dictionary import catalog_version, data_dictionary
+from .models import Export, ExportStatus
+from .table import FILTERS, GRANULARITIES, GROUP_KEYS, dataset_rows
+from .writers import FORMATS, LAYOUTS, write_dataset
+
+log = logging.getLogger(__name__)
+
+# API.md says "json"; the writers call it JSON Lines.
+FORMAT_ALIASES = {"json": "jsonl"}
+EXTENSIONS = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
+CONTENT_TYPES = {"parquet": "application/vnd.apache.parquet", "csv": "text/csv", "jsonl": "application/x-ndjson"}
+ACTIVE = (ExportStatus.QUEUED, ExportStatus.RUNNING)
+_PROGRESS_EVERY_S = 1.0
+
+
+# --- Request -----------------------------------------------------------------------------------
+
+
+def _choice(value: Any, name: str, choices: tuple[str, ...] | list[str]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise InvalidInput(f"Unknown {name} {value!r}: one of {', '.join(choices)}.", field=name)
+    return value
+
+
+def _filters(filters: Any) -> dict[str, Any]:
+    if filters is None:
+        return {}
+    if not isinstance(filters, dict):
+        raise InvalidInput("filters is an object.", field="filters")
+    unknown = sorted(set(filters) - set(FILTERS))
+    if unknown:
+        raise InvalidInput(
+            f"Unknown filter {', '.join(unknown)}: one of {', '.join(FILTERS)}.", field=f"filters.{unknown[0]}"
+        )
+    clean: dict[str, Any] = {}
+    for name, value in filters.items():
+        if value is None:
+            continue
+        if name == "codes":
+            if not isinstance(value, list) or not all(isinstance(code, str) for code in value):
+                raise InvalidInput("codes is a list of item codes.", field="filters.codes")
+            clean[name] = sorted(set(value))
+        elif name in ("created_after", "created_before"):
+            parsed = parse_datetime(value) if isinstance(value, str) else None
+            if parsed is None:
+                raise InvalidInput(f"{name} is not a date and time: {value!r}.", field=f"filters.{name}")
+            clean[name] = value
+        else:
+            if not isinstance(value, str):
+                raise InvalidInput(f"{name} is a string.", field=f"filters.{name}")
+            clean[name] = value
+    return clean
+
+
+def _parameters(parameters: Any) -> list[str] | None:
+    if parameters is None:
+        return None
+    if not isinstance(parameters, list) or not all(isinstance(code, str) for code in parameters):
+        raise InvalidInput("parameters is a list of catalog codes.", field="parameters")
+    codes = sorted(set(parameters))
+    known = set(Parameter.objects.filter(code__in=codes).values_list("code", flat=True))
+    missing = [code for code in codes if code not in known]
+    if missing:
+        raise InvalidInput(f"Unknown parameter {', '.join(missing)}.", field="parameters")
+    return codes
+
+
+def _criticality(criticality: Any) -> dict[str, str] | None:
+    if not criticality:
+        return None
+    if not isinstance(criticality, dict):
+        raise InvalidInput('criticality is an object such as {"ml": "high"}.', field="criticality")
+    for model, level in criticality.items():
+        if model not in ModelType.values:
+            raise InvalidInput(
+                f"Unknown model type {model!r}: one of {', '.join(ModelType.values)}.", field=f"criticality.{model}"
+            )
+        _choice(level, f"criticality.{model}", list(Level.values))
+    return dict(sorted(criticality.items()))
+
+
+def _split(split: Any) -> dict[str, Any] | None:
+    if not split:
+        return None
+    if not isinstance(split, dict):
+        raise InvalidInput('split is an object such as {"by": "slurry_batch", "test": 0.2}.', field="split")
+    unknown = sorted(set(split) - {"by", "test", "seed"})
+    if unknown:
+        raise InvalidInput(f"Unknown split option {', '.join(unknown)}.", field=f"split.{unknown[0]}")
+    by = _choice(split.get("by"), "split.by", [stem for stem, _kind in GROUP_KEYS])
+    test = split.get("test", 0.2)
+    if isinstance(test, bool) or not isinstance(test, int | float) or not 0 < test < 1:
+        raise InvalidInput("split.test is a fraction between 0 and 1.", field="split.test")
+    seed = split.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InvalidInput("split.seed is an integer.", field="split.seed")
+    return {"by": by, "test": float(test), "seed": seed}
+
+
+def request_sha256(query: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(query, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def export_query(export: Export) -> dict[str, Any]:
+    """The normalised request, as recorded in the file and hashed to find identical requests."""
+    return {
+        "granularity": export.granularity,
+        "format": export.format,
+        "layout": export.layout,
+        "filters": export.filters,
+        "parameters": export.parameters,
+        "criticality": export.criticality,
+        "split": export.split,
+    }
+
+
+def export_request(
+    *,
+    actor: User,
+    granularity: Any = "cell",
+    format: Any = "parquet",  # noqa: A002 - the API's name
+    layout: Any = "wide",
+    filters: Any = None,
+    parameters: Any = None,
+    criticality: Any = None,
+    split: Any = None,
+) -> Export:
+    """The user's identical queued or running export, or a new one queued for Celery."""
+    fmt = FORMAT_ALIASES.get(format, format) if isinstance(format, str) else format
+    export = Export(
+        created_by=actor,
+        granularity=_choice(granularity, "granularity", GRANULARITIES),
+        format=_choice(fmt, "format", FORMATS),
+        layout=_choice(layout, "layout", LAYOUTS),
+        filters=_filters(filters),
+        parameters=_parameters(parameters),
+        criticality=_criticality(criticality),
+        split=_split(split),
+    )
+    export.request_sha256 = request_sha256(export_query(export))
+    with transaction.atomic():
+        running = (
+            Export.objects.select_for_update()
+            .filter(created_by=actor, request_sha256=export.request_sha256, status__in=ACTIVE)
+            .order_by("id")
+            .first()
+        )
+        if running is not None:
+            return running
+        export.celery_task_id = str(uuid.uuid4())
+        export.save()
+        export_id, task_id = export.pk, export.celery_task_id
+
+        def queue() -> None:
+            from .tasks import export_dataset_task
+
+            export_dataset_task.apply_async(args=[export_id], task_id=task_id)
+
+        transaction.on_commit(queue)
+    return export
+
+
+# --- Run ---------------------------------------------------------------------------------------
+
+
+class _Progress:
+    """Progress is written through a connection of its own on PostgreSQL, so that clients see it
+    while the snapshot transaction is still open; elsewhere it is written at the end only."""
+
+    def __init__(self, export_id: int, total: int) -> None:
+        self.export_id = export_id
+        self.total = total
+        self.last = 0.0
+
+    def __call__(self, done: int) -> None:
+        now = time.monotonic()
+        if not self.total or now - self.last < _PROGRESS_EVERY_S or connection.vendor != "postgresql":
+            return
+        self.last = now
+        side = connections.create_connection(DEFAULT_DB_ALIAS)
+        try:
+            with side.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE datasets_export SET progress = %s WHERE id = %s AND status = %s",
+                    [min(0.99, done / self.total), self.export_id, ExportStatus.RUNNING],
+                )
+        except Exception:  # progress is best effort
+            log.warning("export %s: progress not recorded", self.export_id, exc_info=True)
+        finally:
+            side.close()
+
+
+def _build(export: Export, path: Path) -> tuple[int, int, str, list[dict[str, Any]], str]:
+    columns, rows = dataset_rows(
+        granularity=export.granularity,
+        filters=export.filters,
+        parameters=export.parameters,
+        criticality=export.criticality,
+        split=export.split or None,
+    )
+    dictionary = data_dictionary(columns)
+    version = catalog_version()
+    total = columns[0].coverage if export.layout == "wide" and columns else 0
+    written = write_dataset(
+        path=path,
+        columns=columns,
+        rows=rows,
+        fmt=export.format,
+        layout=export.layout,
+        metadata={
+            "celltrace.export": export.pk,
+            "celltrace.query": export_query(export),
+            "celltrace.catalog_version": version,
+            "celltrace.dictionary": dictionary,
+        },
+        progress=_Progress(export.pk, total),
+        query=export_query(export),
+        catalog_version=version,
+    )
+    return written.rows, written.columns, written.sha256, dictionary, version
+
+
+def _snapshot_build(export: Export, path: Path) -> tuple[int, int, str, list[dict[str, Any]], str]:
+    """Every read of the export in one transaction; REPEATABLE READ on PostgreSQL when this is
+    the outermost transaction (SQLite transactions read one snapshot anyway)."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and not _inside_transaction():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return _build(export, path)
+
+
+def _inside_transaction() -> bool:
+    # atomic() above opened the outermost block unless there was one already (the test suite).
+    return len(connection.savepoint_ids) > 0
+
+
+def export_run(export_id: int) -> Export | None:
+    """Build the export's file. Safe to run again: a done or failed export is left alone, a queued
+    or running one (a redelivered task) starts from scratch."""
+    with transaction.atomic():
+        export = Export.objects.select_for_update().filter(pk=export_id).first()
+        if export is None or export.status in (ExportStatus.DONE, ExportStatus.FAILED):
+            return export
+        if export.file:
+            export.file.delete(save=False)
+        export.status = ExportStatus.RUNNING
+        export.progress = 0.0
+        export.started_at = timezone.now()
+        export.save(update_fields=["status", "progress", "started_at", "file"])
+    try:
+        with tempfile.TemporaryDirectory(prefix="celltrace-export-") as directory:
+            name = f"export-{export.pk}.{EXTENSIONS[export.format]}"
+            path = Path(directory) / name
+            rows, columns, sha256, dictionary, version = _snapshot_build(export, path)
+            with path.open("rb") as stream:
+                export.file.save(name, File(stream), save=False)
+        finished = timezone.now()
+        export.status = ExportStatus.DONE
+        export.progress = 1.0
+        export.rows, export.columns, export.content_sha256 = rows, columns, sha256
+        export.dictionary, export.catalog_version = dictionary, version
+        export.finished_at = finished
+        export.expires_at = finished + timedelta(hours=settings.CELLTRACE_EXPORT_TTL_HOURS)
+        export.error = ""
+        export.save()
+    except Exception as error:
+        log.exception("export %s failed", export_id)
+        Export.objects.filter(pk=export_id).update(
+            status=ExportStatus.FAILED, error=str(error) or type(error).__name__, finished_at=timezone.now()
+        )
+        export.refresh_from_db()
+    return export
+
+
+def export_expired(export: Export) -> bool:
+    return export.expires_at is not None and export.expires_at <= timezone.now()
+
+
+def exports_expire() -> int:
+    """Delete the files of expired exports (the rows stay, answering 410); how many were deleted."""
+    deleted = 0
+    for export in Export.objects.filter(expires_at__lte=timezone.now()).exclude(file=""):
+        export.file.delete(save=False)
+        Export.objects.filter(pk=export.pk).update(file="")
+        deleted += 1
+    return deleted
