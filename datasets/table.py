@@ -106,14 +106,21 @@ ops(root_id, operation_id, pol) AS (
     SELECT w.root_id, oi.operation_id, w.pol
     FROM walk w JOIN traceability_operationinput oi ON oi.item_id = w.item_id AND oi.quantity = 0
 ),
-hits(root_id, measurement_id, pol) AS (
+hits(root_id, measurement_id, pol) AS (  -- UNION ALL: `vals` removes the repeats once
+    SELECT w.root_id, m.id, w.pol
+    FROM {{along}}
+    UNION ALL
     SELECT w.root_id, m.id, w.pol
     FROM walk w JOIN measurements_measurement m ON m.item_id = w.item_id
-    WHERE w.lo IS NULL OR m.position_m IS NULL OR (m.position_m >= w.lo AND m.position_m <= w.hi)
-    UNION
+    WHERE w.lo IS NULL
+    UNION ALL
+    SELECT w.root_id, m.id, w.pol
+    FROM walk w JOIN measurements_measurement m ON m.item_id = w.item_id AND m.position_m IS NULL
+    WHERE w.lo IS NOT NULL
+    UNION ALL
     SELECT ops.root_id, m.id, ops.pol
     FROM ops JOIN measurements_measurement m ON m.operation_id = ops.operation_id AND m.item_id IS NULL
-    UNION
+    UNION ALL
     SELECT ops.root_id, m.id, ops.pol
     FROM ops
     JOIN traceability_operation o ON o.id = ops.operation_id
@@ -517,6 +524,18 @@ def _lot_kinds() -> list[str]:
     return [kind for kind in kinds if kind.replace("_", "").replace("-", "").isalnum()]
 
 
+# Values along a roll inside each stretch. Written so that the join is a range scan of
+# (item, position_m) per stretch: an OR of "whole or inside" made PostgreSQL hash every value of
+# a roll against every stretch of it, thousands of stretches per roll on a real line. On
+# PostgreSQL the LATERAL forces the per-stretch scan; SQLite plans it that way by itself.
+_ALONG = {
+    "postgresql": "walk w CROSS JOIN LATERAL (SELECT m.id FROM measurements_measurement m "
+    "WHERE m.item_id = w.item_id AND m.position_m >= w.lo AND m.position_m <= w.hi) m WHERE w.lo IS NOT NULL",
+    "default": "walk w JOIN measurements_measurement m "
+    "ON m.item_id = w.item_id AND m.position_m >= w.lo AND m.position_m <= w.hi",
+}
+
+
 def _lot_sql() -> dict[str, str]:
     if connection.vendor == "postgresql":
         return {
@@ -559,6 +578,7 @@ def dataset_rows(
         where=where,
         parameter_where=parameter_where,
         lot_kinds=",".join(f"'{kind}'" for kind in kinds) or "NULL",
+        along=_ALONG.get(connection.vendor, _ALONG["default"]),
         **vendor_functions(),
         **_lot_sql(),
     )
