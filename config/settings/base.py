@@ -130,6 +130,12 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
+# Redis redelivers a task that was not acknowledged (a killed worker's) after this many seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# Celery beat (`celery -A config beat`) deletes the files of expired exports every hour.
+CELERY_BEAT_SCHEDULE = {
+    "expire-exports": {"task": "datasets.tasks.expire_exports_task", "schedule": 3600.0},
+}
 # Exported dataset files are deleted this many hours after the export finished.
 CELLTRACE_EXPORT_TTL_HOURS = env_int("CELLTRACE_EXPORT_TTL_HOURS", 72)
 

@@ -350,8 +350,10 @@ def test_the_command_writes_the_file_and_prints_its_hash(line: dict[str, Any], t
     out = StringIO()
     target = tmp_path / "cells.csv"
     codes = [c.code for c in line["cells"][:2]]
-    call_command("export_dataset", "--format", "csv", "--out", str(target), "--codes", *codes, stdout=out)
+    err = StringIO()
+    call_command("export_dataset", "--format", "csv", "--out", str(target), "--codes", *codes, stdout=out, stderr=err)
     text = out.getvalue()
+    assert "\r[" + "#" * 30 + "] 2/2 rows (100 %)" in err.getvalue()  # the progress bar, on stderr
     from datasets.writers import file_sha256
 
     assert f"sha256 {file_sha256(target)}" in text

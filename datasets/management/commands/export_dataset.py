@@ -10,6 +10,8 @@ from datasets.table import GRANULARITIES, GROUP_KEYS, dataset_rows
 from datasets.writers import FORMATS, LAYOUTS, write_dataset
 from measurements.models import Level
 
+_BAR_WIDTH = 30
+
 
 class Command(BaseCommand):
     help = "Write the per-cell (sheet, roll) dataset as Parquet, CSV or JSON Lines."
@@ -61,10 +63,14 @@ class Command(BaseCommand):
         self.stdout.write(f"{total} rows, {len(columns)} columns; writing {options['format']} ({options['layout']})")
 
         def progress(done: int) -> None:
+            """A progress bar on one line of stderr, redrawn with a carriage return."""
             if options["layout"] == "wide" and total:
-                self.stdout.write(f"  {done}/{total} rows ({100 * done // total} %)")
+                filled = _BAR_WIDTH * done // total
+                line = f"[{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {done}/{total} rows ({100 * done // total} %)"
             else:
-                self.stdout.write(f"  {done} rows")
+                line = f"{done} rows"
+            self.stderr.write(f"\r{line}", ending="")
+            self.stderr.flush()
 
         query = {
             "granularity": options["granularity"],
@@ -89,6 +95,7 @@ class Command(BaseCommand):
             query=query,
             catalog_version=version,
         )
+        self.stderr.write("")  # end the progress line
         self.stdout.write(json.dumps(written.provenance))
         self.stdout.write(
             self.style.SUCCESS(
