@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.utils.dateparse import parse_datetime
 
@@ -583,6 +584,7 @@ def dataset_rows(
         **_lot_sql(),
     )
     params = root_params + parameter_params
+    _work_mem(settings.CELLTRACE_EXPORT_WORK_MEM)
     with connection.cursor() as cursor:
         cursor.execute(cte + _DISCOVER, params)
         discovered = cursor.fetchall()
@@ -617,6 +619,7 @@ def dataset_rows(
     group_stems = {kind: stem for stem, kind in GROUP_KEYS}
     names = [column.name for column in columns]
     if roots == 0:
+        _work_mem(None)
         return columns, iter(())
     sides: dict[int, str] = {}
     if checked_split:
@@ -669,8 +672,22 @@ def dataset_rows(
                 yield _finish(row, codes)
         finally:
             cursor.close()
+            _work_mem(None)
 
     return columns, stream()
+
+
+def _work_mem(size: str | None) -> None:
+    """Give the export's de-duplication and aggregation room to hash in memory (a value along a
+    roll reaches several cells, millions of pairs on a real line), then hand the connection back
+    as it was. PostgreSQL only; `size` None resets."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        if size is None:
+            cursor.execute("RESET work_mem")
+        else:
+            cursor.execute("SELECT set_config('work_mem', %s, false)", [size])
 
 
 def _finish(row: dict[str, Any], codes: dict[str, list[str]]) -> dict[str, Any]:

@@ -138,6 +138,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Exported dataset files are deleted this many hours after the export finished.
 CELLTRACE_EXPORT_TTL_HOURS = env_int("CELLTRACE_EXPORT_TTL_HOURS", 72)
+# PostgreSQL work_mem for the export's queries: millions of (cell, value) pairs hash in memory.
+CELLTRACE_EXPORT_WORK_MEM = env_str("CELLTRACE_EXPORT_WORK_MEM", "512MB")
 
 # GS1 Digital Link: labels encode https://<resolver>/01/<GTIN>/10|21/<code>.
 CELLTRACE_RESOLVER = env_str("CELLTRACE_RESOLVER", "id.celltrace.example")
