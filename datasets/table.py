@@ -24,6 +24,7 @@ through a server-side cursor on PostgreSQL. Two queries whatever the number of r
 
 import hashlib
 import math
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -583,8 +584,8 @@ def dataset_rows(
         **vendor_functions(),
         **_lot_sql(),
     )
-    params = root_params + parameter_params
     _work_mem(settings.CELLTRACE_EXPORT_WORK_MEM)
+    cte, params, temporary = _materialise(cte, root_params, parameter_params)
     with connection.cursor() as cursor:
         cursor.execute(cte + _DISCOVER, params)
         discovered = cursor.fetchall()
@@ -619,7 +620,7 @@ def dataset_rows(
     group_stems = {kind: stem for stem, kind in GROUP_KEYS}
     names = [column.name for column in columns]
     if roots == 0:
-        _work_mem(None)
+        _release(temporary)
         return columns, iter(())
     sides: dict[int, str] = {}
     if checked_split:
@@ -672,9 +673,34 @@ def dataset_rows(
                 yield _finish(row, codes)
         finally:
             cursor.close()
-            _work_mem(None)
+            _release(temporary)
 
     return columns, stream()
+
+
+def _materialise(cte: str, root_params: list[Any], parameter_params: list[Any]) -> tuple[str, list[Any], list[str]]:
+    """Run the walk and the aggregation once, into temporary tables, for both the discovery of
+    the columns and the rows (each took half the time of an export). Returns the WITH clause to
+    read them through, its parameters (none) and the tables to drop."""
+    head_end = cte.index("ops(root_id, operation_id, pol) AS (")
+    tail_start = cte.index("keys(root_id, kind_id, pol, code) AS (")
+    head, middle, tail = cte[:head_end].rstrip().rstrip(","), cte[head_end:tail_start], cte[tail_start:]
+    stem = f"dataset_{uuid.uuid4().hex[:12]}"
+    roots, walk, agg = f"{stem}_roots", f"{stem}_walk", f"{stem}_agg"
+    made = f"WITH roots AS (SELECT * FROM {roots}), walk AS (SELECT * FROM {walk}),\n"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {roots} AS {head} SELECT root_id FROM roots", root_params)
+        cursor.execute(f"CREATE TEMPORARY TABLE {walk} AS {head} SELECT * FROM walk", root_params)
+        middle_query = made + middle.rstrip().rstrip(",") + "\nSELECT * FROM agg"
+        cursor.execute(f"CREATE TEMPORARY TABLE {agg} AS {middle_query}", parameter_params)
+    return made + f"agg AS (SELECT * FROM {agg}),\n" + tail, [], [roots, walk, agg]
+
+
+def _release(tables: list[str]) -> None:
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+    _work_mem(None)
 
 
 def _work_mem(size: str | None) -> None:
