@@ -22,10 +22,12 @@ from rest_framework.test import APIClient
 
 from datasets.models import Export, ExportStatus
 from datasets.services import export_run, exports_expire
-from lots.models import ItemKind
-from lots.seed import KINDS, STEPS
 from tests.factories import build_line
-from traceability.models import Step
+from tests.support import (
+    celery_connections_drop,
+    reseed_after_the_last_truncate,  # noqa: F401  (module-scoped autouse fixture)
+    seed_kinds_and_steps,
+)
 
 URL = "/api/exports/"
 
@@ -218,28 +220,7 @@ def test_a_redelivered_task_starts_again_and_a_finished_one_is_left_alone(engine
 # This test stays last in the module so the tests above still find them.
 
 
-def _seed() -> None:
-    for spec in KINDS:
-        ItemKind.objects.update_or_create(code=spec.code, defaults=spec._asdict())
-    for sequence, (code, name) in enumerate(STEPS, start=1):
-        Step.objects.update_or_create(code=code, defaults={"name": name, "sequence": sequence})
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _reseed_after_the_last_truncate(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
-    yield
-    with django_db_blocker.unblock():
-        _seed()
-
-
 REDIS = "redis://127.0.0.1:6379/15"
-
-
-def _drop_connections(app: Any) -> None:
-    if app._pool is not None:
-        app._pool.force_close_all()
-    app._pool = None
-    app.amqp._producer_pool = None
 
 
 @pytest.fixture
@@ -248,7 +229,7 @@ def worker(transactional_db: None, settings: Any, _media: Path) -> Iterator[subp
 
     from config.celery import app
 
-    _seed()
+    seed_kinds_and_steps()
     redis.Redis.from_url(REDIS).flushdb()
     db = connection.settings_dict
     host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
@@ -274,13 +255,13 @@ def worker(transactional_db: None, settings: Any, _media: Path) -> Iterator[subp
     settings.CELERY_BROKER_URL = REDIS
     app.conf.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.CELERY_BROKER_URL = REDIS
-    _drop_connections(app)  # a pool made earlier would still point at the old broker
+    celery_connections_drop(app)  # a pool made earlier would still point at the old broker
     assert app.pool.connection.as_uri() == REDIS
     try:
         yield process
     finally:
         app.conf.CELERY_TASK_ALWAYS_EAGER, app.conf.CELERY_BROKER_URL = saved
-        _drop_connections(app)
+        celery_connections_drop(app)
         process.terminate()
         try:
             process.wait(timeout=20)

@@ -25,10 +25,12 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from datasets.models import Export, ExportStatus
-from lots.models import ItemKind
-from lots.seed import KINDS, STEPS
 from tests.factories import build_line
-from traceability.models import Step
+from tests.support import (
+    celery_connections_drop,
+    reseed_after_the_last_truncate,  # noqa: F401  (module-scoped autouse fixture)
+    seed_kinds_and_steps,
+)
 
 URL = "/api/exports/"
 REDIS = "redis://127.0.0.1:6379/14"
@@ -58,31 +60,12 @@ pytestmark = [pytest.mark.postgresql_only, pytest.mark.django_db(transaction=Tru
 
 # transaction=True tests end with a TRUNCATE of every table, which also empties the item kinds and
 # steps that data migrations seeded (see tests/datasets/test_exports.py): put them back.
-def _seed() -> None:
-    for spec in KINDS:
-        ItemKind.objects.update_or_create(code=spec.code, defaults=spec._asdict())
-    for sequence, (code, name) in enumerate(STEPS, start=1):
-        Step.objects.update_or_create(code=code, defaults={"name": name, "sequence": sequence})
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _reseed_after_the_last_truncate(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
-    yield
-    with django_db_blocker.unblock():
-        _seed()
 
 
 @pytest.fixture(autouse=True)
 def _media(settings: Any, tmp_path: Path) -> Path:
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT
-
-
-def _drop_connections(app: Any) -> None:
-    if app._pool is not None:
-        app._pool.force_close_all()
-    app._pool = None
-    app.amqp._producer_pool = None
 
 
 Start = Callable[..., subprocess.Popen[bytes]]
@@ -95,7 +78,7 @@ def start_worker(transactional_db: None, settings: Any, _media: Path, tmp_path: 
 
     from config.celery import app
 
-    _seed()
+    seed_kinds_and_steps()
     redis.Redis.from_url(REDIS).flushdb()
     db = connection.settings_dict
     host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
@@ -126,13 +109,13 @@ def start_worker(transactional_db: None, settings: Any, _media: Path, tmp_path: 
     settings.CELERY_BROKER_URL = REDIS
     app.conf.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.CELERY_BROKER_URL = REDIS
-    _drop_connections(app)
+    celery_connections_drop(app)
     assert app.pool.connection.as_uri() == REDIS
     try:
         yield start
     finally:
         app.conf.CELERY_TASK_ALWAYS_EAGER, app.conf.CELERY_BROKER_URL = saved
-        _drop_connections(app)
+        celery_connections_drop(app)
         for process in processes:
             if process.poll() is None:
                 process.terminate()

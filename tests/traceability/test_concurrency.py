@@ -6,40 +6,29 @@ last, so that the next run on the reused test database still finds them.
 """
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.db import connection
 
 from lots.exceptions import Conflict, ErrorCode
-from lots.models import Item, ItemKind, ItemStatus
-from lots.seed import KINDS, STEPS
+from lots.models import Item, ItemStatus
 from tests.factories import register
-from traceability.models import OperationInput, Step
+from tests.support import (
+    reseed_after_the_last_truncate,  # noqa: F401  (module-scoped autouse fixture)
+    seed_kinds_and_steps,
+)
+from traceability.models import OperationInput
 from traceability.services import InputSpec, OutputSpec, operation_record
 
 pytestmark = [pytest.mark.postgresql_only, pytest.mark.django_db(transaction=True)]
 
 
-def _seed() -> None:
-    for spec in KINDS:
-        ItemKind.objects.update_or_create(code=spec.code, defaults=spec._asdict())
-    for sequence, (code, name) in enumerate(STEPS, start=1):
-        Step.objects.update_or_create(code=code, defaults={"name": name, "sequence": sequence})
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _reseed_after_the_last_truncate(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
-    yield
-    with django_db_blocker.unblock():
-        _seed()
-
-
 @pytest.fixture(autouse=True)
 def _seeded(db: None) -> None:
     """The previous test's TRUNCATE emptied them."""
-    _seed()
+    seed_kinds_and_steps()
 
 
 def _race(*calls: Callable[[], Any]) -> list[tuple[str, Any]]:

@@ -1,0 +1,36 @@
+"""What transactional tests share: putting back the rows that data migrations seeded, and
+letting go of Celery's cached broker connections."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from lots.models import ItemKind
+from lots.seed import KINDS, STEPS
+from traceability.models import Step
+
+
+def seed_kinds_and_steps() -> None:
+    """transaction=True tests end with a TRUNCATE of every table, which also empties the item
+    kinds and steps that data migrations seeded: put them back."""
+    for spec in KINDS:
+        ItemKind.objects.update_or_create(code=spec.code, defaults=spec._asdict())
+    for sequence, (code, name) in enumerate(STEPS, start=1):
+        Step.objects.update_or_create(code=code, defaults={"name": name, "sequence": sequence})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def reseed_after_the_last_truncate(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Import into a module of transactional tests: the modules after it find the seeds again."""
+    yield
+    with django_db_blocker.unblock():
+        seed_kinds_and_steps()
+
+
+def celery_connections_drop(app: Any) -> None:
+    """Forget the app's pooled broker connections, so a changed broker URL takes effect."""
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    app.amqp._producer_pool = None
