@@ -1,0 +1,473 @@
+#!/usr/bin/env python
+"""Export benchmark: every cell of the trace line, wide, to Parquet, against the COPY ceiling.
+
+    .venv/bin/python bench/export.py [--database-url URL] [--reload-measurements]
+                                     [--measurements 2000000] [--seed 7] [--keep-file]
+
+Uses the line that bench/trace.py generates (database celltrace_bench, 10,000 cells and 200,000
+sheets; run that first). What it does:
+
+1. Measurements (set-up, not measured). With --reload-measurements, or by itself when fewer than
+   150 distinct parameters have measurements, it loads the catalog (`load_catalog`), TRUNCATEs
+   measurements_measurement (a trigger refuses DELETE) and COPYs --measurements values over the
+   catalog's parameters, spread the way a line produces them:
+   - online profiles along the coated rolls (coating and drying structure/process parameters)
+     and the calendered rolls (calendering ones), with positions: most of the rows;
+   - lab values without a position: per slurry (mixing structure parameters), per raw-material
+     lot (material parameters of mixing), per coated roll (coating structure parameters) and
+     per slit roll (slitting, post-drying and cutting structure parameters);
+   - per cell (formation, aging, end-of-line test and the other cell-assembly steps, electrolyte
+     and separator materials), one value each;
+   - per operation (operation_id, no item): machine parameters of the mixing, coating (with the
+     dryer's), calendering, slitting (with post-drying's), cutting and stacking operations;
+   - the dry room (room='dry-room-1'): the environment parameters every 15 minutes.
+   then ANALYZEs the table.
+2. The export: `manage.py export_dataset --format parquet --layout wide --out <tmp>` as a
+   subprocess (DJANGO_SETTINGS_MODULE=config.settings.test, DATABASE_URL of the bench database),
+   timed by wall clock; its peak resident memory is the ru_maxrss that wait4() reports for it.
+3. The ceiling: `COPY (SELECT root_id, pol, parameter_id, value FROM vals) TO STDOUT` on a plain
+   psycopg connection, where `vals` is the dataset's own CTE (datasets.table._CTE, formatted as
+   dataset_rows formats it, with the same work_mem): the joined long table, one row per (cell,
+   measurement), that the export aggregates. The export / ceiling ratio is printed.
+4. Prints the figures against the goals (<= 30 s wall, <= 1 GB peak memory) and writes
+   bench/export-results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from support import dsn, log
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+RESULTS = Path(__file__).resolve().parent / "export-results.json"
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/celltrace_bench"
+
+GOALS = {"wall_s": 30.0, "peak_rss_mib": 1024.0, "min_parameters": 150}
+BASE_TIME = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
+MONTH = timedelta(days=31)
+DRY_ROOM = "dry-room-1"
+DRY_ROOM_EVERY = timedelta(minutes=15)
+OPERATION_SAMPLES = 30  # machine log samples per parameter of a (long) operation
+STACKING_SAMPLES = 1
+LAB_SAMPLES = {"slurry": 5, "lot": 3, "coated_roll": 5, "slit_roll": 5}
+RAW_KINDS = (
+    "cathode_active_material",
+    "anode_active_material",
+    "binder",
+    "conductive_additive",
+    "solvent",
+    "current_collector_foil",
+)
+# Machine parameters of steps without operations of their own in the trace line, filed under the
+# operation of the machine they run on (the dryer is inline with the coater).
+OPERATION_STEP = {"drying": "coating", "post_drying": "slitting"}
+COLUMNS = (
+    "parameter_id, item_id, operation_id, room, position_m, measured_at, source, instrument, method, value, "
+    "sent_value, sent_unit, file, file_sha256, out_of_range, correction_reason, created_at"
+)
+
+
+# --- Set-up: the measurements --------------------------------------------------------------------
+
+
+def plan(parameters: list[dict[str, Any]], sequence: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
+    """Which parameters go where: profile_coated, profile_calendered, lab_slurry, lab_lot,
+    lab_coated, lab_slit, cell, operation (with its "op_step") and room."""
+    groups: dict[str, list[dict[str, Any]]] = {
+        key: []
+        for key in (
+            "profile_coated",
+            "profile_calendered",
+            "lab_slurry",
+            "lab_lot",
+            "lab_coated",
+            "lab_slit",
+            "cell",
+            "operation",
+            "room",
+        )
+    }
+    stacking = sequence["stacking"]
+    for p in parameters:
+        step, scope, category = p["step_id"] or "", p["scope"], p["category"]
+        if scope == "environment":
+            groups["room"].append(p)
+        elif scope == "material":
+            groups["lab_lot" if step == "mixing" else "cell"].append(p)
+        elif category == "MP":
+            op_step = OPERATION_STEP.get(step, step)
+            if op_step in {"mixing", "coating", "calendering", "slitting", "cutting", "stacking"}:
+                groups["operation"].append({**p, "op_step": op_step})
+            else:
+                groups["cell"].append(p)
+        elif step in {"coating", "drying"}:
+            groups["profile_coated"].append(p)
+            if step == "coating" and category == "SP":
+                groups["lab_coated"].append(p)
+        elif step == "calendering":
+            groups["profile_calendered"].append(p)
+        elif step == "mixing":
+            groups["lab_slurry"].append(p)
+        elif step in {"slitting", "post_drying", "cutting"}:
+            groups["lab_slit"].append(p)
+        elif sequence.get(step, 0) >= stacking:
+            groups["cell"].append(p)
+    return groups
+
+
+def reload_measurements(total: int, seed: int) -> dict[str, Any]:
+    """TRUNCATE and COPY `total` measurements over the catalog; returns what was loaded."""
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    call_command("load_catalog", stdout=io.StringIO())
+    rng = random.Random(seed)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT code, sequence FROM traceability_step")
+        sequence = dict(cursor.fetchall())
+        cursor.execute(
+            "SELECT id, code, scope, step_id, category, unit, typical_min, typical_max "
+            "FROM measurements_parameter ORDER BY code"
+        )
+        names = [c[0] for c in cursor.description]
+        parameters = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        cursor.execute("SELECT id, kind_id, length_m, created_at FROM lots_item WHERE kind_id <> 'electrode_sheet'")
+        items: dict[str, list[tuple[int, float | None, datetime]]] = {}
+        for pk, kind, length, created in cursor.fetchall():
+            items.setdefault(kind, []).append((pk, length, created))
+        cursor.execute("SELECT id, step_id, started_at, COALESCE(ended_at, started_at) FROM traceability_operation")
+        operations: dict[str, list[tuple[int, datetime, datetime]]] = {}
+        for pk, step, started, ended in cursor.fetchall():
+            operations.setdefault(step, []).append((pk, started, ended))
+    if not items.get("cell") or not items.get("coated_roll"):
+        sys.exit("No line in the database: run bench/trace.py first.")
+    groups = plan(parameters, sequence)
+
+    def value_of(p: dict[str, Any]) -> float:
+        low, high = p["typical_min"], p["typical_max"]
+        if low is None and high is None:
+            low, high = 0.0, 100.0
+        elif low is None:
+            low = 0.0 if high > 0 else high - 1.0
+        elif high is None:
+            high = low * 2 + 1.0 if low >= 0 else 0.0
+        if high <= low:
+            return float(low)
+        middle, spread = (low + high) / 2, (high - low) / 8
+        return min(high, max(low, rng.gauss(middle, spread)))
+
+    rows: list[tuple[str, int]] = []  # (group, count) for the report
+
+    def emit(copy: Any, p: dict[str, Any], *, item=None, operation=None, room="", position=None, when, source):
+        value = value_of(p)
+        copy.write_row(
+            (
+                p["id"],
+                item,
+                operation,
+                room,
+                position,
+                when,
+                source,
+                "gauge" if source == "online" else "lab",
+                "",
+                value,
+                value,
+                p["unit"],
+                "",
+                "",
+                False,
+                "",
+                when,
+            )
+        )
+
+    t0 = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("TRUNCATE measurements_measurement RESTART IDENTITY")
+        with cursor.cursor.copy(f"COPY measurements_measurement ({COLUMNS}) FROM STDIN") as copy:
+            written = 0
+
+            def count(group: str, n: int) -> None:
+                nonlocal written
+                written += n
+                rows.append((group, n))
+
+            # The dry room, every 15 minutes over the month.
+            n, when = 0, BASE_TIME - timedelta(days=1)
+            while when <= BASE_TIME + MONTH:
+                for p in groups["room"]:
+                    emit(copy, p, room=DRY_ROOM, when=when, source="online")
+                    n += 1
+                when += DRY_ROOM_EVERY
+            count("dry room (room, every 15 min)", n)
+            # Machine parameters per operation.
+            n = 0
+            for p in groups["operation"]:
+                samples = STACKING_SAMPLES if p["op_step"] == "stacking" else OPERATION_SAMPLES
+                for pk, started, ended in operations.get(p["op_step"], []):
+                    span = (ended - started) / samples
+                    for k in range(samples):
+                        emit(copy, p, operation=pk, when=started + span * k, source="online")
+                        n += 1
+            count("operation values (operation_id, no item)", n)
+            # One value per cell and parameter of cell assembly, formation, aging and the EOL test.
+            n = 0
+            for pk, _length, created in items["cell"]:
+                for p in groups["cell"]:
+                    emit(copy, p, item=pk, when=created + timedelta(days=2), source="offline")
+                    n += 1
+            count("cell values (per cell)", n)
+            # Lab values without a position.
+            n = 0
+            for group, kinds in (
+                ("lab_slurry", ("slurry",)),
+                ("lab_lot", RAW_KINDS),
+                ("lab_coated", ("coated_roll",)),
+                ("lab_slit", ("slit_roll",)),
+            ):
+                for kind in kinds:
+                    samples = LAB_SAMPLES["lot" if kind in RAW_KINDS else kind]
+                    for pk, _length, created in items.get(kind, []):
+                        for p in groups[group]:
+                            for k in range(samples):
+                                emit(copy, p, item=pk, when=created + timedelta(minutes=10 * k), source="offline")
+                                n += 1
+            count("lab values (slurry, lot, roll; no position)", n)
+            # The rest: online profiles along the coated and calendered rolls.
+            rolls = [(r, "profile_coated") for r in items["coated_roll"]] + [
+                (r, "profile_calendered") for r in items.get("calendered_roll", [])
+            ]
+            need = max(0, total - written)
+            n = 0
+            for index, ((pk, length, created), group) in enumerate(rolls):
+                share = need // len(rolls) + (1 if index < need % len(rolls) else 0)
+                params = groups[group]
+                scans = -(-share // len(params))
+                step = (length or 1000.0) / scans
+                done = 0
+                for scan in range(scans):
+                    when = created + timedelta(seconds=scan)
+                    for p in params:
+                        if done >= share:
+                            break
+                        emit(copy, p, item=pk, position=round(scan * step, 4), when=when, source="online")
+                        done += 1
+                n += done
+            count("online profiles along coated/calendered rolls", n)
+    load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE measurements_measurement")
+    analyze_s = time.perf_counter() - t0
+    for group, n in rows:
+        log(f"  {n:>10,}  {group}")
+    log(f"loaded {written:,} measurements with COPY in {load_s:.1f} s, ANALYZE {analyze_s:.1f} s")
+    return {
+        "measurements": written,
+        "copy_s": round(load_s, 2),
+        "analyze_s": round(analyze_s, 2),
+        "by_kind": dict(rows),
+        "parameters_by_group": {k: len(v) for k, v in groups.items()},
+    }
+
+
+# --- The export and the ceiling ------------------------------------------------------------------
+
+
+def run_export(url: str, out: Path) -> dict[str, Any]:
+    """`manage.py export_dataset` as a subprocess: wall time, peak RSS (wait4), rows and columns."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": url}
+    command = [
+        sys.executable,
+        "manage.py",
+        "export_dataset",
+        "--format",
+        "parquet",
+        "--layout",
+        "wide",
+        "--out",
+        str(out),
+    ]
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=stdout, stderr=stderr)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        text, errors = stdout.read().decode(), stderr.read().decode()
+    if proc.returncode != 0:
+        sys.exit(f"export_dataset failed ({proc.returncode}):\n{text}\n{errors[-4000:]}")
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(out).metadata
+    return {
+        "wall_s": round(wall, 2),
+        "rows": meta.num_rows,
+        "columns": meta.num_columns,
+        "rows_per_s": round(meta.num_rows / wall, 1),
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
+        "cpu_user_s": round(usage.ru_utime, 2),
+        "cpu_sys_s": round(usage.ru_stime, 2),
+        "file_mib": round(out.stat().st_size / 2**20, 2),
+        "stdout": text.strip().splitlines()[:3],
+    }
+
+
+def ceiling_sql() -> tuple[str, list[Any]]:
+    """The dataset's CTE as dataset_rows builds it (every cell, no parameter filter), cut after
+    `vals`, selecting the long table: one row per (cell, measurement)."""
+    from django.db import connection
+
+    from datasets import table
+    from traceability.selectors import vendor_functions
+
+    where, root_params = table._root_where("cell", {})
+    parameter_where, parameter_params = table._parameter_where(None, None)
+    kinds = table._lot_kinds()
+    cte = table._CTE.format(
+        where=where,
+        parameter_where=parameter_where,
+        lot_kinds=",".join(f"'{kind}'" for kind in kinds) or "NULL",
+        along=table._ALONG.get(connection.vendor, table._ALONG["default"]),
+        **vendor_functions(),
+        **table._lot_sql(),
+    )
+    head = cte[: cte.index("agg(root_id, pol, parameter_id, n, s, ss, mn, mx) AS (")].rstrip().rstrip(",")
+    return head + "\nSELECT root_id, pol, parameter_id, value FROM vals", root_params + parameter_params
+
+
+def run_ceiling(url: str, work_mem: str) -> dict[str, Any]:
+    """COPY (SELECT ... FROM vals) TO STDOUT on a fresh psycopg connection, same work_mem and jit=off."""
+    import psycopg
+
+    query, params = ceiling_sql()
+    with psycopg.connect(dsn(url), options="-c jit=off", autocommit=True) as conn:
+        conn.execute("SELECT set_config('work_mem', %s, false)", [work_mem])
+        statement = psycopg.ClientCursor(conn).mogrify(f"COPY ({query}) TO STDOUT", params)
+        rows = size = 0
+        t0 = time.perf_counter()
+        with conn.cursor() as cursor, cursor.copy(statement) as copy:
+            for block in copy:
+                size += len(block)
+                rows += bytes(block).count(b"\n")
+        seconds = time.perf_counter() - t0
+    return {"seconds": round(seconds, 2), "rows": rows, "mib": round(size / 2**20, 1)}
+
+
+# --- Main ----------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--reload-measurements", action="store_true", help="TRUNCATE and COPY the measurements")
+    parser.add_argument("--measurements", type=int, default=2_000_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep-file", action="store_true", help="keep the Parquet file (path printed)")
+    args = parser.parse_args()
+    os.environ["DATABASE_URL"] = args.database_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*), COUNT(DISTINCT parameter_id) FROM measurements_measurement")
+        stored, distinct = cursor.fetchone()
+        cursor.execute("SELECT COUNT(*) FROM lots_item WHERE kind_id = 'cell'")
+        (cells,) = cursor.fetchone()
+    if not cells:
+        sys.exit("No line in the database: run bench/trace.py first.")
+    load: dict[str, Any] | None = None
+    if args.reload_measurements or distinct < GOALS["min_parameters"]:
+        why = "--reload-measurements" if args.reload_measurements else f"only {distinct} parameters measured"
+        log(f"reloading {args.measurements:,} measurements ({why}) ...")
+        load = reload_measurements(args.measurements, args.seed)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*), COUNT(DISTINCT parameter_id) FROM measurements_measurement")
+        stored, distinct = cursor.fetchone()
+    connection.close()
+    log(f"{cells:,} cells, {stored:,} measurements over {distinct} parameters")
+
+    out = Path(tempfile.mkdtemp(prefix="celltrace-bench-export-")) / "dataset.parquet"
+    log("export_dataset --format parquet --layout wide ...")
+    export = run_export(args.database_url, out)
+    log(f"  {export['wall_s']} s, {export['rows']:,} rows x {export['columns']} columns")
+    log("COPY (SELECT ... FROM vals) TO STDOUT ...")
+    ceiling = run_ceiling(args.database_url, settings.CELLTRACE_EXPORT_WORK_MEM)
+    log(f"  {ceiling['seconds']} s, {ceiling['rows']:,} long rows")
+    if args.keep_file:
+        log(f"Parquet file kept: {out}")
+    else:
+        out.unlink()
+        out.parent.rmdir()
+
+    ratio = export["wall_s"] / ceiling["seconds"] if ceiling["seconds"] else None
+    met = {
+        "wall_s": export["wall_s"] <= GOALS["wall_s"],
+        "peak_rss_mib": export["peak_rss_mib"] <= GOALS["peak_rss_mib"],
+        "min_parameters": distinct >= GOALS["min_parameters"],
+    }
+    print(f"\nexport of every cell, wide, Parquet: {cells:,} cells, {stored:,} measurements, {distinct} parameters")
+    print(f"  {'figure':40}{'value':>16}  goal")
+    lines = (
+        ("wall time (s)", f"{export['wall_s']:.1f}", f"<= {GOALS['wall_s']:.0f} s", met["wall_s"]),
+        ("peak RSS of the worker (MiB)", f"{export['peak_rss_mib']:.0f}", "<= 1024 MiB", met["peak_rss_mib"]),
+        ("rows (cells) / columns", f"{export['rows']:,} / {export['columns']}", "", None),
+        ("rows/s", f"{export['rows_per_s']:,.0f}", "", None),
+        ("CPU of the worker, user+sys (s)", f"{export['cpu_user_s'] + export['cpu_sys_s']:.1f}", "", None),
+        ("Parquet file (MiB)", f"{export['file_mib']:.1f}", "", None),
+        ("COPY ceiling (s)", f"{ceiling['seconds']:.1f}", "", None),
+        ("COPY ceiling long rows", f"{ceiling['rows']:,}", "", None),
+        ("ratio export / COPY ceiling", f"{ratio:.2f}" if ratio else "-", "printed", None),
+        ("parameters with measurements", f"{distinct}", ">= 150", met["min_parameters"]),
+    )
+    for name, value, goal, ok in lines:
+        verdict = "" if ok is None else ("MET" if ok else "NOT MET")
+        print(f"  {name:40}{value:>16}  {goal} {verdict}".rstrip())
+
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                "database": args.database_url,
+                "cells": cells,
+                "measurements": stored,
+                "parameters_measured": distinct,
+                "load": load,
+                "export": export,
+                "ceiling": ceiling,
+                "ratio_export_to_ceiling": round(ratio, 2) if ratio else None,
+                "goals": GOALS,
+                "met": met,
+                "work_mem": settings.CELLTRACE_EXPORT_WORK_MEM,
+                "self_maxrss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    log(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
