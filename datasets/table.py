@@ -37,7 +37,7 @@ from django.utils.dateparse import parse_datetime
 from lots.models import ItemKind
 from measurements.models import Level, ModelType, Parameter, Scope
 from traceability.models import Step
-from traceability.selectors import MAX_DEPTH, vendor_functions
+from traceability.selectors import MAX_DEPTH, STRETCH_HI, STRETCH_LO, vendor_functions
 
 AGGREGATIONS = ("mean", "min", "max", "std", "n")
 GRANULARITIES = ("cell", "sheet", "roll")
@@ -72,7 +72,6 @@ class Column:
 
 # --- SQL ---------------------------------------------------------------------------------------
 
-_SCALE = "((e.parent_to_m - e.parent_from_m) / (e.child_to_m - e.child_from_m))"
 
 # The interval walk of every root at once, carrying the root and the polarity. UNION, not UNION
 # ALL: a slurry reached through 20 sheets is one row per root, not 20.
@@ -85,14 +84,8 @@ walk(root_id, item_id, pol, lo, hi, depth) AS (
     FROM roots r JOIN lots_item i ON i.id = r.root_id
     UNION
     SELECT w.root_id, e.parent_id, COALESCE(p.polarity, w.pol),
-        CASE WHEN e.parent_from_m IS NULL THEN NULL
-             WHEN w.lo IS NULL OR e.child_from_m IS NULL THEN e.parent_from_m
-             WHEN e.reversed THEN e.parent_to_m - ({{least}}(w.hi, e.child_to_m) - e.child_from_m) * {_SCALE}
-             ELSE e.parent_from_m + ({{greatest}}(w.lo, e.child_from_m) - e.child_from_m) * {_SCALE} END,
-        CASE WHEN e.parent_from_m IS NULL THEN NULL
-             WHEN w.lo IS NULL OR e.child_from_m IS NULL THEN e.parent_to_m
-             WHEN e.reversed THEN e.parent_to_m - ({{greatest}}(w.lo, e.child_from_m) - e.child_from_m) * {_SCALE}
-             ELSE e.parent_from_m + ({{least}}(w.hi, e.child_to_m) - e.child_from_m) * {_SCALE} END,
+        {STRETCH_LO},
+        {STRETCH_HI},
         w.depth + 1
     FROM walk w
     JOIN traceability_lineageedge e ON e.child_id = w.item_id

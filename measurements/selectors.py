@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 
 from lots.models import Item
 from traceability.models import Operation, Station
-from traceability.selectors import MAX_DEPTH, lineage_walk, vendor_functions
+from traceability.selectors import MAX_DEPTH, STRETCH_HI, STRETCH_LO, lineage_walk, vendor_functions
 
 from .models import Level, Measurement, Parameter, Scope
 
@@ -20,7 +20,6 @@ def measurement_queryset(*, history: bool = False) -> QuerySet[Measurement]:
     return queryset if history else queryset.filter(superseded_by__isnull=True)
 
 
-_SCALE = "((e.parent_to_m - e.parent_from_m) / (e.child_to_m - e.child_from_m))"
 _VIA_SCALE = "(CASE WHEN w.hi > w.lo THEN (w.xb - w.xa) / (w.hi - w.lo) ELSE 0 END)"
 _C1 = "{greatest}(w.lo, e.child_from_m)"
 _C2 = "{least}(w.hi, e.child_to_m)"
@@ -35,14 +34,8 @@ WITH RECURSIVE walk(item_id, lo, hi, xa, xb, via_id, depth) AS (
            CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS BIGINT), 0
     UNION ALL
     SELECT e.parent_id,
-        CASE WHEN e.parent_from_m IS NULL THEN NULL
-             WHEN w.lo IS NULL OR e.child_from_m IS NULL THEN e.parent_from_m
-             WHEN e.reversed THEN e.parent_to_m - ({_C2} - e.child_from_m) * {_SCALE}
-             ELSE e.parent_from_m + ({_C1} - e.child_from_m) * {_SCALE} END,
-        CASE WHEN e.parent_from_m IS NULL THEN NULL
-             WHEN w.lo IS NULL OR e.child_from_m IS NULL THEN e.parent_to_m
-             WHEN e.reversed THEN e.parent_to_m - ({_C1} - e.child_from_m) * {_SCALE}
-             ELSE e.parent_from_m + ({_C2} - e.child_from_m) * {_SCALE} END,
+        {STRETCH_LO},
+        {STRETCH_HI},
         CASE WHEN e.parent_from_m IS NULL OR e.child_from_m IS NULL THEN NULL
              WHEN w.lo IS NULL THEN CASE WHEN e.reversed THEN e.child_to_m ELSE e.child_from_m END
              WHEN w.xa IS NULL THEN NULL

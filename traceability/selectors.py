@@ -162,29 +162,29 @@ def lineage_track(*, item: Item, depth: int | None = None, kinds: set[str] | Non
 
 # --- Position maps -----------------------------------------------------------------------------
 
-# Carries an interval [lo, hi] of the current item up each edge (DESIGN.md, "The position map").
-# NULL lo/hi means "the whole item". {greatest}/{least} are GREATEST/LEAST or MAX/MIN per vendor.
-_POSITION_SQL = """
+# The stretch of a parent that the child's stretch [w.lo, w.hi] came from, through edge `e`
+# (DESIGN.md, "The position map"): clipped to the edge's child range, mapped linearly, ends
+# swapped when the parent was unwound reversed; NULL for a whole item. Every interval walk
+# (position maps, roll maps, datasets) uses these two. {greatest}/{least} are GREATEST/LEAST or
+# MAX/MIN per vendor.
+_SCALE = "((e.parent_to_m - e.parent_from_m) / (e.child_to_m - e.child_from_m))"
+STRETCH_LO = f"""CASE WHEN e.parent_from_m IS NULL THEN NULL
+             WHEN w.lo IS NULL OR e.child_from_m IS NULL THEN e.parent_from_m
+             WHEN e.reversed THEN e.parent_to_m - ({{least}}(w.hi, e.child_to_m) - e.child_from_m) * {_SCALE}
+             ELSE e.parent_from_m + ({{greatest}}(w.lo, e.child_from_m) - e.child_from_m) * {_SCALE} END"""
+STRETCH_HI = f"""CASE WHEN e.parent_from_m IS NULL THEN NULL
+             WHEN w.lo IS NULL OR e.child_from_m IS NULL THEN e.parent_to_m
+             WHEN e.reversed THEN e.parent_to_m - ({{greatest}}(w.lo, e.child_from_m) - e.child_from_m) * {_SCALE}
+             ELSE e.parent_from_m + ({{least}}(w.hi, e.child_to_m) - e.child_from_m) * {_SCALE} END"""
+
+# Carries an interval [lo, hi] of the current item up each edge. NULL lo/hi means the whole item.
+_POSITION_SQL = f"""
 WITH RECURSIVE walk(item_id, lo, hi, depth) AS (
     SELECT CAST(%s AS BIGINT), CAST(%s AS DOUBLE PRECISION), CAST(%s AS DOUBLE PRECISION), 0
     UNION ALL
     SELECT e.parent_id,
-        CASE
-            WHEN e.parent_from_m IS NULL THEN NULL
-            WHEN w.lo IS NULL OR e.child_from_m IS NULL THEN e.parent_from_m
-            WHEN e.reversed THEN e.parent_to_m - ({least}(w.hi, e.child_to_m) - e.child_from_m)
-                * (e.parent_to_m - e.parent_from_m) / (e.child_to_m - e.child_from_m)
-            ELSE e.parent_from_m + ({greatest}(w.lo, e.child_from_m) - e.child_from_m)
-                * (e.parent_to_m - e.parent_from_m) / (e.child_to_m - e.child_from_m)
-        END,
-        CASE
-            WHEN e.parent_from_m IS NULL THEN NULL
-            WHEN w.lo IS NULL OR e.child_from_m IS NULL THEN e.parent_to_m
-            WHEN e.reversed THEN e.parent_to_m - ({greatest}(w.lo, e.child_from_m) - e.child_from_m)
-                * (e.parent_to_m - e.parent_from_m) / (e.child_to_m - e.child_from_m)
-            ELSE e.parent_from_m + ({least}(w.hi, e.child_to_m) - e.child_from_m)
-                * (e.parent_to_m - e.parent_from_m) / (e.child_to_m - e.child_from_m)
-        END,
+        {STRETCH_LO},
+        {STRETCH_HI},
         w.depth + 1
     FROM walk w
     JOIN traceability_lineageedge e ON e.child_id = w.item_id
