@@ -3,6 +3,7 @@
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -16,7 +17,7 @@ from rest_framework.views import APIView
 
 from datasets.dictionary import dictionary_csv, dictionary_json
 from datasets.models import Export, ExportStatus
-from datasets.services import CONTENT_TYPES, export_expired, export_request
+from datasets.services import CONTENT_TYPES, DOWNLOAD_TABLES, export_expired, export_request
 from lots.exceptions import Conflict, InvalidInput, NotFound
 
 from .errors import error_response
@@ -36,6 +37,13 @@ class ExportInput(serializers.Serializer[Any]):
 
 class ExportSerializer(serializers.ModelSerializer[Export]):
     created_by = serializers.CharField(source="created_by.username", read_only=True)
+    tables = serializers.SerializerMethodField(help_text="cycling tables of a cell export: rows, columns, sha256")
+
+    def get_tables(self, export: Export) -> dict[str, dict[str, Any]]:
+        return {
+            name: {key: table[key] for key in ("rows", "columns", "sha256")}
+            for name, table in (export.tables or {}).items()
+        }
 
     class Meta:
         model = Export
@@ -60,6 +68,7 @@ class ExportSerializer(serializers.ModelSerializer[Export]):
             "split",
             "content_sha256",
             "catalog_version",
+            "tables",
         ]
         read_only_fields = fields
 
@@ -127,17 +136,42 @@ def _gone(export: Export) -> Response:
 
 
 class ExportDownloadView(APIView):
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    content_negotiation_class = IgnoreFormatParameter
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "table",
+                str,
+                enum=list(DOWNLOAD_TABLES),
+                description="cells (default): the dataset; cycling: the cells' cycler data (Battery Data "
+                "Format); cycles: one row per cycle. The last two only for granularity cell.",
+            )
+        ],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
     def get(self, request: Request, pk: int) -> HttpResponse | FileResponse | Response:
         export = _export(request, pk)
+        table = request.query_params.get("table", "cells")
+        if table not in DOWNLOAD_TABLES:
+            raise InvalidInput(f"Unknown table {table!r}: one of {', '.join(DOWNLOAD_TABLES)}.", field="table")
         _downloadable(export)
         if export_expired(export) or not export.file:
             return _gone(export)
-        name = f"celltrace-{export.granularity}-{export.pk}.{export.file.name.rsplit('.', 1)[-1]}"
-        response = FileResponse(
-            export.file.open("rb"), as_attachment=True, filename=name, content_type=CONTENT_TYPES[export.format]
-        )
-        response["X-Content-SHA256"] = export.content_sha256
+        extension = export.file.name.rsplit(".", 1)[-1]
+        if table == "cells":
+            stream, sha256 = export.file.open("rb"), export.content_sha256
+            name = f"celltrace-{export.granularity}-{export.pk}.{extension}"
+        else:
+            stored = (export.tables or {}).get(table)
+            if stored is None:
+                raise NotFound(
+                    f"Export {export.pk} has no {table} table: only cell exports have cycling tables.", field="table"
+                )
+            stream, sha256 = default_storage.open(stored["file"], "rb"), stored["sha256"]
+            name = f"celltrace-{table}-{export.pk}.{extension}"
+        response = FileResponse(stream, as_attachment=True, filename=name, content_type=CONTENT_TYPES[export.format])
+        response["X-Content-SHA256"] = sha256
         return response
 
 

@@ -26,6 +26,7 @@ import re
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -318,42 +319,60 @@ def cycle_summary(table: pa.Table) -> pa.Table:
 # --- Cells ---------------------------------------------------------------------------------------
 
 
-def cells_cycling(*, cells: list[int | str]) -> tuple[pa.Table, pa.Table]:
-    """The cycling data of cells (item ids or codes): (raw table, per-cycle summary), each with `cell`.
+RAW_CELL_SCHEMA = RAW_SCHEMA.append(pa.field("cell", pa.string()))
+SUMMARY_CELL_SCHEMA = SUMMARY_SCHEMA.append(pa.field("cell", pa.string()))
+_CODES_PER_QUERY = 5000
 
-    Reads the current file measurements (those no correction supersedes) of the cells whose file
-    is a cycler file of a supported format; other files (images, reports) are passed over. The
-    summary is made per file, so a cell with two files has two runs of cycle numbers.
+
+def cycling_files(*, cells: list[int | str]) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """(raw table, per-cycle summary), each with `cell`, for every cycler file of the cells (item
+    ids or codes), one file at a time so that memory holds one file, not every cell's.
+
+    Reads the current file measurements (those no correction supersedes) whose file is a cycler
+    file of a supported format; other files (images, reports) are passed over. The summary is
+    made per file, so a cell with two files has two runs of cycle numbers. Files come in the
+    order of cell code, then time of measurement.
     """
     from django.db.models import Q
 
     from measurements.models import Measurement
 
     ids = [c for c in cells if isinstance(c, int)]
-    codes = [c for c in cells if isinstance(c, str)]
-    measurements = (
-        Measurement.objects.filter(Q(item_id__in=ids) | Q(item__code__in=codes), superseded_by__isnull=True)
-        .exclude(file="")
-        .select_related("item")
-        .order_by("item__code", "measured_at", "id")
-    )
+    codes = sorted(c for c in cells if isinstance(c, str))
+    # A query per 5,000 cells keeps the IN list within what every database takes.
+    chunks = [codes[i : i + _CODES_PER_QUERY] for i in range(0, len(codes), _CODES_PER_QUERY)] or [[]]
+    for number, chunk in enumerate(chunks):
+        match = Q(item__code__in=chunk) | (Q(item_id__in=ids) if number == 0 else Q(pk__in=[]))
+        measurements = (
+            Measurement.objects.filter(match, superseded_by__isnull=True)
+            .exclude(file="")
+            .select_related("item")
+            .order_by("item__code", "measured_at", "id")
+        )
+        for measurement in measurements.iterator(chunk_size=500):
+            name = Path(measurement.file.name).name
+            with measurement.file.open("rb") as handle:
+                if detect_format(name, handle.read(_HEAD_BYTES)) is None:
+                    continue
+                handle.seek(0)
+                raw = cycler_read(handle, name=name)
+            assert measurement.item is not None
+            code = measurement.item.code
+            summary = cycle_summary(raw)
+            yield (
+                raw.append_column("cell", pa.array([code] * raw.num_rows, pa.string())),
+                summary.append_column("cell", pa.array([code] * summary.num_rows, pa.string())),
+            )
+
+
+def cells_cycling(*, cells: list[int | str]) -> tuple[pa.Table, pa.Table]:
+    """The cycling data of cells (item ids or codes), whole: (raw table, per-cycle summary)."""
     raws: list[pa.Table] = []
     summaries: list[pa.Table] = []
-    for measurement in measurements:
-        name = Path(measurement.file.name).name
-        with measurement.file.open("rb") as handle:
-            if detect_format(name, handle.read(_HEAD_BYTES)) is None:
-                continue
-            handle.seek(0)
-            raw = cycler_read(handle, name=name)
-        assert measurement.item is not None
-        code = measurement.item.code
-        raws.append(raw.append_column("cell", pa.array([code] * raw.num_rows, pa.string())))
-        summary = cycle_summary(raw)
-        summaries.append(summary.append_column("cell", pa.array([code] * summary.num_rows, pa.string())))
-    raw_schema = RAW_SCHEMA.append(pa.field("cell", pa.string()))
-    summary_schema = SUMMARY_SCHEMA.append(pa.field("cell", pa.string()))
+    for raw, summary in cycling_files(cells=cells):
+        raws.append(raw)
+        summaries.append(summary)
     return (
-        pa.concat_tables(raws) if raws else raw_schema.empty_table(),
-        pa.concat_tables(summaries) if summaries else summary_schema.empty_table(),
+        pa.concat_tables(raws) if raws else RAW_CELL_SCHEMA.empty_table(),
+        pa.concat_tables(summaries) if summaries else SUMMARY_CELL_SCHEMA.empty_table(),
     )

@@ -35,6 +35,8 @@ class Export(models.Model):
     columns = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     file = models.FileField(upload_to=export_upload_to, max_length=300, blank=True, default="")
+    # The cycling tables of a cell export: {"cycling"|"cycles": {"file", "rows", "columns", "sha256"}}.
+    tables = models.JSONField(default=dict, blank=True)
     content_sha256 = models.CharField(max_length=64, blank=True, default="")
     catalog_version = models.CharField(max_length=40, blank=True, default="")
     dictionary = models.JSONField(null=True, blank=True)

@@ -11,9 +11,11 @@ download and a redelivered task simply starts again.
 import hashlib
 import json
 import logging
-import tempfile
+import shutil
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -29,9 +32,9 @@ from lots.exceptions import InvalidInput
 from measurements.models import Level, ModelType, Parameter
 
 from .dictionary import catalog_version, data_dictionary
-from .models import Export, ExportStatus
+from .models import Export, ExportStatus, export_upload_to
 from .table import FILTERS, GRANULARITIES, GROUP_KEYS, dataset_rows
-from .writers import FORMATS, LAYOUTS, write_dataset
+from .writers import CYCLING_TABLES, FORMATS, LAYOUTS, Written, write_cycling, write_dataset
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,8 @@ log = logging.getLogger(__name__)
 FORMAT_ALIASES = {"json": "jsonl"}
 EXTENSIONS = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
 CONTENT_TYPES = {"parquet": "application/vnd.apache.parquet", "csv": "text/csv", "jsonl": "application/x-ndjson"}
+# What a download may ask for: the dataset, and for cells their cycling data and its cycles.
+DOWNLOAD_TABLES = ("cells", *CYCLING_TABLES)
 ACTIVE = (ExportStatus.QUEUED, ExportStatus.RUNNING)
 _PROGRESS_EVERY_S = 1.0
 
@@ -220,7 +225,17 @@ class _Progress:
             side.close()
 
 
-def _build(export: Export, path: Path) -> tuple[int, int, str, list[dict[str, Any]], str]:
+@dataclass
+class _Built:
+    rows: int
+    columns: int
+    sha256: str
+    dictionary: list[dict[str, Any]]
+    catalog_version: str
+    cycling: dict[str, Written] = field(default_factory=dict)  # table name -> file
+
+
+def _build(export: Export, directory: Path) -> _Built:
     columns, rows = dataset_rows(
         granularity=export.granularity,
         filters=export.filters,
@@ -231,33 +246,45 @@ def _build(export: Export, path: Path) -> tuple[int, int, str, list[dict[str, An
     dictionary = data_dictionary(columns)
     version = catalog_version()
     total = columns[0].coverage if export.layout == "wide" and columns else 0
+    metadata = {
+        "celltrace.export": export.pk,
+        "celltrace.query": export_query(export),
+        "celltrace.catalog_version": version,
+    }
+    codes: list[str] = []
+
+    def remember_codes(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for row in rows:
+            codes.append(row["code"])
+            yield row
+
     written = write_dataset(
-        path=path,
+        path=directory / f"export-{export.pk}.{EXTENSIONS[export.format]}",
         columns=columns,
-        rows=rows,
+        rows=remember_codes(rows),
         fmt=export.format,
         layout=export.layout,
-        metadata={
-            "celltrace.export": export.pk,
-            "celltrace.query": export_query(export),
-            "celltrace.catalog_version": version,
-            "celltrace.dictionary": dictionary,
-        },
+        metadata=metadata | {"celltrace.dictionary": dictionary},
         progress=_Progress(export.pk, total),
         query=export_query(export),
         catalog_version=version,
     )
-    return written.rows, written.columns, written.sha256, dictionary, version
+    built = _Built(written.rows, written.columns, written.sha256, dictionary, version)
+    if export.granularity == "cell":
+        extension = EXTENSIONS[export.format]
+        paths = {table: directory / f"export-{export.pk}-{table}.{extension}" for table in CYCLING_TABLES}
+        built.cycling = write_cycling(cells=codes, paths=paths, fmt=export.format, metadata=metadata)
+    return built
 
 
-def _snapshot_build(export: Export, path: Path) -> tuple[int, int, str, list[dict[str, Any]], str]:
+def _snapshot_build(export: Export, directory: Path) -> _Built:
     """Every read of the export in one transaction; REPEATABLE READ on PostgreSQL when this is
     the outermost transaction (SQLite transactions read one snapshot anyway)."""
     with transaction.atomic():
         if connection.vendor == "postgresql" and not _inside_transaction():
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        return _build(export, path)
+        return _build(export, directory)
 
 
 def _inside_transaction() -> bool:
@@ -265,41 +292,71 @@ def _inside_transaction() -> bool:
     return len(connection.savepoint_ids) > 0
 
 
+def work_directory(export_id: int) -> Path:
+    """Where an export's files are written before they are stored: one per export, so that a
+    redelivered task (its worker was killed) clears what the killed one left."""
+    return Path(settings.CELLTRACE_EXPORT_WORK_DIR) / f"export-{export_id}"
+
+
+def _delete_files(export: Export) -> None:
+    if export.file:
+        export.file.delete(save=False)
+    for table in (export.tables or {}).values():
+        default_storage.delete(table["file"])
+    export.tables = {}
+
+
 def export_run(export_id: int) -> Export | None:
-    """Build the export's file. Safe to run again: a done or failed export is left alone, a queued
-    or running one (a redelivered task) starts from scratch."""
+    """Build the export's files. Safe to run again: a done or failed export is left alone, a
+    queued or running one (a redelivered task) starts from scratch."""
     with transaction.atomic():
         export = Export.objects.select_for_update().filter(pk=export_id).first()
         if export is None or export.status in (ExportStatus.DONE, ExportStatus.FAILED):
             return export
-        if export.file:
-            export.file.delete(save=False)
+        _delete_files(export)
         export.status = ExportStatus.RUNNING
         export.progress = 0.0
         export.started_at = timezone.now()
-        export.save(update_fields=["status", "progress", "started_at", "file"])
+        export.save(update_fields=["status", "progress", "started_at", "file", "tables"])
+    directory = work_directory(export.pk)
     try:
-        with tempfile.TemporaryDirectory(prefix="celltrace-export-") as directory:
-            name = f"export-{export.pk}.{EXTENSIONS[export.format]}"
-            path = Path(directory) / name
-            rows, columns, sha256, dictionary, version = _snapshot_build(export, path)
-            with path.open("rb") as stream:
-                export.file.save(name, File(stream), save=False)
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        built = _snapshot_build(export, directory)
+        name = f"export-{export.pk}.{EXTENSIONS[export.format]}"
+        with (directory / name).open("rb") as stream:
+            export.file.save(name, File(stream), save=False)
+        for table, written in built.cycling.items():
+            with written.path.open("rb") as stream:
+                stored = default_storage.save(export_upload_to(export, written.path.name), File(stream))
+            export.tables[table] = {
+                "file": stored,
+                "rows": written.rows,
+                "columns": written.columns,
+                "sha256": written.sha256,
+            }
         finished = timezone.now()
         export.status = ExportStatus.DONE
         export.progress = 1.0
-        export.rows, export.columns, export.content_sha256 = rows, columns, sha256
-        export.dictionary, export.catalog_version = dictionary, version
+        export.rows, export.columns, export.content_sha256 = built.rows, built.columns, built.sha256
+        export.dictionary, export.catalog_version = built.dictionary, built.catalog_version
         export.finished_at = finished
         export.expires_at = finished + timedelta(hours=settings.CELLTRACE_EXPORT_TTL_HOURS)
         export.error = ""
         export.save()
     except Exception as error:
         log.exception("export %s failed", export_id)
+        _delete_files(export)
         Export.objects.filter(pk=export_id).update(
-            status=ExportStatus.FAILED, error=str(error) or type(error).__name__, finished_at=timezone.now()
+            status=ExportStatus.FAILED,
+            error=str(error) or type(error).__name__,
+            finished_at=timezone.now(),
+            file="",
+            tables={},
         )
         export.refresh_from_db()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
     return export
 
 
@@ -310,8 +367,9 @@ def export_expired(export: Export) -> bool:
 def exports_expire() -> int:
     """Delete the files of expired exports (the rows stay, answering 410); how many were deleted."""
     deleted = 0
-    for export in Export.objects.filter(expires_at__lte=timezone.now()).exclude(file=""):
-        export.file.delete(save=False)
-        Export.objects.filter(pk=export.pk).update(file="")
+    expired = Export.objects.filter(expires_at__lte=timezone.now()).exclude(file="", tables={})
+    for export in expired:
+        _delete_files(export)
+        Export.objects.filter(pk=export.pk).update(file="", tables={})
         deleted += 1
     return deleted

@@ -20,13 +20,16 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from .cycling import RAW_CELL_SCHEMA, SUMMARY_CELL_SCHEMA, cycling_files
 from .dictionary import catalog_version as read_catalog_version
 from .table import BATCH_SIZE, Column
 
 FORMATS = ("parquet", "csv", "jsonl")
 LAYOUTS = ("wide", "long")
+CYCLING_TABLES = ("cycling", "cycles")
 LONG_COLUMNS = (
     Column("code", "string", "identity"),
     Column("column", "string", "long"),
@@ -236,3 +239,67 @@ def write_dataset(
     return Written(
         path=target, rows=written, columns=len(out_columns), sha256=file_sha256(target), provenance=provenance
     )
+
+
+class TableWriter:
+    """Writes Arrow tables of one `schema` (the cycling tables) one after another as `fmt`, under
+    a temporary name renamed when the block ends without error, like `write_dataset`. `metadata`
+    (JSON values) goes into the Parquet schema. `written` is set on success."""
+
+    def __init__(self, path: Path | str, schema: pa.Schema, fmt: str, metadata: dict[str, Any] | None = None) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"Unknown format {fmt!r}: one of {', '.join(FORMATS)}.")
+        self.target = Path(path)
+        self.partial = self.target.with_name(self.target.name + ".part")
+        self.schema = schema.remove_metadata()
+        self.fmt = fmt
+        self.rows = 0
+        self.written: Written | None = None
+        self._sink: Any = None
+        if fmt == "parquet":
+            encoded = {key: json.dumps(value) for key, value in (metadata or {}).items()}
+            self._sink = pq.ParquetWriter(self.partial, self.schema.with_metadata(encoded), compression="zstd")
+        elif fmt == "csv":
+            self._sink = pa_csv.CSVWriter(self.partial, self.schema)
+        else:
+            self._sink = self.partial.open("wb")
+
+    def write(self, table: pa.Table) -> None:
+        table = table.select(self.schema.names).cast(self.schema)
+        if self.fmt == "jsonl":
+            for batch in table.to_batches(BATCH_SIZE):
+                self._sink.write(b"".join(orjson.dumps(row) + b"\n" for row in batch.to_pylist()))
+        else:
+            self._sink.write_table(table)
+        self.rows += table.num_rows
+
+    def __enter__(self) -> "TableWriter":
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: Any) -> None:
+        try:
+            self._sink.close()
+            if kind is None:
+                os.replace(self.partial, self.target)
+                self.written = Written(
+                    path=self.target, rows=self.rows, columns=len(self.schema), sha256=file_sha256(self.target)
+                )
+        finally:
+            self.partial.unlink(missing_ok=True)
+
+
+def write_cycling(
+    *, cells: list[str], paths: dict[str, Path], fmt: str, metadata: dict[str, Any] | None = None
+) -> dict[str, Written]:
+    """The cycling tables of `cells` (codes) in `fmt`: `cycling` (the raw Battery Data Format
+    table) and `cycles` (one row per cycle), both with the column `cell`, to `paths[table]`;
+    empty tables where no cell has a cycler file. Reads one cycler file at a time."""
+    writers = {
+        "cycling": TableWriter(paths["cycling"], RAW_CELL_SCHEMA, fmt, metadata),
+        "cycles": TableWriter(paths["cycles"], SUMMARY_CELL_SCHEMA, fmt, metadata),
+    }
+    with writers["cycling"] as raw_writer, writers["cycles"] as summary_writer:
+        for raw, summary in cycling_files(cells=list(cells)):
+            raw_writer.write(raw)
+            summary_writer.write(summary)
+    return {table: writer.written for table, writer in writers.items() if writer.written is not None}

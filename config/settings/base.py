@@ -3,6 +3,7 @@
 Defaults here are the safe production ones (DEBUG off, no hosts); `local` and `test` relax them.
 """
 
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -138,6 +139,10 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Exported dataset files are deleted this many hours after the export finished.
 CELLTRACE_EXPORT_TTL_HOURS = env_int("CELLTRACE_EXPORT_TTL_HOURS", 72)
+# Where exports are written before they are stored (a directory per export, cleared on retry).
+CELLTRACE_EXPORT_WORK_DIR = Path(
+    env_str("CELLTRACE_EXPORT_WORK_DIR", str(Path(tempfile.gettempdir()) / "celltrace-exports"))
+)
 # PostgreSQL work_mem for the export's queries: millions of (cell, value) pairs hash in memory.
 CELLTRACE_EXPORT_WORK_MEM = env_str("CELLTRACE_EXPORT_WORK_MEM", "512MB")
 

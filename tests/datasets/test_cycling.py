@@ -2,17 +2,22 @@
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.feather as feather
+import pyarrow.parquet as pq
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
 
 from datasets.cycling import RAW_SCHEMA, SUMMARY_SCHEMA, cells_cycling, cycle_summary, cycler_read, detect_format
+from datasets.models import Export, ExportStatus
 from measurements.models import Measurement, Parameter
 from tests.factories import build_line
 
@@ -248,3 +253,36 @@ def test_cells_cycling_reads_current_cycler_files(engineer: User, stations: Any,
     empty_raw, empty_summary = cells_cycling(cells=[line.cells[3].code])
     assert empty_raw.num_rows == 0 and empty_summary.num_rows == 0
     assert empty_summary.schema.names == [*SUMMARY_SCHEMA.names, "cell"]
+
+
+def test_export_dataset_writes_the_cycling_tables_next_to_the_dataset(
+    engineer: User, stations: Any, _media: Path, tmp_path: Path
+):
+    line = build_line(engineer)
+    parameter = Parameter.objects.create(code="formation-cycling", name="Formation", scope="material", category="SP")
+    _file(line.cells[1], parameter, "formation.csv", _synthetic_csv())
+    out = tmp_path / "cells.parquet"
+    stdout = io.StringIO()
+    call_command("export_dataset", "--out", str(out), "--cycling", stdout=stdout, stderr=io.StringIO())
+    raw = pq.read_table(tmp_path / "cells-cycling.parquet")
+    cycles = pq.read_table(tmp_path / "cells-cycles.parquet")
+    assert raw.num_rows == 3610 * 2 and set(_column(raw, "cell")) == {line.cells[1].code}
+    assert _column(cycles, "cycle_count") == [1, 2]
+    assert _column(cycles, "capacity_charge") == pytest.approx([1.0, 1.0], rel=1e-3)
+    assert "cells-cycles.parquet: 2 rows" in stdout.getvalue()
+    with pytest.raises(CommandError, match="--cycling is for --granularity cell"):
+        call_command("export_dataset", "--out", str(out), "--cycling", "--granularity", "roll", stdout=io.StringIO())
+
+
+def test_expire_exports_command_deletes_expired_files(engineer: User, _media: Path):
+    export = Export.objects.create(
+        created_by=engineer, granularity="cell", format="csv", status=ExportStatus.DONE, request_sha256="x"
+    )
+    export.file.save("export.csv", ContentFile(b"code\n"), save=False)
+    export.expires_at = timezone.now() - timedelta(minutes=1)
+    export.save()
+    path = Path(export.file.path)
+    stdout = io.StringIO()
+    call_command("expire_exports", stdout=stdout)
+    assert stdout.getvalue().strip() == "Deleted the files of 1 expired exports."
+    assert not path.exists() and Export.objects.get(pk=export.pk).file == ""

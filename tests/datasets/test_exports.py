@@ -15,13 +15,15 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.files.base import ContentFile
 from django.db import connection
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from datasets.models import Export, ExportStatus
-from datasets.services import export_run, exports_expire
+from datasets.services import export_run, exports_expire, work_directory
+from measurements.models import Measurement, Parameter
 from tests.factories import build_line
 from tests.support import (
     celery_connections_drop,
@@ -119,6 +121,78 @@ def test_csv_export_of_nothing_is_an_empty_table(engineer_client, line, django_c
     assert rows[0][0] == "code" and len(rows) == 1
 
 
+def _cycler_file(cell: Any, content: bytes, name: str = "formation.csv") -> None:
+    parameter, _ = Parameter.objects.get_or_create(
+        code="formation_cycling", defaults={"name": "Formation cycling", "scope": "material", "category": "SP"}
+    )
+    measurement = Measurement(parameter=parameter, item=cell, measured_at=timezone.now(), source="offline")
+    measurement.file.save(name, ContentFile(content), save=False)
+    measurement.save()
+
+
+# One charge of 1 A for an hour, then a discharge of 0.9 A for an hour: 1.0 and 0.9 A·h.
+CYCLER_CSV = b"Test_Time,Current,Voltage,Cycle_Index\n0,1,3.6,1\n3600,1,4.1,1\n3600,-0.9,4.0,1\n7200,-0.9,3.0,1\n"
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "json"])
+def test_a_cell_export_carries_the_cycling_tables_of_its_cells(
+    engineer_client, line, django_capture_on_commit_callbacks, fmt
+):
+    first, second = line.cells[:2]
+    _cycler_file(first, CYCLER_CSV)
+    _cycler_file(second, b"\x89PNG\r\n\x1a\n", name="photo.png")  # not a cycler file: passed over
+    export_id = _post(engineer_client, {"format": fmt}, django_capture_on_commit_callbacks).json()["id"]
+    status = engineer_client.get(f"{URL}{export_id}/").json()
+    assert status["status"] == "done", status
+    assert {name: table["rows"] for name, table in status["tables"].items()} == {"cycling": 4, "cycles": 1}
+
+    def download(table: str) -> list[dict[str, Any]]:
+        response = engineer_client.get(f"{URL}{export_id}/download/?table={table}")
+        assert response.status_code == 200, response.content
+        assert response["X-Content-SHA256"] == status["tables"][table]["sha256"]
+        body = b"".join(response.streaming_content)
+        if fmt == "parquet":
+            return pq.read_table(io.BytesIO(body)).to_pylist()
+        if fmt == "csv":
+            return list(csv.DictReader(io.StringIO(body.decode())))
+        return [json.loads(line) for line in body.splitlines()]
+
+    raw = download("cycling")
+    assert [row["cell"] for row in raw] == [first.code] * 4
+    assert [float(row["current_ampere"]) for row in raw] == [1.0, 1.0, -0.9, -0.9]
+    assert {"test_time_second", "voltage_volt", "current_ampere", "cycle_count"} <= set(raw[0])
+    (cycle,) = download("cycles")
+    assert cycle["cell"] == first.code and int(cycle["cycle_count"]) == 1
+    assert float(cycle["capacity_charge"]) == pytest.approx(1.0)
+    assert float(cycle["capacity_discharge"]) == pytest.approx(0.9)
+    assert float(cycle["coulomb_efficiency"]) == pytest.approx(0.9)
+
+
+def test_cycling_tables_are_for_cell_exports_only_and_unknown_tables_are_refused(
+    engineer_client, line, django_capture_on_commit_callbacks
+):
+    export_id = _post(engineer_client, {"granularity": "sheet"}, django_capture_on_commit_callbacks).json()["id"]
+    assert engineer_client.get(f"{URL}{export_id}/").json()["tables"] == {}
+    missing = engineer_client.get(f"{URL}{export_id}/download/?table=cycling")
+    assert missing.status_code == 404 and "table" in missing.json()["errors"]
+    unknown = engineer_client.get(f"{URL}{export_id}/download/?table=voltages")
+    assert unknown.status_code == 400 and "table" in unknown.json()["errors"]
+
+
+def test_a_retry_clears_what_a_killed_run_left_in_its_work_directory(engineer, line, settings, tmp_path):
+    settings.CELLTRACE_EXPORT_WORK_DIR = tmp_path / "work"
+    export = Export.objects.create(
+        created_by=engineer, granularity="cell", format="csv", status=ExportStatus.RUNNING, request_sha256="x"
+    )
+    leftover = work_directory(export.pk) / f"export-{export.pk}.csv.part"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_text("code\nCELL-HALF")  # the half file of a killed worker
+    done = export_run(export.pk)
+    assert done is not None and done.status == ExportStatus.DONE and done.rows == 4
+    assert not work_directory(export.pk).exists()
+    assert list((tmp_path / "work").iterdir()) == []
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -177,15 +251,18 @@ def test_another_users_export_is_not_found_but_admins_see_it(
 
 
 def test_expired_exports_are_gone(engineer_client, line, django_capture_on_commit_callbacks, _media):
+    _cycler_file(line.cells[0], CYCLER_CSV)
     export_id = _post(engineer_client, {"format": "csv"}, django_capture_on_commit_callbacks).json()["id"]
     export = Export.objects.get(pk=export_id)
-    path = Path(export.file.path)
-    assert path.exists()
+    paths = [Path(export.file.path)] + [_media / table["file"] for table in export.tables.values()]
+    assert len(paths) == 3 and all(path.exists() for path in paths)
     Export.objects.filter(pk=export_id).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert engineer_client.get(f"{URL}{export_id}/download/").status_code == 410
     assert exports_expire() == 1
-    assert not path.exists()
+    assert not any(path.exists() for path in paths)
     assert Export.objects.get(pk=export_id).file == ""
+    assert Export.objects.get(pk=export_id).tables == {}
+    assert engineer_client.get(f"{URL}{export_id}/download/?table=cycles").status_code == 410
     assert engineer_client.get(f"{URL}{export_id}/download/").status_code == 410
 
 

@@ -167,7 +167,8 @@ def test_a_killed_worker_leaves_nothing_to_download_and_the_export_is_redelivere
     assert client.get(f"{URL}{export_id}/download/").status_code == 409
     export = Export.objects.get(pk=export_id)
     assert not export.file and export.rows is None
-    assert list(tmp_path.glob("celltrace-export-*/*.part"))  # the half file, under a temporary name only
+    # The half file, under a temporary name, in the export's own work directory only.
+    assert list(tmp_path.glob(f"celltrace-exports/export-{export_id}/*.part"))
 
     # The message stays unacknowledged in Redis; a worker that starts after the visibility timeout
     # restores it at once (kombu restores visible messages when it starts polling).
@@ -183,3 +184,4 @@ def test_a_killed_worker_leaves_nothing_to_download_and_the_export_is_redelivere
     assert download.status_code == 200
     assert pq.read_table(io.BytesIO(download.getvalue())).num_rows == 4
     assert Export.objects.filter(status=ExportStatus.DONE).count() == 1
+    assert not (tmp_path / "celltrace-exports" / f"export-{export_id}").exists()  # the retry cleared it

@@ -1,13 +1,15 @@
 """Export the modeling dataset from the shell: `manage.py export_dataset --format parquet --out x`."""
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from datasets.dictionary import catalog_version, data_dictionary
 from datasets.table import GRANULARITIES, GROUP_KEYS, dataset_rows
-from datasets.writers import FORMATS, LAYOUTS, write_dataset
+from datasets.writers import CYCLING_TABLES, FORMATS, LAYOUTS, write_cycling, write_dataset
 from measurements.models import Level
 
 _BAR_WIDTH = 30
@@ -21,6 +23,12 @@ class Command(BaseCommand):
         parser.add_argument("--layout", choices=LAYOUTS, default="wide")
         parser.add_argument("--granularity", choices=GRANULARITIES, default="cell")
         parser.add_argument("--out", required=True, help="file to write")
+        parser.add_argument(
+            "--cycling",
+            action="store_true",
+            help="cells only: also write their cycler data next to --out, as <name>-cycling.<ext> "
+            "(Battery Data Format) and <name>-cycles.<ext> (one row per cycle)",
+        )
         parser.add_argument("--codes", nargs="+", help="only these items")
         parser.add_argument("--created-after", help="ISO date and time")
         parser.add_argument("--created-before", help="ISO date and time")
@@ -59,6 +67,8 @@ class Command(BaseCommand):
             )
         except ValueError as error:
             raise CommandError(str(error)) from error
+        if options["cycling"] and options["granularity"] != "cell":
+            raise CommandError("--cycling is for --granularity cell: only cells are cycled.")
         total = columns[0].coverage  # every row has a code
         self.stdout.write(f"{total} rows, {len(columns)} columns; writing {options['format']} ({options['layout']})")
 
@@ -80,10 +90,17 @@ class Command(BaseCommand):
             "split": split,
         }
         version = catalog_version()
+        codes: list[str] = []
+
+        def remember_codes(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+            for row in rows:
+                codes.append(row["code"])
+                yield row
+
         written = write_dataset(
             path=options["out"],
             columns=columns,
-            rows=rows,
+            rows=remember_codes(rows),
             fmt=options["format"],
             layout=options["layout"],
             metadata={
@@ -102,3 +119,9 @@ class Command(BaseCommand):
                 f"Wrote {written.path}: {written.rows} rows, {written.columns} columns, sha256 {written.sha256}"
             )
         )
+        if options["cycling"]:
+            out = Path(options["out"])
+            paths = {table: out.with_name(f"{out.stem}-{table}{out.suffix}") for table in CYCLING_TABLES}
+            metadata = {"celltrace.query": query, "celltrace.catalog_version": version}
+            for table in write_cycling(cells=codes, paths=paths, fmt=options["format"], metadata=metadata).values():
+                self.stdout.write(self.style.SUCCESS(f"Wrote {table.path}: {table.rows} rows, sha256 {table.sha256}"))
