@@ -159,6 +159,13 @@ def test_a_killed_worker_leaves_nothing_to_download_and_the_export_is_redelivere
     started = Export.objects.get(pk=export_id).started_at
     assert started is not None
 
+    # Kill it once it is writing: the half file is there, under a temporary name, in the export's
+    # own work directory only.
+    half = f"celltrace-exports/export-{export_id}/*.part"
+    deadline = time.monotonic() + 30
+    while not list(tmp_path.glob(half)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(tmp_path.glob(half)), f"the worker never started writing; logs:\n{_logs(tmp_path)}"
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     time.sleep(0.5)
@@ -167,8 +174,7 @@ def test_a_killed_worker_leaves_nothing_to_download_and_the_export_is_redelivere
     assert client.get(f"{URL}{export_id}/download/").status_code == 409
     export = Export.objects.get(pk=export_id)
     assert not export.file and export.rows is None
-    # The half file, under a temporary name, in the export's own work directory only.
-    assert list(tmp_path.glob(f"celltrace-exports/export-{export_id}/*.part"))
+    assert list(tmp_path.glob(half))  # left behind until the export is retried
 
     # The message stays unacknowledged in Redis; a worker that starts after the visibility timeout
     # restores it at once (kombu restores visible messages when it starts polling).
