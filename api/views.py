@@ -23,6 +23,7 @@ from lots.services import item_register, item_scrap
 from traceability.holds import hold_items, hold_place, hold_release
 from traceability.models import Hold, Operation, Scrap, Station, Step
 from traceability.models import OperationInput as OperationInputRow
+from traceability.scanning import item_scan
 from traceability.selectors import lineage_walk
 from traceability.services import (
     InputSpec,
@@ -338,20 +339,13 @@ class ScanView(APIView):
     def post(self, request: Request) -> Response:
         data = s.ScanInput(data=request.data)
         data.is_valid(raise_exception=True)
-        item = item_get(data.validated_data["code"])
         station = _station_or_none(data.validated_data.get("station"))
-        warnings = []
-        if item.status == ItemStatus.ON_HOLD:
-            active = Hold.objects.filter(hold_items__item=item, released_at__isnull=True)
-            warnings += [f"on hold: {hold.reason} (hold {hold.pk})" for hold in active]
-        elif item.status != ItemStatus.ACTIVE:
-            warnings.append(f"{item.status}: this item cannot be used")
-        next_steps = list(station.steps.values_list("code", flat=True)) if station else []
+        scan = item_scan(code=data.validated_data["code"], station=station)
         return Response(
             {
-                "item": s.ItemSerializer(item).data,
-                "warnings": warnings,
-                "next_steps": next_steps,
+                "item": s.ItemSerializer(scan.item).data,
+                "warnings": scan.warnings,
+                "next_steps": scan.next_steps,
                 "open_operation": None,
             }
         )

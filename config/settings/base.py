@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "measurements",
     "datasets",
     "api",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -63,6 +64,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "web.access.roles",
             ],
         },
     },
@@ -96,7 +98,8 @@ MEDIA_ROOT = Path(env_str("DJANGO_MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "media/"
 
 LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/admin/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # A request body larger than this is refused (413) before it is parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CELLTRACE_MAX_BODY_BYTES", 10 * 1024 * 1024)

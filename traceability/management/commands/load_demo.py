@@ -20,7 +20,7 @@ with one mass-loading dip on the cathode that ends up in a few cells (the summar
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -763,7 +763,17 @@ class DemoLine:
         rejects = self.reject_at_eol()
         held = self.hold_lane(electrodes)
         measured = demo_measurements_record(actor=self.actor, line=self.line_made(electrodes, rejects))
+        self.waiting = self.roll_for_the_slitter()
         return DemoSummary(rejects=[c.code for c in rejects], held=held, measurements=measured)
+
+    def roll_for_the_slitter(self) -> Item:
+        """A second cathode roll, coated and calendered from the rest of the slurry, left waiting
+        at the slitter: something for a newcomer to slit on the station page."""
+        first = dict(self.made["cathode"])
+        short = replace(CATHODE, coated_m=50, slurry_for_coating_kg=1.4, calendered_m=52)
+        waiting = self.calender(short, self.coat(short, first["slurry"]))
+        self.made["cathode"] = first  # the measurements and the report speak of the first roll
+        return waiting
 
     def line_made(self, electrodes: dict[str, Electrode], rejects: list[Item]) -> LineMade:
         """What the measurements need to know of the line; the formation curve goes to the example cell."""
@@ -849,6 +859,9 @@ class Command(BaseCommand):
         out(f"Cells: {cells.count()} ({', '.join(summary.rejects)} scrapped at the end-of-line test).")
         held_cells = cells.filter(code__in=summary.held).count()
         out(f"Hold on anode lane {HELD_LANE[1]}: {len(summary.held)} items on hold, {held_cells} of them cells.")
+        waiting = Item.objects.filter(kind="calendered_roll", status="active").first()
+        if waiting is not None:
+            out(f"Waiting at the slitter SLT-01: calendered roll {waiting.code} ({waiting.quantity:g} {waiting.unit}).")
         example = example_cell()
         if example is not None:
             out(f"Example cell: {example.code}. Trace it (token: `manage.py create_api_user NAME --role engineer`):")

@@ -1,0 +1,76 @@
+"""What a scan at a station says: the item, and what the operator must be warned of.
+
+One statement of the rule for `POST /api/scan/` and the station page.
+"""
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from lots.exceptions import ErrorCode, NotFound
+from lots.identifiers import code_from_digital_link
+from lots.models import Item, ItemStatus
+from lots.selectors import item_get
+
+from .models import Hold, Operation, Station
+
+
+@dataclass
+class Scan:
+    item: Item
+    warnings: list[str] = field(default_factory=list)
+    next_steps: list[str] = field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        """Active items may be taken into an operation; held, consumed, scrapped ones may not."""
+        return self.item.status == ItemStatus.ACTIVE
+
+
+def foreign_label(text: str) -> str | None:
+    """Why a Digital Link is not one of this site's labels (another resolver or another company
+    prefix), or None when it is ours or not a Digital Link at all."""
+    if code_from_digital_link(text) is None:
+        return None
+    parts = urlsplit(text.strip())
+    if parts.hostname != settings.CELLTRACE_RESOLVER:
+        return f"This label belongs to another site ({parts.hostname}), not to this line."
+    segments = parts.path.strip("/").split("/")
+    gtin = segments[segments.index("01") + 1] if "01" in segments else ""
+    prefix = settings.CELLTRACE_GS1_COMPANY_PREFIX  # GTIN-14: indicator digit, then the prefix
+    if gtin[1 : 1 + len(prefix)] != prefix:
+        return f"This label carries another company's GTIN ({gtin}), not one of this line's."
+    return None
+
+
+def item_scan(*, code: str, station: Station | None = None) -> Scan:
+    """The item a scanned code, Digital Link or EPC names, with warnings for an item that must not
+    be used (on hold, with each hold's reason; consumed; scrapped; shipped)."""
+    text = code.strip()
+    foreign = foreign_label(text)
+    if foreign is not None:
+        raise NotFound(foreign, field="code", code=ErrorCode.UNKNOWN_ITEM)
+    try:
+        item = item_get(text)
+    except NotFound:
+        raise NotFound(
+            f"Nothing on this line has the code {text!r}. Check the label, or scan it again.",
+            field="code",
+            code=ErrorCode.UNKNOWN_ITEM,
+        ) from None
+    scan = Scan(item=item)
+    if item.status == ItemStatus.ON_HOLD:
+        active = Hold.objects.filter(hold_items__item=item, released_at__isnull=True).order_by("pk")
+        scan.warnings += [f"on hold: {hold.reason} (hold {hold.pk})" for hold in active] or ["on hold"]
+    elif item.status != ItemStatus.ACTIVE:
+        scan.warnings.append(f"{item.status}: this item cannot be used")
+    if station is not None:
+        scan.next_steps = list(station.steps.values_list("code", flat=True))
+    return scan
+
+
+def last_parameters(*, station: Station, step: str) -> dict[str, dict[str, object]]:
+    """The machine parameters of the station's last operation of `step`, to pre-fill the next."""
+    last = Operation.objects.filter(station=station, step_id=step).order_by("-started_at", "-pk").first()
+    return dict(last.parameters) if last is not None else {}

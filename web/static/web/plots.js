@@ -1,0 +1,26 @@
+// Draws the plots of an item page with Plotly: the data and the stretches come from the server
+// (#plots); each stretch that went into a daughter item is a shaded band along the x axis.
+document.addEventListener("DOMContentLoaded", () => {
+  const source = document.getElementById("plots");
+  const area = document.getElementById("plot-area");
+  if (!source || !area || !window.Plotly) return;
+  for (const plot of JSON.parse(source.textContent)) {
+    const div = document.createElement("div");
+    div.className = "plot";
+    area.appendChild(div);
+    const shapes = plot.bands.map((band, index) => ({
+      type: "rect", xref: "x", yref: "paper", x0: band.from, x1: band.to, y0: 0, y1: 1,
+      fillcolor: index % 2 ? "#2980b9" : "#27ae60", opacity: 0.12, line: { width: 0 },
+      label: { text: band.label, textposition: "top center", font: { size: 9 } },
+    }));
+    if (plot.low !== null && plot.low !== undefined) {
+      for (const y of [plot.low, plot.high]) {
+        shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, y0: y, y1: y, line: { dash: "dot", color: "#c0392b", width: 1 } });
+      }
+    }
+    Plotly.newPlot(div, [{ x: plot.x, y: plot.y, mode: "lines+markers", marker: { size: 3 }, name: plot.y_title }], {
+      title: { text: plot.title }, shapes, height: 360, margin: { t: 40, r: 10, b: 40, l: 60 },
+      xaxis: { title: { text: plot.x_title } }, yaxis: { title: { text: plot.y_title } },
+    }, { responsive: true, displaylogo: false });
+  }
+});

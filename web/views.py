@@ -1,0 +1,417 @@
+"""The engineers' pages: items, genealogy, holds and recalls, datasets, the catalog. Every write
+goes through the services the API uses; the pages only read forms and show results."""
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from api.permissions import Role
+from datasets.models import Export, ExportStatus
+from datasets.services import export_expired, export_request
+from datasets.table import GRANULARITIES, GROUP_KEYS
+from lots.exceptions import DomainError
+from lots.models import Item, ItemKind
+from lots.selectors import item_get, item_queryset
+from measurements.models import Category, Level, Parameter
+from measurements.selectors import measurement_queryset
+from measurements.services_catalog import parameter_update
+from traceability.holds import hold_items, hold_place, hold_release
+from traceability.models import Hold, LineageEdge, Station, Step
+from traceability.selectors import lineage_trace, lineage_track
+
+from .access import can, explain, role_required, signed_in
+
+operator = role_required(Role.OPERATOR)
+engineer = role_required(Role.ENGINEER)
+
+# Node colours of the genealogy graph, one per kind along the line (raw material is grey).
+KIND_COLOURS = {
+    "slurry": "#8e44ad",
+    "coated_roll": "#2980b9",
+    "calendered_roll": "#16a085",
+    "slit_roll": "#27ae60",
+    "electrode_sheet": "#f39c12",
+    "stack": "#d35400",
+    "jelly_roll": "#d35400",
+    "cell": "#c0392b",
+}
+RAW_COLOUR = "#7f8c8d"
+DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"})
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/home.html", {"example": Item.objects.filter(kind="cell").order_by("code").first()})
+
+
+# --- Items -------------------------------------------------------------------------------------
+
+
+@operator
+def items(request: HttpRequest) -> HttpResponse:
+    """Find an item by code, Digital Link or EPC (an exact hit opens it), or by part of a code."""
+    query = request.GET.get("q", "").strip()
+    found: list[Item] = []
+    if query:
+        try:
+            return redirect("web:item", code=item_get(query).code)
+        except DomainError:
+            found = list(item_queryset().filter(Q(code__icontains=query) | Q(supplier_lot__icontains=query))[:100])
+            if not found:
+                messages.error(request, f"No item matches {query!r}.")
+    return render(request, "web/items.html", {"query": query, "found": found})
+
+
+def _profiles(item: Item, children: list[LineageEdge]) -> list[dict[str, Any]]:
+    """Values along the roll, one plot per parameter, with the stretch of each daughter item
+    marked (the API's roll map, drawn)."""
+    along = measurement_queryset().filter(item=item, position_m__isnull=False, value__isnull=False)
+    series: dict[str, dict[str, Any]] = {}
+    for measurement in along.order_by("parameter__code", "position_m"):
+        parameter = measurement.parameter
+        entry = series.setdefault(
+            parameter.code,
+            {
+                "title": f"{parameter.name} along {item.code}",
+                "x": [],
+                "y": [],
+                "x_title": "position (m)",
+                "y_title": f"{parameter.name} ({parameter.unit})",
+                "low": parameter.typical_min,
+                "high": parameter.typical_max,
+            },
+        )
+        entry["x"].append(measurement.position_m)
+        entry["y"].append(measurement.value)
+    bands = [
+        {"from": edge.parent_from_m, "to": edge.parent_to_m, "label": edge.child.code}
+        for edge in children
+        if edge.parent_from_m is not None and edge.parent_to_m is not None
+    ]
+    return [entry | {"bands": bands[:400]} for entry in series.values()]
+
+
+def _curves(item: Item) -> list[dict[str, Any]]:
+    """Series measurements (a formation curve, a profile sent as one series)."""
+    curves = []
+    for measurement in measurement_queryset().filter(item=item, series__isnull=False).order_by("measured_at"):
+        series = measurement.series or {}
+        parameter = measurement.parameter
+        curves.append(
+            {
+                "title": f"{parameter.name}, {measurement.measured_at:%Y-%m-%d %H:%M}",
+                "x": series.get("x", []),
+                "y": series.get("y", []),
+                "x_title": f"{series.get('x_kind', 'x')} ({series.get('x_unit', '')})",
+                "y_title": f"{parameter.name} ({parameter.unit})",
+                "bands": [],
+            }
+        )
+    return curves
+
+
+@operator
+def item(request: HttpRequest, code: str) -> HttpResponse:
+    try:
+        item = item_get(code)
+    except DomainError as error:
+        explain(request, error)
+        return redirect("web:items")
+    parents = list(
+        LineageEdge.objects.filter(child=item)
+        .select_related("parent__kind", "operation__step")
+        .order_by("parent__code")
+    )
+    children = list(
+        LineageEdge.objects.filter(parent=item)
+        .select_related("child__kind", "operation__step")
+        .order_by("parent_from_m", "child__code")
+    )
+    operation = item.produced_by
+    values = measurement_queryset().filter(item=item, position_m__isnull=True, series__isnull=True)
+    holds = Hold.objects.filter(hold_items__item=item).order_by("-created_at")
+    context = {
+        "item": item,
+        "operation": operation,
+        "parents": parents,
+        "children": children[:500],
+        "more_children": max(0, len(children) - 500),
+        "values": values.order_by("parameter__step_id", "parameter__code", "measured_at"),
+        "plots": _profiles(item, children) + _curves(item),
+        "holds": holds,
+        "is_roll": item.kind.is_roll,
+    }
+    return render(request, "web/item.html", context)
+
+
+@operator
+def genealogy(request: HttpRequest, code: str) -> HttpResponse:
+    """The trace (upstream) or track (downstream) graph of an item, drawn with Cytoscape.js."""
+    try:
+        item = item_get(code)
+    except DomainError as error:
+        explain(request, error)
+        return redirect("web:items")
+    direction = "downstream" if request.GET.get("direction") == "downstream" else "upstream"
+    graph = lineage_track(item=item) if direction == "downstream" else lineage_trace(item=item)
+    names = dict(ItemKind.objects.values_list("code", "name"))
+    nodes = [
+        {
+            "data": {
+                "id": node.code,
+                "label": node.code,
+                "kind": names.get(node.kind, node.kind),
+                "status": node.status,
+                "colour": KIND_COLOURS.get(node.kind, RAW_COLOUR),
+                "url": reverse("web:item", kwargs={"code": node.code}),
+                "root": node.code == item.code,
+            }
+        }
+        for node in graph.nodes
+    ]
+    edges = [
+        {
+            "data": {
+                "id": f"e{index}",
+                "source": edge.parent,
+                "target": edge.child,
+                "step": edge.step,
+                "stretch": f"{edge.from_m:g}-{edge.to_m:g} m"
+                if edge.from_m is not None and edge.to_m is not None
+                else "",
+            }
+        }
+        for index, edge in enumerate(graph.edges)
+    ]
+    legend = [(names.get(kind, kind), colour) for kind, colour in KIND_COLOURS.items()] + [("raw material", RAW_COLOUR)]
+    return render(
+        request,
+        "web/genealogy.html",
+        {"item": item, "direction": direction, "elements": {"nodes": nodes, "edges": edges}, "legend": legend},
+    )
+
+
+def _stretch(from_m: float | None, to_m: float | None) -> str:
+    return f"{from_m:g}-{to_m:g} m" if from_m is not None and to_m is not None else ""
+
+
+# --- Holds -------------------------------------------------------------------------------------
+
+
+class HoldForm(forms.Form):
+    """An item (and, for a recall, all made from it), or a station over a time window."""
+
+    reason = forms.CharField(max_length=500)
+    item = forms.CharField(required=False, help_text="code, Digital Link or EPC")
+    downstream = forms.BooleanField(required=False, initial=True, label="and everything made from it (recall)")
+    station = forms.ChoiceField(required=False, help_text="or everything a station made or took in a time window")
+    window_from = forms.DateTimeField(required=False, label="from", widget=DATETIME)
+    window_to = forms.DateTimeField(required=False, label="to", widget=DATETIME)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stations = Station.objects.order_by("code").values_list("code", "name")
+        field = self.fields["station"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "-")] + [(code, f"{code} {name}") for code, name in stations]
+
+
+@operator
+def holds(request: HttpRequest) -> HttpResponse:
+    """Open holds, recent releases, and (engineers) a form to place a hold or a recall."""
+    form = HoldForm(request.POST or None, initial={"item": request.GET.get("item", "")})
+    if request.method == "POST":
+        if not can(request, Role.ENGINEER):
+            messages.error(request, "Only engineers place holds. Ask an engineer.")
+            return redirect("web:holds")
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                item = item_get(data["item"]) if data["item"] else None
+                result = hold_place(
+                    actor=request.user,
+                    reason=data["reason"],
+                    item=item,
+                    station=data["station"] or None,
+                    window_from=data["window_from"],
+                    window_to=data["window_to"],
+                    downstream=data["downstream"],
+                )
+            except DomainError as error:
+                explain(request, error)
+            else:
+                messages.success(request, f"Hold {result.hold.pk} placed: {len(result.items)} items on hold.")
+                return redirect("web:hold", pk=result.hold.pk)
+    queryset = Hold.objects.select_related("item", "station", "created_by", "released_by").order_by("-created_at")
+    context = {
+        "form": form,
+        "open": queryset.filter(released_at__isnull=True),
+        "released": queryset.filter(released_at__isnull=False)[:20],
+    }
+    return render(request, "web/holds.html", context)
+
+
+@operator
+def hold(request: HttpRequest, pk: int) -> HttpResponse:
+    held = Hold.objects.select_related("item", "station", "created_by", "released_by").filter(pk=pk).first()
+    if held is None:
+        messages.error(request, f"No hold {pk}.")
+        return redirect("web:holds")
+    caught = hold_items(held)
+    found = {i.code: i for i in Item.objects.select_related("kind").filter(code__in=caught)}
+    by_kind: dict[str, list[Item]] = defaultdict(list)
+    for code in caught:
+        if code in found:
+            by_kind[found[code].kind.name].append(found[code])
+    return render(request, "web/hold.html", {"hold": held, "caught": len(caught), "by_kind": dict(by_kind)})
+
+
+@engineer
+@require_POST
+def hold_release_view(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        result = hold_release(actor=request.user, hold_id=pk, reason=request.POST.get("reason", "").strip())
+    except DomainError as error:
+        explain(request, error)
+    else:
+        messages.success(request, f"Hold {pk} released: {len(result.items)} items are free again.")
+    return redirect("web:hold", pk=pk)
+
+
+# --- Datasets ----------------------------------------------------------------------------------
+
+
+class ExportForm(forms.Form):
+    granularity = forms.ChoiceField(choices=[(g, g) for g in GRANULARITIES], initial="cell")
+    format = forms.ChoiceField(choices=[("parquet", "Parquet"), ("csv", "CSV"), ("json", "JSON Lines")])
+    layout = forms.ChoiceField(choices=[("wide", "wide: one row per item"), ("long", "long: one row per value")])
+    steps = forms.MultipleChoiceField(required=False, help_text="only the parameters of these steps")
+    parameters = forms.CharField(required=False, help_text="only these parameter codes, separated by commas")
+    criticality_ml = forms.ChoiceField(
+        required=False,
+        label="criticality for ML models",
+        choices=[("", "any")] + [(level, f"at least {level}") for level in Level.values],
+    )
+    created_after = forms.DateTimeField(required=False, widget=DATETIME)
+    split_by = forms.ChoiceField(
+        required=False, label="train/test split by", choices=[("", "no split")] + [(s, s) for s, _k in GROUP_KEYS]
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["steps"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = list(Step.objects.order_by("pk").values_list("code", "name"))
+
+
+@operator
+def datasets(request: HttpRequest) -> HttpResponse:
+    form = ExportForm(request.POST or None)
+    if request.method == "POST":
+        if not can(request, Role.ENGINEER):
+            messages.error(request, "Only engineers start exports.")
+            return redirect("web:datasets")
+        if form.is_valid():
+            data = form.cleaned_data
+            codes = [code.strip() for code in data["parameters"].split(",") if code.strip()]
+            if data["steps"]:
+                codes += list(Parameter.objects.filter(step_id__in=data["steps"]).values_list("code", flat=True))
+            created_after: datetime | None = data["created_after"]
+            try:
+                export = export_request(
+                    actor=signed_in(request),
+                    granularity=data["granularity"],
+                    format=data["format"],
+                    layout=data["layout"],
+                    filters={"created_after": created_after.isoformat()} if created_after else None,
+                    parameters=codes or None,
+                    criticality={"ml": data["criticality_ml"]} if data["criticality_ml"] else None,
+                    split={"by": data["split_by"], "test": 0.2, "seed": 1} if data["split_by"] else None,
+                )
+            except DomainError as error:
+                explain(request, error)
+            else:
+                return redirect("web:export", pk=export.pk)
+    exports = Export.objects.filter(created_by=signed_in(request)).order_by("-pk")[:20]
+    return render(request, "web/datasets.html", {"form": form, "exports": exports})
+
+
+@operator
+def export(request: HttpRequest, pk: int) -> HttpResponse:
+    """The export's progress; htmx polls the `progress` fragment until it is done."""
+    found = Export.objects.filter(pk=pk, created_by=signed_in(request)).first()
+    if found is None:
+        messages.error(request, f"No export {pk} of yours.")
+        return redirect("web:datasets")
+    context = {
+        "export": found,
+        "finished": found.status in (ExportStatus.DONE, ExportStatus.FAILED),
+        "expired": export_expired(found),
+        "percent": round(found.progress * 100),
+    }
+    template = "web/_export_progress.html" if request.headers.get("HX-Request") else "web/export.html"
+    return render(request, template, context)
+
+
+# --- Catalog -----------------------------------------------------------------------------------
+
+
+class ParameterForm(forms.Form):
+    typical_min = forms.FloatField(required=False)
+    typical_max = forms.FloatField(required=False)
+    criticality_empirical = forms.ChoiceField(required=False, choices=[("", "-")] + Level.choices)
+    criticality_continuum = forms.ChoiceField(required=False, choices=[("", "-")] + Level.choices)
+    criticality_discrete = forms.ChoiceField(required=False, choices=[("", "-")] + Level.choices)
+    criticality_ml = forms.ChoiceField(required=False, choices=[("", "-")] + Level.choices)
+
+
+@operator
+def catalog(request: HttpRequest) -> HttpResponse:
+    """The parameter catalog as the paper's tables: by step and category, searchable."""
+    parameters = Parameter.objects.select_related("step").order_by("step__pk", "category", "code")
+    query = request.GET.get("q", "").strip()
+    step = request.GET.get("step", "")
+    category = request.GET.get("category", "")
+    if query:
+        parameters = parameters.filter(Q(code__icontains=query) | Q(name__icontains=query))
+    if step:
+        parameters = parameters.filter(step_id=step) if step != "none" else parameters.filter(step__isnull=True)
+    if category:
+        parameters = parameters.filter(category=category)
+    context = {
+        "parameters": parameters,
+        "query": query,
+        "step": step,
+        "category": category,
+        "steps": Step.objects.order_by("pk"),
+        "categories": Category.choices,
+    }
+    return render(request, "web/catalog.html", context)
+
+
+@engineer
+def parameter_edit(request: HttpRequest, code: str) -> HttpResponse:
+    parameter = Parameter.objects.select_related("step").filter(code=code).first()
+    if parameter is None:
+        messages.error(request, f"No parameter {code!r}.")
+        return redirect("web:catalog")
+    initial = {name: getattr(parameter, name) for name in ParameterForm.base_fields}
+    form = ParameterForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            parameter_update(actor=request.user, code=code, data=form.cleaned_data)
+        except DomainError as error:
+            explain(request, error)
+        else:
+            messages.success(request, f"{parameter.name} saved.")
+            return redirect(reverse("web:catalog") + f"?q={code}")
+    return render(request, "web/parameter_edit.html", {"parameter": parameter, "form": form})

@@ -1,0 +1,428 @@
+"""The station page: an operator at a station with a handheld scanner (which types the code and
+presses Enter), gloves on. Large controls, one scan box that always has the focus.
+
+The operation being prepared lives in the session until it is finished, then it is recorded by
+`operation_record`, the API's service, in one transaction: nothing is written before.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_POST
+
+from api.permissions import Role
+from lots.exceptions import DomainError, InvalidInput
+from lots.models import Item, ItemKind, ItemStatus
+from measurements.models import Category, Parameter
+from measurements.services import MeasurementInput, measurement_record, out_of_range
+from traceability.models import Operation, Station
+from traceability.scanning import item_scan, last_parameters
+from traceability.services import (
+    InputSpec,
+    OutputSpec,
+    ScrapSpec,
+    StretchSpec,
+    operation_record,
+    station_get,
+)
+
+from .access import explain, role_required, signed_in
+from .once import new_token, submit_once, submitted
+
+STATION_COOKIE = "celltrace_station"
+# What a step usually makes, to pre-select on the form (the operator may pick another kind).
+OUTPUT_KINDS = {
+    "mixing": "slurry",
+    "coating": "coated_roll",
+    "calendering": "calendered_roll",
+    "slitting": "slit_roll",
+    "cutting": "electrode_sheet",
+    "stacking": "stack",
+    "winding": "jelly_roll",
+    "packaging": "cell",
+}
+operator = role_required(Role.OPERATOR)
+
+
+def _draft_key(station: str) -> str:
+    return f"draft:{station}"
+
+
+def _in_hand_key(station: str) -> str:
+    return f"in_hand:{station}"
+
+
+def _station(code: str) -> Station:
+    return station_get(code)
+
+
+@operator
+def station_pick(request: HttpRequest) -> HttpResponse:
+    """Pick the station once; the browser remembers it (a cookie) for the next sign-in."""
+    if request.method == "POST":
+        code = request.POST.get("station", "")
+        try:
+            station = _station(code)
+        except DomainError as error:
+            explain(request, error)
+            return redirect("web:station-pick")
+        response = redirect("web:station", code=station.code)
+        response.set_cookie(STATION_COOKIE, station.code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+        return response
+    remembered = request.COOKIES.get(STATION_COOKIE, "")
+    if remembered and "change" not in request.GET and Station.objects.filter(code=remembered).exists():
+        return redirect("web:station", code=remembered)
+    stations = Station.objects.prefetch_related("steps").order_by("code")
+    return render(request, "web/station_pick.html", {"stations": stations})
+
+
+def _parameter_rows(step: str, station: Station, entered: dict[str, Any]) -> list[dict[str, Any]]:
+    """The step's machine parameters from the catalog, pre-filled with what the operator entered,
+    else the station's last run of the step."""
+    last = last_parameters(station=station, step=step)
+    rows = []
+    for parameter in Parameter.objects.filter(step_id=step, category=Category.MP).order_by("code"):
+        previous = last.get(parameter.code, {})
+        value = entered.get(parameter.code, previous.get("value", ""))
+        unit = previous.get("unit") or parameter.unit
+        rows.append({"parameter": parameter, "value": value, "unit": unit, "from_last_run": parameter.code in last})
+    return rows
+
+
+def _measurable(station: Station) -> list[Parameter]:
+    """What can be measured offline on an item at this station: its steps' non-online parameters."""
+    steps = list(station.steps.values_list("code", flat=True))
+    return list(Parameter.objects.filter(step_id__in=steps).exclude(online=True).order_by("step_id", "code"))
+
+
+@operator
+def station(request: HttpRequest, code: str) -> HttpResponse:
+    try:
+        station = _station(code)
+    except DomainError as error:
+        explain(request, error)
+        return redirect(reverse("web:station-pick") + "?change=1")
+    draft = request.session.get(_draft_key(station.code))
+    scan = None
+    in_hand = request.session.get(_in_hand_key(station.code))
+    if in_hand:
+        try:
+            scan = item_scan(code=in_hand, station=station)
+        except DomainError:
+            request.session.pop(_in_hand_key(station.code), None)
+    context: dict[str, Any] = {
+        "station": station,
+        "steps": list(station.steps.all()),
+        "scan": scan,
+        "draft": draft,
+        "measurable": _measurable(station) if scan else [],
+    }
+    if draft:
+        items = {
+            i.code: i for i in Item.objects.select_related("kind").filter(code__in=[x["item"] for x in draft["inputs"]])
+        }
+        context.update(
+            inputs=[{**entry, "obj": items.get(entry["item"])} for entry in draft["inputs"]],
+            parameters=_parameter_rows(draft["step"], station, draft.get("entered", {})),
+            kinds=ItemKind.objects.order_by("code"),
+            output_kind=draft.get("output", {}).get("kind") or OUTPUT_KINDS.get(draft["step"], ""),
+            output=draft.get("output", {}),
+            started_at=parse_datetime(draft["started_at"]),
+        )
+    return render(request, "web/station.html", context)
+
+
+def _add_input(draft: dict[str, Any], item: Item) -> bool:
+    """Whole rolls and single pieces are used up by a step that makes something; batches are
+    taken in part; a step that makes nothing (formation, post-drying) lets its items pass."""
+    if any(entry["item"] == item.code for entry in draft["inputs"]):
+        return False
+    whole = item.kind.level == "instance" or item.kind.is_roll
+    consume = whole and draft["step"] in OUTPUT_KINDS
+    draft["inputs"].append({"item": item.code, "quantity": "", "unit": item.unit, "consume": consume})
+    return True
+
+
+@operator
+@require_POST
+def station_scan(request: HttpRequest, code: str) -> HttpResponse:
+    """A scan shows the item; with an operation started, a usable item also becomes an input."""
+    station = _station(code)
+    text = request.POST.get("code", "")
+    if not text.strip():
+        messages.error(request, "Nothing was scanned: scan a label or type its code.")
+        return redirect("web:station", code=station.code)
+    try:
+        scan = item_scan(code=text, station=station)
+    except DomainError as error:
+        explain(request, error)
+        return redirect("web:station", code=station.code)
+    request.session[_in_hand_key(station.code)] = scan.item.code
+    draft = request.session.get(_draft_key(station.code))
+    if draft is not None:
+        if not scan.usable:
+            messages.error(
+                request,
+                f"{scan.item.code} cannot be used in this operation: {'; '.join(scan.warnings)}. It was not added.",
+            )
+        elif _add_input(draft, scan.item):
+            request.session.modified = True
+            messages.success(request, f"{scan.item.code} added as an input.")
+    return redirect("web:station", code=station.code)
+
+
+@operator
+@require_POST
+def station_start(request: HttpRequest, code: str) -> HttpResponse:
+    station = _station(code)
+    step = request.POST.get("step", "")
+    if not station.steps.filter(code=step).exists():
+        messages.error(request, f"Station {station.code} does not run {step or 'that step'}: pick one of its steps.")
+        return redirect("web:station", code=station.code)
+    draft: dict[str, Any] = {"step": step, "started_at": timezone.now().isoformat(), "inputs": [], "token": new_token()}
+    in_hand = request.session.get(_in_hand_key(station.code))
+    if in_hand:
+        item = Item.objects.select_related("kind").filter(code=in_hand, status=ItemStatus.ACTIVE).first()
+        if item is not None:
+            _add_input(draft, item)
+    request.session[_draft_key(station.code)] = draft
+    messages.success(request, f"{step.replace('_', ' ').capitalize()} started. Scan its inputs.")
+    return redirect("web:station", code=station.code)
+
+
+@operator
+@require_POST
+def station_remove_input(request: HttpRequest, code: str, item: str) -> HttpResponse:
+    draft = request.session.get(_draft_key(code))
+    if draft is not None:
+        draft["inputs"] = [entry for entry in draft["inputs"] if entry["item"] != item]
+        request.session.modified = True
+    return redirect("web:station", code=code)
+
+
+@operator
+@require_POST
+def station_cancel(request: HttpRequest, code: str) -> HttpResponse:
+    if request.session.pop(_draft_key(code), None) is not None:
+        messages.info(request, "The operation was cancelled; nothing was recorded.")
+    return redirect("web:station", code=code)
+
+
+def _number(text: str, field: str) -> float | None:
+    text = text.strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidInput(f"{field} is not a number: {text!r}.", field=field) from None
+
+
+def _read_form(request: HttpRequest, draft: dict[str, Any]) -> None:
+    """Keep what the operator typed in the draft, so that a refused form comes back filled in."""
+    post = request.POST
+    for entry in draft["inputs"]:
+        entry["quantity"] = post.get(f"input-{entry['item']}-quantity", "").strip()
+        entry["consume"] = post.get(f"input-{entry['item']}-consume") == "on"
+    draft["entered"] = {
+        name.removeprefix("param-"): post.get(name, "").strip() for name in post if name.startswith("param-")
+    }
+    draft["output"] = {
+        "kind": post.get("output-kind", ""),
+        "count": post.get("output-count", "").strip(),
+        "quantity": post.get("output-quantity", "").strip(),
+        "unit": post.get("output-unit", "").strip(),
+        "lanes": post.get("output-lanes") == "on",
+    }
+    draft["scrap"] = {
+        "quantity": post.get("scrap-quantity", "").strip(),
+        "unit": post.get("scrap-unit", "").strip(),
+        "reason": post.get("scrap-reason", "").strip(),
+    }
+
+
+def _specs(draft: dict[str, Any]) -> tuple[list[InputSpec], list[OutputSpec], list[ScrapSpec], dict[str, Any]]:
+    inputs = []
+    for entry in draft["inputs"]:
+        quantity = _number(entry["quantity"], f"quantity of {entry['item']}")
+        inputs.append(
+            InputSpec(
+                item=entry["item"],
+                quantity=quantity,
+                unit=entry["unit"] if quantity else None,
+                consume=entry["consume"],
+            )
+        )
+    output = draft["output"]
+    outputs: list[OutputSpec] = []
+    count = int(_number(output["count"], "number of outputs") or 0) if output["kind"] else 0
+    if count < 0 or count > 500:
+        raise InvalidInput("The number of outputs is between 0 and 500.", field="output-count")
+    quantity = _number(output["quantity"], "output quantity")
+    sources = None
+    if output["lanes"]:  # slitting: every lane runs the whole length of the roll it was cut from
+        rolls = Item.objects.filter(code__in=[entry["item"] for entry in draft["inputs"]], length_m__isnull=False)
+        sources = [StretchSpec(item=roll.code, from_m=0, to_m=roll.length_m) for roll in rolls.order_by("code")]
+        if not sources:
+            raise InvalidInput("Lanes are cut from a roll: scan the roll to slit first.", field="output-lanes")
+    for lane in range(1, count + 1):
+        outputs.append(
+            OutputSpec(
+                kind=output["kind"],
+                quantity=quantity,
+                unit=output["unit"] or None,
+                lane=lane if output["lanes"] else None,
+                sources=sources,
+            )
+        )
+    scrap = []
+    scrap_quantity = _number(draft["scrap"]["quantity"], "scrap quantity")
+    if scrap_quantity:
+        if not draft["inputs"]:
+            raise InvalidInput("Scrap is taken from an input: scan one first.", field="scrap-quantity")
+        first = draft["inputs"][0]
+        scrap.append(
+            ScrapSpec(
+                item=first["item"],
+                quantity=scrap_quantity,
+                unit=draft["scrap"]["unit"] or first["unit"],
+                reason=draft["scrap"]["reason"] or "scrap",
+            )
+        )
+    parameters: dict[str, Any] = {}
+    catalog = {p.code: p for p in Parameter.objects.filter(step_id=draft["step"], category=Category.MP)}
+    for name, text in draft["entered"].items():
+        if not text or name not in catalog:
+            continue
+        try:
+            parameters[name] = {"value": float(text.replace(",", ".")), "unit": catalog[name].unit}
+        except ValueError:  # a setting in words (the knife type)
+            parameters[name] = {"value": text}
+    return inputs, outputs, scrap, parameters
+
+
+def _outside_range(parameters: dict[str, Any]) -> list[str]:
+    found = []
+    for parameter in Parameter.objects.filter(code__in=list(parameters)):
+        value = parameters[parameter.code]["value"]
+        if isinstance(value, float) and out_of_range(parameter, [value]):
+            found.append(
+                f"{parameter.name} {value:g} {parameter.unit} is outside the typical range "
+                f"{parameter.typical_min:g} to {parameter.typical_max:g} {parameter.unit}"
+            )
+    return found
+
+
+@operator
+@require_POST
+def station_finish(request: HttpRequest, code: str) -> HttpResponse:
+    """Record the operation: inputs, machine parameters, outputs and scrap, in one transaction."""
+    station = _station(code)
+    token = request.POST.get("submission", "")
+    user = signed_in(request)
+    first = submitted(user_id=user.pk, token=token)
+    if first is not None:  # a second tap after the first was recorded: show what the first made
+        return redirect("web:station-done", code=station.code, pk=first)
+    draft = request.session.get(_draft_key(station.code))
+    if draft is None or draft.get("token") != token:
+        messages.error(request, "No operation is open at this station: start one first.")
+        return redirect("web:station", code=station.code)
+    _read_form(request, draft)
+    request.session.modified = True
+    try:
+        inputs, outputs, scrap, parameters = _specs(draft)
+        outside = _outside_range(parameters)
+        if outside and request.POST.get("confirm-range") != "on":
+            messages.warning(request, "; ".join(outside) + ". Check the value, or tick the box to record it anyway.")
+            draft["confirm"] = True
+            return redirect("web:station", code=station.code)
+        started = parse_datetime(draft["started_at"]) or timezone.now()
+        ended = max(timezone.now(), started + timedelta(seconds=1))
+
+        def record() -> int:
+            return operation_record(
+                actor=user,
+                step=draft["step"],
+                station=station.code,
+                started_at=started,
+                ended_at=ended,
+                inputs=inputs,
+                outputs=outputs,
+                parameters=parameters,
+                scrap=scrap,
+            ).operation.pk
+
+        operation_id, _first = submit_once(user_id=user.pk, token=token, path=request.path, write=record)
+    except DomainError as error:
+        explain(request, error)
+        return redirect("web:station", code=station.code)
+    request.session.pop(_draft_key(station.code), None)
+    return redirect("web:station-done", code=station.code, pk=operation_id)
+
+
+@operator
+def station_done(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    """What the operation made, with its labels to print."""
+    station = _station(code)
+    operation = (
+        Operation.objects.select_related("step", "station", "created_by")
+        .prefetch_related("inputs__item")
+        .filter(pk=pk, station=station)
+        .first()
+    )
+    if operation is None:
+        messages.error(request, f"No operation {pk} at {station.code}.")
+        return redirect("web:station", code=station.code)
+    outputs = list(Item.objects.select_related("kind").filter(produced_by=operation).order_by("code"))
+    return render(request, "web/station_done.html", {"station": station, "operation": operation, "outputs": outputs})
+
+
+@operator
+def labels(request: HttpRequest) -> HttpResponse:
+    """A sheet of QR labels to print: ?items=A,B,C."""
+    codes = [code for code in request.GET.get("items", "").split(",") if code][:500]
+    items = list(Item.objects.select_related("kind").filter(code__in=codes).order_by("code"))
+    return render(request, "web/labels.html", {"items": items})
+
+
+@operator
+@require_POST
+def station_measure(request: HttpRequest, code: str) -> HttpResponse:
+    """An offline measurement of the item in hand, through the API's service."""
+    station = _station(code)
+    item = request.session.get(_in_hand_key(station.code))
+    if not item:
+        messages.error(request, "Scan the item you measured first.")
+        return redirect("web:station", code=station.code)
+    try:
+        value = _number(request.POST.get("value", ""), "value")
+        if value is None:
+            raise InvalidInput("Enter the value you measured.", field="value")
+        recorded = measurement_record(
+            actor=request.user,
+            data=MeasurementInput(
+                parameter=request.POST.get("parameter", ""),
+                value=value,
+                unit=request.POST.get("unit", "").strip() or None,
+                item=item,
+                measured_at=timezone.now(),
+                source="offline",
+                instrument=request.POST.get("instrument", "").strip(),
+            ),
+        )
+    except DomainError as error:
+        explain(request, error)
+        return redirect("web:station", code=station.code)
+    measurement = recorded.measurement
+    text = f"Recorded {measurement.parameter.name} = {measurement.value:g} {measurement.parameter.unit} on {item}."
+    if measurement.out_of_range:
+        messages.warning(request, text + " It is outside the typical range: check it.")
+    else:
+        messages.success(request, text)
+    return redirect("web:station", code=station.code)
