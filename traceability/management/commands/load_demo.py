@@ -20,7 +20,7 @@ with one mass-loading dip on the cathode that ends up in a few cells (the summar
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
