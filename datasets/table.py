@@ -707,16 +707,17 @@ _READ_TABLES = (
 
 
 def _analyze_unanalyzed() -> None:
+    """One statement whatever the state: the tables are names in this module, not input."""
     if connection.vendor != "postgresql":
         return
+    names = ", ".join(f"'{table}'" for table in _READ_TABLES)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY(%s) "
-            "AND last_analyze IS NULL AND last_autoanalyze IS NULL",
-            [list(_READ_TABLES)],
+            "DO $$ DECLARE t text; BEGIN "
+            f"FOR t IN SELECT relname FROM pg_stat_user_tables WHERE relname IN ({names}) "
+            "AND last_analyze IS NULL AND last_autoanalyze IS NULL "
+            "LOOP EXECUTE format('ANALYZE %I', t); END LOOP; END $$"
         )
-        for (table,) in cursor.fetchall():
-            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
 
 
 def _release(tables: list[str]) -> None:

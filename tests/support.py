@@ -29,8 +29,11 @@ def reseed_after_the_last_truncate(django_db_setup: None, django_db_blocker: Any
 
 
 def celery_connections_drop(app: Any) -> None:
-    """Forget the app's pooled broker connections, so a changed broker URL takes effect."""
-    if app._pool is not None:
-        app._pool.force_close_all()
+    """Forget the app's pooled broker connections, so a changed broker URL takes effect. kombu
+    keeps its pools in global registries keyed by broker: reset those too, or the next task sent
+    to the same broker (even an eager one) finds the closed pool."""
+    from kombu import pools
+
+    pools.reset()
     app._pool = None
     app.amqp._producer_pool = None
