@@ -712,8 +712,11 @@ def dataset_rows(
         + _lot_columns(kinds, lot_codes, lot_attrs)
         + _measurement_columns(found)
     )
-    stems = {
-        (column.polarity, column.parameter.pk): column.name.rsplit(".", 1)[0]
+    # The five column names of each (polarity, parameter), made once rather than per value.
+    aggregates = {
+        (column.polarity, column.parameter.pk): tuple(
+            f"{column.name.rsplit('.', 1)[0]}.{aggregation}" for aggregation in AGGREGATIONS
+        )
         for column in columns
         if column.parameter is not None
     }
@@ -729,12 +732,8 @@ def dataset_rows(
             cursor.execute(cte + _SPLIT_KEYS.format(kind=kind), params)
             sides = assign_split(cursor.fetchall(), checked_split["test"], checked_split["seed"])
 
-    def blank() -> dict[str, Any]:
-        row: dict[str, Any] = dict.fromkeys(names)
-        for column in columns:
-            if column.aggregation == "n":
-                row[column.name] = 0
-        return row
+    empty: dict[str, Any] = dict.fromkeys(names)
+    empty.update((column.name, 0) for column in columns if column.aggregation == "n")
 
     def stream() -> Iterator[dict[str, Any]]:
         cursor = connection.chunked_cursor() if connection.vendor == "postgresql" else connection.cursor()
@@ -751,7 +750,7 @@ def dataset_rows(
                     if root_id != current:
                         if current is not None:
                             yield _finish(row, codes)
-                        current, row, codes = root_id, blank(), {}
+                        current, row, codes = root_id, empty.copy(), {}
                     if shape == 0:
                         row.update(code=code, kind=kind, status=text, created_at=_timestamp(created_at))
                         if sides:
@@ -763,12 +762,12 @@ def dataset_rows(
                     elif shape == 4:
                         row[f"{_lot_stem(kind, text)}.attr.{code}"] = s / n
                     else:
-                        stem = stems[(text, parameter_id)]
-                        row[f"{stem}.mean"] = s / n
-                        row[f"{stem}.min"] = mn
-                        row[f"{stem}.max"] = mx
-                        row[f"{stem}.std"] = _std(n, s, ss)
-                        row[f"{stem}.n"] = n
+                        mean, low, high, std, count = aggregates[(text, parameter_id)]
+                        row[mean] = s / n
+                        row[low] = mn
+                        row[high] = mx
+                        row[std] = _std(n, s, ss)
+                        row[count] = n
             if current is not None:
                 yield _finish(row, codes)
         finally:
