@@ -25,10 +25,12 @@ sheets; run that first). What it does:
 2. The export: `manage.py export_dataset --format parquet --layout wide --out <tmp>` as a
    subprocess (DJANGO_SETTINGS_MODULE=config.settings.test, DATABASE_URL of the bench database),
    timed by wall clock; its peak resident memory is the ru_maxrss that wait4() reports for it.
-3. The ceiling: `COPY (SELECT root_id, pol, parameter_id, value FROM vals) TO STDOUT` on a plain
-   psycopg connection, where `vals` is the dataset's own CTE (datasets.table._CTE, formatted as
-   dataset_rows formats it, with the same work_mem): the joined long table, one row per (cell,
-   measurement), that the export aggregates. The export / ceiling ratio is printed.
+3. The ceiling: `COPY (SELECT root_id, pol, parameter_id, s FROM once) TO STDOUT` on a plain
+   psycopg connection, where `once` is the dataset's own CTE (datasets.table.dataset_cte, as
+   dataset_rows formats it but with every measurement keeping its id, `_LONG_TABLE`, and the same
+   work_mem): the joined long table, one row per (cell, measurement), that the export used to
+   build and aggregate; it now sums per source before fanning out. The export / ceiling ratio is
+   printed.
 4. Prints the figures against the goals (<= 30 s wall, <= 1 GB peak memory) and writes
    bench/export-results.json.
 """
@@ -331,30 +333,20 @@ def run_export(url: str, out: Path) -> dict[str, Any]:
 
 
 def ceiling_sql() -> tuple[str, list[Any]]:
-    """The dataset's CTE as dataset_rows builds it (every cell, no parameter filter), cut after
-    `vals`, selecting the long table: one row per (cell, measurement)."""
-    from django.db import connection
-
+    """The dataset's CTE as dataset_rows builds it (every cell, no parameter filter), with every
+    measurement keeping its own id through the partial sums (`_LONG_TABLE`), cut after `once`:
+    the long table, one row per (cell, polarity, measurement)."""
     from datasets import table
-    from traceability.selectors import vendor_functions
 
     where, root_params = table._root_where("cell", {})
     parameter_where, parameter_params = table._parameter_where(None, None)
-    kinds = table._lot_kinds()
-    cte = table._CTE.format(
-        where=where,
-        parameter_where=parameter_where,
-        lot_kinds=",".join(f"'{kind}'" for kind in kinds) or "NULL",
-        along=table._ALONG.get(connection.vendor, table._ALONG["default"]),
-        **vendor_functions(),
-        **table._lot_sql(),
-    )
+    cte = table.dataset_cte(where, parameter_where, table._lot_kinds(), residue=table._LONG_TABLE)
     head = cte[: cte.index("agg(root_id, pol, parameter_id, n, s, ss, mn, mx) AS (")].rstrip().rstrip(",")
-    return head + "\nSELECT root_id, pol, parameter_id, value FROM vals", root_params + parameter_params
+    return head + "\nSELECT root_id, pol, parameter_id, s FROM once", root_params + parameter_params
 
 
 def run_ceiling(url: str, work_mem: str) -> dict[str, Any]:
-    """COPY (SELECT ... FROM vals) TO STDOUT on a fresh psycopg connection, same work_mem and jit=off."""
+    """COPY (SELECT ... FROM once) TO STDOUT on a fresh psycopg connection, same work_mem and jit=off."""
     import psycopg
 
     query, params = ceiling_sql()
@@ -412,7 +404,7 @@ def main() -> None:
     log("export_dataset --format parquet --layout wide ...")
     export = run_export(args.database_url, out)
     log(f"  {export['wall_s']} s, {export['rows']:,} rows x {export['columns']} columns")
-    log("COPY (SELECT ... FROM vals) TO STDOUT ...")
+    log("COPY (SELECT ... FROM once) TO STDOUT ...")
     ceiling = run_ceiling(args.database_url, settings.CELLTRACE_EXPORT_WORK_MEM)
     log(f"  {ceiling['seconds']} s, {ceiling['rows']:,} long rows")
     if args.keep_file:

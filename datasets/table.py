@@ -24,6 +24,7 @@ through a server-side cursor on PostgreSQL. Two queries whatever the number of r
 
 import hashlib
 import math
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -75,6 +76,17 @@ class Column:
 
 # The interval walk of every root at once, carrying the root and the polarity. UNION, not UNION
 # ALL: a slurry reached through 20 sheets is one row per root, not 20.
+#
+# A measurement counts once per root however many paths bring it there (see the module
+# docstring). Rather than joining every measurement to every root it reaches and removing the
+# repeats (tens of millions of pairs on a line), the values are summed per source first and the
+# partial sums fanned out to the roots; n, sums and sums of squares add, min and max combine. That
+# is exact because each root's claims on the sources are disjoint: one claim per (root, item,
+# polarity), whole if any path took the whole item, else its stretches merged into disjoint
+# islands; one per (root, operation, polarity); the operations' times in each room merged into
+# disjoint windows per (root, room, polarity), one polarity (none) for environment values. The
+# few values that may still reach a root by two claims (see `_RESIDUE`) keep their own id (`rid`)
+# through the partial sums, and `once` counts each of them once.
 _CTE = f"""
 WITH RECURSIVE roots(root_id) AS (
     SELECT i.id FROM lots_item i WHERE {{where}}
@@ -93,6 +105,13 @@ walk(root_id, item_id, pol, lo, hi, depth) AS (
     WHERE w.depth < {MAX_DEPTH}
       AND (w.lo IS NULL OR e.child_from_m IS NULL OR (w.hi >= e.child_from_m AND w.lo <= e.child_to_m))
 ),
+claims(root_id, item_id, pol, whole) AS (  -- whole: some path took the whole item
+    SELECT root_id, item_id, pol, MAX(CASE WHEN lo IS NULL THEN 1 ELSE 0 END)
+    FROM walk GROUP BY root_id, item_id, pol
+),
+spans(root_id, item_id, pol, lo, hi) AS (  -- the stretches of the other claims, merged
+    {{spans}}
+),
 ops(root_id, operation_id, pol) AS (
     SELECT w.root_id, i.produced_by_id, w.pol
     FROM walk w JOIN lots_item i ON i.id = w.item_id
@@ -101,40 +120,66 @@ ops(root_id, operation_id, pol) AS (
     SELECT w.root_id, oi.operation_id, w.pol
     FROM walk w JOIN traceability_operationinput oi ON oi.item_id = w.item_id AND oi.quantity = 0
 ),
-hits(root_id, measurement_id, pol) AS (  -- UNION ALL: `vals` removes the repeats once
-    SELECT w.root_id, m.id, w.pol
-    FROM {{along}}
-    UNION ALL
-    SELECT w.root_id, m.id, w.pol
-    FROM walk w JOIN measurements_measurement m ON m.item_id = w.item_id
-    WHERE w.lo IS NULL
-    UNION ALL
-    SELECT w.root_id, m.id, w.pol
-    FROM walk w JOIN measurements_measurement m ON m.item_id = w.item_id AND m.position_m IS NULL
-    WHERE w.lo IS NOT NULL
-    UNION ALL
-    SELECT ops.root_id, m.id, ops.pol
-    FROM ops JOIN measurements_measurement m ON m.operation_id = ops.operation_id AND m.item_id IS NULL
-    UNION ALL
-    SELECT ops.root_id, m.id, ops.pol
-    FROM ops
-    JOIN traceability_operation o ON o.id = ops.operation_id
-    JOIN traceability_station s ON s.id = o.station_id AND s.room <> ''
-    JOIN measurements_measurement m ON m.room = s.room
-        AND m.measured_at >= o.started_at AND m.measured_at <= COALESCE(o.ended_at, o.started_at)
+windows(root_id, room, pol, env, lo, hi) AS (  -- the operations' times in each room, merged
+    {{windows}}
 ),
-vals(root_id, pol, parameter_id, measurement_id, value) AS (
-    SELECT DISTINCT h.root_id, CASE WHEN p.scope = 'environment' THEN NULL ELSE h.pol END,
-           m.parameter_id, m.id, m.value
-    FROM hits h
-    JOIN measurements_measurement m ON m.id = h.measurement_id
-    JOIN measurements_parameter p ON p.id = m.parameter_id
-    WHERE m.value IS NOT NULL {{parameter_where}}
-      AND NOT EXISTS (SELECT 1 FROM measurements_measurement n WHERE n.supersedes_id = m.id)
+chosen(parameter_id, env) AS (  -- env: an environment value, filed without polarity
+    SELECT p.id, CASE WHEN p.scope = 'environment' THEN 1 ELSE 0 END
+    FROM measurements_parameter p WHERE 1 = 1 {{parameter_where}}
+),
+item_vals(item_id, positioned, parameter_id, env, rid, n, s, ss, mn, mx) AS (
+    SELECT m.item_id, CASE WHEN m.position_m IS NULL THEN 0 ELSE 1 END, {{partial}}
+    FROM measurements_measurement m JOIN chosen k ON k.parameter_id = m.parameter_id
+    WHERE {{usable}} AND (m.item_id IN (SELECT item_id FROM claims WHERE whole = 1)
+        OR (m.position_m IS NULL AND m.item_id IN (SELECT item_id FROM claims)))
+    GROUP BY m.item_id, CASE WHEN m.position_m IS NULL THEN 0 ELSE 1 END, {{partial_group}}
+),
+span_vals(item_id, lo, hi, parameter_id, env, rid, n, s, ss, mn, mx) AS (
+    SELECT x.item_id, x.lo, x.hi, {{partial}}
+    FROM (SELECT DISTINCT item_id, lo, hi FROM spans) x
+    {{along}}
+    JOIN chosen k ON k.parameter_id = m.parameter_id
+    WHERE {{usable}}
+    GROUP BY x.item_id, x.lo, x.hi, {{partial_group}}
+),
+op_vals(operation_id, parameter_id, env, rid, n, s, ss, mn, mx) AS (
+    SELECT m.operation_id, {{partial}}
+    FROM measurements_measurement m JOIN chosen k ON k.parameter_id = m.parameter_id
+    WHERE {{usable}} AND m.item_id IS NULL AND m.operation_id IN (SELECT operation_id FROM ops)
+    GROUP BY m.operation_id, {{partial_group}}
+),
+room_vals(room, lo, hi, parameter_id, env, rid, n, s, ss, mn, mx) AS (
+    SELECT x.room, x.lo, x.hi, {{partial}}
+    FROM (SELECT DISTINCT room, lo, hi FROM windows) x
+    {{during}}
+    JOIN chosen k ON k.parameter_id = m.parameter_id
+    WHERE {{usable}}
+    GROUP BY x.room, x.lo, x.hi, {{partial_group}}
+),
+parts(root_id, pol, parameter_id, rid, n, s, ss, mn, mx) AS (
+    SELECT c.root_id, CASE WHEN v.env = 1 THEN NULL ELSE c.pol END, v.parameter_id, v.rid, v.n, v.s, v.ss, v.mn, v.mx
+    FROM claims c JOIN item_vals v ON v.item_id = c.item_id AND (c.whole = 1 OR v.positioned = 0)
+    UNION ALL
+    SELECT c.root_id, CASE WHEN v.env = 1 THEN NULL ELSE c.pol END, v.parameter_id, v.rid, v.n, v.s, v.ss, v.mn, v.mx
+    FROM spans c JOIN span_vals v ON v.item_id = c.item_id AND v.lo = c.lo AND v.hi = c.hi
+    UNION ALL
+    SELECT c.root_id, CASE WHEN v.env = 1 THEN NULL ELSE c.pol END, v.parameter_id, v.rid, v.n, v.s, v.ss, v.mn, v.mx
+    FROM ops c JOIN op_vals v ON v.operation_id = c.operation_id
+    UNION ALL
+    SELECT c.root_id, c.pol, v.parameter_id, v.rid, v.n, v.s, v.ss, v.mn, v.mx
+    FROM windows c JOIN room_vals v ON v.room = c.room AND v.lo = c.lo AND v.hi = c.hi AND v.env = c.env
+),
+once(root_id, pol, parameter_id, rid, n, s, ss, mn, mx) AS (  -- the values with an id, each once
+    SELECT DISTINCT root_id, pol, parameter_id, rid, n, s, ss, mn, mx FROM parts WHERE rid IS NOT NULL
 ),
 agg(root_id, pol, parameter_id, n, s, ss, mn, mx) AS (
-    SELECT root_id, pol, parameter_id, COUNT(*), SUM(value), SUM(value * value), MIN(value), MAX(value)
-    FROM vals GROUP BY root_id, pol, parameter_id
+    SELECT root_id, pol, parameter_id, CAST(SUM(n) AS BIGINT), SUM(s), SUM(ss), MIN(mn), MAX(mx)
+    FROM (
+        SELECT root_id, pol, parameter_id, n, s, ss, mn, mx FROM parts WHERE rid IS NULL
+        UNION ALL
+        SELECT root_id, pol, parameter_id, n, s, ss, mn, mx FROM once
+    ) summed
+    GROUP BY root_id, pol, parameter_id
 ),
 keys(root_id, kind_id, pol, code) AS (
     SELECT DISTINCT w.root_id, i.kind_id, w.pol, i.code
@@ -158,6 +203,22 @@ lot_attrs(root_id, kind_id, pol, attr, n, s) AS (
     GROUP BY l.root_id, l.kind_id, l.pol, a.key
 )
 """
+
+# A value counts when it is the current one (nothing supersedes it) and scalar. "IS NOT NULL"
+# changes nothing but lets PostgreSQL read the few corrections from the index rather than hash
+# every measurement for each source.
+_USABLE = (
+    "m.value IS NOT NULL AND NOT EXISTS (SELECT 1 FROM measurements_measurement n "
+    "WHERE n.supersedes_id = m.id AND n.supersedes_id IS NOT NULL)"
+)
+# Which values keep their id through the partial sums: those that may reach a root by two claims
+# of different sources (a room value also about an item or an operation) or polarities (an
+# environment value about an item or an operation). `_LONG_TABLE` keeps every id.
+_RESIDUE = (
+    "CASE WHEN (m.room <> '' OR k.env = 1) AND (m.item_id IS NOT NULL OR m.operation_id IS NOT NULL) THEN m.id END"
+)
+_LONG_TABLE = "m.id"
+_SUMS = "COUNT(*), SUM(m.value), SUM(m.value * m.value), MIN(m.value), MAX(m.value)"
 
 _NULL_T = "CAST(NULL AS VARCHAR(64))"
 _NULL_I = "CAST(NULL AS BIGINT)"
@@ -519,16 +580,69 @@ def _lot_kinds() -> list[str]:
     return [kind for kind in kinds if kind.replace("_", "").replace("-", "").isalnum()]
 
 
-# Values along a roll inside each stretch. Written so that the join is a range scan of
-# (item, position_m) per stretch: an OR of "whole or inside" made PostgreSQL hash every value of
-# a roll against every stretch of it, thousands of stretches per roll on a real line. On
-# PostgreSQL the LATERAL forces the per-stretch scan; SQLite plans it that way by itself.
-_ALONG = {
-    "postgresql": "walk w CROSS JOIN LATERAL (SELECT m.id FROM measurements_measurement m "
-    "WHERE m.item_id = w.item_id AND m.position_m >= w.lo AND m.position_m <= w.hi) m WHERE w.lo IS NOT NULL",
-    "default": "walk w JOIN measurements_measurement m "
-    "ON m.item_id = w.item_id AND m.position_m >= w.lo AND m.position_m <= w.hi",
+# Values along a roll inside each merged stretch, and room values during each merged window.
+# Written so that the join is a range scan of (item, position_m), or (room, measured_at), per
+# interval: an OR of "whole or inside" made PostgreSQL hash every value of a roll against every
+# stretch of it, thousands of stretches per roll on a real line. On PostgreSQL the LATERAL forces
+# the per-interval scan (OFFSET 0 keeps the planner from flattening it back into a merge join of
+# every window with every room value); SQLite plans it that way by itself.
+_RANGE = {
+    "postgresql": "CROSS JOIN LATERAL (SELECT * FROM measurements_measurement m WHERE {inside} OFFSET 0) m",
+    "default": "JOIN measurements_measurement m ON {inside}",
 }
+_ALONG = "m.item_id = x.item_id AND m.position_m >= x.lo AND m.position_m <= x.hi"
+_DURING = "m.room = x.room AND m.measured_at >= x.lo AND m.measured_at <= x.hi"
+
+# The claims on rolls and on rooms: (root, item, polarity, stretch) of the claims not on a whole
+# item, and (root, room, polarity, environment or not, window) of the operations at stations in
+# a room, for both the values filed by polarity and those without (env 1).
+_SPAN_ROWS = """SELECT w.root_id, w.item_id, w.pol, w.lo, w.hi
+    FROM walk w JOIN claims c ON c.root_id = w.root_id AND c.item_id = w.item_id AND c.whole = 0
+        AND (c.pol = w.pol OR (c.pol IS NULL AND w.pol IS NULL))"""
+_WINDOW_ROWS = """SELECT c.root_id, t.room, CASE WHEN e.env = 1 THEN NULL ELSE c.pol END AS pol, e.env,
+        o.started_at AS lo, COALESCE(o.ended_at, o.started_at) AS hi
+    FROM ops c
+    JOIN traceability_operation o ON o.id = c.operation_id
+    JOIN traceability_station t ON t.id = o.station_id AND t.room <> ''
+    CROSS JOIN (SELECT 0 AS env UNION ALL SELECT 1 AS env) e"""
+
+
+def _islands(rows: str, keys: str) -> str:
+    """The closed intervals [lo, hi] of `rows` merged, per `keys`, where they overlap or touch
+    (gaps and islands), so that a value inside two of them counts once."""
+    return f"""SELECT {keys}, MIN(lo), MAX(hi)
+    FROM (
+        SELECT {keys}, lo, hi,
+               SUM(CASE WHEN lo <= reach THEN 0 ELSE 1 END)
+                   OVER (PARTITION BY {keys} ORDER BY lo, hi ROWS UNBOUNDED PRECEDING) AS island
+        FROM (
+            SELECT {keys}, lo, hi,
+                   MAX(hi) OVER (PARTITION BY {keys} ORDER BY lo, hi
+                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+            FROM ({rows}) r
+            WHERE lo <= hi
+        ) ordered
+    ) numbered
+    GROUP BY {keys}, island"""
+
+
+def dataset_cte(where: str, parameter_where: str, kinds: list[str], residue: str = _RESIDUE) -> str:
+    """The WITH clause of the dataset for the database in use: the roots `where`, the parameters
+    `parameter_where`, the raw-lot `kinds`; `residue` as in `_RESIDUE`."""
+    return _CTE.format(
+        where=where,
+        parameter_where=parameter_where,
+        lot_kinds=",".join(f"'{kind}'" for kind in kinds) or "NULL",
+        spans=_islands(_SPAN_ROWS, "root_id, item_id, pol"),
+        windows=_islands(_WINDOW_ROWS, "root_id, room, pol, env"),
+        along=_RANGE.get(connection.vendor, _RANGE["default"]).format(inside=_ALONG),
+        during=_RANGE.get(connection.vendor, _RANGE["default"]).format(inside=_DURING),
+        usable=_USABLE,
+        partial=f"m.parameter_id, k.env, {residue}, {_SUMS}",
+        partial_group=f"m.parameter_id, k.env, {residue}",
+        **vendor_functions(),
+        **_lot_sql(),
+    )
 
 
 def _lot_sql() -> dict[str, str]:
@@ -569,14 +683,7 @@ def dataset_rows(
     where, root_params = _root_where(granularity, filters or {})
     parameter_where, parameter_params = _parameter_where(parameters, criticality)
     kinds = _lot_kinds()
-    cte = _CTE.format(
-        where=where,
-        parameter_where=parameter_where,
-        lot_kinds=",".join(f"'{kind}'" for kind in kinds) or "NULL",
-        along=_ALONG.get(connection.vendor, _ALONG["default"]),
-        **vendor_functions(),
-        **_lot_sql(),
-    )
+    cte = dataset_cte(where, parameter_where, kinds)
     _analyze_unanalyzed()
     _work_mem(settings.CELLTRACE_EXPORT_WORK_MEM)
     cte, params, temporary = _materialise(cte, root_params, parameter_params)
@@ -606,8 +713,11 @@ def dataset_rows(
         + _lot_columns(kinds, lot_codes, lot_attrs)
         + _measurement_columns(found)
     )
-    stems = {
-        (column.polarity, column.parameter.pk): column.name.rsplit(".", 1)[0]
+    # The five column names of each (polarity, parameter), made once rather than per value.
+    aggregates = {
+        (column.polarity, column.parameter.pk): tuple(
+            f"{column.name.rsplit('.', 1)[0]}.{aggregation}" for aggregation in AGGREGATIONS
+        )
         for column in columns
         if column.parameter is not None
     }
@@ -623,12 +733,8 @@ def dataset_rows(
             cursor.execute(cte + _SPLIT_KEYS.format(kind=kind), params)
             sides = assign_split(cursor.fetchall(), checked_split["test"], checked_split["seed"])
 
-    def blank() -> dict[str, Any]:
-        row: dict[str, Any] = dict.fromkeys(names)
-        for column in columns:
-            if column.aggregation == "n":
-                row[column.name] = 0
-        return row
+    empty: dict[str, Any] = dict.fromkeys(names)
+    empty.update((column.name, 0) for column in columns if column.aggregation == "n")
 
     def stream() -> Iterator[dict[str, Any]]:
         cursor = connection.chunked_cursor() if connection.vendor == "postgresql" else connection.cursor()
@@ -645,7 +751,7 @@ def dataset_rows(
                     if root_id != current:
                         if current is not None:
                             yield _finish(row, codes)
-                        current, row, codes = root_id, blank(), {}
+                        current, row, codes = root_id, empty.copy(), {}
                     if shape == 0:
                         row.update(code=code, kind=kind, status=text, created_at=_timestamp(created_at))
                         if sides:
@@ -657,12 +763,12 @@ def dataset_rows(
                     elif shape == 4:
                         row[f"{_lot_stem(kind, text)}.attr.{code}"] = s / n
                     else:
-                        stem = stems[(text, parameter_id)]
-                        row[f"{stem}.mean"] = s / n
-                        row[f"{stem}.min"] = mn
-                        row[f"{stem}.max"] = mx
-                        row[f"{stem}.std"] = _std(n, s, ss)
-                        row[f"{stem}.n"] = n
+                        mean, low, high, std, count = aggregates[(text, parameter_id)]
+                        row[mean] = s / n
+                        row[low] = mn
+                        row[high] = mx
+                        row[std] = _std(n, s, ss)
+                        row[count] = n
             if current is not None:
                 yield _finish(row, codes)
         finally:
@@ -672,24 +778,40 @@ def dataset_rows(
     return columns, stream()
 
 
+# The pieces of the WITH clause run once each, in this order, into temporary tables that the
+# later pieces, the discovery of the columns and the rows read.
+_MATERIALISED = ("roots", "walk", "claims", "spans", "ops", "windows", "chosen", "agg")
+
+
+def _pieces(cte: str) -> dict[str, str]:
+    """The named pieces of a WITH clause, in order, each as `name(columns) AS (...)`."""
+    starts = [(m.group(1), m.start(1)) for m in re.finditer(r"^(?:WITH RECURSIVE )?(\w+)\([\w, ]+\) AS \(", cte, re.M)]
+    ends = [start for _name, start in starts[1:]] + [len(cte)]
+    return {name: cte[start:end].rstrip().rstrip(",") for (name, start), end in zip(starts, ends, strict=True)}
+
+
 def _materialise(cte: str, root_params: list[Any], parameter_params: list[Any]) -> tuple[str, list[Any], list[str]]:
-    """Run the walk and the aggregation once, into temporary tables, for both the discovery of
-    the columns and the rows (each took half the time of an export). Returns the WITH clause to
-    read them through, its parameters (none) and the tables to drop."""
-    head_end = cte.index("ops(root_id, operation_id, pol) AS (")
-    tail_start = cte.index("keys(root_id, kind_id, pol, code) AS (")
-    head, middle, tail = cte[:head_end].rstrip().rstrip(","), cte[head_end:tail_start], cte[tail_start:]
+    """Run the walk, the claims and the aggregation once, into temporary tables, for both the
+    discovery of the columns and the rows. Returns the WITH clause to read them through, its
+    parameters (none) and the tables to drop."""
+    pieces = _pieces(cte)
+    params = {"roots": root_params, "chosen": parameter_params}
     stem = f"dataset_{uuid.uuid4().hex[:12]}"
-    roots, walk, agg = f"{stem}_roots", f"{stem}_walk", f"{stem}_agg"
-    made = f"WITH roots AS (SELECT * FROM {roots}), walk AS (SELECT * FROM {walk}),\n"
+    made: dict[str, str] = {}
+    names = list(pieces)
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMPORARY TABLE {roots} AS {head} SELECT root_id FROM roots", root_params)
-        cursor.execute(f"CREATE TEMPORARY TABLE {walk} AS {head} SELECT * FROM walk", root_params)
-        if connection.vendor == "postgresql":  # autovacuum never analyzes temporary tables
-            cursor.execute(f"ANALYZE {roots}, {walk}")
-        middle_query = made + middle.rstrip().rstrip(",") + "\nSELECT * FROM agg"
-        cursor.execute(f"CREATE TEMPORARY TABLE {agg} AS {middle_query}", parameter_params)
-    return made + f"agg AS (SELECT * FROM {agg}),\n" + tail, [], [roots, walk, agg]
+        for name in _MATERIALISED:
+            table = f"{stem}_{name}"
+            reads = [f"{done} AS (SELECT * FROM {made[done]})" for done in made]
+            fresh = [pieces[n] for n in names[: names.index(name) + 1] if n not in made]
+            query = "WITH RECURSIVE " + ",\n".join(reads + fresh) + f"\nSELECT * FROM {name}"
+            cursor.execute(f"CREATE TEMPORARY TABLE {table} AS {query}", params.get(name, []))
+            if connection.vendor == "postgresql":
+                cursor.execute(f"ANALYZE {table}")  # autovacuum never analyses temporary tables
+            made[name] = table
+    rest = [pieces[n] for n in names[names.index(_MATERIALISED[-1]) + 1 :]]
+    reads = [f"{done} AS (SELECT * FROM {table})" for done, table in made.items()]
+    return "WITH " + ",\n".join(reads + rest) + "\n", [], list(made.values())
 
 
 # The tables the export reads. Right after a bulk load (the demo, an import) PostgreSQL has no

@@ -225,6 +225,34 @@ def test_exact_numbers_of_the_cell_rows(line: dict[str, Any]) -> None:
 
 
 @pytest.mark.django_db
+def test_a_value_reaching_a_cell_by_two_claims_counts_once(line: dict[str, Any], engineer: Any) -> None:
+    # Anode metre 2 is on the edge of both anode sheets of cell 0 (metres 0-2 and 2-4), metre 4 on
+    # the edge between cell 0 and cell 1 (4-6): each counts once in each cell that holds it.
+    for metre, value in ((2.0, 16.0), (4.0, 18.0)):
+        _record(engineer, "mass_loading_ds", value, "mg/cm**2", item=line["coated"]["anode"].code, position_m=metre)
+    # A dry-room value about the cathode roll as well: it reaches the cells as a value of the roll
+    # and as a value of the room during the coating, and counts once.
+    _record(
+        engineer,
+        "dew_point_ds",
+        -40,
+        "degC",
+        item=line["coated"]["cathode"].code,
+        room="dry-room-1",
+        measured_at=T0 + timedelta(minutes=160),
+    )
+    _names, rows = _rows(filters={"codes": [c.code for c in line["cells"][:2]]})
+    first, second = (rows[c.code] for c in line["cells"][:2])
+    assert first["anode.coating.mass_loading_ds.n"] == 4
+    assert first["anode.coating.mass_loading_ds.mean"] == pytest.approx(14.0)
+    assert second["anode.coating.mass_loading_ds.n"] == 2
+    assert second["anode.coating.mass_loading_ds.mean"] == pytest.approx(16.0)
+    assert first["environment.dew_point_ds.n"] == 3
+    assert first["environment.dew_point_ds.mean"] == pytest.approx(-50.0)
+    assert second["environment.dew_point_ds.n"] == 3
+
+
+@pytest.mark.django_db
 def test_the_dictionary_describes_every_column_with_its_coverage(line: dict[str, Any]) -> None:
     columns, _rows_iter = dataset_rows(filters={"codes": [c.code for c in line["cells"][:3]]})
     entries = {e["name"]: e for e in data_dictionary(columns)}
@@ -404,11 +432,11 @@ def test_raw_lot_codes_and_numeric_attributes_are_columns(line: dict[str, Any]) 
 @pytest.mark.django_db
 def test_lot_columns_take_the_same_queries_for_two_and_ten_cells(line: dict[str, Any]) -> None:
     codes = [c.code for c in line["cells"]]
-    # Lot kinds, three temporary tables (roots, walk, aggregates), discovery, catalog parameters,
-    # steps, rows, three drops: whatever the number of cells; on PostgreSQL also analyzing tables
-    # without statistics, setting work_mem for the export, analyzing the temporary tables and
-    # resetting work_mem.
-    expected = 15 if connection.vendor == "postgresql" else 11
+    # Lot kinds, eight temporary tables (roots, walk, claims, spans, operations, windows, parameters,
+    # aggregates), discovery, catalog parameters, steps, rows, eight drops: whatever the number of
+    # cells; on PostgreSQL also an ANALYZE of the line's tables that have no statistics yet and
+    # of each temporary table, setting work_mem for the export and resetting it.
+    expected = 32 if connection.vendor == "postgresql" else 21
     assert _queries(codes[:2]) == _queries(codes) == expected
 
 
