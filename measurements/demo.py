@@ -45,6 +45,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Max, Min
 
 from audit.services import Actor, actor_user, audit_record
@@ -318,6 +319,7 @@ def demo_measurements_record(*, actor: Actor, line: LineMade) -> DemoMeasurement
     rows.write("stacks and cells", result)
     result.curve_cell, result.curve_points = _formation_curve(actor, rng, line)
     result.counts["formation curve (series)"] = 1
+    result.counts["formation cycler export (file)"] = 1
     result.defect = _defect(line, [m for m in dip if m.out_of_range])
     return result
 
@@ -618,33 +620,37 @@ def _formation_curve(actor: Actor, rng: random.Random, line: LineMade) -> tuple[
     one_c = NOMINAL_CAPACITY_AH  # A
     times: list[int] = []
     volts: list[float] = []
-    t, dt = 0, 60
+    amps: list[float] = []  # positive when charging, as the Battery Data Format counts
+    cycles: list[int] = []
+    t, dt, cycle = 0, 60, 1
 
-    def sample(voltage: float) -> None:
+    def sample(voltage: float, amperes: float = 0.0) -> None:
         nonlocal t
         times.append(t)
         volts.append(round(voltage + rng.gauss(0, 0.0005), 4))
+        amps.append(round(amperes, 4))
+        cycles.append(cycle)
         t += dt
 
     q, current = 0.0, 0.1 * one_c  # first charge: CC at 0.1C to 4.2 V ...
     while (voltage := _interpolate(_FIRST_CHARGE, q / charged) + current * resistance + 0.03) < 4.2:
-        sample(voltage)
+        sample(voltage, current)
         q += current * dt / 3600
     tau = (charged - q) / current * 3600  # ... then CV at 4.2 V until the current falls to C/20
     while current > 0.05 * one_c:
-        sample(4.2)
+        sample(4.2, current)
         current *= math.exp(-dt / tau)
     for k in range(30):  # rest
         sample(4.2 - 0.045 * (1 - math.exp(-k * dt / 600)))
     q, current = 0.0, 0.2 * one_c  # discharge at 0.2C to 2.8 V
     while (voltage := _interpolate(_OCV, 1 - q / discharged) - current * resistance - 0.02) > 2.8:
-        sample(voltage)
+        sample(voltage, -current)
         q += current * dt / 3600
     for k in range(30):  # rest
         sample(2.8 + 0.42 * (1 - math.exp(-k * dt / 900)))
-    q = 0.0  # to 30 % state of charge for aging
+    q, cycle = 0.0, 2  # to 30 % state of charge for aging
     while q < 0.3 * discharged:
-        sample(_interpolate(_OCV, q / discharged) + current * resistance + 0.02)
+        sample(_interpolate(_OCV, q / discharged) + current * resistance + 0.02, current)
         q += current * dt / 3600
     measurement_record(
         actor=actor,
@@ -658,6 +664,22 @@ def _formation_curve(actor: Actor, rng: random.Random, line: LineMade) -> tuple[
             instrument=_cycler(formation).instrument,
             method="CC 0.1C to 4.2 V, CV to C/20; CC 0.2C to 2.8 V; CC 0.2C to 30 % SOC",
         ),
+    )
+    # The same record as the cycler exports it (Arbin CSV): the cell's cycling table in exports.
+    rows = ["Test_Time(s),Current(A),Voltage(V),Cycle_Index"]
+    rows += [f"{x},{a},{v},{c}" for x, a, v, c in zip(times, amps, volts, cycles, strict=True)]
+    measurement_record(
+        actor=actor,
+        data=MeasurementInput(
+            parameter=CURVE_PARAMETER,
+            item=cell.code,
+            operation=formation.pk,
+            measured_at=formation.started_at,
+            source=Source.ONLINE,
+            instrument=_cycler(formation).instrument,
+            method="cycler export, Arbin CSV",
+        ),
+        file=SimpleUploadedFile("formation.csv", "\n".join(rows).encode(), content_type="text/csv"),
     )
     return cell.code, len(times)
 
