@@ -10,7 +10,7 @@ from django.conf import settings
 
 from lots.exceptions import ErrorCode, NotFound
 from lots.identifiers import code_from_digital_link
-from lots.models import Item, ItemStatus
+from lots.models import Item, ItemKind, ItemStatus
 from lots.selectors import item_get
 
 from .models import Hold, Operation, Station
@@ -26,6 +26,39 @@ class Scan:
     def usable(self) -> bool:
         """Active items may be taken into an operation; held, consumed, scrapped ones may not."""
         return self.item.status == ItemStatus.ACTIVE
+
+
+# What each step takes in on a pouch-cell line, to stop a wrong scan at a station before the
+# operation is recorded (the API records what a line PC sends; a station page guides a person).
+_RAW_MIXING = ("cathode_active_material", "anode_active_material", "conductive_additive", "binder", "solvent")
+STEP_INPUT_KINDS: dict[str, tuple[str, ...]] = {
+    "mixing": (*_RAW_MIXING, "slurry"),
+    "coating": ("slurry", "current_collector_foil"),
+    "drying": ("coated_roll",),
+    "calendering": ("coated_roll",),
+    "slitting": ("calendered_roll", "coated_roll"),
+    "post_drying": ("slit_roll", "calendered_roll", "electrode_sheet"),
+    "cutting": ("slit_roll", "calendered_roll"),
+    "stacking": ("electrode_sheet", "separator"),
+    "winding": ("slit_roll", "separator"),
+    "tab_welding": ("stack", "jelly_roll", "tab"),
+    "packaging": ("stack", "jelly_roll", "pouch_foil"),
+    "electrolyte_filling": ("cell", "electrolyte"),
+    **{step: ("cell",) for step in ("wetting", "sealing", "formation", "degassing", "aging", "eol_test")},
+}
+
+
+def step_refuses(item: Item, step: str) -> str | None:
+    """Why `step` does not take `item` (a slit roll at the calender), or None when it does."""
+    kinds = STEP_INPUT_KINDS.get(step)
+    if kinds is None or item.kind_id in kinds:
+        return None
+    names = dict(ItemKind.objects.filter(code__in=[item.kind_id, *kinds]).values_list("code", "name"))
+    takes = ", ".join(names.get(kind, kind).lower() for kind in kinds)
+    return (
+        f"{item.code} is a {names.get(item.kind_id, item.kind_id).lower()}; "
+        f"{step.replace('_', ' ')} takes {takes}. It was not added."
+    )
 
 
 def foreign_label(text: str) -> str | None:

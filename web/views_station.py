@@ -22,7 +22,7 @@ from lots.models import Item, ItemKind, ItemStatus
 from measurements.models import Category, Parameter
 from measurements.services import MeasurementInput, measurement_record, out_of_range
 from traceability.models import Operation, Station
-from traceability.scanning import item_scan, last_parameters
+from traceability.scanning import item_scan, last_parameters, step_refuses
 from traceability.services import (
     InputSpec,
     OutputSpec,
@@ -166,11 +166,14 @@ def station_scan(request: HttpRequest, code: str) -> HttpResponse:
     request.session[_in_hand_key(station.code)] = scan.item.code
     draft = request.session.get(_draft_key(station.code))
     if draft is not None:
+        refused = step_refuses(scan.item, draft["step"])
         if not scan.usable:
             messages.error(
                 request,
                 f"{scan.item.code} cannot be used in this operation: {'; '.join(scan.warnings)}. It was not added.",
             )
+        elif refused is not None:
+            messages.error(request, refused)
         elif _add_input(draft, scan.item):
             request.session.modified = True
             messages.success(request, f"{scan.item.code} added as an input.")
@@ -189,7 +192,7 @@ def station_start(request: HttpRequest, code: str) -> HttpResponse:
     in_hand = request.session.get(_in_hand_key(station.code))
     if in_hand:
         item = Item.objects.select_related("kind").filter(code=in_hand, status=ItemStatus.ACTIVE).first()
-        if item is not None:
+        if item is not None and step_refuses(item, step) is None:
             _add_input(draft, item)
     request.session[_draft_key(station.code)] = draft
     messages.success(request, f"{step.replace('_', ' ').capitalize()} started. Scan its inputs.")

@@ -123,6 +123,13 @@ def test_an_engineer_follows_a_cell_to_its_roll_recalls_a_lot_and_exports_the_ce
     page.mouse.click(position["x"], position["y"])
     expect(page).to_have_url(re.compile(r"/items/CAL-000001/$"))
 
+    # Hundreds of items: everything made from the cathode slurry, drawn and laid out.
+    page.goto(base + "/items/SLR-000001/genealogy/?direction=downstream")
+    page.wait_for_function("window.genealogy && window.genealogy.nodes().length > 300")
+    box = page.evaluate("window.genealogy.elements().boundingBox()")
+    assert box["w"] > 0 and box["h"] > 0
+    shoot(page, "track")
+
     # The coated roll's mass-loading profile, with the stretch that went into each daughter.
     page.goto(base + "/items/CR-000001/")
     page.wait_for_function("document.querySelector('.plot') && document.querySelector('.plot').data")

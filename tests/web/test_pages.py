@@ -176,6 +176,17 @@ def test_a_held_item_is_not_taken_and_a_consumed_one_is_refused_in_plain_words(
     assert b"ON HOLD: WRINKLES AT 40 M" in scanned.content
 
 
+def test_a_wrong_item_for_the_step_is_explained_and_not_taken(operator: User, engineer: User, roll: Item) -> None:
+    lane = item_register(actor=engineer, kind="slit_roll", quantity=104, unit="m", polarity="cathode")
+    browser = _browser(operator)
+    browser.post("/station/SLT-01/start/", {"step": "slitting"})
+    scanned = browser.post("/station/SLT-01/scan/", {"code": lane.code}, follow=True)
+    assert f"{lane.code} is a slit roll (lane); slitting takes calendered roll, coated roll." in _said(scanned)
+    assert browser.session["draft:SLT-01"]["inputs"] == []
+    browser.post("/station/SLT-01/scan/", {"code": roll.code})
+    assert [entry["item"] for entry in browser.session["draft:SLT-01"]["inputs"]] == [roll.code]
+
+
 def test_a_mistake_in_the_form_is_explained_and_nothing_is_written(operator: User, roll: Item) -> None:
     browser = _browser(operator)
     token = _start(browser, roll)
