@@ -171,6 +171,7 @@ def genealogy(request: HttpRequest, code: str) -> HttpResponse:
                 "label": node.code,
                 "kind": names.get(node.kind, node.kind),
                 "status": node.status,
+                "depth": node.depth,
                 "colour": KIND_COLOURS.get(node.kind, RAW_COLOUR),
                 "url": reverse("web:item", kwargs={"code": node.code}),
                 "root": node.code == item.code,
