@@ -19,6 +19,7 @@ urlpatterns = [
     path("items/", views.items, name="items"),
     path("items/<path:code>/genealogy/", views.genealogy, name="genealogy"),
     path("items/<path:code>/", views.item, name="item"),
+    path("measurements/<int:pk>/file/", views.measurement_file, name="measurement-file"),
     path("holds/", views.holds, name="holds"),
     path("holds/<int:pk>/", views.hold, name="hold"),
     path("holds/<int:pk>/release/", views.hold_release_view, name="hold-release"),

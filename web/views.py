@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -151,6 +151,19 @@ def item(request: HttpRequest, code: str) -> HttpResponse:
         "is_roll": item.kind.is_roll,
     }
     return render(request, "web/item.html", context)
+
+
+@operator
+def measurement_file(request: HttpRequest, pk: int) -> HttpResponse | FileResponse:
+    """A measurement's file (a cycler export, an image, a report), to signed-in users only."""
+    measurement = measurement_queryset(history=True).filter(pk=pk).exclude(file="").first()
+    if measurement is None:
+        messages.error(request, f"No file for measurement {pk}.")
+        return redirect("web:items")
+    name = measurement.file.name.rsplit("/", 1)[-1]
+    response = FileResponse(measurement.file.open("rb"), as_attachment=True, filename=name)
+    response["X-Content-SHA256"] = measurement.file_sha256
+    return response
 
 
 @operator

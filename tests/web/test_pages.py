@@ -7,12 +7,14 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from audit.models import AuditEvent
 from lots.models import Item, ItemStatus
 from lots.services import item_register
 from measurements.models import Measurement, Parameter
+from measurements.services import MeasurementInput, measurement_record
 from tests.factories import build_line
 from traceability.holds import hold_place
 from traceability.models import Hold, LineageEdge, Operation
@@ -283,3 +285,23 @@ def test_an_engineer_starts_an_export_and_watches_it(
     assert b"hx-trigger" not in done.content, "polling stops when the export is done"
     assert b"Download the table" in done.content and b"4 rows" in done.content
     assert _browser(engineer).get("/datasets/").status_code == 200
+
+
+def test_a_measurement_file_is_shown_on_the_item_page_and_downloaded_signed_in_only(
+    operator: User, roll: Item, settings: Any, tmp_path: Any, client: Client
+) -> None:
+    settings.MEDIA_ROOT = tmp_path
+    parameter = Parameter.objects.create(code="roll_photo", name="Photo", step_id="slitting", category="SP", unit="1")
+    measurement_record(
+        actor=operator,
+        data=MeasurementInput(parameter="roll_photo", item=roll.code),
+        file=SimpleUploadedFile("edge.csv", b"x,y\n1,2\n", content_type="text/csv"),
+    )
+    measurement = Measurement.objects.get(parameter=parameter)
+    url = f"/measurements/{measurement.pk}/file/"
+    browser = _browser(operator)
+    assert url.encode() in browser.get(f"/items/{roll.code}/").content
+    download = browser.get(url)
+    assert b"".join(download.streaming_content) == b"x,y\n1,2\n"
+    assert download["X-Content-SHA256"] == measurement.file_sha256
+    assert client.get(url).status_code == 302  # not signed in: to the login page
