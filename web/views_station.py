@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -59,19 +59,21 @@ def _in_hand_key(station: str) -> str:
 
 
 def _station(code: str) -> Station:
-    return station_get(code)
+    """The station of the URL; an unknown one is a 404, as for any unknown page."""
+    try:
+        return station_get(code)
+    except DomainError as error:
+        raise Http404(error.message) from None
 
 
 @operator
 def station_pick(request: HttpRequest) -> HttpResponse:
     """Pick the station once; the browser remembers it (a cookie) for the next sign-in."""
     if request.method == "POST":
-        code = request.POST.get("station", "")
-        try:
-            station = _station(code)
-        except DomainError as error:
-            explain(request, error)
-            return redirect("web:station-pick")
+        station = Station.objects.filter(code=request.POST.get("station", "")).first()
+        if station is None:
+            messages.error(request, "Pick one of the stations below.")
+            return redirect(reverse("web:station-pick") + "?change=1")
         response = redirect("web:station", code=station.code)
         response.set_cookie(STATION_COOKIE, station.code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
         return response
@@ -103,11 +105,11 @@ def _measurable(station: Station) -> list[Parameter]:
 
 @operator
 def station(request: HttpRequest, code: str) -> HttpResponse:
-    try:
-        station = _station(code)
-    except DomainError as error:
-        explain(request, error)
+    found = Station.objects.filter(code=code).first()
+    if found is None:
+        messages.error(request, f"There is no station {code}: pick one.")
         return redirect(reverse("web:station-pick") + "?change=1")
+    station = found
     draft = request.session.get(_draft_key(station.code))
     scan = None
     in_hand = request.session.get(_in_hand_key(station.code))

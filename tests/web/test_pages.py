@@ -89,6 +89,14 @@ def test_the_station_is_remembered(operator: User, stations: Any) -> None:
     assert browser.get("/station/?change=1").status_code == 200
 
 
+def test_an_unknown_station_is_a_404_or_back_to_the_picker(operator: User, stations: Any) -> None:
+    browser = _browser(operator)
+    assert browser.post("/station/NOPE-01/scan/", {"code": "X"}).status_code == 404
+    page = browser.get("/station/NOPE-01/", follow=True)
+    assert "There is no station NOPE-01: pick one." in _said(page)
+    assert browser.post("/station/", {"station": "NOPE-01"})["Location"] == "/station/?change=1"
+
+
 def test_scans_of_garbage_or_of_another_sites_label_are_explained(operator: User, stations: Any) -> None:
     browser = _browser(operator)
     garbage = browser.post("/station/SLT-01/scan/", {"code": "%%%"}, follow=True)
