@@ -53,6 +53,11 @@ def test_an_operator_slits_a_roll_prints_its_labels_and_cannot_use_a_held_lane(
     page.get_by_role("button", name="Start slitting").click()
     operation = page.locator("#operation")
     expect(operation).to_contain_text(waiting.code)
+    operation.get_by_role("button", name="remove").click()  # taken back, and scanned again
+    expect(page.locator("#operation")).to_contain_text("No inputs yet")
+    page.keyboard.type(waiting.code)
+    page.keyboard.press("Enter")
+    expect(page.locator("#operation")).to_contain_text(waiting.code)
     expect(page.locator("#param-slitting_speed")).to_have_value("100.0")
     page.fill("input[name=output-count]", "4")
     page.fill("input[name=output-quantity]", f"{waiting.length_m:g}")
