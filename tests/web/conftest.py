@@ -55,14 +55,17 @@ def page(chromium: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def shoot(tmp_path: Path) -> Any:
-    directory = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path / "screenshots"
-    directory.mkdir(parents=True, exist_ok=True)
+def shoot() -> Any:
+    """Saves a screenshot under `make screenshots` (CELLTRACE_SCREENSHOTS); otherwise does nothing,
+    as a screenshot asserts nothing and Chromium can refuse one on a loaded machine."""
 
-    def screenshot(page: Any, name: str, full_page: bool = False) -> Path:
-        path = directory / f"{name}.png"
-        page.screenshot(path=str(path), full_page=full_page)
-        return path
+    def screenshot(page: Any, name: str, full_page: bool = False) -> None:
+        if not SCREENSHOTS:
+            return
+        directory = Path(SCREENSHOTS)
+        directory.mkdir(parents=True, exist_ok=True)
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(directory / f"{name}.png"), full_page=full_page)
 
     return screenshot
 

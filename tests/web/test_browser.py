@@ -55,6 +55,7 @@ def test_an_operator_slits_a_roll_prints_its_labels_and_cannot_use_a_held_lane(
     expect(operation).to_contain_text(waiting.code)
     operation.get_by_role("button", name="remove").click()  # taken back, and scanned again
     expect(page.locator("#operation")).to_contain_text("No inputs yet")
+    expect(page.locator("#scan")).to_be_focused()  # the scanner can go on at once
     page.keyboard.type(waiting.code)
     page.keyboard.press("Enter")
     expect(page.locator("#operation")).to_contain_text(waiting.code)
@@ -92,6 +93,7 @@ def test_an_operator_slits_a_roll_prints_its_labels_and_cannot_use_a_held_lane(
     page.goto(base + "/station/?change=1")
     page.get_by_role("button", name=re.compile("CUT-01")).click()
     page.get_by_role("button", name="Start cutting").click()
+    expect(page.locator("#operation")).to_contain_text("No inputs yet")
     page.locator("#scan").focus()
     page.keyboard.type(held.code)
     page.keyboard.press("Enter")
