@@ -4,6 +4,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -126,7 +127,10 @@ class MeasurementCorrectView(generics.GenericAPIView[Measurement]):
 
 
 class CompletenessView(generics.GenericAPIView[Measurement]):
-    @extend_schema(parameters=[OpenApiParameter("model", str, enum=list(ModelType.values), description="Model type.")])
+    @extend_schema(
+        parameters=[OpenApiParameter("model", str, enum=list(ModelType.values), description="Model type.")],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request: Request, identifier: str) -> Response:
         model = request.query_params.get("model", ModelType.ML)
         if model not in ModelType.values:

@@ -129,6 +129,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Traceability and lab data for lithium-ion battery pilot lines.",
     "VERSION": "0.1.0",
     "SERVE_PERMISSIONS": ["api.permissions.HasRole"],
+    # The four criticality fields share one choice set: one name for it in the schema.
+    "ENUM_NAME_OVERRIDES": {"CriticalityEnum": "measurements.models.Level"},
 }
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")

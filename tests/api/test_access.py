@@ -49,3 +49,10 @@ def test_the_openapi_schema_describes_the_contract(operator_client):
     paths = response.json()["paths"]
     for path in ["/api/items/", "/api/items/{identifier}/trace/", "/api/operations/", "/api/holds/", "/api/scan/"]:
         assert path in paths
+
+
+def test_the_openapi_schema_generates_without_warnings(db, tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+    assert "/api/exports/{id}/download/" in (tmp_path / "schema.yaml").read_text()
