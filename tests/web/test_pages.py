@@ -3,6 +3,7 @@ per form however often it is posted. The browser tests (test_browser.py) drive t
 Chromium."""
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from measurements.models import Measurement, Parameter
 from measurements.services import MeasurementInput, measurement_record
 from tests.factories import build_line
 from traceability.holds import hold_place
-from traceability.models import Hold, LineageEdge, Operation
+from traceability.models import Hold, LineageEdge, Operation, Scrap
 
 PAGES = ["/", "/station/", "/items/", "/holds/", "/datasets/", "/catalog/"]
 
@@ -151,6 +152,14 @@ def test_slitting_into_four_lanes_and_a_double_post_records_one_operation(operat
     assert b"Print 4 labels" in done.content
 
 
+def test_scrap_declared_at_the_station_is_recorded_with_its_reason(operator: User, roll: Item) -> None:
+    browser = _browser(operator)
+    token = _start(browser, roll)
+    _slit(browser, roll, token, lanes=2, **{"scrap-quantity": "3", "scrap-unit": "m", "scrap-reason": "edge trim"})
+    scrap = Scrap.objects.get(item=roll)
+    assert (float(scrap.quantity), scrap.unit, scrap.reason) == (3.0, "m", "edge trim")
+
+
 def test_a_value_outside_the_typical_range_needs_a_confirmation(
     operator: User, roll: Item, slitting_speed: Parameter
 ) -> None:
@@ -247,6 +256,24 @@ def test_an_engineer_places_a_recall_and_sees_what_it_caught(engineer: User, sta
     assert placed["Location"] == f"/holds/{hold.pk}/"
     page = browser.get(placed["Location"])
     assert all(cell.code.encode() in page.content for cell in line.cells)
+    assert Item.objects.filter(kind="cell", status=ItemStatus.ON_HOLD).count() == len(line.cells)
+
+
+def test_an_engineer_contains_a_station_over_a_time_window(engineer: User, stations: Any) -> None:
+    line = build_line(engineer)
+    assert line.calendered_roll is not None and line.calendered_roll.produced_by is not None
+    calendering = line.calendered_roll.produced_by
+    window = {
+        "reason": "calender roll gap drifted",
+        "station": "CAL-01",
+        "window_from": (calendering.started_at - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+        "window_to": (calendering.started_at + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+        "downstream": "on",
+    }
+    placed = _browser(engineer).post("/holds/", window)
+    hold = Hold.objects.get()
+    assert placed["Location"] == f"/holds/{hold.pk}/"
+    assert hold.station is not None and hold.station.code == "CAL-01"
     assert Item.objects.filter(kind="cell", status=ItemStatus.ON_HOLD).count() == len(line.cells)
 
 
