@@ -973,8 +973,11 @@ def _analyze_unanalyzed() -> None:
 
 def _release(tables: list[str]) -> None:
     with connection.cursor() as cursor:
-        for table in tables:
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        if connection.vendor == "postgresql" and tables:
+            cursor.execute(f"DROP TABLE IF EXISTS {', '.join(tables)}")  # SQLite drops one at a time
+        else:
+            for table in tables:
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
     _work_mem(None)
 
 
