@@ -282,7 +282,7 @@ _PAIR_KEY = (
     + f" ELSE {len(POLARITIES)} END"
 )
 # Grouped from input sorted by root: PostgreSQL would otherwise hash the 10,000 groups' arrays,
-# twice as slow. The arrays in their binary form (`_unsend`): no text to parse per number.
+# twice as slow. The arrays in their binary form (`_numbers`): no text to parse per number.
 _ARRAYS = f"""SELECT root_id, 2, {_NULL_T}, {_NULL_T}, {_NULL_T}, CAST(NULL AS TIMESTAMP WITH TIME ZONE),
        {_NULL_I}, {_NULL_I}, {_NULL_F}, {_NULL_F}, {_NULL_F}, {_NULL_F},
        array_send(array_agg(pair)), array_send(array_agg(n)), array_send(array_agg(s)),
@@ -689,7 +689,8 @@ def dataset_rows(
     at least that level for that model type. `split`: {"by": "slurry_batch", "test": 0.2,
     "seed": 1} adds a column `split` ("train" or "test") decided per group (see `assign_split`).
     A selection of nothing gives the identity and group columns and no rows. The iterator holds
-    the server-side cursor open until exhausted.
+    the server-side cursor open until exhausted; with rows it is a `WideRows`, whose `blocks()`
+    gives the same rows column by column.
     """
     checked_split = validate_split(split) if split is not None else None
     where, root_params = _root_where(granularity, filters or {})
@@ -804,7 +805,7 @@ class Block:
 
 class _BlockBuilder:
     """Collects the rows of a block: the other columns as small dicts, the measurements as the
-    (slot, n, sum, sum of squares, min, max) of each root's pairs, turned into columns at once."""
+    (key, n, sum, sum of squares, min, max) of each root's pairs, turned into columns at once."""
 
     def __init__(self, names: list[str], keys: list[int]) -> None:
         self.names = names
