@@ -14,7 +14,6 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -253,21 +252,17 @@ def _build(export: Export, directory: Path) -> _Built:
     }
     codes: list[str] = []
 
-    def remember_codes(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        for row in rows:
-            codes.append(row["code"])
-            yield row
-
     written = write_dataset(
         path=directory / f"export-{export.pk}.{EXTENSIONS[export.format]}",
         columns=columns,
-        rows=remember_codes(rows),
+        rows=rows,
         fmt=export.format,
         layout=export.layout,
         metadata=metadata | {"celltrace.dictionary": dictionary},
         progress=_Progress(export.pk, total),
         query=export_query(export),
         catalog_version=version,
+        codes=codes,
     )
     built = _Built(written.rows, written.columns, written.sha256, dictionary, version)
     if export.granularity == "cell":

@@ -23,7 +23,6 @@ through a server-side cursor on PostgreSQL. Two queries whatever the number of r
 """
 
 import hashlib
-import math
 import re
 import uuid
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db import connection
 from django.utils.dateparse import parse_datetime
@@ -246,29 +246,49 @@ FROM roots r JOIN lots_item i ON i.id = r.root_id
 LEFT JOIN keys k ON k.root_id = r.root_id AND k.kind_id = '{kind}'
 """
 
-# The rows, in five shapes per root (0 identity, 1 group key, 2 aggregate, 3 supplier lot of a raw
-# lot, 4 numeric attribute of a raw lot, the mean over the distinct lots), ordered by root.
+# The rows, in five shapes per root (0 identity, 1 group key, 2 aggregates, 3 supplier lot of a
+# raw lot, 4 numeric attribute of a raw lot, the mean over the distinct lots), ordered by root.
+# Shape 2 is `{measures}`: on PostgreSQL one row per root whose arrays hold the key of each of its
+# (polarity, parameter) pairs (`_PAIR_KEY`) and their sums, so Python reads thousands of rows
+# rather than millions; elsewhere one row per pair, with the arrays NULL.
+_NO_ARRAYS = ", CAST(NULL AS BYTEA)" * 6
 _ROWS = f"""
 SELECT r.root_id, 0, i.code, i.kind_id, i.status, i.created_at,
-       {_NULL_I}, {_NULL_I}, {_NULL_F}, {_NULL_F}, {_NULL_F}, {_NULL_F}
+       {_NULL_I}, {_NULL_I}, {_NULL_F}, {_NULL_F}, {_NULL_F}, {_NULL_F}{{arrays}}
 FROM roots r JOIN lots_item i ON i.id = r.root_id
 UNION ALL
 SELECT root_id, 1, code, kind_id, pol, CAST(NULL AS TIMESTAMP WITH TIME ZONE),
-       {_NULL_I}, {_NULL_I}, {_NULL_F}, {_NULL_F}, {_NULL_F}, {_NULL_F}
+       {_NULL_I}, {_NULL_I}, {_NULL_F}, {_NULL_F}, {_NULL_F}, {_NULL_F}{{arrays}}
 FROM keys
 UNION ALL
-SELECT root_id, 2, {_NULL_T}, {_NULL_T}, pol, CAST(NULL AS TIMESTAMP WITH TIME ZONE), parameter_id, n, s, ss, mn, mx
-FROM agg
+{{measures}}
 UNION ALL
 SELECT root_id, 3, code, kind_id, pol, CAST(NULL AS TIMESTAMP WITH TIME ZONE),
-       {_NULL_I}, {_NULL_I}, {_NULL_F}, {_NULL_F}, {_NULL_F}, {_NULL_F}
+       {_NULL_I}, {_NULL_I}, {_NULL_F}, {_NULL_F}, {_NULL_F}, {_NULL_F}{{arrays}}
 FROM lot_codes
 UNION ALL
 SELECT root_id, 4, attr, kind_id, pol, CAST(NULL AS TIMESTAMP WITH TIME ZONE),
-       {_NULL_I}, n, s, {_NULL_F}, {_NULL_F}, {_NULL_F}
+       {_NULL_I}, n, s, {_NULL_F}, {_NULL_F}, {_NULL_F}{{arrays}}
 FROM lot_attrs
 ORDER BY 1, 2, 3
 """
+_MEASURES = f"""SELECT root_id, 2, {_NULL_T}, {_NULL_T}, pol, CAST(NULL AS TIMESTAMP WITH TIME ZONE),
+       parameter_id, n, s, ss, mn, mx
+FROM agg"""
+# A (polarity, parameter) pair as one number, `_pair_key` in Python.
+_PAIR_KEY = (
+    f"parameter_id * {len(POLARITIES) + 1} + CASE pol "
+    + " ".join(f"WHEN '{polarity}' THEN {index}" for index, polarity in enumerate(POLARITIES))
+    + f" ELSE {len(POLARITIES)} END"
+)
+# Grouped from input sorted by root: PostgreSQL would otherwise hash the 10,000 groups' arrays,
+# twice as slow. The arrays in their binary form (`_numbers`): no text to parse per number.
+_ARRAYS = f"""SELECT root_id, 2, {_NULL_T}, {_NULL_T}, {_NULL_T}, CAST(NULL AS TIMESTAMP WITH TIME ZONE),
+       {_NULL_I}, {_NULL_I}, {_NULL_F}, {_NULL_F}, {_NULL_F}, {_NULL_F},
+       array_send(array_agg(pair)), array_send(array_agg(n)), array_send(array_agg(s)),
+       array_send(array_agg(ss)), array_send(array_agg(mn)), array_send(array_agg(mx))
+FROM (SELECT root_id, CAST({_PAIR_KEY} AS BIGINT) AS pair, n, s, ss, mn, mx FROM agg ORDER BY root_id) a
+GROUP BY root_id"""
 
 
 # --- Selection ---------------------------------------------------------------------------------
@@ -476,14 +496,6 @@ def _measurement_columns(found: list[tuple[str | None, int, int, int]]) -> list[
 # --- The table ---------------------------------------------------------------------------------
 
 
-def _std(n: int, total: float, squares: float) -> float | None:
-    """Sample standard deviation from the sums; None for a single value."""
-    if n < 2:
-        return None
-    variance = (squares - total * total / n) / (n - 1)
-    return math.sqrt(variance) if variance > 0 else 0.0
-
-
 def _timestamp(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
@@ -677,7 +689,8 @@ def dataset_rows(
     at least that level for that model type. `split`: {"by": "slurry_batch", "test": 0.2,
     "seed": 1} adds a column `split` ("train" or "test") decided per group (see `assign_split`).
     A selection of nothing gives the identity and group columns and no rows. The iterator holds
-    the server-side cursor open until exhausted.
+    the server-side cursor open until exhausted; with rows it is a `WideRows`, whose `blocks()`
+    gives the same rows column by column.
     """
     checked_split = validate_split(split) if split is not None else None
     where, root_params = _root_where(granularity, filters or {})
@@ -713,14 +726,13 @@ def dataset_rows(
         + _lot_columns(kinds, lot_codes, lot_attrs)
         + _measurement_columns(found)
     )
-    # The five column names of each (polarity, parameter), made once rather than per value.
-    aggregates = {
-        (column.polarity, column.parameter.pk): tuple(
-            f"{column.name.rsplit('.', 1)[0]}.{aggregation}" for aggregation in AGGREGATIONS
-        )
+    # The measurement columns come last, five per (polarity, parameter) pair: the pair's slot.
+    pairs = [
+        (column.polarity, column.parameter.pk)
         for column in columns
-        if column.parameter is not None
-    }
+        if column.parameter is not None and column.aggregation == AGGREGATIONS[0]
+    ]
+    first = len(columns) - len(AGGREGATIONS) * len(pairs)
     group_stems = {kind: stem for stem, kind in GROUP_KEYS}
     names = [column.name for column in columns]
     if roots == 0:
@@ -732,26 +744,30 @@ def dataset_rows(
         with connection.cursor() as cursor:
             cursor.execute(cte + _SPLIT_KEYS.format(kind=kind), params)
             sides = assign_split(cursor.fetchall(), checked_split["test"], checked_split["seed"])
+    if connection.vendor == "postgresql":
+        query = cte + _ROWS.format(arrays=_NO_ARRAYS, measures=_ARRAYS)
+    else:
+        query = cte + _ROWS.format(arrays="", measures=_MEASURES)
 
-    empty: dict[str, Any] = dict.fromkeys(names)
-    empty.update((column.name, 0) for column in columns if column.aggregation == "n")
-
-    def stream() -> Iterator[dict[str, Any]]:
+    def blocks() -> Iterator[Block]:
         cursor = connection.chunked_cursor() if connection.vendor == "postgresql" else connection.cursor()
         try:
-            cursor.execute(cte + _ROWS, params)
+            cursor.execute(query, params)
+            block = _BlockBuilder(names[:first], [_pair_key(*pair) for pair in pairs])
             current: int | None = None
             row: dict[str, Any] = {}
             codes: dict[str, list[str]] = {}
             while True:
-                batch = cursor.fetchmany(batch_size)
-                if not batch:
+                fetched = cursor.fetchmany(batch_size)
+                if not fetched:
                     break
-                for root_id, shape, code, kind, text, created_at, parameter_id, n, s, ss, mn, mx in batch:
+                for root_id, shape, code, kind, text, created_at, parameter_id, n, s, ss, mn, mx, *arrays in fetched:
                     if root_id != current:
                         if current is not None:
-                            yield _finish(row, codes)
-                        current, row, codes = root_id, empty.copy(), {}
+                            block.add(_finish(row, codes))
+                            if block.size == batch_size:
+                                yield block.build()
+                        current, row, codes = root_id, {}, {}
                     if shape == 0:
                         row.update(code=code, kind=kind, status=text, created_at=_timestamp(created_at))
                         if sides:
@@ -762,20 +778,134 @@ def dataset_rows(
                         codes.setdefault(f"{_lot_stem(kind, text)}.supplier_lot", []).append(code)
                     elif shape == 4:
                         row[f"{_lot_stem(kind, text)}.attr.{code}"] = s / n
+                    elif arrays:
+                        block.measures(*arrays)
                     else:
-                        mean, low, high, std, count = aggregates[(text, parameter_id)]
-                        row[mean] = s / n
-                        row[low] = mn
-                        row[high] = mx
-                        row[std] = _std(n, s, ss)
-                        row[count] = n
+                        block.measures([_pair_key(text, parameter_id)], [n], [s], [ss], [mn], [mx])
             if current is not None:
-                yield _finish(row, codes)
+                block.add(_finish(row, codes))
+            if block.size:
+                yield block.build()
         finally:
             cursor.close()
             _release(temporary)
 
-    return columns, stream()
+    return columns, WideRows(names, blocks())
+
+
+@dataclass(slots=True)
+class Block:
+    """Rows of the wide table, column by column: `values[i]` the Python values of column i (what
+    the dict rows hold), and for the measurement columns also `arrays[i]`, the same as a numpy
+    array and its validity mask (None: no nulls), to hand to Arrow without Python objects."""
+
+    values: list[list[Any]]
+    arrays: dict[int, tuple[np.ndarray, np.ndarray | None]]
+
+
+class _BlockBuilder:
+    """Collects the rows of a block: the other columns as small dicts, the measurements as the
+    (key, n, sum, sum of squares, min, max) of each root's pairs, turned into columns at once."""
+
+    def __init__(self, names: list[str], keys: list[int]) -> None:
+        self.names = names
+        self.pairs = len(keys)
+        # From a pair's key to its slot (the place of its five columns), by binary search.
+        self.order = np.argsort(np.asarray(keys, dtype=np.int64))
+        self.keys = np.asarray(keys, dtype=np.int64)[self.order]
+        self.size = 0
+        self.rows: list[dict[str, Any]] = []
+        self.parts: list[tuple[int, Any, Any, Any, Any, Any, Any]] = []
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.size += 1
+
+    def measures(self, keys: Any, n: Any, s: Any, ss: Any, mn: Any, mx: Any) -> None:
+        """The pairs (their `_pair_key`) of the root being read (the next row added)."""
+        self.parts.append((self.size, keys, n, s, ss, mn, mx))
+
+    def build(self) -> Block:
+        size, pairs = self.size, self.pairs
+        values = [[row.get(name) for row in self.rows] for name in self.names]
+        count = np.zeros((pairs, size), dtype=np.int64)
+        sums, squares, low, high = (np.zeros((pairs, size)) for _ in range(4))
+        if self.parts:
+            keys = [_numbers(part[1], np.int64) for part in self.parts]
+            where = (
+                self.order[np.searchsorted(self.keys, np.concatenate(keys))],
+                np.repeat([part[0] for part in self.parts], [len(k) for k in keys]),
+            )
+            for target, index in ((count, 2), (sums, 3), (squares, 4), (low, 5), (high, 6)):
+                target[where] = np.concatenate([_numbers(part[index], target.dtype) for part in self.parts])
+        present = count > 0
+        several = count > 1
+        # mean s / n; std the sample standard deviation from the sums, None for a single value
+        # and 0 if rounding makes the variance negative.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = sums / count
+            variance = (squares - sums * sums / count) / (count - 1)
+        std = np.zeros_like(variance)
+        np.sqrt(variance, out=std, where=variance > 0)
+        arrays: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+        first = len(self.names)
+        # In the order of AGGREGATIONS.
+        columns = ((mean, present), (low, present), (high, present), (std, several), (count, None))
+        python = [_python(array, valid) for array, valid in columns]
+        for slot in range(pairs):
+            for offset, (array, valid) in enumerate(columns):
+                column = first + len(columns) * slot + offset
+                arrays[column] = (array[slot], None if valid is None else valid[slot])
+                values.append(python[offset][slot])
+        self.size, self.rows, self.parts = 0, [], []
+        return Block(values, arrays)
+
+
+def _numbers(values: Any, dtype: Any) -> np.ndarray:
+    """A list of numbers, or a one-dimensional array without NULLs as `array_send` gives it (a
+    header of 20 bytes, then each element as its length in 4 bytes and its 8 bytes, big-endian)."""
+    if not isinstance(values, bytes | memoryview):
+        return np.asarray(values, dtype=dtype)
+    element = np.dtype([("length", ">i4"), ("value", np.dtype(dtype).newbyteorder(">"))])
+    return np.frombuffer(values, dtype=element, offset=20)["value"].astype(dtype)
+
+
+def _pair_key(polarity: str | None, parameter_id: int) -> int:
+    """`_PAIR_KEY`: a (polarity, parameter) pair as one number."""
+    return parameter_id * (len(POLARITIES) + 1) + (POLARITIES.index(polarity) if polarity else len(POLARITIES))
+
+
+def _python(array: np.ndarray, valid: np.ndarray | None) -> list[list[Any]]:
+    """Rows of `array` as lists of Python numbers, None where not `valid`."""
+    if valid is None:
+        return array.tolist()
+    boxed = array.astype(object)
+    boxed[~valid] = None
+    return boxed.tolist()
+
+
+def _dicts(names: list[str], blocks: Iterator[Block]) -> Iterator[dict[str, Any]]:
+    for block in blocks:
+        for values in zip(*block.values, strict=True):
+            yield dict(zip(names, values, strict=True))
+
+
+class WideRows(Iterator[dict[str, Any]]):
+    """The rows of `dataset_rows`: an iterator of one dict per root, or, through `blocks()`, of
+    the same rows column by column (for the Parquet writer). Use one or the other."""
+
+    def __init__(self, names: list[str], blocks: Iterator[Block]) -> None:
+        self.names = names
+        self._blocks = blocks
+        # Not a method: a generator holding `self` would make a cycle, and the server-side cursor
+        # would then outlive a half-read iterator until the garbage collector came round.
+        self._rows = _dicts(names, blocks)
+
+    def __next__(self) -> dict[str, Any]:
+        return next(self._rows)
+
+    def blocks(self) -> Iterator[Block]:
+        return self._blocks
 
 
 # The pieces of the WITH clause run once each, in this order, into temporary tables that the
@@ -844,8 +974,11 @@ def _analyze_unanalyzed() -> None:
 
 def _release(tables: list[str]) -> None:
     with connection.cursor() as cursor:
-        for table in tables:
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        if connection.vendor == "postgresql" and tables:
+            cursor.execute(f"DROP TABLE IF EXISTS {', '.join(tables)}")  # SQLite drops one at a time
+        else:
+            for table in tables:
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
     _work_mem(None)
 
 

@@ -1,7 +1,6 @@
 """Export the modeling dataset from the shell: `manage.py export_dataset --format parquet --out x`."""
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,15 +91,10 @@ class Command(BaseCommand):
         version = catalog_version()
         codes: list[str] = []
 
-        def remember_codes(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-            for row in rows:
-                codes.append(row["code"])
-                yield row
-
         written = write_dataset(
             path=options["out"],
             columns=columns,
-            rows=remember_codes(rows),
+            rows=rows,
             fmt=options["format"],
             layout=options["layout"],
             metadata={
@@ -111,6 +105,7 @@ class Command(BaseCommand):
             progress=progress,
             query=query,
             catalog_version=version,
+            codes=codes,
         )
         self.stderr.write("")  # end the progress line
         self.stdout.write(json.dumps(written.provenance))
