@@ -1,6 +1,7 @@
 """GS1 identifiers: the Digital Link URI on every QR label and the RFID EPC of tagged items."""
 
 import re
+from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
 from django.conf import settings
@@ -41,16 +42,29 @@ def digital_link(*, code: str, gtin_item_reference: int, level: str) -> str:
     return f"https://{settings.CELLTRACE_RESOLVER}/01/{gtin}/{key}/{quote(code, safe='')}"
 
 
-def code_from_digital_link(uri: str) -> str | None:
-    """The item code inside a Digital Link URI (any resolver), or None if `uri` is not one."""
+@dataclass(frozen=True)
+class DigitalLinkParts:
+    host: str
+    gtin: str
+    code: str
+
+
+def digital_link_parts(uri: str) -> DigitalLinkParts | None:
+    """Host, GTIN and item code of a Digital Link URI (any resolver), or None if `uri` is not one."""
     parts = urlsplit(uri)
     if parts.scheme not in ("http", "https"):
         return None
     segments = parts.path.strip("/").split("/")
     for index in range(len(segments) - 3):
         if segments[index] == "01" and segments[index + 2] in ("10", "21"):
-            return unquote(segments[index + 3])
+            return DigitalLinkParts(parts.hostname or "", segments[index + 1], unquote(segments[index + 3]))
     return None
+
+
+def code_from_digital_link(uri: str) -> str | None:
+    """The item code inside a Digital Link URI (any resolver), or None if `uri` is not one."""
+    found = digital_link_parts(uri)
+    return found.code if found is not None else None
 
 
 def epc_normalize(raw: str, *, field: str = "rfid_epc") -> str:

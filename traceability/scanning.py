@@ -4,12 +4,11 @@ One statement of the rule for `POST /api/scan/` and the station page.
 """
 
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from django.conf import settings
 
 from lots.exceptions import ErrorCode, NotFound
-from lots.identifiers import code_from_digital_link
+from lots.identifiers import digital_link_parts
 from lots.models import Item, ItemKind, ItemStatus
 from lots.selectors import item_get
 
@@ -64,16 +63,14 @@ def step_refuses(item: Item, step: str) -> str | None:
 def foreign_label(text: str) -> str | None:
     """Why a Digital Link is not one of this site's labels (another resolver or another company
     prefix), or None when it is ours or not a Digital Link at all."""
-    if code_from_digital_link(text) is None:
+    link = digital_link_parts(text.strip())
+    if link is None:
         return None
-    parts = urlsplit(text.strip())
-    if parts.hostname != settings.CELLTRACE_RESOLVER:
-        return f"This label belongs to another site ({parts.hostname}), not to this line."
-    segments = parts.path.strip("/").split("/")
-    gtin = segments[segments.index("01") + 1] if "01" in segments else ""
+    if link.host != settings.CELLTRACE_RESOLVER:
+        return f"This label belongs to another site ({link.host}), not to this line."
     prefix = settings.CELLTRACE_GS1_COMPANY_PREFIX  # GTIN-14: indicator digit, then the prefix
-    if gtin[1 : 1 + len(prefix)] != prefix:
-        return f"This label carries another company's GTIN ({gtin}), not one of this line's."
+    if link.gtin[1 : 1 + len(prefix)] != prefix:
+        return f"This label carries another company's GTIN ({link.gtin}), not one of this line's."
     return None
 
 

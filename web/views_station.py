@@ -105,11 +105,10 @@ def _measurable(station: Station) -> list[Parameter]:
 
 @operator
 def station(request: HttpRequest, code: str) -> HttpResponse:
-    found = Station.objects.filter(code=code).first()
-    if found is None:
+    station = Station.objects.filter(code=code).first()
+    if station is None:
         messages.error(request, f"There is no station {code}: pick one.")
         return redirect(reverse("web:station-pick") + "?change=1")
-    station = found
     draft = request.session.get(_draft_key(station.code))
     scan = None
     in_hand = request.session.get(_in_hand_key(station.code))
