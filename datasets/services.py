@@ -33,7 +33,7 @@ from measurements.models import Level, ModelType, Parameter
 from .dictionary import catalog_version, data_dictionary
 from .models import Export, ExportStatus, export_upload_to
 from .table import FILTERS, GRANULARITIES, GROUP_KEYS, dataset_rows
-from .writers import CYCLING_TABLES, FORMATS, LAYOUTS, Written, write_cycling, write_dataset
+from .writers import CYCLING_TABLES, FORMATS, LAYOUTS, Written, cycling_paths, write_cycling, write_dataset
 
 log = logging.getLogger(__name__)
 
@@ -252,8 +252,9 @@ def _build(export: Export, directory: Path) -> _Built:
     }
     codes: list[str] = []
 
+    path = directory / f"export-{export.pk}.{EXTENSIONS[export.format]}"
     written = write_dataset(
-        path=directory / f"export-{export.pk}.{EXTENSIONS[export.format]}",
+        path=path,
         columns=columns,
         rows=rows,
         fmt=export.format,
@@ -266,9 +267,7 @@ def _build(export: Export, directory: Path) -> _Built:
     )
     built = _Built(written.rows, written.columns, written.sha256, dictionary, version)
     if export.granularity == "cell":
-        extension = EXTENSIONS[export.format]
-        paths = {table: directory / f"export-{export.pk}-{table}.{extension}" for table in CYCLING_TABLES}
-        built.cycling = write_cycling(cells=codes, paths=paths, fmt=export.format, metadata=metadata)
+        built.cycling = write_cycling(cells=codes, paths=cycling_paths(path), fmt=export.format, metadata=metadata)
     return built
 
 

@@ -346,6 +346,11 @@ class TableWriter:
             self.partial.unlink(missing_ok=True)
 
 
+def cycling_paths(path: Path) -> dict[str, Path]:
+    """Where the cycling tables of a dataset at `path` go: `<name>-cycling.<ext>`, `<name>-cycles.<ext>`."""
+    return {table: path.with_name(f"{path.stem}-{table}{path.suffix}") for table in CYCLING_TABLES}
+
+
 def write_cycling(
     *, cells: list[str], paths: dict[str, Path], fmt: str, metadata: dict[str, Any] | None = None
 ) -> dict[str, Written]:

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from datasets.dictionary import catalog_version, data_dictionary
 from datasets.table import GRANULARITIES, GROUP_KEYS, dataset_rows
-from datasets.writers import CYCLING_TABLES, FORMATS, LAYOUTS, write_cycling, write_dataset
+from datasets.writers import FORMATS, LAYOUTS, cycling_paths, write_cycling, write_dataset
 from measurements.models import Level
 
 _BAR_WIDTH = 30
@@ -115,8 +115,7 @@ class Command(BaseCommand):
             )
         )
         if options["cycling"]:
-            out = Path(options["out"])
-            paths = {table: out.with_name(f"{out.stem}-{table}{out.suffix}") for table in CYCLING_TABLES}
+            paths = cycling_paths(Path(options["out"]))
             metadata = {"celltrace.query": query, "celltrace.catalog_version": version}
             for table in write_cycling(cells=codes, paths=paths, fmt=options["format"], metadata=metadata).values():
                 self.stdout.write(self.style.SUCCESS(f"Wrote {table.path}: {table.rows} rows, sha256 {table.sha256}"))
