@@ -42,7 +42,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -652,35 +652,23 @@ def _formation_curve(actor: Actor, rng: random.Random, line: LineMade) -> tuple[
     while q < 0.3 * discharged:
         sample(_interpolate(_OCV, q / discharged) + current * resistance + 0.02, current)
         q += current * dt / 3600
-    measurement_record(
-        actor=actor,
-        data=MeasurementInput(
-            parameter=CURVE_PARAMETER,
-            series={"x": times, "y": volts, "x_unit": "s", "x_kind": "time", "y_unit": "V"},
-            item=cell.code,
-            operation=formation.pk,
-            measured_at=formation.started_at,
-            source=Source.ONLINE,
-            instrument=_cycler(formation).instrument,
-            method="CC 0.1C to 4.2 V, CV to C/20; CC 0.2C to 2.8 V; CC 0.2C to 30 % SOC",
-        ),
+    # The cycler's record, once as a series and once as the file it exports (Arbin CSV), which
+    # becomes the cell's cycling table in exports.
+    record = MeasurementInput(
+        parameter=CURVE_PARAMETER,
+        item=cell.code,
+        operation=formation.pk,
+        measured_at=formation.started_at,
+        source=Source.ONLINE,
+        instrument=_cycler(formation).instrument,
+        method="CC 0.1C to 4.2 V, CV to C/20; CC 0.2C to 2.8 V; CC 0.2C to 30 % SOC",
     )
-    # The same record as the cycler exports it (Arbin CSV): the cell's cycling table in exports.
+    series = {"x": times, "y": volts, "x_unit": "s", "x_kind": "time", "y_unit": "V"}
+    measurement_record(actor=actor, data=replace(record, series=series))
     rows = ["Test_Time(s),Current(A),Voltage(V),Cycle_Index"]
     rows += [f"{x},{a},{v},{c}" for x, a, v, c in zip(times, amps, volts, cycles, strict=True)]
-    measurement_record(
-        actor=actor,
-        data=MeasurementInput(
-            parameter=CURVE_PARAMETER,
-            item=cell.code,
-            operation=formation.pk,
-            measured_at=formation.started_at,
-            source=Source.ONLINE,
-            instrument=_cycler(formation).instrument,
-            method="cycler export, Arbin CSV",
-        ),
-        file=SimpleUploadedFile("formation.csv", "\n".join(rows).encode(), content_type="text/csv"),
-    )
+    csv_file = SimpleUploadedFile("formation.csv", "\n".join(rows).encode(), content_type="text/csv")
+    measurement_record(actor=actor, data=replace(record, method="cycler export, Arbin CSV"), file=csv_file)
     return cell.code, len(times)
 
 
