@@ -16,8 +16,8 @@ What it does, in one run:
    position_m, measured_at, source, instrument): mass_loading sent in g/m**2 (so every row is
    converted), coating_thickness in um, every 0.02 m along the rolls, one per 10 ms; and the same
    rows pre-converted to the table's columns for psql.
-4. Loads them, the table TRUNCATEd before each run (the table's trigger refuses DELETE; TRUNCATE
-   does not fire it), and counts the rows after each:
+4. Loads them, the table TRUNCATEd before each run (its triggers refuse DELETE and TRUNCATE; the
+   bench, a superuser, switches them off for it), and counts the rows after each:
    a. `psql \\copy measurements_measurement(...) FROM file WITH (FORMAT csv, HEADER, ...)` of the pre-converted CSV:
       the ceiling (no validation, no conversion, no HTTP);
    b. POST /api/measurements/bulk/ over real HTTP: `manage.py runserver --noreload` in a
@@ -89,10 +89,13 @@ TABLE_COLUMNS = [
 
 
 def truncate() -> None:
-    from django.db import connection
+    from django.db import connection, transaction
 
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The table refuses TRUNCATE; a superuser (the bench's user) may switch its triggers off.
+        cursor.execute("SET LOCAL session_replication_role = replica")
         cursor.execute("TRUNCATE measurements_measurement")
+    with connection.cursor() as cursor:
         cursor.execute("CHECKPOINT")
 
 
