@@ -27,6 +27,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from audit.services import audit_record
 from lots.exceptions import InvalidInput
 from measurements.models import Level, ModelType, Parameter
 
@@ -159,7 +160,8 @@ def export_request(
     criticality: Any = None,
     split: Any = None,
 ) -> Export:
-    """The user's identical queued or running export, or a new one queued for Celery."""
+    """The user's identical queued or running export, or a new one queued for Celery and recorded
+    in the audit trail (`export.request`, with the normalised query)."""
     fmt = FORMAT_ALIASES.get(format, format) if isinstance(format, str) else format
     export = Export(
         created_by=actor,
@@ -184,6 +186,10 @@ def export_request(
         export.celery_task_id = str(uuid.uuid4())
         export.save()
         export_id, task_id = export.pk, export.celery_task_id
+        # Who took which data out, in the same transaction as the export row.
+        audit_record(
+            actor=actor, action="export.request", entity="export", entity_id=export_id, after=export_query(export)
+        )
 
         def queue() -> None:
             from .tasks import export_dataset_task
