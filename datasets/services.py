@@ -14,6 +14,8 @@ import logging
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -46,6 +48,11 @@ CONTENT_TYPES = {"parquet": "application/vnd.apache.parquet", "csv": "text/csv",
 DOWNLOAD_TABLES = ("cells", *CYCLING_TABLES)
 ACTIVE = (ExportStatus.QUEUED, ExportStatus.RUNNING)
 _PROGRESS_EVERY_S = 1.0
+_LOCK_CLASS = 74011  # the namespace (first key) of the export runs' advisory locks
+
+
+class ExportRunning(Exception):
+    """Another run of the export holds its lock: this one is a second delivery of its task."""
 
 
 # --- Request -----------------------------------------------------------------------------------
@@ -306,9 +313,42 @@ def _delete_files(export: Export) -> None:
     export.tables = {}
 
 
+@contextmanager
+def _run_lock(export_id: int) -> Iterator[bool]:
+    """Whether this run holds the export's lock: a PostgreSQL session advisory lock, held while
+    the export is built. Redis delivers a task again when it runs past the visibility timeout;
+    the copy finds the lock taken and builds nothing. The server frees the lock when the holder's
+    connection ends, so a killed worker's export is built again by the next delivery. Elsewhere
+    (SQLite: one process, tasks run in it) there is no lock."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = [_LOCK_CLASS, export_id % 2**31]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(CAST(%s AS integer), CAST(%s AS integer))", key)
+        locked = bool(cursor.fetchone()[0])
+    try:
+        yield locked
+    finally:
+        if locked:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(CAST(%s AS integer), CAST(%s AS integer))", key)
+
+
 def export_run(export_id: int) -> Export | None:
     """Build the export's files. Safe to run again: a done or failed export is left alone, a
-    queued or running one (a redelivered task) starts from scratch."""
+    queued or running one whose run is gone (a killed worker's) starts from scratch, one whose
+    run is still going raises `ExportRunning` and is left untouched."""
+    with _run_lock(export_id) as locked:
+        if locked:
+            return _export_build(export_id)
+        export = Export.objects.filter(pk=export_id).first()
+        if export is None or export.status in (ExportStatus.DONE, ExportStatus.FAILED):
+            return export
+        raise ExportRunning(f"Export {export_id} is being built by another run.")
+
+
+def _export_build(export_id: int) -> Export | None:
     with transaction.atomic():
         export = Export.objects.select_for_update().filter(pk=export_id).first()
         if export is None or export.status in (ExportStatus.DONE, ExportStatus.FAILED):
