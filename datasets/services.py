@@ -5,7 +5,8 @@ is still queued or running, or creates one and queues the task once the transact
 `export_run` builds the file: the read runs inside one REPEATABLE READ transaction on PostgreSQL
 (a snapshot: data written meanwhile cannot tear it), the file is written under a temporary path
 and stored under the export only when complete, so a worker killed midway leaves nothing to
-download and a redelivered task simply starts again.
+download and a redelivered task simply starts again. A run holds the export's advisory lock: a
+copy of the task delivered while the first run still builds it raises `ExportRunning`.
 """
 
 import hashlib
