@@ -1,11 +1,11 @@
 """The data dictionary of a dataset: one entry per column, and the catalog version it was read
 with, so a model can cite exactly what its columns meant."""
 
-import csv
 import hashlib
 import json
 from typing import Any, TextIO
 
+from lots.spreadsheet import cell_text, cell_value, csv_writer
 from measurements.models import ModelType, Parameter
 
 from .table import Column
@@ -74,7 +74,8 @@ def dictionary_json(entries: list[dict[str, Any]]) -> str:
 
 
 def dictionary_csv(entries: list[dict[str, Any]], stream: TextIO) -> None:
-    writer = csv.DictWriter(stream, fieldnames=list(FIELDS), lineterminator="\n")
-    writer.writeheader()
+    """Text cells (a column name, a parameter's code and name) by `cell_text`: numbers stay numbers."""
+    writer = csv_writer(stream)
+    writer.writerow([cell_text(name) for name in FIELDS])
     for entry in entries:
-        writer.writerow({key: "" if value is None else value for key, value in entry.items()})
+        writer.writerow(["" if entry.get(name) is None else cell_value(entry[name]) for name in FIELDS])

@@ -5,7 +5,8 @@ is still queued or running, or creates one and queues the task once the transact
 `export_run` builds the file: the read runs inside one REPEATABLE READ transaction on PostgreSQL
 (a snapshot: data written meanwhile cannot tear it), the file is written under a temporary path
 and stored under the export only when complete, so a worker killed midway leaves nothing to
-download and a redelivered task simply starts again.
+download and a redelivered task simply starts again. A run holds the export's advisory lock: a
+copy of the task delivered while the first run still builds it raises `ExportRunning`.
 """
 
 import hashlib
@@ -14,6 +15,8 @@ import logging
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +30,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from audit.services import audit_record
 from lots.exceptions import InvalidInput
 from measurements.models import Level, ModelType, Parameter
 
@@ -45,6 +49,11 @@ CONTENT_TYPES = {"parquet": "application/vnd.apache.parquet", "csv": "text/csv",
 DOWNLOAD_TABLES = ("cells", *CYCLING_TABLES)
 ACTIVE = (ExportStatus.QUEUED, ExportStatus.RUNNING)
 _PROGRESS_EVERY_S = 1.0
+_LOCK_CLASS = 74011  # the namespace (first key) of the export runs' advisory locks
+
+
+class ExportRunning(Exception):
+    """Another run of the export holds its lock: this one is a second delivery of its task."""
 
 
 # --- Request -----------------------------------------------------------------------------------
@@ -159,7 +168,8 @@ def export_request(
     criticality: Any = None,
     split: Any = None,
 ) -> Export:
-    """The user's identical queued or running export, or a new one queued for Celery."""
+    """The user's identical queued or running export, or a new one queued for Celery and recorded
+    in the audit trail (`export.request`, with the normalised query)."""
     fmt = FORMAT_ALIASES.get(format, format) if isinstance(format, str) else format
     export = Export(
         created_by=actor,
@@ -184,6 +194,10 @@ def export_request(
         export.celery_task_id = str(uuid.uuid4())
         export.save()
         export_id, task_id = export.pk, export.celery_task_id
+        # Who took which data out, in the same transaction as the export row.
+        audit_record(
+            actor=actor, action="export.request", entity="export", entity_id=export_id, after=export_query(export)
+        )
 
         def queue() -> None:
             from .tasks import export_dataset_task
@@ -300,9 +314,42 @@ def _delete_files(export: Export) -> None:
     export.tables = {}
 
 
+@contextmanager
+def _run_lock(export_id: int) -> Iterator[bool]:
+    """Whether this run holds the export's lock: a PostgreSQL session advisory lock, held while
+    the export is built. Redis delivers a task again when it runs past the visibility timeout;
+    the copy finds the lock taken and builds nothing. The server frees the lock when the holder's
+    connection ends, so a killed worker's export is built again by the next delivery. Elsewhere
+    (SQLite: one process, tasks run in it) there is no lock."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = [_LOCK_CLASS, export_id % 2**31]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(CAST(%s AS integer), CAST(%s AS integer))", key)
+        locked = bool(cursor.fetchone()[0])
+    try:
+        yield locked
+    finally:
+        if locked:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(CAST(%s AS integer), CAST(%s AS integer))", key)
+
+
 def export_run(export_id: int) -> Export | None:
     """Build the export's files. Safe to run again: a done or failed export is left alone, a
-    queued or running one (a redelivered task) starts from scratch."""
+    queued or running one whose run is gone (a killed worker's) starts from scratch, one whose
+    run is still going raises `ExportRunning` and is left untouched."""
+    with _run_lock(export_id) as locked:
+        if locked:
+            return _export_build(export_id)
+        export = Export.objects.filter(pk=export_id).first()
+        if export is None or export.status in (ExportStatus.DONE, ExportStatus.FAILED):
+            return export
+        raise ExportRunning(f"Export {export_id} is being built by another run.")
+
+
+def _export_build(export_id: int) -> Export | None:
     with transaction.atomic():
         export = Export.objects.select_for_update().filter(pk=export_id).first()
         if export is None or export.status in (ExportStatus.DONE, ExportStatus.FAILED):

@@ -6,7 +6,6 @@ A file is written under a temporary name and renamed when complete: a writer tha
 leaves no half file under the final name.
 """
 
-import csv
 import hashlib
 import io
 import json
@@ -21,8 +20,11 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
+
+from lots.spreadsheet import cell_text, cell_value, csv_writer
 
 from .cycling import RAW_CELL_SCHEMA, SUMMARY_CELL_SCHEMA, cycling_files
 from .dictionary import catalog_version as read_catalog_version
@@ -184,12 +186,19 @@ def _text(value: Any) -> Any:
 
 
 def _write_csv(path: Path, columns: list[Column], rows: Iterable[dict[str, Any]], size: int, tick: Any) -> None:
+    """Text cells and the header by `cell_text`; only the string columns are looked at (a
+    wide row has a thousand numbers and a handful of texts)."""
     names = [c.name for c in columns]
+    texts = [index for index, column in enumerate(columns) if column.type == "string"]
     with path.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream, lineterminator="\n")
-        writer.writerow(names)
+        writer = csv_writer(stream)
+        writer.writerow([cell_text(name) for name in names])
         for batch in _batches(rows, size):
-            writer.writerows([[_text(row[name]) for name in names] for row in batch])
+            lines = [[_text(row[name]) for name in names] for row in batch]
+            for line in lines:
+                for index in texts:
+                    line[index] = cell_value(line[index])
+            writer.writerows(lines)
             tick(len(batch))
 
 
@@ -318,7 +327,7 @@ class TableWriter:
             encoded = {key: json.dumps(value) for key, value in (metadata or {}).items()}
             self._sink = pq.ParquetWriter(self.partial, self.schema.with_metadata(encoded), compression="zstd")
         elif fmt == "csv":
-            self._sink = pa_csv.CSVWriter(self.partial, self.schema)
+            self._sink = pa_csv.CSVWriter(self.partial, _csv_schema(self.schema))
         else:
             self._sink = self.partial.open("wb")
 
@@ -327,6 +336,8 @@ class TableWriter:
         if self.fmt == "jsonl":
             for batch in table.to_batches(BATCH_SIZE):
                 self._sink.write(b"".join(orjson.dumps(row) + b"\n" for row in batch.to_pylist()))
+        elif self.fmt == "csv":
+            self._sink.write_table(_csv_table(table))
         else:
             self._sink.write_table(table)
         self.rows += table.num_rows
@@ -344,6 +355,24 @@ class TableWriter:
                 )
         finally:
             self.partial.unlink(missing_ok=True)
+
+
+def _csv_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([column.with_name(cell_text(column.name)) for column in schema])
+
+
+def _csv_table(table: pa.Table) -> pa.Table:
+    """`table` with its text columns and names by `cell_text`; each distinct text is looked at
+    once (a cycling table repeats its cell code on every row)."""
+    columns = []
+    for column in table.columns:
+        if pa.types.is_string(column.type):
+            distinct = pc.unique(column)
+            safe = pa.array([cell_value(value) for value in distinct.to_pylist()], pa.string())
+            if not safe.equals(distinct):
+                column = pc.take(safe, pc.index_in(column, value_set=distinct))
+        columns.append(column)
+    return pa.table(columns, schema=_csv_schema(table.schema))
 
 
 def cycling_paths(path: Path) -> dict[str, Path]:

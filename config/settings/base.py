@@ -136,8 +136,15 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
-# Redis redelivers a task that was not acknowledged (a killed worker's) after this many seconds.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# Redis redelivers a task that was not acknowledged (a killed worker's) after this many seconds
+# (an idle worker looks every 100 s, a starting one at once). A task still running then is
+# delivered a second time: the export task takes a per-export lock, so the copy waits, retrying.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300)}
+# A worker holds only the task it runs (prefetched ones would be redelivered meanwhile); a task
+# whose worker process died, or lost the broker, is given back rather than acknowledged.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Celery beat (`celery -A config beat`) deletes the files of expired exports every hour.
 CELERY_BEAT_SCHEDULE = {
     "expire-exports": {"task": "datasets.tasks.expire_exports_task", "schedule": 3600.0},

@@ -4,7 +4,8 @@ task (acks_late) is redelivered to the next worker, which builds the export from
 The first worker is slowed down by a launcher (`python -c`) that patches `datasets.writers` to
 write one row per batch and sleep before each, so that the test can SIGKILL it while the export
 runs; production code knows nothing of it. The workers run with a Redis visibility timeout of a
-few seconds (CELERY_VISIBILITY_TIMEOUT) so that the redelivery comes within the test's time.
+few seconds (CELERY_VISIBILITY_TIMEOUT) so that the redelivery comes within the test's time; an
+export still running then is delivered to a second worker too, which must not build it again.
 """
 
 import io
@@ -191,3 +192,46 @@ def test_a_killed_worker_leaves_nothing_to_download_and_the_export_is_redelivere
     assert pq.read_table(io.BytesIO(download.getvalue())).num_rows == 4
     assert Export.objects.filter(status=ExportStatus.DONE).count() == 1
     assert not (tmp_path / "celltrace-exports" / f"export-{export_id}").exists()  # the retry cleared it
+
+
+def test_a_second_delivery_of_a_running_export_waits_and_does_not_build_it_again(
+    start_worker: Start, stations: Any, engineer: User, tmp_path: Path
+) -> None:
+    """An export running past the visibility timeout is delivered again to another worker; that
+    copy finds the export's lock taken, builds nothing and retries until the first run is done."""
+    build_line(engineer)  # 4 cells: 4 batches of one row, 3 s each in the slow worker (CSV: batched)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=engineer).key}")
+    first = start_worker("first", slow=3.0)
+    response = client.post(URL, {"granularity": "cell", "format": "csv"}, format="json")
+    export_id = response.json()["id"]
+    status = _wait(client, export_id, lambda s: s["status"] != "queued" or first.poll() is not None, 60)
+    if status.get("status") != "running":
+        pytest.fail(f"export {status}, expected running; logs:\n{_logs(tmp_path)}")
+    started = Export.objects.get(pk=export_id).started_at
+
+    # Past the visibility timeout the unacknowledged task is visible again: a worker starting now
+    # takes it while the first still builds the export.
+    time.sleep(VISIBILITY_TIMEOUT_S + 1)
+    second = start_worker("second")
+    second_log = tmp_path / "second.log"
+    deadline = time.monotonic() + 30
+    while "being built by another worker" not in second_log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"no second delivery; logs:\n{_logs(tmp_path)}"
+        time.sleep(0.1)
+    export = Export.objects.get(pk=export_id)
+    assert (export.status, export.started_at) == (ExportStatus.RUNNING, started)  # the first still runs
+    assert first.poll() is None and second.poll() is None
+
+    status = _wait(client, export_id, lambda s: s["status"] in ("done", "failed"), 90)
+    if status.get("status") != "done":
+        pytest.fail(f"export {status}, expected done; logs:\n{_logs(tmp_path)}")
+    export = Export.objects.get(pk=export_id)
+    assert export.started_at == started  # built once, by the first run: the copy never restarted it
+    assert export.rows == 4
+    download = client.get(f"{URL}{export_id}/download/")
+    assert len(b"".join(download.streaming_content).decode().splitlines()) == 1 + 4
+    # The copy's retries end once the export is done; nothing builds it again afterwards.
+    time.sleep(VISIBILITY_TIMEOUT_S)
+    later = Export.objects.get(pk=export_id)
+    assert (later.status, later.started_at, later.finished_at) == (ExportStatus.DONE, started, export.finished_at)
