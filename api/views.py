@@ -36,6 +36,7 @@ from traceability.services import (
 )
 
 from . import serializers as s
+from .filters import RecordTimeFilter
 from .idempotency import idempotent
 from .permissions import Role
 from .renderers import DataclassJSONRenderer
@@ -91,7 +92,7 @@ class StationListView(generics.ListAPIView[Station]):
 class ItemFilter(filters.FilterSet):
     kind = filters.CharFilter(field_name="kind_id")
     status = filters.ChoiceFilter(choices=ItemStatus.choices)
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_after = RecordTimeFilter(field_name="created_at", lookup_expr="gte")
     q = filters.CharFilter(method="search")
 
     class Meta:
@@ -206,7 +207,7 @@ class OperationFilter(filters.FilterSet):
     step = filters.CharFilter(field_name="step_id")
     station = filters.CharFilter(field_name="station__code")
     item = filters.CharFilter(method="involving")
-    started_after = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_after = RecordTimeFilter(field_name="started_at", lookup_expr="gte")
 
     class Meta:
         model = Operation

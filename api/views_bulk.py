@@ -25,7 +25,6 @@ import codecs
 import csv
 import hashlib
 import io
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,7 +33,7 @@ from django.db import IntegrityError, transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -45,6 +44,7 @@ from measurements.ingest import FIELDS, REQUIRED, SUBJECTS, BulkInvalid, measure
 from .errors import error_response
 from .idempotency import HEADER, _replay
 from .models import IdempotencyKey
+from .parsers import CheckedJSONParser, json_loads
 from .permissions import Role
 
 READ_BYTES = 1024 * 1024
@@ -146,7 +146,7 @@ def _json_rows(request: Request, body: _Body) -> list[Any]:
     if len(data) > limit:
         raise _TooLarge(f"A JSON bulk body is at most {limit} bytes; send text/csv, which is streamed.")
     try:
-        rows = json.loads(data)  # NaN and Infinity are parsed, so the row that has them is named
+        rows = json_loads(data, prefix="rows")  # NaN and Infinity parsed: the row that has them is named
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"The body is not JSON: {exc}.", field="body", code=ErrorCode.MALFORMED) from None
     if not isinstance(rows, list):
@@ -180,7 +180,7 @@ _ROWS = inline_serializer(
 
 class MeasurementBulkView(APIView):
     write_role = Role.OPERATOR
-    parser_classes = [JSONParser, _CsvParser]
+    parser_classes = [CheckedJSONParser, _CsvParser]
 
     @extend_schema(
         request={"application/json": _ROWS, "text/csv": OpenApiTypes.STR},

@@ -7,7 +7,7 @@ from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -19,7 +19,9 @@ from measurements.services import MeasurementInput, measurement_correct, measure
 
 from . import serializers as s
 from . import serializers_measurements as ms
+from .filters import RecordTimeFilter
 from .idempotency import idempotent
+from .parsers import CheckedJSONParser
 from .renderers import DataclassJSONRenderer
 
 
@@ -28,7 +30,7 @@ class MeasurementFilter(filters.FilterSet):
     parameter = filters.CharFilter(field_name="parameter__code")
     step = filters.CharFilter(field_name="parameter__step_id")
     station = filters.CharFilter(field_name="station__code")
-    since = filters.IsoDateTimeFilter(field_name="measured_at", lookup_expr="gte")
+    since = RecordTimeFilter(field_name="measured_at", lookup_expr="gte")
     out_of_range = filters.BooleanFilter()
 
     class Meta:
@@ -52,7 +54,7 @@ class MeasurementListView(generics.ListAPIView[Measurement]):
     serializer_class = ms.MeasurementSerializer
     renderer_classes = [DataclassJSONRenderer]  # roll maps run to thousands of values
     filterset_class = MeasurementFilter
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [CheckedJSONParser, MultiPartParser, FormParser]
 
     def get_queryset(self) -> QuerySet[Measurement]:
         return measurement_queryset(history=_flag(self.request, "history"))
@@ -103,7 +105,7 @@ class MeasurementDetailView(generics.RetrieveAPIView[Measurement]):
 
 
 class MeasurementCorrectView(generics.GenericAPIView[Measurement]):
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [CheckedJSONParser, MultiPartParser, FormParser]
     serializer_class = ms.CorrectionInputSerializer
 
     @extend_schema(request=ms.CorrectionInputSerializer, responses={201: ms.MeasurementSerializer})

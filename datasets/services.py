@@ -28,10 +28,11 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from audit.services import audit_record
-from lots.exceptions import InvalidInput
+from lots.exceptions import ErrorCode, InvalidInput
+from lots.models import ItemKind, ItemStatus
+from lots.times import time_parse
 from measurements.models import Level, ModelType, Parameter
 
 from .dictionary import catalog_version, data_dictionary
@@ -40,6 +41,7 @@ from .table import FILTERS, GRANULARITIES, GROUP_KEYS, dataset_rows
 from .writers import CYCLING_TABLES, FORMATS, LAYOUTS, Written, cycling_paths, write_cycling, write_dataset
 
 log = logging.getLogger(__name__)
+EXPORT_FAILED = "export_failed"  # the code in a failed export's `error`
 
 # API.md says "json"; the writers call it JSON Lines.
 FORMAT_ALIASES = {"json": "jsonl"}
@@ -84,15 +86,25 @@ def _filters(filters: Any) -> dict[str, Any]:
                 raise InvalidInput("codes is a list of item codes.", field="filters.codes")
             clean[name] = sorted(set(value))
         elif name in ("created_after", "created_before"):
-            parsed = parse_datetime(value) if isinstance(value, str) else None
-            if parsed is None:
-                raise InvalidInput(f"{name} is not a date and time: {value!r}.", field=f"filters.{name}")
+            try:
+                time_parse(value if isinstance(value, str) else "")
+            except ValueError as error:
+                raise InvalidInput(f"{name}: {error}", field=f"filters.{name}") from None
             clean[name] = value
         else:
             if not isinstance(value, str):
                 raise InvalidInput(f"{name} is a string.", field=f"filters.{name}")
-            clean[name] = value
+            clean[name] = _known(value, name)
     return clean
+
+
+def _known(value: str, name: str) -> str:
+    """A kind or status the line has: anything else would export nothing, silently."""
+    if name == "kind":
+        if not ItemKind.objects.filter(code=value).exists():
+            raise InvalidInput(f"Unknown kind {value!r}.", field="filters.kind", code=ErrorCode.UNKNOWN_KIND)
+        return value
+    return _choice(value, "filters.status", list(ItemStatus.values))
 
 
 def _parameters(parameters: Any) -> list[str] | None:
@@ -385,12 +397,13 @@ def _export_build(export_id: int) -> Export | None:
         export.expires_at = finished + timedelta(hours=settings.CELLTRACE_EXPORT_TTL_HOURS)
         export.error = ""
         export.save()
-    except Exception as error:
+    except Exception:
         log.exception("export %s failed", export_id)
         _delete_files(export)
         Export.objects.filter(pk=export_id).update(
             status=ExportStatus.FAILED,
-            error=str(error) or type(error).__name__,
+            # The detail (SQL, server paths) stays in the log above; the client gets a code.
+            error=f"The export could not be built ({EXPORT_FAILED}); the server log has the detail.",
             finished_at=timezone.now(),
             file="",
             tables={},

@@ -1,0 +1,97 @@
+"""JSON the record can hold: no NUL character, no nesting deeper than MAX_JSON_DEPTH.
+
+PostgreSQL refuses U+0000 in text and jsonb (a DataError, a 500, once the row is written), and
+Python's json raises RecursionError near 1,000 levels: both are refused here, before any
+serializer runs, with a 400 naming the JSON path of the field (`attributes.note`,
+`inputs[0].item`). The middleware applies the same NUL rule to the path, query and headers.
+"""
+
+import json
+from typing import Any
+
+from django.conf import settings
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+from rest_framework.utils.json import strict_constant
+
+from lots.exceptions import InvalidInput
+
+from .codes import TransportCode
+
+MAX_JSON_DEPTH = 64
+NUL_MESSAGE = "Text may not contain the NUL character (U+0000)."
+
+
+def has_nul(text: str) -> bool:
+    return "\x00" in text
+
+
+def printable(name: str) -> str:
+    """A name as an error may show it: its NUL characters written as the JSON escape."""
+    return name.replace("\x00", "\\u0000")
+
+
+def _child(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    key = printable(key)
+    return f"{path}.{key}" if path else key
+
+
+def refuse(field: str, message: str, code: str) -> InvalidInput:
+    return InvalidInput(f"{field}: {message}", code=code, errors={field: [message]})
+
+
+def _too_deep(field: str) -> InvalidInput:
+    return refuse(field, f"JSON may nest at most {MAX_JSON_DEPTH} levels deep.", TransportCode.TOO_DEEP)
+
+
+def json_check(data: Any, *, prefix: str = "", strings: bool = True) -> None:
+    """Raise InvalidInput naming the first NUL (with `strings`) or too deep container in `data`.
+
+    Iterative, so that the check itself has no recursion limit."""
+    stack: list[tuple[Any, str, int]] = [(data, prefix, 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            if strings and has_nul(value):
+                raise refuse(printable(path) or "body", NUL_MESSAGE, TransportCode.NUL_CHARACTER)
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            raise _too_deep(path or "body")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, child in items:
+            if strings and isinstance(key, str) and has_nul(key):
+                raise refuse(_child(path, key), NUL_MESSAGE, TransportCode.NUL_CHARACTER)
+            stack.append((child, _child(path, key), depth + 1))
+
+
+def json_loads(text: str | bytes, *, prefix: str = "", **options: Any) -> Any:
+    """json.loads, then json_check; ValueError for what is not JSON, as json.loads raises."""
+    try:
+        data = json.loads(text, **options)
+    except RecursionError:
+        raise _too_deep(prefix or "body") from None
+    # Cheap scans of the raw text skip the walk for the usual body: NUL can only arrive escaped
+    # (strict JSON refuses raw control characters), and depth needs that many brackets.
+    if isinstance(text, str):
+        strings, brackets = "\\u0000" in text, text.count("[") + text.count("{")
+    else:
+        strings, brackets = b"\\u0000" in text, text.count(b"[") + text.count(b"{")
+    if strings or brackets > MAX_JSON_DEPTH:
+        json_check(data, prefix=prefix, strings=strings)
+    return data
+
+
+class CheckedJSONParser(JSONParser):
+    """DRF's JSONParser with json_check: the default parser of every API view."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            text = stream.read().decode(encoding) if stream is not None else ""
+            return json_loads(text, parse_constant=strict_constant if self.strict else None)
+        except ValueError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
