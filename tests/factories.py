@@ -27,11 +27,19 @@ def register(actor: User, kind: str, quantity: float, unit: str, **extra: object
     return item_register(actor=actor, kind=kind, quantity=quantity, unit=unit, **extra)  # type: ignore[arg-type]
 
 
-def build_line(actor: User, *, sheets_per_lane: int = 8, lanes: int = 2, sheets_per_cell: int = 4) -> Line:
+def build_line(
+    actor: User,
+    *,
+    sheets_per_lane: int = 8,
+    lanes: int = 2,
+    sheets_per_cell: int = 4,
+    nmc: dict[str, object] | None = None,
+) -> Line:
     """Cathode path: lots -> slurry -> coated roll (100 m) -> calendered roll (104 m, unwound
     reversed) -> lanes -> sheets of 0.5 m -> cells of `sheets_per_cell` sheets."""
     line = Line()
-    line.lots["nmc"] = register(actor, "cathode_active_material", 25, "kg", supplier_lot="NMC-A1")
+    nmc_extra: dict[str, object] = {"supplier_lot": "NMC-A1", **(nmc or {})}
+    line.lots["nmc"] = register(actor, "cathode_active_material", 25, "kg", **nmc_extra)
     line.lots["carbon"] = register(actor, "conductive_additive", 5, "kg")
     line.lots["pvdf"] = register(actor, "binder", 5, "kg")
     line.lots["foil"] = register(actor, "current_collector_foil", 1000, "m")

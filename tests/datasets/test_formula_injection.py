@@ -16,7 +16,6 @@ from django.contrib.auth.models import User
 from datasets.cycling import SUMMARY_CELL_SCHEMA
 from datasets.table import Column
 from datasets.writers import TableWriter, write_dataset
-from lots.models import Item
 from lots.spreadsheet import FORMULA_STARTS, cell_text, cell_value
 from measurements.models import Parameter
 from measurements.services import MeasurementInput, measurement_record
@@ -122,8 +121,7 @@ def line(engineer: User, stations: Any, settings: Any, tmp_path: Path) -> Any:
     """The factory line, its NMC lot with a formula for a supplier lot and an attribute key, and a
     coating parameter whose code and name start like formulas, measured at -0.5."""
     settings.MEDIA_ROOT = tmp_path / "media"
-    line = build_line(engineer)
-    Item.objects.filter(pk=line.lots["nmc"].pk).update(supplier_lot=LOT, attributes={KEY: 1.5})
+    line = build_line(engineer, nmc={"supplier_lot": LOT, "attributes": {KEY: 1.5}})
     Parameter.objects.create(code=CODE, name=NAME, scope="step", step_id="coating", category="SP", unit="um")
     measurement_record(
         actor=engineer,
