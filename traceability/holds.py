@@ -238,11 +238,13 @@ def hold_place(
 
 
 @transaction.atomic
-def hold_release(*, actor: Actor, hold_id: int, reason: str = "", from_station: str = "") -> HoldResult:
+def hold_release(*, actor: Actor, hold_id: int, reason: str, from_station: str = "") -> HoldResult:
     # Locked so two engineers releasing the same hold cannot both restore statuses.
     hold = Hold.objects.select_for_update().filter(pk=hold_id).first()
     if hold is None:
         raise NotFound(f"No hold {hold_id}.")
+    if not reason or not reason.strip():
+        raise InvalidInput("A reason is required.", field="reason")
     if hold.released_at is not None:
         raise Conflict("This hold is already released.", code=ErrorCode.HOLD_RELEASED)
     hold.released_at = timezone.now()
