@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from audit.services import Actor, actor_user, audit_record
 from lots.exceptions import Conflict, ErrorCode, InvalidInput, NotFound
-from lots.models import Item
+from lots.models import Item, ItemStatus
 
 from .models import Hold, HoldItem
 from .selectors import MAX_DEPTH, POSITION_DOWN_CTE, vendor_functions
@@ -24,14 +24,15 @@ _CATCH_SQL = """
 INSERT INTO traceability_holditem (hold_id, item_id, previous_status)
 {walk}
 SELECT DISTINCT %(hold)s, i.id,
-    CASE WHEN i.status = 'on_hold' THEN COALESCE((
+    CASE WHEN i.status = %(on_hold)s THEN COALESCE((
         SELECT MIN(hi.previous_status) FROM traceability_holditem hi
         JOIN traceability_hold h ON h.id = hi.hold_id
         WHERE hi.item_id = i.id AND h.released_at IS NULL
-    ), 'active') ELSE i.status END
+    ), %(active)s) ELSE i.status END
 FROM walk d JOIN lots_item i ON i.id = d.item_id
-WHERE i.status IN ('active', 'on_hold', 'shipped')
+WHERE i.status IN (%(active)s, %(on_hold)s, %(shipped)s)
 """
+_STATUSES = {"active": ItemStatus.ACTIVE, "on_hold": ItemStatus.ON_HOLD, "shipped": ItemStatus.SHIPPED}
 
 _WALK_FROM_SEED = """
 WITH RECURSIVE seed(item_id) AS (
@@ -56,19 +57,13 @@ _SEED_WINDOW = """
       AND COALESCE(o.ended_at, o.started_at) >= %(from)s
 """
 
-_HOLD_ITEMS_SQL = """
-UPDATE lots_item SET status = 'on_hold'
-WHERE status IN ('active', 'shipped')
-  AND id IN (SELECT item_id FROM traceability_holditem WHERE hold_id = %s)
-"""
-
 # Restore what each item was, unless another unreleased hold still holds it.
 _RELEASE_SQL = """
 UPDATE lots_item SET status = (
     SELECT hi.previous_status FROM traceability_holditem hi
     WHERE hi.hold_id = %(hold)s AND hi.item_id = lots_item.id
 )
-WHERE status = 'on_hold'
+WHERE status = %(on_hold)s
   AND id IN (SELECT item_id FROM traceability_holditem WHERE hold_id = %(hold)s)
   AND NOT EXISTS (
     SELECT 1 FROM traceability_holditem other
@@ -101,6 +96,51 @@ def _stretch_check(
             code=ErrorCode.BAD_POSITION,
         )
     return from_m, to_m
+
+
+# Locks what a hold catches, in primary-key order like the inputs an operation locks, and with
+# the lock an UPDATE takes anyway (FOR NO KEY UPDATE: it still lets rows reference them).
+_LOCK_SQL = "SELECT id FROM lots_item WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE"
+_ATTEMPTS = 5
+
+
+class _OutOfOrder(Exception):
+    """The walk found items to lock below ones already locked."""
+
+
+def _walk_ids(walk: str, params: dict[str, Any]) -> set[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(walk + " SELECT DISTINCT item_id FROM walk", params)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _lock_caught(walk: str, params: dict[str, Any]) -> None:
+    """Lock everything the walk reaches, until a walk after the last lock finds nothing new.
+
+    An operation locks its inputs and only then makes their children, so once every item the
+    walk reached is locked no child of them can appear until we commit; operations that wait
+    for those rows then read them on hold (409). An operation that held one of them while we
+    waited has committed by the time we get the row, and as READ COMMITTED gives each statement
+    a fresh snapshot, the next walk sees its outputs; we lock those in turn. Rows are always
+    taken in ascending id, as operations take theirs, so the two never deadlock; when a later
+    walk finds an item below one already locked (new outputs normally have the highest ids), the
+    locks are let go with the savepoint and taken again in order. SQLite has one writer at a time.
+    """
+    if not connection.features.has_select_for_update:
+        return
+    for attempt in range(_ATTEMPTS):
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                locked: set[int] = set()
+                while new := _walk_ids(walk, params) - locked:
+                    # The last attempt locks whatever it finds; PostgreSQL would break a deadlock.
+                    if locked and min(new) < max(locked) and attempt < _ATTEMPTS - 1:
+                        raise _OutOfOrder
+                    cursor.execute(_LOCK_SQL, [sorted(new)])
+                    locked |= new
+                return
+        except _OutOfOrder:
+            continue
 
 
 @dataclass
@@ -171,9 +211,12 @@ def hold_place(
         adapt = connection.ops.adapt_datetimefield_value
         params.update({"station": station_obj.pk, "from": adapt(window_from), "to": adapt(window_to)})
     params["hold"] = hold.pk
+    _lock_caught(walk, params)
     with connection.cursor() as cursor:
-        cursor.execute(_CATCH_SQL.format(walk=walk), params)
-        cursor.execute(_HOLD_ITEMS_SQL, [hold.pk])
+        cursor.execute(_CATCH_SQL.format(walk=walk), params | _STATUSES)
+    Item.objects.filter(
+        status__in=[ItemStatus.ACTIVE, ItemStatus.SHIPPED], pk__in=HoldItem.objects.filter(hold=hold).values("item_id")
+    ).update(status=ItemStatus.ON_HOLD)
     caught = hold_items(hold)
     audit_record(
         actor=actor,
@@ -195,19 +238,28 @@ def hold_place(
 
 
 @transaction.atomic
-def hold_release(*, actor: Actor, hold_id: int, reason: str = "", from_station: str = "") -> HoldResult:
+def hold_release(*, actor: Actor, hold_id: int, reason: str, from_station: str = "") -> HoldResult:
     # Locked so two engineers releasing the same hold cannot both restore statuses.
     hold = Hold.objects.select_for_update().filter(pk=hold_id).first()
     if hold is None:
         raise NotFound(f"No hold {hold_id}.")
+    if not reason or not reason.strip():
+        raise InvalidInput("A reason is required.", field="reason")
     if hold.released_at is not None:
         raise Conflict("This hold is already released.", code=ErrorCode.HOLD_RELEASED)
     hold.released_at = timezone.now()
     hold.released_by = actor_user(actor)
     hold.release_reason = reason
     hold.save(update_fields=["released_at", "released_by", "release_reason"])
+    # Its items locked in id order first, as a hold and an operation take them.
+    list(
+        Item.objects.select_for_update(no_key=True)
+        .filter(pk__in=HoldItem.objects.filter(hold=hold).values("item_id"))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     with connection.cursor() as cursor:
-        cursor.execute(_RELEASE_SQL, {"hold": hold.pk})
+        cursor.execute(_RELEASE_SQL, {"hold": hold.pk, "on_hold": ItemStatus.ON_HOLD})
     caught = hold_items(hold)
     audit_record(
         actor=actor,

@@ -124,7 +124,9 @@ def _parameters_check(parameters: dict[str, Any]) -> dict[str, Any]:
 
 
 def _lock_inputs(inputs: list[InputSpec]) -> dict[str, Item]:
-    """Lock every input row, in primary-key order so that two stations never deadlock."""
+    """Lock every input row, in primary-key order so that two stations never deadlock (holds
+    take theirs in the same order). The rows read are the last committed ones, after any wait,
+    so an input a hold caught meanwhile is refused as on hold."""
     codes = [spec.item for spec in inputs]
     seen: set[str] = set()
     for index, code in enumerate(codes):

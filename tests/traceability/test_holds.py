@@ -194,9 +194,32 @@ def test_release_restores_statuses(engineer_client, line):
     assert body["released_by"] == "emil-engineer"
     assert body["release_reason"] == "lab cleared it"
     assert set(_status(*hold["items"]).values()) == {"active"}
-    again = engineer_client.post(f"{URL}{hold['id']}/release/", {}, format="json")
+    again = engineer_client.post(f"{URL}{hold['id']}/release/", {"reason": "twice"}, format="json")
     assert again.status_code == 409
     assert again.json()["code"] == ErrorCode.HOLD_RELEASED
+
+
+@pytest.mark.parametrize("body", [{}, {"reason": ""}, {"reason": "  \t"}, {"reason": None}])
+def test_a_release_without_a_reason_is_refused_and_changes_nothing(engineer_client, line, body):
+    nmc = line.lots["nmc"]
+    hold = engineer_client.post(URL, {"item": nmc.code, "reason": "recall", "downstream": True}, format="json").json()
+    before = row_counts()
+
+    response = engineer_client.post(f"{URL}{hold['id']}/release/", body, format="json")
+
+    assert response.status_code == 400, response.json()
+    assert "reason" in response.json()["errors"]
+    assert row_counts() == before
+    assert set(_status(*hold["items"]).values()) == {"on_hold"}
+    assert engineer_client.get(f"{URL}{hold['id']}/").json()["released_at"] is None
+
+
+def test_the_release_service_wants_a_reason_too(engineer, line):
+    hold = hold_place(actor=engineer, reason="bulge", item=line.cells[0])
+    with pytest.raises(InvalidInput) as refused:
+        hold_release(actor=engineer, hold_id=hold.hold.pk, reason=" ")
+    assert "reason" in refused.value.errors
+    assert _status(line.cells[0].code) == {line.cells[0].code: "on_hold"}
 
 
 def test_release_of_an_unknown_hold_is_a_404(engineer_client, stations):
@@ -208,10 +231,10 @@ def test_an_item_in_two_holds_stays_held_until_both_are_released(engineer, line)
     single = hold_place(actor=engineer, reason="bulge", item=cell)
     recall = hold_place(actor=engineer, reason="recall", item=line.lots["nmc"], downstream=True)
     assert cell.code in recall.items
-    hold_release(actor=engineer, hold_id=recall.hold.pk)
+    hold_release(actor=engineer, hold_id=recall.hold.pk, reason="cleared")
     assert _status(cell.code) == {cell.code: "on_hold"}
     assert set(_status(*(c.code for c in line.cells[1:])).values()) == {"active"}
-    hold_release(actor=engineer, hold_id=single.hold.pk)
+    hold_release(actor=engineer, hold_id=single.hold.pk, reason="cleared")
     assert _status(cell.code) == {cell.code: "active"}
 
 
@@ -219,9 +242,9 @@ def test_releasing_the_first_of_two_holds_in_either_order(engineer, line):
     cell = line.cells[0]
     single = hold_place(actor=engineer, reason="bulge", item=cell)
     recall = hold_place(actor=engineer, reason="recall", item=line.lots["nmc"], downstream=True)
-    hold_release(actor=engineer, hold_id=single.hold.pk)
+    hold_release(actor=engineer, hold_id=single.hold.pk, reason="cleared")
     assert _status(cell.code) == {cell.code: "on_hold"}
-    hold_release(actor=engineer, hold_id=recall.hold.pk)
+    hold_release(actor=engineer, hold_id=recall.hold.pk, reason="cleared")
     assert _status(cell.code) == {cell.code: "active"}
 
 
@@ -230,7 +253,7 @@ def test_a_shipped_cell_goes_back_to_shipped(engineer, line):
     Item.objects.filter(pk=cell.pk).update(status=ItemStatus.SHIPPED)
     hold = hold_place(actor=engineer, reason="field failure", item=line.lots["nmc"], downstream=True)
     assert _status(cell.code) == {cell.code: "on_hold"}
-    hold_release(actor=engineer, hold_id=hold.hold.pk)
+    hold_release(actor=engineer, hold_id=hold.hold.pk, reason="cleared")
     assert _status(cell.code) == {cell.code: "shipped"}
     assert _status(line.cells[0].code) == {line.cells[0].code: "active"}
 

@@ -247,6 +247,15 @@ def test_operators_cannot_place_or_release_holds_or_edit_the_catalog(
     assert Item.objects.get(pk=roll.pk).status == ItemStatus.ACTIVE
 
 
+def test_a_release_from_the_page_needs_a_reason(engineer: User, roll: Item) -> None:
+    held = hold_place(actor=engineer, reason="wrinkles", item=roll).hold
+    refused = _browser(engineer).post(f"/holds/{held.pk}/release/", {"reason": "   "}, follow=True)
+    assert _messages(refused) == ["A reason is required."]
+    held.refresh_from_db()
+    assert held.released_at is None
+    assert Item.objects.get(pk=roll.pk).status == ItemStatus.ON_HOLD
+
+
 def test_an_engineer_places_a_recall_and_sees_what_it_caught(engineer: User, stations: Any) -> None:
     line = build_line(engineer)
     browser = _browser(engineer)
