@@ -83,6 +83,28 @@ def test_two_stations_consuming_the_same_sheet_one_wins(operator, stations):
     assert Item.objects.filter(code__in=["STK-A", "STK-B"]).count() == 1
 
 
+def test_twenty_stations_consuming_the_same_sheet_one_wins_nineteen_are_refused(operator, stations):
+    sheet = register(operator, "electrode_sheet", None, None, code="ES-RACE-20", polarity="cathode")
+
+    def stack(code: str) -> Callable[[], Any]:
+        return lambda: operation_record(
+            actor=operator,
+            step="stacking",
+            station="STK-01",
+            inputs=[InputSpec(sheet.code)],
+            outputs=[OutputSpec(kind="stack", code=code)],
+        )
+
+    outcomes = _race(*(stack(f"STK-20-{i:02}") for i in range(20)))
+
+    assert [kind for kind, _ in outcomes].count("ok") == 1, outcomes
+    errors = [value for kind, value in outcomes if kind == "error"]
+    assert len(errors) == 19
+    assert all(isinstance(e, Conflict) and e.code == ErrorCode.ITEM_CONSUMED for e in errors), errors
+    assert OperationInput.objects.filter(item=sheet).count() == 1
+    assert LineageEdge.objects.filter(parent=sheet).count() == 1
+
+
 def test_two_stations_taking_most_of_a_lot_cannot_both_have_it(operator, stations):
     register(operator, "cathode_active_material", 10, "kg", code="NMC-RACE")
 
