@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from lots.exceptions import InvalidInput
+from measurements.files import public_message
 from measurements.models import Level, ModelType, Parameter
 
 from .dictionary import catalog_version, data_dictionary
@@ -232,6 +233,7 @@ class _Built:
     dictionary: list[dict[str, Any]]
     catalog_version: str
     cycling: dict[str, Written] = field(default_factory=dict)  # table name -> file
+    warnings: list[dict[str, str]] = field(default_factory=list)  # cycler files passed over
 
 
 def _build(export: Export, directory: Path) -> _Built:
@@ -267,7 +269,9 @@ def _build(export: Export, directory: Path) -> _Built:
     )
     built = _Built(written.rows, written.columns, written.sha256, dictionary, version)
     if export.granularity == "cell":
-        built.cycling = write_cycling(cells=codes, paths=cycling_paths(path), fmt=export.format, metadata=metadata)
+        built.cycling = write_cycling(
+            cells=codes, paths=cycling_paths(path), fmt=export.format, metadata=metadata, problems=built.warnings
+        )
     return built
 
 
@@ -337,13 +341,15 @@ def export_run(export_id: int) -> Export | None:
         export.finished_at = finished
         export.expires_at = finished + timedelta(hours=settings.CELLTRACE_EXPORT_TTL_HOURS)
         export.error = ""
+        export.warnings = built.warnings
         export.save()
     except Exception as error:
         log.exception("export %s failed", export_id)
         _delete_files(export)
         Export.objects.filter(pk=export_id).update(
             status=ExportStatus.FAILED,
-            error=str(error) or type(error).__name__,
+            error=public_message(error),
+            warnings=[],
             finished_at=timezone.now(),
             file="",
             tables={},
