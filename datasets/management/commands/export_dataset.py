@@ -118,7 +118,8 @@ class Command(BaseCommand):
             paths = cycling_paths(Path(options["out"]))
             metadata = {"celltrace.query": query, "celltrace.catalog_version": version}
             problems: list[dict[str, str]] = []
-            tables = write_cycling(cells=codes, paths=paths, fmt=options["format"], metadata=metadata, problems=problems)
+            fmt = options["format"]
+            tables = write_cycling(cells=codes, paths=paths, fmt=fmt, metadata=metadata, problems=problems)
             for problem in problems:
                 self.stderr.write(self.style.WARNING(f"Skipped: {problem['message']}"))
             for table in tables.values():
