@@ -62,6 +62,8 @@ _TYPES = [
     FileType("ndax", "application/zip", _ZIP),
     FileType("mpr", "application/octet-stream", _starts(b"BIO-LOGIC MODULAR FILE")),
     FileType("res", "application/x-msaccess", _starts(b"\x00\x01\x00\x00Standard Jet DB")),  # Arbin
+    # Maccor names its text exports by channel number (`.001` to `.999`): one type for them all.
+    FileType("maccor", "text/plain", _plain_text),
 ]
 TYPES = {t.extension: t for t in _TYPES}
 DEFAULT_TYPES = tuple(TYPES)
@@ -102,6 +104,8 @@ def upload_check(*, parameter: str, file_types: Iterable[str], upload: UploadedF
     size_limit_check(upload.size)
     name = upload.name or ""
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if re.fullmatch(r"\d{3}", extension):
+        extension = "maccor"
     allowed = allowed_types(file_types)
     if extension not in allowed:
         raise _refuse(f"{parameter} takes {', '.join(allowed)} files, not {extension or 'a file without extension'}.")

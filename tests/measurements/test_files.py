@@ -73,7 +73,9 @@ def test_a_type_a_browser_would_run_is_refused_with_the_allowed_list(
     assert "png, jpg, jpeg" in message and "ndax" in message and "pdf" in message
 
 
-@pytest.mark.parametrize("name", ["evil.png", "evil.jpg", "evil.pdf", "evil.csv", "evil.txt", "evil.xlsx", "evil.nda"])
+@pytest.mark.parametrize(
+    "name", ["evil.png", "evil.jpg", "evil.pdf", "evil.csv", "evil.txt", "evil.xlsx", "evil.nda", "evil.041"]
+)
 def test_an_html_page_renamed_to_an_allowed_type_is_refused_by_its_content(
     operator_client, coated_roll, loading, media, name
 ):
@@ -91,6 +93,7 @@ def test_the_default_list_takes_images_reports_sheets_and_cycler_files(operator_
         "balance.xlsx": xlsx_like({"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<workbook/>"}),
         "cell.nda": b"NEWARE" + bytes(100),
         "cell.mpr": b"BIO-LOGIC MODULAR FILE\x1a" + bytes(100),
+        "run.041": b"Today's Date 03/07/2018\nRec#\tCyc#\tStep\tTestTime\tAmps\tVolts\tState\n",  # Maccor
     }
     for name, content in files.items():
         response = upload(operator_client, coated_roll, name, content)
@@ -139,9 +142,7 @@ class CountingPayload(FakePayload):
         return data
 
 
-def test_an_oversized_file_is_refused_before_it_is_read_whole(
-    operator_client, coated_roll, loading, media, settings
-):
+def test_an_oversized_file_is_refused_before_it_is_read_whole(operator_client, coated_roll, loading, media, settings):
     settings.CELLTRACE_MAX_FILE_BYTES = 100_000
     body = encode_multipart(
         BOUNDARY,
