@@ -66,7 +66,8 @@ class MeasurementSerializer(serializers.Serializer[Measurement]):
         }
 
     def get_file(self, m: Measurement) -> str | None:
-        return m.file.url if m.file else None
+        # The API's download (an attachment), not the storage URL: uploads are never served inline.
+        return f"/api/measurements/{m.pk}/file/" if m.file else None
 
     def get_item(self, m: Measurement) -> str | None:
         return m.item.code if m.item_id else None  # type: ignore[union-attr]

@@ -46,6 +46,7 @@ urlpatterns = [
     path("measurements/bulk/", views_bulk.MeasurementBulkView.as_view(), name="measurement-bulk"),
     path("measurements/", views_measurements.MeasurementListView.as_view(), name="measurements"),
     path("measurements/<int:pk>/", views_measurements.MeasurementDetailView.as_view(), name="measurement-detail"),
+    path("measurements/<int:pk>/file/", views_measurements.MeasurementFileView.as_view(), name="measurement-file"),
     path(
         "measurements/<int:pk>/correct/",
         views_measurements.MeasurementCorrectView.as_view(),

@@ -54,6 +54,7 @@ class ExportSerializer(serializers.ModelSerializer[Export]):
             "rows",
             "columns",
             "error",
+            "warnings",
             "created_by",
             "created_at",
             "started_at",

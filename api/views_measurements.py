@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import FileResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -11,8 +12,9 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from lots.exceptions import InvalidInput
+from lots.exceptions import InvalidInput, NotFound
 from lots.selectors import item_get
+from measurements.files import FileSizeLimitHandler, attachment_response, multipart_limit_check
 from measurements.models import Measurement, ModelType, Parameter
 from measurements.selectors import item_completeness, measurement_queryset, measurements_upstream
 from measurements.services import MeasurementInput, measurement_correct, measurement_record
@@ -23,6 +25,20 @@ from .filters import RecordTimeFilter
 from .idempotency import idempotent
 from .parsers import CheckedJSONParser
 from .renderers import DataclassJSONRenderer
+
+
+class FileMultiPartParser(MultiPartParser):
+    """Multipart whose file is refused at CELLTRACE_MAX_FILE_BYTES while it arrives, and whose
+    body is refused unread when its Content-Length is already larger than a file may be."""
+
+    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
+        request = (parser_context or {})["request"]
+        multipart_limit_check(request.META.get("CONTENT_LENGTH"))
+        request.upload_handlers.insert(0, FileSizeLimitHandler(request))
+        return super().parse(stream, media_type, parser_context)
+
+
+_PARSERS = [CheckedJSONParser, FileMultiPartParser, FormParser]
 
 
 class MeasurementFilter(filters.FilterSet):
@@ -54,7 +70,7 @@ class MeasurementListView(generics.ListAPIView[Measurement]):
     serializer_class = ms.MeasurementSerializer
     renderer_classes = [DataclassJSONRenderer]  # roll maps run to thousands of values
     filterset_class = MeasurementFilter
-    parser_classes = [CheckedJSONParser, MultiPartParser, FormParser]
+    parser_classes = _PARSERS
 
     def get_queryset(self) -> QuerySet[Measurement]:
         return measurement_queryset(history=_flag(self.request, "history"))
@@ -104,8 +120,19 @@ class MeasurementDetailView(generics.RetrieveAPIView[Measurement]):
         return measurement_queryset(history=True)
 
 
+class MeasurementFileView(generics.GenericAPIView[Measurement]):
+    """A file measurement's file, as an attachment (never shown inline from this domain)."""
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request: Request, pk: int) -> FileResponse:
+        measurement = measurement_queryset(history=True).filter(pk=pk).exclude(file="").first()
+        if measurement is None:
+            raise NotFound(f"No file for measurement {pk}.")
+        return attachment_response(measurement.file, sha256=measurement.file_sha256)
+
+
 class MeasurementCorrectView(generics.GenericAPIView[Measurement]):
-    parser_classes = [CheckedJSONParser, MultiPartParser, FormParser]
+    parser_classes = _PARSERS
     serializer_class = ms.CorrectionInputSerializer
 
     @extend_schema(request=ms.CorrectionInputSerializer, responses={201: ms.MeasurementSerializer})

@@ -189,6 +189,11 @@ def _read_maccor(data: bytes) -> pa.Table:
 def _read_neware(path: Path) -> pa.Table:
     import NewareNDA
 
+    from measurements.files import zip_check
+
+    if path.suffix.lower() == ".ndax":
+        zip_check(path)  # NewareNDA unzips it into a temporary folder: bound what that may write
+
     with warnings.catch_warnings():
         # NewareNDA still passes `inplace=` to pandas 3, which warns about it.
         warnings.simplefilter("ignore", FutureWarning)
@@ -324,7 +329,9 @@ SUMMARY_CELL_SCHEMA = SUMMARY_SCHEMA.append(pa.field("cell", pa.string()))
 _CODES_PER_QUERY = 5000
 
 
-def cycling_files(*, cells: list[int | str]) -> Iterator[tuple[pa.Table, pa.Table]]:
+def cycling_files(
+    *, cells: list[int | str], problems: list[dict[str, str]] | None = None
+) -> Iterator[tuple[pa.Table, pa.Table]]:
     """(raw table, per-cycle summary), each with `cell`, for every cycler file of the cells (item
     ids or codes), one file at a time so that memory holds one file, not every cell's.
 
@@ -332,9 +339,13 @@ def cycling_files(*, cells: list[int | str]) -> Iterator[tuple[pa.Table, pa.Tabl
     file of a supported format; other files (images, reports) are passed over. The summary is
     made per file, so a cell with two files has two runs of cycle numbers. Files come in the
     order of cell code, then time of measurement.
+
+    A file that cannot be read is passed over and reported in `problems` as {"cell", "file",
+    "message"} (no server path); without `problems` it raises ValueError with that message.
     """
     from django.db.models import Q
 
+    from measurements.files import public_message
     from measurements.models import Measurement
 
     ids = [c for c in cells if isinstance(c, int)]
@@ -351,13 +362,20 @@ def cycling_files(*, cells: list[int | str]) -> Iterator[tuple[pa.Table, pa.Tabl
         )
         for measurement in measurements.iterator(chunk_size=500):
             name = Path(measurement.file.name).name
-            with measurement.file.open("rb") as handle:
-                if detect_format(name, handle.read(_HEAD_BYTES)) is None:
-                    continue
-                handle.seek(0)
-                raw = cycler_read(handle, name=name)
             assert measurement.item is not None
             code = measurement.item.code
+            try:
+                with measurement.file.open("rb") as handle:
+                    if detect_format(name, handle.read(_HEAD_BYTES)) is None:
+                        continue
+                    handle.seek(0)
+                    raw = cycler_read(handle, name=name)
+            except Exception as error:  # whatever a reader raises on a bad file: that file is skipped
+                message = f"{name} of {code} could not be read: {public_message(error)}"
+                if problems is None:
+                    raise ValueError(message) from None
+                problems.append({"cell": code, "file": name, "message": message})
+                continue
             summary = cycle_summary(raw)
             yield (
                 raw.append_column("cell", pa.array([code] * raw.num_rows, pa.string())),

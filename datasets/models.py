@@ -34,6 +34,8 @@ class Export(models.Model):
     rows = models.IntegerField(null=True, blank=True)
     columns = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
+    # Cycler files a done export passed over: [{"cell", "file", "message"}].
+    warnings = models.JSONField(default=list, blank=True)
     file = models.FileField(upload_to=export_upload_to, max_length=300, blank=True, default="")
     # The cycling tables of a cell export: {"cycling"|"cycles": {"file", "rows", "columns", "sha256"}}.
     tables = models.JSONField(default=dict, blank=True)

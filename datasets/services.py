@@ -258,6 +258,7 @@ class _Built:
     dictionary: list[dict[str, Any]]
     catalog_version: str
     cycling: dict[str, Written] = field(default_factory=dict)  # table name -> file
+    warnings: list[dict[str, str]] = field(default_factory=list)  # cycler files passed over
 
 
 def _build(export: Export, directory: Path) -> _Built:
@@ -293,7 +294,9 @@ def _build(export: Export, directory: Path) -> _Built:
     )
     built = _Built(written.rows, written.columns, written.sha256, dictionary, version)
     if export.granularity == "cell":
-        built.cycling = write_cycling(cells=codes, paths=cycling_paths(path), fmt=export.format, metadata=metadata)
+        built.cycling = write_cycling(
+            cells=codes, paths=cycling_paths(path), fmt=export.format, metadata=metadata, problems=built.warnings
+        )
     return built
 
 
@@ -396,6 +399,7 @@ def _export_build(export_id: int) -> Export | None:
         export.finished_at = finished
         export.expires_at = finished + timedelta(hours=settings.CELLTRACE_EXPORT_TTL_HOURS)
         export.error = ""
+        export.warnings = built.warnings
         export.save()
     except Exception:
         log.exception("export %s failed", export_id)
@@ -404,6 +408,7 @@ def _export_build(export_id: int) -> Export | None:
             status=ExportStatus.FAILED,
             # The detail (SQL, server paths) stays in the log above; the client gets a code.
             error=f"The export could not be built ({EXPORT_FAILED}); the server log has the detail.",
+            warnings=[],
             finished_at=timezone.now(),
             file="",
             tables={},

@@ -381,17 +381,23 @@ def cycling_paths(path: Path) -> dict[str, Path]:
 
 
 def write_cycling(
-    *, cells: list[str], paths: dict[str, Path], fmt: str, metadata: dict[str, Any] | None = None
+    *,
+    cells: list[str],
+    paths: dict[str, Path],
+    fmt: str,
+    metadata: dict[str, Any] | None = None,
+    problems: list[dict[str, str]] | None = None,
 ) -> dict[str, Written]:
     """The cycling tables of `cells` (codes) in `fmt`: `cycling` (the raw Battery Data Format
     table) and `cycles` (one row per cycle), both with the column `cell`, to `paths[table]`;
-    empty tables where no cell has a cycler file. Reads one cycler file at a time."""
+    empty tables where no cell has a cycler file. Reads one cycler file at a time; an unreadable
+    one goes to `problems` (see cycling_files)."""
     writers = {
         "cycling": TableWriter(paths["cycling"], RAW_CELL_SCHEMA, fmt, metadata),
         "cycles": TableWriter(paths["cycles"], SUMMARY_CELL_SCHEMA, fmt, metadata),
     }
     with writers["cycling"] as raw_writer, writers["cycles"] as summary_writer:
-        for raw, summary in cycling_files(cells=list(cells)):
+        for raw, summary in cycling_files(cells=list(cells), problems=problems):
             raw_writer.write(raw)
             summary_writer.write(summary)
     return {table: writer.written for table, writer in writers.items() if writer.written is not None}

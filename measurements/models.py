@@ -60,7 +60,8 @@ class Parameter(models.Model):
     accuracy = models.CharField(max_length=200, blank=True, default="")
     ontology_iri = models.URLField(max_length=300, blank=True, default="")
     source = models.CharField(max_length=200, blank=True, default="")
-    # File measurements (images, reports, cycler files): allowed extensions, empty = any.
+    # File measurements (images, reports, cycler files): allowed extensions or media types, empty =
+    # measurements.files.DEFAULT_TYPES; only types that file module knows can be named.
     file_types = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

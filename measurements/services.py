@@ -1,13 +1,11 @@
 """Writes of measurements: one value, a correction, and the rules they share with bulk ingest."""
 
-import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Q
@@ -21,6 +19,7 @@ from lots.units import convert, finite_number, ureg
 from traceability.models import Operation, Station
 from traceability.services import station_get
 
+from .files import upload_check
 from .models import Measurement, Parameter, Scope, Source
 
 MAX_SERIES_POINTS = 1_000_000
@@ -237,28 +236,6 @@ def station_assign(*, station: Station, at: datetime, position_m: float | None, 
     return Assignment(item, operation, None, "whole")
 
 
-def _file_check(parameter: Parameter, upload: UploadedFile) -> tuple[str, int]:
-    limit = settings.CELLTRACE_MAX_FILE_BYTES
-    if upload.size is not None and upload.size > limit:
-        raise InvalidInput(
-            f"The file is {upload.size} bytes; the limit is {limit}.", field="file", code=MeasurementError.BAD_FILE
-        )
-    name = upload.name or ""
-    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    allowed = [t.lower().lstrip(".") for t in parameter.file_types]
-    if allowed and extension not in allowed:
-        raise InvalidInput(
-            f"{parameter.code} takes {', '.join(allowed)} files, not {extension or 'this file'}.",
-            field="file",
-            code=MeasurementError.BAD_FILE,
-        )
-    digest = hashlib.sha256()
-    for chunk in upload.chunks():
-        digest.update(chunk)
-    upload.seek(0)
-    return digest.hexdigest(), int(upload.size or 0)
-
-
 @dataclass(frozen=True)
 class Recorded:
     measurement: Measurement
@@ -331,7 +308,11 @@ def measurement_record(
         if raw < 0:
             raise InvalidInput("uncertainty cannot be negative.", field="uncertainty")
         uncertainty = abs(linear.scale) * raw if linear is not None else raw
-    digest, size = _file_check(parameter, file) if file is not None else ("", None)
+    digest, size = (
+        upload_check(parameter=parameter.code, file_types=parameter.file_types, upload=file)
+        if file is not None
+        else ("", None)
+    )
 
     measurement = Measurement(
         parameter=parameter,

@@ -18,6 +18,7 @@ from lots.exceptions import Conflict, ErrorCode, InvalidInput, NotFound
 from lots.units import parse_unit
 from traceability.models import Step
 
+from .files import DEFAULT_TYPES, UNKNOWN_FILE_TYPE, file_types_unknown
 from .models import Category, Level, ModelType, Parameter, Scope
 
 
@@ -132,6 +133,8 @@ def parameter_validate(values: Mapping[str, Any], *, steps: Collection[str] | No
         value = values[name]
         if not isinstance(value, list) or not all(isinstance(x, str) and x.strip() for x in value):
             bad(name, "A list of non-empty texts is required.")
+        elif name == "file_types" and (unknown := file_types_unknown(value)):
+            bad(name, f"Unknown file types {', '.join(unknown)}: one of {', '.join(DEFAULT_TYPES)}.", UNKNOWN_FILE_TYPE)
     bounds = []
     for name in ("typical_min", "typical_max"):
         value = values[name]

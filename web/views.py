@@ -21,6 +21,7 @@ from datasets.table import GRANULARITIES, GROUP_KEYS
 from lots.exceptions import DomainError
 from lots.models import Item, ItemKind
 from lots.selectors import item_get, item_queryset
+from measurements.files import attachment_response
 from measurements.models import Category, Level, Parameter
 from measurements.selectors import measurement_queryset
 from measurements.services_catalog import parameter_update
@@ -160,10 +161,7 @@ def measurement_file(request: HttpRequest, pk: int) -> HttpResponse | FileRespon
     if measurement is None:
         messages.error(request, f"No file for measurement {pk}.")
         return redirect("web:items")
-    name = measurement.file.name.rsplit("/", 1)[-1]
-    response = FileResponse(measurement.file.open("rb"), as_attachment=True, filename=name)
-    response["X-Content-SHA256"] = measurement.file_sha256
-    return response
+    return attachment_response(measurement.file, sha256=measurement.file_sha256)
 
 
 @operator

@@ -110,6 +110,10 @@ CELLTRACE_MAX_BULK_BYTES = env_int("CELLTRACE_MAX_BULK_BYTES", 2 * 1024 * 1024 *
 CELLTRACE_MAX_BULK_JSON_BYTES = env_int("CELLTRACE_MAX_BULK_JSON_BYTES", 100 * 1024 * 1024)
 # Files attached to measurements (images, reports, cycler files).
 CELLTRACE_MAX_FILE_BYTES = env_int("CELLTRACE_MAX_FILE_BYTES", 50 * 1024 * 1024)
+# Zip-based files (xlsx, Neware .ndax) are refused when they would unzip to more than this,
+# or (above 1 MiB) to more than this many times their compressed size: zip bombs.
+CELLTRACE_MAX_UNZIPPED_BYTES = env_int("CELLTRACE_MAX_UNZIPPED_BYTES", 1024 * 1024 * 1024)
+CELLTRACE_MAX_UNZIP_RATIO = env_int("CELLTRACE_MAX_UNZIP_RATIO", 200)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from rest_framework.test import APIClient
 
 from datasets.models import Export, ExportStatus
 from datasets.services import EXPORT_FAILED, export_run, exports_expire, work_directory
+from measurements.files import zip_check
 from measurements.models import Measurement, Parameter
 from tests.factories import build_line
 from tests.support import (
@@ -374,3 +376,77 @@ def test_a_real_worker_builds_the_export(worker, stations, engineer):
     download = client.get(f"{URL}{export_id}/download/")
     assert download.status_code == 200
     assert pq.read_table(io.BytesIO(b"".join(download.streaming_content))).num_rows == 4
+
+
+# --- Bad cycler files --------------------------------------------------------------------------
+
+
+def _no_paths(messages: list[str]) -> None:
+    for message in messages:
+        assert "/" not in message and "\\" not in message, message
+
+
+def test_an_unreadable_cycler_file_is_a_warning_and_the_other_cells_are_exported(
+    engineer_client, line, django_capture_on_commit_callbacks
+):
+    first, second = line.cells[:2]
+    _cycler_file(first, CYCLER_CSV)
+    _cycler_file(second, b"not a neware file at all", name="garbage.nda")  # 25 bytes of garbage
+    export_id = _post(engineer_client, {"format": "csv"}, django_capture_on_commit_callbacks).json()["id"]
+    status = engineer_client.get(f"{URL}{export_id}/").json()
+    assert status["status"] == "done", status
+    assert status["error"] == ""
+    [warning] = status["warnings"]
+    assert warning["cell"] == second.code and warning["file"].startswith("garbage") and warning["file"].endswith(".nda")
+    assert warning["file"] in warning["message"] and second.code in warning["message"]
+    _no_paths([warning["message"], warning["file"]])
+    assert status["tables"]["cycling"]["rows"] == 4
+    body = b"".join(engineer_client.get(f"{URL}{export_id}/download/?table=cycling").streaming_content)
+    assert {row["cell"] for row in csv.DictReader(io.StringIO(body.decode()))} == {first.code}
+
+
+def test_a_zip_bomb_ndax_is_not_unzipped_during_an_export(
+    engineer_client, line, django_capture_on_commit_callbacks, settings, tmp_path
+):
+    settings.CELLTRACE_MAX_UNZIPPED_BYTES = 4 * 1024 * 1024
+    settings.CELLTRACE_EXPORT_WORK_DIR = tmp_path / "work"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("VersionInfo.xml", b"<x/>")
+        archive.writestr("data.ndc", bytes(8 * 1024 * 1024))  # ~8 KB zipped
+    _cycler_file(line.cells[0], buffer.getvalue(), name="bomb.ndax")
+    _cycler_file(line.cells[1], CYCLER_CSV)
+    export_id = _post(engineer_client, {"format": "csv"}, django_capture_on_commit_callbacks).json()["id"]
+    status = engineer_client.get(f"{URL}{export_id}/").json()
+    assert status["status"] == "done", status
+    [warning] = status["warnings"]
+    assert warning["cell"] == line.cells[0].code and "unzips to more than 4194304 bytes" in warning["message"]
+    _no_paths([warning["message"]])
+    assert status["tables"]["cycling"]["rows"] == 4
+
+
+def test_an_archive_lying_about_its_sizes_is_caught_while_it_is_read(settings, tmp_path):
+    settings.CELLTRACE_MAX_UNZIPPED_BYTES = 1024 * 1024
+    path = tmp_path / "liar.ndax"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("data.ndc", bytes(3 * 1024 * 1024))
+    data = bytearray(path.read_bytes())
+    # Claim 100 bytes in the central directory and the local header: the directory check passes.
+    for signature, offset in ((b"PK\x01\x02", 24), (b"PK\x03\x04", 22)):
+        at = data.index(signature) + offset
+        data[at : at + 4] = (100).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with zipfile.ZipFile(path) as archive:
+        assert archive.infolist()[0].file_size == 100
+    zip_check(path, stream=False)  # the directory alone is fooled
+    with pytest.raises(ValueError, match="not a readable zip archive|unzips to more than"):
+        zip_check(path)
+
+
+def test_a_failed_export_names_no_server_path(engineer, line, settings, tmp_path):
+    settings.CELLTRACE_EXPORT_WORK_DIR = tmp_path / "work"
+    export = Export.objects.create(created_by=engineer, granularity="cell", format="csv", request_sha256="x")
+    settings.MEDIA_ROOT = "/dev/null/media"  # storing the file fails with a path in the OS error
+    export = export_run(export.pk)
+    assert export is not None and export.status == ExportStatus.FAILED
+    assert export.error and "/" not in export.error, export.error

@@ -298,8 +298,9 @@ def test_a_file_is_stored_with_its_checksum_and_size(operator_client, coated_rol
     body = response.json()
     assert body["value"] is None and body["series"] is None
     assert body["file_sha256"] == hashlib.sha256(content).hexdigest()
-    assert body["file"].startswith("/media/measurements/") and body["file"].endswith(".png")
+    assert body["file"] == f"/api/measurements/{body['id']}/file/"  # a download, not the storage URL
     stored = Measurement.objects.get(pk=body["id"])
+    assert stored.file.name.endswith(".png")
     assert stored.file_size == len(content)
     [path] = stored_files(media)
     assert path.read_bytes() == content

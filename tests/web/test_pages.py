@@ -348,4 +348,6 @@ def test_a_measurement_file_is_shown_on_the_item_page_and_downloaded_signed_in_o
     download = browser.get(url)
     assert b"".join(download.streaming_content) == b"x,y\n1,2\n"
     assert download["X-Content-SHA256"] == measurement.file_sha256
+    assert download["Content-Disposition"].startswith("attachment; filename=")
+    assert download["X-Content-Type-Options"] == "nosniff"
     assert client.get(url).status_code == 302  # not signed in: to the login page

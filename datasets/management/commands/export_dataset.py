@@ -117,5 +117,10 @@ class Command(BaseCommand):
         if options["cycling"]:
             paths = cycling_paths(Path(options["out"]))
             metadata = {"celltrace.query": query, "celltrace.catalog_version": version}
-            for table in write_cycling(cells=codes, paths=paths, fmt=options["format"], metadata=metadata).values():
+            problems: list[dict[str, str]] = []
+            fmt = options["format"]
+            tables = write_cycling(cells=codes, paths=paths, fmt=fmt, metadata=metadata, problems=problems)
+            for problem in problems:
+                self.stderr.write(self.style.WARNING(f"Skipped: {problem['message']}"))
+            for table in tables.values():
                 self.stdout.write(self.style.SUCCESS(f"Wrote {table.path}: {table.rows} rows, sha256 {table.sha256}"))
