@@ -47,6 +47,7 @@ class Conflict(DomainError):
 class ErrorCode:
     UNKNOWN_KIND = "unknown_kind"
     UNKNOWN_ITEM = "unknown_item"
+    FOREIGN_LABEL = "foreign_label"  # a Digital Link of another resolver or company prefix
     UNKNOWN_STEP = "unknown_step"
     UNKNOWN_STATION = "unknown_station"
     STEP_NOT_AT_STATION = "step_not_at_station"

@@ -51,13 +51,31 @@ class DigitalLinkParts:
 
 def digital_link_parts(uri: str) -> DigitalLinkParts | None:
     """Host, GTIN and item code of a Digital Link URI (any resolver), or None if `uri` is not one."""
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+    except ValueError:  # "http://[" and other unparsable netlocs
+        return None
     if parts.scheme not in ("http", "https"):
         return None
     segments = parts.path.strip("/").split("/")
     for index in range(len(segments) - 3):
         if segments[index] == "01" and segments[index + 2] in ("10", "21"):
-            return DigitalLinkParts(parts.hostname or "", segments[index + 1], unquote(segments[index + 3]))
+            return DigitalLinkParts(host, segments[index + 1], unquote(segments[index + 3]))
+    return None
+
+
+def foreign_label(text: str) -> str | None:
+    """Why a Digital Link is not one of this site's labels (another resolver or another company
+    prefix), or None when it is ours or not a Digital Link at all."""
+    link = digital_link_parts(text.strip())
+    if link is None:
+        return None
+    if link.host != settings.CELLTRACE_RESOLVER:
+        return f"This label belongs to another site ({link.host}), not to this line."
+    prefix = settings.CELLTRACE_GS1_COMPANY_PREFIX  # GTIN-14: indicator digit, then the prefix
+    if link.gtin[1 : 1 + len(prefix)] != prefix:
+        return f"This label carries another company's GTIN ({link.gtin}), not one of this line's."
     return None
 
 

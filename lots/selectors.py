@@ -3,7 +3,7 @@
 from django.db.models import Q, QuerySet
 
 from .exceptions import ErrorCode, InvalidInput, NotFound
-from .identifiers import code_from_digital_link, epc_normalize
+from .identifiers import code_from_digital_link, epc_normalize, foreign_label
 from .models import Item
 
 
@@ -12,8 +12,11 @@ def item_queryset() -> QuerySet[Item]:
 
 
 def item_lookup_q(identifier: str) -> Q:
-    """Match an item by code, Digital Link URI or EPC (URN, tag URI or hex)."""
+    """Match an item by code, Digital Link URI or EPC (URN, tag URI or hex). Another site's or
+    company's Digital Link matches nothing, nor does text PostgreSQL cannot hold (NUL)."""
     text = identifier.strip()
+    if "\x00" in text or foreign_label(text) is not None:
+        return Q(pk__in=[])
     code = code_from_digital_link(text)
     if code is not None:
         return Q(code=code)
@@ -29,6 +32,9 @@ def item_lookup_q(identifier: str) -> Q:
 def item_get(identifier: str, *, lean: bool = False) -> Item:
     """The item a code, Digital Link or EPC names; `lean` loads only id and code (genealogy
     walks need nothing else)."""
+    foreign = foreign_label(identifier)
+    if foreign is not None:
+        raise NotFound(foreign, code=ErrorCode.FOREIGN_LABEL)
     queryset = Item.objects.only("id", "code") if lean else item_queryset()
     item = queryset.filter(item_lookup_q(identifier)).first()
     if item is None:

@@ -258,7 +258,9 @@ class _Rules:
         sent = sorted(items)
         for start in range(0, len(sent), LOOKUP_BATCH):
             batch = sent[start : start + LOOKUP_BATCH]
-            items_found = Item.objects.filter(code__in={c.strip() for c in batch}).only("id", "code", "length_m")
+            items_found = Item.objects.filter(code__in={c.strip() for c in batch if "\x00" not in c}).only(
+                "id", "code", "length_m"
+            )
             found = {i.code: i for i in items_found}
             for raw in batch:
                 code = raw.strip()
@@ -269,7 +271,9 @@ class _Rules:
         sent = sorted(stations)
         for start in range(0, len(sent), LOOKUP_BATCH):
             batch = sent[start : start + LOOKUP_BATCH]
-            ids = dict(Station.objects.filter(code__in={c.strip() for c in batch}).values_list("code", "id"))
+            ids = dict(
+                Station.objects.filter(code__in={c.strip() for c in batch if "\x00" not in c}).values_list("code", "id")
+            )
             for raw in batch:
                 self.stations[raw] = ids.get(raw.strip())
 

@@ -5,6 +5,8 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -84,3 +86,13 @@ def post_json() -> Callable[..., Any]:
         return client.post(url, body, format="json", **headers)
 
     return post
+
+
+# Fuzz tests stay bounded: a few hundred examples each, no per-example deadline (PostgreSQL).
+hypothesis_settings.register_profile(
+    "celltrace",
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+hypothesis_settings.load_profile("celltrace")

@@ -5,10 +5,8 @@ One statement of the rule for `POST /api/scan/` and the station page.
 
 from dataclasses import dataclass, field
 
-from django.conf import settings
-
 from lots.exceptions import ErrorCode, NotFound
-from lots.identifiers import digital_link_parts
+from lots.identifiers import foreign_label
 from lots.models import Item, ItemKind, ItemStatus
 from lots.selectors import item_get
 
@@ -60,27 +58,13 @@ def step_refuses(item: Item, step: str) -> str | None:
     )
 
 
-def foreign_label(text: str) -> str | None:
-    """Why a Digital Link is not one of this site's labels (another resolver or another company
-    prefix), or None when it is ours or not a Digital Link at all."""
-    link = digital_link_parts(text.strip())
-    if link is None:
-        return None
-    if link.host != settings.CELLTRACE_RESOLVER:
-        return f"This label belongs to another site ({link.host}), not to this line."
-    prefix = settings.CELLTRACE_GS1_COMPANY_PREFIX  # GTIN-14: indicator digit, then the prefix
-    if link.gtin[1 : 1 + len(prefix)] != prefix:
-        return f"This label carries another company's GTIN ({link.gtin}), not one of this line's."
-    return None
-
-
 def item_scan(*, code: str, station: Station | None = None) -> Scan:
     """The item a scanned code, Digital Link or EPC names, with warnings for an item that must not
     be used (on hold, with each hold's reason; consumed; scrapped; shipped)."""
     text = code.strip()
     foreign = foreign_label(text)
     if foreign is not None:
-        raise NotFound(foreign, field="code", code=ErrorCode.UNKNOWN_ITEM)
+        raise NotFound(foreign, field="code", code=ErrorCode.FOREIGN_LABEL)
     try:
         item = item_get(text)
     except NotFound:
