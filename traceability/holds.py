@@ -10,6 +10,7 @@ from django.utils import timezone
 from audit.services import Actor, actor_user, audit_record
 from lots.exceptions import Conflict, ErrorCode, InvalidInput, NotFound
 from lots.models import Item
+from lots.values import moment_check
 
 from .models import Hold, HoldItem
 from .selectors import MAX_DEPTH, POSITION_DOWN_CTE, vendor_functions
@@ -155,6 +156,8 @@ def hold_place(
             raise InvalidInput("A window start is required.", field="from")
         if window_to is None:
             raise InvalidInput("A window end is required.", field="to")
+        moment_check(window_from, field="from")
+        moment_check(window_to, field="to")
         if window_to <= window_from:
             raise InvalidInput("The window ends before it starts.", field="to")
         hold = Hold.objects.create(
