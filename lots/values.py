@@ -6,9 +6,12 @@ and finite before and after unit conversion. Times carry an offset within +-15:5
 """
 
 import math
+import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+
+from django.db.models import Q
 
 from .exceptions import ErrorCode, InvalidInput
 
@@ -16,6 +19,8 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)  # exclusive
 MAX_OFFSET = timedelta(hours=15, minutes=59)
 EXAMPLE = "2026-03-02T09:10:00+01:00"
+FLOAT_MAX = sys.float_info.max
+QUANTITY_LIMIT = Decimal(10**14)  # what numeric(20, 6) holds; quantities are checked below it
 
 
 def number(raw: object, *, field: str) -> float:
@@ -90,3 +95,19 @@ def moment(raw: object, *, field: str) -> datetime:
     if parsed.tzinfo is None:
         raise InvalidInput(f"{raw!r} needs an offset, e.g. {EXAMPLE} (or Z).", field=field, code=ErrorCode.BAD_TIME)
     return moment_check(parsed, field=field)
+
+
+# --- The same bounds as database constraints (Meta.constraints) -----------------------------
+
+
+def finite_q(field: str, *, null: bool = True) -> Q:
+    """`field` within +-FLOAT_MAX: refuses +-Infinity and, in PostgreSQL (where NaN sorts above
+    every number), NaN; a finite bound renders the same on SQLite, which has no inf literal."""
+    bounded = Q(**{f"{field}__gte": -FLOAT_MAX, f"{field}__lte": FLOAT_MAX})
+    return Q(**{f"{field}__isnull": True}) | bounded if null else bounded
+
+
+def time_q(field: str, *, null: bool = False) -> Q:
+    """`field` in [EARLIEST, LATEST)."""
+    bounded = Q(**{f"{field}__gte": EARLIEST, f"{field}__lt": LATEST})
+    return Q(**{f"{field}__isnull": True}) | bounded if null else bounded
