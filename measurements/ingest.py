@@ -143,9 +143,10 @@ class RowError:
     row: int  # 1-based data row; the CSV header is row 0
     field: str
     message: str
+    code: str = InvalidInput.code
 
     def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "field": self.field, "message": self.message}
+        return {"row": self.row, "field": self.field, "message": self.message, "code": self.code}
 
 
 class BulkInvalid(InvalidInput):
@@ -197,7 +198,7 @@ def _again(exc: InvalidInput) -> InvalidInput:
 
 def _row_error(number: int, exc: InvalidInput) -> RowError:
     field, messages = next(iter(exc.errors.items()), ("row", [exc.message]))
-    return RowError(number, field or "row", messages[0] if messages else exc.message)
+    return RowError(number, field or "row", messages[0] if messages else exc.message, exc.code)
 
 
 _SOURCES = frozenset(Source.values)
@@ -227,7 +228,8 @@ class _Rules:
         caches: tuple[dict[str, Any], ...] = (self.parameters, self.items, self.stations)
         new: tuple[set[str], set[str], set[str]] = (set(), set(), set())
         for field, known, found in zip(_LOOKED_UP, caches, new, strict=True):
-            codes = {raw.get(field) for raw in chunk if raw.__class__ is dict or isinstance(raw, Mapping)}
+            # A list, not a set: a JSON row may hold an unhashable list where a code belongs.
+            codes = [raw.get(field) for raw in chunk if raw.__class__ is dict or isinstance(raw, Mapping)]
             found.update(code for code in codes if isinstance(code, str) and code not in known and code.strip())
         return new
 
@@ -313,6 +315,9 @@ class _Rules:
 
         item = item_id = station_id = None
         code = get("item")
+        for subject in ("item", "station"):
+            if not isinstance(get(subject), str | None):
+                raise InvalidInput(f"{subject} is a code (text).", field=subject)
         if code is not None and code != "":
             entry = self.items.get(code) if isinstance(code, str) else None
             if entry is None:
