@@ -265,6 +265,12 @@ def test_a_hold_window_is_refused_on_its_field(engineer_client, stations, change
     refused(engineer_client, HOLDS, window | changes, field, code)
 
 
+@pytest.mark.parametrize(("changes", "field"), [({"from_m": "NaN"}, "from_m"), ({"to_m": "Infinity"}, "to_m")])
+def test_a_held_stretch_is_finite(engineer_client, coated_roll, changes, field):
+    stretch = {"item": coated_roll.code, "reason": "drift", "downstream": True, "from_m": 10, "to_m": 20}
+    refused(engineer_client, HOLDS, stretch | changes, field, ErrorCode.BAD_QUANTITY)
+
+
 # --- The database ------------------------------------------------------------------------------
 
 
