@@ -11,6 +11,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from lots.exceptions import Conflict, DomainError, ErrorCode, InvalidInput, NotFound
 
 _STATUS = {InvalidInput: 400, NotFound: 404, Conflict: 409}
+_VALUE_CODES = frozenset({ErrorCode.OUT_OF_RANGE, ErrorCode.NOT_FINITE})  # a malformed time stays "invalid"
 
 
 def error_response(status_code: int, detail: str, code: str, errors: dict[str, Any] | None = None) -> Response:
@@ -51,7 +52,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         errors = _flatten(exc.detail)
         first = next(iter(errors.items()), ("", ["Invalid input."]))
         detail = f"{first[0]}: {first[1][0]}" if first[0] != "non_field_errors" else first[1][0]
-        return error_response(400, detail, "invalid", errors)
+        # A field that checks a value by lots.values' rules keeps that rule's code.
+        rule = _flatten(exc.get_codes()).get(first[0], ["invalid"])[0]
+        return error_response(400, detail, rule if rule in _VALUE_CODES else "invalid", errors)
     if isinstance(exc, exceptions.ParseError):
         return error_response(400, str(exc.detail), ErrorCode.MALFORMED, {"body": [str(exc.detail)]})
     response = drf_exception_handler(exc, context)

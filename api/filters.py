@@ -4,29 +4,23 @@ from datetime import datetime
 from typing import Any
 
 from django import forms
-from django.utils.dateparse import parse_datetime
 from django_filters import rest_framework as filters
 
-from lots.times import time_problem
+from lots.exceptions import InvalidInput
+from lots.values import moment
 
 
 class RecordTimeField(forms.DateTimeField):
-    """An ISO 8601 time with its offset, in the record's range (lots.times); anything else,
+    """An ISO 8601 time with its offset, in the record's range (lots.values); anything else,
     naive times included (API.md: a time without an offset is refused), is a 400 naming it."""
 
     def to_python(self, value: Any) -> datetime | None:
         if value in self.empty_values:
             return None
         try:
-            parsed = parse_datetime(str(value).strip())
-        except ValueError:  # well formed but impossible: month 13, offset +99:00
-            parsed = None
-        if parsed is None:
-            raise forms.ValidationError("Enter an ISO 8601 date and time with its offset.", code="invalid")
-        problem = time_problem(parsed)
-        if problem is not None:
-            raise forms.ValidationError(problem, code="invalid")
-        return parsed
+            return moment(str(value), field="")
+        except InvalidInput as error:
+            raise forms.ValidationError(str(error), code="invalid") from None
 
 
 class RecordTimeFilter(filters.IsoDateTimeFilter):

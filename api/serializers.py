@@ -11,6 +11,8 @@ from lots.models import Item, ItemKind, Polarity
 from measurements.models import Category, Level, ModelType, Parameter, Scope
 from traceability.models import Hold, Operation, Station, Step
 
+from .fields import AwareDateTimeField, NumberField
+
 CODE_VALIDATOR = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$").validators
 
 
@@ -173,7 +175,7 @@ class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
 
 class ItemRegisterInput(serializers.Serializer[Any]):
     kind = serializers.CharField(max_length=64)
-    quantity = serializers.FloatField(required=False, allow_null=True)
+    quantity = NumberField(required=False, allow_null=True)
     unit = serializers.CharField(max_length=32, required=False, allow_blank=True)
     code = serializers.CharField(max_length=64, required=False, validators=CODE_VALIDATOR)
     rfid_epc = serializers.CharField(max_length=128, required=False, allow_blank=True)
@@ -192,21 +194,21 @@ class StationInput(serializers.Serializer[Any]):
 
 class InputEntry(serializers.Serializer[Any]):
     item = serializers.CharField(max_length=512)
-    quantity = serializers.FloatField(required=False, allow_null=True)
+    quantity = NumberField(required=False, allow_null=True)
     unit = serializers.CharField(max_length=32, required=False, allow_null=True)
     consume = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 
 class StretchEntry(serializers.Serializer[Any]):
     item = serializers.CharField(max_length=512)
-    from_m = serializers.FloatField(required=False, allow_null=True)
-    to_m = serializers.FloatField(required=False, allow_null=True)
+    from_m = NumberField(required=False, allow_null=True)
+    to_m = NumberField(required=False, allow_null=True)
     reversed = serializers.BooleanField(required=False, default=False)
 
 
 class OutputEntry(serializers.Serializer[Any]):
     kind = serializers.CharField(max_length=64)
-    quantity = serializers.FloatField(required=False, allow_null=True)
+    quantity = NumberField(required=False, allow_null=True)
     unit = serializers.CharField(max_length=32, required=False, allow_null=True)
     code = serializers.CharField(max_length=64, required=False, validators=CODE_VALIDATOR)
     lane = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=999)
@@ -224,7 +226,7 @@ class OutputEntry(serializers.Serializer[Any]):
 
 class ScrapEntry(serializers.Serializer[Any]):
     item = serializers.CharField(max_length=512)
-    quantity = serializers.FloatField()
+    quantity = NumberField()
     unit = serializers.CharField(max_length=32)
     reason = serializers.CharField(max_length=255)
 
@@ -235,8 +237,8 @@ MAX_ENTRIES = 50_000
 class OperationInput(serializers.Serializer[Any]):
     step = serializers.CharField(max_length=64)
     station = serializers.CharField(max_length=32)
-    started_at = serializers.DateTimeField(required=False, allow_null=True)
-    ended_at = serializers.DateTimeField(required=False, allow_null=True)
+    started_at = AwareDateTimeField(required=False, allow_null=True)
+    ended_at = AwareDateTimeField(required=False, allow_null=True)
     inputs = InputEntry(many=True, required=False, max_length=MAX_ENTRIES)  # type: ignore[call-arg]
     outputs = OutputEntry(many=True, required=False, max_length=MAX_ENTRIES)  # type: ignore[call-arg]
     parameters = serializers.DictField(required=False, default=dict)
@@ -245,16 +247,16 @@ class OperationInput(serializers.Serializer[Any]):
 
 class HoldInput(serializers.Serializer[Any]):
     item = serializers.CharField(max_length=512, required=False)
-    from_m = serializers.FloatField(required=False, allow_null=True)
-    to_m = serializers.FloatField(required=False, allow_null=True)
+    from_m = NumberField(required=False, allow_null=True)
+    to_m = NumberField(required=False, allow_null=True)
     station = serializers.CharField(max_length=32, required=False)
     reason = serializers.CharField(max_length=500)
     downstream = serializers.BooleanField(required=False, default=False)
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
-        fields["from"] = serializers.DateTimeField(required=False)
-        fields["to"] = serializers.DateTimeField(required=False)
+        fields["from"] = AwareDateTimeField(required=False)
+        fields["to"] = AwareDateTimeField(required=False)
         return fields
 
 
@@ -295,8 +297,8 @@ class ParameterSerializer(serializers.Serializer[Parameter]):
     measurability = serializers.SerializerMethodField()
     online = serializers.BooleanField(allow_null=True)
     techniques = serializers.ListField(child=serializers.CharField())
-    typical_min = serializers.FloatField(allow_null=True)
-    typical_max = serializers.FloatField(allow_null=True)
+    typical_min = NumberField(allow_null=True)
+    typical_max = NumberField(allow_null=True)
     accuracy = serializers.CharField()
     ontology_iri = serializers.CharField()
     source = serializers.CharField()  # type: ignore[assignment]  # DRF pops declared fields
@@ -324,8 +326,8 @@ class ParameterInput(serializers.Serializer[Any]):
     measurability = serializers.ChoiceField(choices=Level.choices, required=False, allow_null=True, allow_blank=True)
     online = serializers.BooleanField(required=False, allow_null=True)
     techniques = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=100)
-    typical_min = serializers.FloatField(required=False, allow_null=True)
-    typical_max = serializers.FloatField(required=False, allow_null=True)
+    typical_min = NumberField(required=False, allow_null=True)
+    typical_max = NumberField(required=False, allow_null=True)
     accuracy = serializers.CharField(max_length=64, required=False, allow_blank=True)
     ontology_iri = serializers.URLField(max_length=300, required=False, allow_blank=True)
     source = serializers.CharField(max_length=200, required=False, allow_blank=True)  # type: ignore[assignment]

@@ -7,6 +7,8 @@ from rest_framework import serializers
 from measurements.models import Measurement, Source
 from measurements.selectors import UpstreamValue
 
+from .fields import AwareDateTimeField, NumberField
+
 _DATETIME = serializers.DateTimeField()
 
 
@@ -100,8 +102,8 @@ _MEASUREMENT = MeasurementSerializer()
 
 
 class SeriesInput(serializers.Serializer[Any]):
-    x = serializers.ListField(child=serializers.FloatField(), allow_empty=False)
-    y = serializers.ListField(child=serializers.FloatField(), allow_empty=False)
+    x = serializers.ListField(child=NumberField(), allow_empty=False)
+    y = serializers.ListField(child=NumberField(), allow_empty=False)
     x_unit = serializers.CharField(max_length=32, required=False)
     x_kind = serializers.ChoiceField(choices=["time", "position"], required=False, default="time")
     y_unit = serializers.CharField(max_length=32, required=False)
@@ -109,29 +111,29 @@ class SeriesInput(serializers.Serializer[Any]):
 
 class MeasurementInputSerializer(serializers.Serializer[Any]):
     parameter = serializers.CharField(max_length=64)
-    value = serializers.FloatField(required=False, allow_null=True)
+    value = NumberField(required=False, allow_null=True)
     unit = serializers.CharField(max_length=32, required=False, allow_blank=True)
     series = serializers.JSONField(required=False, allow_null=True)
     item = serializers.CharField(max_length=512, required=False, allow_blank=True)
     operation = serializers.IntegerField(required=False, allow_null=True)
     station = serializers.CharField(max_length=32, required=False, allow_blank=True)
     room = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    position_m = serializers.FloatField(required=False, allow_null=True)
-    measured_at = serializers.DateTimeField(required=False, allow_null=True)
+    position_m = NumberField(required=False, allow_null=True)
+    measured_at = AwareDateTimeField(required=False, allow_null=True)
     source = serializers.ChoiceField(choices=Source.choices, required=False, default=Source.OFFLINE)  # type: ignore[assignment]
     instrument = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
     method = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    uncertainty = serializers.FloatField(required=False, allow_null=True)
+    uncertainty = NumberField(required=False, allow_null=True)
     file = serializers.FileField(required=False, allow_null=True)
 
 
 class CorrectionInputSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(max_length=500)
-    value = serializers.FloatField(required=False, allow_null=True)
+    value = NumberField(required=False, allow_null=True)
     unit = serializers.CharField(max_length=32, required=False, allow_blank=True)
     series = serializers.JSONField(required=False, allow_null=True)
-    position_m = serializers.FloatField(required=False, allow_null=True)
-    uncertainty = serializers.FloatField(required=False, allow_null=True)
+    position_m = NumberField(required=False, allow_null=True)
+    uncertainty = NumberField(required=False, allow_null=True)
     instrument = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
     method = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     file = serializers.FileField(required=False, allow_null=True)

@@ -13,7 +13,7 @@ Infinity literals are parsed so that the bad row is named rather than the whole 
 
 All or nothing: 201 {"created": N, "out_of_range": K}, or 400 with {"detail", "code", "errors":
 {"rows[<0-based index>].<field>": [message]}, "rows": [{"row": <1-based data row; the CSV header
-is row 0>, "field", "message"}, ...]} for up to 100 bad rows, and nothing stored.
+is row 0>, "field", "message", "code"}, ...]} for up to 100 bad rows, and nothing stored.
 
 Idempotency-Key is honoured without holding the body: the body is hashed while it streams; the
 key is stored in the ingest's transaction; a repeated key is answered after hashing the new body

@@ -32,7 +32,7 @@ from django.utils import timezone
 from audit.services import audit_record
 from lots.exceptions import ErrorCode, InvalidInput
 from lots.models import ItemKind, ItemStatus
-from lots.times import time_parse
+from lots.values import moment
 from measurements.models import Level, ModelType, Parameter
 
 from .dictionary import catalog_version, data_dictionary
@@ -86,10 +86,7 @@ def _filters(filters: Any) -> dict[str, Any]:
                 raise InvalidInput("codes is a list of item codes.", field="filters.codes")
             clean[name] = sorted(set(value))
         elif name in ("created_after", "created_before"):
-            try:
-                time_parse(value if isinstance(value, str) else "")
-            except ValueError as error:
-                raise InvalidInput(f"{name}: {error}", field=f"filters.{name}") from None
+            moment(value, field=f"filters.{name}")
             clean[name] = value
         else:
             if not isinstance(value, str):

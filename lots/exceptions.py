@@ -67,3 +67,6 @@ class ErrorCode:
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     BODY_TOO_LARGE = "body_too_large"
     MALFORMED = "malformed"
+    NOT_FINITE = "not_finite"  # finite as sent, infinite once converted
+    OUT_OF_RANGE = "out_of_range"  # a time outside 1970..2200 or an offset beyond +-15:59
+    BAD_TIME = "bad_time"  # not ISO 8601, or no offset

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from .values import QUANTITY_LIMIT, finite_q
+
 
 class Level(models.TextChoices):
     BATCH = "batch", "Batch"
@@ -80,6 +82,12 @@ class Item(models.Model):
                 condition=Q(polarity__isnull=True) | Q(polarity__in=Polarity.values),
                 name="item_polarity_valid",
             ),
+            # numeric holds NaN in PostgreSQL, and NaN sorts above every number.
+            models.CheckConstraint(
+                condition=Q(quantity__lt=QUANTITY_LIMIT, initial_quantity__lt=QUANTITY_LIMIT),
+                name="item_quantity_finite",
+            ),
+            models.CheckConstraint(condition=finite_q("length_m"), name="item_length_finite"),
         ]
         indexes = [
             models.Index(fields=["kind", "status"]),

@@ -12,7 +12,8 @@ from audit.services import Actor, actor_user, audit_record
 from .exceptions import Conflict, ErrorCode, InvalidInput
 from .identifiers import epc_normalize
 from .models import CodeSequence, Item, ItemKind, ItemStatus, Level, Polarity
-from .units import convert, finite_number, is_length, parse_unit, to_decimal
+from .units import convert, is_length, parse_unit, to_decimal
+from .values import number
 
 # Allowed status changes; anything else is a conflict with the state of the line.
 STATUS_TRANSITIONS: Mapping[str, frozenset[str]] = {
@@ -50,7 +51,7 @@ def quantity_in_kind_unit(*, kind: ItemKind, quantity: object, unit: object, fie
         return 1.0, kind.default_unit
     if quantity is None:
         raise InvalidInput("A quantity is required.", field=f"{field}quantity", code=ErrorCode.BAD_QUANTITY)
-    value = finite_number(quantity, field=f"{field}quantity")
+    value = number(quantity, field=f"{field}quantity")
     if value <= 0:
         raise InvalidInput("The quantity must be positive.", field=f"{field}quantity", code=ErrorCode.BAD_QUANTITY)
     # The column holds 14 integer digits and 6 decimals; outside that a save fails or stores 0.
@@ -61,12 +62,12 @@ def quantity_in_kind_unit(*, kind: ItemKind, quantity: object, unit: object, fie
     if unit is None or unit == "":
         raise InvalidInput("A unit is required.", field=f"{field}unit", code=ErrorCode.BAD_UNIT)
     parse_unit(unit, field=f"{field}unit")
-    convert(value, str(unit), kind.default_unit, field=f"{field}unit")  # dimension check
+    convert(value, str(unit), kind.default_unit, field=f"{field}unit", value_field=f"{field}quantity")  # dimension
     return value, str(unit).strip()
 
 
 def length_of(value: float, unit: str) -> float | None:
-    return convert(value, unit, "m", field="unit") if is_length(unit) else None
+    return convert(value, unit, "m", field="unit", value_field="quantity") if is_length(unit) else None
 
 
 @transaction.atomic

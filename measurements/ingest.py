@@ -6,7 +6,7 @@ source, instrument, method, uncertainty) and stores them in ONE transaction: if 
 nothing is stored and `BulkInvalid` lists the bad rows (row number and field, up to MAX_ERRORS).
 
 Every row is checked with the rules of `measurements.services.measurement_record`, through the
-same helpers (`parameter_get`, `linear_to_canonical`, `finite_number`, `position_check`,
+same helpers (`parameter_get`, `linear_to_canonical`, `number`, `position_check`,
 `out_of_range`): the parameter is known, the unit has the parameter's dimension (the value is
 converted to the canonical unit, the sent value and unit are kept), numbers are finite, a position
 lies within the item's length, `source` is online or offline, and a value outside the typical
@@ -50,7 +50,7 @@ from audit.services import Actor, actor_user, audit_record
 from lots.exceptions import ErrorCode, InvalidInput
 from lots.models import Item
 from lots.selectors import item_lookup_q
-from lots.units import finite_number
+from lots.values import finite, moment, number
 from traceability.models import Station
 
 from .models import Measurement, Parameter, Source
@@ -143,9 +143,10 @@ class RowError:
     row: int  # 1-based data row; the CSV header is row 0
     field: str
     message: str
+    code: str = InvalidInput.code
 
     def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "field": self.field, "message": self.message}
+        return {"row": self.row, "field": self.field, "message": self.message, "code": self.code}
 
 
 class BulkInvalid(InvalidInput):
@@ -190,23 +191,6 @@ def _text(raw: object, field: str) -> str:
     return raw
 
 
-def _moment(raw: object) -> datetime:
-    if not isinstance(raw, str) or not raw.strip():
-        raise InvalidInput("measured_at is required: an ISO 8601 date and time with an offset.", field="measured_at")
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        try:
-            moment = datetime.fromisoformat(raw.strip())
-        except ValueError:
-            raise InvalidInput(
-                f"{raw!r} is not an ISO 8601 date and time (2026-03-02T08:00:00+01:00).", field="measured_at"
-            ) from None
-    if moment.tzinfo is None:
-        raise InvalidInput(f"{raw!r} needs an offset (+01:00 or Z).", field="measured_at")
-    return moment
-
-
 def _again(exc: InvalidInput) -> InvalidInput:
     """A fresh copy of a cached error (re-raising one instance would grow its traceback)."""
     return InvalidInput(exc.message, code=exc.code, errors=exc.errors)
@@ -214,7 +198,7 @@ def _again(exc: InvalidInput) -> InvalidInput:
 
 def _row_error(number: int, exc: InvalidInput) -> RowError:
     field, messages = next(iter(exc.errors.items()), ("row", [exc.message]))
-    return RowError(number, field or "row", messages[0] if messages else exc.message)
+    return RowError(number, field or "row", messages[0] if messages else exc.message, exc.code)
 
 
 _SOURCES = frozenset(Source.values)
@@ -244,7 +228,8 @@ class _Rules:
         caches: tuple[dict[str, Any], ...] = (self.parameters, self.items, self.stations)
         new: tuple[set[str], set[str], set[str]] = (set(), set(), set())
         for field, known, found in zip(_LOOKED_UP, caches, new, strict=True):
-            codes = {raw.get(field) for raw in chunk if raw.__class__ is dict or isinstance(raw, Mapping)}
+            # A list, not a set: a JSON row may hold an unhashable list where a code belongs.
+            codes = [raw.get(field) for raw in chunk if raw.__class__ is dict or isinstance(raw, Mapping)]
             found.update(code for code in codes if isinstance(code, str) and code not in known and code.strip())
         return new
 
@@ -329,11 +314,14 @@ class _Rules:
         sent = get("value")
         if sent is None or sent == "":
             raise InvalidInput("value is required.", field="value")
-        sent_value = finite_number(sent, field="value")
-        value = linear(sent_value)
+        sent_value = number(sent, field="value")
+        value = finite(linear(sent_value), field="value")
 
         item = item_id = station_id = None
         code = get("item")
+        for subject in ("item", "station"):
+            if not isinstance(get(subject), str | None):
+                raise InvalidInput(f"{subject} is a code (text).", field=subject)
         if code is not None and code != "":
             entry = self.items.get(code) if isinstance(code, str) else None
             if entry is None:
@@ -354,7 +342,7 @@ class _Rules:
             position = position_check(item, position)
         else:
             position = None
-        measured_at = _moment(get("measured_at"))
+        measured_at = moment(get("measured_at"), field="measured_at")
         source = get("source") or Source.OFFLINE
         if source not in _SOURCES:
             source = _blank(source) or Source.OFFLINE
@@ -362,10 +350,10 @@ class _Rules:
                 raise InvalidInput("source is online or offline.", field="source")
         uncertainty = get("uncertainty")
         if uncertainty is not None and uncertainty != "":
-            uncertainty = finite_number(uncertainty, field="uncertainty")
+            uncertainty = number(uncertainty, field="uncertainty")
             if uncertainty < 0:
                 raise InvalidInput("uncertainty cannot be negative.", field="uncertainty")
-            uncertainty = abs(linear.scale) * uncertainty
+            uncertainty = finite(abs(linear.scale) * uncertainty, field="uncertainty")
         else:
             uncertainty = None
         return (

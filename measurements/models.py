@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from lots.values import finite_q, time_q
+
 
 class Scope(models.TextChoices):
     STEP = "step", "Process step"
@@ -147,6 +149,11 @@ class Measurement(models.Model):
             models.CheckConstraint(
                 condition=Q(supersedes__isnull=True) | ~Q(correction_reason=""),
                 name="measurement_correction_has_reason",
+            ),
+            models.CheckConstraint(condition=time_q("measured_at"), name="measurement_time_in_range"),
+            *(
+                models.CheckConstraint(condition=finite_q(column), name=f"measurement_{column}_finite")
+                for column in ("value", "sent_value", "position_m", "uncertainty")
             ),
         ]
         indexes = [

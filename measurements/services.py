@@ -1,6 +1,5 @@
 """Writes of measurements: one value, a correction, and the rules they share with bulk ingest."""
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +14,8 @@ from audit.services import Actor, actor_user, audit_record
 from lots.exceptions import Conflict, ErrorCode, InvalidInput, NotFound
 from lots.models import Item
 from lots.selectors import item_get
-from lots.units import convert, finite_number, ureg
+from lots.units import convert, ureg
+from lots.values import finite, finite_all, moment_check, number
 from traceability.models import Operation, Station
 from traceability.services import station_get
 
@@ -121,23 +121,24 @@ def series_to_canonical(series: object, parameter: Parameter, *, field: str = "s
     # Like a single value, a series of a dimensioned parameter says its unit (y_unit or unit).
     y_unit = series.get("y_unit")
     y_linear = linear_to_canonical(y_unit, parameter, field=f"{field}.y_unit" if y_unit else "unit")
-    xs = [x_linear(_finite(v, f"{field}.x[{i}]")) for i, v in enumerate(x)]
-    ys = [y_linear(_finite(v, f"{field}.y[{i}]")) for i, v in enumerate(y)]
+    xs = [x_linear(_point(v, f"{field}.x[{i}]")) for i, v in enumerate(x)]
+    ys = [y_linear(_point(v, f"{field}.y[{i}]")) for i, v in enumerate(y)]
+    finite_all(xs, field=f"{field}.x")
+    finite_all(ys, field=f"{field}.y")
     return {"x": xs, "y": ys, "x_unit": target, "x_kind": kind, "y_unit": parameter.unit}
 
 
-def _finite(value: object, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+def _point(value: object, field: str) -> float:
+    """A JSON number (a series point in text would hide a typo)."""
+    if isinstance(value, str):
         raise InvalidInput("A number is required.", field=field, code=ErrorCode.BAD_QUANTITY)
-    if not math.isfinite(value):
-        raise InvalidInput("The number must be finite.", field=field, code=ErrorCode.BAD_QUANTITY)
-    return float(value)
+    return number(value, field=field)
 
 
 def position_check(item: Item | None, position_m: object, *, field: str = "position_m") -> float | None:
     if position_m is None:
         return None
-    position = finite_number(position_m, field=field)
+    position = number(position_m, field=field)
     if position < 0:
         raise InvalidInput("position_m cannot be negative.", field=field, code=ErrorCode.BAD_POSITION)
     if item is not None:
@@ -259,7 +260,7 @@ def measurement_record(
         raise InvalidInput("Send exactly one of value, series or file.", field="value")
     if data.source not in Source.values:
         raise InvalidInput("source is online or offline.", field="source")
-    measured_at = data.measured_at or timezone.now()
+    measured_at = moment_check(data.measured_at, field="measured_at") if data.measured_at else timezone.now()
 
     item = None
     operation = None
@@ -289,7 +290,7 @@ def measurement_record(
     value = series = None
     flagged = False
     if data.value is not None and linear is not None:
-        value = linear(finite_number(data.value, field="value"))
+        value = finite(linear(number(data.value, field="value")), field="value")
         flagged = out_of_range(parameter, [value])
     elif data.series is not None:
         raw_series = data.series
@@ -304,10 +305,10 @@ def measurement_record(
             linear = linear_to_canonical(raw_series["y_unit"], parameter, field="series.y_unit")
     uncertainty = None
     if data.uncertainty is not None:
-        raw = finite_number(data.uncertainty, field="uncertainty")
+        raw = number(data.uncertainty, field="uncertainty")
         if raw < 0:
             raise InvalidInput("uncertainty cannot be negative.", field="uncertainty")
-        uncertainty = abs(linear.scale) * raw if linear is not None else raw
+        uncertainty = finite(abs(linear.scale) * raw if linear is not None else raw, field="uncertainty")
     digest, size = (
         upload_check(parameter=parameter.code, file_types=parameter.file_types, upload=file)
         if file is not None
@@ -410,7 +411,7 @@ def operation_parameters_record(*, actor: Actor, operation: Operation) -> list[M
             continue  # a text setting ("program": "F-12") has no canonical value
         where = f"parameters.{code}"
         linear = linear_to_canonical(entry.get("unit"), parameter, field=f"{where}.unit")
-        value = linear(finite_number(entry["value"], field=f"{where}.value"))
+        value = finite(linear(number(entry["value"], field=f"{where}.value")), field=f"{where}.value")
         rows.append(
             Measurement(
                 parameter=parameter,

@@ -10,6 +10,7 @@ from django.utils import timezone
 from audit.services import Actor, actor_user, audit_record
 from lots.exceptions import Conflict, ErrorCode, InvalidInput, NotFound
 from lots.models import Item, ItemStatus
+from lots.values import moment_check, number
 
 from .models import Hold, HoldItem
 from .selectors import MAX_DEPTH, POSITION_DOWN_CTE, vendor_functions
@@ -80,7 +81,8 @@ def _stretch_check(
         return None, None
     if from_m is None:
         raise InvalidInput("Give from_m with to_m.", field="from_m", code=ErrorCode.BAD_POSITION)
-    to_m = from_m if to_m is None else to_m
+    from_m = number(from_m, field="from_m")
+    to_m = from_m if to_m is None else number(to_m, field="to_m")
     if not downstream:
         raise InvalidInput("A stretch is held with everything made from it: set downstream.", field="downstream")
     if item.length_m is None:
@@ -195,6 +197,8 @@ def hold_place(
             raise InvalidInput("A window start is required.", field="from")
         if window_to is None:
             raise InvalidInput("A window end is required.", field="to")
+        moment_check(window_from, field="from")
+        moment_check(window_to, field="to")
         if window_to <= window_from:
             raise InvalidInput("The window ends before it starts.", field="to")
         hold = Hold.objects.create(

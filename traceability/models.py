@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from lots.values import finite_q, time_q
+
 
 class Step(models.Model):
     """A process step of the line. Seeded by a data migration, in line order."""
@@ -50,7 +52,9 @@ class Operation(models.Model):
             models.CheckConstraint(
                 condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("started_at")),
                 name="operation_ends_after_start",
-            )
+            ),
+            models.CheckConstraint(condition=time_q("started_at"), name="operation_start_in_range"),
+            models.CheckConstraint(condition=time_q("ended_at", null=True), name="operation_end_in_range"),
         ]
         indexes = [models.Index(fields=["station", "started_at"])]
 
@@ -170,6 +174,9 @@ class Hold(models.Model):
                 ),
                 name="hold_scope_item_or_window",
             ),
+            models.CheckConstraint(condition=time_q("window_from", null=True), name="hold_window_from_in_range"),
+            models.CheckConstraint(condition=time_q("window_to", null=True), name="hold_window_to_in_range"),
+            models.CheckConstraint(condition=finite_q("from_m") & finite_q("to_m"), name="hold_stretch_finite"),
             models.CheckConstraint(
                 condition=Q(from_m__isnull=True, to_m__isnull=True)
                 | Q(item__isnull=False, from_m__gte=0, to_m__gte=F("from_m")),

@@ -20,7 +20,8 @@ from lots.services import (
     quantity_in_kind_unit,
     status_check,
 )
-from lots.units import convert, finite_number, parse_unit, to_decimal
+from lots.units import convert, parse_unit, to_decimal
+from lots.values import moment_check, number
 
 from .models import LineageEdge, Operation, OperationInput, Scrap, Station, Step
 
@@ -115,7 +116,7 @@ def _parameters_check(parameters: dict[str, Any]) -> dict[str, Any]:
             raise InvalidInput('Each parameter is {"value": ..., "unit": ...}.', field=where)
         value = entry["value"]
         if not isinstance(value, str):
-            value = finite_number(value, field=f"{where}.value")
+            value = number(value, field=f"{where}.value")
         unit = entry.get("unit")
         if unit is not None:
             parse_unit(unit, field=f"{where}.unit")
@@ -166,7 +167,7 @@ def _take_inputs(
         if not cut.reason.strip():
             raise InvalidInput("A reason is required.", field=f"{where}.reason")
         item = locked[cut.item]
-        amount = finite_number(cut.quantity, field=f"{where}.quantity")
+        amount = number(cut.quantity, field=f"{where}.quantity")
         if amount <= 0:
             raise InvalidInput("The quantity must be positive.", field=f"{where}.quantity", code=ErrorCode.BAD_QUANTITY)
         # Stored as given, in a numeric(20, 6) column that must stay > 0: refuse what it cannot hold.
@@ -176,7 +177,9 @@ def _take_inputs(
                 field=f"{where}.quantity",
                 code=ErrorCode.BAD_QUANTITY,
             )
-        scrapped[cut.item] += convert(amount, cut.unit, item.unit, field=f"{where}.unit")
+        scrapped[cut.item] += convert(
+            amount, cut.unit, item.unit, field=f"{where}.unit", value_field=f"{where}.quantity"
+        )
         scrap_rows.append(
             Scrap(operation=operation, item=item, quantity=to_decimal(amount), unit=cut.unit, reason=cut.reason)
         )
@@ -191,7 +194,7 @@ def _take_inputs(
             # consume=false without a quantity: the item passes through (a cell at formation).
             taken = 0.0 if spec.consume is False else remaining
         else:
-            amount = finite_number(spec.quantity, field=f"{where}.quantity")
+            amount = number(spec.quantity, field=f"{where}.quantity")
             if amount <= 0:
                 raise InvalidInput(
                     "The quantity must be positive.", field=f"{where}.quantity", code=ErrorCode.BAD_QUANTITY
@@ -200,7 +203,7 @@ def _take_inputs(
                 raise InvalidInput(
                     "A unit is required with a quantity.", field=f"{where}.unit", code=ErrorCode.BAD_UNIT
                 )
-            taken = convert(amount, spec.unit, item.unit, field=f"{where}.unit")
+            taken = convert(amount, spec.unit, item.unit, field=f"{where}.unit", value_field=f"{where}.quantity")
         left = remaining - taken
         if left < -EPSILON * max(1.0, remaining):
             raise Conflict(
@@ -260,8 +263,8 @@ def _stretches(
                 "Give both from_m and to_m, or neither.", field=f"{here}.to_m", code=ErrorCode.BAD_POSITION
             )
         if stretch.from_m is not None and stretch.to_m is not None:
-            lo = finite_number(stretch.from_m, field=f"{here}.from_m")
-            hi = finite_number(stretch.to_m, field=f"{here}.to_m")
+            lo = number(stretch.from_m, field=f"{here}.from_m")
+            hi = number(stretch.to_m, field=f"{here}.to_m")
             if lo < 0:
                 raise InvalidInput("from_m cannot be negative.", field=f"{here}.from_m", code=ErrorCode.BAD_POSITION)
             if hi <= lo:
@@ -348,7 +351,9 @@ def operation_record(
     station_obj = station_get(station)
     if not station_obj.steps.filter(pk=step_obj.pk).exists():
         raise InvalidInput(f"Station {station} does not run {step}.", field="step", code=ErrorCode.STEP_NOT_AT_STATION)
-    started = started_at or timezone.now()
+    started = moment_check(started_at, field="started_at") if started_at else timezone.now()
+    if ended_at is not None:
+        moment_check(ended_at, field="ended_at")
     if ended_at is not None and ended_at < started:
         raise InvalidInput("ended_at is before started_at.", field="ended_at")
     if not inputs and not outputs:

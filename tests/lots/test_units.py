@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 
 from lots.exceptions import ErrorCode, InvalidInput
-from lots.units import convert, finite_number, is_length, parse_unit, to_decimal
+from lots.units import convert, is_length, parse_unit, to_decimal
+from lots.values import number as finite_number
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
+from lots.exceptions import ErrorCode
 from lots.models import Item
 from measurements import ingest
 from measurements.ingest import BulkInvalid, measurements_ingest
@@ -178,7 +179,9 @@ def test_a_bad_row_deep_in_a_large_csv_stores_nothing(operator_client, params, r
     rows[79_999] = rows[79_999].replace(",21.5,", ",abc,")
     response = post_csv(operator_client, csv_body(rows))
     assert "number" in row_error(response, 79_999, "value").lower()
-    assert response.json()["rows"] == [{"row": 80_000, "field": "value", "message": "A number is required."}]
+    assert response.json()["rows"] == [
+        {"row": 80_000, "field": "value", "message": "A number is required.", "code": ErrorCode.BAD_QUANTITY}
+    ]
     assert Measurement.objects.count() == 0
     assert not AuditEvent.objects.filter(action="measurement.bulk").exists()
 
@@ -369,7 +372,9 @@ def test_the_service_takes_any_iterable_and_resolves_items_in_batches(operator, 
 def test_the_service_raises_bulk_invalid_with_the_rows(operator, params, roll):
     with pytest.raises(BulkInvalid) as raised:
         measurements_ingest(actor=operator, rows=[GOOD, {**GOOD, "value": "NaN"}])
-    assert raised.value.rows == [{"row": 2, "field": "value", "message": "The number must be finite."}]
+    assert raised.value.rows == [
+        {"row": 2, "field": "value", "message": "The number must be finite.", "code": ErrorCode.BAD_QUANTITY}
+    ]
     assert raised.value.errors == {"rows[1].value": ["The number must be finite."]}
     assert Measurement.objects.count() == 0
 

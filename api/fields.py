@@ -1,0 +1,30 @@
+"""Input fields that hold numbers and times to lots.values' rules before a service sees them."""
+
+from datetime import datetime
+from typing import Any
+
+from rest_framework import serializers
+
+from lots.exceptions import InvalidInput
+from lots.values import moment
+
+
+class NumberField(serializers.FloatField):
+    """A JSON number: DRF's FloatField takes `true` as 1.0 and a list's error is unclear.
+    Finiteness is left to the services, which check it before and after conversion."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float | str):
+            kind = "true/false" if isinstance(data, bool) else type(data).__name__
+            raise serializers.ValidationError(f"A number is required, not {kind}.", code="invalid")
+        return float(super().to_internal_value(data))
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with an offset, within the record's time range (lots.values.moment)."""
+
+    def to_internal_value(self, value: Any) -> datetime:
+        try:
+            return moment(value, field=self.field_name or "")
+        except InvalidInput as exc:
+            raise serializers.ValidationError(exc.message, code=exc.code) from None
