@@ -65,4 +65,5 @@ class ErrorCode:
     HOLD_RELEASED = "hold_released"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     BODY_TOO_LARGE = "body_too_large"
+    BODY_TRUNCATED = "body_truncated"
     MALFORMED = "malformed"
