@@ -102,6 +102,7 @@ def retry_and_replay(url: str, headers: dict[str, str], body: bytes) -> dict[str
     return result
 
 
+@pytest.mark.postgresql_only  # the flush ending a transactional test needs tests.postgresql_flush
 def test_a_truncated_csv_stores_nothing_and_the_retry_succeeds(live_server, token, subject):
     lines = csv_lines(10_000)
     body = (HEADER + "\n").encode() + b"".join(lines)
@@ -117,6 +118,7 @@ def test_a_truncated_csv_stores_nothing_and_the_retry_succeeds(live_server, toke
     assert Measurement.objects.count() == 10_000
 
 
+@pytest.mark.postgresql_only  # the flush ending a transactional test needs tests.postgresql_flush
 def test_a_truncated_json_body_registers_nothing(live_server, token):
     # Padding after the object: the half that arrives is valid JSON on its own.
     body = b'{"kind": "binder", "quantity": 1, "unit": "kg"}' + b" " * 2000
@@ -131,6 +133,7 @@ def test_a_truncated_json_body_registers_nothing(live_server, token):
     assert Item.objects.count() == 1
 
 
+@pytest.mark.postgresql_only  # the flush ending a transactional test needs tests.postgresql_flush
 def test_a_truncated_file_upload_stores_nothing(live_server, token, subject, settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path)
     content = b"position_m,loading\n" + b"".join(f"{i},{20 + i % 3}\n".encode() for i in range(5000))
