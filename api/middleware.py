@@ -76,7 +76,7 @@ class _CheckedStream:
     def read(self, size: int | None = -1) -> bytes:
         data = self._call(self._stream.read, size)
         # read() without a size returns all it got: short means the body ended early.
-        self._count(data, ended=not data and size != 0 or size is None or size < 0)
+        self._count(data, ended=size is None or size < 0 or (not data and size != 0))
         return data
 
     def readline(self, size: int | None = -1) -> bytes:

@@ -4,6 +4,7 @@ unused; the bulk CSV's charset and NUL errors are 400s naming what is wrong.
 The truncated requests are sent over a raw socket (a client cannot send less than it declares
 otherwise) to a real server: the live server, and gunicorn for chunked bodies."""
 
+import json
 import os
 import socket
 import subprocess
@@ -116,6 +117,20 @@ def test_a_truncated_csv_stores_nothing_and_the_retry_succeeds(live_server, toke
     assert not IdempotencyKey.objects.exists()
     assert retry_and_replay(live_server.url + BULK, headers, body)["created"] == 10_000
     assert Measurement.objects.count() == 10_000
+
+
+@pytest.mark.postgresql_only  # the flush ending a transactional test needs tests.postgresql_flush
+def test_a_truncated_bulk_json_array_stores_nothing(live_server, token, subject):
+    rows = [dict(zip(HEADER.split(","), line.decode().strip().split(","), strict=True)) for line in csv_lines(300)]
+    body = json.dumps(rows).encode() + b" " * 50_000  # what arrives is the whole array
+    headers = auth(token, **{"Content-Type": "application/json", "Idempotency-Key": "json-1"})
+
+    answer = raw_post(live_server.url, BULK, headers | {"Content-Length": str(len(body))}, body[:-25_000])
+
+    assert_refused(answer)
+    assert not Measurement.objects.exists()
+    assert not IdempotencyKey.objects.exists()
+    assert retry_and_replay(live_server.url + BULK, headers, body)["created"] == 300
 
 
 @pytest.mark.postgresql_only  # the flush ending a transactional test needs tests.postgresql_flush
