@@ -10,6 +10,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from lots.exceptions import Conflict, DomainError, ErrorCode, InvalidInput, NotFound
 
+from .middleware import BodyTruncated
+
 _STATUS = {InvalidInput: 400, NotFound: 404, Conflict: 409}
 _VALUE_CODES = frozenset({ErrorCode.OUT_OF_RANGE, ErrorCode.NOT_FINITE})  # a malformed time stays "invalid"
 
@@ -56,7 +58,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         rule = _flatten(exc.get_codes()).get(first[0], ["invalid"])[0]
         return error_response(400, detail, rule if rule in _VALUE_CODES else "invalid", errors)
     if isinstance(exc, exceptions.ParseError):
-        return error_response(400, str(exc.detail), ErrorCode.MALFORMED, {"body": [str(exc.detail)]})
+        parse_code = ErrorCode.BODY_TRUNCATED if isinstance(exc, BodyTruncated) else ErrorCode.MALFORMED
+        return error_response(400, str(exc.detail), parse_code, {"body": [str(exc.detail)]})
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.APIException):
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code

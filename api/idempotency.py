@@ -1,5 +1,6 @@
 """Idempotency-Key on writes: the same key and body replay the first response, nothing new
-is written; the same key with another body is a 409."""
+is written; the same key with another body is a 409. Only a success (2xx) uses the key up: a
+request that failed can be sent again with the same key."""
 
 import functools
 import hashlib
@@ -50,7 +51,7 @@ def idempotent(handler: Handler) -> Handler:
             # The key is stored in the same transaction as the write it guards.
             with transaction.atomic():
                 response = handler(view, request, *args, **kwargs)
-                if response.status_code < 500:
+                if 200 <= response.status_code < 300:
                     IdempotencyKey.objects.create(
                         user_id=user_id,
                         key=key,

@@ -39,7 +39,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from lots.exceptions import ErrorCode, InvalidInput
-from measurements.ingest import FIELDS, REQUIRED, SUBJECTS, BulkInvalid, measurements_ingest
+from measurements.ingest import FIELDS, REQUIRED, SUBJECTS, BulkInvalid, RowError, measurements_ingest
 
 from .errors import error_response
 from .idempotency import HEADER, _replay
@@ -65,15 +65,14 @@ class _Body(io.RawIOBase):
 
     def __init__(self, request: Request, digest: Any = None) -> None:
         super().__init__()
-        self._stream = request.stream  # Django's HttpRequest (a LimitedStream), None if empty
+        # Django's HttpRequest, not DRF's request.stream: that is None for a chunked body.
+        self._stream = request._request
         self._digest = digest
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        if self._stream is None:
-            return 0
         data = self._stream.read(len(buffer))
         n = len(data)
         buffer[:n] = data
@@ -102,8 +101,10 @@ def _csv_rows(body: _Body, charset: str | None) -> Iterator[dict[Any, Any] | Non
         header = [name.strip().lstrip("\ufeff") for name in next(reader)]
     except StopIteration:
         raise InvalidInput("The CSV is empty; its first row names the columns.", field="body") from None
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"The CSV header cannot be read: {exc}.", field="body", code=ErrorCode.MALFORMED) from None
+    except (csv.Error, UnicodeError) as exc:
+        raise InvalidInput(
+            f"The CSV header cannot be read as {charset or 'utf-8'}: {exc}.", field="body", code=ErrorCode.MALFORMED
+        ) from None
     for name in REQUIRED:
         if name not in header:
             raise InvalidInput(f"The CSV has no {name!r} column.", field=name)
@@ -125,19 +126,28 @@ def _csv_data(reader: Any, header: list[str]) -> Iterator[dict[Any, Any] | None]
         for values in reader:
             number += 1
             if len(values) == width:
-                yield dict(zip(header, values, strict=True))
+                row = dict(zip(header, values, strict=True))
+                if any("\x00" in value for value in values):
+                    raise _nul(number, row)
+                yield row
             elif not values:
                 yield None  # a blank line: skipped, but counted
             else:
                 yield {None: f"The row has {len(values)} fields; the header has {width}."}
-    except (csv.Error, UnicodeDecodeError) as exc:
+    except (csv.Error, UnicodeError) as exc:
         # Text is decoded ahead of the parser: an encoding error is reported at the row being read.
-        where = "at or after row" if isinstance(exc, UnicodeDecodeError) else "row"
+        where = "at or after row" if isinstance(exc, UnicodeError) else "row"
         raise InvalidInput(
             f"The CSV cannot be read {where} {number + 1}: {exc}. Nothing was stored.",
             field=f"rows[{number}]",
             code=ErrorCode.MALFORMED,
         ) from None
+
+
+def _nul(number: int, row: dict[str, str]) -> BulkInvalid:
+    """PostgreSQL text cannot hold NUL: the row and field are named instead of a database error."""
+    field = next(name for name, value in row.items() if "\x00" in value)
+    return BulkInvalid([RowError(number, field, "contains a NUL character (0x00).")], complete=False)
 
 
 def _json_rows(request: Request, body: _Body) -> list[Any]:

@@ -66,6 +66,7 @@ class ErrorCode:
     HOLD_RELEASED = "hold_released"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     BODY_TOO_LARGE = "body_too_large"
+    BODY_TRUNCATED = "body_truncated"
     MALFORMED = "malformed"
     NOT_FINITE = "not_finite"  # finite as sent, infinite once converted
     OUT_OF_RANGE = "out_of_range"  # a time outside 1970..2200 or an offset beyond +-15:59
