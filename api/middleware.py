@@ -96,6 +96,11 @@ class _CheckedStream:
         except _FRAMING_ERRORS as exc:
             raise BodyTruncated(f"The chunked request body is incomplete ({exc}); nothing was stored.") from exc
 
+    def close(self) -> None:  # Django's multipart parser closes what it read
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
     def _count(self, data: bytes, *, ended: bool) -> None:
         self._read += len(data)
         if ended and self._expected is not None and self._read < self._expected:

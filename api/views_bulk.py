@@ -41,6 +41,7 @@ from rest_framework.views import APIView
 from lots.exceptions import ErrorCode, InvalidInput
 from measurements.ingest import FIELDS, REQUIRED, SUBJECTS, BulkInvalid, RowError, measurements_ingest
 
+from .codes import TransportCode
 from .errors import error_response
 from .idempotency import HEADER, _replay
 from .models import IdempotencyKey
@@ -147,7 +148,8 @@ def _csv_data(reader: Any, header: list[str]) -> Iterator[dict[Any, Any] | None]
 def _nul(number: int, row: dict[str, str]) -> BulkInvalid:
     """PostgreSQL text cannot hold NUL: the row and field are named instead of a database error."""
     field = next(name for name, value in row.items() if "\x00" in value)
-    return BulkInvalid([RowError(number, field, "contains a NUL character (0x00).")], complete=False)
+    error = RowError(number, field, "contains a NUL character (0x00).", TransportCode.NUL_CHARACTER)
+    return BulkInvalid([error], complete=False)
 
 
 def _json_rows(request: Request, body: _Body) -> list[Any]:

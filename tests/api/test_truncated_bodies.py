@@ -281,5 +281,7 @@ def test_a_nul_in_a_csv_field_is_a_400_naming_the_row_and_field(operator_client,
     response = post_lines(operator_client, lines)
     body = response.json()
     assert body["errors"] == {"rows[6].item": ["contains a NUL character (0x00)."]}
-    assert body["rows"] == [{"row": 7, "field": "item", "message": "contains a NUL character (0x00)."}]
+    assert body["rows"] == [
+        {"row": 7, "field": "item", "message": "contains a NUL character (0x00).", "code": "nul_character"}
+    ]
     assert not Measurement.objects.exists()
