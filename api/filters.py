@@ -7,6 +7,7 @@ from django import forms
 from django.utils.dateparse import parse_datetime
 from django_filters import rest_framework as filters
 
+from lots.exceptions import InvalidInput
 from lots.times import time_problem
 
 
@@ -31,3 +32,15 @@ class RecordTimeField(forms.DateTimeField):
 
 class RecordTimeFilter(filters.IsoDateTimeFilter):
     field_class = RecordTimeField
+
+
+class StrictFilterBackend(filters.DjangoFilterBackend):
+    """django-filter reads an empty value as "no filter"; for a filter that is not free text
+    (a choice, a boolean, a time) the schema allows no empty value, so it is a 400 naming it."""
+
+    def get_filterset(self, request: Any, queryset: Any, view: Any) -> Any:
+        filterset = super().get_filterset(request, queryset, view)
+        for name, query_filter in (filterset.filters if filterset is not None else {}).items():
+            if request.query_params.get(name) == "" and not isinstance(query_filter, filters.CharFilter):
+                raise InvalidInput(f"{name} is empty: leave it out not to filter by it.", field=name)
+        return filterset

@@ -244,7 +244,8 @@ class _Rules:
         caches: tuple[dict[str, Any], ...] = (self.parameters, self.items, self.stations)
         new: tuple[set[str], set[str], set[str]] = (set(), set(), set())
         for field, known, found in zip(_LOOKED_UP, caches, new, strict=True):
-            codes = {raw.get(field) for raw in chunk if raw.__class__ is dict or isinstance(raw, Mapping)}
+            # A list, not a set: a code sent as an object or array is unhashable (and refused later).
+            codes = [raw.get(field) for raw in chunk if raw.__class__ is dict or isinstance(raw, Mapping)]
             found.update(code for code in codes if isinstance(code, str) and code not in known and code.strip())
         return new
 
