@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LOCAL := DJANGO_SETTINGS_MODULE=config.settings.local
 TESTENV := DJANGO_SETTINGS_MODULE=config.settings.test
 
-.PHONY: run test install lint typecheck pytest pytest-sqlite demo bench clean screenshots
+.PHONY: run test install lint typecheck pytest pytest-sqlite demo bench clean screenshots schemathesis
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ pytest-sqlite: install
 	$(TESTENV) DATABASE_URL=sqlite:///$(CURDIR)/.pytest-sqlite.db $(BIN)/pytest -q -m "not postgresql_only" --create-db tests
 
 test: lint typecheck pytest pytest-sqlite
+
+# The API against its own OpenAPI schema, as an operator and an engineer (PostgreSQL, ~3 min).
+schemathesis: install
+	BIN=$(BIN) bash tests/schemathesis_run.sh
 
 # The README's screenshots: the browser tests, saving each page to docs/screenshots.
 screenshots: install

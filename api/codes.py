@@ -7,3 +7,4 @@ class TransportCode:
     NUL_CHARACTER = "nul_character"
     TOO_DEEP = "too_deep"
     BAD_CURSOR = "bad_cursor"
+    BAD_PAGE_SIZE = "bad_page_size"

@@ -25,3 +25,21 @@ class RecordTimeField(forms.DateTimeField):
 
 class RecordTimeFilter(filters.IsoDateTimeFilter):
     field_class = RecordTimeField
+
+
+class StrictFilterBackend(filters.DjangoFilterBackend):
+    """django-filter reads an empty value, and a boolean it cannot read, as "no filter": for a
+    filter that is not free text (a choice, a boolean, a time) that is a 400 naming it, as the
+    schema says."""
+
+    def get_filterset(self, request: Any, queryset: Any, view: Any) -> Any:
+        filterset = super().get_filterset(request, queryset, view)
+        for name, query_filter in (filterset.filters if filterset is not None else {}).items():
+            raw = request.query_params.get(name)
+            if raw is None or isinstance(query_filter, filters.CharFilter):
+                continue
+            if raw == "":
+                raise InvalidInput(f"{name} is empty: leave it out not to filter by it.", field=name)
+            if isinstance(query_filter, filters.BooleanFilter) and raw.lower() not in ("true", "false"):
+                raise InvalidInput(f"{name} is true or false.", field=name)
+        return filterset

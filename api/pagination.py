@@ -1,3 +1,5 @@
+from typing import Any
+
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
@@ -41,3 +43,23 @@ class CursorByIdPagination(CursorPagination):
                 code=TransportCode.BAD_CURSOR,
             )
         return cursor
+
+    def get_page_size(self, request: Request) -> int:
+        # DRF quietly falls back to the default for a page_size it cannot read; a client's
+        # typo should be a 400 naming it instead, as the schema (an integer of at least 1) says.
+        raw = request.query_params.get(self.page_size_query_param or "page_size")
+        if raw is None:
+            return int(self.page_size or 0)
+        if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+            raise InvalidInput(
+                "page_size is a whole number of at least 1.", field="page_size", code=TransportCode.BAD_PAGE_SIZE
+            )
+        return min(int(raw), self.max_page_size)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["minimum"] = 1
+                parameter["description"] = f"Results per page, at most {self.max_page_size} (larger is capped)."
+        return parameters

@@ -193,6 +193,7 @@ _ROWS = inline_serializer(
 class MeasurementBulkView(APIView):
     write_role = Role.OPERATOR
     parser_classes = [CheckedJSONParser, _CsvParser]
+    request_body_required = True  # rows or a CSV: a request without either is a 415 (api.schema)
 
     @extend_schema(
         request={"application/json": _ROWS, "text/csv": OpenApiTypes.STR},

@@ -7,7 +7,7 @@ from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
@@ -19,10 +19,12 @@ from datasets.dictionary import dictionary_csv, dictionary_json
 from datasets.models import Export, ExportStatus
 from datasets.services import CONTENT_TYPES, DOWNLOAD_TABLES, export_expired, export_request
 from lots.exceptions import Conflict, InvalidInput, NotFound
+from measurements.models import ModelType
 
 from .errors import error_response
 from .idempotency import idempotent
 from .permissions import Role, user_role
+from .schema import ErrorSerializer
 
 
 class ExportInput(serializers.Serializer[Any]):
@@ -72,6 +74,28 @@ class ExportSerializer(serializers.ModelSerializer[Export]):
             "tables",
         ]
         read_only_fields = fields
+
+
+class DictionaryEntrySerializer(serializers.Serializer[Any]):
+    """One column of an export's data dictionary (datasets.dictionary.FIELDS), for the schema."""
+
+    name = serializers.CharField()
+    type = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # a field, as `errors` in api.schema
+    role = serializers.CharField()
+    parameter = serializers.CharField(allow_null=True)
+    parameter_name = serializers.CharField(allow_null=True)
+    step = serializers.CharField(allow_null=True)
+    polarity = serializers.CharField(allow_null=True)
+    category = serializers.CharField(allow_null=True)
+    unit = serializers.CharField(allow_null=True)
+    aggregation = serializers.CharField(allow_null=True)
+    coverage = serializers.IntegerField()
+    description = serializers.CharField(allow_blank=True)
+
+
+for _model in ModelType.values:
+    DictionaryEntrySerializer._declared_fields[f"criticality_{_model}"] = serializers.CharField(allow_null=True)
 
 
 class IgnoreFormatParameter(DefaultContentNegotiation):
@@ -149,7 +173,11 @@ class ExportDownloadView(APIView):
                 "Format); cycles: one row per cycle. The last two only for granularity cell.",
             )
         ],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        # The export's own format: Parquet, CSV or JSON lines; 410 once it has expired.
+        responses={
+            **{(200, media_type): OpenApiTypes.BINARY for media_type in CONTENT_TYPES.values()},
+            410: OpenApiResponse(ErrorSerializer, description="The export has expired."),
+        },
     )
     def get(self, request: Request, pk: int) -> HttpResponse | FileResponse | Response:
         export = _export(request, pk)
@@ -181,7 +209,10 @@ class ExportDictionaryView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["json", "csv"], description="json (default) or csv")],
-        responses={(200, "application/json"): OpenApiTypes.OBJECT, (200, "text/csv"): OpenApiTypes.STR},
+        responses={
+            (200, "application/json"): DictionaryEntrySerializer(many=True),
+            (200, "text/csv"): OpenApiTypes.STR,
+        },
     )
     def get(self, request: Request, pk: int) -> HttpResponse:
         export = _export(request, pk)
