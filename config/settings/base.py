@@ -124,11 +124,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasRole"],
     # JSON with NUL characters or nested too deep is a 400 naming the field (api.parsers).
-    "DEFAULT_PARSER_CLASSES": [
-        "api.parsers.CheckedJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only: a form body would be read as an empty object and take every default. The views
+    # that take files (measurements) name their multipart parser themselves.
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.CheckedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.CursorByIdPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": ["api.filters.StrictFilterBackend"],
