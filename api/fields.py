@@ -28,3 +28,13 @@ class AwareDateTimeField(serializers.DateTimeField):
             return moment(value, field=self.field_name or "")
         except InvalidInput as exc:
             raise serializers.ValidationError(exc.message, code=exc.code) from None
+
+
+class TextField(serializers.CharField):
+    """A JSON string: DRF's CharField turns 0 into "0" and true into "True" (a release reason of 0)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            kind = "true/false" if isinstance(data, bool) else type(data).__name__
+            raise serializers.ValidationError(f"A string is required, not {kind}.", code="invalid")
+        return str(super().to_internal_value(data))

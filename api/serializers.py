@@ -11,7 +11,7 @@ from lots.models import Item, ItemKind, Polarity
 from measurements.models import Category, Level, ModelType, Parameter, Scope
 from traceability.models import Hold, Operation, Station, Step
 
-from .fields import AwareDateTimeField, NumberField
+from .fields import AwareDateTimeField, NumberField, TextField
 
 CODE_VALIDATOR = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$").validators
 
@@ -42,17 +42,17 @@ class StationSerializer(serializers.ModelSerializer[Station]):
 
 
 class ItemSerializer(serializers.Serializer[Item]):
-    code = serializers.CharField()
-    kind = serializers.CharField(source="kind_id")
-    level = serializers.CharField(source="kind.level")
-    status = serializers.CharField()
+    code = TextField()
+    kind = TextField(source="kind_id")
+    level = TextField(source="kind.level")
+    status = TextField()
     quantity = serializers.FloatField()
-    unit = serializers.CharField()
+    unit = TextField()
     length_m = serializers.FloatField(allow_null=True)
-    polarity = serializers.CharField(allow_null=True)
+    polarity = TextField(allow_null=True)
     digital_link = serializers.SerializerMethodField()
-    rfid_epc = serializers.CharField(allow_null=True)
-    supplier_lot = serializers.CharField()
+    rfid_epc = TextField(allow_null=True)
+    supplier_lot = TextField()
     created_at = serializers.DateTimeField()
     created_by = serializers.SerializerMethodField()
     station = serializers.SerializerMethodField()
@@ -70,8 +70,8 @@ class ItemSerializer(serializers.Serializer[Item]):
 
 class OperationSerializer(serializers.Serializer[Operation]):
     id = serializers.IntegerField()
-    step = serializers.CharField(source="step_id")
-    station = serializers.CharField(source="station.code")
+    step = TextField(source="step_id")
+    station = TextField(source="station.code")
     started_at = serializers.DateTimeField()
     ended_at = serializers.DateTimeField(allow_null=True)
     parameters = serializers.JSONField()
@@ -97,7 +97,7 @@ class OperationSerializer(serializers.Serializer[Operation]):
 
 class HoldSerializer(serializers.Serializer[Hold]):
     id = serializers.IntegerField()
-    reason = serializers.CharField()
+    reason = TextField()
     downstream = serializers.BooleanField()
     item = serializers.SerializerMethodField()
     station = serializers.SerializerMethodField()
@@ -106,10 +106,10 @@ class HoldSerializer(serializers.Serializer[Hold]):
     from_m = serializers.FloatField(allow_null=True)
     to_m = serializers.FloatField(allow_null=True)
     created_at = serializers.DateTimeField()
-    created_by = serializers.CharField(source="created_by.username")
+    created_by = TextField(source="created_by.username")
     released_at = serializers.DateTimeField(allow_null=True)
     released_by = serializers.SerializerMethodField()
-    release_reason = serializers.CharField()
+    release_reason = TextField()
 
     def get_item(self, hold: Hold) -> str | None:
         return hold.item.code if hold.item_id else None  # type: ignore[union-attr]
@@ -123,21 +123,21 @@ class HoldSerializer(serializers.Serializer[Hold]):
 
 class HoldResultSerializer(HoldSerializer):
     items_on_hold = serializers.IntegerField()
-    items = serializers.ListField(child=serializers.CharField())
+    items = serializers.ListField(child=TextField())
 
 
 class GenealogyNodeSerializer(serializers.Serializer[Any]):
-    code = serializers.CharField()
-    kind = serializers.CharField()
-    status = serializers.CharField()
+    code = TextField()
+    kind = TextField()
+    status = TextField()
     depth = serializers.IntegerField()
 
 
 class GenealogyEdgeSerializer(serializers.Serializer[Any]):
-    parent = serializers.CharField()  # type: ignore[assignment]  # DRF pops declared fields
-    child = serializers.CharField()
+    parent = TextField()  # type: ignore[assignment]  # DRF pops declared fields
+    child = TextField()
     operation = serializers.IntegerField()
-    step = serializers.CharField()
+    step = TextField()
     from_m = serializers.FloatField(allow_null=True)
     to_m = serializers.FloatField(allow_null=True)
     child_from_m = serializers.FloatField(allow_null=True)
@@ -149,7 +149,7 @@ class GenealogyEdgeSerializer(serializers.Serializer[Any]):
 class GenealogySerializer(serializers.Serializer[Any]):
     """Documents the trace/track shape; the view renders dataclasses directly for speed."""
 
-    root = serializers.CharField()  # type: ignore[assignment]  # DRF pops declared fields
+    root = TextField()  # type: ignore[assignment]  # DRF pops declared fields
     direction = serializers.ChoiceField(choices=["upstream", "downstream"])
     nodes = GenealogyNodeSerializer(many=True)
     edges = GenealogyEdgeSerializer(many=True)
@@ -157,8 +157,8 @@ class GenealogySerializer(serializers.Serializer[Any]):
 
 class ScanResultSerializer(serializers.Serializer[Any]):
     item = ItemSerializer()
-    warnings = serializers.ListField(child=serializers.CharField())
-    next_steps = serializers.ListField(child=serializers.CharField())
+    warnings = serializers.ListField(child=TextField())
+    next_steps = serializers.ListField(child=TextField())
     open_operation = serializers.JSONField(allow_null=True)
 
 
@@ -176,48 +176,48 @@ class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
 
 
 class ItemRegisterInput(serializers.Serializer[Any]):
-    kind = serializers.CharField(max_length=64)
+    kind = TextField(max_length=64)
     quantity = NumberField(required=False, allow_null=True)
-    unit = serializers.CharField(max_length=32, required=False, allow_blank=True)
-    code = serializers.CharField(max_length=64, required=False, validators=CODE_VALIDATOR)
-    rfid_epc = serializers.CharField(max_length=128, required=False, allow_blank=True)
-    supplier_lot = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
+    unit = TextField(max_length=32, required=False, allow_blank=True)
+    code = TextField(max_length=64, required=False, validators=CODE_VALIDATOR)
+    rfid_epc = TextField(max_length=128, required=False, allow_blank=True)
+    supplier_lot = TextField(max_length=128, required=False, allow_blank=True, default="")
     polarity = serializers.ChoiceField(choices=Polarity.choices, required=False, allow_null=True)
     attributes = serializers.DictField(required=False, default=dict)
-    station = serializers.CharField(max_length=32, required=False)
+    station = TextField(max_length=32, required=False)
 
 
 class StationInput(serializers.Serializer[Any]):
-    code = serializers.CharField(max_length=32, validators=CODE_VALIDATOR)
-    name = serializers.CharField(max_length=128)
-    steps = serializers.ListField(child=serializers.CharField(max_length=64), min_length=1)
-    room = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    code = TextField(max_length=32, validators=CODE_VALIDATOR)
+    name = TextField(max_length=128)
+    steps = serializers.ListField(child=TextField(max_length=64), min_length=1)
+    room = TextField(max_length=64, required=False, allow_blank=True, default="")
 
 
 class InputEntry(serializers.Serializer[Any]):
-    item = serializers.CharField(max_length=512)
+    item = TextField(max_length=512)
     quantity = NumberField(required=False, allow_null=True)
-    unit = serializers.CharField(max_length=32, required=False, allow_null=True)
+    unit = TextField(max_length=32, required=False, allow_null=True)
     consume = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 
 class StretchEntry(serializers.Serializer[Any]):
-    item = serializers.CharField(max_length=512)
+    item = TextField(max_length=512)
     from_m = NumberField(required=False, allow_null=True)
     to_m = NumberField(required=False, allow_null=True)
     reversed = serializers.BooleanField(required=False, default=False)
 
 
 class OutputEntry(serializers.Serializer[Any]):
-    kind = serializers.CharField(max_length=64)
+    kind = TextField(max_length=64)
     quantity = NumberField(required=False, allow_null=True)
-    unit = serializers.CharField(max_length=32, required=False, allow_null=True)
-    code = serializers.CharField(max_length=64, required=False, validators=CODE_VALIDATOR)
+    unit = TextField(max_length=32, required=False, allow_null=True)
+    code = TextField(max_length=64, required=False, validators=CODE_VALIDATOR)
     lane = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=999)
     polarity = serializers.ChoiceField(choices=Polarity.choices, required=False, allow_null=True)
-    rfid_epc = serializers.CharField(max_length=128, required=False, allow_null=True)
+    rfid_epc = TextField(max_length=128, required=False, allow_null=True)
     attributes = serializers.DictField(required=False, default=dict)
-    scrap_reason = serializers.CharField(max_length=255, required=False, allow_null=True)
+    scrap_reason = TextField(max_length=255, required=False, allow_null=True)
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
@@ -227,18 +227,18 @@ class OutputEntry(serializers.Serializer[Any]):
 
 
 class ScrapEntry(serializers.Serializer[Any]):
-    item = serializers.CharField(max_length=512)
+    item = TextField(max_length=512)
     quantity = NumberField()
-    unit = serializers.CharField(max_length=32)
-    reason = serializers.CharField(max_length=255)
+    unit = TextField(max_length=32)
+    reason = TextField(max_length=255)
 
 
 MAX_ENTRIES = 50_000
 
 
 class OperationInput(serializers.Serializer[Any]):
-    step = serializers.CharField(max_length=64)
-    station = serializers.CharField(max_length=32)
+    step = TextField(max_length=64)
+    station = TextField(max_length=32)
     started_at = AwareDateTimeField(required=False, allow_null=True)
     ended_at = AwareDateTimeField(required=False, allow_null=True)
     inputs = InputEntry(many=True, required=False, max_length=MAX_ENTRIES)  # type: ignore[call-arg]
@@ -248,11 +248,11 @@ class OperationInput(serializers.Serializer[Any]):
 
 
 class HoldInput(serializers.Serializer[Any]):
-    item = serializers.CharField(max_length=512, required=False)
+    item = TextField(max_length=512, required=False)
     from_m = NumberField(required=False, allow_null=True)
     to_m = NumberField(required=False, allow_null=True)
-    station = serializers.CharField(max_length=32, required=False)
-    reason = serializers.CharField(max_length=500)
+    station = TextField(max_length=32, required=False)
+    reason = TextField(max_length=500)
     downstream = serializers.BooleanField(required=False, default=False)
 
     def get_fields(self) -> dict[str, serializers.Field]:
@@ -263,17 +263,17 @@ class HoldInput(serializers.Serializer[Any]):
 
 
 class ReleaseInput(serializers.Serializer[Any]):
-    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    reason = TextField(max_length=500, required=False, allow_blank=True, default="")
 
 
 class ScrapItemInput(serializers.Serializer[Any]):
-    reason = serializers.CharField(max_length=255)
-    station = serializers.CharField(max_length=32, required=False)
+    reason = TextField(max_length=255)
+    station = TextField(max_length=32, required=False)
 
 
 class ScanInput(serializers.Serializer[Any]):
-    code = serializers.CharField(max_length=512)
-    station = serializers.CharField(max_length=32, required=False)
+    code = TextField(max_length=512)
+    station = TextField(max_length=32, required=False)
 
 
 # --- Parameter catalog ------------------------------------------------------------------------
@@ -289,22 +289,22 @@ class CriticalitySerializer(serializers.Serializer[Any]):
 
 
 class ParameterSerializer(serializers.Serializer[Parameter]):
-    code = serializers.CharField()
-    name = serializers.CharField()
-    scope = serializers.CharField()
-    step = serializers.CharField(source="step_id", allow_null=True)
-    category = serializers.CharField()
-    unit = serializers.CharField()
+    code = TextField()
+    name = TextField()
+    scope = TextField()
+    step = TextField(source="step_id", allow_null=True)
+    category = TextField()
+    unit = TextField()
     criticality = serializers.SerializerMethodField()
     measurability = serializers.SerializerMethodField()
     online = serializers.BooleanField(allow_null=True)
-    techniques = serializers.ListField(child=serializers.CharField())
+    techniques = serializers.ListField(child=TextField())
     typical_min = NumberField(allow_null=True)
     typical_max = NumberField(allow_null=True)
-    accuracy = serializers.CharField()
-    ontology_iri = serializers.CharField()
-    source = serializers.CharField()  # type: ignore[assignment]  # DRF pops declared fields
-    file_types = serializers.ListField(child=serializers.CharField())
+    accuracy = TextField()
+    ontology_iri = TextField()
+    source = TextField()  # type: ignore[assignment]  # DRF pops declared fields
+    file_types = serializers.ListField(child=TextField())
 
     @extend_schema_field(CriticalitySerializer)
     def get_criticality(self, parameter: Parameter) -> dict[str, str | None]:
@@ -319,21 +319,21 @@ class ParameterInput(serializers.Serializer[Any]):
     """The shape of ParameterSerializer; with partial=True (PATCH) every field is optional."""
 
     code = serializers.SlugField(max_length=64)
-    name = serializers.CharField(max_length=200)
+    name = TextField(max_length=200)
     scope = serializers.ChoiceField(choices=Scope.choices, required=False)
-    step = serializers.CharField(max_length=64, required=False, allow_null=True, allow_blank=True)
+    step = TextField(max_length=64, required=False, allow_null=True, allow_blank=True)
     category = serializers.ChoiceField(choices=Category.choices)
-    unit = serializers.CharField(max_length=32)
+    unit = TextField(max_length=32)
     criticality = CriticalitySerializer(required=False)
     measurability = serializers.ChoiceField(choices=Level.choices, required=False, allow_null=True, allow_blank=True)
     online = serializers.BooleanField(required=False, allow_null=True)
-    techniques = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=100)
+    techniques = serializers.ListField(child=TextField(max_length=200), required=False, max_length=100)
     typical_min = NumberField(required=False, allow_null=True)
     typical_max = NumberField(required=False, allow_null=True)
-    accuracy = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    accuracy = TextField(max_length=64, required=False, allow_blank=True)
     ontology_iri = serializers.URLField(max_length=300, required=False, allow_blank=True)
-    source = serializers.CharField(max_length=200, required=False, allow_blank=True)  # type: ignore[assignment]
-    file_types = serializers.ListField(child=serializers.CharField(max_length=16), required=False, max_length=100)
+    source = TextField(max_length=200, required=False, allow_blank=True)  # type: ignore[assignment]
+    file_types = serializers.ListField(child=TextField(max_length=16), required=False, max_length=100)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Flatten to the services' keywords: criticality.ml -> criticality_ml, null levels -> ""."""

@@ -7,35 +7,35 @@ from rest_framework import serializers
 from measurements.models import Measurement, Source
 from measurements.selectors import UpstreamValue
 
-from .fields import AwareDateTimeField, NumberField
+from .fields import AwareDateTimeField, NumberField, TextField
 
 _DATETIME = serializers.DateTimeField()
 
 
 class MeasurementSerializer(serializers.Serializer[Measurement]):
     id = serializers.IntegerField()
-    parameter = serializers.CharField(source="parameter.code")
-    step = serializers.CharField(source="parameter.step_id", allow_null=True)
-    unit = serializers.CharField(source="parameter.unit")
+    parameter = TextField(source="parameter.code")
+    step = TextField(source="parameter.step_id", allow_null=True)
+    unit = TextField(source="parameter.unit")
     value = serializers.FloatField(allow_null=True)
     series = serializers.JSONField(allow_null=True)
     file = serializers.SerializerMethodField()
-    file_sha256 = serializers.CharField()
+    file_sha256 = TextField()
     sent_value = serializers.FloatField(allow_null=True)
-    sent_unit = serializers.CharField()
+    sent_unit = TextField()
     item = serializers.SerializerMethodField()
     operation = serializers.IntegerField(source="operation_id", allow_null=True)
     station = serializers.SerializerMethodField()
-    room = serializers.CharField()
+    room = TextField()
     position_m = serializers.FloatField(allow_null=True)
     measured_at = serializers.DateTimeField()
-    source = serializers.CharField()  # type: ignore[assignment]  # DRF pops declared fields
-    instrument = serializers.CharField()
-    method = serializers.CharField()
+    source = TextField()  # type: ignore[assignment]  # DRF pops declared fields
+    instrument = TextField()
+    method = TextField()
     uncertainty = serializers.FloatField(allow_null=True)
     out_of_range = serializers.BooleanField()
     supersedes = serializers.IntegerField(source="supersedes_id", allow_null=True)
-    correction_reason = serializers.CharField()
+    correction_reason = TextField()
     created_by = serializers.SerializerMethodField()
 
     def to_representation(self, m: Measurement) -> dict[str, Any]:
@@ -104,36 +104,36 @@ _MEASUREMENT = MeasurementSerializer()
 class SeriesInput(serializers.Serializer[Any]):
     x = serializers.ListField(child=NumberField(), allow_empty=False)
     y = serializers.ListField(child=NumberField(), allow_empty=False)
-    x_unit = serializers.CharField(max_length=32, required=False)
+    x_unit = TextField(max_length=32, required=False)
     x_kind = serializers.ChoiceField(choices=["time", "position"], required=False, default="time")
-    y_unit = serializers.CharField(max_length=32, required=False)
+    y_unit = TextField(max_length=32, required=False)
 
 
 class MeasurementInputSerializer(serializers.Serializer[Any]):
-    parameter = serializers.CharField(max_length=64)
+    parameter = TextField(max_length=64)
     value = NumberField(required=False, allow_null=True)
-    unit = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    unit = TextField(max_length=32, required=False, allow_blank=True)
     series = serializers.JSONField(required=False, allow_null=True)
-    item = serializers.CharField(max_length=512, required=False, allow_blank=True)
+    item = TextField(max_length=512, required=False, allow_blank=True)
     operation = serializers.IntegerField(required=False, allow_null=True)
-    station = serializers.CharField(max_length=32, required=False, allow_blank=True)
-    room = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    station = TextField(max_length=32, required=False, allow_blank=True)
+    room = TextField(max_length=64, required=False, allow_blank=True, default="")
     position_m = NumberField(required=False, allow_null=True)
     measured_at = AwareDateTimeField(required=False, allow_null=True)
     source = serializers.ChoiceField(choices=Source.choices, required=False, default=Source.OFFLINE)  # type: ignore[assignment]
-    instrument = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
-    method = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    instrument = TextField(max_length=128, required=False, allow_blank=True, default="")
+    method = TextField(max_length=200, required=False, allow_blank=True, default="")
     uncertainty = NumberField(required=False, allow_null=True)
     file = serializers.FileField(required=False, allow_null=True)
 
 
 class CorrectionInputSerializer(serializers.Serializer[Any]):
-    reason = serializers.CharField(max_length=500)
+    reason = TextField(max_length=500)
     value = NumberField(required=False, allow_null=True)
-    unit = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    unit = TextField(max_length=32, required=False, allow_blank=True)
     series = serializers.JSONField(required=False, allow_null=True)
     position_m = NumberField(required=False, allow_null=True)
     uncertainty = NumberField(required=False, allow_null=True)
-    instrument = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
-    method = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    instrument = TextField(max_length=128, required=False, allow_blank=True, default="")
+    method = TextField(max_length=200, required=False, allow_blank=True, default="")
     file = serializers.FileField(required=False, allow_null=True)

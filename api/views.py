@@ -8,7 +8,7 @@ from django.http import HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import generics, serializers, status
+from rest_framework import generics, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -36,6 +36,7 @@ from traceability.services import (
 )
 
 from . import serializers as s
+from .fields import TextField
 from .filters import RecordTimeFilter
 from .idempotency import idempotent
 from .permissions import Role
@@ -51,7 +52,7 @@ class HealthView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        responses=inline_serializer("Health", {"status": serializers.CharField(), "database": serializers.CharField()})
+        responses=inline_serializer("Health", {"status": TextField(), "database": TextField()})
     )
     def get(self, request: Request) -> Response:
         with connection.cursor() as cursor:

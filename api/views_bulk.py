@@ -43,6 +43,7 @@ from measurements.ingest import FIELDS, REQUIRED, SUBJECTS, BulkInvalid, RowErro
 
 from .codes import TransportCode
 from .errors import error_response
+from .fields import TextField
 from .idempotency import HEADER, _replay
 from .models import IdempotencyKey
 from .parsers import CheckedJSONParser, json_loads
@@ -173,17 +174,17 @@ class _TooLarge(Exception):
 _ROWS = inline_serializer(
     "MeasurementBulkRow",
     {
-        "parameter": serializers.CharField(),
+        "parameter": TextField(),
         "value": serializers.FloatField(),
-        "unit": serializers.CharField(required=False),
-        "item": serializers.CharField(required=False),
-        "station": serializers.CharField(required=False),
-        "room": serializers.CharField(required=False),
+        "unit": TextField(required=False),
+        "item": TextField(required=False),
+        "station": TextField(required=False),
+        "room": TextField(required=False),
         "position_m": serializers.FloatField(required=False),
         "measured_at": serializers.DateTimeField(),
         "source": serializers.ChoiceField(choices=["online", "offline"], required=False),
-        "instrument": serializers.CharField(required=False),
-        "method": serializers.CharField(required=False),
+        "instrument": TextField(required=False),
+        "method": TextField(required=False),
         "uncertainty": serializers.FloatField(required=False),
     },
     many=True,

@@ -22,6 +22,7 @@ from lots.exceptions import Conflict, InvalidInput, NotFound
 from measurements.models import ModelType
 
 from .errors import error_response
+from .fields import TextField
 from .idempotency import idempotent
 from .permissions import Role, user_role
 from .schema import ErrorSerializer
@@ -38,7 +39,7 @@ class ExportInput(serializers.Serializer[Any]):
 
 
 class ExportSerializer(serializers.ModelSerializer[Export]):
-    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    created_by = TextField(source="created_by.username", read_only=True)
     tables = serializers.SerializerMethodField(help_text="cycling tables of a cell export: rows, columns, sha256")
 
     def get_tables(self, export: Export) -> dict[str, dict[str, Any]]:
@@ -79,23 +80,23 @@ class ExportSerializer(serializers.ModelSerializer[Export]):
 class DictionaryEntrySerializer(serializers.Serializer[Any]):
     """One column of an export's data dictionary (datasets.dictionary.FIELDS), for the schema."""
 
-    name = serializers.CharField()
-    type = serializers.CharField()
-    source = serializers.CharField()  # type: ignore[assignment]  # a field, as `errors` in api.schema
-    role = serializers.CharField()
-    parameter = serializers.CharField(allow_null=True)
-    parameter_name = serializers.CharField(allow_null=True)
-    step = serializers.CharField(allow_null=True)
-    polarity = serializers.CharField(allow_null=True)
-    category = serializers.CharField(allow_null=True)
-    unit = serializers.CharField(allow_null=True)
-    aggregation = serializers.CharField(allow_null=True)
+    name = TextField()
+    type = TextField()
+    source = TextField()  # type: ignore[assignment]  # a field, as `errors` in api.schema
+    role = TextField()
+    parameter = TextField(allow_null=True)
+    parameter_name = TextField(allow_null=True)
+    step = TextField(allow_null=True)
+    polarity = TextField(allow_null=True)
+    category = TextField(allow_null=True)
+    unit = TextField(allow_null=True)
+    aggregation = TextField(allow_null=True)
     coverage = serializers.IntegerField()
-    description = serializers.CharField(allow_blank=True)
+    description = TextField(allow_blank=True)
 
 
 for _model in ModelType.values:
-    DictionaryEntrySerializer._declared_fields[f"criticality_{_model}"] = serializers.CharField(allow_null=True)
+    DictionaryEntrySerializer._declared_fields[f"criticality_{_model}"] = TextField(allow_null=True)
 
 
 class IgnoreFormatParameter(DefaultContentNegotiation):

@@ -199,7 +199,10 @@ def test_release_restores_statuses(engineer_client, line):
     assert again.json()["code"] == ErrorCode.HOLD_RELEASED
 
 
-@pytest.mark.parametrize("body", [{}, {"reason": ""}, {"reason": "  \t"}, {"reason": None}])
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"reason": ""}, {"reason": "  \t"}, {"reason": None}, {"reason": 0}, {"reason": True}, {"reason": ["x"]}],
+)
 def test_a_release_without_a_reason_is_refused_and_changes_nothing(engineer_client, line, body):
     nmc = line.lots["nmc"]
     hold = engineer_client.post(URL, {"item": nmc.code, "reason": "recall", "downstream": True}, format="json").json()
