@@ -57,8 +57,10 @@ def _race(*calls: Callable[[], Any]) -> list[tuple[str, Any]]:
     return outcomes
 
 
-def test_two_stations_consuming_the_same_sheet_one_wins(operator, stations):
+@pytest.mark.parametrize("stations_racing", [2, 20])
+def test_stations_consuming_the_same_sheet_one_wins_the_others_are_refused(operator, stations, stations_racing):
     sheet = register(operator, "electrode_sheet", None, None, code="ES-RACE", polarity="cathode")
+    codes = [f"STK-{i:02}" for i in range(stations_racing)]
 
     def stack(code: str) -> Callable[[], Any]:
         return lambda: operation_record(
@@ -69,40 +71,20 @@ def test_two_stations_consuming_the_same_sheet_one_wins(operator, stations):
             outputs=[OutputSpec(kind="stack", code=code)],
         )
 
-    outcomes = _race(stack("STK-A"), stack("STK-B"))
-
-    kinds = sorted(kind for kind, _ in outcomes)
-    assert kinds == ["error", "ok"], outcomes
-    error = next(value for kind, value in outcomes if kind == "error")
-    assert isinstance(error, Conflict)
-    assert error.code == ErrorCode.ITEM_CONSUMED
-    assert "inputs[0].item" in error.errors
-    assert Item.objects.get(code="ES-RACE").status == ItemStatus.CONSUMED
-    assert OperationInput.objects.filter(item__code="ES-RACE", consumed=True).count() == 1
-    # Only the winner's stack exists.
-    assert Item.objects.filter(code__in=["STK-A", "STK-B"]).count() == 1
-
-
-def test_twenty_stations_consuming_the_same_sheet_one_wins_nineteen_are_refused(operator, stations):
-    sheet = register(operator, "electrode_sheet", None, None, code="ES-RACE-20", polarity="cathode")
-
-    def stack(code: str) -> Callable[[], Any]:
-        return lambda: operation_record(
-            actor=operator,
-            step="stacking",
-            station="STK-01",
-            inputs=[InputSpec(sheet.code)],
-            outputs=[OutputSpec(kind="stack", code=code)],
-        )
-
-    outcomes = _race(*(stack(f"STK-20-{i:02}") for i in range(20)))
+    outcomes = _race(*(stack(code) for code in codes))
 
     assert [kind for kind, _ in outcomes].count("ok") == 1, outcomes
     errors = [value for kind, value in outcomes if kind == "error"]
-    assert len(errors) == 19
-    assert all(isinstance(e, Conflict) and e.code == ErrorCode.ITEM_CONSUMED for e in errors), errors
-    assert OperationInput.objects.filter(item=sheet).count() == 1
+    assert len(errors) == stations_racing - 1
+    for error in errors:
+        assert isinstance(error, Conflict), error
+        assert error.code == ErrorCode.ITEM_CONSUMED
+        assert "inputs[0].item" in error.errors
+    assert Item.objects.get(code="ES-RACE").status == ItemStatus.CONSUMED
+    assert OperationInput.objects.filter(item=sheet, consumed=True).count() == 1
     assert LineageEdge.objects.filter(parent=sheet).count() == 1
+    # Only the winner's stack exists.
+    assert Item.objects.filter(code__in=codes).count() == 1
 
 
 def test_two_stations_taking_most_of_a_lot_cannot_both_have_it(operator, stations):
