@@ -20,7 +20,9 @@ class RecordTimeField(forms.DateTimeField):
         try:
             return moment(str(value), field="")
         except InvalidInput as error:
-            raise forms.ValidationError(str(error), code="invalid") from None
+            # As a parameter: django-filter applies `message % params`, and the message quotes
+            # the client's text, which may hold a "%".
+            raise forms.ValidationError("%(reason)s", code="invalid", params={"reason": error.message}) from None
 
 
 class RecordTimeFilter(filters.IsoDateTimeFilter):
