@@ -42,7 +42,8 @@ createdb -h $PGHOST -U postgres "$DB"
 OPERATOR=$("$BIN/python" manage.py create_api_user fuzz-operator --role operator | tail -n1)
 ENGINEER=$("$BIN/python" manage.py create_api_user fuzz-engineer --role engineer | tail -n1)
 
-"$BIN/python" manage.py runserver --noreload "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
+# The way it is deployed: gunicorn, DEBUG off.
+"$BIN/gunicorn" --bind "127.0.0.1:$PORT" --workers 2 --timeout 120 config.wsgi >"$WORK/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 60); do
     curl -fs -o /dev/null "http://127.0.0.1:$PORT/api/health/" && break
