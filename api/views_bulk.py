@@ -46,7 +46,7 @@ from .errors import error_response
 from .fields import TextField
 from .idempotency import HEADER, _replay
 from .models import IdempotencyKey
-from .parsers import CheckedJSONParser, json_loads
+from .parsers import CheckedJSONParser, has_nul, json_loads
 from .permissions import Role
 
 READ_BYTES = 1024 * 1024
@@ -129,7 +129,7 @@ def _csv_data(reader: Any, header: list[str]) -> Iterator[dict[Any, Any] | None]
             number += 1
             if len(values) == width:
                 row = dict(zip(header, values, strict=True))
-                if any("\x00" in value for value in values):
+                if any(has_nul(value) for value in values):
                     raise _nul(number, row)
                 yield row
             elif not values:
@@ -148,7 +148,7 @@ def _csv_data(reader: Any, header: list[str]) -> Iterator[dict[Any, Any] | None]
 
 def _nul(number: int, row: dict[str, str]) -> BulkInvalid:
     """PostgreSQL text cannot hold NUL: the row and field are named instead of a database error."""
-    field = next(name for name, value in row.items() if "\x00" in value)
+    field = next(name for name, value in row.items() if has_nul(value))
     error = RowError(number, field, "contains a NUL character (0x00).", TransportCode.NUL_CHARACTER)
     return BulkInvalid([error], complete=False)
 
