@@ -28,6 +28,7 @@ NEWARE = FIXTURES / "neware" / "nda" / "neware_reader" / "new_nda_file.nda"
 NEWARE_REFERENCE = FIXTURES / "neware" / "reference" / "new_nda_file.ftr"
 BIOLOGIC = FIXTURES / "biologic" / "00_test_04_MB_C01.mpr"
 
+
 def _column(table: pa.Table, name: str) -> list[Any]:
     return table.column(name).to_pylist()
 
