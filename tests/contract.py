@@ -1,4 +1,4 @@
-"""Shapes promised by ../shared/API.md, shared by the tests that check them."""
+"""Shapes promised by the HTTP contract (docs/api.md), shared by the tests that check them."""
 
 ITEM_FIELDS = frozenset(
     {

@@ -21,16 +21,12 @@ from datasets.models import Export, ExportStatus
 from measurements.models import Measurement, Parameter
 from tests.factories import build_line
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "cyclers"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cyclers"  # see tests/fixtures/README.md
 ARBIN = FIXTURES / "arbin" / "2017-05-09_test-TC-contact_CH33.csv"
 MACCOR = FIXTURES / "maccor" / "maccor_test_file_4267-66-6519.041"
 NEWARE = FIXTURES / "neware" / "nda" / "neware_reader" / "new_nda_file.nda"
 NEWARE_REFERENCE = FIXTURES / "neware" / "reference" / "new_nda_file.ftr"
 BIOLOGIC = FIXTURES / "biologic" / "00_test_04_MB_C01.mpr"
-
-needs_fixtures = pytest.mark.skipif(
-    not FIXTURES.is_dir(), reason=f"reference cycler files absent ({FIXTURES}): ../shared/fixtures not laid out"
-)
 
 
 def _column(table: pa.Table, name: str) -> list[Any]:
@@ -118,7 +114,6 @@ def test_unknown_format_is_refused_clearly(tmp_path):
 # --- Reference files ---------------------------------------------------------------------------
 
 
-@needs_fixtures
 def test_arbin_fixture():
     table = cycler_read(ARBIN)
     assert table.schema == RAW_SCHEMA
@@ -142,7 +137,6 @@ def test_arbin_fixture():
     assert row["energy_charge"] == pytest.approx(2.11559 - 0.01694, rel=0.01)
 
 
-@needs_fixtures
 def test_maccor_fixture():
     table = cycler_read(MACCOR)
     assert table.schema == RAW_SCHEMA
@@ -158,7 +152,6 @@ def test_maccor_fixture():
     assert row["coulomb_efficiency"] is None
 
 
-@needs_fixtures
 def test_neware_fixture_against_its_reference():
     table = cycler_read(NEWARE)
     reference = feather.read_table(NEWARE_REFERENCE)
@@ -189,7 +182,6 @@ def test_neware_fixture_against_its_reference():
     assert cycle2["coulomb_efficiency"] == pytest.approx(cycle2["capacity_discharge"] / cycle2["capacity_charge"])
 
 
-@needs_fixtures
 def test_biologic_fixture():
     table = cycler_read(BIOLOGIC)
     assert table.schema == RAW_SCHEMA
@@ -201,7 +193,6 @@ def test_biologic_fixture():
     assert row["capacity_discharge"] > 0
 
 
-@needs_fixtures
 def test_binary_file_objects_are_read_through_a_temporary_file():
     with open(NEWARE, "rb") as handle:
         assert cycler_read(handle, name="upload.nda").equals(cycler_read(NEWARE))

@@ -25,8 +25,8 @@ from traceability.services import InputSpec, OutputSpec, operation_record
 pytestmark = pytest.mark.django_db
 
 URL = "/api/measurements/"
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
-ARBIN = sorted((FIXTURES / "cyclers" / "arbin").glob("*_CH33.csv")) if FIXTURES.is_dir() else []
+# A real Arbin export kept in the repository (tests/fixtures/README.md)
+ARBIN = Path(__file__).resolve().parents[1] / "fixtures" / "cyclers" / "arbin" / "2017-05-09_test-TC-contact_CH33.csv"
 UPSTREAM_KEYS = {"item", "depth", "relation", "from_m", "to_m", "via", "mapped_position_m"}
 INVALID = "invalid"  # the code of a DRF validation error or of an InvalidInput without its own code
 T1 = T0 + timedelta(days=1)  # a day after the factory line: COAT-01 is free again
@@ -330,10 +330,9 @@ def test_a_file_and_a_value_together_are_refused(operator_client, coated_roll, c
     assert counts() == before
 
 
-@pytest.mark.skipif(not ARBIN, reason=f"no Arbin cycler fixture in {FIXTURES / 'cyclers' / 'arbin'}")
 def test_a_real_arbin_cycler_file_is_the_file_of_a_formation_value(operator_client, cell, catalog, media):
-    content = ARBIN[0].read_bytes()
-    response = upload(operator_client, cell, ARBIN[0].name, content, parameter="formation_capacity_t")
+    content = ARBIN.read_bytes()
+    response = upload(operator_client, cell, ARBIN.name, content, parameter="formation_capacity_t")
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["parameter"], body["step"], body["item"]) == ("formation_capacity_t", "formation", cell.code)
