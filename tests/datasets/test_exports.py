@@ -163,6 +163,8 @@ def test_a_cell_export_carries_the_cycling_tables_of_its_cells(
     assert [row["cell"] for row in raw] == [first.code] * 4
     assert [float(row["current_ampere"]) for row in raw] == [1.0, 1.0, -0.9, -0.9]
     assert {"test_time_second", "voltage_volt", "current_ampere", "cycle_count"} <= set(raw[0])
+    # The file has no Step_Index: the steps come from the current, a charge then a discharge.
+    assert [int(row["step_index"]) for row in raw] == [1, 1, 2, 2]
     (cycle,) = download("cycles")
     assert cycle["cell"] == first.code and int(cycle["cycle_count"]) == 1
     assert float(cycle["capacity_charge"]) == pytest.approx(1.0)
