@@ -82,7 +82,7 @@ def test_parquet_export_runs_and_downloads(engineer_client, line, django_capture
     assert sorted(table.column("code").to_pylist()) == sorted(cell.code for cell in line.cells)
     metadata = table.schema.metadata
     assert json.loads(metadata[b"celltrace.query"])["granularity"] == "cell"
-    assert download["X-Content-SHA256"] == export.content_sha256
+    assert download["X-Content-SHA256"] == export.file_sha256 == status["file_sha256"]
 
     dictionary = engineer_client.get(f"{URL}{export_id}/dictionary/")
     assert dictionary.status_code == 200

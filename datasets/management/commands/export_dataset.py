@@ -88,14 +88,15 @@ class Command(BaseCommand):
             self.stderr.write(f"\r{line}", ending="")
             self.stderr.flush()
 
-        query = {
+        query: dict[str, Any] = {
             "granularity": options["granularity"],
             "filters": filters,
             "parameters": options["parameters"],
             "criticality": criticality,
             "split": split,
-            "aggregations": options["aggregations"],
         }
+        if options["aggregations"]:
+            query["aggregations"] = options["aggregations"]
         version = catalog_version()
         codes: list[str] = []
 
