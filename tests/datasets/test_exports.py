@@ -151,7 +151,9 @@ def test_a_cell_export_carries_the_cycling_tables_of_its_cells(
     def download(table: str) -> list[dict[str, Any]]:
         response = engineer_client.get(f"{URL}{export_id}/download/?table={table}")
         assert response.status_code == 200, response.content
-        assert response["X-Content-SHA256"] == status["tables"][table]["sha256"]
+        assert (
+            response["X-Content-SHA256"] == status["tables"][table]["sha256"] == status["tables"][table]["file_sha256"]
+        )
         body = b"".join(response.streaming_content)
         if fmt == "parquet":
             return pq.read_table(io.BytesIO(body)).to_pylist()
