@@ -6,6 +6,7 @@ from typing import Any
 from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpResponse
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
@@ -36,17 +37,30 @@ class ExportInput(serializers.Serializer[Any]):
     parameters = serializers.JSONField(required=False, default=None)
     criticality = serializers.JSONField(required=False, default=None)
     split = serializers.JSONField(required=False, default=None)
+    aggregations = serializers.JSONField(
+        required=False,
+        default=None,
+        help_text="of the parameters with several values per row: some of mean, min, max, std, n (default all)",
+    )
 
 
 class ExportSerializer(serializers.ModelSerializer[Export]):
     created_by = TextField(source="created_by.username", read_only=True)
-    tables = serializers.SerializerMethodField(help_text="cycling tables of a cell export: rows, columns, sha256")
+    tables = serializers.SerializerMethodField(
+        help_text="cycling tables of a cell export: rows, columns, sha256 and file_sha256 (both the file's)"
+    )
+    dictionary_url = serializers.SerializerMethodField(help_text="the export's data dictionary, one row per column")
 
     def get_tables(self, export: Export) -> dict[str, dict[str, Any]]:
         return {
-            name: {key: table[key] for key in ("rows", "columns", "sha256")}
+            name: {key: table[key] for key in ("rows", "columns", "sha256")} | {"file_sha256": table["sha256"]}
             for name, table in (export.tables or {}).items()
         }
+
+    def get_dictionary_url(self, export: Export) -> str:
+        path = reverse("export-dictionary", args=[export.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
     class Meta:
         model = Export
@@ -70,9 +84,12 @@ class ExportSerializer(serializers.ModelSerializer[Export]):
             "parameters",
             "criticality",
             "split",
+            "aggregations",
             "content_sha256",
+            "file_sha256",
             "catalog_version",
             "tables",
+            "dictionary_url",
         ]
         read_only_fields = fields
 
@@ -141,13 +158,13 @@ class ExportListView(generics.ListAPIView[Export]):
         data.is_valid(raise_exception=True)
         export = export_request(actor=request.user, **data.validated_data)  # type: ignore[arg-type]
         export.refresh_from_db()  # eager Celery may have finished it already
-        return Response(ExportSerializer(export).data, status=status.HTTP_202_ACCEPTED)
+        return Response(ExportSerializer(export, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ExportDetailView(APIView):
     @extend_schema(responses=ExportSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        return Response(ExportSerializer(_export(request, pk)).data)
+        return Response(ExportSerializer(_export(request, pk), context={"request": request}).data)
 
 
 def _downloadable(export: Export) -> None:
@@ -190,7 +207,7 @@ class ExportDownloadView(APIView):
             return _gone(export)
         extension = export.file.name.rsplit(".", 1)[-1]
         if table == "cells":
-            stream, sha256 = export.file.open("rb"), export.content_sha256
+            stream, sha256 = export.file.open("rb"), export.file_sha256
             name = f"celltrace-{export.granularity}-{export.pk}.{extension}"
         else:
             stored = (export.tables or {}).get(table)
@@ -201,7 +218,7 @@ class ExportDownloadView(APIView):
             stream, sha256 = default_storage.open(stored["file"], "rb"), stored["sha256"]
             name = f"celltrace-{table}-{export.pk}.{extension}"
         response = FileResponse(stream, as_attachment=True, filename=name, content_type=CONTENT_TYPES[export.format])
-        response["X-Content-SHA256"] = sha256
+        response["X-Content-SHA256"] = sha256  # of the file (file_sha256), to check the download
         return response
 
 

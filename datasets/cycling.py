@@ -3,8 +3,9 @@
 `cycler_read` turns one cycler file into the raw table: `test_time_second` (float64, seconds from
 the file's own zero), `voltage_volt`, `current_ampere` (float64, positive when charging),
 `cycle_count` (int64, as the cycler counts: Arbin and Neware from 1, Maccor and BioLogic from 0)
-and `step_index` (int64, null where the file has none). Formats, detected from the name and the
-first lines:
+and `step_index` (int64: the cycler's step number; where the file has none, numbered from 1 by
+`derived_steps`, a new step at each change of cycle or of mode: charge, rest, discharge).
+Formats, detected from the name and the first lines:
 
 - Arbin CSV export (`Test_Time`, `Current`, `Voltage`, `Cycle_Index`, `Step_Index`, with or without
   units in brackets): current already positive on charge.
@@ -109,14 +110,47 @@ def _int(text: str) -> int | None:
     return None if value is None else int(value)
 
 
+# A current below this share of the file's largest is a rest (the noise of a resting channel).
+_REST_SHARE = 1e-3
+
+
+def derived_steps(current: Any, cycle: Any) -> np.ndarray:
+    """Step numbers from 1 for a file without them: a new step where the cycle or the mode
+    changes (charge above, discharge below, rest within `_REST_SHARE` of the largest current)."""
+    amps = np.nan_to_num(np.asarray(current, dtype=np.float64))
+    if amps.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    threshold = float(np.abs(amps).max()) * _REST_SHARE
+    mode = np.where(amps > threshold, 1, np.where(amps < -threshold, -1, 0))
+    cycles = np.asarray(cycle, dtype=np.int64)
+    changes = (mode[1:] != mode[:-1]) | (cycles[1:] != cycles[:-1])
+    return np.concatenate(([1], 1 + np.cumsum(changes))).astype(np.int64)
+
+
+def _steps(step: Any, current: Any, cycle: list[int]) -> list[int]:
+    """The file's step numbers, a gap filled with the step before it (the first with the next);
+    derived from the data (`derived_steps`) when the file has none."""
+    steps = step.tolist() if isinstance(step, np.ndarray) else list(step)
+    known = [value for value in steps if value is not None]
+    if not known:
+        return derived_steps(current, cycle).tolist()
+    filled: list[int] = []
+    last = int(known[0])
+    for value in steps:
+        last = last if value is None else int(value)
+        filled.append(last)
+    return filled
+
+
 def _table(time: Any, voltage: Any, current: Any, cycle: Any, step: Any) -> pa.Table:
-    """The BDF table from columns (lists or numpy arrays); a missing cycle number repeats the last."""
+    """The BDF table from columns (lists or numpy arrays); a missing cycle number repeats the
+    last, a missing step number as in `_steps`."""
     filled: list[int] = []
     last = 0  # A file without a cycle counter is one cycle, numbered 0.
     for value in cycle.tolist() if isinstance(cycle, np.ndarray) else cycle:
         last = last if value is None else int(value)
         filled.append(last)
-    steps = step.tolist() if isinstance(step, np.ndarray) else step
+    steps = _steps(step, current, filled)
     columns = [
         pa.array(time, pa.float64()),
         pa.array(voltage, pa.float64()),
@@ -285,7 +319,8 @@ def cycle_summary(table: pa.Table) -> pa.Table:
     part, discharge: the magnitude of the negative part); energy likewise of |voltage × current|
     (a magnitude, as cyclers report it, also for the negative voltages of some test channels).
     Each interval between two samples counts towards the cycle of its later sample. Coulomb
-    efficiency is discharge / charge, null for a cycle that was not charged.
+    efficiency is discharge / charge, null for a cycle without both a charge and a discharge
+    (not 0 for a charge alone, not infinite for a discharge alone).
     """
     if table.num_rows == 0:
         return SUMMARY_SCHEMA.empty_table()
@@ -315,7 +350,7 @@ def cycle_summary(table: pa.Table) -> pa.Table:
         rows["test_time_end"].append(float(np.nanmax(time[samples])))
         rows["capacity_charge"].append(charge)
         rows["capacity_discharge"].append(discharge)
-        rows["coulomb_efficiency"].append(discharge / charge if charge > 0 else None)
+        rows["coulomb_efficiency"].append(discharge / charge if charge > 0 and discharge > 0 else None)
         rows["energy_charge"].append(float(e_charge[intervals].sum()))
         rows["energy_discharge"].append(float(e_discharge[intervals].sum()))
     return pa.Table.from_pydict(rows, schema=SUMMARY_SCHEMA)

@@ -1,5 +1,10 @@
 """The data dictionary of a dataset: one entry per column, and the catalog version it was read
-with, so a model can cite exactly what its columns meant."""
+with, so a model can cite exactly what its columns meant.
+
+`aggregation` of a measurement column: `mean`, `min`, `max`, `std` (sample standard deviation)
+or `n` (count) of the values behind a row, for a parameter some exported row has several values
+of; `value`, the one value itself (column named without a suffix), for a parameter no exported
+row has two of."""
 
 import hashlib
 import json

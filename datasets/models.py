@@ -29,6 +29,8 @@ class Export(models.Model):
     parameters = models.JSONField(null=True, blank=True)
     criticality = models.JSONField(null=True, blank=True)
     split = models.JSONField(null=True, blank=True)
+    # Of the parameters with several values per row; None: all (datasets.table.AGGREGATIONS).
+    aggregations = models.JSONField(null=True, blank=True)
     request_sha256 = models.CharField(max_length=64, db_index=True)
     # The result.
     rows = models.IntegerField(null=True, blank=True)
@@ -37,9 +39,13 @@ class Export(models.Model):
     # Cycler files a done export passed over: [{"cell", "file", "message"}].
     warnings = models.JSONField(default=list, blank=True)
     file = models.FileField(upload_to=export_upload_to, max_length=300, blank=True, default="")
-    # The cycling tables of a cell export: {"cycling"|"cycles": {"file", "rows", "columns", "sha256"}}.
+    # The cycling tables of a cell export: {"cycling"|"cycles": {"file", "rows", "columns",
+    # "sha256", "file_sha256"}}, both the file's sha256 (the first its older name).
     tables = models.JSONField(default=dict, blank=True)
+    # Of the rows (column names and values, canonical JSON): equal for the same data whatever the
+    # format, export or time. The file's own bytes: `file_sha256`.
     content_sha256 = models.CharField(max_length=64, blank=True, default="")
+    file_sha256 = models.CharField(max_length=64, blank=True, default="")
     catalog_version = models.CharField(max_length=40, blank=True, default="")
     dictionary = models.JSONField(null=True, blank=True)
     celery_task_id = models.CharField(max_length=255, blank=True, default="")

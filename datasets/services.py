@@ -37,7 +37,7 @@ from measurements.models import Level, ModelType, Parameter
 
 from .dictionary import catalog_version, data_dictionary
 from .models import Export, ExportStatus, export_upload_to
-from .table import FILTERS, GRANULARITIES, GROUP_KEYS, dataset_rows
+from .table import AGGREGATIONS, FILTERS, GRANULARITIES, GROUP_KEYS, dataset_rows
 from .writers import CYCLING_TABLES, FORMATS, LAYOUTS, Written, cycling_paths, write_cycling, write_dataset
 
 log = logging.getLogger(__name__)
@@ -149,13 +149,28 @@ def _split(split: Any) -> dict[str, Any] | None:
     return {"by": by, "test": float(test), "seed": seed}
 
 
+def _aggregations(aggregations: Any) -> list[str] | None:
+    """None (all), or a non-empty list of `AGGREGATIONS`, kept in their order, each once."""
+    if aggregations is None:
+        return None
+    if not isinstance(aggregations, list) or not aggregations:
+        raise InvalidInput(f"aggregations is a non-empty list of {', '.join(AGGREGATIONS)}.", field="aggregations")
+    for value in aggregations:
+        if not isinstance(value, str) or value not in AGGREGATIONS:
+            raise InvalidInput(
+                f"Unknown aggregation {value!r}: one of {', '.join(AGGREGATIONS)}.", field="aggregations"
+            )
+    return [name for name in AGGREGATIONS if name in aggregations]
+
+
 def request_sha256(query: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(query, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def export_query(export: Export) -> dict[str, Any]:
-    """The normalised request, as recorded in the file and hashed to find identical requests."""
-    return {
+    """The normalised request, as recorded in the file and hashed to find identical requests;
+    `aggregations` only when chosen (a request without them hashes as before they existed)."""
+    query = {
         "granularity": export.granularity,
         "format": export.format,
         "layout": export.layout,
@@ -164,6 +179,9 @@ def export_query(export: Export) -> dict[str, Any]:
         "criticality": export.criticality,
         "split": export.split,
     }
+    if export.aggregations is not None:
+        query["aggregations"] = export.aggregations
+    return query
 
 
 def export_request(
@@ -176,6 +194,7 @@ def export_request(
     parameters: Any = None,
     criticality: Any = None,
     split: Any = None,
+    aggregations: Any = None,
 ) -> Export:
     """The user's identical queued or running export, or a new one queued for Celery and recorded
     in the audit trail (`export.request`, with the normalised query)."""
@@ -189,6 +208,7 @@ def export_request(
         parameters=_parameters(parameters),
         criticality=_criticality(criticality),
         split=_split(split),
+        aggregations=_aggregations(aggregations),
     )
     export.request_sha256 = request_sha256(export_query(export))
     with transaction.atomic():
@@ -251,7 +271,8 @@ class _Progress:
 class _Built:
     rows: int
     columns: int
-    sha256: str
+    content_sha256: str  # of the rows
+    file_sha256: str
     dictionary: list[dict[str, Any]]
     catalog_version: str
     cycling: dict[str, Written] = field(default_factory=dict)  # table name -> file
@@ -265,6 +286,7 @@ def _build(export: Export, directory: Path) -> _Built:
         parameters=export.parameters,
         criticality=export.criticality,
         split=export.split or None,
+        aggregations=export.aggregations,
     )
     dictionary = data_dictionary(columns)
     version = catalog_version()
@@ -289,7 +311,9 @@ def _build(export: Export, directory: Path) -> _Built:
         catalog_version=version,
         codes=codes,
     )
-    built = _Built(written.rows, written.columns, written.sha256, dictionary, version)
+    built = _Built(
+        written.rows, written.columns, written.provenance["content_sha256"], written.sha256, dictionary, version
+    )
     if export.granularity == "cell":
         built.cycling = write_cycling(
             cells=codes, paths=cycling_paths(path), fmt=export.format, metadata=metadata, problems=built.warnings
@@ -387,11 +411,13 @@ def _export_build(export_id: int) -> Export | None:
                 "rows": written.rows,
                 "columns": written.columns,
                 "sha256": written.sha256,
+                "file_sha256": written.sha256,
             }
         finished = timezone.now()
         export.status = ExportStatus.DONE
         export.progress = 1.0
-        export.rows, export.columns, export.content_sha256 = built.rows, built.columns, built.sha256
+        export.rows, export.columns = built.rows, built.columns
+        export.content_sha256, export.file_sha256 = built.content_sha256, built.file_sha256
         export.dictionary, export.catalog_version = built.dictionary, built.catalog_version
         export.finished_at = finished
         export.expires_at = finished + timedelta(hours=settings.CELLTRACE_EXPORT_TTL_HOURS)
@@ -409,6 +435,8 @@ def _export_build(export_id: int) -> Export | None:
             finished_at=timezone.now(),
             file="",
             tables={},
+            content_sha256="",
+            file_sha256="",
         )
         export.refresh_from_db()
     finally:

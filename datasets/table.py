@@ -18,8 +18,14 @@ went into, a machine value under the polarity of the operation's output. Environ
 no polarity.
 
 Columns come from the data of the selected roots, found by a first set-based query that also
-counts the coverage of each column; the rows then stream from a second query ordered by root,
-through a server-side cursor on PostgreSQL. Two queries whatever the number of roots.
+counts the coverage of each column and the roots with two values or more of each (polarity,
+parameter) pair; the rows then stream from a second query ordered by root, through a server-side
+cursor on PostgreSQL. Two queries whatever the number of roots.
+
+Only columns that can carry information are written: a pair no root has two values of is one
+column, its value (`VALUE`, no suffix); the others get the aggregations asked for (all of
+`AGGREGATIONS` by default), their std non-null where a root has two values. A group-key column
+no root has is left out (kept, empty, when nothing is selected: the table's shape).
 """
 
 import hashlib
@@ -41,6 +47,10 @@ from traceability.models import Step
 from traceability.selectors import MAX_DEPTH, STRETCH_HI, STRETCH_LO, vendor_functions
 
 AGGREGATIONS = ("mean", "min", "max", "std", "n")
+# The aggregation of a (polarity, parameter) pair no exported row has two values of: the value
+# itself, in a column named without a suffix (a std would be all null, min, max and mean the
+# value again, n the value's presence).
+VALUE = "value"
 GRANULARITIES = ("cell", "sheet", "roll")
 POLARITIES = ("cathode", "anode")
 # Group keys for honest train/test splits: (column stem, item kind).
@@ -383,14 +393,17 @@ def _identity_columns(roots: int) -> list[Column]:
     ]
 
 
-def _group_columns(found: dict[tuple[str, str | None], int]) -> list[Column]:
-    """Always one column per key and polarity, plus an unprefixed one if some key has none."""
+def _group_columns(found: dict[tuple[str, str | None], int], roots: int) -> list[Column]:
+    """One column per key and polarity some root has, plus an unprefixed one if some key has
+    none; of an empty selection, one per key and polarity."""
     columns = []
     for stem, kind in GROUP_KEYS:
         polarities: list[str | None] = [*POLARITIES]
         if (kind, None) in found:
             polarities.append(None)
         for polarity in polarities:
+            if roots and not found.get((kind, polarity)):
+                continue
             columns.append(
                 Column(
                     _group_column(stem, polarity),
@@ -462,7 +475,12 @@ def _lot_columns(
     return columns
 
 
-def _measurement_columns(found: list[tuple[str | None, int, int, int]]) -> list[Column]:
+def _measurement_columns(
+    found: list[tuple[str | None, int, int, int]], aggregations: list[str] | None = None
+) -> list[Column]:
+    """Per (polarity, parameter, roots with a value, roots with two or more): the value column
+    if no root has two, else one per aggregation asked for, in the order of `AGGREGATIONS`."""
+    chosen = [a for a in AGGREGATIONS if aggregations is None or a in aggregations]
     parameters = Parameter.objects.in_bulk([parameter_id for _pol, parameter_id, _n, _n2 in found])
     sequence = dict(Step.objects.values_list("code", "sequence"))
     polarity_order = {"cathode": 0, "anode": 1, None: 2}
@@ -476,10 +494,10 @@ def _measurement_columns(found: list[tuple[str | None, int, int, int]]) -> list[
     for polarity, parameter_id, roots, roots_several in sorted(found, key=order):
         parameter = parameters[parameter_id]
         stem = measurement_column_stem(parameter, polarity)
-        for aggregation in AGGREGATIONS:
+        for aggregation in chosen if roots_several else [VALUE]:
             columns.append(
                 Column(
-                    f"{stem}.{aggregation}",
+                    stem if aggregation == VALUE else f"{stem}.{aggregation}",
                     "int" if aggregation == "n" else "float",
                     "measurement",
                     parameter=parameter,
@@ -503,6 +521,16 @@ def _timestamp(value: Any) -> datetime | None:
 
 
 # --- Splits ------------------------------------------------------------------------------------
+
+
+def validate_aggregations(aggregations: Any) -> list[str]:
+    """A non-empty list of `AGGREGATIONS`, in their order, each once."""
+    if not isinstance(aggregations, list | tuple) or not aggregations:
+        raise ValueError(f"Aggregations must be a non-empty list of {', '.join(AGGREGATIONS)}.")
+    unknown = [a for a in aggregations if a not in AGGREGATIONS]
+    if unknown:
+        raise ValueError(f"Unknown aggregation {unknown[0]!r}: one of {', '.join(AGGREGATIONS)}.")
+    return [a for a in AGGREGATIONS if a in aggregations]
 
 
 def validate_split(split: dict[str, Any]) -> dict[str, Any]:
@@ -681,6 +709,7 @@ def dataset_rows(
     criticality: dict[str, str] | None = None,
     batch_size: int = BATCH_SIZE,
     split: dict[str, Any] | None = None,
+    aggregations: list[str] | None = None,
 ) -> tuple[list[Column], Iterator[dict[str, Any]]]:
     """The columns (with their coverage) and an iterator of one dict per root, in root id order.
 
@@ -688,11 +717,13 @@ def dataset_rows(
     kinds). `parameters`: catalog codes to keep. `criticality`: {"ml": "high"} keeps parameters of
     at least that level for that model type. `split`: {"by": "slurry_batch", "test": 0.2,
     "seed": 1} adds a column `split` ("train" or "test") decided per group (see `assign_split`).
+    `aggregations`: which of `AGGREGATIONS` the pairs with several values get (default all).
     A selection of nothing gives the identity and group columns and no rows. The iterator holds
     the server-side cursor open until exhausted; with rows it is a `WideRows`, whose `blocks()`
     gives the same rows column by column.
     """
     checked_split = validate_split(split) if split is not None else None
+    checked_aggregations = validate_aggregations(aggregations) if aggregations is not None else None
     where, root_params = _root_where(granularity, filters or {})
     parameter_where, parameter_params = _parameter_where(parameters, criticality)
     kinds = _lot_kinds()
@@ -719,20 +750,23 @@ def dataset_rows(
             lot_codes[(kind, polarity)] = count
         else:
             lot_attrs[(kind, polarity, attr)] = count
+    measured = _measurement_columns(found, checked_aggregations)
     columns = (
         _identity_columns(roots)
-        + _group_columns(keys)
+        + _group_columns(keys, roots)
         + ([_split_column(checked_split, roots)] if checked_split else [])
         + _lot_columns(kinds, lot_codes, lot_attrs)
-        + _measurement_columns(found)
+        + measured
     )
-    # The measurement columns come last, five per (polarity, parameter) pair: the pair's slot.
-    pairs = [
-        (column.polarity, column.parameter.pk)
-        for column in columns
-        if column.parameter is not None and column.aggregation == AGGREGATIONS[0]
+    # The measurement columns come last, one or more per (polarity, parameter) pair: its slot.
+    slots: dict[tuple[str | None, int], int] = {}
+    layout = [
+        (slots.setdefault((c.polarity, c.parameter.pk), len(slots)), c.aggregation or VALUE)
+        for c in measured
+        if c.parameter is not None
     ]
-    first = len(columns) - len(AGGREGATIONS) * len(pairs)
+    pairs = list(slots)
+    first = len(columns) - len(measured)
     group_stems = {kind: stem for stem, kind in GROUP_KEYS}
     names = [column.name for column in columns]
     if roots == 0:
@@ -753,7 +787,7 @@ def dataset_rows(
         cursor = connection.chunked_cursor() if connection.vendor == "postgresql" else connection.cursor()
         try:
             cursor.execute(query, params)
-            block = _BlockBuilder(names[:first], [_pair_key(*pair) for pair in pairs])
+            block = _BlockBuilder(names[:first], [_pair_key(*pair) for pair in pairs], layout)
             current: int | None = None
             row: dict[str, Any] = {}
             codes: dict[str, list[str]] = {}
@@ -807,9 +841,10 @@ class _BlockBuilder:
     """Collects the rows of a block: the other columns as small dicts, the measurements as the
     (key, n, sum, sum of squares, min, max) of each root's pairs, turned into columns at once."""
 
-    def __init__(self, names: list[str], keys: list[int]) -> None:
+    def __init__(self, names: list[str], keys: list[int], layout: list[tuple[int, str]]) -> None:
         self.names = names
         self.pairs = len(keys)
+        self.layout = layout  # per measurement column: (slot, aggregation)
         # From a pair's key to its slot (the place of its five columns), by binary search.
         self.order = np.argsort(np.asarray(keys, dtype=np.int64))
         self.keys = np.asarray(keys, dtype=np.int64)[self.order]
@@ -849,14 +884,22 @@ class _BlockBuilder:
         np.sqrt(variance, out=std, where=variance > 0)
         arrays: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
         first = len(self.names)
-        # In the order of AGGREGATIONS.
-        columns = ((mean, present), (low, present), (high, present), (std, several), (count, None))
-        python = [_python(array, valid) for array, valid in columns]
-        for slot in range(pairs):
-            for offset, (array, valid) in enumerate(columns):
-                column = first + len(columns) * slot + offset
-                arrays[column] = (array[slot], None if valid is None else valid[slot])
-                values.append(python[offset][slot])
+        # A single value is its own mean (s / 1): the same array.
+        sources = {
+            "mean": (mean, present),
+            VALUE: (mean, present),
+            "min": (low, present),
+            "max": (high, present),
+            "std": (std, several),
+            "n": (count, None),
+        }
+        python: dict[int, list[list[Any]]] = {}
+        for offset, (slot, aggregation) in enumerate(self.layout):
+            array, valid = sources[aggregation]
+            if id(array) not in python:
+                python[id(array)] = _python(array, valid)
+            arrays[first + offset] = (array[slot], None if valid is None else valid[slot])
+            values.append(python[id(array)][slot])
         self.size, self.rows, self.parts = 0, [], []
         return Block(values, arrays)
 

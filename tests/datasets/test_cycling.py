@@ -79,10 +79,38 @@ def test_missing_cycle_numbers_are_one_cycle_and_empty_table_summarises_empty():
     data = b"Test_Time,Current,Voltage\n0,1,3.0\n3600,1,3.1\n"
     table = cycler_read(io.BytesIO(data), name="x.csv")
     assert _column(table, "cycle_count") == [0, 0]
-    assert _column(table, "step_index") == [None, None]
+    assert _column(table, "step_index") == [1, 1]  # one charge: one step
     assert _column(cycle_summary(table), "capacity_charge") == [pytest.approx(1.0)]
-    assert _column(cycle_summary(table), "coulomb_efficiency") == [0.0]
+    # Charged, never discharged: no efficiency, rather than 0.
+    assert _column(cycle_summary(table), "coulomb_efficiency") == [None]
     assert cycle_summary(table.slice(0, 0)).num_rows == 0
+
+
+def test_steps_are_derived_from_mode_and_cycle_changes_when_the_file_has_none():
+    # Charge, rest (a resting channel's noise counts as rest), discharge, then cycle 2's charge.
+    data = (
+        b"Test_Time,Current,Voltage,Cycle_Index\n"
+        b"0,1,3.6,1\n10,1,3.9,1\n20,0.0001,3.9,1\n30,0,3.9,1\n40,-1,3.8,1\n50,-1,3.0,1\n"
+        b"60,1,3.1,2\n70,1,3.5,2\n"
+    )
+    table = cycler_read(io.BytesIO(data), name="no-steps.csv")
+    assert _column(table, "step_index") == [1, 1, 2, 2, 3, 3, 4, 4]
+    # A gap in a file's own step numbers takes the step before it (the first, the next one).
+    gaps = b"Test_Time,Current,Voltage,Step_Index\n0,1,3.6,\n10,1,3.7,5\n20,1,3.8,\n30,-1,3.7,6\n"
+    assert _column(cycler_read(io.BytesIO(gaps), name="gaps.csv"), "step_index") == [5, 5, 5, 6]
+
+
+def test_coulomb_efficiency_is_null_without_a_discharge_or_without_a_charge():
+    charge_only = b"Test_Time,Current,Voltage,Cycle_Index\n0,1,3.6,1\n3600,1,4.1,1\n"
+    discharge_only = b"Test_Time,Current,Voltage,Cycle_Index\n0,-1,4.1,1\n3600,-1,3.0,1\n"
+    rest_only = b"Test_Time,Current,Voltage,Cycle_Index\n0,0,3.6,1\n3600,0,3.6,1\n"
+    both = b"Test_Time,Current,Voltage,Cycle_Index\n0,1,3.6,1\n3600,1,4.1,1\n3600,-0.5,4.0,1\n7200,-0.5,3.0,1\n"
+    for data in (charge_only, discharge_only, rest_only):
+        row = cycle_summary(cycler_read(io.BytesIO(data), name="x.csv")).to_pylist()[0]
+        assert row["coulomb_efficiency"] is None, row
+    row = cycle_summary(cycler_read(io.BytesIO(both), name="x.csv")).to_pylist()[0]
+    assert row["coulomb_efficiency"] == pytest.approx(0.5)
+    assert row["capacity_discharge"] == pytest.approx(0.5) and row["capacity_charge"] == pytest.approx(1.0)
 
 
 def test_maccor_sign_from_state():
@@ -123,16 +151,17 @@ def test_arbin_fixture():
     assert _column(table, "current_ampere")[0] == pytest.approx(6.6, abs=0.01)
     assert min(_column(table, "current_ampere")) > 0
     assert _column(table, "voltage_volt")[-1] > _column(table, "voltage_volt")[0]
-    # Cycle_Index and Step_Index are empty in this export.
+    # Cycle_Index and Step_Index are empty in this export: one cycle, and steps derived from the
+    # current: 6.6 A, one sample at rest (0.16 mA), 1.1 A.
     assert set(_column(table, "cycle_count")) == {0}
-    assert set(_column(table, "step_index")) == {None}
+    assert _column(table, "step_index") == [1] * 47 + [2] + [3] * 239
     summary = cycle_summary(table)
     assert summary.num_rows == 1
     row = summary.to_pylist()[0]
     # The file's own Charge_Capacity column runs from 0.00518 to 0.60827 A·h over the same span.
     assert row["capacity_charge"] == pytest.approx(0.60827 - 0.00518, rel=0.01)
     assert row["capacity_discharge"] == 0.0
-    assert 0.0 <= row["coulomb_efficiency"] <= 1.05
+    assert row["coulomb_efficiency"] is None  # a charge alone: no efficiency
     # And its Charge_Energy column from 0.01694 to 2.11559 W·h.
     assert row["energy_charge"] == pytest.approx(2.11559 - 0.01694, rel=0.01)
 
@@ -191,6 +220,8 @@ def test_biologic_fixture():
     row = cycle_summary(table).to_pylist()[0]
     assert row["capacity_charge"] == 0.0
     assert row["capacity_discharge"] > 0
+    assert row["coulomb_efficiency"] is None  # a discharge alone: not infinite
+    assert None not in _column(table, "step_index")
 
 
 def test_binary_file_objects_are_read_through_a_temporary_file():

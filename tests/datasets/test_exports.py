@@ -82,7 +82,7 @@ def test_parquet_export_runs_and_downloads(engineer_client, line, django_capture
     assert sorted(table.column("code").to_pylist()) == sorted(cell.code for cell in line.cells)
     metadata = table.schema.metadata
     assert json.loads(metadata[b"celltrace.query"])["granularity"] == "cell"
-    assert download["X-Content-SHA256"] == export.content_sha256
+    assert download["X-Content-SHA256"] == export.file_sha256 == status["file_sha256"]
 
     dictionary = engineer_client.get(f"{URL}{export_id}/dictionary/")
     assert dictionary.status_code == 200
@@ -151,7 +151,9 @@ def test_a_cell_export_carries_the_cycling_tables_of_its_cells(
     def download(table: str) -> list[dict[str, Any]]:
         response = engineer_client.get(f"{URL}{export_id}/download/?table={table}")
         assert response.status_code == 200, response.content
-        assert response["X-Content-SHA256"] == status["tables"][table]["sha256"]
+        assert (
+            response["X-Content-SHA256"] == status["tables"][table]["sha256"] == status["tables"][table]["file_sha256"]
+        )
         body = b"".join(response.streaming_content)
         if fmt == "parquet":
             return pq.read_table(io.BytesIO(body)).to_pylist()
@@ -163,6 +165,8 @@ def test_a_cell_export_carries_the_cycling_tables_of_its_cells(
     assert [row["cell"] for row in raw] == [first.code] * 4
     assert [float(row["current_ampere"]) for row in raw] == [1.0, 1.0, -0.9, -0.9]
     assert {"test_time_second", "voltage_volt", "current_ampere", "cycle_count"} <= set(raw[0])
+    # The file has no Step_Index: the steps come from the current, a charge then a discharge.
+    assert [int(row["step_index"]) for row in raw] == [1, 1, 2, 2]
     (cycle,) = download("cycles")
     assert cycle["cell"] == first.code and int(cycle["cycle_count"]) == 1
     assert float(cycle["capacity_charge"]) == pytest.approx(1.0)

@@ -26,7 +26,7 @@ LOT = "=cmd|' /C calc'!A0"
 KEY = '=HYPERLINK("http://evil.example","x")'
 NAME = '=HYPERLINK("http://evil.example","thickness")'
 CODE = "-thickness"  # a valid slug
-COLUMN = f"cathode.coating.{CODE}.mean"
+COLUMN = f"cathode.coating.{CODE}"  # one value per cell: the value, no aggregates
 TEXTS = [f"{start}1+2" for start in FORMULA_STARTS]
 
 

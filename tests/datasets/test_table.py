@@ -197,16 +197,17 @@ def test_exact_numbers_of_the_cell_rows(line: dict[str, Any]) -> None:
     assert first["anode.coating.mass_loading_ds.n"] == 2
     assert second["anode.coating.mass_loading_ds.mean"] == pytest.approx(14.0)
     assert second["anode.coating.mass_loading_ds.std"] is None
-    # A whole-roll lab value reaches every cell once, though through two sheets.
-    assert [r["cathode.coating.coating_thickness_ds.mean"] for r in (first, second, third)] == [150.0] * 3
-    assert first["cathode.coating.coating_thickness_ds.n"] == 1
+    # A whole-roll lab value reaches every cell once, though through two sheets: one value per
+    # cell, so one column, the value, without aggregates.
+    assert [r["cathode.coating.coating_thickness_ds"] for r in (first, second, third)] == [150.0] * 3
+    assert not [n for n in names if n.startswith("cathode.coating.coating_thickness_ds.")]
     # Machine parameters of the coating operations, converted from cm/min.
-    assert first["cathode.coating.coating_speed_ds.mean"] == pytest.approx(2.0)
-    assert first["anode.coating.coating_speed_ds.mean"] == pytest.approx(3.0)
+    assert first["cathode.coating.coating_speed_ds"] == pytest.approx(2.0)
+    assert first["anode.coating.coating_speed_ds"] == pytest.approx(3.0)
     # A raw-lot value under the polarity of the slurry it went into; a cell value without one.
-    assert first["cathode.material.d50_ds.mean"] == 12.5
-    assert first["formation.capacity_ds.mean"] == 1000.0
-    assert second["formation.capacity_ds.mean"] is None
+    assert first["cathode.material.d50_ds"] == 12.5
+    assert first["formation.capacity_ds"] == 1000.0
+    assert second["formation.capacity_ds"] is None
     # The dry room during the coating (-60) and during each cell's own stacking.
     assert first["environment.dew_point_ds.mean"] == pytest.approx(-55.0)
     assert first["environment.dew_point_ds.n"] == 2
@@ -219,9 +220,10 @@ def test_exact_numbers_of_the_cell_rows(line: dict[str, Any]) -> None:
     assert first["anode.slurry_batch"] == line["slurries"]["anode"].code
     assert first["cathode.coating_run"] == line["coated"]["cathode"].code
     assert first["cathode.calendered_roll"] == line["calendered"].code
-    assert first["anode.calendered_roll"] is None
+    # No anode is calendered: no column that would be empty.
+    assert "anode.calendered_roll" not in names
     assert names[:4] == ["code", "kind", "status", "created_at"]
-    assert "anode.material.d50_ds.mean" not in names
+    assert not [n for n in names if n.startswith("anode.material.d50_ds")]
 
 
 @pytest.mark.django_db
@@ -264,7 +266,9 @@ def test_the_dictionary_describes_every_column_with_its_coverage(line: dict[str,
     assert entries["cathode.coating.mass_loading_ds.std"]["coverage"] == 2
     assert entries["anode.coating.mass_loading_ds.std"]["coverage"] == 1
     assert entries["environment.dew_point_ds.mean"]["polarity"] is None
-    assert entries["formation.capacity_ds.n"]["unit"] == "count"
+    assert entries["environment.dew_point_ds.n"]["unit"] == "count"
+    single = entries["formation.capacity_ds"]
+    assert (single["aggregation"], single["unit"], single["coverage"]) == ("value", "mA*h", 1)
     assert entries["code"]["coverage"] == 3
     out = StringIO()
     dictionary_csv(list(entries.values()), out)
@@ -277,7 +281,8 @@ def test_parameters_and_criticality_select_columns(line: dict[str, Any]) -> None
     assert "cathode.coating.mass_loading_ds.mean" in names
     assert "cathode.coating.coating_thickness_ds.mean" not in names
     names, _rows_found = _rows(filters={"codes": [line["cells"][0].code]}, parameters=["d50_ds"])
-    assert [n for n in names if n.endswith(".mean")] == ["cathode.material.d50_ds.mean"]
+    assert [n for n in names if "d50_ds" in n] == ["cathode.material.d50_ds"]
+    assert not [n for n in names if "mass_loading" in n]
 
 
 @pytest.mark.django_db
@@ -338,13 +343,13 @@ def test_parquet_csv_and_jsonl_read_back(line: dict[str, Any], tmp_path: Path) -
     with csv_file.open() as stream:
         read = list(csv.DictReader(stream))
     assert [float(r["cathode.coating.mass_loading_ds.mean"]) for r in read] == pytest.approx([23.0, 30.5])
-    assert read[1]["formation.capacity_ds.mean"] == "" and read[1]["formation.capacity_ds.n"] == "0"
+    assert read[1]["formation.capacity_ds"] == "" and "formation.capacity_ds.n" not in read[1]
 
     columns, rows = dataset_rows(filters={"codes": codes})
     jsonl = write_dataset(path=tmp_path / "d.jsonl", columns=columns, rows=rows, fmt="jsonl").path
     lines = [orjson.loads(text) for text in jsonl.read_bytes().splitlines()]
     assert [r["anode.coating.mass_loading_ds.mean"] for r in lines] == pytest.approx([11.0, 14.0])
-    assert lines[0]["cathode.coating.mass_loading_ds.n"] == 4 and lines[1]["formation.capacity_ds.mean"] is None
+    assert lines[0]["cathode.coating.mass_loading_ds.n"] == 4 and lines[1]["formation.capacity_ds"] is None
 
     columns, rows = dataset_rows(filters={"codes": codes})
     long = write_dataset(path=tmp_path / "l.parquet", columns=columns, rows=rows, layout="long").path
@@ -445,19 +450,18 @@ def test_lot_columns_take_the_same_queries_for_two_and_ten_cells(line: dict[str,
 def test_end_of_line_results_are_targets(line: dict[str, Any]) -> None:
     columns, rows = dataset_rows(filters={"codes": [line["cells"][0].code]})
     row = next(rows)
-    assert row["eol_test.eol_dcir_ds.mean"] == 42.0
+    assert row["eol_test.eol_dcir_ds"] == 42.0
     roles = {e["name"]: e["role"] for e in data_dictionary(columns)}
-    assert roles["eol_test.eol_dcir_ds.mean"] == "target"
-    assert roles["eol_test.eol_dcir_ds.n"] == "target"
-    assert roles["formation.capacity_ds.mean"] == "target"  # a formation capacity
-    assert roles["cathode.coating.mass_loading_ds.mean"] == "feature"
+    assert roles["eol_test.eol_dcir_ds"] == "target"
+    assert roles["formation.capacity_ds"] == "target"  # a formation capacity
+    assert roles["cathode.coating.mass_loading_ds.mean"] == roles["cathode.coating.mass_loading_ds.n"] == "feature"
     assert roles["environment.dew_point_ds.mean"] == "feature"
     assert roles["code"] == roles["created_at"] == "identity"
     assert roles["cathode.slurry_batch"] == "group"
     assert {roles[n] for n in roles} == {"identity", "group", "feature", "target"}
-    assert sorted(n for n, role in roles.items() if role == "target" and n.endswith(".mean")) == [
-        "eol_test.eol_dcir_ds.mean",
-        "formation.capacity_ds.mean",
+    assert sorted(n for n, role in roles.items() if role == "target") == [
+        "eol_test.eol_dcir_ds",
+        "formation.capacity_ds",
     ]
 
 
@@ -494,3 +498,42 @@ def test_provenance_is_in_the_result_and_the_parquet_metadata(line: dict[str, An
     assert other.provenance["content_sha256"] != provenance["content_sha256"]
     # All four cells share their slurries: one group, on one side.
     assert len(set(pq.read_table(written.path).column("split").to_pylist())) == 1
+
+
+@pytest.mark.django_db
+def test_only_columns_that_can_carry_information_are_written(line: dict[str, Any]) -> None:
+    columns, rows_iter = dataset_rows(filters={"codes": [c.code for c in line["cells"][:3]]})
+    rows = list(rows_iter)
+    names = [c.name for c in columns]
+    # Every column has a value in some row.
+    assert [n for n in names if all(row[n] is None for row in rows)] == []
+    # A std only where some row has two values; a pair with one value per row is its value alone.
+    measured = [c for c in columns if c.parameter is not None]
+    for column in measured:
+        stem = column.name.removesuffix(f".{column.aggregation}")
+        several = any((row.get(f"{stem}.n") or 0) > 1 for row in rows)
+        assert column.aggregation in (("mean", "min", "max", "std", "n") if several else ("value",)), column.name
+    assert {c.aggregation for c in measured} == {"value", "mean", "min", "max", "std", "n"}
+    entries = data_dictionary(columns)
+    assert [e["name"] for e in entries] == names
+    # Decided on the rows exported: cell 1 alone has one anode mass loading.
+    names, _rows_found = _rows(filters={"codes": [line["cells"][1].code]})
+    assert "anode.coating.mass_loading_ds" in names and "anode.coating.mass_loading_ds.mean" not in names
+    assert "cathode.coating.mass_loading_ds.std" in names  # metres 85 and 86
+
+
+@pytest.mark.django_db
+def test_the_request_chooses_the_aggregations_of_several_values(line: dict[str, Any]) -> None:
+    codes = [c.code for c in line["cells"][:3]]
+    names, rows = _rows(filters={"codes": codes}, aggregations=["n", "mean", "n"])
+    mass = [n for n in names if n.startswith("cathode.coating.mass_loading_ds")]
+    assert mass == ["cathode.coating.mass_loading_ds.mean", "cathode.coating.mass_loading_ds.n"]
+    assert rows[codes[0]]["cathode.coating.mass_loading_ds.mean"] == pytest.approx(23.0)
+    assert rows[codes[0]]["cathode.coating.mass_loading_ds.n"] == 4
+    # One value per row stays its value, whatever was asked.
+    assert rows[codes[0]]["cathode.coating.coating_thickness_ds"] == 150.0
+    _names, same = _rows(filters={"codes": codes})
+    assert all(rows[code][name] == same[code][name] for code in codes for name in names)
+    for bad in ([], ["median"], "mean", [1]):
+        with pytest.raises(ValueError, match="ggregation"):
+            dataset_rows(filters={"codes": codes}, aggregations=bad)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from datasets.dictionary import catalog_version, data_dictionary
-from datasets.table import GRANULARITIES, GROUP_KEYS, dataset_rows
+from datasets.table import AGGREGATIONS, GRANULARITIES, GROUP_KEYS, dataset_rows
 from datasets.writers import FORMATS, LAYOUTS, cycling_paths, write_cycling, write_dataset
 from measurements.models import Level
 
@@ -32,6 +32,12 @@ class Command(BaseCommand):
         parser.add_argument("--created-after", help="ISO date and time")
         parser.add_argument("--created-before", help="ISO date and time")
         parser.add_argument("--parameters", nargs="+", help="only these catalog parameters")
+        parser.add_argument(
+            "--aggregations",
+            nargs="+",
+            choices=AGGREGATIONS,
+            help="of the parameters with several values per row (default all); one value per row is its value",
+        )
         parser.add_argument(
             "--split-by", choices=[stem for stem, _kind in GROUP_KEYS], help="add a train/test column by this group"
         )
@@ -63,6 +69,7 @@ class Command(BaseCommand):
                 parameters=options["parameters"],
                 criticality=criticality or None,
                 split=split,
+                aggregations=options["aggregations"],
             )
         except ValueError as error:
             raise CommandError(str(error)) from error
@@ -81,13 +88,15 @@ class Command(BaseCommand):
             self.stderr.write(f"\r{line}", ending="")
             self.stderr.flush()
 
-        query = {
+        query: dict[str, Any] = {
             "granularity": options["granularity"],
             "filters": filters,
             "parameters": options["parameters"],
             "criticality": criticality,
             "split": split,
         }
+        if options["aggregations"]:
+            query["aggregations"] = options["aggregations"]
         version = catalog_version()
         codes: list[str] = []
 
