@@ -31,6 +31,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    # Swagger UI and ReDoc files served from here: /api/docs/ works without internet access.
+    "drf_spectacular_sidecar",
     "audit",
     "lots",
     "traceability",
@@ -149,6 +151,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["api.permissions.HasRole"],
     # The four criticality fields share one choice set: one name for it in the schema.
     "ENUM_NAME_OVERRIDES": {"CriticalityEnum": "measurements.models.Level"},
+    # The docs page loads its scripts from our static files, not from a CDN (plants are offline).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
