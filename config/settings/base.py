@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 import django_stubs_ext
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_int, env_list, env_str, env_time_zone
 
 # Lets admin.ModelAdmin[Item] and friends be subscripted at run time, as the type stubs want.
 django_stubs_ext.monkeypatch()
@@ -95,7 +95,9 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# The plant's zone: pages show times in it, with the zone's name (web/templatetags/local_time.py);
+# the API answers with its offset. The database keeps UTC (USE_TZ).
+TIME_ZONE = env_time_zone("CELLTRACE_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
