@@ -55,6 +55,10 @@ def test_the_api_docs_render_swagger_ui_without_the_internet(page: Any, deployme
     assert page.locator(".swagger-ui .opblock").count() > 20  # every operation of the schema
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("CellTrace API")
     assert tried == [], f"the docs page reached outside: {tried}"
+    # The block holds: a script that asks another host gets nothing (and is seen asking).
+    probe = "https://cdn.example.invalid/swagger-ui-bundle.js"
+    assert page.evaluate(f"fetch('{probe}').then(() => 'loaded', () => 'blocked')") == "blocked"
+    assert tried == [probe]
 
 
 def test_an_engineer_on_the_deployed_app_sees_styled_pages_and_a_drawn_genealogy(
