@@ -22,6 +22,7 @@ export DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost
 export DJANGO_SECURE_SSL_REDIRECT=false
 export DATABASE_URL=postgres://postgres@$PGHOST:5432/$DB
 export DJANGO_MEDIA_ROOT=$WORK/media
+export DJANGO_STATIC_ROOT=$WORK/static
 export CELLTRACE_EXPORT_WORK_DIR=$WORK/exports
 export CELERY_TASK_ALWAYS_EAGER=true
 export DJANGO_LOG_LEVEL=${DJANGO_LOG_LEVEL:-WARNING}
@@ -39,11 +40,12 @@ createdb -h $PGHOST -U postgres "$DB"
 "$BIN/python" manage.py migrate --noinput -v0
 "$BIN/python" manage.py load_catalog >/dev/null
 "$BIN/python" manage.py load_demo >/dev/null
+"$BIN/python" manage.py collectstatic --noinput -v0
 OPERATOR=$("$BIN/python" manage.py create_api_user fuzz-operator --role operator | tail -n1)
 ENGINEER=$("$BIN/python" manage.py create_api_user fuzz-engineer --role engineer | tail -n1)
 
-# The way it is deployed: gunicorn, DEBUG off.
-"$BIN/gunicorn" --bind "127.0.0.1:$PORT" --workers 2 --timeout 120 config.wsgi >"$WORK/server.log" 2>&1 &
+# The way it is deployed: gunicorn with its settings file, DEBUG off; on a free port, 2 workers.
+"$BIN/gunicorn" -c config/gunicorn.py --bind "127.0.0.1:$PORT" --workers 2 config.wsgi >"$WORK/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 60); do
     curl -fs -o /dev/null "http://127.0.0.1:$PORT/api/health/" && break

@@ -30,6 +30,7 @@ from traceability.models import Hold, LineageEdge, Station, Step
 from traceability.selectors import lineage_trace, lineage_track
 
 from .access import can, explain, role_required, signed_in
+from .templatetags.local_time import local_time
 
 operator = role_required(Role.OPERATOR)
 engineer = role_required(Role.ENGINEER)
@@ -109,7 +110,7 @@ def _curves(item: Item) -> list[dict[str, Any]]:
         parameter = measurement.parameter
         curves.append(
             {
-                "title": f"{parameter.name}, {measurement.measured_at:%Y-%m-%d %H:%M}",
+                "title": f"{parameter.name}, {local_time(measurement.measured_at)}",
                 "x": series.get("x", []),
                 "y": series.get("y", []),
                 "x_title": f"{series.get('x_kind', 'x')} ({series.get('x_unit', '')})",

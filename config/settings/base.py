@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 import django_stubs_ext
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_int, env_list, env_str, env_time_zone
 
 # Lets admin.ModelAdmin[Item] and friends be subscripted at run time, as the type stubs want.
 django_stubs_ext.monkeypatch()
@@ -31,6 +31,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    # Swagger UI and ReDoc files served from here: /api/docs/ works without internet access.
+    "drf_spectacular_sidecar",
     "audit",
     "lots",
     "traceability",
@@ -42,6 +44,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from gunicorn, DEBUG on or off: no separate file server needed.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "api.middleware.BodySizeLimitMiddleware",
     # Before the NUL check, which reads urlencoded forms: a truncated form is refused too.
     "api.middleware.TruncatedBodyMiddleware",
@@ -91,14 +95,21 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# The plant's zone: pages show times in it, with the zone's name (web/templatetags/local_time.py);
+# the API answers with its offset. The database keeps UTC (USE_TZ).
+TIME_ZONE = env_time_zone("CELLTRACE_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 MEDIA_ROOT = Path(env_str("DJANGO_MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "media/"
+# Plain storage for development and tests; production serves hashed, compressed copies.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -142,6 +153,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["api.permissions.HasRole"],
     # The four criticality fields share one choice set: one name for it in the schema.
     "ENUM_NAME_OVERRIDES": {"CriticalityEnum": "measurements.models.Level"},
+    # The docs page loads its scripts from our static files, not from a CDN (plants are offline).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")

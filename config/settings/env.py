@@ -4,6 +4,7 @@ A malformed value fails at start-up with ImproperlyConfigured rather than at fir
 """
 
 import os
+import zoneinfo
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -45,3 +46,15 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def env_time_zone(name: str, default: str) -> str:
+    """An IANA zone name (Europe/Berlin), checked against the zone database now."""
+    value = os.environ.get(name, default).strip()
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a time zone: use an IANA name such as Europe/Berlin or UTC."
+        ) from exc
+    return value

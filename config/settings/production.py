@@ -14,3 +14,7 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 60)
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# `manage.py collectstatic` writes name.<hash>.css plus .gz copies; WhiteNoise serves them with
+# far-future caching, so a release never leaves a browser on an old script.
+STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}  # noqa: F405

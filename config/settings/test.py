@@ -15,3 +15,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
     # Flushes between transactional tests TRUNCATE the record tables, which refuse it.
     DATABASES["default"]["ENGINE"] = "tests.postgresql_flush"  # noqa: F405
+
+# No collectstatic before tests: WhiteNoise finds the apps' files itself, as under DEBUG.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
+from tests.deployment import deployment  # noqa: F401  (the app under gunicorn, one per session)
 from tests.support import seed_kinds_and_steps
 
 CHROMIUM = Path(os.environ.get("CELLTRACE_CHROMIUM", "/usr/bin/chromium"))
