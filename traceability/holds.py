@@ -199,6 +199,8 @@ def hold_place(
             root = " AND d.depth > 0"
         params["item"] = item.pk
     else:
+        if from_m is not None or to_m is not None:
+            raise InvalidInput("A stretch is held on an item.", field="from_m" if from_m is not None else "to_m")
         station_obj = station_get(station)
         if window_from is None:
             raise InvalidInput("A window start is required.", field="from")

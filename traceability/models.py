@@ -196,6 +196,18 @@ class Hold(models.Model):
     def __str__(self) -> str:
         return f"hold {self.pk}: {self.reason}"
 
+    @property
+    def stretch(self) -> str:
+        """ "metres 12.0-13.5" for a stretch hold, "" otherwise."""
+        if self.from_m is None or self.to_m is None:
+            return ""
+        return f"metres {_metre(self.from_m)}-{_metre(self.to_m)}"
+
+
+def _metre(value: float) -> str:
+    """12.0, 12.25, 13.5: one decimal at least, as many as the value has."""
+    return f"{value:.1f}" if round(value, 1) == value else f"{value:g}"
+
 
 class HoldItem(models.Model):
     hold = models.ForeignKey(Hold, on_delete=models.CASCADE, related_name="hold_items")

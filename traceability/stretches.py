@@ -25,20 +25,10 @@ def open_stretch_holds(item_ids: Iterable[int]) -> dict[int, list[Hold]]:
     return found
 
 
-def _metre(value: float) -> str:
-    """12.0, 12.25, 13.5: one decimal at least, as many as the value has."""
-    return f"{value:.1f}" if round(value, 1) == value else f"{value:g}"
-
-
-def stretch_text(hold: Hold) -> str:
-    """ "metres 12.0-13.5" of a stretch hold."""
-    return f"metres {_metre(hold.from_m)}-{_metre(hold.to_m)}"  # type: ignore[arg-type]
-
-
 def stretch_warnings(item: Item) -> list[str]:
     """What a scan of an item with held metres says; the item itself is not on hold."""
     return [
-        f"{stretch_text(hold)} on hold: {hold.reason} (hold {hold.pk})"
+        f"{hold.stretch} on hold: {hold.reason} (hold {hold.pk})"
         for hold in open_stretch_holds([item.pk]).get(item.pk, [])
     ]
 
@@ -50,7 +40,7 @@ def _overlapping(holds: Sequence[Hold], lo: float, hi: float) -> Hold | None:
 
 def _refuse(item: Item, hold: Hold, field: str, what: str) -> Conflict:
     return Conflict(
-        f"{item.code} {stretch_text(hold)} are on hold (hold {hold.pk}: {hold.reason}); {what}.",
+        f"{item.code} {hold.stretch} are on hold (hold {hold.pk}: {hold.reason}); {what}.",
         field=field,
         code=ErrorCode.STRETCH_ON_HOLD,
     )

@@ -1,7 +1,6 @@
 """A stretch hold: metres [from_m, to_m) of a lane are held, what holds them is caught, and the
 rest of the lane stays usable (issue 11, point 8)."""
 
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
@@ -11,53 +10,20 @@ from lots.exceptions import ErrorCode
 from lots.models import Item, ItemStatus
 from tests.factories import T0, register
 from tests.traceability.helpers import row_counts
+from tests.traceability.stretch_line import CutLane, cut_lane
 from traceability.holds import hold_place, hold_release
 from traceability.models import Hold, HoldItem
-from traceability.services import InputSpec, OutputSpec, StretchSpec, operation_record
 
 pytestmark = pytest.mark.django_db
 
 HOLDS = "/api/holds/"
 OPERATIONS = "/api/operations/"
 REASON = "Thickness deviation (laser gauge at the slitter)"
-# Sheets 0..4 cut from lane metres 11.5-12.0, 12.0-12.5, ... 13.5-14.0: 0 and 4 only touch 12.0-13.5.
-SHEETS = [(11.5 + 0.5 * i, 12.0 + 0.5 * i) for i in range(5)]
-
-
-@dataclass
-class CutLane:
-    lane: Item
-    sheets: list[Item] = field(default_factory=list)
-    cell_held: Item | None = None  # made of sheet 2 (12.5-13.0)
-    cell_free: Item | None = None  # made of sheet 0 (11.5-12.0), which touches the stretch
 
 
 @pytest.fixture
 def cut(engineer, stations) -> CutLane:
-    lane = register(engineer, "slit_roll", 104, "m", code="LANE-1", polarity="cathode")
-    cutting = operation_record(
-        actor=engineer,
-        step="cutting",
-        station="CUT-01",
-        started_at=T0,
-        inputs=[InputSpec(lane.code, 2.5, "m", consume=False)],
-        outputs=[
-            OutputSpec(kind="electrode_sheet", code=f"SH-{i}", sources=[StretchSpec(lane.code, lo, hi)])
-            for i, (lo, hi) in enumerate(SHEETS)
-        ],
-    )
-    made = CutLane(lane=lane, sheets=cutting.outputs)
-    for name, sheet in (("cell_held", 2), ("cell_free", 0)):
-        stacking = operation_record(
-            actor=engineer,
-            step="stacking",
-            station="STK-01",
-            started_at=T0 + timedelta(hours=1, minutes=sheet),
-            inputs=[InputSpec(made.sheets[sheet].code)],
-            outputs=[OutputSpec(kind="cell")],
-        )
-        setattr(made, name, stacking.outputs[0])
-    return made
+    return cut_lane(engineer)
 
 
 def _hold(client, code: str, **extra):
@@ -238,3 +204,12 @@ def test_the_database_refuses_a_stretch_on_a_window_hold(engineer, cut, stations
             to_m=2.0,
             created_by=engineer,
         )
+
+
+def test_a_stretch_on_a_station_window_is_a_400(engineer_client, cut):
+    window = {"station": "CUT-01", "from": "2026-03-02T05:00:00Z", "to": "2026-03-02T09:00:00Z"}
+    body = {"reason": "x", "downstream": True, "from_m": 1, "to_m": 2} | window
+    response = engineer_client.post(HOLDS, body, format="json")
+    assert response.status_code == 400, response.json()
+    assert "from_m" in response.json()["errors"]
+    assert not Hold.objects.exists()
