@@ -36,7 +36,7 @@ def _status(code: str) -> str:
 
 
 def _cut_body(lane: str, lo: float | None, hi: float | None, **changes) -> dict:
-    source = {"item": lane} if lo is None else {"item": lane, "from_m": lo, "to_m": hi}
+    source: dict[str, object] = {"item": lane} if lo is None else {"item": lane, "from_m": lo, "to_m": hi}
     body = {
         "step": "cutting",
         "station": "CUT-01",
@@ -179,11 +179,11 @@ def test_a_bad_stretch_is_a_400_naming_the_field(engineer_client, cut, changes, 
     assert row_counts() == before
 
 
-def test_a_stretch_of_a_counted_item_is_a_400(engineer_client, cut):
+def test_a_stretch_of_a_counted_item_is_a_400(engineer, engineer_client, cut):
     response = _hold(engineer_client, cut.cell_free.code)
     assert response.status_code == 400
     assert "from_m" in response.json()["errors"]
-    lot = register(Item.objects.get(code=cut.lane.code).created_by, "binder", 5, "kg")
+    lot = register(engineer, "binder", 5, "kg")
     assert "from_m" in _hold(engineer_client, lot.code).json()["errors"]
 
 
