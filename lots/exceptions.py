@@ -60,6 +60,7 @@ class ErrorCode:
     DUPLICATE_EPC = "duplicate_epc"
     ITEM_CONSUMED = "item_consumed"
     ITEM_ON_HOLD = "item_on_hold"
+    STRETCH_ON_HOLD = "stretch_on_hold"  # an input's metres overlap an unreleased stretch hold
     ITEM_NOT_ACTIVE = "item_not_active"
     INSUFFICIENT_QUANTITY = "insufficient_quantity"
     FROM_NOT_AN_INPUT = "from_not_an_input"

@@ -13,12 +13,13 @@ from lots.models import Item, ItemStatus
 from lots.values import moment_check, number
 
 from .models import Hold, HoldItem
-from .selectors import MAX_DEPTH, POSITION_DOWN_CTE, vendor_functions
-from .services import station_get
+from .selectors import MAX_DEPTH, position_down_cte
+from .services import EPSILON, station_get
 
 # {walk} defines a CTE `walk(item_id, ...)` of everything to catch: the held item, or every item
 # an operation at the station produced or consumed in the window, then (with downstream)
-# everything made from them; or, for a stretch of a roll, the descendants that hold that stretch.
+# everything made from them; or, for a stretch of a roll, the descendants that hold that stretch
+# (not the roll itself: the rest of it stays usable, and operations check its held metres).
 # Caught: items that still exist physically (active, already on hold, shipped). An item already
 # on hold keeps the status it had before its first hold, so releasing either hold restores it.
 _CATCH_SQL = """
@@ -31,7 +32,7 @@ SELECT DISTINCT %(hold)s, i.id,
         WHERE hi.item_id = i.id AND h.released_at IS NULL
     ), %(active)s) ELSE i.status END
 FROM walk d JOIN lots_item i ON i.id = d.item_id
-WHERE i.status IN (%(active)s, %(on_hold)s, %(shipped)s)
+WHERE i.status IN (%(active)s, %(on_hold)s, %(shipped)s){root}
 """
 _STATUSES = {"active": ItemStatus.ACTIVE, "on_hold": ItemStatus.ON_HOLD, "shipped": ItemStatus.SHIPPED}
 
@@ -74,30 +75,33 @@ WHERE status = %(on_hold)s
 """
 
 
-def _stretch_check(
-    item: Item, from_m: float | None, to_m: float | None, downstream: bool
-) -> tuple[float | None, float | None]:
+def _stretch_check(item: Item, from_m: object, to_m: object, downstream: bool) -> tuple[float | None, float | None]:
+    """A stretch [from_m, to_m) of a roll: both or neither, finite, 0 <= from < to <= its length."""
     if from_m is None and to_m is None:
         return None, None
     if from_m is None:
         raise InvalidInput("Give from_m with to_m.", field="from_m", code=ErrorCode.BAD_POSITION)
-    from_m = number(from_m, field="from_m")
-    to_m = from_m if to_m is None else number(to_m, field="to_m")
+    if to_m is None:
+        raise InvalidInput("Give to_m with from_m.", field="to_m", code=ErrorCode.BAD_POSITION)
+    lo = number(from_m, field="from_m")
+    hi = number(to_m, field="to_m")
     if not downstream:
         raise InvalidInput("A stretch is held with everything made from it: set downstream.", field="downstream")
     if item.length_m is None:
-        raise InvalidInput(f"{item.code} has no length.", field="from_m", code=ErrorCode.BAD_POSITION)
-    if from_m < 0:
-        raise InvalidInput("from_m cannot be negative.", field="from_m", code=ErrorCode.BAD_POSITION)
-    if to_m < from_m:
-        raise InvalidInput("to_m is before from_m.", field="to_m", code=ErrorCode.BAD_POSITION)
-    if to_m > item.length_m:
         raise InvalidInput(
-            f"to_m {to_m:g} is beyond the {item.length_m:g} m of {item.code}.",
+            f"{item.code} has no length; a stretch does not apply.", field="from_m", code=ErrorCode.BAD_POSITION
+        )
+    if lo < 0:
+        raise InvalidInput("from_m cannot be negative.", field="from_m", code=ErrorCode.BAD_POSITION)
+    if hi <= lo:
+        raise InvalidInput("to_m must be greater than from_m.", field="to_m", code=ErrorCode.BAD_POSITION)
+    if hi > item.length_m * (1 + EPSILON):
+        raise InvalidInput(
+            f"to_m {hi:g} is beyond the {item.length_m:g} m of {item.code}.",
             field="to_m",
             code=ErrorCode.BAD_POSITION,
         )
-    return from_m, to_m
+    return lo, hi
 
 
 # Locks what a hold catches, in primary-key order like the inputs an operation locks, and with
@@ -164,14 +168,15 @@ def hold_place(
     station: str | None = None,
     window_from: datetime | None = None,
     window_to: datetime | None = None,
-    from_m: float | None = None,
-    to_m: float | None = None,
+    from_m: object = None,
+    to_m: object = None,
     downstream: bool = False,
     from_station: str = "",
 ) -> HoldResult:
     """Hold one item (with `downstream`, a recall of all made from it), only what holds metres
-    [from_m, to_m] of it (a defect on a coated roll), or contain a station's output and input
-    over a time window."""
+    [from_m, to_m) of it (a defect on a coated roll: the roll itself is not put on hold, its
+    held metres are refused to operations), or contain a station's output and input over a
+    time window."""
     user = actor_user(actor)
     if user is None:
         raise InvalidInput("A hold is placed by a signed-in user.", field="actor")
@@ -180,6 +185,7 @@ def hold_place(
     if (item is None) == (station is None):
         raise InvalidInput("Give either an item or a station with a window.", field="item")
     params: dict[str, Any] = {"downstream": downstream, "max_depth": MAX_DEPTH}
+    root = ""
     if item is not None:
         from_m, to_m = _stretch_check(item, from_m, to_m, downstream)
         hold = Hold.objects.create(
@@ -188,10 +194,13 @@ def hold_place(
         if from_m is None:
             walk = _WALK_FROM_SEED.format(seed=_SEED_ITEM)
         else:
-            walk = POSITION_DOWN_CTE.format(**vendor_functions())
+            walk = position_down_cte(half_open=True)
             params.update({"lo": from_m, "hi": to_m})
+            root = " AND d.depth > 0"
         params["item"] = item.pk
     else:
+        if from_m is not None or to_m is not None:
+            raise InvalidInput("A stretch is held on an item.", field="from_m" if from_m is not None else "to_m")
         station_obj = station_get(station)
         if window_from is None:
             raise InvalidInput("A window start is required.", field="from")
@@ -217,7 +226,7 @@ def hold_place(
     params["hold"] = hold.pk
     _lock_caught(walk, params)
     with connection.cursor() as cursor:
-        cursor.execute(_CATCH_SQL.format(walk=walk), params | _STATUSES)
+        cursor.execute(_CATCH_SQL.format(walk=walk, root=root), params | _STATUSES)
     Item.objects.filter(
         status__in=[ItemStatus.ACTIVE, ItemStatus.SHIPPED], pk__in=HoldItem.objects.filter(hold=hold).values("item_id")
     ).update(status=ItemStatus.ON_HOLD)

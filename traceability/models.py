@@ -147,7 +147,8 @@ class Hold(models.Model):
     station = models.ForeignKey(Station, on_delete=models.PROTECT, null=True, blank=True, related_name="holds")
     window_from = models.DateTimeField(null=True, blank=True)
     window_to = models.DateTimeField(null=True, blank=True)
-    # A stretch of the held item (metres of a roll): only what holds it is caught.
+    # A stretch [from_m, to_m) of the held item (metres of a roll): only what holds it is caught,
+    # the item itself stays usable outside it.
     from_m = models.FloatField(null=True, blank=True)
     to_m = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -177,15 +178,35 @@ class Hold(models.Model):
             models.CheckConstraint(condition=time_q("window_from", null=True), name="hold_window_from_in_range"),
             models.CheckConstraint(condition=time_q("window_to", null=True), name="hold_window_to_in_range"),
             models.CheckConstraint(condition=finite_q("from_m") & finite_q("to_m"), name="hold_stretch_finite"),
+            # Both or neither (a comparison with NULL would pass a CHECK), on an item, from < to:
+            # the stretch is half-open [from_m, to_m), so an empty one would hold nothing.
             models.CheckConstraint(
                 condition=Q(from_m__isnull=True, to_m__isnull=True)
-                | Q(item__isnull=False, from_m__gte=0, to_m__gte=F("from_m")),
+                | Q(
+                    item__isnull=False,
+                    from_m__isnull=False,
+                    to_m__isnull=False,
+                    from_m__gte=0,
+                    to_m__gt=F("from_m"),
+                ),
                 name="hold_stretch_ordered",
             ),
         ]
 
     def __str__(self) -> str:
         return f"hold {self.pk}: {self.reason}"
+
+    @property
+    def stretch(self) -> str:
+        """ "metres 12.0-13.5" for a stretch hold, "" otherwise."""
+        if self.from_m is None or self.to_m is None:
+            return ""
+        return f"metres {_metre(self.from_m)}-{_metre(self.to_m)}"
+
+
+def _metre(value: float) -> str:
+    """12.0, 12.25, 13.5: one decimal at least, as many as the value has."""
+    return f"{value:.1f}" if round(value, 1) == value else f"{value:g}"
 
 
 class HoldItem(models.Model):

@@ -11,6 +11,7 @@ from lots.models import Item, ItemKind, ItemStatus
 from lots.selectors import item_get
 
 from .models import Hold, Operation, Station
+from .stretches import stretch_warnings
 
 
 @dataclass
@@ -79,6 +80,7 @@ def item_scan(*, code: str, station: Station | None = None) -> Scan:
         scan.warnings += [f"on hold: {hold.reason} (hold {hold.pk})" for hold in active] or ["on hold"]
     elif item.status != ItemStatus.ACTIVE:
         scan.warnings.append(f"{item.status}: this item cannot be used")
+    scan.warnings += stretch_warnings(item)
     if station is not None:
         scan.next_steps = list(station.steps.values_list("code", flat=True))
     return scan

@@ -225,7 +225,8 @@ def position_map(*, item: Item, from_m: float | None = None, to_m: float | None 
 
 
 # The same interval walk downward: which stretch of each descendant holds [lo, hi] of the start.
-# Named parameters: item, lo, hi, max_depth. Holds reuse this CTE to recall a stretch.
+# Named parameters: item, lo, hi, max_depth. Holds reuse this CTE to recall a stretch, with a
+# half-open overlap ({gt} / {lt} strict): a sheet cut from 13.5 m on does not hold [12.0, 13.5).
 POSITION_DOWN_CTE = """
 WITH RECURSIVE walk(item_id, lo, hi, depth) AS (
     SELECT CAST(%(item)s AS BIGINT), CAST(%(lo)s AS DOUBLE PRECISION), CAST(%(hi)s AS DOUBLE PRECISION), 0
@@ -252,7 +253,7 @@ WITH RECURSIVE walk(item_id, lo, hi, depth) AS (
     JOIN traceability_lineageedge e ON e.parent_id = w.item_id
     WHERE w.depth < %(max_depth)s
       AND (w.lo IS NULL OR e.parent_from_m IS NULL
-           OR (w.hi >= e.parent_from_m AND w.lo <= e.parent_to_m))
+           OR (w.hi {gt} e.parent_from_m AND w.lo {lt} e.parent_to_m))
 )
 """
 _POSITION_DOWN_SQL = (
@@ -272,13 +273,20 @@ def vendor_functions() -> dict[str, str]:
     return {"greatest": "MAX", "least": "MIN"}
 
 
+def position_down_cte(*, half_open: bool = False) -> str:
+    """POSITION_DOWN_CTE for this database. Closed intervals find a point (a defect at one
+    metre); half-open ones [lo, hi) are what a stretch hold catches, so touching is not holding."""
+    strict = {"gt": ">", "lt": "<"} if half_open else {"gt": ">=", "lt": "<="}
+    return POSITION_DOWN_CTE.format(**vendor_functions(), **strict)
+
+
 def position_track(*, item: Item, from_m: float, to_m: float | None = None) -> list[Stretch]:
     """Every descendant that holds metres [from_m, to_m] of `item` (a defect at metre 123.4 of a
     coated roll: which lanes, sheets and cells contain it), with the stretch of each it became."""
     to_m = from_m if to_m is None else to_m
     with connection.cursor() as cursor:
         cursor.execute(
-            _POSITION_DOWN_SQL.format(**vendor_functions()),
+            _POSITION_DOWN_SQL.format(**vendor_functions(), gt=">=", lt="<="),
             {"item": item.pk, "lo": from_m, "hi": to_m, "max_depth": MAX_DEPTH},
         )
         rows = cursor.fetchall()

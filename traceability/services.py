@@ -24,6 +24,7 @@ from lots.units import convert, parse_unit, to_decimal
 from lots.values import moment_check, number
 
 from .models import LineageEdge, Operation, OperationInput, Scrap, Station, Step
+from .stretches import held_stretches_check
 
 # Tolerance for comparing metres and quantities that went through unit conversion.
 EPSILON = 1e-6
@@ -402,6 +403,11 @@ def operation_record(
         raise Conflict(
             f"Codes already in use: {', '.join(sorted(taken))}.", field="outputs", code=ErrorCode.DUPLICATE_CODE
         )
+
+    held_stretches_check(
+        inputs=[(f"inputs[{i}]", row.item, float(row.quantity)) for i, row in enumerate(input_rows)],
+        outputs=[stretches for *_spec, stretches in planned],
+    )
 
     # Codes for outputs that brought none: one UPDATE ... RETURNING per kind prefix.
     need: dict[str, int] = defaultdict(int)

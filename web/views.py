@@ -140,7 +140,10 @@ def item(request: HttpRequest, code: str) -> HttpResponse:
     )
     operation = item.produced_by
     values = measurement_queryset().filter(item=item, position_m__isnull=True, series__isnull=True)
-    holds = Hold.objects.filter(hold_items__item=item).order_by("-created_at")
+    # The holds that caught this item, and the stretch holds on metres of it (which catch what
+    # holds those metres, not the item); a stretch hold of its parent caught it only if listed.
+    holds = Hold.objects.filter(hold_items__item=item).select_related("item").order_by("-created_at")
+    stretch_holds = Hold.objects.filter(item=item, from_m__isnull=False).order_by("-created_at")
     context = {
         "item": item,
         "operation": operation,
@@ -150,6 +153,7 @@ def item(request: HttpRequest, code: str) -> HttpResponse:
         "values": values.order_by("parameter__step_id", "parameter__code", "measured_at"),
         "plots": _profiles(item, children) + _curves(item),
         "holds": holds,
+        "stretch_holds": stretch_holds,
         "is_roll": item.kind.is_roll,
     }
     return render(request, "web/item.html", context)
@@ -225,6 +229,8 @@ class HoldForm(forms.Form):
 
     reason = forms.CharField(max_length=500)
     item = forms.CharField(required=False, help_text="code, Digital Link or EPC")
+    from_m = forms.FloatField(required=False, min_value=0, label="only metres from", help_text="m, along the item")
+    to_m = forms.FloatField(required=False, min_value=0, label="to metre", help_text="what holds these metres is held")
     downstream = forms.BooleanField(required=False, initial=True, label="and everything made from it (recall)")
     station = forms.ChoiceField(required=False, help_text="or everything a station made or took in a time window")
     window_from = forms.DateTimeField(required=False, label="from", widget=DATETIME)
@@ -257,6 +263,8 @@ def holds(request: HttpRequest) -> HttpResponse:
                     station=data["station"] or None,
                     window_from=data["window_from"],
                     window_to=data["window_to"],
+                    from_m=data["from_m"],
+                    to_m=data["to_m"],
                     downstream=data["downstream"],
                 )
             except DomainError as error:

@@ -8,8 +8,9 @@ statuses, audit rows. Nothing is inserted behind the services' back.
 The line: raw lots -> cathode and anode slurry -> coated and dried rolls (500 m) -> calendered
 rolls (500 m unwound last metre first, 520 m out) -> two slit lanes each, post-dried overnight ->
 electrode sheets -> 24 stacks -> tab-welded stacks -> 24 pouch cells -> filling, wetting,
-sealing, formation, degassing, aging, end-of-line test -> two cells scrapped, and one anode lane
-put on hold with everything made from it. Steps that change no item's identity (drying,
+sealing, formation, degassing, aging, end-of-line test -> two cells scrapped, one anode lane
+put on hold with everything made from it, and metres 12.0-13.5 of the other anode lane held (what
+was made of them; the lane stays usable). Steps that change no item's identity (drying,
 post-drying, filling to end-of-line test) take their item with consume=False and make nothing.
 
 Every operation carries its machine parameters under catalog codes, so `operation_record` stores
@@ -193,7 +194,11 @@ ANODE = ElectrodeRecipe(
     burr_sheets={1: (23, 64, 111), 2: (40, 97)},
 )
 HELD_LANE = ("anode", 1)
-HOLD_REASON = "Thickness deviation at 12.0-13.5 m (laser thickness gauge at the slitter)"
+HOLD_REASON = "Wrinkles along the whole lane (inspection at the slitter)"
+# A stretch hold: only the sheets cut from these metres, and what was made of them, are held;
+# the lane itself stays usable.
+HELD_STRETCH = ("anode", 2, 12.0, 13.5)
+STRETCH_REASON = "Thickness deviation at 12.0-13.5 m (laser thickness gauge at the slitter)"
 
 
 def param(value: float | str, unit: str | None = None) -> dict[str, Any]:
@@ -261,6 +266,7 @@ class Electrode:
 class DemoSummary:
     rejects: list[str]  # cells scrapped at the end-of-line test
     held: list[str]  # everything the lane hold caught
+    stretch_held: list[str]  # everything the stretch hold caught
     measurements: DemoMeasurements
 
 
@@ -750,6 +756,19 @@ class DemoLine:
         )
         return result.items
 
+    def hold_stretch(self, electrodes: dict[str, Electrode]) -> list[str]:
+        """Metres of another anode lane: what holds them is caught, not the lane."""
+        polarity, lane, from_m, to_m = HELD_STRETCH
+        result = hold_place(
+            actor=self.actor,
+            item=electrodes[polarity].lanes[lane],
+            from_m=from_m,
+            to_m=to_m,
+            reason=STRETCH_REASON,
+            downstream=True,
+        )
+        return result.items
+
     def build(self) -> "DemoSummary":
         self.build_stations()
         self.receive_lots()
@@ -762,9 +781,12 @@ class DemoLine:
         self.finish_cells()
         rejects = self.reject_at_eol()
         held = self.hold_lane(electrodes)
+        stretch_held = self.hold_stretch(electrodes)
         measured = demo_measurements_record(actor=self.actor, line=self.line_made(electrodes, rejects))
         self.waiting = self.roll_for_the_slitter()
-        return DemoSummary(rejects=[c.code for c in rejects], held=held, measurements=measured)
+        return DemoSummary(
+            rejects=[c.code for c in rejects], held=held, stretch_held=stretch_held, measurements=measured
+        )
 
     def roll_for_the_slitter(self) -> Item:
         """A second cathode roll, coated and calendered from the rest of the slurry, left waiting
@@ -859,6 +881,13 @@ class Command(BaseCommand):
         out(f"Cells: {cells.count()} ({', '.join(summary.rejects)} scrapped at the end-of-line test).")
         held_cells = cells.filter(code__in=summary.held).count()
         out(f"Hold on anode lane {HELD_LANE[1]}: {len(summary.held)} items on hold, {held_cells} of them cells.")
+        polarity, lane, from_m, to_m = HELD_STRETCH
+        caught = len(summary.stretch_held)
+        stretch_cells = cells.filter(code__in=summary.stretch_held).count()
+        out(
+            f"Hold on metres {from_m:.1f}-{to_m:.1f} of {polarity} lane {lane}: {_n(caught, 'item')} on hold, "
+            f"{_n(stretch_cells, 'cell')} among them; the lane itself stays usable."
+        )
         waiting = Item.objects.filter(kind="calendered_roll", status="active").first()
         if waiting is not None:
             out(f"Waiting at the slitter SLT-01: calendered roll {waiting.code} ({waiting.quantity:g} {waiting.unit}).")
@@ -868,3 +897,7 @@ class Command(BaseCommand):
             out(f'  curl -H "Authorization: Token $TOKEN" http://127.0.0.1:8000/api/items/{example.code}/trace/')
         for line in demo_measurements_report(summary.measurements):
             out(line)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
