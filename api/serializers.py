@@ -8,6 +8,7 @@ from rest_framework import serializers
 from audit.models import AuditEvent
 from lots.identifiers import digital_link
 from lots.models import Item, ItemKind, Polarity
+from lots.units import kind_dimensions
 from measurements.models import Category, Level, ModelType, Parameter, Scope
 from traceability.models import Hold, Operation, Station, Step
 
@@ -22,7 +23,13 @@ CODE_VALIDATOR = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$").va
 class KindSerializer(serializers.ModelSerializer[ItemKind]):
     class Meta:
         model = ItemKind
-        fields = ["code", "name", "level", "default_unit", "is_roll", "on_electrode_path"]
+        fields = ["code", "name", "level", "default_unit", "dimensions", "is_roll", "on_electrode_path"]
+
+    dimensions = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_dimensions(self, kind: ItemKind) -> list[str]:
+        return kind_dimensions(kind)
 
 
 class StepSerializer(serializers.ModelSerializer[Step]):

@@ -54,6 +54,7 @@ class ErrorCode:
     BAD_QUANTITY = "bad_quantity"
     BAD_UNIT = "bad_unit"
     INCOMPATIBLE_UNIT = "incompatible_unit"
+    DENSITY_REQUIRED = "density_required"  # mass for a litre-kind (or volume for a kilo-kind) without a density
     BAD_POSITION = "bad_position"
     BAD_EPC = "bad_epc"
     DUPLICATE_CODE = "duplicate_code"

@@ -32,6 +32,9 @@ class ItemKind(models.Model):
     name = models.CharField(max_length=128)
     level = models.CharField(max_length=16, choices=Level.choices)
     default_unit = models.CharField(max_length=32)
+    # The dimensions its quantities may be given in (lots.units.DIMENSIONS), its own first:
+    # ["volume", "mass"] for a solvent. Empty: only that of default_unit.
+    dimensions = models.JSONField(default=list, blank=True)
     code_prefix = models.CharField(max_length=8, unique=True)
     # GS1 item reference: with the company prefix it forms the GTIN on the item's Digital Link.
     gtin_item_reference = models.PositiveIntegerField(unique=True)

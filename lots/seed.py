@@ -39,6 +39,31 @@ KINDS: tuple[KindSpec, ...] = (
     KindSpec("cell", "Cell", "instance", "count", "CELL", 401),
 )
 
+# What each kind may be counted in, its own dimension first (ItemKind.dimensions): powders by
+# mass, liquids by volume or mass (through the item's density), foils and rolls by length.
+# Apart from KindSpec because migration 0003 seeds the kinds before the column exists.
+MASS, LIQUID, LENGTH, COUNT = ["mass"], ["volume", "mass"], ["length"], ["count"]
+KIND_DIMENSIONS: dict[str, list[str]] = {
+    "cathode_active_material": MASS,
+    "anode_active_material": MASS,
+    "conductive_additive": MASS,
+    "binder": ["mass", "volume"],  # a powder (PVDF) or a solution (SBR, CMC)
+    "solvent": LIQUID,
+    "current_collector_foil": LENGTH,
+    "separator": LENGTH,
+    "electrolyte": LIQUID,
+    "pouch_foil": LENGTH,
+    "tab": COUNT,
+    "slurry": ["mass", "volume"],
+    "coated_roll": LENGTH,
+    "calendered_roll": LENGTH,
+    "slit_roll": LENGTH,
+    "electrode_sheet": COUNT,
+    "stack": COUNT,
+    "jelly_roll": COUNT,
+    "cell": COUNT,
+}
+
 # (code, name) in line order.
 STEPS: tuple[tuple[str, str], ...] = (
     ("mixing", "Mixing"),

@@ -12,7 +12,7 @@ from audit.services import Actor, actor_user, audit_record
 from .exceptions import Conflict, ErrorCode, InvalidInput
 from .identifiers import epc_normalize
 from .models import CodeSequence, Item, ItemKind, ItemStatus, Level, Polarity
-from .units import convert, is_length, parse_unit, to_decimal
+from .units import convert, density_parse, is_length, parse_unit, quantity_in_kind_unit, to_decimal
 from .values import number
 
 # Allowed status changes; anything else is a conflict with the state of the line.
@@ -45,8 +45,12 @@ def codes_allocate(*, prefix: str, count: int) -> list[str]:
     return [f"{prefix}-{n:06d}" for n in range(last - count + 1, last + 1)]
 
 
-def quantity_in_kind_unit(*, kind: ItemKind, quantity: object, unit: object, field: str) -> tuple[float, str]:
-    """Validate a quantity and its unit for a kind; returns (value, unit as given)."""
+def kind_quantity(
+    *, kind: ItemKind, quantity: object, unit: object, field: str, attributes: Mapping[str, Any] | None = None
+) -> tuple[float, str]:
+    """A registered or produced quantity as it is stored: (value, unit). The unit is any of the
+    kind's dimensions (units.quantity_in_kind_unit); mass for a volume kind, or volume for a
+    mass kind, goes through `attributes.density`, which is checked whenever it is given."""
     if kind.level == Level.INSTANCE and quantity is None:
         return 1.0, kind.default_unit
     if quantity is None:
@@ -54,16 +58,29 @@ def quantity_in_kind_unit(*, kind: ItemKind, quantity: object, unit: object, fie
     value = number(quantity, field=f"{field}quantity")
     if value <= 0:
         raise InvalidInput("The quantity must be positive.", field=f"{field}quantity", code=ErrorCode.BAD_QUANTITY)
+    if unit is None or unit == "":
+        raise InvalidInput("A unit is required.", field=f"{field}unit", code=ErrorCode.BAD_UNIT)
+    if not isinstance(unit, str):
+        parse_unit(unit, field=f"{field}unit")  # raises the field-named error
+    density = (attributes or {}).get("density")
+    density_field = f"{field}attributes.density"
+    if density is not None:
+        density_parse(density, field=density_field)
+    stored, stored_unit = quantity_in_kind_unit(
+        kind,
+        value,
+        str(unit),
+        density,
+        field=f"{field}unit",
+        value_field=f"{field}quantity",
+        density_field=density_field,
+    )
     # The column holds 14 integer digits and 6 decimals; outside that a save fails or stores 0.
-    if not 1e-6 <= round(value, 6) < 1e14:
+    if not 1e-6 <= round(stored, 6) < 1e14:
         raise InvalidInput(
             "The quantity must be between 0.000001 and 10**14.", field=f"{field}quantity", code=ErrorCode.BAD_QUANTITY
         )
-    if unit is None or unit == "":
-        raise InvalidInput("A unit is required.", field=f"{field}unit", code=ErrorCode.BAD_UNIT)
-    parse_unit(unit, field=f"{field}unit")
-    convert(value, str(unit), kind.default_unit, field=f"{field}unit", value_field=f"{field}quantity")  # dimension
-    return value, str(unit).strip()
+    return stored, stored_unit
 
 
 def length_of(value: float, unit: str) -> float | None:
@@ -87,7 +104,7 @@ def item_register(
 ) -> Item:
     """Register material entering the line (a raw lot, a foil roll, an electrolyte drum)."""
     item_kind = kind_get(kind)
-    value, unit_str = quantity_in_kind_unit(kind=item_kind, quantity=quantity, unit=unit, field="")
+    value, unit_str = kind_quantity(kind=item_kind, quantity=quantity, unit=unit, field="", attributes=attributes)
     if polarity is not None and polarity not in Polarity.values:
         raise InvalidInput("Polarity is cathode or anode.", field="polarity")
     if polarity is not None and not item_kind.on_electrode_path:

@@ -2,11 +2,12 @@
 
 from decimal import Decimal
 from functools import lru_cache
+from typing import Protocol
 
 import pint
 
 from .exceptions import ErrorCode, InvalidInput
-from .values import finite
+from .values import density_check, finite, number
 
 ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
 ureg.define("piece = count = pcs")
@@ -53,3 +54,102 @@ def is_length(unit: str) -> bool:
 def to_decimal(value: float) -> Decimal:
     """Quantities are stored to the micro-unit; rounding here keeps 0.1 + 0.2 honest."""
     return Decimal(repr(round(value, 6)))
+
+
+# --- What an item kind is counted in (ItemKind.dimensions) -----------------------------------
+
+DIMENSIONS: dict[str, pint.util.UnitsContainer] = {
+    "mass": ureg.kilogram.dimensionality,
+    "volume": ureg.litre.dimensionality,
+    "length": ureg.metre.dimensionality,
+    "count": ureg.piece.dimensionality,  # dimensionless: pieces, sheets, cells
+}
+DENSITY_UNIT = "g/cm**3"  # = g/mL = kg/L; a bare number in `attributes.density` is in it
+
+
+class KindLike(Protocol):
+    code: str
+    default_unit: str
+    dimensions: list[str]
+
+
+def dimension_of(unit: str) -> str | None:
+    dimensionality = _unit(unit).dimensionality
+    return next((name for name, dims in DIMENSIONS.items() if dims == dimensionality), None)
+
+
+def kind_dimensions(kind: KindLike) -> list[str]:
+    """The kind's dimensions, its own (that of its default unit) first."""
+    own = dimension_of(kind.default_unit)
+    rest = [d for d in kind.dimensions or [] if d != own]
+    return [own, *rest] if own else rest
+
+
+def density_parse(raw: object, *, field: str) -> float:
+    """An item's `density` in g/cm**3: a JSON number in g/cm**3 (g/mL, kg/L) or text with a
+    unit ("1.03 g/mL", "1030 kg/m**3"); within the bounds of values.density_check."""
+    if isinstance(raw, str) and raw.strip():
+        try:
+            value = float(raw)
+        except ValueError:
+            try:
+                quantity = ureg.Quantity(raw.strip())
+                value = float(quantity.to(DENSITY_UNIT).magnitude)
+            except Exception:  # pint's parser raises many kinds (see parse_unit)
+                raise InvalidInput(
+                    f'{raw!r} is not a density; give a number of g/cm**3 or text like "1.03 g/mL".',
+                    field=field,
+                    code=ErrorCode.BAD_QUANTITY,
+                ) from None
+        return density_check(value, field=field)
+    return density_check(number(raw, field=field), field=field)
+
+
+def quantity_in_kind_unit(
+    kind: KindLike,
+    value: float,
+    unit: str,
+    density: object = None,
+    *,
+    target: str | None = None,
+    subject: str | None = None,
+    action: str = "register",
+    field: str = "unit",
+    value_field: str = "quantity",
+    density_field: str | None = None,
+) -> tuple[float, str]:
+    """`value` `unit` of something of `kind`, as it is stored: (value, unit).
+
+    The one rule for every write that counts material. A unit must be of one of the kind's
+    dimensions. `target` is the unit to express it in (an input's own unit); without one the
+    unit stays as given when it is of the kind's own dimension, else it becomes the kind's
+    default unit. Mass and volume convert into each other through `density` only (see
+    density_parse); without one the refusal says so, on `density_field` (default `field`).
+    """
+    source = parse_unit(unit, field=field)
+    allowed = kind_dimensions(kind)
+    given = dimension_of(unit.strip())
+    if given not in allowed:
+        raise InvalidInput(
+            f"{kind.code} is measured by {' or '.join(allowed)}; {unit.strip()!r} is a unit of {given or 'neither'}.",
+            field=field,
+            code=ErrorCode.INCOMPATIBLE_UNIT,
+        )
+    into = target or (unit.strip() if given == allowed[0] else kind.default_unit)
+    wanted = dimension_of(into)
+    if given == wanted:
+        return convert(value, unit, into, field=field, value_field=value_field), into
+    if {given, wanted} != {"mass", "volume"}:
+        raise InvalidInput(
+            f"{unit.strip()!r} cannot be converted to {into!r}.", field=field, code=ErrorCode.INCOMPATIBLE_UNIT
+        )
+    if density is None or density == "":
+        raise InvalidInput(
+            f"{subject or kind.code} is measured in {into}; give its density to {action} it in {unit.strip()}.",
+            field=density_field or field,
+            code=ErrorCode.DENSITY_REQUIRED,
+        )
+    rho = ureg.Quantity(density_parse(density, field=density_field or field), DENSITY_UNIT)
+    amount = ureg.Quantity(float(value), source)
+    converted = amount / rho if given == "mass" else amount * rho
+    return finite(float(converted.to(_unit(into)).magnitude), field=value_field), into

@@ -21,6 +21,8 @@ MAX_OFFSET = timedelta(hours=15, minutes=59)
 EXAMPLE = "2026-03-02T09:10:00+01:00"
 FLOAT_MAX = sys.float_info.max
 QUANTITY_LIMIT = Decimal(10**14)  # what numeric(20, 6) holds; quantities are checked below it
+# g/cm**3: from a light foam to beyond osmium (22.6); outside is a typo or a unit slip.
+DENSITY_MIN, DENSITY_MAX = 0.01, 30.0
 
 
 def number(raw: object, *, field: str) -> float:
@@ -44,6 +46,17 @@ def finite(value: float, *, field: str) -> float:
     if not math.isfinite(value):
         raise InvalidInput(
             "The number is not finite once converted to the canonical unit.", field=field, code=ErrorCode.NOT_FINITE
+        )
+    return value
+
+
+def density_check(value: float, *, field: str) -> float:
+    """A density in g/cm**3: finite, positive and within [DENSITY_MIN, DENSITY_MAX]."""
+    if not math.isfinite(value) or not DENSITY_MIN <= value <= DENSITY_MAX:
+        raise InvalidInput(
+            f"A density is a number of g/cm**3 between {DENSITY_MIN:g} and {DENSITY_MAX:g}, not {value:g}.",
+            field=field,
+            code=ErrorCode.BAD_QUANTITY,
         )
     return value
 

@@ -14,16 +14,19 @@ range is stored and flagged. What bulk does differently:
 
 - values only: no `series`, no files, no corrections;
 - `measured_at` is required, ISO 8601 with an offset;
-- the subject is `item`, `station` or `room` (at least one), stored as sent. In particular a
-  `station` is a plain subject: bulk does NOT do measurement_record's station-time assignment
-  (finding the item in process at the station at `measured_at`); send `item` for that.
+- the subject is `item`, `station` or `room` (at least one), stored as sent; a row naming a
+  `station` and no `item`, of a parameter not about the room, is assigned like a single value:
+  the item (and operation) in process at the station at `measured_at`, its position from the
+  sent `position_m` or the line speed (selectors.items_in_process, one query per chunk for all
+  its rows). A row with no item in process is a bad row (400 here, where a single value is 409).
 
 Speed: parameters, conversions (one `Linear` per parameter and unit), stations and items are
 cached; item codes are resolved in batches (one query per LOOKUP_BATCH distinct codes of a chunk
 of CHUNK_ROWS rows, codes not found by code alone are tried once as Digital Link or EPC). On
 PostgreSQL the validated rows go straight into `COPY measurements_measurement ... FROM STDIN`
-(binary format, psycopg 3) as they are validated, so memory stays flat however many rows come;
-the COPY is paused only while a chunk brings codes not seen before (lookups need the connection).
+(binary format, psycopg 3) chunk by chunk as they are validated, so memory stays flat however many
+rows come; the COPY is paused only while a chunk brings codes not seen before or rows to assign by
+station (the queries need the connection).
 Elsewhere (SQLite) rows are written with one executemany INSERT per INSERT_BATCH rows. Either way
 it is inside `transaction.atomic`: a bad row late in the upload rolls back what was written before.
 
@@ -47,14 +50,24 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import Actor, actor_user, audit_record
-from lots.exceptions import ErrorCode, InvalidInput
+from lots.exceptions import DomainError, ErrorCode, InvalidInput
 from lots.models import Item
 from lots.selectors import item_lookup_q
 from lots.values import finite, moment, number
-from traceability.models import Station
+from traceability.models import Operation, Station
 
-from .models import Measurement, Parameter, Source
-from .services import Linear, MeasurementError, linear_to_canonical, out_of_range, parameter_get, position_check
+from .models import Measurement, Parameter, Scope, Source
+from .selectors import items_in_process
+from .services import (
+    Linear,
+    MeasurementError,
+    assigned_position,
+    in_process_error,
+    linear_to_canonical,
+    out_of_range,
+    parameter_get,
+    position_check,
+)
 
 CHUNK_ROWS = 5_000
 LOOKUP_BATCH = 5_000
@@ -102,6 +115,7 @@ COLUMNS = (
     "correction_reason",
     "created_at",
     "created_by_id",
+    "operation_id",
 )
 _COPY_TYPES = (
     "int8",
@@ -123,9 +137,13 @@ _COPY_TYPES = (
     "text",
     "timestamptz",
     "int4",
+    "int8",
 )
 _COPY_SQL = f"COPY {Measurement._meta.db_table} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"  # noqa: S608
 _PARAMETER, _ITEM, _OUT_OF_RANGE = 0, 1, COLUMNS.index("out_of_range")
+_STATION, _POSITION, _MEASURED_AT, _OPERATION = (
+    COLUMNS.index(c) for c in ("station_id", "position_m", "measured_at", "operation_id")
+)
 _LIMITS = {
     name: int(getattr(Measurement._meta.get_field(name), "max_length", 0) or 0)
     for name in ("room", "instrument", "method", "sent_unit")
@@ -196,7 +214,7 @@ def _again(exc: InvalidInput) -> InvalidInput:
     return InvalidInput(exc.message, code=exc.code, errors=exc.errors)
 
 
-def _row_error(number: int, exc: InvalidInput) -> RowError:
+def _row_error(number: int, exc: DomainError) -> RowError:
     field, messages = next(iter(exc.errors.items()), ("row", [exc.message]))
     return RowError(number, field or "row", messages[0] if messages else exc.message, exc.code)
 
@@ -218,6 +236,9 @@ class _Rules:
         self.linears: dict[tuple[int, object], tuple[Linear, str] | InvalidInput] = {}
         self.items: dict[str, tuple[int, Item] | None] = {}
         self.stations: dict[str, int | None] = {}
+        self.station_codes: dict[int, str] = {}
+        # Parameters whose station-only rows are assigned by station and time, with their step.
+        self.by_station: dict[int, str | None] = {}
 
     # --- lookups (they need the connection: no COPY may be open) ---------------------------
 
@@ -238,6 +259,8 @@ class _Rules:
             try:
                 parameter = parameter_get(code.strip())
                 self.parameters[code] = (parameter.pk, parameter)
+                if parameter.scope != Scope.ENVIRONMENT:
+                    self.by_station[parameter.pk] = parameter.step_id
             except InvalidInput as exc:
                 self.parameters[code] = exc
         sent = sorted(items)
@@ -261,6 +284,41 @@ class _Rules:
             )
             for raw in batch:
                 self.stations[raw] = ids.get(raw.strip())
+            self.station_codes.update({pk: code for code, pk in ids.items()})
+
+    def by_time(self, row: tuple[Any, ...]) -> bool:
+        """A row that names a station and no item, of a parameter not about the room."""
+        return row[_ITEM] is None and row[_STATION] is not None and row[_PARAMETER] in self.by_station
+
+    def assign(self, checked: list[tuple[int, tuple[Any, ...]]]) -> list[RowError]:
+        """Rows naming a station and no item get the item in process there and then, by
+        measurement_record's rule (selectors.items_in_process): one query for the chunk's rows,
+        one for their operations and one for their items. Returns the rows that have none."""
+        pending = [(index, row_number, row) for index, (row_number, row) in enumerate(checked) if self.by_time(row)]
+        if not pending:
+            return []
+        keys = [(row[_STATION], row[_MEASURED_AT], self.by_station[row[_PARAMETER]]) for _, _, row in pending]
+        found = items_in_process(keys)
+        operations = Operation.objects.only("id", "started_at", "parameters").in_bulk(
+            {f.operation_id for f in found if f.item_id is not None}
+        )
+        items = Item.objects.only("id", "code", "length_m").in_bulk({f.item_id for f in found if f.item_id is not None})
+        errors: list[RowError] = []
+        for (index, row_number, row), assigned in zip(pending, found, strict=True):
+            at = row[_MEASURED_AT]
+            try:
+                error = in_process_error(assigned, station=self.station_codes[row[_STATION]], at=at)
+                if error is not None:
+                    raise error
+                operation, item = operations[assigned.operation_id or 0], items[assigned.item_id or 0]
+                where = assigned_position(operation, item, at, row[_POSITION])
+            except DomainError as exc:
+                errors.append(_row_error(row_number, exc))
+                continue
+            values = list(row)
+            values[_ITEM], values[_OPERATION], values[_POSITION] = where.item.pk, where.operation.pk, where.position_m
+            checked[index] = (row_number, tuple(values))
+        return errors
 
     # --- one row ----------------------------------------------------------------------------
 
@@ -376,6 +434,7 @@ class _Rules:
             "",
             self.created_at,
             self.created_by_id,
+            None,  # operation_id: set by `assign` for rows assigned by station and time
         )
 
 
@@ -481,25 +540,30 @@ def measurements_ingest(
             if any(missing):
                 writer.pause()
                 rules.look_up(*missing)
-            write_row = writer.open() if not errors else None
+            checked: list[tuple[int, tuple[Any, ...]]] = []
             for raw in chunk:
                 number += 1
                 if raw is None:
                     continue
                 try:
-                    row = check(raw)
+                    checked.append((number, check(raw)))
                 except InvalidInput as exc:
                     errors.append(_row_error(number, exc))
-                    write_row = None  # nothing will be stored: stop writing, keep checking
                     if len(errors) >= max_errors:
                         break
-                    continue
-                if write_row is not None:
+            if any(rules.by_time(row) for _, row in checked):
+                writer.pause()  # the assignment queries need the connection
+                errors.extend(rules.assign(checked))
+                errors.sort(key=lambda e: e.row)
+                del errors[max_errors:]
+            if not errors:  # once a row is bad nothing will be stored: keep checking, stop writing
+                write_row = writer.open()
+                for _number, row in checked:
                     write_row(row)
-                    count += 1
                     flagged += row[_OUT_OF_RANGE]
                     per_parameter[row[_PARAMETER]] += 1
                     item_ids.add(row[_ITEM])
+                count += len(checked)
             if len(errors) >= max_errors:
                 complete = False  # the rest is not read
                 break

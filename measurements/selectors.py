@@ -1,6 +1,7 @@
 """Reads of measurements: listings, and the roll map of everything upstream of an item."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -255,3 +256,92 @@ def item_completeness(*, item: Item, model: str) -> Completeness:
     present = [(p, counts[p.code]) for p in relevant if p.code in counts]
     missing = [p for p in relevant if p.code not in counts]
     return Completeness(item=item.code, model=model, steps=steps, present=present, missing=missing)
+
+
+# --- What a station was working on (station-time assignment) ----------------------------------
+
+# Of the operations running at the station at the time (the latest RUNNING_LIMIT), those of the
+# parameter's step first, then the latest started; the first with any item in process decides:
+# its one output, else its one input passing through (consumed=false, nothing taken: a cell at
+# formation). Two or more is ambiguous. One statement for a whole batch of (station, time, step).
+RUNNING_LIMIT = 10
+_IN_PROCESS = """
+WITH keys (n, station_id, at, step) AS (VALUES {values}),
+running AS (
+    SELECT k.n, o.id AS operation_id, CASE WHEN o.step_id = k.step THEN 0 ELSE 1 END AS other_step,
+           ROW_NUMBER() OVER (PARTITION BY k.n ORDER BY o.started_at DESC, o.id DESC) AS recency
+    FROM keys k
+    JOIN traceability_operation o ON o.station_id = k.station_id AND o.started_at <= k.at
+        AND (o.ended_at IS NULL OR o.ended_at >= k.at)
+),
+ops AS (SELECT DISTINCT operation_id FROM running WHERE recency <= {limit}),
+candidates AS (
+    SELECT c.operation_id, c.item_id, c.passing,
+           ROW_NUMBER() OVER (PARTITION BY c.operation_id, c.passing ORDER BY c.item_id) AS nth
+    FROM (
+        SELECT i.produced_by_id AS operation_id, i.id AS item_id, 0 AS passing
+        FROM lots_item i WHERE i.produced_by_id IN (SELECT operation_id FROM ops)
+        UNION ALL
+        SELECT r.operation_id, r.item_id, 1 AS passing
+        FROM traceability_operationinput r
+        WHERE r.operation_id IN (SELECT operation_id FROM ops) AND r.consumed = %s AND r.quantity = 0
+    ) c
+)
+SELECT r.n, r.operation_id, c.item_id, c.passing
+FROM running r LEFT JOIN candidates c ON c.operation_id = r.operation_id AND c.nth <= 2
+WHERE r.recency <= {limit}
+ORDER BY r.n, r.other_step, r.recency, c.passing
+"""
+
+
+@dataclass(frozen=True)
+class InProcess:
+    """What a station worked on at a time: `item_id` and `operation_id`, or why not:
+    `reason` "no_operation" (nothing ran), "several_items" (of `operation_id`) or "no_item"."""
+
+    operation_id: int | None = None
+    item_id: int | None = None
+    reason: str = ""
+
+
+def _decide(rows: list[tuple[int, int | None, int | None]]) -> InProcess:
+    """`rows` (operation, item, passing) in the order of preference."""
+    by_operation: dict[int, tuple[list[int], list[int]]] = {}
+    for operation_id, item_id, passing in rows:
+        outputs, through = by_operation.setdefault(operation_id, ([], []))
+        if item_id is not None:
+            (through if passing else outputs).append(item_id)
+    if not by_operation:
+        return InProcess(reason="no_operation")
+    for operation_id, (outputs, through) in by_operation.items():
+        candidates = outputs or through
+        if len(candidates) == 1:
+            return InProcess(operation_id=operation_id, item_id=candidates[0])
+        if candidates:
+            return InProcess(operation_id=operation_id, reason="several_items")
+    return InProcess(reason="no_item")
+
+
+def items_in_process(keys: list[tuple[int, datetime, str | None]]) -> list[InProcess]:
+    """For each (station id, time, step or None) what the station was working on, in one query
+    whatever the number of keys (the same rule for one measurement and for a bulk upload)."""
+    if not keys:
+        return []
+    distinct = list(dict.fromkeys(keys))
+    if connection.vendor == "postgresql":
+        row, params = (
+            "(%s::int, %s::bigint, %s::timestamptz, %s::text)",
+            [x for n, key in enumerate(distinct) for x in (n, *key)],
+        )
+    else:  # SQLite compares the stored text of the times
+        adapt = connection.ops.adapt_datetimefield_value
+        row = "(%s, %s, %s, %s)"
+        params = [x for n, (station, at, step) in enumerate(distinct) for x in (n, station, adapt(at), step)]
+    sql = _IN_PROCESS.format(values=", ".join([row] * len(distinct)), limit=RUNNING_LIMIT)
+    found: dict[int, list[tuple[int, int | None, int | None]]] = {n: [] for n in range(len(distinct))}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, False])
+        for n, operation_id, item_id, passing in cursor.fetchall():
+            found[n].append((operation_id, item_id, passing))
+    decided = {key: _decide(found[n]) for n, key in enumerate(distinct)}
+    return [decided[key] for key in keys]

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import Actor, actor_user, audit_record
@@ -21,6 +20,7 @@ from traceability.services import station_get
 
 from .files import upload_check
 from .models import Measurement, Parameter, Scope, Source
+from .selectors import InProcess, items_in_process
 
 MAX_SERIES_POINTS = 1_000_000
 
@@ -163,45 +163,37 @@ class Assignment:
     how: str  # "encoder", "line_speed" or "whole"
 
 
-def item_in_process(*, station: Station, at: datetime, step: str | None = None) -> tuple[Operation, Item]:
-    """The item a station was working on at `at`: the output of the operation running then, or
-    the one item passing through it (a cell at formation, a roll in the dryer). When several
-    operations overlap (coating and drying on one line), the one of the parameter's step wins,
-    then the latest started."""
-    running = list(
-        Operation.objects.filter(station=station, started_at__lte=at)
-        .filter(Q(ended_at__isnull=True) | Q(ended_at__gte=at))
-        .order_by("-started_at", "-id")[:10]
-    )
-    if not running:
-        raise Conflict(
-            f"No operation ran at {station.code} at {at.isoformat()}.",
+def in_process_error(found: InProcess, *, station: str, at: datetime) -> Conflict | None:
+    """Why nothing can be assigned by station and time (None when an item was found)."""
+    if found.reason == "no_operation":
+        return Conflict(
+            f"No operation ran at {station} at {at.isoformat()}.",
             field="measured_at",
             code=MeasurementError.NO_OPERATION_AT_STATION,
         )
-    running.sort(key=lambda op: op.step_id != step)  # stable: keeps latest-first within each group
-    for operation in running:
-        candidates = list(operation.outputs.select_related("kind")[:2])  # type: ignore[attr-defined]
-        if not candidates:
-            candidates = [
-                row.item
-                for row in operation.inputs.select_related("item__kind").filter(  # type: ignore[attr-defined]
-                    consumed=False, quantity=0
-                )[:2]
-            ]
-        if len(candidates) == 1:
-            return operation, candidates[0]
-        if candidates:
-            raise Conflict(
-                f"Operation {operation.pk} at {station.code} has several items in process; send the item.",
-                field="item",
-                code=MeasurementError.AMBIGUOUS_ITEM,
-            )
-    raise Conflict(
-        f"No item was in process at {station.code} at {at.isoformat()}; send the item.",
-        field="item",
-        code=MeasurementError.AMBIGUOUS_ITEM,
-    )
+    if found.reason == "several_items":
+        return Conflict(
+            f"Operation {found.operation_id} at {station} has several items in process; send the item.",
+            field="item",
+            code=MeasurementError.AMBIGUOUS_ITEM,
+        )
+    if found.reason:
+        return Conflict(
+            f"No item was in process at {station} at {at.isoformat()}; send the item.",
+            field="item",
+            code=MeasurementError.AMBIGUOUS_ITEM,
+        )
+    return None
+
+
+def item_in_process(*, station: Station, at: datetime, step: str | None = None) -> tuple[Operation, Item]:
+    """The item a station was working on at `at` (the rule: selectors.items_in_process)."""
+    [found] = items_in_process([(station.pk, at, step)])
+    error = in_process_error(found, station=station.code, at=at)
+    if error is not None:
+        raise error
+    operation = Operation.objects.get(pk=found.operation_id or 0)
+    return operation, Item.objects.select_related("kind").get(pk=found.item_id or 0)
 
 
 def line_speed_m_per_s(operation: Operation) -> float | None:
@@ -221,6 +213,11 @@ def line_speed_m_per_s(operation: Operation) -> float | None:
 
 def station_assign(*, station: Station, at: datetime, position_m: float | None, step: str | None = None) -> Assignment:
     operation, item = item_in_process(station=station, at=at, step=step)
+    return assigned_position(operation, item, at, position_m)
+
+
+def assigned_position(operation: Operation, item: Item, at: datetime, position_m: object) -> Assignment:
+    """Where on `item` a value at `at` lies: the sent position, else the line speed's, else none."""
     if position_m is not None:
         return Assignment(item, operation, position_check(item, position_m), "encoder")
     speed = line_speed_m_per_s(operation)

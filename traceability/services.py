@@ -16,11 +16,11 @@ from lots.services import (
     codes_allocate,
     item_snapshot,
     kind_get,
+    kind_quantity,
     length_of,
-    quantity_in_kind_unit,
     status_check,
 )
-from lots.units import convert, parse_unit, to_decimal
+from lots.units import parse_unit, quantity_in_kind_unit, to_decimal
 from lots.values import moment_check, number
 
 from .models import LineageEdge, Operation, OperationInput, Scrap, Station, Step
@@ -148,6 +148,24 @@ def _lock_inputs(inputs: list[InputSpec]) -> dict[str, Item]:
     return locked
 
 
+def _in_item_unit(item: Item, amount: float, unit: str, *, where: str, action: str) -> float:
+    """`amount` `unit` of `item` in the item's own unit; kg of a litre-item through its density."""
+    if not isinstance(unit, str):
+        parse_unit(unit, field=f"{where}.unit")  # raises the field-named error
+    value, _unit = quantity_in_kind_unit(
+        item.kind,
+        amount,
+        unit,
+        item.attributes.get("density") if isinstance(item.attributes, dict) else None,
+        target=item.unit,
+        subject=f"{item.kind_id} {item.code}",
+        action=action,
+        field=f"{where}.unit",
+        value_field=f"{where}.quantity",
+    )
+    return value
+
+
 def _take_inputs(
     inputs: list[InputSpec], locked: dict[str, Item], scrap: list[ScrapSpec], operation: Operation
 ) -> tuple[list[OperationInput], list[Scrap]]:
@@ -178,9 +196,7 @@ def _take_inputs(
                 field=f"{where}.quantity",
                 code=ErrorCode.BAD_QUANTITY,
             )
-        scrapped[cut.item] += convert(
-            amount, cut.unit, item.unit, field=f"{where}.unit", value_field=f"{where}.quantity"
-        )
+        scrapped[cut.item] += _in_item_unit(item, amount, cut.unit, where=where, action="scrap")
         scrap_rows.append(
             Scrap(operation=operation, item=item, quantity=to_decimal(amount), unit=cut.unit, reason=cut.reason)
         )
@@ -204,7 +220,7 @@ def _take_inputs(
                 raise InvalidInput(
                     "A unit is required with a quantity.", field=f"{where}.unit", code=ErrorCode.BAD_UNIT
                 )
-            taken = convert(amount, spec.unit, item.unit, field=f"{where}.unit", value_field=f"{where}.quantity")
+            taken = _in_item_unit(item, amount, spec.unit, where=where, action="consume")
         left = remaining - taken
         if left < -EPSILON * max(1.0, remaining):
             raise Conflict(
@@ -381,7 +397,9 @@ def operation_record(
         kind = kinds.get(spec.kind)
         if kind is None:
             kind = kind_get(spec.kind, field=f"{where}kind")  # raises the field-named error
-        value, unit = quantity_in_kind_unit(kind=kind, quantity=spec.quantity, unit=spec.unit, field=where)
+        value, unit = kind_quantity(
+            kind=kind, quantity=spec.quantity, unit=spec.unit, field=where, attributes=spec.attributes
+        )
         child_length = length_of(value, unit)
         if spec.sources is None:
             stretches: list[tuple[Any, ...]] = [(p, None, None, None, None, False) for p in locked.values()]

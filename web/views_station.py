@@ -233,6 +233,8 @@ def _read_form(request: HttpRequest, draft: dict[str, Any]) -> None:
     post = request.POST
     for entry in draft["inputs"]:
         entry["quantity"] = post.get(f"input-{entry['item']}-quantity", "").strip()
+        # Any unit of the kind's dimensions: kg of a solvent counted in litres, through its density.
+        entry["unit"] = post.get(f"input-{entry['item']}-unit", "").strip() or entry["unit"]
         entry["consume"] = post.get(f"input-{entry['item']}-consume") == "on"
     draft["entered"] = {
         name.removeprefix("param-"): post.get(name, "").strip() for name in post if name.startswith("param-")

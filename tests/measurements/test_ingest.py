@@ -125,12 +125,14 @@ def test_json_rows_are_converted_to_the_canonical_unit(operator_client, operator
 
 
 def test_csv_rows_are_stored_with_station_and_room_subjects(operator_client, params, roll, stations):
+    # A value about the room stays a plain station subject (a step value would be assigned by time).
+    Parameter.objects.create(code="bulk_dew_point", name="Dew point", scope="environment", category="PP", unit="degC")
     text = csv_body(
         [
             f"bulk_mass_loading,21.5,mg/cm**2,CR-0003,0,{at(0)},online,beta-gauge-2,,",
             f"bulk_mass_loading,0.22,kg/m**2, CR-0003 ,499.5,{at(1)},online,,,",
             "",  # a blank line is skipped (and counted)
-            f"bulk_thickness,110,µm,,,{at(2)},offline,,COAT-01,dry-room-1",
+            f"bulk_dew_point,-45,degC,,,{at(2)},offline,,COAT-01,dry-room-1",
         ],
         header=HEADER + ",station,room",
     )
@@ -139,9 +141,9 @@ def test_csv_rows_are_stored_with_station_and_room_subjects(operator_client, par
     assert response.json() == {"created": 3, "out_of_range": 0}
     values = sorted(Measurement.objects.values_list("value", "position_m", "station__code", "room", "item__code"))
     assert values == [
+        (pytest.approx(-45.0), None, "COAT-01", "dry-room-1", None),
         (pytest.approx(21.5), 0.0, None, "", "CR-0003"),
         (pytest.approx(22.0), 499.5, None, "", "CR-0003"),
-        (pytest.approx(110.0), None, "COAT-01", "dry-room-1", None),
     ]
 
 
@@ -166,6 +168,7 @@ def test_one_audit_event_for_the_whole_upload(operator_client, operator, params,
     assert post_csv(operator_client, csv_body(rows)).status_code == 201
     [event] = AuditEvent.objects.filter(pk__gt=mark)
     assert (event.action, event.entity, event.actor) == ("measurement.bulk", "measurement", operator)
+    assert event.after is not None
     assert event.after["count"] == 60
     assert event.after["parameters"] == {"bulk_mass_loading": 50, "bulk_thickness": 10}
     assert event.after["items"] == 1
