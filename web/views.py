@@ -21,6 +21,7 @@ from datasets.table import GRANULARITIES, GROUP_KEYS
 from lots.exceptions import DomainError
 from lots.models import Item, ItemKind
 from lots.selectors import item_get, item_queryset
+from lots.units import display_unit
 from measurements.files import attachment_response
 from measurements.models import Category, Level, Parameter
 from measurements.selectors import measurement_queryset
@@ -86,7 +87,7 @@ def _profiles(item: Item, children: list[LineageEdge]) -> list[dict[str, Any]]:
                 "x": [],
                 "y": [],
                 "x_title": "position (m)",
-                "y_title": f"{parameter.name} ({parameter.unit})",
+                "y_title": _axis(parameter.name, parameter.unit),
                 "low": parameter.typical_min,
                 "high": parameter.typical_max,
             },
@@ -101,6 +102,29 @@ def _profiles(item: Item, children: list[LineageEdge]) -> list[dict[str, Any]]:
     return [entry | {"bands": bands[:400]} for entry in series.values()]
 
 
+def _axis(title: str, unit: object) -> str:
+    shown = display_unit(unit)
+    return f"{title} ({shown})" if shown else title
+
+
+def _machine_parameters(parameters: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """An operation's machine parameters by name (code beside it), sorted by name; a
+    code the catalog no longer has is shown as it was recorded."""
+    if not parameters:
+        return []
+    names = dict(Parameter.objects.filter(code__in=list(parameters)).values_list("code", "name"))
+    rows = [
+        {
+            "code": code,
+            "name": names.get(code, code),
+            "value": entry.get("value") if isinstance(entry, dict) else entry,
+            "unit": entry.get("unit", "") if isinstance(entry, dict) else "",
+        }
+        for code, entry in parameters.items()
+    ]
+    return sorted(rows, key=lambda row: (row["name"].lower(), row["code"]))
+
+
 def _curves(item: Item) -> list[dict[str, Any]]:
     """Series measurements (a formation curve, a profile sent as one series)."""
     curves = []
@@ -112,8 +136,8 @@ def _curves(item: Item) -> list[dict[str, Any]]:
                 "title": f"{parameter.name}, {measurement.measured_at:%Y-%m-%d %H:%M}",
                 "x": series.get("x", []),
                 "y": series.get("y", []),
-                "x_title": f"{series.get('x_kind', 'x')} ({series.get('x_unit', '')})",
-                "y_title": f"{parameter.name} ({parameter.unit})",
+                "x_title": _axis(str(series.get("x_kind", "x")), series.get("x_unit")),
+                "y_title": _axis(parameter.name, parameter.unit),
                 "bands": [],
             }
         )
@@ -143,6 +167,7 @@ def item(request: HttpRequest, code: str) -> HttpResponse:
     context = {
         "item": item,
         "operation": operation,
+        "machine_parameters": _machine_parameters(operation.parameters if operation else None),
         "parents": parents,
         "children": children[:500],
         "more_children": max(0, len(children) - 500),
