@@ -19,7 +19,7 @@ from datasets.models import Export, ExportStatus
 from datasets.services import export_expired, export_request
 from datasets.table import GRANULARITIES, GROUP_KEYS
 from lots.exceptions import DomainError
-from lots.models import Item, ItemKind
+from lots.models import Item
 from lots.selectors import item_get, item_queryset
 from lots.units import display_unit
 from measurements.files import attachment_response
@@ -28,25 +28,12 @@ from measurements.selectors import measurement_queryset
 from measurements.services_catalog import parameter_update
 from traceability.holds import hold_items, hold_place, hold_release
 from traceability.models import Hold, LineageEdge, Station, Step
-from traceability.selectors import lineage_trace, lineage_track
 
 from .access import can, explain, role_required, signed_in
 
 operator = role_required(Role.OPERATOR)
 engineer = role_required(Role.ENGINEER)
 
-# Node colours of the genealogy graph, one per kind along the line (raw material is grey).
-KIND_COLOURS = {
-    "slurry": "#8e44ad",
-    "coated_roll": "#2980b9",
-    "calendered_roll": "#16a085",
-    "slit_roll": "#27ae60",
-    "electrode_sheet": "#f39c12",
-    "stack": "#d35400",
-    "jelly_roll": "#d35400",
-    "cell": "#c0392b",
-}
-RAW_COLOUR = "#7f8c8d"
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"})
 
 
@@ -187,58 +174,6 @@ def measurement_file(request: HttpRequest, pk: int) -> HttpResponse | FileRespon
         messages.error(request, f"No file for measurement {pk}.")
         return redirect("web:items")
     return attachment_response(measurement.file, sha256=measurement.file_sha256)
-
-
-@operator
-def genealogy(request: HttpRequest, code: str) -> HttpResponse:
-    """The trace (upstream) or track (downstream) graph of an item, drawn with Cytoscape.js."""
-    try:
-        item = item_get(code)
-    except DomainError as error:
-        explain(request, error)
-        return redirect("web:items")
-    direction = "downstream" if request.GET.get("direction") == "downstream" else "upstream"
-    graph = lineage_track(item=item) if direction == "downstream" else lineage_trace(item=item)
-    names = dict(ItemKind.objects.values_list("code", "name"))
-    nodes = [
-        {
-            "data": {
-                "id": node.code,
-                "label": node.code,
-                "kind": names.get(node.kind, node.kind),
-                "status": node.status,
-                "depth": node.depth,
-                "colour": KIND_COLOURS.get(node.kind, RAW_COLOUR),
-                "url": reverse("web:item", kwargs={"code": node.code}),
-                "root": node.code == item.code,
-            }
-        }
-        for node in graph.nodes
-    ]
-    edges = [
-        {
-            "data": {
-                "id": f"e{index}",
-                "source": edge.parent,
-                "target": edge.child,
-                "step": edge.step,
-                "stretch": f"{edge.from_m:g}-{edge.to_m:g} m"
-                if edge.from_m is not None and edge.to_m is not None
-                else "",
-            }
-        }
-        for index, edge in enumerate(graph.edges)
-    ]
-    legend = [(names.get(kind, kind), colour) for kind, colour in KIND_COLOURS.items()] + [("raw material", RAW_COLOUR)]
-    return render(
-        request,
-        "web/genealogy.html",
-        {"item": item, "direction": direction, "elements": {"nodes": nodes, "edges": edges}, "legend": legend},
-    )
-
-
-def _stretch(from_m: float | None, to_m: float | None) -> str:
-    return f"{from_m:g}-{to_m:g} m" if from_m is not None and to_m is not None else ""
 
 
 # --- Holds -------------------------------------------------------------------------------------
