@@ -1,5 +1,6 @@
 """Units through pint: one registry, and conversions that fail with field-named errors."""
 
+import re
 from decimal import Decimal
 from functools import lru_cache
 from typing import Protocol
@@ -153,3 +154,61 @@ def quantity_in_kind_unit(
     amount = ureg.Quantity(float(value), source)
     converted = amount / rho if given == "mass" else amount * rho
     return finite(float(converted.to(_unit(into)).magnitude), field=value_field), into
+
+
+# --- Units as people write them ------------------------------------------------------------------
+
+_TOKEN = re.compile(r"\*\*|\^|\*|/|\(|\)|-?\d+(?:\.\d+)?|[^\s*/^()]+")
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+# pint's symbols that the line writes otherwise: litres upper case (mL, not ml), degrees as °.
+_WRITTEN = {"l": "L", "ml": "mL", "µl": "µL", "deg": "°"}
+# Products people write joined: A·h is Ah, kW·h is kWh.
+_JOINED = re.compile(r"(?<![\w·])(m?A|k?W)·h(?![\w])")
+_PIECES = {"count", "piece", "pcs"}
+
+
+def _power(exponent: str) -> str:
+    return exponent.translate(_SUPERSCRIPT) if re.fullmatch(r"-?\d+", exponent) else "^" + exponent
+
+
+@lru_cache(maxsize=512)
+def _display(text: str) -> str:
+    try:
+        parsed = _unit(text)
+    except Exception:  # not pint's (free text on an old item): shown as written
+        return text
+    pretty = f"{parsed:~P}"
+    if not pretty:  # dimensionless, "1"
+        return ""
+    if text in _PIECES:
+        return "pcs"
+    tokens = _TOKEN.findall(text)
+    if "".join(tokens) != "".join(text.split()):
+        return pretty
+    out: list[str] = []
+    exponent = False
+    for token in tokens:
+        if exponent:
+            out.append(_power(token))
+            exponent = False
+        elif token in ("**", "^"):
+            exponent = True
+        elif token == "*":
+            out.append("·")
+        elif token in "/()" or token[0].isdigit() or token[0] == "-":
+            out.append(token)
+        else:
+            try:  # the writer's order (mA·h, not pint's h·mA), each name as its symbol
+                symbol = ureg.get_symbol(token)
+            except Exception:  # "dimensionless" inside a product: pint's own spelling
+                return pretty
+            out.append(_WRITTEN.get(symbol, symbol))
+    return _JOINED.sub(r"\1h", "".join(out))
+
+
+def display_unit(unit: object) -> str:
+    """A stored pint unit as people write it: "mg/cm**2" is mg/cm², "degC" °C, "um" µm, "mohm"
+    mΩ, "ml" mL, "A*h" Ah; dimensionless is empty; text pint does not know is shown unchanged."""
+    if not isinstance(unit, str) or not unit.strip():
+        return ""
+    return _display(unit.strip())

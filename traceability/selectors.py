@@ -8,8 +8,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from lots.models import Item
+
+from .models import LineageEdge
 
 Direction = Literal["upstream", "downstream"]
 # Lineage is acyclic by construction; the cap only guards against imported cycles.
@@ -158,6 +162,27 @@ def lineage_trace(*, item: Item, depth: int | None = None, kinds: set[str] | Non
 
 def lineage_track(*, item: Item, depth: int | None = None, kinds: set[str] | None = None) -> Genealogy:
     return lineage_walk(item=item, direction="downstream", depth=depth, kinds=kinds)
+
+
+# The track's node walk as a subquery of item ids (positional parameters: item, max_depth).
+_TRACK_IDS = (
+    _NODE_WALK.format(here="parent_id", next="child_id").replace("%(item)s", "%s").replace("%(max_depth)s", "%s")
+    + "SELECT item_id FROM walk"
+)
+
+
+def track_ends(*, item: Item, kind: str = "cell") -> QuerySet[Item]:
+    """What a recall of `item` reaches in the end: every downstream item of `kind` and every
+    downstream item nothing is made from yet (a sheet not stacked, a scrapped lane), `item`
+    itself left out. One query, the track's walk as a subquery, however large the lot."""
+    has_children = LineageEdge.objects.filter(parent=OuterRef("pk"))
+    return (
+        Item.objects.filter(pk__in=RawSQL(_TRACK_IDS, [item.pk, MAX_DEPTH]))
+        .exclude(pk=item.pk)
+        .filter(Q(kind_id=kind) | ~Exists(has_children))
+        .select_related("kind")
+        .order_by("code")
+    )
 
 
 # --- Position maps -----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_station
+from . import views, views_genealogy, views_station
 
 app_name = "web"
 
@@ -17,7 +17,8 @@ urlpatterns = [
     path("station/<str:code>/operations/<int:pk>/", views_station.station_done, name="station-done"),
     path("labels/", views_station.labels, name="labels"),
     path("items/", views.items, name="items"),
-    path("items/<path:code>/genealogy/", views.genealogy, name="genealogy"),
+    path("items/<path:code>/genealogy/", views_genealogy.genealogy, name="genealogy"),
+    path("items/<path:code>/track.csv", views_genealogy.track_csv, name="track-csv"),
     path("items/<path:code>/", views.item, name="item"),
     path("measurements/<int:pk>/file/", views.measurement_file, name="measurement-file"),
     path("holds/", views.holds, name="holds"),

@@ -19,15 +19,15 @@ from datasets.models import Export, ExportStatus
 from datasets.services import export_expired, export_request
 from datasets.table import GRANULARITIES, GROUP_KEYS
 from lots.exceptions import DomainError
-from lots.models import Item, ItemKind
+from lots.models import Item
 from lots.selectors import item_get, item_queryset
+from lots.units import display_unit
 from measurements.files import attachment_response
 from measurements.models import Category, Level, Parameter
 from measurements.selectors import measurement_queryset
 from measurements.services_catalog import parameter_update
 from traceability.holds import hold_items, hold_place, hold_release
 from traceability.models import Hold, LineageEdge, Station, Step
-from traceability.selectors import lineage_trace, lineage_track
 
 from .access import can, explain, role_required, signed_in
 from .templatetags.local_time import local_time
@@ -35,18 +35,6 @@ from .templatetags.local_time import local_time
 operator = role_required(Role.OPERATOR)
 engineer = role_required(Role.ENGINEER)
 
-# Node colours of the genealogy graph, one per kind along the line (raw material is grey).
-KIND_COLOURS = {
-    "slurry": "#8e44ad",
-    "coated_roll": "#2980b9",
-    "calendered_roll": "#16a085",
-    "slit_roll": "#27ae60",
-    "electrode_sheet": "#f39c12",
-    "stack": "#d35400",
-    "jelly_roll": "#d35400",
-    "cell": "#c0392b",
-}
-RAW_COLOUR = "#7f8c8d"
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"})
 
 
@@ -87,7 +75,7 @@ def _profiles(item: Item, children: list[LineageEdge]) -> list[dict[str, Any]]:
                 "x": [],
                 "y": [],
                 "x_title": "position (m)",
-                "y_title": f"{parameter.name} ({parameter.unit})",
+                "y_title": _axis(parameter.name, parameter.unit),
                 "low": parameter.typical_min,
                 "high": parameter.typical_max,
             },
@@ -102,6 +90,29 @@ def _profiles(item: Item, children: list[LineageEdge]) -> list[dict[str, Any]]:
     return [entry | {"bands": bands[:400]} for entry in series.values()]
 
 
+def _axis(title: str, unit: object) -> str:
+    shown = display_unit(unit)
+    return f"{title} ({shown})" if shown else title
+
+
+def _machine_parameters(parameters: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """An operation's machine parameters by name (code beside it), sorted by name; a
+    code the catalog no longer has is shown as it was recorded."""
+    if not parameters:
+        return []
+    names = dict(Parameter.objects.filter(code__in=list(parameters)).values_list("code", "name"))
+    rows = [
+        {
+            "code": code,
+            "name": names.get(code, code),
+            "value": entry.get("value") if isinstance(entry, dict) else entry,
+            "unit": entry.get("unit", "") if isinstance(entry, dict) else "",
+        }
+        for code, entry in parameters.items()
+    ]
+    return sorted(rows, key=lambda row: (row["name"].lower(), row["code"]))
+
+
 def _curves(item: Item) -> list[dict[str, Any]]:
     """Series measurements (a formation curve, a profile sent as one series)."""
     curves = []
@@ -113,8 +124,8 @@ def _curves(item: Item) -> list[dict[str, Any]]:
                 "title": f"{parameter.name}, {local_time(measurement.measured_at)}",
                 "x": series.get("x", []),
                 "y": series.get("y", []),
-                "x_title": f"{series.get('x_kind', 'x')} ({series.get('x_unit', '')})",
-                "y_title": f"{parameter.name} ({parameter.unit})",
+                "x_title": _axis(str(series.get("x_kind", "x")), series.get("x_unit")),
+                "y_title": _axis(parameter.name, parameter.unit),
                 "bands": [],
             }
         )
@@ -147,6 +158,7 @@ def item(request: HttpRequest, code: str) -> HttpResponse:
     context = {
         "item": item,
         "operation": operation,
+        "machine_parameters": _machine_parameters(operation.parameters if operation else None),
         "parents": parents,
         "children": children[:500],
         "more_children": max(0, len(children) - 500),
@@ -167,58 +179,6 @@ def measurement_file(request: HttpRequest, pk: int) -> HttpResponse | FileRespon
         messages.error(request, f"No file for measurement {pk}.")
         return redirect("web:items")
     return attachment_response(measurement.file, sha256=measurement.file_sha256)
-
-
-@operator
-def genealogy(request: HttpRequest, code: str) -> HttpResponse:
-    """The trace (upstream) or track (downstream) graph of an item, drawn with Cytoscape.js."""
-    try:
-        item = item_get(code)
-    except DomainError as error:
-        explain(request, error)
-        return redirect("web:items")
-    direction = "downstream" if request.GET.get("direction") == "downstream" else "upstream"
-    graph = lineage_track(item=item) if direction == "downstream" else lineage_trace(item=item)
-    names = dict(ItemKind.objects.values_list("code", "name"))
-    nodes = [
-        {
-            "data": {
-                "id": node.code,
-                "label": node.code,
-                "kind": names.get(node.kind, node.kind),
-                "status": node.status,
-                "depth": node.depth,
-                "colour": KIND_COLOURS.get(node.kind, RAW_COLOUR),
-                "url": reverse("web:item", kwargs={"code": node.code}),
-                "root": node.code == item.code,
-            }
-        }
-        for node in graph.nodes
-    ]
-    edges = [
-        {
-            "data": {
-                "id": f"e{index}",
-                "source": edge.parent,
-                "target": edge.child,
-                "step": edge.step,
-                "stretch": f"{edge.from_m:g}-{edge.to_m:g} m"
-                if edge.from_m is not None and edge.to_m is not None
-                else "",
-            }
-        }
-        for index, edge in enumerate(graph.edges)
-    ]
-    legend = [(names.get(kind, kind), colour) for kind, colour in KIND_COLOURS.items()] + [("raw material", RAW_COLOUR)]
-    return render(
-        request,
-        "web/genealogy.html",
-        {"item": item, "direction": direction, "elements": {"nodes": nodes, "edges": edges}, "legend": legend},
-    )
-
-
-def _stretch(from_m: float | None, to_m: float | None) -> str:
-    return f"{from_m:g}-{to_m:g} m" if from_m is not None and to_m is not None else ""
 
 
 # --- Holds -------------------------------------------------------------------------------------

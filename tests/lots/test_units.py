@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from lots.exceptions import ErrorCode, InvalidInput
-from lots.units import convert, is_length, parse_unit, to_decimal
+from lots.units import convert, display_unit, is_length, parse_unit, to_decimal
 from lots.values import number as finite_number
 
 
@@ -92,3 +92,46 @@ def test_finite_numbers_pass(value, expected):
 def test_to_decimal_keeps_micro_units_and_drops_float_noise():
     assert to_decimal(0.1 + 0.2) == Decimal("0.3")
     assert to_decimal(1.23456789) == Decimal("1.234568")
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ("mg/cm**2", "mg/cm²"),
+        ("degC", "°C"),
+        ("um", "µm"),
+        ("µm", "µm"),
+        ("mohm", "mΩ"),
+        ("g/m**2", "g/m²"),
+        ("ml", "mL"),
+        ("mL", "mL"),
+        ("L", "L"),
+        ("ml/min", "mL/min"),
+        ("Ah", "Ah"),
+        ("A*h", "Ah"),
+        ("mA*h", "mAh"),  # the writer's order, not pint's h·mA
+        ("kW*h", "kWh"),
+        ("Pa*s", "Pa·s"),
+        ("mbar*l/s", "mbar·L/s"),
+        ("g/m**2/s", "g/m²/s"),
+        ("kg*m**-3", "kg·m⁻³"),
+        ("m^-1", "m⁻¹"),
+        ("MPa*m**0.5", "MPa·m^0.5"),
+        ("percent", "%"),
+        ("degree", "°"),
+        ("count", "pcs"),
+        ("1/s", "1/s"),
+        ("m/min", "m/min"),
+        ("mg / cm ** 2", "mg/cm²"),
+        ("milligram / centimeter ** 2 * dimensionless", "mg/cm²"),  # pint's long form
+        ("dimensionless", ""),
+        ("1", ""),
+        ("", ""),
+        (None, ""),
+        (5, ""),
+        ("bananas", "bananas"),  # not pint's: shown as written, never an error
+        ("kg(", "kg("),
+    ],
+)
+def test_display_unit_writes_units_as_people_do(stored, shown):
+    assert display_unit(stored) == shown

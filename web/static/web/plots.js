@@ -18,7 +18,10 @@ document.addEventListener("DOMContentLoaded", () => {
         shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, y0: y, y1: y, line: { dash: "dot", color: "#c0392b", width: 1 } });
       }
     }
-    Plotly.newPlot(div, [{ x: plot.x, y: plot.y, mode: "lines+markers", marker: { size: 3 }, name: plot.y_title }], {
+    Plotly.newPlot(div, [{
+      x: plot.x, y: plot.y, mode: "lines+markers", marker: { size: 3 }, name: plot.y_title,
+      hovertemplate: "%{y:.4~g} at %{x:.4~g}<extra></extra>", // 4 significant digits, as the tables
+    }], {
       title: { text: plot.title }, shapes, height: 360, margin: { t: 40, r: 10, b: 40, l: 60 },
       xaxis: { title: { text: plot.x_title } }, yaxis: { title: { text: plot.y_title } },
     }, { responsive: true, displaylogo: false });
