@@ -10,7 +10,10 @@ same helpers (`parameter_get`, `linear_to_canonical`, `number`, `position_check`
 `out_of_range`): the parameter is known, the unit has the parameter's dimension (the value is
 converted to the canonical unit, the sent value and unit are kept), numbers are finite, a position
 lies within the item's length, `source` is online or offline, and a value outside the typical
-range is stored and flagged. What bulk does differently:
+range is stored and flagged, and `out_of_limits` is set against the specification limit that
+applies to the row's item (measurements.selectors_limits; all limits read once, item scopes
+with each batch of item codes; holds placed after the last row, in the same transaction).
+What bulk does differently:
 
 - values only: no `series`, no files, no corrections;
 - `measured_at` is required, ISO 8601 with an offset;
@@ -53,7 +56,9 @@ from lots.selectors import item_lookup_q
 from lots.values import finite, moment, number
 from traceability.models import Station
 
-from .models import Measurement, Parameter, Source
+from .holds_limits import Violation, limit_holds_place
+from .models import Measurement, OnViolation, Parameter, Source
+from .selectors_limits import limit_book
 from .services import Linear, MeasurementError, linear_to_canonical, out_of_range, parameter_get, position_check
 
 CHUNK_ROWS = 5_000
@@ -99,6 +104,7 @@ COLUMNS = (
     "file",
     "file_sha256",
     "out_of_range",
+    "out_of_limits",
     "correction_reason",
     "created_at",
     "created_by_id",
@@ -120,12 +126,14 @@ _COPY_TYPES = (
     "text",
     "text",
     "bool",
+    "bool",
     "text",
     "timestamptz",
     "int4",
 )
 _COPY_SQL = f"COPY {Measurement._meta.db_table} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"  # noqa: S608
-_PARAMETER, _ITEM, _OUT_OF_RANGE = 0, 1, COLUMNS.index("out_of_range")
+_PARAMETER, _ITEM = 0, 1
+_OUT_OF_RANGE, _OUT_OF_LIMITS = COLUMNS.index("out_of_range"), COLUMNS.index("out_of_limits")
 _LIMITS = {
     name: int(getattr(Measurement._meta.get_field(name), "max_length", 0) or 0)
     for name in ("room", "instrument", "method", "sent_unit")
@@ -136,6 +144,8 @@ _LIMITS = {
 class IngestResult:
     count: int
     out_of_range: int
+    out_of_limits: int = 0
+    holds: int = 0
 
 
 @dataclass(frozen=True)
@@ -218,6 +228,9 @@ class _Rules:
         self.linears: dict[tuple[int, object], tuple[Linear, str] | InvalidInput] = {}
         self.items: dict[str, tuple[int, Item] | None] = {}
         self.stations: dict[str, int | None] = {}
+        # Every active limit, read once; item scopes are read with each batch of item codes.
+        self.limits = limit_book(None)
+        self.violations: list[Violation] = []
 
     # --- lookups (they need the connection: no COPY may be open) ---------------------------
 
@@ -253,6 +266,7 @@ class _Rules:
                 if item is None and (lookup := item_lookup_q(code)) != Q(code=code):  # Digital Link or EPC
                     item = Item.objects.filter(lookup).only("id", "code", "length_m").first()
                 self.items[raw] = (item.pk, item) if item is not None else None
+            self.limits.extend(entry[0] for raw in batch if (entry := self.items[raw]) is not None)
         sent = sorted(stations)
         for start in range(0, len(sent), LOOKUP_BATCH):
             batch = sent[start : start + LOOKUP_BATCH]
@@ -356,6 +370,13 @@ class _Rules:
             uncertainty = finite(abs(linear.scale) * uncertainty, field="uncertainty")
         else:
             uncertainty = None
+        out_of_limits = None
+        if self.limits:
+            limit = self.limits.limit(parameter_pk, item_id)
+            if limit is not None:
+                out_of_limits = limit.excludes(value)
+                if out_of_limits and item_id is not None and limit.on_violation == OnViolation.HOLD:
+                    self.violations.append(Violation(limit=limit, item_id=item_id, value=value, position_m=position))
         return (
             parameter_pk,
             item_id,
@@ -373,6 +394,7 @@ class _Rules:
             "",
             "",
             out_of_range(parameter, (value,)),
+            out_of_limits,
             "",
             self.created_at,
             self.created_by_id,
@@ -468,7 +490,7 @@ def measurements_ingest(
     errors: list[RowError] = []
     per_parameter: Counter[int] = Counter()
     item_ids: set[int | None] = set()
-    count = flagged = number = 0
+    count = flagged = outside = number = 0
     iterator: Iterator[Mapping[Any, Any] | None] = iter(rows)
     complete = True
     check = rules.check
@@ -498,6 +520,7 @@ def measurements_ingest(
                     write_row(row)
                     count += 1
                     flagged += row[_OUT_OF_RANGE]
+                    outside += row[_OUT_OF_LIMITS] is True
                     per_parameter[row[_PARAMETER]] += 1
                     item_ids.add(row[_ITEM])
             if len(errors) >= max_errors:
@@ -520,9 +543,12 @@ def measurements_ingest(
         after={
             "count": count,
             "out_of_range": flagged,
+            "out_of_limits": outside,
             "parameters": {codes[pk]: n for pk, n in sorted(per_parameter.items())},
             "items": len(item_ids - {None}),
             "created_at": created_at.isoformat(),
         },
     )
-    return IngestResult(count=count, out_of_range=flagged)
+    # A violation seen on a row that was then rolled back never got here: errors raise above.
+    holds = limit_holds_place(actor=actor, violations=rules.violations)
+    return IngestResult(count=count, out_of_range=flagged, out_of_limits=outside, holds=len(holds))

@@ -20,7 +20,9 @@ from traceability.models import Operation, Station
 from traceability.services import station_get
 
 from .files import upload_check
-from .models import Measurement, Parameter, Scope, Source
+from .holds_limits import Violation, limit_holds_place
+from .models import Measurement, OnViolation, Parameter, Scope, Source
+from .selectors_limits import LimitBook, limit_book
 
 MAX_SERIES_POINTS = 1_000_000
 
@@ -315,6 +317,11 @@ def measurement_record(
         else ("", None)
     )
 
+    points = [value] if value is not None else (series["y"] if series is not None else [])
+    subjects = _limit_subjects(item, operation)
+    book = limit_book([parameter.pk], subjects) if points else None
+    out_of_limits, violations = _limits_check(book, parameter.pk, subjects, points, position)
+
     measurement = Measurement(
         parameter=parameter,
         item=item,
@@ -334,6 +341,7 @@ def measurement_record(
         file_sha256=digest,
         file_size=size,
         out_of_range=flagged,
+        out_of_limits=out_of_limits,
         supersedes=supersedes,
         correction_reason=correction_reason,
         created_by=actor_user(actor),
@@ -353,10 +361,46 @@ def measurement_record(
             "item": item.code if item else None,
             "value": value,
             "out_of_range": flagged,
+            "out_of_limits": out_of_limits,
             "reason": correction_reason or None,
         },
     )
+    limit_holds_place(actor=actor, violations=violations, from_station=station.code if station else "")
     return Recorded(measurement, assignment)
+
+
+def _limit_subjects(item: Item | None, operation: Operation | None) -> list[int]:
+    """The items a value's limits are looked up for: its item, else what its operation made."""
+    if item is not None:
+        return [item.pk]
+    if operation is not None:
+        return list(operation.outputs.order_by("pk").values_list("pk", flat=True))  # type: ignore[attr-defined]
+    return []
+
+
+def _limits_check(
+    book: LimitBook | None,
+    parameter_id: int,
+    subjects: Sequence[int],
+    points: Sequence[float],
+    position: float | None,
+) -> tuple[bool | None, list[Violation]]:
+    """out_of_limits of a value about `subjects` (None: no limit applies to any), and the holds due.
+    A value of an operation with several outputs is checked against each output's limit."""
+    if book is None or not book:
+        return None, []
+    flags: list[bool] = []
+    violations = []
+    for item_id in subjects or [None]:
+        limit = book.limit(parameter_id, item_id)
+        if limit is None:
+            continue
+        outside = [v for v in points if limit.excludes(v)]
+        flags.append(bool(outside))
+        if outside and item_id is not None and limit.on_violation == OnViolation.HOLD:
+            worst = max(outside, key=lambda v: abs(v - (limit.target if limit.target is not None else v)))
+            violations.append(Violation(limit=limit, item_id=item_id, value=worst, position_m=position))
+    return (any(flags) if flags else None), violations
 
 
 @transaction.atomic
@@ -404,6 +448,9 @@ def operation_parameters_record(*, actor: Actor, operation: Operation) -> list[M
     and range-checked, when the catalog knows them; unknown codes stay in operation.parameters."""
     entries = operation.parameters or {}
     known = {p.code: p for p in Parameter.objects.filter(code__in=list(entries))}
+    subjects = _limit_subjects(None, operation)
+    book = limit_book([p.pk for p in known.values()], subjects)
+    violations: list[Violation] = []
     rows = []
     for code, parameter in known.items():
         entry = entries[code]
@@ -412,6 +459,8 @@ def operation_parameters_record(*, actor: Actor, operation: Operation) -> list[M
         where = f"parameters.{code}"
         linear = linear_to_canonical(entry.get("unit"), parameter, field=f"{where}.unit")
         value = finite(linear(number(entry["value"], field=f"{where}.value")), field=f"{where}.value")
+        out_of_limits, due = _limits_check(book, parameter.pk, subjects, [value], None)
+        violations += due
         rows.append(
             Measurement(
                 parameter=parameter,
@@ -423,7 +472,10 @@ def operation_parameters_record(*, actor: Actor, operation: Operation) -> list[M
                 sent_value=float(entry["value"]),
                 sent_unit=entry.get("unit") or "",
                 out_of_range=out_of_range(parameter, [value]),
+                out_of_limits=out_of_limits,
                 created_by=actor_user(actor),
             )
         )
-    return Measurement.objects.bulk_create(rows)
+    created = Measurement.objects.bulk_create(rows)
+    limit_holds_place(actor=actor, violations=violations, from_station=operation.station.code)
+    return created
