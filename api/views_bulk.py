@@ -280,10 +280,10 @@ class MeasurementBulkView(APIView):
         else:
             rows = _json_rows(request, body)
         result = measurements_ingest(actor=request.user, rows=rows)
-        body = {
+        created = {
             "created": result.count,
             "out_of_range": result.out_of_range,
             "out_of_limits": result.out_of_limits,
             "holds": result.holds,
         }
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(created, status=status.HTTP_201_CREATED)

@@ -44,8 +44,8 @@ def _describe(limit: SpecificationLimit) -> str:
         f"{word} {bound:g}" for word, bound in (("lower", limit.lower), ("upper", limit.upper)) if bound is not None
     )
     scope = ", ".join(x for x in (limit.product, limit.polarity) if x) or "every product"
-    target = f", target {limit.target:g}" if limit.target is not None else ""
-    return f"limit #{limit.pk} v{limit.version} of {limit.parameter.code} ({scope}): {bounds}{target} {unit}"
+    target = f" (target {limit.target:g})" if limit.target is not None else ""
+    return f"limit #{limit.pk} v{limit.version} of {limit.parameter.code} for {scope}: {bounds} {unit}{target}"
 
 
 def _worst(limit: SpecificationLimit, violations: Sequence[Violation]) -> Violation:

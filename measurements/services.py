@@ -391,7 +391,8 @@ def _limits_check(
         return None, []
     flags: list[bool] = []
     violations = []
-    for item_id in subjects or [None]:
+    candidates: Sequence[int | None] = subjects or [None]
+    for item_id in candidates:
         limit = book.limit(parameter_id, item_id)
         if limit is None:
             continue
