@@ -20,6 +20,7 @@ from lots.models import Item
 from traceability.holds import HoldResult, hold_place
 
 from .models import SpecificationLimit
+from .selectors_limits import limit_text
 
 DEFAULT_HOLD_WINDOW_M = 0.5
 
@@ -38,16 +39,6 @@ class Violation:
     position_m: float | None
 
 
-def _describe(limit: SpecificationLimit) -> str:
-    unit = limit.parameter.unit
-    bounds = " to ".join(
-        f"{word} {bound:g}" for word, bound in (("lower", limit.lower), ("upper", limit.upper)) if bound is not None
-    )
-    scope = ", ".join(x for x in (limit.product, limit.polarity) if x) or "every product"
-    target = f" (target {limit.target:g})" if limit.target is not None else ""
-    return f"limit #{limit.pk} v{limit.version} of {limit.parameter.code} for {scope}: {bounds} {unit}{target}"
-
-
 def _worst(limit: SpecificationLimit, violations: Sequence[Violation]) -> Violation:
     def distance(v: Violation) -> float:
         return max((limit.lower - v.value) if limit.lower is not None else 0.0, 0.0) + max(
@@ -63,7 +54,7 @@ def _reason(limit: SpecificationLimit, violations: Sequence[Violation]) -> str:
     many = f" ({len(violations)} values outside, worst shown)" if len(violations) > 1 else ""
     return (
         f"Out of specification: {limit.parameter.code} {worst.value:g} {limit.parameter.unit}{where} "
-        f"is outside {_describe(limit)}{many}."
+        f"is outside {limit_text(limit)}{many}."
     )
 
 

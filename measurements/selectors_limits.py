@@ -133,6 +133,17 @@ class LimitBook:
         return any(limit.excludes(v) for v in values)
 
 
+def limit_text(limit: SpecificationLimit) -> str:
+    """'limit #3 v2 of mass_loading for NMC811-G-pouch-5Ah, anode: lower 10.8 to upper 11.6 mg/cm**2 (target 11.2)'."""
+    unit = limit.parameter.unit
+    bounds = " to ".join(
+        f"{word} {bound:g}" for word, bound in (("lower", limit.lower), ("upper", limit.upper)) if bound is not None
+    )
+    scope = ", ".join(x for x in (limit.product, limit.polarity) if x) or "every product"
+    target = f" (target {limit.target:g})" if limit.target is not None else ""
+    return f"limit #{limit.pk} v{limit.version} of {limit.parameter.code} for {scope}: {bounds} {unit}{target}"
+
+
 def limit_book(parameter_ids: Iterable[int] | None, item_ids: Iterable[int | None] = ()) -> LimitBook:
     """The active limits of `parameter_ids` (None: of every parameter; a pilot line has a few
     hundred at most) in one query, with the scopes of `item_ids`."""
@@ -151,3 +162,8 @@ def limits_active(*, parameter: str | None = None, product: str | None = None) -
     if product:
         queryset = queryset.filter(product=product)
     return list(queryset.order_by("parameter__code", "product", "polarity"))
+
+
+def limit_applying(parameter_id: int, item_id: int | None) -> SpecificationLimit | None:
+    """The limit one value of `parameter_id` about `item_id` is checked against (pages)."""
+    return limit_book([parameter_id], [item_id]).limit(parameter_id, item_id)
