@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
@@ -366,3 +367,38 @@ def test_operation_parameters_are_flagged_and_hold_the_output(engineer: Any, rol
 def test_finite_limits_only(engineer: Any, catalog: Any) -> None:
     with pytest.raises(Exception, match="finite|number"):
         limit(engineer, lower=math.inf)
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+def test_the_station_done_page_flags_operation_parameters(engineer: Any, roll: Item) -> None:
+    limit_set(actor=engineer, parameter="coating_speed_t", upper=3, unit="m/min")
+    slurry = register(engineer, "slurry", 10, "kg", polarity="cathode")
+    made = operation_record(
+        actor=engineer,
+        step="coating",
+        station="COAT-01",
+        started_at=T0 + timedelta(hours=5),
+        ended_at=T0 + timedelta(hours=6),
+        inputs=[InputSpec(slurry.code, 8, "kg")],
+        outputs=[OutputSpec(kind="coated_roll", quantity=100, unit="m")],
+        parameters={"coating_speed_t": {"value": 4, "unit": "m/min"}},
+    )
+    client = Client()
+    client.force_login(engineer)
+    page = client.get(f"/station/COAT-01/operations/{made.operation.pk}/").content.decode()
+    assert 'id="outside-limits"' in page and "coating speed t 4 m/min" in page
+    assert "on hold" not in page  # flag only
+
+
+def test_the_item_page_sends_the_limits_of_its_profiles(engineer: Any, roll: Item) -> None:
+    limit(engineer, product=PRODUCT, polarity="cathode", lower=10.8, upper=11.6, target=11.2)
+    record(engineer, roll, 11.0, position_m=1)
+    record(engineer, roll, 12.0, position_m=2)
+    client = Client()
+    client.force_login(engineer)
+    context = client.get(f"/items/{roll.code}/").context
+    (plot,) = [p for p in context["plots"] if p.get("limits")]
+    assert (plot["limits"]["lower"], plot["limits"]["upper"], plot["limits"]["target"]) == (10.8, 11.6, 11.2)
+    assert plot["flags"] == [False, True]
