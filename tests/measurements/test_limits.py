@@ -402,3 +402,19 @@ def test_the_item_page_sends_the_limits_of_its_profiles(engineer: Any, roll: Ite
     (plot,) = [p for p in context["plots"] if p.get("limits")]
     assert (plot["limits"]["lower"], plot["limits"]["upper"], plot["limits"]["target"]) == (10.8, 11.6, 11.2)
     assert plot["flags"] == [False, True]
+
+
+@pytest.mark.parametrize("product", ["a\x00b", "   "])
+def test_odd_products(engineer_client: Any, catalog: Any, product: str) -> None:
+    body = {"parameter": "mass_loading_t", "lower": 10, "unit": "mg/cm**2", "product": product}
+    response = engineer_client.post(URL, body, format="json")
+    if product.strip():
+        assert response.status_code == 400 and not SpecificationLimit.objects.exists()
+    else:  # blank is "every product"
+        assert response.status_code == 201 and response.json()["product"] is None
+
+
+def test_a_limit_of_a_converted_unit_overflowing_is_400(engineer_client: Any, catalog: Any) -> None:
+    body = {"parameter": "mass_loading_t", "upper": 1e307, "unit": "kg/m**2"}
+    response = engineer_client.post(URL, body, format="json")
+    assert response.status_code == 400 and "upper" in response.json()["errors"]
