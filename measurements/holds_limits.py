@@ -1,4 +1,5 @@
-"""The holds a value outside a specification limit places ("on_violation": "hold").
+"""A value against the limits that apply to its subjects (`limits_check`), and the holds a value
+outside a limit places ("on_violation": "hold").
 
 A value with a position holds the stretch [position - LIMIT_HOLD_WINDOW_M, position +
 LIMIT_HOLD_WINDOW_M] of its item (clipped to the item; the windows of one item and limit that
@@ -18,9 +19,10 @@ from django.conf import settings
 from audit.services import Actor
 from lots.models import Item
 from traceability.holds import HoldResult, hold_place
+from traceability.models import Operation
 
-from .models import SpecificationLimit
-from .selectors_limits import limit_text
+from .models import OnViolation, SpecificationLimit
+from .selectors_limits import LimitBook, limit_text
 
 DEFAULT_HOLD_WINDOW_M = 0.5
 
@@ -37,6 +39,41 @@ class Violation:
     item_id: int
     value: float  # canonical unit; for a series, its worst point
     position_m: float | None
+
+
+def limit_subjects(item: Item | None, operation: Operation | None) -> list[int]:
+    """The items a value's limits are looked up for: its item, else what its operation made."""
+    if item is not None:
+        return [item.pk]
+    if operation is not None:
+        return list(operation.outputs.order_by("pk").values_list("pk", flat=True))  # type: ignore[attr-defined]
+    return []
+
+
+def limits_check(
+    book: LimitBook | None,
+    parameter_id: int,
+    subjects: Sequence[int],
+    points: Sequence[float],
+    position: float | None,
+) -> tuple[bool | None, list[Violation]]:
+    """out_of_limits of a value about `subjects` (None: no limit applies to any), and the holds due.
+    A value of an operation with several outputs is checked against each output's limit."""
+    if book is None or not book:
+        return None, []
+    flags: list[bool] = []
+    violations = []
+    candidates: Sequence[int | None] = subjects or [None]
+    for item_id in candidates:
+        limit = book.limit(parameter_id, item_id)
+        if limit is None:
+            continue
+        outside = [v for v in points if limit.excludes(v)]
+        flags.append(bool(outside))
+        if outside and item_id is not None and limit.on_violation == OnViolation.HOLD:
+            worst = max(outside, key=lambda v: abs(v - (limit.target if limit.target is not None else v)))
+            violations.append(Violation(limit=limit, item_id=item_id, value=worst, position_m=position))
+    return (any(flags) if flags else None), violations
 
 
 def _worst(limit: SpecificationLimit, violations: Sequence[Violation]) -> Violation:

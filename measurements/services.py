@@ -20,9 +20,9 @@ from traceability.models import Operation, Station
 from traceability.services import station_get
 
 from .files import upload_check
-from .holds_limits import Violation, limit_holds_place
-from .models import Measurement, OnViolation, Parameter, Scope, Source
-from .selectors_limits import LimitBook, limit_book
+from .holds_limits import Violation, limit_holds_place, limit_subjects, limits_check
+from .models import Measurement, Parameter, Scope, Source
+from .selectors_limits import limit_book
 
 MAX_SERIES_POINTS = 1_000_000
 
@@ -318,9 +318,9 @@ def measurement_record(
     )
 
     points = [value] if value is not None else (series["y"] if series is not None else [])
-    subjects = _limit_subjects(item, operation)
+    subjects = limit_subjects(item, operation)
     book = limit_book([parameter.pk], subjects) if points else None
-    out_of_limits, violations = _limits_check(book, parameter.pk, subjects, points, position)
+    out_of_limits, violations = limits_check(book, parameter.pk, subjects, points, position)
 
     measurement = Measurement(
         parameter=parameter,
@@ -369,41 +369,6 @@ def measurement_record(
     return Recorded(measurement, assignment)
 
 
-def _limit_subjects(item: Item | None, operation: Operation | None) -> list[int]:
-    """The items a value's limits are looked up for: its item, else what its operation made."""
-    if item is not None:
-        return [item.pk]
-    if operation is not None:
-        return list(operation.outputs.order_by("pk").values_list("pk", flat=True))  # type: ignore[attr-defined]
-    return []
-
-
-def _limits_check(
-    book: LimitBook | None,
-    parameter_id: int,
-    subjects: Sequence[int],
-    points: Sequence[float],
-    position: float | None,
-) -> tuple[bool | None, list[Violation]]:
-    """out_of_limits of a value about `subjects` (None: no limit applies to any), and the holds due.
-    A value of an operation with several outputs is checked against each output's limit."""
-    if book is None or not book:
-        return None, []
-    flags: list[bool] = []
-    violations = []
-    candidates: Sequence[int | None] = subjects or [None]
-    for item_id in candidates:
-        limit = book.limit(parameter_id, item_id)
-        if limit is None:
-            continue
-        outside = [v for v in points if limit.excludes(v)]
-        flags.append(bool(outside))
-        if outside and item_id is not None and limit.on_violation == OnViolation.HOLD:
-            worst = max(outside, key=lambda v: abs(v - (limit.target if limit.target is not None else v)))
-            violations.append(Violation(limit=limit, item_id=item_id, value=worst, position_m=position))
-    return (any(flags) if flags else None), violations
-
-
 @transaction.atomic
 def measurement_correct(
     *, actor: Actor, measurement_id: int, reason: str, data: MeasurementInput, file: UploadedFile | None = None
@@ -449,7 +414,7 @@ def operation_parameters_record(*, actor: Actor, operation: Operation) -> list[M
     and range-checked, when the catalog knows them; unknown codes stay in operation.parameters."""
     entries = operation.parameters or {}
     known = {p.code: p for p in Parameter.objects.filter(code__in=list(entries))}
-    subjects = _limit_subjects(None, operation)
+    subjects = limit_subjects(None, operation)
     book = limit_book([p.pk for p in known.values()], subjects)
     violations: list[Violation] = []
     rows = []
@@ -460,7 +425,7 @@ def operation_parameters_record(*, actor: Actor, operation: Operation) -> list[M
         where = f"parameters.{code}"
         linear = linear_to_canonical(entry.get("unit"), parameter, field=f"{where}.unit")
         value = finite(linear(number(entry["value"], field=f"{where}.value")), field=f"{where}.value")
-        out_of_limits, due = _limits_check(book, parameter.pk, subjects, [value], None)
+        out_of_limits, due = limits_check(book, parameter.pk, subjects, [value], None)
         violations += due
         rows.append(
             Measurement(

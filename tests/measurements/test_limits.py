@@ -266,6 +266,13 @@ def test_a_stretch_at_the_end_is_clipped_to_the_item(engineer: Any, roll: Item) 
     assert (hold.from_m, hold.to_m) == (pytest.approx(99.3), 100)
 
 
+def test_the_hold_window_is_a_setting(engineer: Any, roll: Item, settings: Any) -> None:
+    settings.LIMIT_HOLD_WINDOW_M = 2
+    limit(engineer, lower=10, on_violation="hold")
+    record(engineer, roll, 5, position_m=50)
+    assert Hold.objects.values_list("from_m", "to_m").get() == (48, 52)
+
+
 # --- bulk ----------------------------------------------------------------------------------
 
 
