@@ -171,7 +171,9 @@ class ScanResultSerializer(serializers.Serializer[Any]):
 
 class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
     actor: serializers.RelatedField[Any, Any, Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True  # null: a system event (no user)
+        slug_field="username",
+        read_only=True,
+        allow_null=True,  # null: a system event (no user)
     )
 
     class Meta:

@@ -34,6 +34,7 @@ class MeasurementSerializer(serializers.Serializer[Measurement]):
     method = TextField()
     uncertainty = serializers.FloatField(allow_null=True)
     out_of_range = serializers.BooleanField()
+    out_of_limits = serializers.BooleanField(allow_null=True)
     supersedes = serializers.IntegerField(source="supersedes_id", allow_null=True)
     correction_reason = TextField()
     created_by = serializers.SerializerMethodField()
@@ -62,6 +63,7 @@ class MeasurementSerializer(serializers.Serializer[Measurement]):
             "method": m.method,
             "uncertainty": m.uncertainty,
             "out_of_range": m.out_of_range,
+            "out_of_limits": m.out_of_limits,
             "supersedes": m.supersedes_id,
             "correction_reason": m.correction_reason,
             "created_by": self.get_created_by(m),

@@ -1,7 +1,7 @@
 from django.urls import path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import views, views_bulk, views_catalog, views_exports, views_measurements
+from . import views, views_bulk, views_catalog, views_exports, views_limits, views_measurements
 
 
 class IdentifierConverter:
@@ -43,6 +43,8 @@ urlpatterns = [
     path("holds/<int:pk>/release/", views.HoldReleaseView.as_view(), name="hold-release"),
     path("parameters/", views_catalog.ParameterListView.as_view(), name="parameters"),
     path("parameters/<slug:code>/", views_catalog.ParameterDetailView.as_view(), name="parameter-detail"),
+    path("limits/", views_limits.LimitListView.as_view(), name="limits"),
+    path("limits/<int:pk>/", views_limits.LimitDetailView.as_view(), name="limit-detail"),
     path("measurements/bulk/", views_bulk.MeasurementBulkView.as_view(), name="measurement-bulk"),
     path("measurements/", views_measurements.MeasurementListView.as_view(), name="measurements"),
     path("measurements/<int:pk>/", views_measurements.MeasurementDetailView.as_view(), name="measurement-detail"),

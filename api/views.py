@@ -51,9 +51,7 @@ class HealthView(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
-    @extend_schema(
-        responses=inline_serializer("Health", {"status": TextField(), "database": TextField()})
-    )
+    @extend_schema(responses=inline_serializer("Health", {"status": TextField(), "database": TextField()}))
     def get(self, request: Request) -> Response:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

@@ -11,7 +11,8 @@ JSON (`application/json`): an array of objects. It is parsed whole (json.loads),
 limited to CELLTRACE_MAX_BULK_JSON_BYTES (default 100 MiB); send CSV for bigger uploads. NaN and
 Infinity literals are parsed so that the bad row is named rather than the whole body refused.
 
-All or nothing: 201 {"created": N, "out_of_range": K}, or 400 with {"detail", "code", "errors":
+All or nothing: 201 {"created": N, "out_of_range": K, "out_of_limits": L, "holds": H}, or 400
+with {"detail", "code", "errors":
 {"rows[<0-based index>].<field>": [message]}, "rows": [{"row": <1-based data row; the CSV header
 is row 0>, "field", "message", "code"}, ...]} for up to 100 bad rows, and nothing stored.
 
@@ -201,7 +202,12 @@ class MeasurementBulkView(APIView):
         responses={
             201: inline_serializer(
                 "MeasurementBulkCreated",
-                {"created": serializers.IntegerField(), "out_of_range": serializers.IntegerField()},
+                {
+                    "created": serializers.IntegerField(),
+                    "out_of_range": serializers.IntegerField(),
+                    "out_of_limits": serializers.IntegerField(),
+                    "holds": serializers.IntegerField(),
+                },
             )
         },
         examples=[
@@ -274,4 +280,10 @@ class MeasurementBulkView(APIView):
         else:
             rows = _json_rows(request, body)
         result = measurements_ingest(actor=request.user, rows=rows)
-        return Response({"created": result.count, "out_of_range": result.out_of_range}, status=status.HTTP_201_CREATED)
+        created = {
+            "created": result.count,
+            "out_of_range": result.out_of_range,
+            "out_of_limits": result.out_of_limits,
+            "holds": result.holds,
+        }
+        return Response(created, status=status.HTTP_201_CREATED)

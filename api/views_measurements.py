@@ -48,6 +48,7 @@ class MeasurementFilter(filters.FilterSet):
     station = filters.CharFilter(field_name="station__code")
     since = RecordTimeFilter(field_name="measured_at", lookup_expr="gte")
     out_of_range = filters.BooleanFilter()
+    out_of_limits = filters.BooleanFilter()
 
     class Meta:
         model = Measurement

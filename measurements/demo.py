@@ -22,19 +22,22 @@ travel with the operations and `operation_record` turns them into measurements. 
 
 Numbers come from a random.Random(SEED) used in a fixed order, so every load is the same.
 
-Out of range. The catalog's typical ranges are the paper's, and the paper gives none for mass
-loading or capacity: those depend on the product. The demo product has a spec (mass loading within
-MASS_LOADING_TOLERANCE of its recipe's target, `SPECS`; canonical units); a value is stored flagged
-when it lies outside the catalog's typical range (`measurements.services.out_of_range`, the rule
-every write applies) or outside the product spec.
+Out of range, out of limits. The catalog's typical ranges are the paper's, and the paper gives
+none for mass loading or capacity: those depend on the product. The demo product (DEMO_PRODUCT,
+the `product` attribute of both slurries, inherited by all made from them) has specification
+limits, set by the demo engineer through `limit_set` (audited) before any value is recorded: mass
+loading per polarity within MASS_LOADING_TOLERANCE of its recipe's target, end-of-line capacity
+from 4.40 Ah (`SPECS`). A value is stored with `out_of_range` against the catalog's typical range
+and `out_of_limits` against the limit that applies to its item (measurements.selectors_limits,
+the rule every write applies); the limits only flag (on_violation "flag"): load_demo places its
+hold itself.
 
 The formation curve needs a parameter the catalog lacks (a cell voltage over time): the demo
 engineer creates `formation_voltage` through `parameter_create` (audited) the first time.
 
 The rows are written with one bulk_create per kind of data, values already in the canonical unit
 (each unit converted with `linear_to_canonical`, so a wrong unit fails loudly), and one audit event
-per kind, as bulk ingest does. measurements.ingest is not used: it takes no operation and knows
-no product spec.
+per kind, as bulk ingest does. measurements.ingest is not used: it takes no operation.
 """
 
 import bisect
@@ -55,8 +58,10 @@ from traceability.selectors import position_map, position_track
 
 from .models import Measurement, Parameter, Source
 from .selectors import measurements_upstream
+from .selectors_limits import LimitBook, limit_book
 from .services import Linear, MeasurementInput, linear_to_canonical, measurement_record, out_of_range
 from .services_catalog import parameter_create
+from .services_limits import limit_set
 
 SEED = 7
 PROFILE_STEP_M = 0.5
@@ -66,17 +71,6 @@ DIP_CALENDERED_M = (8.0, 8.5)
 DIP_DEPTH = 0.22  # fraction of the mass loading missing at the bottom of the dip
 DIP_TAPER_M = 0.3  # on the coated roll, either side of the stretch
 CURVE_PARAMETER = "formation_voltage"  # not in the catalog: created (audited) on first use
-
-
-@dataclass(frozen=True)
-class Window:
-    """A product spec in the parameter's canonical unit; None is an open end."""
-
-    low: float | None = None
-    high: float | None = None
-
-    def excludes(self, value: float) -> bool:
-        return (self.low is not None and value < self.low) or (self.high is not None and value > self.high)
 
 
 @dataclass(frozen=True)
@@ -111,9 +105,11 @@ ELECTRODES: dict[str, ElectrodeSpec] = {
     # Graphite 95.3 %, carbon black 1 %, CMC 1.5 %, SBR 2.2 %: solids 2.18 g/cm3.
     "anode": ElectrodeSpec(2.18, 0.50, 0.32, 8.0, 10.2, 17.4, 28.9, 1.9, 2.4, 12.5, 9.5, 290.0),
 }
+DEMO_PRODUCT = "NMC811-G-pouch-4.5Ah"
 MASS_LOADING_TOLERANCE = 0.05  # the product spec: target +-5 %
 NOMINAL_CAPACITY_AH = 4.5
-SPECS: dict[str, Window] = {"eol_capacity": Window(low=4.40)}  # per parameter; mass loading is per polarity
+# Product limits per parameter (lower, upper, unit); mass loading's are per polarity, from the recipe.
+SPECS: dict[str, tuple[float | None, float | None, str]] = {"eol_capacity": (4.40, None, "A*h")}
 
 # Open-circuit voltage of the NMC811/graphite cell against state of charge (fraction).
 _OCV = (
@@ -163,14 +159,14 @@ class Defect:
     coated_from_m: float
     coated_to_m: float
     calendered: str
-    values: int  # mass-loading values out of range
+    values: int  # mass-loading values out of limits
     cells: list[str]  # the cells whose upstream measurements include them
 
 
 @dataclass
 class DemoMeasurements:
     counts: dict[str, int] = field(default_factory=dict)  # kind of data -> rows
-    flagged: dict[str, int] = field(default_factory=dict)  # kind of data -> rows out of range
+    flagged: dict[str, int] = field(default_factory=dict)  # kind of data -> rows out of range or limits
     defect: Defect | None = None
     curve_cell: str = ""
     curve_points: int = 0
@@ -229,8 +225,9 @@ EOL_TESTER = How(Source.ONLINE, "eol-tester-EOL-01")
 class _Rows:
     """Measurement rows of one kind of data, in canonical units and flagged, written at once."""
 
-    def __init__(self, actor: Actor, parameters: dict[str, Parameter]) -> None:
+    def __init__(self, actor: Actor, parameters: dict[str, Parameter], limits: LimitBook) -> None:
         self.actor = actor
+        self.limits = limits
         self.user = actor_user(actor)
         self.parameters = parameters
         self.linears: dict[tuple[str, str], Linear] = {}
@@ -249,7 +246,6 @@ class _Rows:
         room: str = "",
         position_m: float | None = None,
         uncertainty: float | None = None,
-        spec: Window | None = None,
     ) -> Measurement:
         parameter = self.parameters[code]
         linear = self.linears.get((code, unit))
@@ -271,7 +267,8 @@ class _Rows:
             value=canonical,
             sent_value=value,
             sent_unit=unit,
-            out_of_range=out_of_range(parameter, [canonical]) or (spec is not None and spec.excludes(canonical)),
+            out_of_range=out_of_range(parameter, [canonical]),
+            out_of_limits=self.limits.check(parameter.pk, item.pk if item is not None else None, [canonical]),
             created_by=self.user,
         )
         self.rows.append(row)
@@ -281,7 +278,7 @@ class _Rows:
         """One bulk INSERT and one audit event for the rows of one kind of data."""
         rows, self.rows = self.rows, []
         Measurement.objects.bulk_create(rows, batch_size=2000)
-        flagged = sum(m.out_of_range for m in rows)
+        flagged = sum(m.out_of_range or m.out_of_limits is True for m in rows)
         per_parameter = Counter(m.parameter.code for m in rows)
         result.counts[kind] = len(rows)
         result.flagged[kind] = flagged
@@ -290,7 +287,12 @@ class _Rows:
             action="measurement.bulk",
             entity="measurement",
             entity_id=f"load_demo:{kind}",
-            after={"count": len(rows), "out_of_range": flagged, "parameters": dict(sorted(per_parameter.items()))},
+            after={
+                "count": len(rows),
+                "out_of_range": sum(m.out_of_range for m in rows),
+                "out_of_limits": sum(m.out_of_limits is True for m in rows),
+                "parameters": dict(sorted(per_parameter.items())),
+            },
         )
 
 
@@ -301,7 +303,10 @@ def demo_measurements_record(*, actor: Actor, line: LineMade) -> DemoMeasurement
     if missing:
         raise RuntimeError(f"The parameter catalog lacks {', '.join(missing)}; run `manage.py load_catalog`.")
     rng = random.Random(SEED)
-    rows = _Rows(actor, parameters)
+    _limits_set(actor, line)
+    # Every item of the line, scoped once (the demo database holds only the demo line).
+    limits = limit_book(None, Item.objects.values_list("pk", flat=True))
+    rows = _Rows(actor, parameters, limits)
     result = DemoMeasurements()
 
     dip: list[Measurement] = []
@@ -320,8 +325,27 @@ def demo_measurements_record(*, actor: Actor, line: LineMade) -> DemoMeasurement
     result.curve_cell, result.curve_points = _formation_curve(actor, rng, line)
     result.counts["formation curve (series)"] = 1
     result.counts["formation cycler export (file)"] = 1
-    result.defect = _defect(line, [m for m in dip if m.out_of_range])
+    result.defect = _defect(line, [m for m in dip if m.out_of_limits])
     return result
+
+
+def _limits_set(actor: Actor, line: LineMade) -> None:
+    """The demo product's specification limits: mass loading per polarity around its recipe's
+    target, and the capacity the cells must reach (flag only)."""
+    for electrode in line.electrodes:
+        target = electrode.mass_loading_mg_cm2
+        limit_set(
+            actor=actor,
+            parameter="mass_loading",
+            polarity=electrode.polarity,
+            product=DEMO_PRODUCT,
+            target=target,
+            lower=round(target * (1 - MASS_LOADING_TOLERANCE), 4),
+            upper=round(target * (1 + MASS_LOADING_TOLERANCE), 4),
+            unit="mg/cm**2",
+        )
+    for code, (lower, upper, unit) in SPECS.items():
+        limit_set(actor=actor, parameter=code, product=DEMO_PRODUCT, lower=lower, upper=upper, unit=unit)
 
 
 def demo_measurements_report(measured: DemoMeasurements) -> list[str]:
@@ -331,7 +355,7 @@ def demo_measurements_report(measured: DemoMeasurements) -> list[str]:
     lines = [f"Measurements: {sum(kinds.values())}."]
     for kind, n in kinds.items():
         flagged = measured.flagged.get(kind, 0)
-        lines.append(f"  {kind:<42} {n:>6}" + (f" ({flagged} out of range)" if flagged else ""))
+        lines.append(f"  {kind:<42} {n:>6}" + (f" ({flagged} out of range or limits)" if flagged else ""))
     lines.append(f"Formation voltage curve (a series of {measured.curve_points} points): cell {measured.curve_cell}.")
     defect = measured.defect
     if defect is None or not defect.cells:
@@ -340,7 +364,7 @@ def demo_measurements_report(measured: DemoMeasurements) -> list[str]:
     return [
         *lines,
         f"Defect: mass-loading dip on cathode coated roll {defect.coated} at {defect.coated_from_m:g}-"
-        f"{defect.coated_to_m:g} m ({defect.values} values out of range), calendered into metres "
+        f"{defect.coated_to_m:g} m ({defect.values} values out of limits), calendered into metres "
         f"{DIP_CALENDERED_M[0]:g}-{DIP_CALENDERED_M[1]:g} of {defect.calendered} and both its lanes.",
         f"  It is inside cells {', '.join(defect.cells)}. See it upstream of one:",
         '  curl -H "Authorization: Token $TOKEN" '
@@ -360,7 +384,6 @@ def _profiles(
     coated, calendered = made.coated, made.calendered
     length, cal_length = float(coated.length_m or 0), float(calendered.length_m or 0)
     target = made.mass_loading_mg_cm2
-    window = Window(target * (1 - MASS_LOADING_TOLERANCE), target * (1 + MASS_LOADING_TOLERANCE))
     phase, slope = rng.uniform(0, 2 * math.pi), rng.uniform(-0.004, 0.004)
     dip = _dip_on_coated(made) if made.polarity == "cathode" else None
 
@@ -378,7 +401,7 @@ def _profiles(
         ml = round(true * (1 + rng.gauss(0, 0.006)), 3)
         row = rows.add(
             "mass_loading", ml, "mg/cm**2", at, BETA_GAUGE, item=coated, operation=coating, position_m=p,
-            uncertainty=0.05, spec=window,
+            uncertainty=0.05,
         )  # fmt: skip
         if dip is not None and dip[0] - DIP_TAPER_M <= p <= dip[1] + DIP_TAPER_M:
             on_dip.append(row)
@@ -435,7 +458,7 @@ def _dip_shape(p: float, low: float, high: float) -> float:
 
 
 def _defect(line: LineMade, flagged: list[Measurement]) -> Defect | None:
-    """Which cells hold the out-of-range stretch: walk down from it, then keep the candidates whose
+    """Which cells hold the out-of-limits stretch: walk down from it, then keep the candidates whose
     upstream measurements include a flagged value (a sheet between two bins holds none)."""
     if not flagged:
         return None
@@ -446,7 +469,7 @@ def _defect(line: LineMade, flagged: list[Measurement]) -> Defect | None:
     cells = [
         cell.code
         for cell in candidates
-        if any(v.measurement.out_of_range for v in measurements_upstream(item=cell, parameter="mass_loading"))
+        if any(v.measurement.out_of_limits for v in measurements_upstream(item=cell, parameter="mass_loading"))
     ]
     return Defect(
         coated=cathode.coated.code,
@@ -586,12 +609,12 @@ def _cells(rows: _Rows, rng: random.Random, line: LineMade) -> None:
         rows.add("k_value", round(k_value, 3), "mV/day", aged, OCV_SCANNER, item=cell, operation=aging)
         rows.add("ocv_drop", round(drop, 2), "mV", aged, OCV_SCANNER, item=cell, operation=aging)
         tested = _end(eol)
-        for code, value, unit, spec in (
-            ("eol_ocv", round(3.652 - drop / 1000 + rng.gauss(0, 0.001), 4), "V", None),
-            ("eol_dcir", round(rng.gauss(18.6 if bad else 17.2, 0.4), 2), "mohm", None),
-            ("eol_capacity", round(discharge * 0.975 + rng.gauss(0, 0.008), 3), "A*h", SPECS["eol_capacity"]),
+        for code, value, unit in (
+            ("eol_ocv", round(3.652 - drop / 1000 + rng.gauss(0, 0.001), 4), "V"),
+            ("eol_dcir", round(rng.gauss(18.6 if bad else 17.2, 0.4), 2), "mohm"),
+            ("eol_capacity", round(discharge * 0.975 + rng.gauss(0, 0.008), 3), "A*h"),
         ):
-            rows.add(code, value, unit, tested, EOL_TESTER, item=cell, operation=eol, spec=spec)
+            rows.add(code, value, unit, tested, EOL_TESTER, item=cell, operation=eol)
 
 
 def _cycler(formation: Operation) -> How:

@@ -10,7 +10,10 @@ same helpers (`parameter_get`, `linear_to_canonical`, `number`, `position_check`
 `out_of_range`): the parameter is known, the unit has the parameter's dimension (the value is
 converted to the canonical unit, the sent value and unit are kept), numbers are finite, a position
 lies within the item's length, `source` is online or offline, and a value outside the typical
-range is stored and flagged. What bulk does differently:
+range is stored and flagged, and `out_of_limits` is set against the specification limit that
+applies to the row's item (measurements.selectors_limits; all limits read once, item scopes
+with each batch of item codes; holds placed after the last row, in the same transaction).
+What bulk does differently:
 
 - values only: no `series`, no files, no corrections;
 - `measured_at` is required, ISO 8601 with an offset;
@@ -56,8 +59,10 @@ from lots.selectors import item_lookup_q
 from lots.values import finite, moment, number
 from traceability.models import Operation, Station
 
-from .models import Measurement, Parameter, Scope, Source
+from .holds_limits import Violation, limit_holds_place
+from .models import Measurement, OnViolation, Parameter, Scope, Source
 from .selectors import items_in_process
+from .selectors_limits import limit_book
 from .services import (
     Linear,
     MeasurementError,
@@ -112,6 +117,7 @@ COLUMNS = (
     "file",
     "file_sha256",
     "out_of_range",
+    "out_of_limits",
     "correction_reason",
     "created_at",
     "created_by_id",
@@ -134,15 +140,17 @@ _COPY_TYPES = (
     "text",
     "text",
     "bool",
+    "bool",
     "text",
     "timestamptz",
     "int4",
     "int8",
 )
 _COPY_SQL = f"COPY {Measurement._meta.db_table} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"  # noqa: S608
-_PARAMETER, _ITEM, _OUT_OF_RANGE = 0, 1, COLUMNS.index("out_of_range")
-_STATION, _POSITION, _MEASURED_AT, _OPERATION = (
-    COLUMNS.index(c) for c in ("station_id", "position_m", "measured_at", "operation_id")
+_PARAMETER, _ITEM = 0, 1
+_OUT_OF_RANGE, _OUT_OF_LIMITS = COLUMNS.index("out_of_range"), COLUMNS.index("out_of_limits")
+_STATION, _POSITION, _MEASURED_AT, _OPERATION, _VALUE = (
+    COLUMNS.index(c) for c in ("station_id", "position_m", "measured_at", "operation_id", "value")
 )
 _LIMITS = {
     name: int(getattr(Measurement._meta.get_field(name), "max_length", 0) or 0)
@@ -154,6 +162,8 @@ _LIMITS = {
 class IngestResult:
     count: int
     out_of_range: int
+    out_of_limits: int = 0
+    holds: int = 0
 
 
 @dataclass(frozen=True)
@@ -239,6 +249,9 @@ class _Rules:
         self.station_codes: dict[int, str] = {}
         # Parameters whose station-only rows are assigned by station and time, with their step.
         self.by_station: dict[int, str | None] = {}
+        # Every active limit, read once; item scopes are read with each batch of item codes.
+        self.limits = limit_book(None)
+        self.violations: list[Violation] = []
 
     # --- lookups (they need the connection: no COPY may be open) ---------------------------
 
@@ -276,6 +289,7 @@ class _Rules:
                 if item is None and (lookup := item_lookup_q(code)) != Q(code=code):  # Digital Link or EPC
                     item = Item.objects.filter(lookup).only("id", "code", "length_m").first()
                 self.items[raw] = (item.pk, item) if item is not None else None
+            self.limits.extend(entry[0] for raw in batch if (entry := self.items[raw]) is not None)
         sent = sorted(stations)
         for start in range(0, len(sent), LOOKUP_BATCH):
             batch = sent[start : start + LOOKUP_BATCH]
@@ -303,6 +317,8 @@ class _Rules:
             {f.operation_id for f in found if f.item_id is not None}
         )
         items = Item.objects.only("id", "code", "length_m").in_bulk({f.item_id for f in found if f.item_id is not None})
+        if self.limits:
+            self.limits.extend(items)  # the assigned items' product and polarity, for their limits
         errors: list[RowError] = []
         for (index, row_number, row), assigned in zip(pending, found, strict=True):
             at = row[_MEASURED_AT]
@@ -317,8 +333,22 @@ class _Rules:
                 continue
             values = list(row)
             values[_ITEM], values[_OPERATION], values[_POSITION] = where.item.pk, where.operation.pk, where.position_m
+            values[_OUT_OF_LIMITS] = self._limits_flag(row[_PARAMETER], where.item.pk, row[_VALUE], where.position_m)
             checked[index] = (row_number, tuple(values))
         return errors
+
+    def _limits_flag(self, parameter_pk: int, item_id: int | None, value: float, position: float | None) -> bool | None:
+        """out_of_limits against the limit that applies (None: none does); a "hold" limit's
+        violation is kept to be held once the rows are stored."""
+        if not self.limits:
+            return None
+        limit = self.limits.limit(parameter_pk, item_id)
+        if limit is None:
+            return None
+        outside = limit.excludes(value)
+        if outside and item_id is not None and limit.on_violation == OnViolation.HOLD:
+            self.violations.append(Violation(limit=limit, item_id=item_id, value=value, position_m=position))
+        return outside
 
     # --- one row ----------------------------------------------------------------------------
 
@@ -414,6 +444,7 @@ class _Rules:
             uncertainty = finite(abs(linear.scale) * uncertainty, field="uncertainty")
         else:
             uncertainty = None
+        out_of_limits = self._limits_flag(parameter_pk, item_id, value, position)
         return (
             parameter_pk,
             item_id,
@@ -431,6 +462,7 @@ class _Rules:
             "",
             "",
             out_of_range(parameter, (value,)),
+            out_of_limits,
             "",
             self.created_at,
             self.created_by_id,
@@ -527,7 +559,7 @@ def measurements_ingest(
     errors: list[RowError] = []
     per_parameter: Counter[int] = Counter()
     item_ids: set[int | None] = set()
-    count = flagged = number = 0
+    count = flagged = outside = number = 0
     iterator: Iterator[Mapping[Any, Any] | None] = iter(rows)
     complete = True
     check = rules.check
@@ -561,6 +593,7 @@ def measurements_ingest(
                 for _number, row in checked:
                     write_row(row)
                     flagged += row[_OUT_OF_RANGE]
+                    outside += row[_OUT_OF_LIMITS] is True
                     per_parameter[row[_PARAMETER]] += 1
                     item_ids.add(row[_ITEM])
                 count += len(checked)
@@ -584,9 +617,12 @@ def measurements_ingest(
         after={
             "count": count,
             "out_of_range": flagged,
+            "out_of_limits": outside,
             "parameters": {codes[pk]: n for pk, n in sorted(per_parameter.items())},
             "items": len(item_ids - {None}),
             "created_at": created_at.isoformat(),
         },
     )
-    return IngestResult(count=count, out_of_range=flagged)
+    # A violation seen on a row that was then rolled back never got here: errors raise above.
+    holds = limit_holds_place(actor=actor, violations=rules.violations)
+    return IngestResult(count=count, out_of_range=flagged, out_of_limits=outside, holds=len(holds))

@@ -4,7 +4,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 
 from lots.values import finite_q, time_q
 
@@ -119,6 +120,8 @@ class Measurement(models.Model):
     file_sha256 = models.CharField(max_length=64, blank=True, default="")
     file_size = models.PositiveBigIntegerField(null=True, blank=True)
     out_of_range = models.BooleanField(default=False)
+    # Against the specification limit that applied to its item when it was recorded; None: none did.
+    out_of_limits = models.BooleanField(null=True, blank=True)
     supersedes = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="superseded_by"
     )
@@ -173,3 +176,81 @@ class Measurement(models.Model):
         if self.pk is not None and not kwargs.get("force_insert"):
             raise PermissionError("Measurements are never overwritten; record a correction.")
         super().save(*args, **kwargs)
+
+
+class OnViolation(models.TextChoices):
+    FLAG = "flag", "Flag the value"
+    HOLD = "hold", "Flag the value and hold the item (or its stretch)"
+
+
+class SpecificationLimit(models.Model):
+    """Target and limits of a parameter for a product (an item's `product` attribute, inherited
+    along the line) and polarity, in the parameter's canonical unit; empty = any.
+
+    Never overwritten: a change is a new version whose `supersedes` points at the old one, and the
+    old one's `retired_at` is set (the only change a limit takes, once). Values recorded before keep
+    the flag they were given."""
+
+    parameter = models.ForeignKey(Parameter, on_delete=models.PROTECT, related_name="limits")
+    polarity = models.CharField(max_length=8, null=True, blank=True)  # noqa: DJ001
+    product = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    target = models.FloatField(null=True, blank=True)
+    lower = models.FloatField(null=True, blank=True)
+    upper = models.FloatField(null=True, blank=True)
+    sent_unit = models.CharField(max_length=32, blank=True, default="")
+    on_violation = models.CharField(max_length=8, choices=OnViolation.choices, default=OnViolation.FLAG)
+    version = models.PositiveIntegerField(default=1)
+    supersedes = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="superseded_by"
+    )
+    retired_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["parameter_id", "product", "polarity", "-version"]
+        constraints = [
+            models.CheckConstraint(condition=Q(lower__isnull=False) | Q(upper__isnull=False), name="limit_has_a_bound"),
+            models.CheckConstraint(
+                condition=Q(lower__isnull=True) | Q(upper__isnull=True) | Q(lower__lte=F("upper")),
+                name="limit_lower_le_upper",
+            ),
+            models.CheckConstraint(
+                condition=Q(lower__isnull=True) | Q(target__isnull=True) | Q(lower__lte=F("target")),
+                name="limit_lower_le_target",
+            ),
+            models.CheckConstraint(
+                condition=Q(upper__isnull=True) | Q(target__isnull=True) | Q(target__lte=F("upper")),
+                name="limit_target_le_upper",
+            ),
+            models.CheckConstraint(
+                condition=Q(polarity__isnull=True) | Q(polarity__in=["cathode", "anode"]), name="limit_polarity_valid"
+            ),
+            models.CheckConstraint(condition=~Q(product=""), name="limit_product_not_blank"),
+            models.CheckConstraint(condition=Q(on_violation__in=OnViolation.values), name="limit_on_violation_valid"),
+            *(
+                models.CheckConstraint(condition=finite_q(column), name=f"limit_{column}_finite")
+                for column in ("target", "lower", "upper")
+            ),
+            # One active limit per parameter, polarity and product (NULL = any, so coalesced).
+            models.UniqueConstraint(
+                "parameter",
+                Coalesce("polarity", Value("")),
+                Coalesce("product", Value("")),
+                condition=Q(retired_at__isnull=True),
+                name="limit_one_active_per_scope",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.parameter_id} {self.product or '*'}/{self.polarity or '*'} v{self.version}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and kwargs.get("update_fields") != ["retired_at"]:
+            raise PermissionError("A limit is never overwritten; create a new version.")
+        super().save(*args, **kwargs)
+
+    def excludes(self, value: float) -> bool:
+        return (self.lower is not None and value < self.lower) or (self.upper is not None and value > self.upper)

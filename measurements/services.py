@@ -19,8 +19,10 @@ from traceability.models import Operation, Station
 from traceability.services import station_get
 
 from .files import upload_check
+from .holds_limits import Violation, limit_holds_place, limit_subjects, limits_check
 from .models import Measurement, Parameter, Scope, Source
 from .selectors import InProcess, items_in_process
+from .selectors_limits import limit_book
 
 MAX_SERIES_POINTS = 1_000_000
 
@@ -312,6 +314,11 @@ def measurement_record(
         else ("", None)
     )
 
+    points = [value] if value is not None else (series["y"] if series is not None else [])
+    subjects = limit_subjects(item, operation)
+    book = limit_book([parameter.pk], subjects) if points else None
+    out_of_limits, violations = limits_check(book, parameter.pk, subjects, points, position)
+
     measurement = Measurement(
         parameter=parameter,
         item=item,
@@ -331,6 +338,7 @@ def measurement_record(
         file_sha256=digest,
         file_size=size,
         out_of_range=flagged,
+        out_of_limits=out_of_limits,
         supersedes=supersedes,
         correction_reason=correction_reason,
         created_by=actor_user(actor),
@@ -350,9 +358,11 @@ def measurement_record(
             "item": item.code if item else None,
             "value": value,
             "out_of_range": flagged,
+            "out_of_limits": out_of_limits,
             "reason": correction_reason or None,
         },
     )
+    limit_holds_place(actor=actor, violations=violations, from_station=station.code if station else "")
     return Recorded(measurement, assignment)
 
 
@@ -401,6 +411,9 @@ def operation_parameters_record(*, actor: Actor, operation: Operation) -> list[M
     and range-checked, when the catalog knows them; unknown codes stay in operation.parameters."""
     entries = operation.parameters or {}
     known = {p.code: p for p in Parameter.objects.filter(code__in=list(entries))}
+    subjects = limit_subjects(None, operation)
+    book = limit_book([p.pk for p in known.values()], subjects)
+    violations: list[Violation] = []
     rows = []
     for code, parameter in known.items():
         entry = entries[code]
@@ -409,6 +422,8 @@ def operation_parameters_record(*, actor: Actor, operation: Operation) -> list[M
         where = f"parameters.{code}"
         linear = linear_to_canonical(entry.get("unit"), parameter, field=f"{where}.unit")
         value = finite(linear(number(entry["value"], field=f"{where}.value")), field=f"{where}.value")
+        out_of_limits, due = limits_check(book, parameter.pk, subjects, [value], None)
+        violations += due
         rows.append(
             Measurement(
                 parameter=parameter,
@@ -420,7 +435,10 @@ def operation_parameters_record(*, actor: Actor, operation: Operation) -> list[M
                 sent_value=float(entry["value"]),
                 sent_unit=entry.get("unit") or "",
                 out_of_range=out_of_range(parameter, [value]),
+                out_of_limits=out_of_limits,
                 created_by=actor_user(actor),
             )
         )
-    return Measurement.objects.bulk_create(rows)
+    created = Measurement.objects.bulk_create(rows)
+    limit_holds_place(actor=actor, violations=violations, from_station=operation.station.code)
+    return created

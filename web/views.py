@@ -25,6 +25,7 @@ from lots.units import display_unit
 from measurements.files import attachment_response
 from measurements.models import Category, Level, Parameter
 from measurements.selectors import measurement_queryset
+from measurements.selectors_limits import limit_book, limit_text
 from measurements.services_catalog import parameter_update
 from traceability.holds import hold_items, hold_place, hold_release
 from traceability.models import Hold, LineageEdge, Station, Step
@@ -82,6 +83,17 @@ def _profiles(item: Item, children: list[LineageEdge]) -> list[dict[str, Any]]:
         )
         entry["x"].append(measurement.position_m)
         entry["y"].append(measurement.value)
+        entry.setdefault("flags", []).append(measurement.out_of_limits is True)
+        entry["parameter_id"] = parameter.pk
+    # The specification limit that applies to this item now, one per parameter (lines on the plot).
+    book = limit_book({entry["parameter_id"] for entry in series.values()}, [item.pk])
+    for entry in series.values():
+        limit = book.limit(entry.pop("parameter_id"), item.pk)
+        entry["limits"] = (
+            {"lower": limit.lower, "upper": limit.upper, "target": limit.target, "text": limit_text(limit)}
+            if limit is not None
+            else None
+        )
     bands = [
         {"from": edge.parent_from_m, "to": edge.parent_to_m, "label": edge.child.code}
         for edge in children

@@ -19,7 +19,8 @@ from django.views.decorators.http import require_POST
 from api.permissions import Role
 from lots.exceptions import DomainError, InvalidInput
 from lots.models import Item, ItemKind, ItemStatus
-from measurements.models import Category, Parameter
+from measurements.models import Category, Measurement, Parameter
+from measurements.selectors_limits import limit_applying, limit_text
 from measurements.services import MeasurementInput, measurement_record, out_of_range
 from traceability.models import Operation, Station
 from traceability.scanning import item_scan, last_parameters, step_refuses
@@ -372,6 +373,15 @@ def station_finish(request: HttpRequest, code: str) -> HttpResponse:
     return redirect("web:station-done", code=station.code, pk=operation_id)
 
 
+def _outside_limits(measurement: Measurement) -> str:
+    """The warning for a value outside its specification limits, with the hold it placed."""
+    limit = limit_applying(measurement.parameter_id, measurement.item_id)
+    text = f"It is OUTSIDE the specification: {limit_text(limit)}." if limit else "It is outside the specification."
+    if limit is not None and limit.on_violation == "hold":
+        text += " The item (or the stretch around the value) is now on hold."
+    return text
+
+
 @operator
 def station_done(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     """What the operation made, with its labels to print."""
@@ -386,7 +396,11 @@ def station_done(request: HttpRequest, code: str, pk: int) -> HttpResponse:
         messages.error(request, f"No operation {pk} at {station.code}.")
         return redirect("web:station", code=station.code)
     outputs = list(Item.objects.select_related("kind").filter(produced_by=operation).order_by("code"))
-    return render(request, "web/station_done.html", {"station": station, "operation": operation, "outputs": outputs})
+    outside = list(
+        Measurement.objects.select_related("parameter").filter(operation=operation, out_of_limits=True).order_by("pk")
+    )
+    context = {"station": station, "operation": operation, "outputs": outputs, "outside_limits": outside}
+    return render(request, "web/station_done.html", context)
 
 
 @operator
@@ -427,7 +441,9 @@ def station_measure(request: HttpRequest, code: str) -> HttpResponse:
         return redirect("web:station", code=station.code)
     measurement = recorded.measurement
     text = f"Recorded {measurement.parameter.name} = {measurement.value:g} {measurement.parameter.unit} on {item}."
-    if measurement.out_of_range:
+    if measurement.out_of_limits:
+        messages.warning(request, text + " " + _outside_limits(measurement))
+    elif measurement.out_of_range:
         messages.warning(request, text + " It is outside the typical range: check it.")
     else:
         messages.success(request, text)

@@ -188,6 +188,9 @@ CELLTRACE_EXPORT_WORK_MEM = env_str("CELLTRACE_EXPORT_WORK_MEM", "512MB")
 CELLTRACE_RESOLVER = env_str("CELLTRACE_RESOLVER", "id.celltrace.example")
 CELLTRACE_GS1_COMPANY_PREFIX = env_str("CELLTRACE_GS1_COMPANY_PREFIX", "0614141")
 
+# A value outside a "hold" specification limit holds its item's stretch of +- this many metres.
+LIMIT_HOLD_WINDOW_M = float(env_str("CELLTRACE_LIMIT_HOLD_WINDOW_M", "0.5"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

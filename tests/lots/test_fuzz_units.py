@@ -42,7 +42,10 @@ def test_convert_answers_or_raises_the_domain_error(value: float, source: str, t
         result = convert(value, source, target, field="value")
     except InvalidInput as exc:
         assert exc.code in (
-            ErrorCode.BAD_UNIT, ErrorCode.INCOMPATIBLE_UNIT, ErrorCode.BAD_QUANTITY, ErrorCode.NOT_FINITE
+            ErrorCode.BAD_UNIT,
+            ErrorCode.INCOMPATIBLE_UNIT,
+            ErrorCode.BAD_QUANTITY,
+            ErrorCode.NOT_FINITE,
         )
         assert list(exc.errors) == ["value"]
     else:

@@ -110,7 +110,7 @@ def test_json_rows_are_converted_to_the_canonical_unit(operator_client, operator
         ],
     )
     assert response.status_code == 201, response.json()
-    assert response.json() == {"created": 2, "out_of_range": 0}
+    assert response.json() == {"created": 2, "out_of_range": 0, "out_of_limits": 0, "holds": 0}
     loading = Measurement.objects.get(parameter=params["loading"])
     assert loading.value == pytest.approx(21.4)
     assert (loading.sent_value, loading.sent_unit) == (214.0, "g/m**2")
@@ -138,7 +138,7 @@ def test_csv_rows_are_stored_with_station_and_room_subjects(operator_client, par
     )
     response = post_csv(operator_client, text)
     assert response.status_code == 201, response.json()
-    assert response.json() == {"created": 3, "out_of_range": 0}
+    assert response.json() == {"created": 3, "out_of_range": 0, "out_of_limits": 0, "holds": 0}
     values = sorted(Measurement.objects.values_list("value", "position_m", "station__code", "room", "item__code"))
     assert values == [
         (pytest.approx(-45.0), None, "COAT-01", "dry-room-1", None),
@@ -157,7 +157,7 @@ def test_out_of_range_values_are_stored_and_flagged(operator_client, params, rol
     )
     response = post_csv(operator_client, text)
     assert response.status_code == 201
-    assert response.json() == {"created": 3, "out_of_range": 2}
+    assert response.json() == {"created": 3, "out_of_range": 2, "out_of_limits": 0, "holds": 0}
     assert Measurement.objects.filter(out_of_range=True).count() == 2
 
 

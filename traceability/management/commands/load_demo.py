@@ -34,6 +34,7 @@ from django.db.models import Count
 from lots.models import Item, ItemStatus
 from lots.services import item_register, item_scrap
 from measurements.demo import (
+    DEMO_PRODUCT,
     NOMINAL_CAPACITY_AH,
     DemoMeasurements,
     ElectrodeMade,
@@ -359,7 +360,7 @@ class DemoLine:
                     quantity=recipe.slurry_kg,
                     unit="kg",
                     polarity=recipe.polarity,
-                    attributes={"recipe": f"{recipe.polarity}-pilot-v3"},
+                    attributes={"recipe": f"{recipe.polarity}-pilot-v3", "product": DEMO_PRODUCT},
                 )
             ],
             parameters={
