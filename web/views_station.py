@@ -21,6 +21,7 @@ from lots.exceptions import DomainError, InvalidInput
 from lots.models import Item, ItemKind, ItemStatus
 from measurements.models import Category, Parameter
 from measurements.services import MeasurementInput, measurement_record, out_of_range
+from traceability.cutting import Cut, cut_record
 from traceability.models import Operation, Station
 from traceability.scanning import item_scan, last_parameters, step_refuses
 from traceability.services import (
@@ -34,6 +35,17 @@ from traceability.services import (
 
 from .access import explain, role_required, signed_in
 from .once import new_token, submit_once, submitted
+from .station_cut import (
+    CUTS_INTO_PIECES,
+    counted_check,
+    cut_context,
+    cut_lane,
+    cut_of,
+    cutting,
+    form_number,
+    input_specs,
+    length_as_pitch,
+)
 
 STATION_COOKIE = "celltrace_station"
 # What a step usually makes, to pre-select on the form (the operator may pick another kind).
@@ -128,13 +140,16 @@ def station(request: HttpRequest, code: str) -> HttpResponse:
         items = {
             i.code: i for i in Item.objects.select_related("kind").filter(code__in=[x["item"] for x in draft["inputs"]])
         }
+        output_kind = draft.get("output", {}).get("kind") or OUTPUT_KINDS.get(draft["step"], "")
+        lane = cut_lane(draft["step"], draft["inputs"], items, output_kind)
         context.update(
             inputs=[{**entry, "obj": items.get(entry["item"])} for entry in draft["inputs"]],
             parameters=_parameter_rows(draft["step"], station, draft.get("entered", {})),
             kinds=ItemKind.objects.order_by("code"),
-            output_kind=draft.get("output", {}).get("kind") or OUTPUT_KINDS.get(draft["step"], ""),
+            output_kind=output_kind,
             output=draft.get("output", {}),
             started_at=parse_datetime(draft["started_at"]),
+            cut=cut_context(draft, station, lane) if lane is not None else None,
         )
     return render(request, "web/station.html", context)
 
@@ -144,7 +159,8 @@ def _add_input(draft: dict[str, Any], item: Item) -> bool:
     taken in part; a step that makes nothing (formation, post-drying) lets its items pass."""
     if any(entry["item"] == item.code for entry in draft["inputs"]):
         return False
-    whole = item.kind.level == "instance" or item.kind.is_roll
+    # A lane at cutting gives a stretch per cut: used up only when the operator says so.
+    whole = item.kind.level == "instance" or (item.kind.is_roll and draft["step"] not in CUTS_INTO_PIECES)
     consume = whole and draft["step"] in OUTPUT_KINDS
     draft["inputs"].append({"item": item.code, "quantity": "", "unit": item.unit, "consume": consume})
     return True
@@ -218,16 +234,6 @@ def station_cancel(request: HttpRequest, code: str) -> HttpResponse:
     return redirect("web:station", code=code)
 
 
-def _number(text: str, field: str) -> float | None:
-    text = text.strip().replace(",", ".")
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise InvalidInput(f"{field} is not a number: {text!r}.", field=field) from None
-
-
 def _read_form(request: HttpRequest, draft: dict[str, Any]) -> None:
     """Keep what the operator typed in the draft, so that a refused form comes back filled in."""
     post = request.POST
@@ -244,6 +250,7 @@ def _read_form(request: HttpRequest, draft: dict[str, Any]) -> None:
         "unit": post.get("output-unit", "").strip(),
         "lanes": post.get("output-lanes") == "on",
     }
+    draft["cut"] = {"from": post.get("cut-from", "").strip(), "pitch": post.get("cut-pitch", "").strip()}
     draft["scrap"] = {
         "quantity": post.get("scrap-quantity", "").strip(),
         "unit": post.get("scrap-unit", "").strip(),
@@ -251,42 +258,39 @@ def _read_form(request: HttpRequest, draft: dict[str, Any]) -> None:
     }
 
 
-def _specs(draft: dict[str, Any]) -> tuple[list[InputSpec], list[OutputSpec], list[ScrapSpec], dict[str, Any]]:
-    inputs = []
-    for entry in draft["inputs"]:
-        quantity = _number(entry["quantity"], f"quantity of {entry['item']}")
-        inputs.append(
-            InputSpec(
-                item=entry["item"],
-                quantity=quantity,
-                unit=entry["unit"] if quantity else None,
-                consume=entry["consume"],
-            )
-        )
+def _specs(
+    draft: dict[str, Any], station: Station
+) -> tuple[list[InputSpec], list[OutputSpec], list[ScrapSpec], dict[str, Any], Cut | None]:
     output = draft["output"]
+    items = {i.code: i for i in Item.objects.filter(code__in=[entry["item"] for entry in draft["inputs"]])}
+    lane = cut_lane(draft["step"], draft["inputs"], items, output["kind"])
+    cut = cut_of(draft, station, lane) if lane is not None else None
+    inputs = input_specs(draft, cut)
     outputs: list[OutputSpec] = []
-    count = int(_number(output["count"], "number of outputs") or 0) if output["kind"] else 0
+    count = int(form_number(output["count"], "number of outputs") or 0) if output["kind"] and cut is None else 0
     if count < 0 or count > 500:
         raise InvalidInput("The number of outputs is between 0 and 500.", field="output-count")
-    quantity = _number(output["quantity"], "output quantity")
+    if count:
+        counted_check(output["kind"], output)
+    quantity = form_number(output["quantity"], "output quantity")
     sources = None
     if output["lanes"]:  # slitting: every lane runs the whole length of the roll it was cut from
         rolls = Item.objects.filter(code__in=[entry["item"] for entry in draft["inputs"]], length_m__isnull=False)
         sources = [StretchSpec(item=roll.code, from_m=0, to_m=roll.length_m) for roll in rolls.order_by("code")]
         if not sources:
             raise InvalidInput("Lanes are cut from a roll: scan the roll to slit first.", field="output-lanes")
-    for lane in range(1, count + 1):
+    for number in range(1, count + 1):
         outputs.append(
             OutputSpec(
                 kind=output["kind"],
                 quantity=quantity,
                 unit=output["unit"] or None,
-                lane=lane if output["lanes"] else None,
+                lane=number if output["lanes"] else None,
                 sources=sources,
             )
         )
     scrap = []
-    scrap_quantity = _number(draft["scrap"]["quantity"], "scrap quantity")
+    scrap_quantity = form_number(draft["scrap"]["quantity"], "scrap quantity")
     if scrap_quantity:
         if not draft["inputs"]:
             raise InvalidInput("Scrap is taken from an input: scan one first.", field="scrap-quantity")
@@ -308,7 +312,7 @@ def _specs(draft: dict[str, Any]) -> tuple[list[InputSpec], list[OutputSpec], li
             parameters[name] = {"value": float(text.replace(",", ".")), "unit": catalog[name].unit}
         except ValueError:  # a setting in words (the knife type)
             parameters[name] = {"value": text}
-    return inputs, outputs, scrap, parameters
+    return inputs, outputs, scrap, parameters, cut
 
 
 def _outside_range(parameters: dict[str, Any]) -> list[str]:
@@ -340,7 +344,11 @@ def station_finish(request: HttpRequest, code: str) -> HttpResponse:
     _read_form(request, draft)
     request.session.modified = True
     try:
-        inputs, outputs, scrap, parameters = _specs(draft)
+        hint = length_as_pitch(draft) if cutting(draft) else None
+        if hint is not None:
+            messages.warning(request, hint)
+            return redirect("web:station", code=station.code)
+        inputs, outputs, scrap, parameters, cut = _specs(draft, station)
         outside = _outside_range(parameters)
         if outside and request.POST.get("confirm-range") != "on":
             messages.warning(request, "; ".join(outside) + ". Check the value, or tick the box to record it anyway.")
@@ -350,6 +358,18 @@ def station_finish(request: HttpRequest, code: str) -> HttpResponse:
         ended = max(timezone.now(), started + timedelta(seconds=1))
 
         def record() -> int:
+            if cut is not None:
+                return cut_record(
+                    actor=user,
+                    step=draft["step"],
+                    station=station.code,
+                    started_at=started,
+                    ended_at=ended,
+                    inputs=inputs,
+                    cut=cut,
+                    parameters=parameters,
+                    scrap=scrap,
+                ).operation.pk
             return operation_record(
                 actor=user,
                 step=draft["step"],
@@ -405,7 +425,7 @@ def station_measure(request: HttpRequest, code: str) -> HttpResponse:
         messages.error(request, "Scan the item you measured first.")
         return redirect("web:station", code=station.code)
     try:
-        value = _number(request.POST.get("value", ""), "value")
+        value = form_number(request.POST.get("value", ""), "value")
         if value is None:
             raise InvalidInput("Enter the value you measured.", field="value")
         recorded = measurement_record(
