@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from django.db import connection
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Max, Min, QuerySet
 
 from lots.exceptions import DomainError
 from lots.models import Item
 from lots.units import convert
 
-from .models import LineageEdge, Operation
+from .models import LineageEdge, Operation, Station
 from .scanning import last_parameters
 
 Direction = Literal["upstream", "downstream"]
@@ -344,3 +344,8 @@ def sheet_pitch(*, station: Any, step: str, entered: dict[str, str] | None = Non
         if metres > 0:
             return round(metres, 6)
     return _pitch_of_last_run(station, step)
+
+
+def stations_in_line_order() -> "QuerySet[Station]":
+    """Stations in the order of the line: by the first step each runs, then by code."""
+    return Station.objects.annotate(first_step=Min("steps__sequence")).order_by("first_step", "code")

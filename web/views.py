@@ -26,8 +26,8 @@ from measurements.models import Category, Level, Parameter
 from measurements.selectors import measurement_queryset
 from measurements.services_catalog import parameter_update
 from traceability.holds import hold_items, hold_place, hold_release
-from traceability.models import Hold, LineageEdge, Station, Step
-from traceability.selectors import lineage_trace, lineage_track
+from traceability.models import Hold, LineageEdge, Step
+from traceability.selectors import lineage_trace, lineage_track, stations_in_line_order
 
 from .access import can, explain, role_required, signed_in
 
@@ -231,7 +231,7 @@ class HoldForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        stations = Station.objects.order_by("code").values_list("code", "name")
+        stations = stations_in_line_order().values_list("code", "name")
         field = self.fields["station"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [("", "-")] + [(code, f"{code} {name}") for code, name in stations]

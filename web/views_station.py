@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,11 +20,12 @@ from django.views.decorators.http import require_POST
 from api.permissions import Role
 from lots.exceptions import DomainError, InvalidInput
 from lots.models import Item, ItemKind, ItemStatus
-from measurements.models import Category, Parameter
+from measurements.models import Category, Parameter, Scope
 from measurements.services import MeasurementInput, measurement_record, out_of_range
 from traceability.cutting import Cut, cut_record
 from traceability.models import Operation, Station
 from traceability.scanning import item_scan, last_parameters, step_refuses
+from traceability.selectors import stations_in_line_order
 from traceability.services import (
     InputSpec,
     OutputSpec,
@@ -92,21 +94,43 @@ def station_pick(request: HttpRequest) -> HttpResponse:
     remembered = request.COOKIES.get(STATION_COOKIE, "")
     if remembered and "change" not in request.GET and Station.objects.filter(code=remembered).exists():
         return redirect("web:station", code=remembered)
-    stations = Station.objects.prefetch_related("steps").order_by("code")
+    stations = stations_in_line_order().prefetch_related("steps")
     return render(request, "web/station_pick.html", {"stations": stations})
 
 
-def _parameter_rows(step: str, station: Station, entered: dict[str, Any]) -> list[dict[str, Any]]:
+def _parameter_rows(
+    step: str, station: Station, entered: dict[str, Any], outside: dict[str, str]
+) -> list[dict[str, Any]]:
     """The step's machine parameters from the catalog, pre-filled with what the operator entered,
-    else the station's last run of the step."""
+    else the station's last run of the step; `outside` says which to confirm, and why."""
     last = last_parameters(station=station, step=step)
     rows = []
-    for parameter in Parameter.objects.filter(step_id=step, category=Category.MP).order_by("code"):
+    for parameter in machine_parameters(step).order_by("code"):
         previous = last.get(parameter.code, {})
         value = entered.get(parameter.code, previous.get("value", ""))
         unit = previous.get("unit") or parameter.unit
-        rows.append({"parameter": parameter, "value": value, "unit": unit, "from_last_run": parameter.code in last})
+        rows.append(
+            {
+                "parameter": parameter,
+                "value": value,
+                "unit": unit,
+                "from_last_run": parameter.code in last,
+                "outside": outside.get(parameter.code, ""),
+            }
+        )
     return rows
+
+
+def machine_parameters(step: str) -> QuerySet[Parameter]:
+    """What the operator sets on the machine of `step`: its MP rows of step scope, not the
+    material properties the catalog files under the step (a powder's D10, D50, D90)."""
+    return Parameter.objects.filter(step_id=step, category=Category.MP, scope=Scope.STEP)
+
+
+def _output_kinds(station: Station, chosen: str) -> QuerySet[ItemKind]:
+    """The kinds the station's steps make (and the one chosen), not every kind of the line."""
+    made = [OUTPUT_KINDS[s] for s in station.steps.values_list("code", flat=True) if s in OUTPUT_KINDS]
+    return ItemKind.objects.filter(code__in=[*made, chosen]).order_by("gtin_item_reference")
 
 
 def _measurable(station: Station) -> list[Parameter]:
@@ -144,8 +168,8 @@ def station(request: HttpRequest, code: str) -> HttpResponse:
         lane = cut_lane(draft["step"], draft["inputs"], items, output_kind)
         context.update(
             inputs=[{**entry, "obj": items.get(entry["item"])} for entry in draft["inputs"]],
-            parameters=_parameter_rows(draft["step"], station, draft.get("entered", {})),
-            kinds=ItemKind.objects.order_by("code"),
+            parameters=_parameter_rows(draft["step"], station, draft.get("entered", {}), draft.get("confirm") or {}),
+            kinds=_output_kinds(station, output_kind),
             output_kind=output_kind,
             output=draft.get("output", {}),
             started_at=parse_datetime(draft["started_at"]),
@@ -178,6 +202,8 @@ def station_scan(request: HttpRequest, code: str) -> HttpResponse:
     try:
         scan = item_scan(code=text, station=station)
     except DomainError as error:
+        # The card of the item scanned before would read as this scan's answer: drop it.
+        request.session.pop(_in_hand_key(station.code), None)
         explain(request, error)
         return redirect("web:station", code=station.code)
     request.session[_in_hand_key(station.code)] = scan.item.code
@@ -304,7 +330,7 @@ def _specs(
             )
         )
     parameters: dict[str, Any] = {}
-    catalog = {p.code: p for p in Parameter.objects.filter(step_id=draft["step"], category=Category.MP)}
+    catalog = {p.code: p for p in machine_parameters(draft["step"])}
     for name, text in draft["entered"].items():
         if not text or name not in catalog:
             continue
@@ -315,12 +341,13 @@ def _specs(
     return inputs, outputs, scrap, parameters, cut
 
 
-def _outside_range(parameters: dict[str, Any]) -> list[str]:
-    found = []
-    for parameter in Parameter.objects.filter(code__in=list(parameters)):
+def _outside_range(parameters: dict[str, Any]) -> dict[str, str]:
+    """{code: why} for each value outside its typical range."""
+    found = {}
+    for parameter in Parameter.objects.filter(code__in=list(parameters)).order_by("code"):
         value = parameters[parameter.code]["value"]
         if isinstance(value, float) and out_of_range(parameter, [value]):
-            found.append(
+            found[parameter.code] = (
                 f"{parameter.name} {value:g} {parameter.unit} is outside the typical range "
                 f"{parameter.typical_min:g} to {parameter.typical_max:g} {parameter.unit}"
             )
@@ -350,9 +377,11 @@ def station_finish(request: HttpRequest, code: str) -> HttpResponse:
             return redirect("web:station", code=station.code)
         inputs, outputs, scrap, parameters, cut = _specs(draft, station)
         outside = _outside_range(parameters)
-        if outside and request.POST.get("confirm-range") != "on":
-            messages.warning(request, "; ".join(outside) + ". Check the value, or tick the box to record it anyway.")
-            draft["confirm"] = True
+        confirmed = set(request.POST.getlist("confirm-range"))
+        if outside and "on" not in confirmed and not set(outside) <= confirmed:
+            text = "; ".join(outside.values())
+            messages.warning(request, text + ". Check the value, or tick the box beside it to record it anyway.")
+            draft["confirm"] = outside
             return redirect("web:station", code=station.code)
         started = parse_datetime(draft["started_at"]) or timezone.now()
         ended = max(timezone.now(), started + timedelta(seconds=1))
