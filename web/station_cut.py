@@ -1,6 +1,7 @@
 """The cutting part of the station form: a lane cut into sheets, each sheet a stretch of the
 lane (from its next unused metre, one pitch each), and the numbers the operator types."""
 
+import math
 import re
 from typing import Any
 
@@ -52,9 +53,12 @@ def form_number(text: str, field: str) -> float | None:
     if not text:
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise InvalidInput(f"{field} is not a number: {text!r}.", field=field) from None
+        value = math.nan
+    if not math.isfinite(value):  # "nan", "inf", "1e400" would pass every comparison after
+        raise InvalidInput(f"{field} is not a number: {text!r}.", field=field)
+    return value
 
 
 def _is_length(text: str) -> bool:
@@ -126,8 +130,8 @@ def cut_of(draft: dict[str, Any], station: Station, lane: Item) -> Cut:
 
 
 def counted_check(kind_code: str, output: dict[str, Any]) -> None:
-    """ "'m' cannot be converted to 'count'": a sheet, a stack, a cell is one per item, so a length
-    typed as its quantity is refused in words that say which box to leave empty."""
+    """A sheet, a stack, a cell is one per item: a length typed as its quantity failed deep in the
+    service as "'m' cannot be converted to 'count'"; here it is refused naming the box to empty."""
     match = QUANTITY_WITH_UNIT.match(output["quantity"])
     unit = match.group(2) if match else output["unit"]
     kind = ItemKind.objects.filter(code=kind_code, level=Level.INSTANCE).first()

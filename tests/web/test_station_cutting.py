@@ -149,6 +149,14 @@ def test_a_cut_beyond_the_end_of_the_lane_or_longer_than_the_take_is_refused(
         _cut(browser, short, token, **{"output-quantity": "0.15 zz", "output-count": "5"})["Location"]
     )
     assert "A sheet is counted" in _said(unknown)
+    for field, text, said in [
+        ("cut-from", "nan", "from (first metre) is not a number: 'nan'."),
+        ("cut-from", "1e400", "from (first metre) is not a number: '1e400'."),
+        ("cut-pitch", "inf", "pitch is not a number: 'inf'."),
+        ("cut-pitch", "-0.1", "The pitch (metres of lane per sheet) must be positive."),
+    ]:
+        typed = {field: text, "output-count": "2", f"input-{short.code}-quantity": ""}
+        assert said in _said(browser.get(_cut(browser, short, token, **typed)["Location"]))
     assert not Operation.objects.filter(step="cutting").exists()
     short.refresh_from_db()
     assert float(short.quantity) == 1.0
