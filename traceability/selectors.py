@@ -8,12 +8,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
+from lots.exceptions import DomainError
 from lots.models import Item
+from lots.units import convert
 
-from .models import LineageEdge
+from .models import LineageEdge, Operation, Station
+from .scanning import last_parameters
 
 Direction = Literal["upstream", "downstream"]
 # Lineage is acyclic by construction; the cap only guards against imported cycles.
@@ -316,3 +319,63 @@ def position_track(*, item: Item, from_m: float, to_m: float | None = None) -> l
         )
         rows = cursor.fetchall()
     return [Stretch(code=code, kind=kind, depth=depth, from_m=lo, to_m=hi) for code, kind, depth, lo, hi in rows]
+
+
+# --- Cutting: where the next sheet starts on a lane, and how long each sheet is ------------------
+
+
+def next_unused_metre(item: Item) -> float:
+    """The first metre of `item` that no positioned edge has taken yet: the largest to_m of its
+    consumed stretches (0 for an uncut lane), in one query."""
+    taken = LineageEdge.objects.filter(parent=item, parent_to_m__isnull=False).aggregate(end=Max("parent_to_m"))
+    return float(taken["end"] or 0.0)
+
+
+def _pitch_of_last_run(station: Any, step: str) -> float | None:
+    """The sheet pitch of the station's last run of `step` that recorded positions, from its
+    edges: the distance between the first sheet's start and the last's over the gaps, or the
+    one sheet's length."""
+    last = (
+        Operation.objects.filter(station=station, step_id=step, edges__parent_from_m__isnull=False)
+        .order_by("-started_at", "-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if last is None:
+        return None
+    row = LineageEdge.objects.filter(operation_id=last, parent_from_m__isnull=False).aggregate(
+        n=Count("id"), first=Min("parent_from_m"), last=Max("parent_from_m"), end=Max("parent_to_m")
+    )
+    if row["n"] > 1 and row["last"] > row["first"]:
+        return round((row["last"] - row["first"]) / (row["n"] - 1), 6)
+    return round(row["end"] - row["last"], 6)
+
+
+def sheet_pitch(*, station: Any, step: str, entered: dict[str, str] | None = None) -> float | None:
+    """Metres of lane per sheet at `station`'s `step`: the step's pitch or sheet-length machine
+    parameter in the catalog (as typed on the form, else from the station's last run), else the
+    pitch of the station's last run computed from its edges; None when neither is known."""
+    from measurements.models import Category, Parameter  # measurements builds on traceability
+
+    codes = Parameter.objects.filter(step_id=step, category=Category.MP).values_list("code", "unit")
+    ranked = sorted(
+        ((code, unit) for code, unit in codes if "pitch" in code or "sheet_length" in code),
+        key=lambda pair: ("pitch" not in pair[0], pair[0]),
+    )
+    last = last_parameters(station=station, step=step)
+    for code, catalog_unit in ranked:
+        text = (entered or {}).get(code, "")
+        value: Any = text.replace(",", ".") if text else last.get(code, {}).get("value")
+        unit = (last.get(code, {}).get("unit") if not text else None) or catalog_unit
+        try:
+            metres = convert(float(value), str(unit), "m", field=code)
+        except (TypeError, ValueError, DomainError):
+            continue
+        if metres > 0:
+            return round(metres, 6)
+    return _pitch_of_last_run(station, step)
+
+
+def stations_in_line_order() -> "QuerySet[Station]":
+    """Stations in the order of the line: by the first step each runs, then by code."""
+    return Station.objects.annotate(first_step=Min("steps__sequence")).order_by("first_step", "code")

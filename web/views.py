@@ -28,7 +28,8 @@ from measurements.selectors import measurement_queryset
 from measurements.selectors_limits import limit_book, limit_text
 from measurements.services_catalog import parameter_update
 from traceability.holds import hold_items, hold_place, hold_release
-from traceability.models import Hold, LineageEdge, Station, Step
+from traceability.models import Hold, LineageEdge, Step
+from traceability.selectors import stations_in_line_order
 
 from .access import can, explain, role_required, signed_in
 from .templatetags.local_time import local_time
@@ -210,7 +211,7 @@ class HoldForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        stations = Station.objects.order_by("code").values_list("code", "name")
+        stations = stations_in_line_order().values_list("code", "name")
         field = self.fields["station"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [("", "-")] + [(code, f"{code} {name}") for code, name in stations]

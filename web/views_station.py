@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,11 +20,13 @@ from django.views.decorators.http import require_POST
 from api.permissions import Role
 from lots.exceptions import DomainError, InvalidInput
 from lots.models import Item, ItemKind, ItemStatus
-from measurements.models import Category, Measurement, Parameter
+from measurements.models import Category, Measurement, Parameter, Scope
 from measurements.selectors_limits import limit_applying, limit_text
 from measurements.services import MeasurementInput, measurement_record, out_of_range
+from traceability.cutting import Cut, cut_record
 from traceability.models import Operation, Station
 from traceability.scanning import item_scan, last_parameters, step_refuses
+from traceability.selectors import stations_in_line_order
 from traceability.services import (
     InputSpec,
     OutputSpec,
@@ -35,6 +38,17 @@ from traceability.services import (
 
 from .access import explain, role_required, signed_in
 from .once import new_token, submit_once, submitted
+from .station_cut import (
+    CUTS_INTO_PIECES,
+    counted_check,
+    cut_context,
+    cut_lane,
+    cut_of,
+    cutting,
+    form_number,
+    input_specs,
+    length_as_pitch,
+)
 
 STATION_COOKIE = "celltrace_station"
 # What a step usually makes, to pre-select on the form (the operator may pick another kind).
@@ -81,21 +95,43 @@ def station_pick(request: HttpRequest) -> HttpResponse:
     remembered = request.COOKIES.get(STATION_COOKIE, "")
     if remembered and "change" not in request.GET and Station.objects.filter(code=remembered).exists():
         return redirect("web:station", code=remembered)
-    stations = Station.objects.prefetch_related("steps").order_by("code")
+    stations = stations_in_line_order().prefetch_related("steps")
     return render(request, "web/station_pick.html", {"stations": stations})
 
 
-def _parameter_rows(step: str, station: Station, entered: dict[str, Any]) -> list[dict[str, Any]]:
+def _parameter_rows(
+    step: str, station: Station, entered: dict[str, Any], outside: dict[str, str]
+) -> list[dict[str, Any]]:
     """The step's machine parameters from the catalog, pre-filled with what the operator entered,
-    else the station's last run of the step."""
+    else the station's last run of the step; `outside` says which to confirm, and why."""
     last = last_parameters(station=station, step=step)
     rows = []
-    for parameter in Parameter.objects.filter(step_id=step, category=Category.MP).order_by("code"):
+    for parameter in machine_parameters(step).order_by("code"):
         previous = last.get(parameter.code, {})
         value = entered.get(parameter.code, previous.get("value", ""))
         unit = previous.get("unit") or parameter.unit
-        rows.append({"parameter": parameter, "value": value, "unit": unit, "from_last_run": parameter.code in last})
+        rows.append(
+            {
+                "parameter": parameter,
+                "value": value,
+                "unit": unit,
+                "from_last_run": parameter.code in last,
+                "outside": outside.get(parameter.code, ""),
+            }
+        )
     return rows
+
+
+def machine_parameters(step: str) -> QuerySet[Parameter]:
+    """What the operator sets on the machine of `step`: its MP rows of step scope, not the
+    material properties the catalog files under the step (a powder's D10, D50, D90)."""
+    return Parameter.objects.filter(step_id=step, category=Category.MP, scope=Scope.STEP)
+
+
+def _output_kinds(station: Station, chosen: str) -> QuerySet[ItemKind]:
+    """The kinds the station's steps make (and the one chosen), not every kind of the line."""
+    made = [OUTPUT_KINDS[s] for s in station.steps.values_list("code", flat=True) if s in OUTPUT_KINDS]
+    return ItemKind.objects.filter(code__in=[*made, chosen]).order_by("gtin_item_reference")
 
 
 def _measurable(station: Station) -> list[Parameter]:
@@ -129,13 +165,16 @@ def station(request: HttpRequest, code: str) -> HttpResponse:
         items = {
             i.code: i for i in Item.objects.select_related("kind").filter(code__in=[x["item"] for x in draft["inputs"]])
         }
+        output_kind = draft.get("output", {}).get("kind") or OUTPUT_KINDS.get(draft["step"], "")
+        lane = cut_lane(draft["step"], draft["inputs"], items, output_kind)
         context.update(
             inputs=[{**entry, "obj": items.get(entry["item"])} for entry in draft["inputs"]],
-            parameters=_parameter_rows(draft["step"], station, draft.get("entered", {})),
-            kinds=ItemKind.objects.order_by("code"),
-            output_kind=draft.get("output", {}).get("kind") or OUTPUT_KINDS.get(draft["step"], ""),
+            parameters=_parameter_rows(draft["step"], station, draft.get("entered", {}), draft.get("confirm") or {}),
+            kinds=_output_kinds(station, output_kind),
+            output_kind=output_kind,
             output=draft.get("output", {}),
             started_at=parse_datetime(draft["started_at"]),
+            cut=cut_context(draft, station, lane) if lane is not None else None,
         )
     return render(request, "web/station.html", context)
 
@@ -145,7 +184,8 @@ def _add_input(draft: dict[str, Any], item: Item) -> bool:
     taken in part; a step that makes nothing (formation, post-drying) lets its items pass."""
     if any(entry["item"] == item.code for entry in draft["inputs"]):
         return False
-    whole = item.kind.level == "instance" or item.kind.is_roll
+    # A lane at cutting gives a stretch per cut: used up only when the operator says so.
+    whole = item.kind.level == "instance" or (item.kind.is_roll and draft["step"] not in CUTS_INTO_PIECES)
     consume = whole and draft["step"] in OUTPUT_KINDS
     draft["inputs"].append({"item": item.code, "quantity": "", "unit": item.unit, "consume": consume})
     return True
@@ -163,6 +203,8 @@ def station_scan(request: HttpRequest, code: str) -> HttpResponse:
     try:
         scan = item_scan(code=text, station=station)
     except DomainError as error:
+        # The card of the item scanned before would read as this scan's answer: drop it.
+        request.session.pop(_in_hand_key(station.code), None)
         explain(request, error)
         return redirect("web:station", code=station.code)
     request.session[_in_hand_key(station.code)] = scan.item.code
@@ -219,16 +261,6 @@ def station_cancel(request: HttpRequest, code: str) -> HttpResponse:
     return redirect("web:station", code=code)
 
 
-def _number(text: str, field: str) -> float | None:
-    text = text.strip().replace(",", ".")
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise InvalidInput(f"{field} is not a number: {text!r}.", field=field) from None
-
-
 def _read_form(request: HttpRequest, draft: dict[str, Any]) -> None:
     """Keep what the operator typed in the draft, so that a refused form comes back filled in."""
     post = request.POST
@@ -247,6 +279,7 @@ def _read_form(request: HttpRequest, draft: dict[str, Any]) -> None:
         "unit": post.get("output-unit", "").strip(),
         "lanes": post.get("output-lanes") == "on",
     }
+    draft["cut"] = {"from": post.get("cut-from", "").strip(), "pitch": post.get("cut-pitch", "").strip()}
     draft["scrap"] = {
         "quantity": post.get("scrap-quantity", "").strip(),
         "unit": post.get("scrap-unit", "").strip(),
@@ -254,42 +287,39 @@ def _read_form(request: HttpRequest, draft: dict[str, Any]) -> None:
     }
 
 
-def _specs(draft: dict[str, Any]) -> tuple[list[InputSpec], list[OutputSpec], list[ScrapSpec], dict[str, Any]]:
-    inputs = []
-    for entry in draft["inputs"]:
-        quantity = _number(entry["quantity"], f"quantity of {entry['item']}")
-        inputs.append(
-            InputSpec(
-                item=entry["item"],
-                quantity=quantity,
-                unit=entry["unit"] if quantity else None,
-                consume=entry["consume"],
-            )
-        )
+def _specs(
+    draft: dict[str, Any], station: Station
+) -> tuple[list[InputSpec], list[OutputSpec], list[ScrapSpec], dict[str, Any], Cut | None]:
     output = draft["output"]
+    items = {i.code: i for i in Item.objects.filter(code__in=[entry["item"] for entry in draft["inputs"]])}
+    lane = cut_lane(draft["step"], draft["inputs"], items, output["kind"])
+    cut = cut_of(draft, station, lane) if lane is not None else None
+    inputs = input_specs(draft, cut)
     outputs: list[OutputSpec] = []
-    count = int(_number(output["count"], "number of outputs") or 0) if output["kind"] else 0
+    count = int(form_number(output["count"], "number of outputs") or 0) if output["kind"] and cut is None else 0
     if count < 0 or count > 500:
         raise InvalidInput("The number of outputs is between 0 and 500.", field="output-count")
-    quantity = _number(output["quantity"], "output quantity")
+    if count:
+        counted_check(output["kind"], output)
+    quantity = form_number(output["quantity"], "output quantity")
     sources = None
     if output["lanes"]:  # slitting: every lane runs the whole length of the roll it was cut from
         rolls = Item.objects.filter(code__in=[entry["item"] for entry in draft["inputs"]], length_m__isnull=False)
         sources = [StretchSpec(item=roll.code, from_m=0, to_m=roll.length_m) for roll in rolls.order_by("code")]
         if not sources:
             raise InvalidInput("Lanes are cut from a roll: scan the roll to slit first.", field="output-lanes")
-    for lane in range(1, count + 1):
+    for number in range(1, count + 1):
         outputs.append(
             OutputSpec(
                 kind=output["kind"],
                 quantity=quantity,
                 unit=output["unit"] or None,
-                lane=lane if output["lanes"] else None,
+                lane=number if output["lanes"] else None,
                 sources=sources,
             )
         )
     scrap = []
-    scrap_quantity = _number(draft["scrap"]["quantity"], "scrap quantity")
+    scrap_quantity = form_number(draft["scrap"]["quantity"], "scrap quantity")
     if scrap_quantity:
         if not draft["inputs"]:
             raise InvalidInput("Scrap is taken from an input: scan one first.", field="scrap-quantity")
@@ -303,7 +333,7 @@ def _specs(draft: dict[str, Any]) -> tuple[list[InputSpec], list[OutputSpec], li
             )
         )
     parameters: dict[str, Any] = {}
-    catalog = {p.code: p for p in Parameter.objects.filter(step_id=draft["step"], category=Category.MP)}
+    catalog = {p.code: p for p in machine_parameters(draft["step"])}
     for name, text in draft["entered"].items():
         if not text or name not in catalog:
             continue
@@ -311,15 +341,16 @@ def _specs(draft: dict[str, Any]) -> tuple[list[InputSpec], list[OutputSpec], li
             parameters[name] = {"value": float(text.replace(",", ".")), "unit": catalog[name].unit}
         except ValueError:  # a setting in words (the knife type)
             parameters[name] = {"value": text}
-    return inputs, outputs, scrap, parameters
+    return inputs, outputs, scrap, parameters, cut
 
 
-def _outside_range(parameters: dict[str, Any]) -> list[str]:
-    found = []
-    for parameter in Parameter.objects.filter(code__in=list(parameters)):
+def _outside_range(parameters: dict[str, Any]) -> dict[str, str]:
+    """{code: why} for each value outside its typical range."""
+    found = {}
+    for parameter in Parameter.objects.filter(code__in=list(parameters)).order_by("code"):
         value = parameters[parameter.code]["value"]
         if isinstance(value, float) and out_of_range(parameter, [value]):
-            found.append(
+            found[parameter.code] = (
                 f"{parameter.name} {value:g} {parameter.unit} is outside the typical range "
                 f"{parameter.typical_min:g} to {parameter.typical_max:g} {parameter.unit}"
             )
@@ -343,16 +374,34 @@ def station_finish(request: HttpRequest, code: str) -> HttpResponse:
     _read_form(request, draft)
     request.session.modified = True
     try:
-        inputs, outputs, scrap, parameters = _specs(draft)
+        hint = length_as_pitch(draft) if cutting(draft) else None
+        if hint is not None:
+            messages.warning(request, hint)
+            return redirect("web:station", code=station.code)
+        inputs, outputs, scrap, parameters, cut = _specs(draft, station)
         outside = _outside_range(parameters)
-        if outside and request.POST.get("confirm-range") != "on":
-            messages.warning(request, "; ".join(outside) + ". Check the value, or tick the box to record it anyway.")
-            draft["confirm"] = True
+        confirmed = set(request.POST.getlist("confirm-range"))
+        if outside and "on" not in confirmed and not set(outside) <= confirmed:
+            text = "; ".join(outside.values())
+            messages.warning(request, text + ". Check the value, or tick the box beside it to record it anyway.")
+            draft["confirm"] = outside
             return redirect("web:station", code=station.code)
         started = parse_datetime(draft["started_at"]) or timezone.now()
         ended = max(timezone.now(), started + timedelta(seconds=1))
 
         def record() -> int:
+            if cut is not None:
+                return cut_record(
+                    actor=user,
+                    step=draft["step"],
+                    station=station.code,
+                    started_at=started,
+                    ended_at=ended,
+                    inputs=inputs,
+                    cut=cut,
+                    parameters=parameters,
+                    scrap=scrap,
+                ).operation.pk
             return operation_record(
                 actor=user,
                 step=draft["step"],
@@ -421,7 +470,7 @@ def station_measure(request: HttpRequest, code: str) -> HttpResponse:
         messages.error(request, "Scan the item you measured first.")
         return redirect("web:station", code=station.code)
     try:
-        value = _number(request.POST.get("value", ""), "value")
+        value = form_number(request.POST.get("value", ""), "value")
         if value is None:
             raise InvalidInput("Enter the value you measured.", field="value")
         recorded = measurement_record(
