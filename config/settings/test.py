@@ -1,12 +1,16 @@
 """The suite runs against the real PostgreSQL unless DATABASE_URL says otherwise."""
 
 import os
+import tempfile
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-not-secret-celltrace")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/celltrace")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
+# Export ids repeat in every test database: two runs on one machine must not share work files.
+# Set in the environment, so the worker processes the tests start use the same directory.
+os.environ.setdefault("CELLTRACE_EXPORT_WORK_DIR", tempfile.mkdtemp(prefix="celltrace-exports-"))
 
 from .base import *  # noqa: E402,F403
 

@@ -65,12 +65,16 @@ def test_the_station_flags_a_value_outside_the_limits_and_holds_the_item(
     page.keyboard.type(waiting.code)
     page.keyboard.press("Enter")
     expect(page.locator("#in-hand")).to_contain_text(waiting.code)
+    page.wait_for_load_state("networkidle")  # the boosted swap has settled: the form stays
     page.get_by_label("value").fill("1.5")
+    expect(page.get_by_label("value")).to_have_value("1.5")
     page.get_by_role("button", name="Record").click()
     expect(page.locator(".message.success")).to_contain_text(f"Recorded {parameter.name} = 1.5")
     assert not Hold.objects.filter(item=waiting).exists()
 
+    page.wait_for_load_state("networkidle")
     page.get_by_label("value").fill("7")
+    expect(page.get_by_label("value")).to_have_value("7")
     page.get_by_role("button", name="Record").click()
     warning = page.locator(".message.warning")
     expect(warning).to_contain_text("OUTSIDE the specification")
