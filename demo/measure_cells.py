@@ -1,0 +1,75 @@
+"""Stack and cell data: stack weight and alignment, weld resistance, formation capacities,
+coulombic efficiency and resistance, gas volume, OCV drop and K-value from aging, the end-of-line
+OCV, resistance and capacity. The rejects fall short on capacity."""
+
+import random
+
+from measurements.models import Source
+from traceability.models import Operation
+
+from .measure_data import INSTRUMENTS, How
+from .measure_rows import LineMade, MeasurementRows, end_of
+
+
+def stacks(rows: MeasurementRows, rng: random.Random, line: LineMade) -> None:
+    for stack, welded in zip(line.stacks, line.welded, strict=True):
+        stacking = line.operations[("stacking", stack.code)]
+        at = end_of(stacking)
+        weight, offset = round(56.2 + rng.gauss(0, 0.25), 2), round(abs(rng.gauss(45, 20)), 1)
+        rows.add("stack_weight", weight, "g", at, INSTRUMENTS["stack_balance"], item=stack, operation=stacking)
+        rows.add("stacking_offset", offset, "µm", at, INSTRUMENTS["stack_camera"], item=stack, operation=stacking)
+        welding = line.operations[("tab_welding", welded.code)]
+        resistance = round(0.11 + abs(rng.gauss(0, 0.015)), 3)
+        rows.add(
+            "weld_resistance",
+            resistance,
+            "mohm",
+            end_of(welding),
+            INSTRUMENTS["weld_meter"],
+            item=welded,
+            operation=welding,
+        )
+
+
+def cells(rows: MeasurementRows, rng: random.Random, line: LineMade) -> None:
+    """Formation, degassing, aging and end-of-line values of every cell; the rejects lack capacity."""
+    rejects = set(line.rejects)
+    for cell in line.cells:
+        bad = cell.code in rejects
+        formation = line.operations[("formation", cell.code)]
+        degassing = line.operations[("degassing", cell.code)]
+        aging = line.operations[("aging", cell.code)]
+        eol = line.operations[("eol_test", cell.code)]
+        discharge = rng.gauss(4.37, 0.02) if bad else rng.gauss(4.63, 0.02)
+        efficiency = rng.gauss(86.4, 0.3) if bad else rng.gauss(88.2, 0.3)
+        k_value = rng.gauss(1.6, 0.2) if bad else rng.gauss(1.05, 0.12)
+        channel = cycler(formation)
+        formed = end_of(formation)
+        for code, value, unit in (
+            ("formation_charge_capacity", round(discharge / efficiency * 100, 3), "A*h"),
+            ("formation_discharge_capacity", round(discharge, 3), "A*h"),
+            ("formation_coulombic_efficiency", round(efficiency, 2), "percent"),
+            ("formation_internal_resistance", round(rng.gauss(17.5 if bad else 16.4, 0.4), 2), "mohm"),
+        ):
+            rows.add(code, value, unit, formed, channel, item=cell, operation=formation)
+        swelling = round(abs(rng.gauss(0.28, 0.04)), 3)
+        rows.add("formation_cell_thickness_change", swelling, "mm", formed, INSTRUMENTS["thickness_gauge"], item=cell)
+        gas = round(abs(rng.gauss(3.4, 0.35)), 2)
+        rows.add(
+            "gas_volume", gas, "ml", degassing.started_at, INSTRUMENTS["archimedes"], item=cell, operation=degassing
+        )
+        aged = end_of(aging)
+        drop = k_value * (aged - aging.started_at).total_seconds() / 86400 + rng.gauss(0, 0.1)
+        rows.add("k_value", round(k_value, 3), "mV/day", aged, INSTRUMENTS["ocv_scanner"], item=cell, operation=aging)
+        rows.add("ocv_drop", round(drop, 2), "mV", aged, INSTRUMENTS["ocv_scanner"], item=cell, operation=aging)
+        tested = end_of(eol)
+        for code, value, unit in (
+            ("eol_ocv", round(3.652 - drop / 1000 + rng.gauss(0, 0.001), 4), "V"),
+            ("eol_dcir", round(rng.gauss(18.6 if bad else 17.2, 0.4), 2), "mohm"),
+            ("eol_capacity", round(discharge * 0.975 + rng.gauss(0, 0.008), 3), "A*h"),
+        ):
+            rows.add(code, value, unit, tested, INSTRUMENTS["eol_tester"], item=cell, operation=eol)
+
+
+def cycler(formation: Operation) -> How:
+    return How(Source.ONLINE, f"cycler-FORM-01/{formation.parameters['channel']['value']}")
