@@ -65,7 +65,13 @@ class DemoLine(ElectrodeStages, AssemblyStages, CellStages):
         """A second cathode roll, coated and calendered from the rest of the slurry, left waiting
         at the slitter: something for a newcomer to slit on the station page."""
         first = dict(self.made["cathode"])
-        short = replace(CATHODE, **WAITING_CATHODE)
+        roll = WAITING_CATHODE
+        short = replace(
+            CATHODE,
+            coated_m=roll.coated_m,
+            slurry_for_coating_kg=roll.slurry_for_coating_kg,
+            calendered_m=roll.calendered_m,
+        )
         waiting = self.calender(short, self.coat(short, first["slurry"]))
         self.made["cathode"] = first  # the measurements and the report speak of the first roll
         return waiting

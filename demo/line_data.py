@@ -47,6 +47,15 @@ class ElectrodeRecipe:
 
 
 @dataclass(frozen=True)
+class ShortRoll:
+    """A shorter roll from the same recipe: its lengths and the slurry it takes."""
+
+    coated_m: float
+    slurry_for_coating_kg: float
+    calendered_m: float
+
+
+@dataclass(frozen=True)
 class LaneHold:
     """A hold on a slit lane, or on metres of it (from_m, to_m)."""
 
@@ -82,7 +91,7 @@ LOTS = _lots()
 LOT_KINDS = {spec.key: spec.kind for spec in LOTS}
 CATHODE = _recipe("cathode")
 ANODE = _recipe("anode")
-WAITING_CATHODE: dict[str, float] = read_toml("recipes.toml")["waiting_cathode"]
+WAITING_CATHODE = ShortRoll(**read_toml("recipes.toml")["waiting_cathode"])
 
 LINE_START: datetime = _LINE["line_start"]
 MARKER_STATION: str = _LINE["marker_station"]
