@@ -7,7 +7,7 @@ import random
 from measurements.models import Source
 from traceability.models import Operation
 
-from .measure_data import INSTRUMENTS, How
+from .measure_data import GOOD_CELLS, INSTRUMENTS, REJECTED_CELLS, How, Normal
 from .measure_rows import LineMade, MeasurementRows, end_of
 
 
@@ -40,16 +40,17 @@ def cells(rows: MeasurementRows, rng: random.Random, line: LineMade) -> None:
         degassing = line.operations[("degassing", cell.code)]
         aging = line.operations[("aging", cell.code)]
         eol = line.operations[("eol_test", cell.code)]
-        discharge = rng.gauss(4.37, 0.02) if bad else rng.gauss(4.63, 0.02)
-        efficiency = rng.gauss(86.4, 0.3) if bad else rng.gauss(88.2, 0.3)
-        k_value = rng.gauss(1.6, 0.2) if bad else rng.gauss(1.05, 0.12)
+        stats = REJECTED_CELLS if bad else GOOD_CELLS
+        discharge = _draw(rng, stats.discharge_ah)
+        efficiency = _draw(rng, stats.efficiency_pct)
+        k_value = _draw(rng, stats.k_value_mv_day)
         channel = cycler(formation)
         formed = end_of(formation)
         for code, value, unit in (
             ("formation_charge_capacity", round(discharge / efficiency * 100, 3), "A*h"),
             ("formation_discharge_capacity", round(discharge, 3), "A*h"),
             ("formation_coulombic_efficiency", round(efficiency, 2), "percent"),
-            ("formation_internal_resistance", round(rng.gauss(17.5 if bad else 16.4, 0.4), 2), "mohm"),
+            ("formation_internal_resistance", round(_draw(rng, stats.formation_resistance_mohm), 2), "mohm"),
         ):
             rows.add(code, value, unit, formed, channel, item=cell, operation=formation)
         swelling = round(abs(rng.gauss(0.28, 0.04)), 3)
@@ -65,7 +66,7 @@ def cells(rows: MeasurementRows, rng: random.Random, line: LineMade) -> None:
         tested = end_of(eol)
         for code, value, unit in (
             ("eol_ocv", round(3.652 - drop / 1000 + rng.gauss(0, 0.001), 4), "V"),
-            ("eol_dcir", round(rng.gauss(18.6 if bad else 17.2, 0.4), 2), "mohm"),
+            ("eol_dcir", round(_draw(rng, stats.eol_dcir_mohm), 2), "mohm"),
             ("eol_capacity", round(discharge * 0.975 + rng.gauss(0, 0.008), 3), "A*h"),
         ):
             rows.add(code, value, unit, tested, INSTRUMENTS["eol_tester"], item=cell, operation=eol)
@@ -73,3 +74,7 @@ def cells(rows: MeasurementRows, rng: random.Random, line: LineMade) -> None:
 
 def cycler(formation: Operation) -> How:
     return How(Source.ONLINE, f"cycler-FORM-01/{formation.parameters['channel']['value']}")
+
+
+def _draw(rng: random.Random, normal: Normal) -> float:
+    return rng.gauss(normal.mean, normal.sd)

@@ -53,6 +53,42 @@ class Spec:
     unit: str = ""
 
 
+@dataclass(frozen=True)
+class Normal:
+    mean: float
+    sd: float
+
+
+@dataclass(frozen=True)
+class Profiles:
+    """How the profiles along the rolls vary (demo/data/measurements.toml [profiles])."""
+
+    overshoot: float
+    overshoot_m: float
+    wave: float
+    wave_period_m: float
+    drift: float
+    loading_noise: float
+    coating_noise_um: float
+    calendered_noise_um: float
+    compaction_exponent: float
+
+
+@dataclass(frozen=True)
+class CellStats:
+    """The distributions a cell's data is drawn from, for good cells or for the rejects."""
+
+    discharge_ah: Normal
+    efficiency_pct: Normal
+    k_value_mv_day: Normal
+    formation_resistance_mohm: Normal
+    eol_dcir_mohm: Normal
+
+
+def _cell_stats(table: dict[str, list[float]]) -> CellStats:
+    return CellStats(**{name: Normal(mean, sd) for name, (mean, sd) in table.items()})
+
+
 def _instruments() -> dict[str, How]:
     sources = {Source.ONLINE.value: Source.ONLINE, Source.OFFLINE.value: Source.OFFLINE}
     return {
@@ -83,3 +119,6 @@ MASS_LOADING_TOLERANCE: float = _MEASURING["mass_loading_tolerance"]
 CODES: tuple[str, ...] = tuple(_MEASURING["codes"])
 SPECS: dict[str, Spec] = {code: Spec(**limits) for code, limits in _MEASURING["specs"].items()}
 CURVE_PARAMETER: dict[str, Any] = _MEASURING["curve_parameter"]
+PROFILES = Profiles(**_MEASURING["profiles"])
+GOOD_CELLS = _cell_stats(_MEASURING["cells"]["good"])
+REJECTED_CELLS = _cell_stats(_MEASURING["cells"]["rejected"])

@@ -17,7 +17,7 @@ from measurements.selectors import measurements_upstream
 from traceability.models import Operation
 from traceability.selectors import position_map, position_track
 
-from .measure_data import DIP_CALENDERED_M, DIP_DEPTH, DIP_TAPER_M, ELECTRODES, INSTRUMENTS, PROFILE_STEP_M
+from .measure_data import DIP_CALENDERED_M, DIP_DEPTH, DIP_TAPER_M, ELECTRODES, INSTRUMENTS, PROFILE_STEP_M, PROFILES
 from .measure_rows import Defect, ElectrodeMade, LineMade, MeasurementRows, along
 
 
@@ -30,28 +30,28 @@ def profiles(
     coated, calendered = made.coated, made.calendered
     length, cal_length = float(coated.length_m or 0), float(calendered.length_m or 0)
     target = made.mass_loading_mg_cm2
-    phase, slope = rng.uniform(0, 2 * math.pi), rng.uniform(-0.004, 0.004)
+    phase, slope = rng.uniform(0, 2 * math.pi), rng.uniform(-PROFILES.drift, PROFILES.drift)
     dip = _dip_on_coated(made) if made.polarity == "cathode" else None
 
     def loading(p: float) -> float:
         """The mass loading at metre p of the coated roll: start-up overshoot, a slow wave and
         drift (slurry settling in the die), and the dip."""
-        wave = 0.004 * math.sin(2 * math.pi * p / 157 + phase)
-        value = target * (1 + 0.018 * math.exp(-p / 1.5) + wave + slope * p / length)
+        wave = PROFILES.wave * math.sin(2 * math.pi * p / PROFILES.wave_period_m + phase)
+        value = target * (1 + PROFILES.overshoot * math.exp(-p / PROFILES.overshoot_m) + wave + slope * p / length)
         return value * (1 - DIP_DEPTH * _dip_shape(p, *dip)) if dip is not None else value
 
     coating = operations[("coating", coated.code)]
     on_dip: list[Measurement] = []
     for p in _bins(length):
         at, true = along(coating, p / length), loading(p)
-        ml = round(true * (1 + rng.gauss(0, 0.006)), 3)
+        ml = round(true * (1 + rng.gauss(0, PROFILES.loading_noise)), 3)
         row = rows.add(
             "mass_loading", ml, "mg/cm**2", at, INSTRUMENTS["beta_gauge"], item=coated, operation=coating, position_m=p,
             uncertainty=0.05,
         )  # fmt: skip
         if dip is not None and dip[0] - DIP_TAPER_M <= p <= dip[1] + DIP_TAPER_M:
             on_dip.append(row)
-        thickness = round(spec.coating_um(true) + rng.gauss(0, 0.5), 2)
+        thickness = round(spec.coating_um(true) + rng.gauss(0, PROFILES.coating_noise_um), 2)
         rows.add(
             "coating_thickness", thickness, "µm", at, INSTRUMENTS["coater_caliper"], item=coated, operation=coating,
             position_m=p, uncertainty=0.5,
@@ -64,7 +64,8 @@ def profiles(
     for x in _bins(cal_length):
         p = first + (last - first) * x / cal_length
         # Less material under the same gap compacts less: the thickness follows the loading weakly.
-        thickness = round(spec.calendered_um(target) * (loading(p) / target) ** 0.4 + rng.gauss(0, 0.6), 2)
+        compacted = spec.calendered_um(target) * (loading(p) / target) ** PROFILES.compaction_exponent
+        thickness = round(compacted + rng.gauss(0, PROFILES.calendered_noise_um), 2)
         rows.add(
             "electrode_thickness_calendered", thickness, "µm", along(calendering, x / cal_length),
             INSTRUMENTS["calender_caliper"], item=calendered, operation=calendering, position_m=x, uncertainty=0.5,

@@ -3,7 +3,7 @@
 import pytest
 
 from demo.line_data import ANODE, CATHODE, LOTS, STATIONS, step_parameters
-from demo.measure_data import CODES, ELECTRODES, FIRST_CHARGE, INSTRUMENTS, OCV
+from demo.measure_data import CODES, ELECTRODES, FIRST_CHARGE, GOOD_CELLS, INSTRUMENTS, OCV, PROFILES, REJECTED_CELLS
 from demo.readers import DATA_DIR
 
 
@@ -47,3 +47,9 @@ def test_step_parameters_refuse_a_missing_value() -> None:
 def test_step_parameters_refuse_an_unknown_computed_code() -> None:
     with pytest.raises(KeyError, match="no_such_code"):
         step_parameters("slitting", no_such_code=1)
+
+
+def test_the_rejects_are_drawn_from_worse_cells() -> None:
+    assert REJECTED_CELLS.discharge_ah.mean < GOOD_CELLS.discharge_ah.mean
+    assert REJECTED_CELLS.eol_dcir_mohm.mean > GOOD_CELLS.eol_dcir_mohm.mean
+    assert PROFILES.wave_period_m == 157 and 0 < PROFILES.loading_noise < 0.01
