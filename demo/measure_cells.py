@@ -7,7 +7,7 @@ import random
 from measurements.models import Source
 from traceability.models import Operation
 
-from .measure_data import GOOD_CELLS, INSTRUMENTS, REJECTED_CELLS, How, Normal
+from .measure_data import GOOD_CELLS, INSTRUMENTS, REJECTED_CELLS, STACKS, How, Normal
 from .measure_rows import LineMade, MeasurementRows, end_of
 
 
@@ -15,11 +15,11 @@ def stacks(rows: MeasurementRows, rng: random.Random, line: LineMade) -> None:
     for stack, welded in zip(line.stacks, line.welded, strict=True):
         stacking = line.operations[("stacking", stack.code)]
         at = end_of(stacking)
-        weight, offset = round(56.2 + rng.gauss(0, 0.25), 2), round(abs(rng.gauss(45, 20)), 1)
+        weight, offset = round(_draw(rng, STACKS.weight_g), 2), round(abs(_draw(rng, STACKS.offset_um)), 1)
         rows.add("stack_weight", weight, "g", at, INSTRUMENTS["stack_balance"], item=stack, operation=stacking)
         rows.add("stacking_offset", offset, "µm", at, INSTRUMENTS["stack_camera"], item=stack, operation=stacking)
         welding = line.operations[("tab_welding", welded.code)]
-        resistance = round(0.11 + abs(rng.gauss(0, 0.015)), 3)
+        resistance = round(STACKS.weld_floor_mohm + abs(rng.gauss(0, STACKS.weld_spread_mohm)), 3)
         rows.add(
             "weld_resistance",
             resistance,

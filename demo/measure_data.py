@@ -85,6 +85,20 @@ class CellStats:
     eol_dcir_mohm: Normal
 
 
+@dataclass(frozen=True)
+class StackStats:
+    weight_g: Normal
+    offset_um: Normal
+    weld_floor_mohm: float
+    weld_spread_mohm: float
+
+
+@dataclass(frozen=True)
+class Electrolyte:
+    density_g_cm3: float
+    viscosity_mpa_s: float
+
+
 def _cell_stats(table: dict[str, list[float]]) -> CellStats:
     return CellStats(**{name: Normal(mean, sd) for name, (mean, sd) in table.items()})
 
@@ -122,3 +136,11 @@ CURVE_PARAMETER: dict[str, Any] = _MEASURING["curve_parameter"]
 PROFILES = Profiles(**_MEASURING["profiles"])
 GOOD_CELLS = _cell_stats(_MEASURING["cells"]["good"])
 REJECTED_CELLS = _cell_stats(_MEASURING["cells"]["rejected"])
+_STACKS = _MEASURING["stacks"]
+STACKS = StackStats(
+    weight_g=Normal(*_STACKS["weight_g"]),
+    offset_um=Normal(*_STACKS["offset_um"]),
+    weld_floor_mohm=_STACKS["weld_floor_mohm"],
+    weld_spread_mohm=_STACKS["weld_spread_mohm"],
+)
+ELECTROLYTE = Electrolyte(**_MEASURING["electrolyte"])

@@ -17,7 +17,7 @@ from django.db.models import Max, Min
 from lots.models import Item
 from traceability.models import Operation
 
-from .measure_data import DRY_ROOM_EVERY, ELECTRODES, INSTRUMENTS
+from .measure_data import DRY_ROOM_EVERY, ELECTRODES, ELECTROLYTE, INSTRUMENTS
 from .measure_rows import ElectrodeMade, MeasurementRows, end_of
 
 
@@ -78,9 +78,16 @@ def lab(
 
 def electrolyte(rows: MeasurementRows, drum: Item) -> None:
     received = drum.created_at + timedelta(hours=5)
-    rows.add("electrolyte_density", 1.205, "g/cm**3", received, INSTRUMENTS["density_meter"], item=drum)
     rows.add(
-        "electrolyte_viscosity", 3.9, "mPa*s", received + timedelta(minutes=30), INSTRUMENTS["viscometer"], item=drum
+        "electrolyte_density", ELECTROLYTE.density_g_cm3, "g/cm**3", received, INSTRUMENTS["density_meter"], item=drum
+    )
+    rows.add(
+        "electrolyte_viscosity",
+        ELECTROLYTE.viscosity_mpa_s,
+        "mPa*s",
+        received + timedelta(minutes=30),
+        INSTRUMENTS["viscometer"],
+        item=drum,
     )
 
 
