@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "datasets",
     "api",
     "web",
+    # Last: the demo builds on every domain app, none of them imports it.
+    "demo",
 ]
 
 MIDDLEWARE = [
