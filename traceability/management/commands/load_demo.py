@@ -32,7 +32,7 @@ from django.db import transaction
 from django.db.models import Count
 
 from lots.models import Item, ItemStatus
-from lots.services import item_register, item_scrap
+from lots.services import item_register
 from measurements.demo import (
     DEMO_PRODUCT,
     NOMINAL_CAPACITY_AH,
@@ -45,6 +45,7 @@ from measurements.demo import (
 from measurements.models import Parameter
 from traceability.holds import hold_place
 from traceability.models import Operation, Station
+from traceability.scrapping import item_scrap
 from traceability.services import (
     InputSpec,
     OutputSpec,
