@@ -160,6 +160,65 @@ def hold_items(hold: Hold) -> list[str]:
     return list(HoldItem.objects.filter(hold=hold).order_by("item__code").values_list("item__code", flat=True))
 
 
+@dataclass
+class _Catch:
+    """A new hold and the walk (SQL, parameters) of what it catches; `root` leaves out the seed."""
+
+    hold: Hold
+    walk: str
+    params: dict[str, Any]
+    root: str = ""
+
+
+def _catch_item(item: Item, from_m: object, to_m: object, *, reason: str, downstream: bool, user: Any) -> _Catch:
+    lo, hi = _stretch_check(item, from_m, to_m, downstream)
+    hold = Hold.objects.create(reason=reason, item=item, from_m=lo, to_m=hi, downstream=downstream, created_by=user)
+    params: dict[str, Any] = {"downstream": downstream, "max_depth": MAX_DEPTH, "item": item.pk}
+    if lo is None:
+        return _Catch(hold, _WALK_FROM_SEED.format(seed=_SEED_ITEM), params)
+    params.update({"lo": lo, "hi": hi})
+    return _Catch(hold, position_down_cte(half_open=True), params, root=" AND d.depth > 0")
+
+
+def _catch_window(
+    station: str | None,
+    window_from: datetime | None,
+    window_to: datetime | None,
+    *,
+    reason: str,
+    downstream: bool,
+    user: Any,
+) -> _Catch:
+    station_obj = station_get(station)
+    if window_from is None:
+        raise InvalidInput("A window start is required.", field="from")
+    if window_to is None:
+        raise InvalidInput("A window end is required.", field="to")
+    moment_check(window_from, field="from")
+    moment_check(window_to, field="to")
+    if window_to <= window_from:
+        raise InvalidInput("The window ends before it starts.", field="to")
+    hold = Hold.objects.create(
+        reason=reason,
+        station=station_obj,
+        window_from=window_from,
+        window_to=window_to,
+        downstream=downstream,
+        created_by=user,
+    )
+    # Raw SQL gets no field adaptation: on SQLite an aware datetime would be compared as text
+    # with its offset ("...+01:00") against stored naive UTC; adapt like the ORM does.
+    adapt = connection.ops.adapt_datetimefield_value
+    params = {
+        "downstream": downstream,
+        "max_depth": MAX_DEPTH,
+        "station": station_obj.pk,
+        "from": adapt(window_from),
+        "to": adapt(window_to),
+    }
+    return _Catch(hold, _WALK_FROM_SEED.format(seed=_SEED_WINDOW), params)
+
+
 @transaction.atomic
 def hold_place(
     *,
@@ -185,45 +244,14 @@ def hold_place(
         raise InvalidInput("A reason is required.", field="reason")
     if (item is None) == (station is None):
         raise InvalidInput("Give either an item or a station with a window.", field="item")
-    params: dict[str, Any] = {"downstream": downstream, "max_depth": MAX_DEPTH}
-    root = ""
     if item is not None:
-        from_m, to_m = _stretch_check(item, from_m, to_m, downstream)
-        hold = Hold.objects.create(
-            reason=reason, item=item, from_m=from_m, to_m=to_m, downstream=downstream, created_by=user
-        )
-        if from_m is None:
-            walk = _WALK_FROM_SEED.format(seed=_SEED_ITEM)
-        else:
-            walk = position_down_cte(half_open=True)
-            params.update({"lo": from_m, "hi": to_m})
-            root = " AND d.depth > 0"
-        params["item"] = item.pk
+        catch = _catch_item(item, from_m, to_m, reason=reason, downstream=downstream, user=user)
+        from_m, to_m = catch.hold.from_m, catch.hold.to_m
     else:
         if from_m is not None or to_m is not None:
             raise InvalidInput("A stretch is held on an item.", field="from_m" if from_m is not None else "to_m")
-        station_obj = station_get(station)
-        if window_from is None:
-            raise InvalidInput("A window start is required.", field="from")
-        if window_to is None:
-            raise InvalidInput("A window end is required.", field="to")
-        moment_check(window_from, field="from")
-        moment_check(window_to, field="to")
-        if window_to <= window_from:
-            raise InvalidInput("The window ends before it starts.", field="to")
-        hold = Hold.objects.create(
-            reason=reason,
-            station=station_obj,
-            window_from=window_from,
-            window_to=window_to,
-            downstream=downstream,
-            created_by=user,
-        )
-        walk = _WALK_FROM_SEED.format(seed=_SEED_WINDOW)
-        # Raw SQL gets no field adaptation: on SQLite an aware datetime would be compared as text
-        # with its offset ("...+01:00") against stored naive UTC; adapt like the ORM does.
-        adapt = connection.ops.adapt_datetimefield_value
-        params.update({"station": station_obj.pk, "from": adapt(window_from), "to": adapt(window_to)})
+        catch = _catch_window(station, window_from, window_to, reason=reason, downstream=downstream, user=user)
+    hold, walk, params, root = catch.hold, catch.walk, catch.params, catch.root
     params["hold"] = hold.pk
     _lock_caught(walk, params)
     with connection.cursor() as cursor:
