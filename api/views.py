@@ -19,11 +19,12 @@ from lots.exceptions import ErrorCode, InvalidInput, NotFound
 from lots.labels import label_pdf, label_png
 from lots.models import Item, ItemKind, ItemStatus
 from lots.selectors import item_get, item_queryset
-from lots.services import item_register, item_scrap
+from lots.services import item_register
 from traceability.holds import hold_items, hold_place, hold_release
 from traceability.models import Hold, Operation, Scrap, Station, Step
 from traceability.models import OperationInput as OperationInputRow
 from traceability.scanning import item_scan
+from traceability.scrapping import item_scrap
 from traceability.selectors import lineage_walk
 from traceability.services import (
     InputSpec,

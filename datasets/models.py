@@ -1,5 +1,7 @@
 """An export of the dataset: the request, its progress in Celery, and the file when done."""
 
+from collections.abc import Iterable, Mapping
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -10,6 +12,20 @@ class ExportStatus(models.TextChoices):
     RUNNING = "running", "Running"
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
+
+
+# A run that is gone (a killed worker's) leaves its export running: the next delivery starts it
+# again from scratch, so running -> running. Done and failed are final.
+EXPORT_TRANSITIONS: Mapping[str, frozenset[str]] = {
+    ExportStatus.QUEUED: frozenset({ExportStatus.RUNNING, ExportStatus.FAILED}),
+    ExportStatus.RUNNING: frozenset({ExportStatus.RUNNING, ExportStatus.DONE, ExportStatus.FAILED}),
+    ExportStatus.DONE: frozenset(),
+    ExportStatus.FAILED: frozenset(),
+}
+
+
+class ExportTransitionRefused(Exception):
+    """An export status change outside EXPORT_TRANSITIONS: a bug in the export's run."""
 
 
 def export_upload_to(instance: "Export", filename: str) -> str:
@@ -63,3 +79,11 @@ class Export(models.Model):
 
     def __str__(self) -> str:
         return f"export {self.pk} ({self.status})"
+
+    def status_set(self, status: str, *, fields: Iterable[str] = ()) -> None:
+        """The one writer of an export's status: refuse a change outside EXPORT_TRANSITIONS, then
+        save the status with `fields` (set by the caller on the instance)."""
+        if status not in EXPORT_TRANSITIONS[self.status]:
+            raise ExportTransitionRefused(f"Export {self.pk} is {self.status}; it cannot become {status}.")
+        self.status = status
+        self.save(update_fields=["status", *fields])

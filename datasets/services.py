@@ -385,16 +385,33 @@ def export_run(export_id: int) -> Export | None:
         raise ExportRunning(f"Export {export_id} is being built by another run.")
 
 
+# What a done export's run writes besides its status.
+_RESULT_FIELDS = [
+    "progress",
+    "rows",
+    "columns",
+    "content_sha256",
+    "file_sha256",
+    "dictionary",
+    "catalog_version",
+    "finished_at",
+    "expires_at",
+    "error",
+    "warnings",
+    "file",
+    "tables",
+]
+
+
 def _export_build(export_id: int) -> Export | None:
     with transaction.atomic():
         export = Export.objects.select_for_update().filter(pk=export_id).first()
         if export is None or export.status in (ExportStatus.DONE, ExportStatus.FAILED):
             return export
         _delete_files(export)
-        export.status = ExportStatus.RUNNING
         export.progress = 0.0
         export.started_at = timezone.now()
-        export.save(update_fields=["status", "progress", "started_at", "file", "tables"])
+        export.status_set(ExportStatus.RUNNING, fields=["progress", "started_at", "file", "tables"])
     directory = work_directory(export.pk)
     try:
         shutil.rmtree(directory, ignore_errors=True)
@@ -414,7 +431,6 @@ def _export_build(export_id: int) -> Export | None:
                 "file_sha256": written.sha256,
             }
         finished = timezone.now()
-        export.status = ExportStatus.DONE
         export.progress = 1.0
         export.rows, export.columns = built.rows, built.columns
         export.content_sha256, export.file_sha256 = built.content_sha256, built.file_sha256
@@ -423,22 +439,17 @@ def _export_build(export_id: int) -> Export | None:
         export.expires_at = finished + timedelta(hours=settings.CELLTRACE_EXPORT_TTL_HOURS)
         export.error = ""
         export.warnings = built.warnings
-        export.save()
+        export.status_set(ExportStatus.DONE, fields=_RESULT_FIELDS)
     except Exception:
         log.exception("export %s failed", export_id)
         _delete_files(export)
-        Export.objects.filter(pk=export_id).update(
-            status=ExportStatus.FAILED,
-            # The detail (SQL, server paths) stays in the log above; the client gets a code.
-            error=f"The export could not be built ({EXPORT_FAILED}); the server log has the detail.",
-            warnings=[],
-            finished_at=timezone.now(),
-            file="",
-            tables={},
-            content_sha256="",
-            file_sha256="",
-        )
-        export.refresh_from_db()
+        export.refresh_from_db()  # what the failed run set on the instance is not kept
+        # The detail (SQL, server paths) stays in the log above; the client gets a code.
+        export.error = f"The export could not be built ({EXPORT_FAILED}); the server log has the detail."
+        export.warnings, export.finished_at, export.file, export.tables = [], timezone.now(), "", {}
+        export.content_sha256 = export.file_sha256 = ""
+        failed = ["error", "warnings", "finished_at", "file", "tables", "content_sha256", "file_sha256"]
+        export.status_set(ExportStatus.FAILED, fields=failed)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     return export

@@ -43,7 +43,7 @@ from django.utils.dateparse import parse_datetime
 
 from lots.models import ItemKind
 from measurements.models import Level, ModelType, Parameter, Scope
-from traceability.models import Step
+from traceability.models import PASSES_THROUGH, Step
 from traceability.selectors import MAX_DEPTH, STRETCH_HI, STRETCH_LO, vendor_functions
 
 AGGREGATIONS = ("mean", "min", "max", "std", "n")
@@ -128,7 +128,7 @@ ops(root_id, operation_id, pol) AS (
     WHERE i.produced_by_id IS NOT NULL
     UNION
     SELECT w.root_id, oi.operation_id, w.pol
-    FROM walk w JOIN traceability_operationinput oi ON oi.item_id = w.item_id AND oi.quantity = 0
+    FROM walk w JOIN traceability_operationinput oi ON oi.item_id = w.item_id AND oi.quantity = {PASSES_THROUGH}
 ),
 windows(root_id, room, pol, env, lo, hi) AS (  -- the operations' times in each room, merged
     {{windows}}

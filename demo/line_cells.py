@@ -5,9 +5,9 @@ None of these steps changes an item's identity: the cell passes through each ope
 """
 
 from lots.models import Item
-from lots.services import item_scrap
 from traceability.holds import hold_place
 from traceability.models import Station
+from traceability.scrapping import item_scrap
 from traceability.services import InputSpec
 
 from .line_base import Electrode, LineBase

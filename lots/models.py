@@ -1,5 +1,7 @@
 """Items: anything traceable on the line, from a raw lot to a finished cell."""
 
+from collections.abc import Mapping
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -23,6 +25,23 @@ class ItemStatus(models.TextChoices):
     ON_HOLD = "on_hold", "On hold"
     SCRAPPED = "scrapped", "Scrapped"
     SHIPPED = "shipped", "Shipped"
+
+
+# Allowed status changes; anything else is a conflict with the state of the line.
+# lots.services.item_status_set is the one writer of a status after creation.
+STATUS_TRANSITIONS: Mapping[str, frozenset[str]] = {
+    ItemStatus.ACTIVE: frozenset({ItemStatus.CONSUMED, ItemStatus.ON_HOLD, ItemStatus.SCRAPPED, ItemStatus.SHIPPED}),
+    # Back to shipped: a release restores what a shipped cell was when a recall caught it.
+    ItemStatus.ON_HOLD: frozenset({ItemStatus.ACTIVE, ItemStatus.SCRAPPED, ItemStatus.SHIPPED}),
+    ItemStatus.CONSUMED: frozenset(),
+    ItemStatus.SCRAPPED: frozenset(),
+    ItemStatus.SHIPPED: frozenset({ItemStatus.ON_HOLD}),
+}
+
+
+def status_sources(status: str) -> list[str]:
+    """The statuses an item may be in to become `status`."""
+    return [source for source, targets in STATUS_TRANSITIONS.items() if status in targets]
 
 
 class ItemKind(models.Model):
@@ -109,3 +128,28 @@ class CodeSequence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}-{self.last_value:06d}"
+
+
+class ItemStatusChange(models.Model):
+    """One status change of one item, and why: append-only (a trigger on PostgreSQL), written
+    only by lots.services.item_status_set. The cause is the operation or hold, when there is one."""
+
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="status_changes")
+    from_status = models.CharField(max_length=16, choices=ItemStatus.choices)
+    to_status = models.CharField(max_length=16, choices=ItemStatus.choices)
+    at = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    reason = models.CharField(max_length=255, blank=True, default="")
+    operation = models.ForeignKey(
+        "traceability.Operation", on_delete=models.PROTECT, null=True, blank=True, related_name="status_changes"
+    )
+    hold = models.ForeignKey(
+        "traceability.Hold", on_delete=models.PROTECT, null=True, blank=True, related_name="status_changes"
+    )
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["item", "at"], name="item_status_change_item_at")]
+
+    def __str__(self) -> str:
+        return f"{self.item_id}: {self.from_status} -> {self.to_status}"

@@ -1,28 +1,30 @@
-"""Writes on items: registration, code allocation, scrapping."""
+"""Writes on items: registration, code allocation, status changes."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit.services import Actor, actor_user, audit_record
 
 from .exceptions import Conflict, ErrorCode, InvalidInput
 from .identifiers import epc_normalize
-from .models import CodeSequence, Item, ItemKind, ItemStatus, Level, Polarity
+from .models import (
+    STATUS_TRANSITIONS,
+    CodeSequence,
+    Item,
+    ItemKind,
+    ItemStatus,
+    ItemStatusChange,
+    Level,
+    Polarity,
+    status_sources,
+)
 from .units import convert, density_parse, is_length, parse_unit, quantity_in_kind_unit, to_decimal
 from .values import number
-
-# Allowed status changes; anything else is a conflict with the state of the line.
-STATUS_TRANSITIONS: Mapping[str, frozenset[str]] = {
-    ItemStatus.ACTIVE: frozenset({ItemStatus.CONSUMED, ItemStatus.ON_HOLD, ItemStatus.SCRAPPED, ItemStatus.SHIPPED}),
-    ItemStatus.ON_HOLD: frozenset({ItemStatus.ACTIVE, ItemStatus.SCRAPPED}),
-    ItemStatus.CONSUMED: frozenset(),
-    ItemStatus.SCRAPPED: frozenset(),
-    ItemStatus.SHIPPED: frozenset({ItemStatus.ON_HOLD}),
-}
 
 
 def kind_get(code: object, *, field: str = "kind") -> ItemKind:
@@ -164,31 +166,44 @@ def status_check(item: Item, new_status: str, *, field: str = "item") -> None:
         raise Conflict(f"{item.code} is {item.status}; it cannot become {new_status}.", field=field, code=code)
 
 
-@transaction.atomic
-def item_scrap(*, actor: Actor, code: str, reason: str, station: Any = None) -> Item:
-    """Scrap a whole item (a cell failing its end-of-line test, a damaged roll)."""
-    from traceability.models import Scrap  # traceability depends on lots, not the reverse
+def item_status_set(
+    items: "QuerySet[Any, Any] | Iterable[int]",
+    status: str,
+    *,
+    actor: Actor,
+    reason: str = "",
+    operation: Any = None,
+    hold: Any = None,
+    at: datetime | None = None,
+    field: str = "item",
+) -> int:
+    """The one writer of an item's status after creation; how many items changed.
 
-    if not reason or not reason.strip():
-        raise InvalidInput("A reason is required.", field="reason")
-    try:
-        # Locked so a concurrent operation cannot consume what we are scrapping.
-        item = Item.objects.select_for_update().get(code=code)
-    except Item.DoesNotExist:
-        raise InvalidInput(f"Unknown item {code!r}.", field="item", code=ErrorCode.UNKNOWN_ITEM) from None
-    before = item_snapshot(item)
-    status_check(item, ItemStatus.SCRAPPED)
-    if item.quantity > 0:
-        Scrap.objects.create(item=item, quantity=item.quantity, unit=item.unit, reason=reason)
-    item.status = ItemStatus.SCRAPPED
-    item.save(update_fields=["status"])
-    audit_record(
-        actor=actor,
-        action="item.scrap",
-        entity="item",
-        entity_id=item.code,
-        station=station.code if station else "",
-        before=before,
-        after=item_snapshot(item) | {"reason": reason},
-    )
-    return item
+    Set-based for the thousands a recall catches: one SELECT of those that may become `status`
+    (STATUS_TRANSITIONS), one bulk INSERT of their ItemStatusChange rows, one UPDATE. Items
+    already in `status` are left alone; any other one refuses the whole change (Conflict,
+    field `field`). The caller holds the rows' locks, so the three statements see the same rows.
+    """
+    chosen = Item.objects.filter(pk__in=items)
+    refused = chosen.exclude(status__in=[*status_sources(status), status]).first()
+    if refused is not None:
+        status_check(refused, status, field=field)  # raises the error of its status
+    movable = chosen.filter(status__in=status_sources(status))
+    moment, user = at or timezone.now(), actor_user(actor)
+    changes = [
+        ItemStatusChange(
+            item_id=pk,
+            from_status=previous,
+            to_status=status,
+            at=moment,
+            actor=user,
+            reason=reason,
+            operation=operation,
+            hold=hold,
+        )
+        for pk, previous in movable.values_list("pk", "status")
+    ]
+    if not changes:
+        return 0
+    ItemStatusChange.objects.bulk_create(changes, batch_size=2000)
+    return movable.update(status=status)

@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from lots.models import Item
-from traceability.models import Operation, Station
+from traceability.models import PASSES_THROUGH, Operation, Station
 from traceability.selectors import MAX_DEPTH, STRETCH_HI, STRETCH_LO, lineage_walk, vendor_functions
 
 from .models import Level, Measurement, Parameter, Scope
@@ -105,7 +105,7 @@ ops AS (
     GROUP BY i.produced_by_id, w.item_id
     UNION
     SELECT oi.operation_id, w.item_id, MIN(w.depth)
-    FROM walk w JOIN traceability_operationinput oi ON oi.item_id = w.item_id AND oi.quantity = 0
+    FROM walk w JOIN traceability_operationinput oi ON oi.item_id = w.item_id AND oi.quantity = {passes_through}
     GROUP BY oi.operation_id, w.item_id
 )
 """
@@ -123,7 +123,9 @@ def _upstream_sql(rows: int) -> str:
             f"SELECT {columns} FROM {source} JOIN measurements_measurement m ON {condition} WHERE {_CURRENT}"
             for source, condition, columns in _PARTS.values()
         ]
-    return _UPSTREAM_HEAD.format(rows=", ".join([_VALUES_ROW] * rows)) + "\nUNION ALL\n".join(parts)
+    return _UPSTREAM_HEAD.format(
+        rows=", ".join([_VALUES_ROW] * rows), passes_through=PASSES_THROUGH
+    ) + "\nUNION ALL\n".join(parts)
 
 
 _VALUES_ROW = (
@@ -246,7 +248,8 @@ def item_completeness(*, item: Item, model: str) -> Completeness:
     steps = sorted(
         set(
             Operation.objects.filter(
-                Q(outputs__code__in=upstream_codes) | Q(inputs__item__code__in=upstream_codes, inputs__quantity=0)
+                Q(outputs__code__in=upstream_codes)
+                | Q(inputs__item__code__in=upstream_codes, inputs__quantity=PASSES_THROUGH)
             ).values_list("step_id", flat=True)
         )
     )
@@ -284,7 +287,7 @@ candidates AS (
         UNION ALL
         SELECT r.operation_id, r.item_id, 1 AS passing
         FROM traceability_operationinput r
-        WHERE r.operation_id IN (SELECT operation_id FROM ops) AND r.consumed = %s AND r.quantity = 0
+        WHERE r.operation_id IN (SELECT operation_id FROM ops) AND r.consumed = %s AND r.quantity = {passes_through}
     ) c
 )
 SELECT r.n, r.operation_id, c.item_id, c.passing
@@ -337,7 +340,9 @@ def items_in_process(keys: list[tuple[int, datetime, str | None]]) -> list[InPro
         adapt = connection.ops.adapt_datetimefield_value
         row = "(%s, %s, %s, %s)"
         params = [x for n, (station, at, step) in enumerate(distinct) for x in (n, station, adapt(at), step)]
-    sql = _IN_PROCESS.format(values=", ".join([row] * len(distinct)), limit=RUNNING_LIMIT)
+    sql = _IN_PROCESS.format(
+        values=", ".join([row] * len(distinct)), limit=RUNNING_LIMIT, passes_through=PASSES_THROUGH
+    )
     found: dict[int, list[tuple[int, int | None, int | None]]] = {n: [] for n in range(len(distinct))}
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, False])

@@ -10,11 +10,27 @@ from django.utils import timezone
 from audit.services import Actor, actor_user, audit_record
 from lots.exceptions import Conflict, ErrorCode, InvalidInput, NotFound
 from lots.models import Item, ItemStatus
+from lots.services import item_status_set
 from lots.values import moment_check, number
 
-from .models import Hold, HoldItem
+from .models import Hold, HoldItem, LineageEdge, Operation, OperationInput
 from .selectors import MAX_DEPTH, position_down_cte
 from .services import EPSILON, station_get
+
+# Table and column names from the models, so the SQL follows them.
+_ITEM = Item._meta.db_table
+_ITEM_STATUS = Item._meta.get_field("status").column
+_ITEM_PRODUCED_BY = Item._meta.get_field("produced_by").column
+_T = {
+    "item": _ITEM,
+    "status": _ITEM_STATUS,
+    "produced_by": _ITEM_PRODUCED_BY,
+    "hold": Hold._meta.db_table,
+    "hold_item": HoldItem._meta.db_table,
+    "edge": LineageEdge._meta.db_table,
+    "operation": Operation._meta.db_table,
+    "input": OperationInput._meta.db_table,
+}
 
 # {walk} defines a CTE `walk(item_id, ...)` of everything to catch: the held item, or every item
 # an operation at the station produced or consumed in the window, then (with downstream)
@@ -23,56 +39,41 @@ from .services import EPSILON, station_get
 # Caught: items that still exist physically (active, already on hold, shipped). An item already
 # on hold keeps the status it had before its first hold, so releasing either hold restores it.
 _CATCH_SQL = """
-INSERT INTO traceability_holditem (hold_id, item_id, previous_status)
-{walk}
+INSERT INTO {hold_item} (hold_id, item_id, previous_status)
+{{walk}}
 SELECT DISTINCT %(hold)s, i.id,
-    CASE WHEN i.status = %(on_hold)s THEN COALESCE((
-        SELECT MIN(hi.previous_status) FROM traceability_holditem hi
-        JOIN traceability_hold h ON h.id = hi.hold_id
+    CASE WHEN i.{status} = %(on_hold)s THEN COALESCE((
+        SELECT MIN(hi.previous_status) FROM {hold_item} hi
+        JOIN {hold} h ON h.id = hi.hold_id
         WHERE hi.item_id = i.id AND h.released_at IS NULL
-    ), %(active)s) ELSE i.status END
-FROM walk d JOIN lots_item i ON i.id = d.item_id
-WHERE i.status IN (%(active)s, %(on_hold)s, %(shipped)s){root}
-"""
+    ), %(active)s) ELSE i.{status} END
+FROM walk d JOIN {item} i ON i.id = d.item_id
+WHERE i.{status} IN (%(active)s, %(on_hold)s, %(shipped)s){{root}}
+""".format(**_T)
 _STATUSES = {"active": ItemStatus.ACTIVE, "on_hold": ItemStatus.ON_HOLD, "shipped": ItemStatus.SHIPPED}
 
 _WALK_FROM_SEED = """
 WITH RECURSIVE seed(item_id) AS (
-    {seed}
+    {{seed}}
 ), walk(item_id, depth) AS (
     SELECT item_id, 0 FROM seed
     UNION
     SELECT e.child_id, d.depth + 1
-    FROM walk d JOIN traceability_lineageedge e ON e.parent_id = d.item_id
+    FROM walk d JOIN {edge} e ON e.parent_id = d.item_id
     WHERE %(downstream)s AND d.depth < %(max_depth)s
-)"""
+)""".format(**_T)
 
 _SEED_ITEM = "SELECT CAST(%(item)s AS BIGINT)"
 _SEED_WINDOW = """
-    SELECT i.id FROM lots_item i JOIN traceability_operation o ON o.id = i.produced_by_id
+    SELECT i.id FROM {item} i JOIN {operation} o ON o.id = i.{produced_by}
     WHERE o.station_id = %(station)s AND o.started_at < %(to)s
       AND COALESCE(o.ended_at, o.started_at) >= %(from)s
     UNION
-    SELECT oi.item_id FROM traceability_operationinput oi
-    JOIN traceability_operation o ON o.id = oi.operation_id
+    SELECT oi.item_id FROM {input} oi
+    JOIN {operation} o ON o.id = oi.operation_id
     WHERE o.station_id = %(station)s AND o.started_at < %(to)s
       AND COALESCE(o.ended_at, o.started_at) >= %(from)s
-"""
-
-# Restore what each item was, unless another unreleased hold still holds it.
-_RELEASE_SQL = """
-UPDATE lots_item SET status = (
-    SELECT hi.previous_status FROM traceability_holditem hi
-    WHERE hi.hold_id = %(hold)s AND hi.item_id = lots_item.id
-)
-WHERE status = %(on_hold)s
-  AND id IN (SELECT item_id FROM traceability_holditem WHERE hold_id = %(hold)s)
-  AND NOT EXISTS (
-    SELECT 1 FROM traceability_holditem other
-    JOIN traceability_hold h ON h.id = other.hold_id
-    WHERE other.item_id = lots_item.id AND other.hold_id <> %(hold)s AND h.released_at IS NULL
-  )
-"""
+""".format(**_T)
 
 
 def _stretch_check(item: Item, from_m: object, to_m: object, downstream: bool) -> tuple[float | None, float | None]:
@@ -106,7 +107,7 @@ def _stretch_check(item: Item, from_m: object, to_m: object, downstream: bool) -
 
 # Locks what a hold catches, in primary-key order like the inputs an operation locks, and with
 # the lock an UPDATE takes anyway (FOR NO KEY UPDATE: it still lets rows reference them).
-_LOCK_SQL = "SELECT id FROM lots_item WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE"
+_LOCK_SQL = f"SELECT id FROM {_ITEM} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE"
 _ATTEMPTS = 5
 
 
@@ -159,6 +160,65 @@ def hold_items(hold: Hold) -> list[str]:
     return list(HoldItem.objects.filter(hold=hold).order_by("item__code").values_list("item__code", flat=True))
 
 
+@dataclass
+class _Catch:
+    """A new hold and the walk (SQL, parameters) of what it catches; `root` leaves out the seed."""
+
+    hold: Hold
+    walk: str
+    params: dict[str, Any]
+    root: str = ""
+
+
+def _catch_item(item: Item, from_m: object, to_m: object, *, reason: str, downstream: bool, user: Any) -> _Catch:
+    lo, hi = _stretch_check(item, from_m, to_m, downstream)
+    hold = Hold.objects.create(reason=reason, item=item, from_m=lo, to_m=hi, downstream=downstream, created_by=user)
+    params: dict[str, Any] = {"downstream": downstream, "max_depth": MAX_DEPTH, "item": item.pk}
+    if lo is None:
+        return _Catch(hold, _WALK_FROM_SEED.format(seed=_SEED_ITEM), params)
+    params.update({"lo": lo, "hi": hi})
+    return _Catch(hold, position_down_cte(half_open=True), params, root=" AND d.depth > 0")
+
+
+def _catch_window(
+    station: str | None,
+    window_from: datetime | None,
+    window_to: datetime | None,
+    *,
+    reason: str,
+    downstream: bool,
+    user: Any,
+) -> _Catch:
+    station_obj = station_get(station)
+    if window_from is None:
+        raise InvalidInput("A window start is required.", field="from")
+    if window_to is None:
+        raise InvalidInput("A window end is required.", field="to")
+    moment_check(window_from, field="from")
+    moment_check(window_to, field="to")
+    if window_to <= window_from:
+        raise InvalidInput("The window ends before it starts.", field="to")
+    hold = Hold.objects.create(
+        reason=reason,
+        station=station_obj,
+        window_from=window_from,
+        window_to=window_to,
+        downstream=downstream,
+        created_by=user,
+    )
+    # Raw SQL gets no field adaptation: on SQLite an aware datetime would be compared as text
+    # with its offset ("...+01:00") against stored naive UTC; adapt like the ORM does.
+    adapt = connection.ops.adapt_datetimefield_value
+    params = {
+        "downstream": downstream,
+        "max_depth": MAX_DEPTH,
+        "station": station_obj.pk,
+        "from": adapt(window_from),
+        "to": adapt(window_to),
+    }
+    return _Catch(hold, _WALK_FROM_SEED.format(seed=_SEED_WINDOW), params)
+
+
 @transaction.atomic
 def hold_place(
     *,
@@ -184,52 +244,21 @@ def hold_place(
         raise InvalidInput("A reason is required.", field="reason")
     if (item is None) == (station is None):
         raise InvalidInput("Give either an item or a station with a window.", field="item")
-    params: dict[str, Any] = {"downstream": downstream, "max_depth": MAX_DEPTH}
-    root = ""
     if item is not None:
-        from_m, to_m = _stretch_check(item, from_m, to_m, downstream)
-        hold = Hold.objects.create(
-            reason=reason, item=item, from_m=from_m, to_m=to_m, downstream=downstream, created_by=user
-        )
-        if from_m is None:
-            walk = _WALK_FROM_SEED.format(seed=_SEED_ITEM)
-        else:
-            walk = position_down_cte(half_open=True)
-            params.update({"lo": from_m, "hi": to_m})
-            root = " AND d.depth > 0"
-        params["item"] = item.pk
+        catch = _catch_item(item, from_m, to_m, reason=reason, downstream=downstream, user=user)
+        from_m, to_m = catch.hold.from_m, catch.hold.to_m
     else:
         if from_m is not None or to_m is not None:
             raise InvalidInput("A stretch is held on an item.", field="from_m" if from_m is not None else "to_m")
-        station_obj = station_get(station)
-        if window_from is None:
-            raise InvalidInput("A window start is required.", field="from")
-        if window_to is None:
-            raise InvalidInput("A window end is required.", field="to")
-        moment_check(window_from, field="from")
-        moment_check(window_to, field="to")
-        if window_to <= window_from:
-            raise InvalidInput("The window ends before it starts.", field="to")
-        hold = Hold.objects.create(
-            reason=reason,
-            station=station_obj,
-            window_from=window_from,
-            window_to=window_to,
-            downstream=downstream,
-            created_by=user,
-        )
-        walk = _WALK_FROM_SEED.format(seed=_SEED_WINDOW)
-        # Raw SQL gets no field adaptation: on SQLite an aware datetime would be compared as text
-        # with its offset ("...+01:00") against stored naive UTC; adapt like the ORM does.
-        adapt = connection.ops.adapt_datetimefield_value
-        params.update({"station": station_obj.pk, "from": adapt(window_from), "to": adapt(window_to)})
+        catch = _catch_window(station, window_from, window_to, reason=reason, downstream=downstream, user=user)
+    hold, walk, params, root = catch.hold, catch.walk, catch.params, catch.root
     params["hold"] = hold.pk
     _lock_caught(walk, params)
     with connection.cursor() as cursor:
         cursor.execute(_CATCH_SQL.format(walk=walk, root=root), params | _STATUSES)
-    Item.objects.filter(
-        status__in=[ItemStatus.ACTIVE, ItemStatus.SHIPPED], pk__in=HoldItem.objects.filter(hold=hold).values("item_id")
-    ).update(status=ItemStatus.ON_HOLD)
+    # Those already on hold stay so; the others are active or shipped, which may be held.
+    caught_ids = HoldItem.objects.filter(hold=hold).values("item_id")
+    item_status_set(caught_ids, ItemStatus.ON_HOLD, actor=actor, reason=reason, hold=hold)
     caught = hold_items(hold)
     audit_record(
         actor=actor,
@@ -248,6 +277,18 @@ def hold_place(
         },
     )
     return HoldResult(hold=hold, items=caught)
+
+
+def _statuses_restore(hold: Hold, *, actor: Actor, reason: str) -> None:
+    """Restore what each item was, unless another unreleased hold still holds it: one
+    item_status_set per status restored (active, shipped)."""
+    others = HoldItem.objects.filter(hold__released_at__isnull=True).exclude(hold=hold)
+    restorable = HoldItem.objects.filter(hold=hold, item__status=ItemStatus.ON_HOLD).exclude(
+        item_id__in=others.values("item_id")
+    )
+    for previous in restorable.order_by().values_list("previous_status", flat=True).distinct():
+        item_ids = restorable.filter(previous_status=previous).values("item_id")
+        item_status_set(item_ids, previous, actor=actor, reason=reason, hold=hold)
 
 
 @transaction.atomic
@@ -271,8 +312,7 @@ def hold_release(*, actor: Actor, hold_id: int, reason: str, from_station: str =
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    with connection.cursor() as cursor:
-        cursor.execute(_RELEASE_SQL, {"hold": hold.pk, "on_hold": ItemStatus.ON_HOLD})
+    _statuses_restore(hold, actor=actor, reason=reason)
     caught = hold_items(hold)
     audit_record(
         actor=actor,

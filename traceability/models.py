@@ -62,6 +62,11 @@ class Operation(models.Model):
         return f"{self.step_id}@{self.station_id} #{self.pk}"
 
 
+# The quantity an operation takes of an input that passes through without being consumed (a
+# cell at formation, a carrier filled with electrolyte): nothing.
+PASSES_THROUGH = 0
+
+
 class OperationInput(models.Model):
     """What an operation took from an input item, in the item's unit."""
 
@@ -79,6 +84,10 @@ class OperationInput(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item_id} -> op {self.operation_id}"
+
+    @property
+    def passes_through(self) -> bool:
+        return self.quantity == PASSES_THROUGH
 
 
 class Scrap(models.Model):

@@ -6,12 +6,15 @@ an operation taking the item is checked here against the held metres of each of 
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lots.exceptions import Conflict, ErrorCode
 from lots.models import Item
 
 from .models import Hold
+
+if TYPE_CHECKING:
+    from .plans import EdgePlan
 
 
 def open_stretch_holds(item_ids: Iterable[int]) -> dict[int, list[Hold]]:
@@ -49,13 +52,13 @@ def _refuse(item: Item, hold: Hold, field: str, what: str) -> Conflict:
 def held_stretches_check(
     *,
     inputs: Sequence[tuple[str, Item, float]],
-    outputs: Sequence[Sequence[tuple[Any, ...]]],
+    outputs: Sequence[Sequence["EdgePlan"]],
 ) -> None:
     """Refuse (409) an operation that would take held metres of an input.
 
-    `inputs`: (field, item, quantity taken) per input; `outputs`: per output, its stretches as
-    (parent, parent_from, parent_to, ...). An input that gives metres overlapping a held stretch,
-    or gives itself whole (no stretch, or taken with no output naming its metres), is refused;
+    `inputs`: (field, item, quantity taken) per input; `outputs`: per output, its edges (EdgePlan).
+    An input that gives metres overlapping a held stretch, or gives itself whole (no stretch,
+    or taken with no output naming its metres), is refused;
     metres outside every held stretch may be taken. Runs after the inputs are locked, so a hold
     committed meanwhile is seen.
     """
@@ -68,8 +71,9 @@ def held_stretches_check(
             continue
         named = False
         for index, stretches in enumerate(outputs):
-            for j, (parent, lo, hi, *_rest) in enumerate(stretches):
-                if parent.pk != item.pk:
+            for j, edge in enumerate(stretches):
+                lo, hi = edge.parent_from_m, edge.parent_to_m
+                if edge.parent.pk != item.pk:
                     continue
                 named = True
                 if lo is None or hi is None:

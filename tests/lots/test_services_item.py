@@ -8,8 +8,9 @@ import pytest
 from audit.models import AuditEvent
 from lots.exceptions import Conflict, ErrorCode, InvalidInput
 from lots.models import CodeSequence, Item, ItemStatus
-from lots.services import codes_allocate, item_register, item_scrap, status_check
+from lots.services import codes_allocate, item_register, status_check
 from traceability.models import Scrap
+from traceability.scrapping import item_scrap
 
 SGTIN = "urn:epc:id:sgtin:0614141.812345.6789"
 SGTIN_HEX = "3034257BF7194E4000001A85"
