@@ -22,7 +22,22 @@ no polarity.
 
 from django.db import connection
 
-from traceability.selectors import MAX_DEPTH, STRETCH_HI, STRETCH_LO, vendor_functions
+from lots.models import Item
+from measurements.belonging import (
+    about_operation_sql,
+    along_sql,
+    current_sql,
+    in_room_during_sql,
+    item_operations_sql,
+    measurement_table,
+    measurements_join,
+    operation_window,
+    room_operations_join,
+    unplaced_sql,
+)
+from measurements.models import Parameter
+from traceability.intervals import edge_table, stretch_hi_sql, stretch_lo_sql, stretch_reaches_sql
+from traceability.selectors import MAX_DEPTH
 
 from .columns import GROUP_KEYS
 
@@ -39,74 +54,68 @@ from .columns import GROUP_KEYS
 # disjoint windows per (root, room, polarity), one polarity (none) for environment values. The
 # few values that may still reach a root by two claims (see `RESIDUE`) keep their own id (`rid`)
 # through the partial sums, and `once` counts each of them once.
-_CTE = f"""
+_CTE = """
 WITH RECURSIVE roots(root_id) AS (
-    SELECT i.id FROM lots_item i WHERE {{where}}
+    SELECT i.id FROM {item_table} i WHERE {where}
 ),
 walk(root_id, item_id, pol, lo, hi, depth) AS (
     SELECT r.root_id, r.root_id, i.polarity, CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION), 0
-    FROM roots r JOIN lots_item i ON i.id = r.root_id
+    FROM roots r JOIN {item_table} i ON i.id = r.root_id
     UNION
     SELECT w.root_id, e.parent_id, COALESCE(p.polarity, w.pol),
-        {STRETCH_LO},
-        {STRETCH_HI},
+        {stretch_lo},
+        {stretch_hi},
         w.depth + 1
     FROM walk w
-    JOIN traceability_lineageedge e ON e.child_id = w.item_id
-    JOIN lots_item p ON p.id = e.parent_id
-    WHERE w.depth < {MAX_DEPTH}
-      AND (w.lo IS NULL OR e.child_from_m IS NULL OR (w.hi >= e.child_from_m AND w.lo <= e.child_to_m))
+    JOIN {edge_table} e ON e.child_id = w.item_id
+    JOIN {item_table} p ON p.id = e.parent_id
+    WHERE w.depth < {max_depth} AND {reaches}
 ),
 claims(root_id, item_id, pol, whole) AS (  -- whole: some path took the whole item
     SELECT root_id, item_id, pol, MAX(CASE WHEN lo IS NULL THEN 1 ELSE 0 END)
     FROM walk GROUP BY root_id, item_id, pol
 ),
 spans(root_id, item_id, pol, lo, hi) AS (  -- the stretches of the other claims, merged
-    {{spans}}
+    {spans}
 ),
-ops(root_id, operation_id, pol) AS (
-    SELECT w.root_id, i.produced_by_id, w.pol
-    FROM walk w JOIN lots_item i ON i.id = w.item_id
-    WHERE i.produced_by_id IS NOT NULL
-    UNION
-    SELECT w.root_id, oi.operation_id, w.pol
-    FROM walk w JOIN traceability_operationinput oi ON oi.item_id = w.item_id AND oi.quantity = 0
+ops(operation_id, root_id, pol) AS (
+    {ops}
 ),
 windows(root_id, room, pol, env, lo, hi) AS (  -- the operations' times in each room, merged
-    {{windows}}
+    {windows}
 ),
 chosen(parameter_id, env) AS (  -- env: an environment value, filed without polarity
     SELECT p.id, CASE WHEN p.scope = 'environment' THEN 1 ELSE 0 END
-    FROM measurements_parameter p WHERE 1 = 1 {{parameter_where}}
+    FROM {parameter_table} p WHERE 1 = 1 {parameter_where}
 ),
 item_vals(item_id, positioned, parameter_id, env, rid, n, s, ss, mn, mx) AS (
-    SELECT m.item_id, CASE WHEN m.position_m IS NULL THEN 0 ELSE 1 END, {{partial}}
-    FROM measurements_measurement m JOIN chosen k ON k.parameter_id = m.parameter_id
-    WHERE {{usable}} AND (m.item_id IN (SELECT item_id FROM claims WHERE whole = 1)
-        OR (m.position_m IS NULL AND m.item_id IN (SELECT item_id FROM claims)))
-    GROUP BY m.item_id, CASE WHEN m.position_m IS NULL THEN 0 ELSE 1 END, {{partial_group}}
+    SELECT m.item_id, CASE WHEN m.position_m IS NULL THEN 0 ELSE 1 END, {partial}
+    FROM {measurement_table} m JOIN chosen k ON k.parameter_id = m.parameter_id
+    WHERE {usable} AND (m.item_id IN (SELECT item_id FROM claims WHERE whole = 1)
+        OR ({unplaced} AND m.item_id IN (SELECT item_id FROM claims)))
+    GROUP BY m.item_id, CASE WHEN m.position_m IS NULL THEN 0 ELSE 1 END, {partial_group}
 ),
 span_vals(item_id, lo, hi, parameter_id, env, rid, n, s, ss, mn, mx) AS (
-    SELECT x.item_id, x.lo, x.hi, {{partial}}
+    SELECT x.item_id, x.lo, x.hi, {partial}
     FROM (SELECT DISTINCT item_id, lo, hi FROM spans) x
-    {{along}}
+    {along}
     JOIN chosen k ON k.parameter_id = m.parameter_id
-    WHERE {{usable}}
-    GROUP BY x.item_id, x.lo, x.hi, {{partial_group}}
+    WHERE {usable}
+    GROUP BY x.item_id, x.lo, x.hi, {partial_group}
 ),
 op_vals(operation_id, parameter_id, env, rid, n, s, ss, mn, mx) AS (
-    SELECT m.operation_id, {{partial}}
-    FROM measurements_measurement m JOIN chosen k ON k.parameter_id = m.parameter_id
-    WHERE {{usable}} AND m.item_id IS NULL AND m.operation_id IN (SELECT operation_id FROM ops)
-    GROUP BY m.operation_id, {{partial_group}}
+    SELECT m.operation_id, {partial}
+    FROM {measurement_table} m JOIN chosen k ON k.parameter_id = m.parameter_id
+    WHERE {usable} AND {about_ops}
+    GROUP BY m.operation_id, {partial_group}
 ),
 room_vals(room, lo, hi, parameter_id, env, rid, n, s, ss, mn, mx) AS (
-    SELECT x.room, x.lo, x.hi, {{partial}}
+    SELECT x.room, x.lo, x.hi, {partial}
     FROM (SELECT DISTINCT room, lo, hi FROM windows) x
-    {{during}}
+    {during}
     JOIN chosen k ON k.parameter_id = m.parameter_id
-    WHERE {{usable}}
-    GROUP BY x.room, x.lo, x.hi, {{partial_group}}
+    WHERE {usable}
+    GROUP BY x.room, x.lo, x.hi, {partial_group}
 ),
 parts(root_id, pol, parameter_id, rid, n, s, ss, mn, mx) AS (
     SELECT c.root_id, CASE WHEN v.env = 1 THEN NULL ELSE c.pol END, v.parameter_id, v.rid, v.n, v.s, v.ss, v.mn, v.mx
@@ -135,34 +144,33 @@ agg(root_id, pol, parameter_id, n, s, ss, mn, mx) AS (
 ),
 keys(root_id, kind_id, pol, code) AS (
     SELECT DISTINCT w.root_id, i.kind_id, w.pol, i.code
-    FROM walk w JOIN lots_item i ON i.id = w.item_id
-    WHERE i.kind_id IN ({",".join(f"'{kind}'" for _stem, kind in GROUP_KEYS)})
+    FROM walk w JOIN {item_table} i ON i.id = w.item_id
+    WHERE i.kind_id IN ({group_kinds})
 ),
 lots(root_id, kind_id, pol, item_id) AS (
     SELECT DISTINCT w.root_id, i.kind_id, w.pol, i.id
-    FROM walk w JOIN lots_item i ON i.id = w.item_id
-    WHERE i.kind_id IN ({{lot_kinds}})
+    FROM walk w JOIN {item_table} i ON i.id = w.item_id
+    WHERE i.kind_id IN ({lot_kinds})
 ),
 lot_codes(root_id, kind_id, pol, code) AS (
     SELECT DISTINCT l.root_id, l.kind_id, l.pol, i.supplier_lot
-    FROM lots l JOIN lots_item i ON i.id = l.item_id
+    FROM lots l JOIN {item_table} i ON i.id = l.item_id
     WHERE i.supplier_lot <> ''
 ),
 lot_attrs(root_id, kind_id, pol, attr, n, s) AS (
-    SELECT l.root_id, l.kind_id, l.pol, a.key, COUNT(*), SUM({{attr_value}})
-    FROM lots l JOIN lots_item i ON i.id = l.item_id {{attr_join}}
-    WHERE {{attr_numeric}}
+    SELECT l.root_id, l.kind_id, l.pol, a.key, COUNT(*), SUM({attr_value})
+    FROM lots l JOIN {item_table} i ON i.id = l.item_id {attr_join}
+    WHERE {attr_numeric}
     GROUP BY l.root_id, l.kind_id, l.pol, a.key
 )
 """
 
-# A value counts when it is the current one (nothing supersedes it) and scalar. "IS NOT NULL"
-# changes nothing but lets PostgreSQL read the few corrections from the index rather than hash
-# every measurement for each source.
-_USABLE = (
-    "m.value IS NOT NULL AND NOT EXISTS (SELECT 1 FROM measurements_measurement n "
-    "WHERE n.supersedes_id = m.id AND n.supersedes_id IS NOT NULL)"
-)
+
+def _usable() -> str:
+    """A value counts when it is the current one (`measurements.belonging`) and scalar."""
+    return f"m.value IS NOT NULL AND {current_sql()}"
+
+
 # Which values keep their id through the partial sums: those that may reach a root by two claims
 # of different sources (a room value also about an item or an operation) or polarities (an
 # environment value about an item or an operation). `LONG_TABLE` keeps every id.
@@ -175,16 +183,15 @@ _SUMS = "COUNT(*), SUM(m.value), SUM(m.value * m.value), MIN(m.value), MAX(m.val
 
 # Values along a roll inside each merged stretch, and room values during each merged window.
 # Written so that the join is a range scan of (item, position_m), or (room, measured_at), per
-# interval: an OR of "whole or inside" made PostgreSQL hash every value of a roll against every
-# stretch of it, thousands of stretches per roll on a real line. On PostgreSQL the LATERAL forces
-# the per-interval scan (OFFSET 0 keeps the planner from flattening it back into a merge join of
-# every window with every room value); SQLite plans it that way by itself.
-_RANGE = {
-    "postgresql": "CROSS JOIN LATERAL (SELECT * FROM measurements_measurement m WHERE {inside} OFFSET 0) m",
-    "default": "JOIN measurements_measurement m ON {inside}",
-}
-_ALONG = "m.item_id = x.item_id AND m.position_m >= x.lo AND m.position_m <= x.hi"
-_DURING = "m.room = x.room AND m.measured_at >= x.lo AND m.measured_at <= x.hi"
+# interval (`measurements_join`, fenced): an OR of "whole or inside" made PostgreSQL hash every
+# value of a roll against every stretch of it, thousands of stretches per roll on a real line.
+def _along() -> str:
+    return measurements_join(along_sql("x.item_id", "x.lo", "x.hi"), fence=True)
+
+
+def _during() -> str:
+    return measurements_join(in_room_during_sql("x.room", "x.lo", "x.hi"), fence=True)
+
 
 # The claims on rolls and on rooms: (root, item, polarity, stretch) of the claims not on a whole
 # item, and (root, room, polarity, environment or not, window) of the operations at stations in
@@ -192,11 +199,14 @@ _DURING = "m.room = x.room AND m.measured_at >= x.lo AND m.measured_at <= x.hi"
 _SPAN_ROWS = """SELECT w.root_id, w.item_id, w.pol, w.lo, w.hi
     FROM walk w JOIN claims c ON c.root_id = w.root_id AND c.item_id = w.item_id AND c.whole = 0
         AND (c.pol = w.pol OR (c.pol IS NULL AND w.pol IS NULL))"""
-_WINDOW_ROWS = """SELECT c.root_id, t.room, CASE WHEN e.env = 1 THEN NULL ELSE c.pol END AS pol, e.env,
-        o.started_at AS lo, COALESCE(o.ended_at, o.started_at) AS hi
+
+
+def _window_rows() -> str:
+    window = operation_window("o")
+    return f"""SELECT c.root_id, t.room, CASE WHEN e.env = 1 THEN NULL ELSE c.pol END AS pol, e.env,
+        {window.start} AS lo, {window.end} AS hi
     FROM ops c
-    JOIN traceability_operation o ON o.id = c.operation_id
-    JOIN traceability_station t ON t.id = o.station_id AND t.room <> ''
+    {room_operations_join("c.operation_id", "o", "t")}
     CROSS JOIN (SELECT 0 AS env UNION ALL SELECT 1 AS env) e"""
 
 
@@ -226,14 +236,25 @@ def dataset_cte(where: str, parameter_where: str, kinds: list[str], residue: str
         where=where,
         parameter_where=parameter_where,
         lot_kinds=",".join(f"'{kind}'" for kind in kinds) or "NULL",
+        group_kinds=",".join(f"'{kind}'" for _stem, kind in GROUP_KEYS),
+        item_table=Item._meta.db_table,
+        edge_table=edge_table(),
+        parameter_table=Parameter._meta.db_table,
+        measurement_table=measurement_table(),
+        stretch_lo=stretch_lo_sql(),
+        stretch_hi=stretch_hi_sql(),
+        reaches=stretch_reaches_sql(),
+        max_depth=MAX_DEPTH,
+        ops=item_operations_sql("w.root_id, w.pol"),
         spans=islands(_SPAN_ROWS, "root_id, item_id, pol"),
-        windows=islands(_WINDOW_ROWS, "root_id, room, pol, env"),
-        along=_RANGE.get(connection.vendor, _RANGE["default"]).format(inside=_ALONG),
-        during=_RANGE.get(connection.vendor, _RANGE["default"]).format(inside=_DURING),
-        usable=_USABLE,
+        windows=islands(_window_rows(), "root_id, room, pol, env"),
+        unplaced=unplaced_sql(),
+        about_ops=about_operation_sql("SELECT operation_id FROM ops"),
+        along=_along(),
+        during=_during(),
+        usable=_usable(),
         partial=f"m.parameter_id, k.env, {residue}, {_SUMS}",
         partial_group=f"m.parameter_id, k.env, {residue}",
-        **vendor_functions(),
         **_lot_sql(),
     )
 

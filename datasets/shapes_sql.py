@@ -2,7 +2,11 @@
 columns and their coverage, the group codes for a split, and the rows, in shapes told apart by
 their second column and ordered by root."""
 
+from lots.models import Item
+
 from .columns import POLARITIES
+
+_ITEM = Item._meta.db_table
 
 NULL_T = "CAST(NULL AS VARCHAR(64))"
 NULL_I = "CAST(NULL AS BIGINT)"
@@ -24,10 +28,10 @@ SELECT 4, kind_id, pol, {NULL_I}, COUNT(*), {NULL_I}, attr FROM lot_attrs GROUP 
 """
 
 # The group codes of every root, for a split: (root id, root code, group code or NULL).
-SPLIT_KEYS = """
+SPLIT_KEYS = f"""
 SELECT r.root_id, i.code, k.code
-FROM roots r JOIN lots_item i ON i.id = r.root_id
-LEFT JOIN keys k ON k.root_id = r.root_id AND k.kind_id = '{kind}'
+FROM roots r JOIN {_ITEM} i ON i.id = r.root_id
+LEFT JOIN keys k ON k.root_id = r.root_id AND k.kind_id = '{{kind}}'
 """
 
 # The rows, in five shapes per root (0 identity, 1 group key, 2 aggregates, 3 supplier lot of a
@@ -39,7 +43,7 @@ NO_ARRAYS = ", CAST(NULL AS BYTEA)" * 6
 ROWS = f"""
 SELECT r.root_id, 0, i.code, i.kind_id, i.status, i.created_at,
        {NULL_I}, {NULL_I}, {NULL_F}, {NULL_F}, {NULL_F}, {NULL_F}{{arrays}}
-FROM roots r JOIN lots_item i ON i.id = r.root_id
+FROM roots r JOIN {_ITEM} i ON i.id = r.root_id
 UNION ALL
 SELECT root_id, 1, code, kind_id, pol, CAST(NULL AS TIMESTAMP WITH TIME ZONE),
        {NULL_I}, {NULL_I}, {NULL_F}, {NULL_F}, {NULL_F}, {NULL_F}{{arrays}}

@@ -9,6 +9,10 @@ from typing import Any
 
 from django.db import connection
 
+from lots.models import Item
+from measurements.models import Measurement, Parameter
+from traceability.models import LineageEdge, Operation, OperationInput, Station
+
 # The pieces of the WITH clause run once each, in this order, into temporary tables that the
 # later pieces, the discovery of the columns and the rows read.
 _MATERIALISED = ("roots", "walk", "claims", "spans", "ops", "windows", "chosen", "agg")
@@ -56,22 +60,14 @@ def materialise(cte: str, root_params: list[Any], parameter_params: list[Any]) -
 # The tables the export reads. Right after a bulk load (the demo, an import) PostgreSQL has no
 # statistics on them until autovacuum comes round, and plans the walk's joins as if they were
 # empty: minutes instead of seconds.
-_READ_TABLES = (
-    "lots_item",
-    "traceability_lineageedge",
-    "traceability_operation",
-    "traceability_operationinput",
-    "traceability_station",
-    "measurements_measurement",
-    "measurements_parameter",
-)
+_READ_MODELS = (Item, LineageEdge, Operation, OperationInput, Station, Measurement, Parameter)
 
 
 def analyze_unanalyzed() -> None:
-    """One statement whatever the state: the tables are names in this module, not input."""
+    """One statement whatever the state: the tables are the models' names, not input."""
     if connection.vendor != "postgresql":
         return
-    names = ", ".join(f"'{table}'" for table in _READ_TABLES)
+    names = ", ".join(f"'{model._meta.db_table}'" for model in _READ_MODELS)
     with connection.cursor() as cursor:
         cursor.execute(
             "DO $$ DECLARE t text; BEGIN "

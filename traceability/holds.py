@@ -12,9 +12,13 @@ from lots.exceptions import Conflict, ErrorCode, InvalidInput, NotFound
 from lots.models import Item, ItemStatus
 from lots.values import moment_check, number
 
-from .models import Hold, HoldItem
+from .models import Hold, HoldItem, LineageEdge, Operation, OperationInput
 from .selectors import MAX_DEPTH, position_down_cte
 from .services import EPSILON, station_get
+
+_ITEM = Item._meta.db_table
+_HOLD = Hold._meta.db_table
+_HOLD_ITEM = HoldItem._meta.db_table
 
 # {walk} defines a CTE `walk(item_id, ...)` of everything to catch: the held item, or every item
 # an operation at the station produced or consumed in the window, then (with downstream)
@@ -22,55 +26,55 @@ from .services import EPSILON, station_get
 # (not the roll itself: the rest of it stays usable, and operations check its held metres).
 # Caught: items that still exist physically (active, already on hold, shipped). An item already
 # on hold keeps the status it had before its first hold, so releasing either hold restores it.
-_CATCH_SQL = """
-INSERT INTO traceability_holditem (hold_id, item_id, previous_status)
-{walk}
+_CATCH_SQL = f"""
+INSERT INTO {_HOLD_ITEM} (hold_id, item_id, previous_status)
+{{walk}}
 SELECT DISTINCT %(hold)s, i.id,
     CASE WHEN i.status = %(on_hold)s THEN COALESCE((
-        SELECT MIN(hi.previous_status) FROM traceability_holditem hi
-        JOIN traceability_hold h ON h.id = hi.hold_id
+        SELECT MIN(hi.previous_status) FROM {_HOLD_ITEM} hi
+        JOIN {_HOLD} h ON h.id = hi.hold_id
         WHERE hi.item_id = i.id AND h.released_at IS NULL
     ), %(active)s) ELSE i.status END
-FROM walk d JOIN lots_item i ON i.id = d.item_id
-WHERE i.status IN (%(active)s, %(on_hold)s, %(shipped)s){root}
+FROM walk d JOIN {_ITEM} i ON i.id = d.item_id
+WHERE i.status IN (%(active)s, %(on_hold)s, %(shipped)s){{root}}
 """
 _STATUSES = {"active": ItemStatus.ACTIVE, "on_hold": ItemStatus.ON_HOLD, "shipped": ItemStatus.SHIPPED}
 
-_WALK_FROM_SEED = """
+_WALK_FROM_SEED = f"""
 WITH RECURSIVE seed(item_id) AS (
-    {seed}
+    {{seed}}
 ), walk(item_id, depth) AS (
     SELECT item_id, 0 FROM seed
     UNION
     SELECT e.child_id, d.depth + 1
-    FROM walk d JOIN traceability_lineageedge e ON e.parent_id = d.item_id
+    FROM walk d JOIN {LineageEdge._meta.db_table} e ON e.parent_id = d.item_id
     WHERE %(downstream)s AND d.depth < %(max_depth)s
 )"""
 
 _SEED_ITEM = "SELECT CAST(%(item)s AS BIGINT)"
-_SEED_WINDOW = """
-    SELECT i.id FROM lots_item i JOIN traceability_operation o ON o.id = i.produced_by_id
+_SEED_WINDOW = f"""
+    SELECT i.id FROM {_ITEM} i JOIN {Operation._meta.db_table} o ON o.id = i.produced_by_id
     WHERE o.station_id = %(station)s AND o.started_at < %(to)s
       AND COALESCE(o.ended_at, o.started_at) >= %(from)s
     UNION
-    SELECT oi.item_id FROM traceability_operationinput oi
-    JOIN traceability_operation o ON o.id = oi.operation_id
+    SELECT oi.item_id FROM {OperationInput._meta.db_table} oi
+    JOIN {Operation._meta.db_table} o ON o.id = oi.operation_id
     WHERE o.station_id = %(station)s AND o.started_at < %(to)s
       AND COALESCE(o.ended_at, o.started_at) >= %(from)s
 """
 
 # Restore what each item was, unless another unreleased hold still holds it.
-_RELEASE_SQL = """
-UPDATE lots_item SET status = (
-    SELECT hi.previous_status FROM traceability_holditem hi
-    WHERE hi.hold_id = %(hold)s AND hi.item_id = lots_item.id
+_RELEASE_SQL = f"""
+UPDATE {_ITEM} SET status = (
+    SELECT hi.previous_status FROM {_HOLD_ITEM} hi
+    WHERE hi.hold_id = %(hold)s AND hi.item_id = {_ITEM}.id
 )
 WHERE status = %(on_hold)s
-  AND id IN (SELECT item_id FROM traceability_holditem WHERE hold_id = %(hold)s)
+  AND id IN (SELECT item_id FROM {_HOLD_ITEM} WHERE hold_id = %(hold)s)
   AND NOT EXISTS (
-    SELECT 1 FROM traceability_holditem other
-    JOIN traceability_hold h ON h.id = other.hold_id
-    WHERE other.item_id = lots_item.id AND other.hold_id <> %(hold)s AND h.released_at IS NULL
+    SELECT 1 FROM {_HOLD_ITEM} other
+    JOIN {_HOLD} h ON h.id = other.hold_id
+    WHERE other.item_id = {_ITEM}.id AND other.hold_id <> %(hold)s AND h.released_at IS NULL
   )
 """
 
@@ -106,7 +110,7 @@ def _stretch_check(item: Item, from_m: object, to_m: object, downstream: bool) -
 
 # Locks what a hold catches, in primary-key order like the inputs an operation locks, and with
 # the lock an UPDATE takes anyway (FOR NO KEY UPDATE: it still lets rows reference them).
-_LOCK_SQL = "SELECT id FROM lots_item WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE"
+_LOCK_SQL = f"SELECT id FROM {_ITEM} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE"
 _ATTEMPTS = 5
 
 
