@@ -3,12 +3,12 @@ claims the items, stretches, operations and room windows each root owns, sums th
 source once and fans the partial sums out to the roots (`agg`), and finds the group keys and the
 raw lots upstream (`keys`, `lots`, `lot_codes`, `lot_attrs`).
 
-Rules (the same as `measurements.selectors.measurements_upstream`): a value about an item counts
-for a root when the item is the root or upstream of it and, for a value along a roll, when its
-position lies inside a stretch of that roll that went into the root; a value of an operation
-(machine parameters) counts when the operation made, or was passed through by, the root or an
-item upstream of it; a room value counts when it was measured during such an operation at a
-station in that room.
+Rules (`measurements.belonging`, shared with the roll map of `measurements.selectors`): a
+value about an item counts for a root when the item is the root or upstream of it and, for a
+value along a roll, when its position lies inside a stretch of that roll that went into the
+root; a value of an operation (machine parameters) counts when the operation made, or was
+passed through by, the root or an item upstream of it; a room value counts when it was
+measured during such an operation at a station in that room.
 
 Each measurement counts once per root, however many of the root's sheets hold it (a whole-roll
 lab value reaches a cell through every sheet; two lanes side by side hold the same metre of the
