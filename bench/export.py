@@ -26,8 +26,8 @@ sheets; run that first). What it does:
    subprocess (DJANGO_SETTINGS_MODULE=config.settings.test, DATABASE_URL of the bench database),
    timed by wall clock; its peak resident memory is the ru_maxrss that wait4() reports for it.
 3. The ceiling: `COPY (SELECT root_id, pol, parameter_id, s FROM once) TO STDOUT` on a plain
-   psycopg connection, where `once` is the dataset's own CTE (datasets.table.dataset_cte, as
-   dataset_rows formats it but with every measurement keeping its id, `_LONG_TABLE`, and the same
+   psycopg connection, where `once` is the dataset's own CTE (datasets.aggregation_sql.dataset_cte, as
+   dataset_rows formats it but with every measurement keeping its id, `LONG_TABLE`, and the same
    work_mem): the joined long table, one row per (cell, measurement), that the export used to
    build and aggregate; it now sums per source before fanning out. The export / ceiling ratio is
    printed.
@@ -336,15 +336,16 @@ def run_export(url: str, out: Path) -> dict[str, Any]:
 
 def ceiling_sql() -> tuple[str, list[Any]]:
     """The dataset's CTE as dataset_rows builds it (every cell, no parameter filter), with every
-    measurement keeping its own id through the partial sums (`_LONG_TABLE`), cut after `once`:
+    measurement keeping its own id through the partial sums (`LONG_TABLE`), cut after `once`:
     the long table, one row per (cell, polarity, measurement)."""
-    from datasets import table
+    from datasets.aggregation_sql import LONG_TABLE, dataset_cte
+    from datasets.selection import lot_kinds, parameter_where, root_where
 
-    where, root_params = table._root_where("cell", {})
-    parameter_where, parameter_params = table._parameter_where(None, None)
-    cte = table.dataset_cte(where, parameter_where, table._lot_kinds(), residue=table._LONG_TABLE)
+    roots = root_where("cell", {})
+    chosen = parameter_where(None, None)
+    cte = dataset_cte(roots.sql, chosen.sql, lot_kinds(), residue=LONG_TABLE)
     head = cte[: cte.index("agg(root_id, pol, parameter_id, n, s, ss, mn, mx) AS (")].rstrip().rstrip(",")
-    return head + "\nSELECT root_id, pol, parameter_id, s FROM once", root_params + parameter_params
+    return head + "\nSELECT root_id, pol, parameter_id, s FROM once", roots.params + chosen.params
 
 
 def run_ceiling(url: str, work_mem: str) -> dict[str, Any]:

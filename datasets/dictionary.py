@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from lots.spreadsheet import cell_text, cell_value, csv_writer
 from measurements.models import ModelType, Parameter
 
-from .table import Column
+from .columns import Column
 
 FIELDS = (
     "name",

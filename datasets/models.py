@@ -45,7 +45,7 @@ class Export(models.Model):
     parameters = models.JSONField(null=True, blank=True)
     criticality = models.JSONField(null=True, blank=True)
     split = models.JSONField(null=True, blank=True)
-    # Of the parameters with several values per row; None: all (datasets.table.AGGREGATIONS).
+    # Of the parameters with several values per row; None: all (datasets.columns.AGGREGATIONS).
     aggregations = models.JSONField(null=True, blank=True)
     request_sha256 = models.CharField(max_length=64, db_index=True)
     # The result.

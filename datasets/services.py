@@ -35,9 +35,11 @@ from lots.models import ItemKind, ItemStatus
 from lots.values import moment
 from measurements.models import Level, ModelType, Parameter
 
+from .columns import AGGREGATIONS, GRANULARITIES, GROUP_KEYS
 from .dictionary import catalog_version, data_dictionary
 from .models import Export, ExportStatus, export_upload_to
-from .table import AGGREGATIONS, FILTERS, GRANULARITIES, GROUP_KEYS, dataset_rows
+from .selection import FILTERS
+from .table import dataset_rows
 from .writers import CYCLING_TABLES, FORMATS, LAYOUTS, Written, cycling_paths, write_cycling, write_dataset
 
 log = logging.getLogger(__name__)

@@ -26,9 +26,11 @@ import pyarrow.parquet as pq
 
 from lots.spreadsheet import cell_text, cell_value, csv_writer
 
+from .blocks import Block, WideRows
+from .columns import Column
 from .cycling import RAW_CELL_SCHEMA, SUMMARY_CELL_SCHEMA, cycling_files
 from .dictionary import catalog_version as read_catalog_version
-from .table import BATCH_SIZE, Block, Column, WideRows
+from .table import BATCH_SIZE
 
 FORMATS = ("parquet", "csv", "jsonl")
 LAYOUTS = ("wide", "long")

@@ -9,123 +9,137 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from lots.models import Item
-from traceability.models import PASSES_THROUGH, Operation, Station
-from traceability.selectors import MAX_DEPTH, STRETCH_HI, STRETCH_LO, lineage_walk, vendor_functions
+from traceability.intervals import (
+    clipped_hi_sql,
+    clipped_lo_sql,
+    edge_table,
+    stretch_hi_sql,
+    stretch_lo_sql,
+    stretch_reaches_sql,
+)
+from traceability.models import PASSES_THROUGH, Operation, OperationInput, Station
+from traceability.selectors import MAX_DEPTH, lineage_walk
 
+from .belonging import (
+    about_operation_sql,
+    along_sql,
+    current_filter,
+    current_sql,
+    in_room_during_sql,
+    item_operations_sql,
+    measurements_join,
+    operation_window,
+    room_operations_join,
+    unplaced_sql,
+)
 from .models import Level, Measurement, Parameter, Scope
 
 
 def measurement_queryset(*, history: bool = False) -> QuerySet[Measurement]:
     """Current versions only unless `history`: a corrected value is hidden by its correction."""
     queryset = Measurement.objects.select_related("parameter", "item", "station", "created_by", "operation")
-    return queryset if history else queryset.filter(superseded_by__isnull=True)
+    return queryset if history else queryset.filter(current_filter())
 
 
 _VIA_SCALE = "(CASE WHEN w.hi > w.lo THEN (w.xb - w.xa) / (w.hi - w.lo) ELSE 0 END)"
-_C1 = "{greatest}(w.lo, e.child_from_m)"
-_C2 = "{least}(w.hi, e.child_to_m)"
 
-# The upward interval walk of traceability.selectors.position_map (DESIGN.md), also carrying which
-# stretch of the start item, or of the nearest sheet or lane below it (`via`), each ancestor
-# stretch became: xa is the via-position of the ancestor's `lo`, xb that of its `hi`. A value at
-# metre p of the ancestor then sits at xa + (p - lo) * (xb - xa) / (hi - lo) of `via`.
-_WALK = f"""
+
+def _via_sql(clip: str) -> str:
+    """Where on `via` the clipped end `clip` of the walk's stretch lies (see `_walk_sql`)."""
+    return f"w.xa + ({clip} - w.lo) * {_VIA_SCALE}"
+
+
+def _walk_sql() -> str:
+    """The upward interval walk of traceability.selectors.position_map (DESIGN.md), also carrying
+    which stretch of the start item, or of the nearest sheet or lane below it (`via`), each
+    ancestor stretch became: xa is the via-position of the ancestor's `lo`, xb that of its `hi`.
+    A value at metre p of the ancestor then sits at xa + (p - lo) * (xb - xa) / (hi - lo) of `via`."""
+    lo, hi = clipped_lo_sql(), clipped_hi_sql()
+    whole = "WHEN e.parent_from_m IS NULL OR e.child_from_m IS NULL THEN NULL"
+    return f"""
 WITH RECURSIVE walk(item_id, lo, hi, xa, xb, via_id, depth) AS (
     SELECT CAST(%(item)s AS BIGINT), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION),
            CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS BIGINT), 0
     UNION ALL
     SELECT e.parent_id,
-        {STRETCH_LO},
-        {STRETCH_HI},
-        CASE WHEN e.parent_from_m IS NULL OR e.child_from_m IS NULL THEN NULL
+        {stretch_lo_sql()},
+        {stretch_hi_sql()},
+        CASE {whole}
              WHEN w.lo IS NULL THEN CASE WHEN e.reversed THEN e.child_to_m ELSE e.child_from_m END
              WHEN w.xa IS NULL THEN NULL
-             WHEN e.reversed THEN w.xa + ({_C2} - w.lo) * {_VIA_SCALE}
-             ELSE w.xa + ({_C1} - w.lo) * {_VIA_SCALE} END,
-        CASE WHEN e.parent_from_m IS NULL OR e.child_from_m IS NULL THEN NULL
+             WHEN e.reversed THEN {_via_sql(hi)}
+             ELSE {_via_sql(lo)} END,
+        CASE {whole}
              WHEN w.lo IS NULL THEN CASE WHEN e.reversed THEN e.child_from_m ELSE e.child_to_m END
              WHEN w.xa IS NULL THEN NULL
-             WHEN e.reversed THEN w.xa + ({_C1} - w.lo) * {_VIA_SCALE}
-             ELSE w.xa + ({_C2} - w.lo) * {_VIA_SCALE} END,
-        CASE WHEN e.parent_from_m IS NULL OR e.child_from_m IS NULL THEN NULL
+             WHEN e.reversed THEN {_via_sql(lo)}
+             ELSE {_via_sql(hi)} END,
+        CASE {whole}
              WHEN w.lo IS NULL THEN w.item_id ELSE w.via_id END,
         w.depth + 1
     FROM walk w
-    JOIN traceability_lineageedge e ON e.child_id = w.item_id
-    WHERE w.depth < %(max_depth)s
-      AND (w.lo IS NULL OR e.child_from_m IS NULL OR (w.hi >= e.child_from_m AND w.lo <= e.child_to_m))
-)"""
+    JOIN {edge_table()} e ON e.child_id = w.item_id
+    WHERE w.depth < %(max_depth)s AND {stretch_reaches_sql()}
+)
+SELECT item_id, lo, hi, xa, xb, via_id, depth FROM walk"""
 
-_WALK_SQL = _WALK + "\nSELECT item_id, lo, hi, xa, xb, via_id, depth FROM walk"
 
-# Three ways a value belongs to the item: measured on it (inside the stretch that went in), a
-# machine value of an operation that made it or that it passed through, or the room that
-# operation ran in, during the operation. The walk comes in as a VALUES list, and on PostgreSQL
-# each measurement lookup is a LATERAL subquery: a roll holds tens of thousands of values, so the
-# planner would otherwise hash-join all of them rather than range-scan (item, position) per stretch.
-_CURRENT = "NOT EXISTS (SELECT 1 FROM measurements_measurement n WHERE n.supersedes_id = m.id)"
-_PARTS = {
-    "along": (
-        "walk w",
-        "m.item_id = w.item_id AND m.position_m >= w.lo AND m.position_m <= w.hi",
-        """m.id, w.item_id, w.depth, w.lo, w.hi,
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """One way a value belongs to the item (`measurements.belonging`): what it is joined to,
+    the condition, and the columns of `upstream_rows`."""
+
+    source: str
+    condition: str
+    columns: str
+
+
+def _parts() -> list[_Part]:
+    """Measured on the item (inside the stretch that went in, or about the whole item), a
+    machine value of an operation that made it or that it passed through, or the room that
+    operation ran in, during the operation."""
+    item_columns = "m.id, w.item_id, w.depth, w.lo, w.hi, NULL, w.via_id, 'item'"
+    window = operation_window("o")
+    return [
+        _Part(
+            "walk w",
+            along_sql("w.item_id", "w.lo", "w.hi"),
+            """m.id, w.item_id, w.depth, w.lo, w.hi,
            CASE WHEN w.xa IS NULL THEN NULL
                 WHEN w.hi > w.lo THEN w.xa + (m.position_m - w.lo) * (w.xb - w.xa) / (w.hi - w.lo)
                 ELSE w.xa END,
            w.via_id, 'item'""",
-    ),
-    "whole": (
-        "walk w",
-        "w.lo IS NULL AND m.item_id = w.item_id",
-        "m.id, w.item_id, w.depth, w.lo, w.hi, NULL, w.via_id, 'item'",
-    ),
-    "unplaced": (  # values about a whole roll (a lab density) belong to every stretch of it
-        "walk w",
-        "w.lo IS NOT NULL AND m.item_id = w.item_id AND m.position_m IS NULL",
-        "m.id, w.item_id, w.depth, w.lo, w.hi, NULL, w.via_id, 'item'",
-    ),
-    "operation": (
-        "ops",
-        "m.operation_id = ops.operation_id AND m.item_id IS NULL",
-        "m.id, ops.item_id, ops.depth, NULL, NULL, NULL, NULL, 'operation'",
-    ),
-    "room": (
-        """ops JOIN traceability_operation o ON o.id = ops.operation_id
-           JOIN traceability_station s ON s.id = o.station_id AND s.room <> ''""",
-        "m.room = s.room AND m.measured_at >= o.started_at AND m.measured_at <= COALESCE(o.ended_at, o.started_at)",
-        "m.id, ops.item_id, ops.depth, NULL, NULL, NULL, NULL, 'room'",
-    ),
-}
-_UPSTREAM_HEAD = """
-WITH walk(item_id, lo, hi, xa, xb, via_id, depth) AS (VALUES {rows}),
-ops AS (
-    SELECT i.produced_by_id AS operation_id, w.item_id, MIN(w.depth) AS depth
-    FROM walk w JOIN lots_item i ON i.id = w.item_id
-    WHERE i.produced_by_id IS NOT NULL
-    GROUP BY i.produced_by_id, w.item_id
-    UNION
-    SELECT oi.operation_id, w.item_id, MIN(w.depth)
-    FROM walk w JOIN traceability_operationinput oi ON oi.item_id = w.item_id AND oi.quantity = {passes_through}
-    GROUP BY oi.operation_id, w.item_id
-)
-"""
+        ),
+        _Part("walk w", "w.lo IS NULL AND m.item_id = w.item_id", item_columns),
+        _Part("walk w", f"w.lo IS NOT NULL AND m.item_id = w.item_id AND {unplaced_sql()}", item_columns),
+        _Part(
+            "ops",
+            about_operation_sql("ops.operation_id"),
+            "m.id, ops.item_id, ops.depth, NULL, NULL, NULL, NULL, 'operation'",
+        ),
+        _Part(
+            "ops " + room_operations_join("ops.operation_id"),
+            in_room_during_sql("s.room", window.start, window.end),
+            "m.id, ops.item_id, ops.depth, NULL, NULL, NULL, NULL, 'room'",
+        ),
+    ]
 
 
 def _upstream_sql(rows: int) -> str:
-    if connection.vendor == "postgresql":
-        parts = [
-            f"SELECT {columns} FROM {source} CROSS JOIN LATERAL "
-            f"(SELECT * FROM measurements_measurement m WHERE {condition} AND {_CURRENT}) m"
-            for source, condition, columns in _PARTS.values()
-        ]
-    else:  # SQLite plans nested loops over the indexes by itself
-        parts = [
-            f"SELECT {columns} FROM {source} JOIN measurements_measurement m ON {condition} WHERE {_CURRENT}"
-            for source, condition, columns in _PARTS.values()
-        ]
-    return _UPSTREAM_HEAD.format(
-        rows=", ".join([_VALUES_ROW] * rows), passes_through=PASSES_THROUGH
-    ) + "\nUNION ALL\n".join(parts)
+    """The values of the walk's stretches, given as a VALUES list. Each lookup is a range scan
+    per stretch (`measurements_join`): a roll holds tens of thousands of values, so the planner
+    would otherwise hash-join all of them."""
+    head = f"""
+WITH walk(item_id, lo, hi, xa, xb, via_id, depth) AS (VALUES {", ".join([_VALUES_ROW] * rows)}),
+ops AS (
+    {item_operations_sql("w.item_id, MIN(w.depth) AS depth", group_by="w.item_id")}
+)
+"""
+    parts = [
+        f"SELECT {part.columns} FROM {part.source} {measurements_join(f'{part.condition} AND {current_sql()}')}"
+        for part in _parts()
+    ]
+    return head + "\nUNION ALL\n".join(parts)
 
 
 _VALUES_ROW = (
@@ -138,7 +152,7 @@ def upstream_rows(item: Item) -> list[tuple[Any, ...]]:
     """Measurement rows (id, upstream item id, depth, lo, hi, mapped position, via id, relation):
     one query for the walk, one for the values."""
     with connection.cursor() as cursor:
-        cursor.execute(_WALK_SQL.format(**vendor_functions()), {"item": item.pk, "max_depth": MAX_DEPTH})
+        cursor.execute(_walk_sql(), {"item": item.pk, "max_depth": MAX_DEPTH})
         walk = list(dict.fromkeys(cursor.fetchall()))  # one row per distinct stretch
         cursor.execute(_upstream_sql(len(walk)), [value for row in walk for value in row])
         return cursor.fetchall()
@@ -268,31 +282,31 @@ def item_completeness(*, item: Item, model: str) -> Completeness:
 # its one output, else its one input passing through (consumed=false, nothing taken: a cell at
 # formation). Two or more is ambiguous. One statement for a whole batch of (station, time, step).
 RUNNING_LIMIT = 10
-_IN_PROCESS = """
-WITH keys (n, station_id, at, step) AS (VALUES {values}),
+_IN_PROCESS = f"""
+WITH keys (n, station_id, at, step) AS (VALUES {{values}}),
 running AS (
     SELECT k.n, o.id AS operation_id, CASE WHEN o.step_id = k.step THEN 0 ELSE 1 END AS other_step,
            ROW_NUMBER() OVER (PARTITION BY k.n ORDER BY o.started_at DESC, o.id DESC) AS recency
     FROM keys k
-    JOIN traceability_operation o ON o.station_id = k.station_id AND o.started_at <= k.at
+    JOIN {Operation._meta.db_table} o ON o.station_id = k.station_id AND o.started_at <= k.at
         AND (o.ended_at IS NULL OR o.ended_at >= k.at)
 ),
-ops AS (SELECT DISTINCT operation_id FROM running WHERE recency <= {limit}),
+ops AS (SELECT DISTINCT operation_id FROM running WHERE recency <= {{limit}}),
 candidates AS (
     SELECT c.operation_id, c.item_id, c.passing,
            ROW_NUMBER() OVER (PARTITION BY c.operation_id, c.passing ORDER BY c.item_id) AS nth
     FROM (
         SELECT i.produced_by_id AS operation_id, i.id AS item_id, 0 AS passing
-        FROM lots_item i WHERE i.produced_by_id IN (SELECT operation_id FROM ops)
+        FROM {Item._meta.db_table} i WHERE i.produced_by_id IN (SELECT operation_id FROM ops)
         UNION ALL
         SELECT r.operation_id, r.item_id, 1 AS passing
-        FROM traceability_operationinput r
-        WHERE r.operation_id IN (SELECT operation_id FROM ops) AND r.consumed = %s AND r.quantity = {passes_through}
+        FROM {OperationInput._meta.db_table} r
+        WHERE r.operation_id IN (SELECT operation_id FROM ops) AND r.consumed = %s AND r.quantity = {PASSES_THROUGH}
     ) c
 )
 SELECT r.n, r.operation_id, c.item_id, c.passing
 FROM running r LEFT JOIN candidates c ON c.operation_id = r.operation_id AND c.nth <= 2
-WHERE r.recency <= {limit}
+WHERE r.recency <= {{limit}}
 ORDER BY r.n, r.other_step, r.recency, c.passing
 """
 
@@ -340,9 +354,7 @@ def items_in_process(keys: list[tuple[int, datetime, str | None]]) -> list[InPro
         adapt = connection.ops.adapt_datetimefield_value
         row = "(%s, %s, %s, %s)"
         params = [x for n, (station, at, step) in enumerate(distinct) for x in (n, station, adapt(at), step)]
-    sql = _IN_PROCESS.format(
-        values=", ".join([row] * len(distinct)), limit=RUNNING_LIMIT, passes_through=PASSES_THROUGH
-    )
+    sql = _IN_PROCESS.format(values=", ".join([row] * len(distinct)), limit=RUNNING_LIMIT)
     found: dict[int, list[tuple[int, int | None, int | None]]] = {n: [] for n in range(len(distinct))}
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, False])

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from lots.models import Item
+from traceability.intervals import edge_table
 from traceability.selectors import MAX_DEPTH
 
 from .models import SpecificationLimit
@@ -30,14 +32,14 @@ _PRODUCT = {
     "THEN NULLIF(json_extract({t}.attributes, '$.product'), '') END",
 }
 # Walks up from every seed until it meets an item with a product; nearest first.
-_PRODUCT_UP_SQL = """
+_PRODUCT_UP_SQL = f"""
 WITH RECURSIVE up(seed, item_id, depth, product) AS (
-    SELECT i.id, i.id, 0, {own} FROM lots_item i WHERE i.id IN ({seeds})
+    SELECT i.id, i.id, 0, {{own}} FROM {Item._meta.db_table} i WHERE i.id IN ({{seeds}})
     UNION
-    SELECT u.seed, e.parent_id, u.depth + 1, {parent}
+    SELECT u.seed, e.parent_id, u.depth + 1, {{parent}}
     FROM up u
-    JOIN traceability_lineageedge e ON e.child_id = u.item_id
-    JOIN lots_item p ON p.id = e.parent_id
+    JOIN {edge_table()} e ON e.child_id = u.item_id
+    JOIN {Item._meta.db_table} p ON p.id = e.parent_id
     WHERE u.product IS NULL AND u.depth < %s
 )
 SELECT seed, MIN(depth), MIN(product) FROM up WHERE product IS NOT NULL

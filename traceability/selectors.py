@@ -15,51 +15,55 @@ from lots.exceptions import DomainError
 from lots.models import Item
 from lots.units import convert
 
+from .intervals import stretch_hi_sql, stretch_lo_sql, stretch_reaches_sql, vendor_functions
 from .models import LineageEdge, Operation, Station
 from .scanning import last_parameters
 
 Direction = Literal["upstream", "downstream"]
 # Lineage is acyclic by construction; the cap only guards against imported cycles.
 MAX_DEPTH = 64
+_ITEM = Item._meta.db_table
+_EDGE = LineageEdge._meta.db_table
+_OPERATION = Operation._meta.db_table
 
 # The walk carries each edge's columns as it crosses it, so the result needs no join back to the
 # edges; items are joined once per node (not per edge) and steps once per operation. Rows come
 # in three shapes, told apart by the first column: 0 node, 1 edge, 2 operation.
-_EDGE_WALK = """
+_EDGE_WALK = f"""
 WITH RECURSIVE walk(item_id, from_id, edge_id, depth, operation_id, p_from, p_to, c_from, c_to, lane, rev) AS (
     SELECT CAST(%(item)s AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), 0, CAST(NULL AS BIGINT),
            CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION),
            CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS INTEGER), FALSE
     UNION
-    SELECT e.{next}, w.item_id, e.id, w.depth + 1, e.operation_id,
+    SELECT e.{{next}}, w.item_id, e.id, w.depth + 1, e.operation_id,
            e.parent_from_m, e.parent_to_m, e.child_from_m, e.child_to_m, e.lane, e.reversed
     FROM walk w
-    JOIN traceability_lineageedge e ON e.{here} = w.item_id
+    JOIN {_EDGE} e ON e.{{here}} = w.item_id
     WHERE w.depth < %(max_depth)s
 )"""
 # Without edges the walk needs only (item, depth): narrower rows, a cheaper de-duplication.
-_NODE_WALK = """
+_NODE_WALK = f"""
 WITH RECURSIVE walk(item_id, depth) AS (
     SELECT CAST(%(item)s AS BIGINT), 0
     UNION
-    SELECT e.{next}, w.depth + 1
+    SELECT e.{{next}}, w.depth + 1
     FROM walk w
-    JOIN traceability_lineageedge e ON e.{here} = w.item_id
+    JOIN {_EDGE} e ON e.{{here}} = w.item_id
     WHERE w.depth < %(max_depth)s
 )"""
-_NODE_ROWS = """
+_NODE_ROWS = f"""
 SELECT 0, n.item_id, NULL, n.depth, i.code, i.kind_id, i.status,
        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 FROM (SELECT item_id, MIN(depth) AS depth FROM walk GROUP BY item_id) n
-JOIN lots_item i ON i.id = n.item_id"""
-_EDGE_ROWS = """
+JOIN {_ITEM} i ON i.id = n.item_id"""
+_EDGE_ROWS = f"""
 UNION ALL
 SELECT 1, w.item_id, w.from_id, w.depth, NULL, NULL, NULL,
        w.edge_id, w.operation_id, w.p_from, w.p_to, w.c_from, w.c_to, w.lane, w.rev
 FROM walk w WHERE w.edge_id IS NOT NULL
 UNION ALL
 SELECT 2, w.operation_id, NULL, NULL,
-       (SELECT o.step_id FROM traceability_operation o WHERE o.id = w.operation_id),
+       (SELECT o.step_id FROM {_OPERATION} o WHERE o.id = w.operation_id),
        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 FROM (SELECT DISTINCT operation_id FROM walk WHERE operation_id IS NOT NULL) w"""
 
@@ -190,38 +194,24 @@ def track_ends(*, item: Item, kind: str = "cell") -> QuerySet[Item]:
 
 # --- Position maps -----------------------------------------------------------------------------
 
-# The stretch of a parent that the child's stretch [w.lo, w.hi] came from, through edge `e`
-# (DESIGN.md, "The position map"): clipped to the edge's child range, mapped linearly, ends
-# swapped when the parent was unwound reversed; NULL for a whole item. Every interval walk
-# (position maps, roll maps, datasets) uses these two. {greatest}/{least} are GREATEST/LEAST or
-# MAX/MIN per vendor.
-_SCALE = "((e.parent_to_m - e.parent_from_m) / (e.child_to_m - e.child_from_m))"
-STRETCH_LO = f"""CASE WHEN e.parent_from_m IS NULL THEN NULL
-             WHEN w.lo IS NULL OR e.child_from_m IS NULL THEN e.parent_from_m
-             WHEN e.reversed THEN e.parent_to_m - ({{least}}(w.hi, e.child_to_m) - e.child_from_m) * {_SCALE}
-             ELSE e.parent_from_m + ({{greatest}}(w.lo, e.child_from_m) - e.child_from_m) * {_SCALE} END"""
-STRETCH_HI = f"""CASE WHEN e.parent_from_m IS NULL THEN NULL
-             WHEN w.lo IS NULL OR e.child_from_m IS NULL THEN e.parent_to_m
-             WHEN e.reversed THEN e.parent_to_m - ({{greatest}}(w.lo, e.child_from_m) - e.child_from_m) * {_SCALE}
-             ELSE e.parent_from_m + ({{least}}(w.hi, e.child_to_m) - e.child_from_m) * {_SCALE} END"""
 
-# Carries an interval [lo, hi] of the current item up each edge. NULL lo/hi means the whole item.
-_POSITION_SQL = f"""
+# Carries an interval [lo, hi] of the current item up each edge (`traceability.intervals`). NULL
+# lo/hi means the whole item.
+def _position_sql() -> str:
+    return f"""
 WITH RECURSIVE walk(item_id, lo, hi, depth) AS (
     SELECT CAST(%s AS BIGINT), CAST(%s AS DOUBLE PRECISION), CAST(%s AS DOUBLE PRECISION), 0
     UNION ALL
     SELECT e.parent_id,
-        {STRETCH_LO},
-        {STRETCH_HI},
+        {stretch_lo_sql()},
+        {stretch_hi_sql()},
         w.depth + 1
     FROM walk w
-    JOIN traceability_lineageedge e ON e.child_id = w.item_id
-    WHERE w.depth < %s
-      AND (w.lo IS NULL OR e.child_from_m IS NULL
-           OR (w.hi >= e.child_from_m AND w.lo <= e.child_to_m))
+    JOIN {_EDGE} e ON e.child_id = w.item_id
+    WHERE w.depth < %s AND {stretch_reaches_sql()}
 )
 SELECT i.code, i.kind_id, w.depth, w.lo, w.hi
-FROM walk w JOIN lots_item i ON i.id = w.item_id
+FROM walk w JOIN {_ITEM} i ON i.id = w.item_id
 WHERE w.depth > 0
 ORDER BY w.depth, i.code, w.lo
 """
@@ -247,7 +237,7 @@ def position_map(*, item: Item, from_m: float | None = None, to_m: float | None 
         to_m = from_m if to_m is None else to_m
         from_m = to_m if from_m is None else from_m
     with connection.cursor() as cursor:
-        cursor.execute(_POSITION_SQL.format(**vendor_functions()), [item.pk, from_m, to_m, MAX_DEPTH])
+        cursor.execute(_position_sql(), [item.pk, from_m, to_m, MAX_DEPTH])
         rows = cursor.fetchall()
     return [Stretch(code=code, kind=kind, depth=depth, from_m=lo, to_m=hi) for code, kind, depth, lo, hi in rows]
 
@@ -278,7 +268,7 @@ WITH RECURSIVE walk(item_id, lo, hi, depth) AS (
         END,
         w.depth + 1
     FROM walk w
-    JOIN traceability_lineageedge e ON e.parent_id = w.item_id
+    JOIN {edge_table} e ON e.parent_id = w.item_id
     WHERE w.depth < %(max_depth)s
       AND (w.lo IS NULL OR e.parent_from_m IS NULL
            OR (w.hi {gt} e.parent_from_m AND w.lo {lt} e.parent_to_m))
@@ -288,24 +278,18 @@ _POSITION_DOWN_SQL = (
     POSITION_DOWN_CTE
     + """
 SELECT i.code, i.kind_id, w.depth, w.lo, w.hi
-FROM walk w JOIN lots_item i ON i.id = w.item_id
+FROM walk w JOIN {item_table} i ON i.id = w.item_id
 WHERE w.depth > 0
 ORDER BY w.depth, i.code, w.lo
 """
 )
 
 
-def vendor_functions() -> dict[str, str]:
-    if connection.vendor == "postgresql":
-        return {"greatest": "GREATEST", "least": "LEAST"}
-    return {"greatest": "MAX", "least": "MIN"}
-
-
 def position_down_cte(*, half_open: bool = False) -> str:
     """POSITION_DOWN_CTE for this database. Closed intervals find a point (a defect at one
     metre); half-open ones [lo, hi) are what a stretch hold catches, so touching is not holding."""
     strict = {"gt": ">", "lt": "<"} if half_open else {"gt": ">=", "lt": "<="}
-    return POSITION_DOWN_CTE.format(**vendor_functions(), **strict)
+    return POSITION_DOWN_CTE.format(**vendor_functions(), **strict, edge_table=_EDGE)
 
 
 def position_track(*, item: Item, from_m: float, to_m: float | None = None) -> list[Stretch]:
@@ -314,7 +298,7 @@ def position_track(*, item: Item, from_m: float, to_m: float | None = None) -> l
     to_m = from_m if to_m is None else to_m
     with connection.cursor() as cursor:
         cursor.execute(
-            _POSITION_DOWN_SQL.format(**vendor_functions(), gt=">=", lt="<="),
+            _POSITION_DOWN_SQL.format(**vendor_functions(), gt=">=", lt="<=", edge_table=_EDGE, item_table=_ITEM),
             {"item": item.pk, "lo": from_m, "hi": to_m, "max_depth": MAX_DEPTH},
         )
         rows = cursor.fetchall()

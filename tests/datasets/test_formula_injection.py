@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from django.contrib.auth.models import User
 
+from datasets.columns import Column
 from datasets.cycling import SUMMARY_CELL_SCHEMA
-from datasets.table import Column
 from datasets.writers import TableWriter, write_dataset
 from lots.spreadsheet import FORMULA_STARTS, cell_text, cell_value
 from measurements.models import Parameter

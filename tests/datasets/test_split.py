@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from datasets.table import assign_split, dataset_rows, split_hash
+from datasets.splits import assign_split, split_hash
+from datasets.table import dataset_rows
 from lots.services import item_register
 from tests.factories import T0
 from traceability.services import InputSpec, OutputSpec, operation_record

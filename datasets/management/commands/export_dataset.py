@@ -6,8 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from datasets.columns import AGGREGATIONS, GRANULARITIES, GROUP_KEYS
 from datasets.dictionary import catalog_version, data_dictionary
-from datasets.table import AGGREGATIONS, GRANULARITIES, GROUP_KEYS, dataset_rows
+from datasets.table import dataset_rows
 from datasets.writers import FORMATS, LAYOUTS, cycling_paths, write_cycling, write_dataset
 from measurements.models import Level
 

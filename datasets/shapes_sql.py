@@ -1,0 +1,79 @@
+"""The queries read after the aggregation (`datasets.aggregation_sql`): the discovery of the
+columns and their coverage, the group codes for a split, and the rows, in shapes told apart by
+their second column and ordered by root."""
+
+from lots.models import Item
+
+from .columns import POLARITIES
+
+_ITEM = Item._meta.db_table
+
+NULL_T = "CAST(NULL AS VARCHAR(64))"
+NULL_I = "CAST(NULL AS BIGINT)"
+NULL_F = "CAST(NULL AS DOUBLE PRECISION)"
+
+# How many roots, which group keys, (polarity, parameter), lot code and lot attribute columns,
+# with their coverage.
+DISCOVER = f"""
+SELECT 0, {NULL_T}, {NULL_T}, {NULL_I}, COUNT(*), {NULL_I}, {NULL_T} FROM roots
+UNION ALL
+SELECT 1, kind_id, pol, {NULL_I}, COUNT(DISTINCT root_id), {NULL_I}, {NULL_T} FROM keys GROUP BY kind_id, pol
+UNION ALL
+SELECT 2, {NULL_T}, pol, parameter_id, COUNT(*), SUM(CASE WHEN n > 1 THEN 1 ELSE 0 END), {NULL_T}
+FROM agg GROUP BY pol, parameter_id
+UNION ALL
+SELECT 3, kind_id, pol, {NULL_I}, COUNT(DISTINCT root_id), {NULL_I}, {NULL_T} FROM lot_codes GROUP BY kind_id, pol
+UNION ALL
+SELECT 4, kind_id, pol, {NULL_I}, COUNT(*), {NULL_I}, attr FROM lot_attrs GROUP BY kind_id, pol, attr
+"""
+
+# The group codes of every root, for a split: (root id, root code, group code or NULL).
+SPLIT_KEYS = f"""
+SELECT r.root_id, i.code, k.code
+FROM roots r JOIN {_ITEM} i ON i.id = r.root_id
+LEFT JOIN keys k ON k.root_id = r.root_id AND k.kind_id = '{{kind}}'
+"""
+
+# The rows, in five shapes per root (0 identity, 1 group key, 2 aggregates, 3 supplier lot of a
+# raw lot, 4 numeric attribute of a raw lot, the mean over the distinct lots), ordered by root.
+# Shape 2 is `{measures}`: on PostgreSQL one row per root whose arrays hold the key of each of its
+# (polarity, parameter) pairs (`PAIR_KEY_SQL`) and their sums, so Python reads thousands of rows
+# rather than millions; elsewhere one row per pair, with the arrays NULL.
+NO_ARRAYS = ", CAST(NULL AS BYTEA)" * 6
+ROWS = f"""
+SELECT r.root_id, 0, i.code, i.kind_id, i.status, i.created_at,
+       {NULL_I}, {NULL_I}, {NULL_F}, {NULL_F}, {NULL_F}, {NULL_F}{{arrays}}
+FROM roots r JOIN {_ITEM} i ON i.id = r.root_id
+UNION ALL
+SELECT root_id, 1, code, kind_id, pol, CAST(NULL AS TIMESTAMP WITH TIME ZONE),
+       {NULL_I}, {NULL_I}, {NULL_F}, {NULL_F}, {NULL_F}, {NULL_F}{{arrays}}
+FROM keys
+UNION ALL
+{{measures}}
+UNION ALL
+SELECT root_id, 3, code, kind_id, pol, CAST(NULL AS TIMESTAMP WITH TIME ZONE),
+       {NULL_I}, {NULL_I}, {NULL_F}, {NULL_F}, {NULL_F}, {NULL_F}{{arrays}}
+FROM lot_codes
+UNION ALL
+SELECT root_id, 4, attr, kind_id, pol, CAST(NULL AS TIMESTAMP WITH TIME ZONE),
+       {NULL_I}, n, s, {NULL_F}, {NULL_F}, {NULL_F}{{arrays}}
+FROM lot_attrs
+ORDER BY 1, 2, 3
+"""
+MEASURES = f"""SELECT root_id, 2, {NULL_T}, {NULL_T}, pol, CAST(NULL AS TIMESTAMP WITH TIME ZONE),
+       parameter_id, n, s, ss, mn, mx
+FROM agg"""
+# A (polarity, parameter) pair as one number, `datasets.blocks.pair_key` in Python.
+PAIR_KEY_SQL = (
+    f"parameter_id * {len(POLARITIES) + 1} + CASE pol "
+    + " ".join(f"WHEN '{polarity}' THEN {index}" for index, polarity in enumerate(POLARITIES))
+    + f" ELSE {len(POLARITIES)} END"
+)
+# Grouped from input sorted by root: PostgreSQL would otherwise hash the 10,000 groups' arrays,
+# twice as slow. The arrays in their binary form (`_numbers`): no text to parse per number.
+ARRAYS = f"""SELECT root_id, 2, {NULL_T}, {NULL_T}, {NULL_T}, CAST(NULL AS TIMESTAMP WITH TIME ZONE),
+       {NULL_I}, {NULL_I}, {NULL_F}, {NULL_F}, {NULL_F}, {NULL_F},
+       array_send(array_agg(pair)), array_send(array_agg(n)), array_send(array_agg(s)),
+       array_send(array_agg(ss)), array_send(array_agg(mn)), array_send(array_agg(mx))
+FROM (SELECT root_id, CAST({PAIR_KEY_SQL} AS BIGINT) AS pair, n, s, ss, mn, mx FROM agg ORDER BY root_id) a
+GROUP BY root_id"""
