@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from lots.spreadsheet import cell_text, cell_value, csv_writer
+from core.spreadsheet import cell_text, cell_value, csv_writer
 
 from .cycling import RAW_CELL_SCHEMA, SUMMARY_CELL_SCHEMA, cycling_files
 from .dictionary import catalog_version as read_catalog_version

@@ -8,12 +8,12 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit.services import Actor, actor_user, audit_record
+from core.errors import Conflict, ErrorCode, InvalidInput
+from core.units import convert, density_parse, is_length, parse_unit, quantity_in_kind_unit, to_decimal
+from core.values import number
 
-from .exceptions import Conflict, ErrorCode, InvalidInput
 from .identifiers import epc_normalize
 from .models import CodeSequence, Item, ItemKind, ItemStatus, Level, Polarity
-from .units import convert, density_parse, is_length, parse_unit, quantity_in_kind_unit, to_decimal
-from .values import number
 
 # Allowed status changes; anything else is a conflict with the state of the line.
 STATUS_TRANSITIONS: Mapping[str, frozenset[str]] = {

@@ -9,7 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import Actor, actor_user, audit_record
-from lots.exceptions import Conflict, ErrorCode, InvalidInput
+from core.errors import Conflict, ErrorCode, InvalidInput
+from core.units import parse_unit, quantity_in_kind_unit, to_decimal
+from core.values import moment_check, number
 from lots.identifiers import epc_normalize
 from lots.models import Item, ItemKind, ItemStatus, Level, Polarity
 from lots.services import (
@@ -20,8 +22,6 @@ from lots.services import (
     length_of,
     status_check,
 )
-from lots.units import parse_unit, quantity_in_kind_unit, to_decimal
-from lots.values import moment_check, number
 
 from .models import LineageEdge, Operation, OperationInput, Scrap, Station, Step
 from .stretches import held_stretches_check

@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, transaction
 
-from lots.exceptions import ErrorCode, InvalidInput
-from lots.values import finite, moment, moment_check, number
+from core.errors import ErrorCode, InvalidInput
+from core.values import finite, moment, moment_check, number
 from measurements.models import Measurement, Parameter, Source
 
 
