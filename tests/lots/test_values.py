@@ -1,4 +1,4 @@
-"""lots.values: the one rule for numbers and times, and the constraints that repeat it."""
+"""core.values: the one rule for numbers and times, and the constraints that repeat it."""
 
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
