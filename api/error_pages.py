@@ -12,14 +12,9 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
+from core.errors import ErrorCode
+
 API_PREFIX = "/api/"
-
-
-class PageCode:
-    BAD_REQUEST = "bad_request"
-    PERMISSION_DENIED = "permission_denied"
-    NOT_FOUND = "not_found"
-    SERVER_ERROR = "server_error"
 
 
 def _is_api(request: HttpRequest) -> bool:
@@ -32,24 +27,24 @@ def _json(status: int, detail: str, code: str) -> JsonResponse:
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
-        return _json(400, "Bad request.", PageCode.BAD_REQUEST)
+        return _json(400, "Bad request.", ErrorCode.BAD_REQUEST)
     return defaults.bad_request(request, exception)
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
-        return _json(403, "You do not have permission to perform this action.", PageCode.PERMISSION_DENIED)
+        return _json(403, "You do not have permission to perform this action.", ErrorCode.PERMISSION_DENIED)
     return defaults.permission_denied(request, exception)
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
-        return _json(404, f"No endpoint at {request.path}.", PageCode.NOT_FOUND)
+        return _json(404, f"No endpoint at {request.path}.", ErrorCode.NOT_FOUND)
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     # Says nothing of the error: it is in the log (django.request), not for the client.
     if _is_api(request):
-        return _json(500, "Server error.", PageCode.SERVER_ERROR)
+        return _json(500, "Server error.", ErrorCode.SERVER_ERROR)
     return defaults.server_error(request)

@@ -8,7 +8,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from lots.exceptions import Conflict, DomainError, ErrorCode, InvalidInput, NotFound
+from core.errors import Conflict, DomainError, ErrorCode, InvalidInput, NotFound
 
 from .middleware import BodyTruncated
 
@@ -49,14 +49,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, RequestDataTooBig):
         return error_response(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, str(exc), ErrorCode.BODY_TOO_LARGE)
     if isinstance(exc, Http404):
-        return error_response(404, str(exc) or "Not found.", "not_found")
+        return error_response(404, str(exc) or "Not found.", ErrorCode.NOT_FOUND)
     if isinstance(exc, exceptions.ValidationError):
         errors = _flatten(exc.detail)
         first = next(iter(errors.items()), ("", ["Invalid input."]))
         detail = f"{first[0]}: {first[1][0]}" if first[0] != "non_field_errors" else first[1][0]
-        # A field that checks a value by lots.values' rules keeps that rule's code.
-        rule = _flatten(exc.get_codes()).get(first[0], ["invalid"])[0]
-        return error_response(400, detail, rule if rule in _VALUE_CODES else "invalid", errors)
+        # A field that checks a value by core.values' rules keeps that rule's code.
+        rule = _flatten(exc.get_codes()).get(first[0], [ErrorCode.INVALID])[0]
+        return error_response(400, detail, rule if rule in _VALUE_CODES else ErrorCode.INVALID, errors)
     if isinstance(exc, exceptions.ParseError):
         parse_code = ErrorCode.BODY_TRUNCATED if isinstance(exc, BodyTruncated) else ErrorCode.MALFORMED
         return error_response(400, str(exc.detail), parse_code, {"body": [str(exc.detail)]})

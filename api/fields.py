@@ -1,12 +1,12 @@
-"""Input fields that hold numbers and times to lots.values' rules before a service sees them."""
+"""Input fields that hold numbers and times to core.values' rules before a service sees them."""
 
 from datetime import datetime
 from typing import Any
 
 from rest_framework import serializers
 
-from lots.exceptions import InvalidInput
-from lots.values import moment
+from core.errors import ErrorCode, InvalidInput
+from core.values import moment
 
 
 class NumberField(serializers.FloatField):
@@ -16,12 +16,12 @@ class NumberField(serializers.FloatField):
     def to_internal_value(self, data: Any) -> float:
         if isinstance(data, bool) or not isinstance(data, int | float | str):
             kind = "true/false" if isinstance(data, bool) else type(data).__name__
-            raise serializers.ValidationError(f"A number is required, not {kind}.", code="invalid")
+            raise serializers.ValidationError(f"A number is required, not {kind}.", code=ErrorCode.INVALID)
         return float(super().to_internal_value(data))
 
 
 class AwareDateTimeField(serializers.DateTimeField):
-    """ISO 8601 with an offset, within the record's time range (lots.values.moment)."""
+    """ISO 8601 with an offset, within the record's time range (core.values.moment)."""
 
     def to_internal_value(self, value: Any) -> datetime:
         try:
@@ -36,5 +36,5 @@ class TextField(serializers.CharField):
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             kind = "true/false" if isinstance(data, bool) else type(data).__name__
-            raise serializers.ValidationError(f"A string is required, not {kind}.", code="invalid")
+            raise serializers.ValidationError(f"A string is required, not {kind}.", code=ErrorCode.INVALID)
         return str(super().to_internal_value(data))

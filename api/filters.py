@@ -6,12 +6,12 @@ from typing import Any
 from django import forms
 from django_filters import rest_framework as filters
 
-from lots.exceptions import InvalidInput
-from lots.values import moment
+from core.errors import ErrorCode, InvalidInput
+from core.values import moment
 
 
 class RecordTimeField(forms.DateTimeField):
-    """An ISO 8601 time with its offset, in the record's range (lots.values); anything else,
+    """An ISO 8601 time with its offset, in the record's range (core.values); anything else,
     naive times included (API.md: a time without an offset is refused), is a 400 naming it."""
 
     def to_python(self, value: Any) -> datetime | None:
@@ -22,7 +22,9 @@ class RecordTimeField(forms.DateTimeField):
         except InvalidInput as error:
             # As a parameter: django-filter applies `message % params`, and the message quotes
             # the client's text, which may hold a "%".
-            raise forms.ValidationError("%(reason)s", code="invalid", params={"reason": error.message}) from None
+            raise forms.ValidationError(
+                "%(reason)s", code=ErrorCode.INVALID, params={"reason": error.message}
+            ) from None
 
 
 class RecordTimeFilter(filters.IsoDateTimeFilter):

@@ -12,10 +12,10 @@ from django.db import IntegrityError, transaction
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from lots.exceptions import ErrorCode
+from core.errors import ErrorCode
+from core.idempotency import MAX_KEY_LENGTH, FirstResponse, first_response, keep_response
 
 from .errors import error_response
-from .models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 
@@ -37,14 +37,12 @@ def idempotent(handler: Handler) -> Handler:
         key = request.headers.get(HEADER)
         if not key:
             return handler(view, request, *args, **kwargs)
-        if len(key) > 255:
-            return error_response(
-                400, "Idempotency-Key is at most 255 characters.", "invalid", {HEADER: ["At most 255 characters."]}
-            )
+        if len(key) > MAX_KEY_LENGTH:
+            return key_too_long()
         fingerprint = _fingerprint(request)
         user_id = request.user.pk  # authenticated: the permission check ran before the handler
         assert user_id is not None
-        previous = IdempotencyKey.objects.filter(user_id=user_id, key=key).first()
+        previous = first_response(user_id=user_id, key=key)
         if previous is not None:
             return _replay(previous, fingerprint)
         try:
@@ -52,7 +50,7 @@ def idempotent(handler: Handler) -> Handler:
             with transaction.atomic():
                 response = handler(view, request, *args, **kwargs)
                 if 200 <= response.status_code < 300:
-                    IdempotencyKey.objects.create(
+                    keep_response(
                         user_id=user_id,
                         key=key,
                         method=request.method or "",
@@ -63,7 +61,7 @@ def idempotent(handler: Handler) -> Handler:
                     )
         except IntegrityError:
             # A concurrent request with the same key won the race; replay what it stored.
-            previous = IdempotencyKey.objects.filter(user_id=user_id, key=key).first()
+            previous = first_response(user_id=user_id, key=key)
             if previous is None:
                 raise
             return _replay(previous, fingerprint)
@@ -72,7 +70,16 @@ def idempotent(handler: Handler) -> Handler:
     return wrapper
 
 
-def _replay(previous: IdempotencyKey, fingerprint: str) -> Response:
+def key_too_long() -> Response:
+    return error_response(
+        400,
+        f"Idempotency-Key is at most {MAX_KEY_LENGTH} characters.",
+        ErrorCode.INVALID,
+        {HEADER: [f"At most {MAX_KEY_LENGTH} characters."]},
+    )
+
+
+def _replay(previous: FirstResponse, fingerprint: str) -> Response:
     if previous.body_sha256 != fingerprint:
         return error_response(
             409,

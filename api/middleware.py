@@ -24,9 +24,8 @@ from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.exceptions import ParseError
 
-from lots.exceptions import ErrorCode
+from core.errors import ErrorCode
 
-from .codes import TransportCode
 from .parsers import NUL_MESSAGE, has_nul, printable
 
 try:
@@ -159,5 +158,5 @@ class NulCharacterMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         field = nul_field(request)
         if field is not None:
-            return _error(400, f"{field}: {NUL_MESSAGE}", TransportCode.NUL_CHARACTER, {field: [NUL_MESSAGE]})
+            return _error(400, f"{field}: {NUL_MESSAGE}", ErrorCode.NUL_CHARACTER, {field: [NUL_MESSAGE]})
         return self.get_response(request)

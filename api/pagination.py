@@ -4,9 +4,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 
-from lots.exceptions import InvalidInput
-
-from .codes import TransportCode
+from core.errors import ErrorCode, InvalidInput
 
 _BIGINT = 2**63
 
@@ -40,7 +38,7 @@ class CursorByIdPagination(CursorPagination):
             raise InvalidInput(
                 "cursor is not one this API gave: follow the next and previous links.",
                 field="cursor",
-                code=TransportCode.BAD_CURSOR,
+                code=ErrorCode.BAD_CURSOR,
             )
         return cursor
 
@@ -52,7 +50,7 @@ class CursorByIdPagination(CursorPagination):
             return int(self.page_size or 0)
         if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
             raise InvalidInput(
-                "page_size is a whole number of at least 1.", field="page_size", code=TransportCode.BAD_PAGE_SIZE
+                "page_size is a whole number of at least 1.", field="page_size", code=ErrorCode.BAD_PAGE_SIZE
             )
         return min(int(raw), self.max_page_size)
 

@@ -14,9 +14,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.utils.json import strict_constant
 
-from lots.exceptions import InvalidInput
-
-from .codes import TransportCode
+from core.errors import ErrorCode, InvalidInput
 
 MAX_JSON_DEPTH = 64
 NUL_MESSAGE = "Text may not contain the NUL character (U+0000)."
@@ -43,7 +41,7 @@ def refuse(field: str, message: str, code: str) -> InvalidInput:
 
 
 def _too_deep(field: str) -> InvalidInput:
-    return refuse(field, f"JSON may nest at most {MAX_JSON_DEPTH} levels deep.", TransportCode.TOO_DEEP)
+    return refuse(field, f"JSON may nest at most {MAX_JSON_DEPTH} levels deep.", ErrorCode.TOO_DEEP)
 
 
 def json_check(data: Any, *, prefix: str = "", strings: bool = True) -> None:
@@ -55,7 +53,7 @@ def json_check(data: Any, *, prefix: str = "", strings: bool = True) -> None:
         value, path, depth = stack.pop()
         if isinstance(value, str):
             if strings and has_nul(value):
-                raise refuse(printable(path) or "body", NUL_MESSAGE, TransportCode.NUL_CHARACTER)
+                raise refuse(printable(path) or "body", NUL_MESSAGE, ErrorCode.NUL_CHARACTER)
             continue
         if not isinstance(value, dict | list):
             continue
@@ -64,7 +62,7 @@ def json_check(data: Any, *, prefix: str = "", strings: bool = True) -> None:
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, child in items:
             if strings and isinstance(key, str) and has_nul(key):
-                raise refuse(_child(path, key), NUL_MESSAGE, TransportCode.NUL_CHARACTER)
+                raise refuse(_child(path, key), NUL_MESSAGE, ErrorCode.NUL_CHARACTER)
             stack.append((child, _child(path, key), depth + 1))
 
 

@@ -1,38 +1,14 @@
-"""Roles are Django groups: operator < engineer < admin. Superusers are admins."""
+"""DRF's permission classes, on the roles of core.roles."""
 
-from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
+from core.roles import Role, user_role
+
 if TYPE_CHECKING:  # rest_framework.views imports this module through its settings
     from rest_framework.views import APIView
-
-
-class Role(IntEnum):
-    OPERATOR = 1
-    ENGINEER = 2
-    ADMIN = 3
-
-
-ROLE_NAMES = {role.name.lower(): role for role in Role}
-
-
-def user_role(user: AbstractBaseUser | AnonymousUser | None) -> Role | None:
-    if user is None or not user.is_authenticated:
-        return None
-    if getattr(user, "is_superuser", False):
-        return Role.ADMIN
-    # Cached on the user object: a request asks once, however many checks it makes.
-    cached: Role | None | bool = getattr(user, "_celltrace_role", False)
-    if cached is not False:
-        return cached  # type: ignore[return-value]
-    names = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
-    role = max((ROLE_NAMES[n] for n in names if n in ROLE_NAMES), default=None)
-    user._celltrace_role = role  # type: ignore[union-attr,attr-defined]
-    return role
 
 
 class HasRole(BasePermission):

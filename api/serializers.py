@@ -6,9 +6,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from audit.models import AuditEvent
+from core.units import kind_dimensions
 from lots.identifiers import digital_link
 from lots.models import Item, ItemKind, Polarity
-from lots.units import kind_dimensions
 from measurements.models import Category, Level, ModelType, Parameter, Scope
 from traceability.models import Hold, Operation, Station, Step
 

@@ -15,7 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.models import AuditEvent
-from lots.exceptions import ErrorCode, InvalidInput, NotFound
+from core.errors import ErrorCode, InvalidInput, NotFound
+from core.roles import Role
 from lots.labels import label_pdf, label_png
 from lots.models import Item, ItemKind, ItemStatus
 from lots.selectors import item_get, item_queryset
@@ -40,7 +41,6 @@ from . import serializers as s
 from .fields import TextField
 from .filters import RecordTimeFilter
 from .idempotency import idempotent
-from .permissions import Role
 from .renderers import DataclassJSONRenderer
 
 

@@ -39,16 +39,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from lots.exceptions import ErrorCode, InvalidInput
+from core.errors import ErrorCode, InvalidInput
+from core.idempotency import MAX_KEY_LENGTH, first_response, keep_response
+from core.roles import Role
 from measurements.ingest import FIELDS, REQUIRED, SUBJECTS, BulkInvalid, RowError, measurements_ingest
 
-from .codes import TransportCode
 from .errors import error_response
 from .fields import TextField
-from .idempotency import HEADER, _replay
-from .models import IdempotencyKey
+from .idempotency import HEADER, _replay, key_too_long
 from .parsers import CheckedJSONParser, has_nul, json_loads
-from .permissions import Role
 
 READ_BYTES = 1024 * 1024
 CSV_TYPES = ("text/csv", "application/csv")
@@ -150,7 +149,7 @@ def _csv_data(reader: Any, header: list[str]) -> Iterator[dict[Any, Any] | None]
 def _nul(number: int, row: dict[str, str]) -> BulkInvalid:
     """PostgreSQL text cannot hold NUL: the row and field are named instead of a database error."""
     field = next(name for name, value in row.items() if has_nul(value))
-    error = RowError(number, field, "contains a NUL character (0x00).", TransportCode.NUL_CHARACTER)
+    error = RowError(number, field, "contains a NUL character (0x00).", ErrorCode.NUL_CHARACTER)
     return BulkInvalid([error], complete=False)
 
 
@@ -237,15 +236,13 @@ class MeasurementBulkView(APIView):
         key = request.headers.get(HEADER)
         if not key:
             return self._ingest(request, _Body(request), media)
-        if len(key) > 255:
-            return error_response(
-                400, "Idempotency-Key is at most 255 characters.", "invalid", {HEADER: ["At most 255 characters."]}
-            )
+        if len(key) > MAX_KEY_LENGTH:
+            return key_too_long()
         digest = hashlib.sha256()
         body = _Body(request, digest)
         user_id = request.user.pk  # authenticated: the permission check ran before the handler
         assert user_id is not None
-        previous = IdempotencyKey.objects.filter(user_id=user_id, key=key).first()
+        previous = first_response(user_id=user_id, key=key)
         if previous is not None:
             body.drain()
             return _replay(previous, self._fingerprint(request, digest))
@@ -253,7 +250,7 @@ class MeasurementBulkView(APIView):
             with transaction.atomic():
                 response = self._ingest(request, body, media)
                 body.drain()
-                IdempotencyKey.objects.create(
+                keep_response(
                     user_id=user_id,
                     key=key,
                     method=request.method or "",
@@ -263,7 +260,7 @@ class MeasurementBulkView(APIView):
                     response=response.data,
                 )
         except IntegrityError:
-            previous = IdempotencyKey.objects.filter(user_id=user_id, key=key).first()
+            previous = first_response(user_id=user_id, key=key)
             if previous is None:
                 raise
             return _replay(previous, self._fingerprint(request, digest))

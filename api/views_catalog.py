@@ -7,12 +7,12 @@ from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.roles import Role
 from measurements.models import Category, Parameter, Scope
 from measurements.services_catalog import parameter_create, parameter_update
 
 from . import serializers as s
 from .idempotency import idempotent
-from .permissions import Role
 
 
 class ParameterFilter(filters.FilterSet):

@@ -16,16 +16,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import Conflict, ErrorCode, InvalidInput, NotFound
+from core.roles import Role, user_role
 from datasets.dictionary import dictionary_csv, dictionary_json
 from datasets.models import Export, ExportStatus
 from datasets.services import CONTENT_TYPES, DOWNLOAD_TABLES, export_expired, export_request
-from lots.exceptions import Conflict, InvalidInput, NotFound
 from measurements.models import ModelType
 
 from .errors import error_response
 from .fields import TextField
 from .idempotency import idempotent
-from .permissions import Role, user_role
 from .schema import ErrorSerializer
 
 
@@ -169,12 +169,14 @@ class ExportDetailView(APIView):
 
 def _downloadable(export: Export) -> None:
     if export.status != ExportStatus.DONE:
-        raise Conflict(f"Export {export.pk} is {export.status}, not done.", code="export_not_done")
+        raise Conflict(f"Export {export.pk} is {export.status}, not done.", code=ErrorCode.EXPORT_NOT_DONE)
 
 
 def _gone(export: Export) -> Response:
     return error_response(
-        status.HTTP_410_GONE, f"Export {export.pk} expired at {export.expires_at:%Y-%m-%dT%H:%M:%SZ}.", "expired"
+        status.HTTP_410_GONE,
+        f"Export {export.pk} expired at {export.expires_at:%Y-%m-%dT%H:%M:%SZ}.",
+        ErrorCode.EXPIRED,
     )
 
 

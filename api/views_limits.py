@@ -9,13 +9,13 @@ from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.roles import Role
 from lots.models import Polarity
 from measurements.models import OnViolation, SpecificationLimit
 from measurements.services_limits import PRODUCT_MAX, limit_set
 
 from .fields import NumberField, TextField
 from .idempotency import idempotent
-from .permissions import Role
 
 
 class LimitSerializer(serializers.Serializer[SpecificationLimit]):

@@ -12,7 +12,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from lots.exceptions import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound
 from lots.selectors import item_get
 from measurements.files import FileSizeLimitHandler, attachment_response, multipart_limit_check
 from measurements.models import Measurement, ModelType, Parameter

@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import Any, TextIO
 
-from lots.spreadsheet import cell_text, cell_value, csv_writer
+from core.spreadsheet import cell_text, cell_value, csv_writer
 from measurements.models import ModelType, Parameter
 
 from .columns import Column

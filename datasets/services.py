@@ -30,9 +30,9 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from lots.exceptions import ErrorCode, InvalidInput
+from core.errors import ErrorCode, InvalidInput
+from core.values import moment
 from lots.models import ItemKind, ItemStatus
-from lots.values import moment
 from measurements.models import Level, ModelType, Parameter
 
 from .columns import AGGREGATIONS, GRANULARITIES, GROUP_KEYS

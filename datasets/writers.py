@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from lots.spreadsheet import cell_text, cell_value, csv_writer
+from core.spreadsheet import cell_text, cell_value, csv_writer
 
 from .blocks import Block, WideRows
 from .columns import Column

@@ -13,7 +13,7 @@ from epcpy import (
 )
 from epcpy.epc_schemes.base_scheme import EPCScheme
 
-from .exceptions import ErrorCode, InvalidInput
+from core.errors import ErrorCode, InvalidInput
 
 _HEX = re.compile(r"^(0x)?[0-9A-Fa-f]{24,}$")
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from .values import QUANTITY_LIMIT, finite_q
+from core.values import QUANTITY_LIMIT, finite_q
 
 
 class Level(models.TextChoices):
@@ -51,7 +51,7 @@ class ItemKind(models.Model):
     name = models.CharField(max_length=128)
     level = models.CharField(max_length=16, choices=Level.choices)
     default_unit = models.CharField(max_length=32)
-    # The dimensions its quantities may be given in (lots.units.DIMENSIONS), its own first:
+    # The dimensions its quantities may be given in (core.units.DIMENSIONS), its own first:
     # ["volume", "mass"] for a solvent. Empty: only that of default_unit.
     dimensions = models.JSONField(default=list, blank=True)
     code_prefix = models.CharField(max_length=8, unique=True)

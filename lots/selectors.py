@@ -2,7 +2,8 @@
 
 from django.db.models import Q, QuerySet
 
-from .exceptions import ErrorCode, InvalidInput, NotFound
+from core.errors import ErrorCode, InvalidInput, NotFound
+
 from .identifiers import code_from_digital_link, epc_normalize, foreign_label
 from .models import Item
 

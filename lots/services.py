@@ -9,8 +9,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit.services import Actor, actor_user, audit_record
+from core.errors import Conflict, ErrorCode, InvalidInput
+from core.units import convert, density_parse, is_length, parse_unit, quantity_in_kind_unit, to_decimal
+from core.values import number
 
-from .exceptions import Conflict, ErrorCode, InvalidInput
 from .identifiers import epc_normalize
 from .models import (
     STATUS_TRANSITIONS,
@@ -23,8 +25,6 @@ from .models import (
     Polarity,
     status_sources,
 )
-from .units import convert, density_parse, is_length, parse_unit, quantity_in_kind_unit, to_decimal
-from .values import number
 
 
 def kind_get(code: object, *, field: str = "kind") -> ItemKind:

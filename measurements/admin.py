@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from lots.exceptions import DomainError
+from core.errors import DomainError
 
 from .models import Parameter
 from .services_catalog import CATALOG_FIELDS, parameter_check, parameter_create, parameter_update, parameter_values

@@ -16,11 +16,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import Actor, audit_record_many
-from lots.exceptions import Conflict, InvalidInput
+from core.errors import Conflict, ErrorCode, InvalidInput
 from traceability.models import Step
 
 from .models import Measurement, Parameter
-from .services_catalog import CATALOG_FIELDS, CatalogError, parameter_validate, parameter_values
+from .services_catalog import CATALOG_FIELDS, parameter_validate, parameter_values
 
 DEFAULT_PATH = Path(__file__).with_name("catalog.csv")
 # The file sets every catalog field but file_types, which engineers set on the parameters they upload files for.
@@ -185,7 +185,7 @@ def catalog_load(*, path: Path = DEFAULT_PATH, actor: Actor = None) -> CatalogLo
             raise Conflict(
                 f"The file changes the unit of parameters with measurements: {', '.join(names)}.",
                 errors={f"{code}.unit": ["Has measurements in its stored unit."] for code in names},
-                code=CatalogError.UNIT_IN_USE,
+                code=ErrorCode.UNIT_IN_USE,
             )
         Parameter.objects.bulk_create(created)
         if updated:

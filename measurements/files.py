@@ -19,10 +19,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 from django.http import FileResponse
 
-from lots.exceptions import InvalidInput
+from core.errors import ErrorCode, InvalidInput
 
-BAD_FILE = "bad_file"  # = MeasurementError.BAD_FILE
-UNKNOWN_FILE_TYPE = "unknown_file_type"
 _HEAD_BYTES = 512
 
 
@@ -90,7 +88,7 @@ def allowed_types(entries: Iterable[str]) -> list[str]:
 
 
 def _refuse(message: str) -> InvalidInput:
-    return InvalidInput(message, field="file", code=BAD_FILE)
+    return InvalidInput(message, field="file", code=ErrorCode.BAD_FILE)
 
 
 def size_limit_check(size: int | None) -> None:

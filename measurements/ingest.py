@@ -53,10 +53,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import Actor, actor_user, audit_record
-from lots.exceptions import DomainError, ErrorCode, InvalidInput
+from core.errors import DomainError, ErrorCode, InvalidInput
+from core.values import finite, moment, number
 from lots.models import Item
 from lots.selectors import item_lookup_q
-from lots.values import finite, moment, number
 from traceability.models import Operation, Station
 
 from .holds_limits import Violation, limit_holds_place
@@ -65,7 +65,6 @@ from .selectors import items_in_process
 from .selectors_limits import limit_book
 from .services import (
     Linear,
-    MeasurementError,
     assigned_position,
     in_process_error,
     linear_to_canonical,
@@ -394,9 +393,7 @@ class _Rules:
                 raise _again(found)
             if _blank(code) is None:
                 raise InvalidInput("parameter is required.", field="parameter")
-            raise InvalidInput(
-                f"Unknown parameter {code!r}.", field="parameter", code=MeasurementError.UNKNOWN_PARAMETER
-            )
+            raise InvalidInput(f"Unknown parameter {code!r}.", field="parameter", code=ErrorCode.UNKNOWN_PARAMETER)
         parameter_pk, parameter = found
         linear, sent_unit = self._linear(parameter_pk, parameter, get("unit"))
         sent = get("value")

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 
-from lots.values import finite_q, time_q
+from core.values import finite_q, time_q
 
 
 class Scope(models.TextChoices):

@@ -10,11 +10,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import Actor, actor_user, audit_record
-from lots.exceptions import Conflict, ErrorCode, InvalidInput, NotFound
+from core.errors import Conflict, ErrorCode, InvalidInput, NotFound
+from core.units import convert, ureg
+from core.values import finite, finite_all, moment_check, number
 from lots.models import Item
 from lots.selectors import item_get
-from lots.units import convert, ureg
-from lots.values import finite, finite_all, moment_check, number
 from traceability.models import Operation, Station
 from traceability.services import station_get
 
@@ -25,15 +25,6 @@ from .selectors import InProcess, items_in_process
 from .selectors_limits import limit_book
 
 MAX_SERIES_POINTS = 1_000_000
-
-
-class MeasurementError:
-    UNKNOWN_PARAMETER = "unknown_parameter"
-    NO_OPERATION_AT_STATION = "no_operation_at_station"
-    AMBIGUOUS_ITEM = "ambiguous_item"
-    BAD_SERIES = "bad_series"
-    BAD_FILE = "bad_file"
-    ALREADY_CORRECTED = "already_corrected"
 
 
 @dataclass(frozen=True)
@@ -85,9 +76,7 @@ def parameter_get(code: object, *, field: str = "parameter") -> Parameter:
     try:
         return Parameter.objects.select_related("step").get(code=code)
     except (Parameter.DoesNotExist, ValueError, TypeError):
-        raise InvalidInput(
-            f"Unknown parameter {code!r}.", field=field, code=MeasurementError.UNKNOWN_PARAMETER
-        ) from None
+        raise InvalidInput(f"Unknown parameter {code!r}.", field=field, code=ErrorCode.UNKNOWN_PARAMETER) from None
 
 
 def out_of_range(parameter: Parameter, values: Sequence[float]) -> bool:
@@ -99,21 +88,19 @@ def series_to_canonical(series: object, parameter: Parameter, *, field: str = "s
     """{"x": [...], "y": [...], "x_unit", "x_kind": "time"|"position", "y_unit"?} with y in the
     canonical unit and x in s (time) or m (position)."""
     if not isinstance(series, dict):
-        raise InvalidInput('series is {"x": [...], "y": [...], ...}.', field=field, code=MeasurementError.BAD_SERIES)
+        raise InvalidInput('series is {"x": [...], "y": [...], ...}.', field=field, code=ErrorCode.BAD_SERIES)
     x, y = series.get("x"), series.get("y")
     if not isinstance(x, list) or not isinstance(y, list) or not x:
-        raise InvalidInput(
-            "series.x and series.y are non-empty lists.", field=f"{field}.x", code=MeasurementError.BAD_SERIES
-        )
+        raise InvalidInput("series.x and series.y are non-empty lists.", field=f"{field}.x", code=ErrorCode.BAD_SERIES)
     if len(x) != len(y):
         raise InvalidInput(
-            f"series.x has {len(x)} points and series.y {len(y)}.", field=f"{field}.y", code=MeasurementError.BAD_SERIES
+            f"series.x has {len(x)} points and series.y {len(y)}.", field=f"{field}.y", code=ErrorCode.BAD_SERIES
         )
     if len(x) > MAX_SERIES_POINTS:
-        raise InvalidInput(f"At most {MAX_SERIES_POINTS} points.", field=f"{field}.x", code=MeasurementError.BAD_SERIES)
+        raise InvalidInput(f"At most {MAX_SERIES_POINTS} points.", field=f"{field}.x", code=ErrorCode.BAD_SERIES)
     kind = series.get("x_kind", "time")
     if kind not in ("time", "position"):
-        raise InvalidInput("x_kind is time or position.", field=f"{field}.x_kind", code=MeasurementError.BAD_SERIES)
+        raise InvalidInput("x_kind is time or position.", field=f"{field}.x_kind", code=ErrorCode.BAD_SERIES)
     target = "s" if kind == "time" else "m"
     x_unit = series.get("x_unit") or target
     x_linear = Linear(
@@ -171,19 +158,19 @@ def in_process_error(found: InProcess, *, station: str, at: datetime) -> Conflic
         return Conflict(
             f"No operation ran at {station} at {at.isoformat()}.",
             field="measured_at",
-            code=MeasurementError.NO_OPERATION_AT_STATION,
+            code=ErrorCode.NO_OPERATION_AT_STATION,
         )
     if found.reason == "several_items":
         return Conflict(
             f"Operation {found.operation_id} at {station} has several items in process; send the item.",
             field="item",
-            code=MeasurementError.AMBIGUOUS_ITEM,
+            code=ErrorCode.AMBIGUOUS_ITEM,
         )
     if found.reason:
         return Conflict(
             f"No item was in process at {station} at {at.isoformat()}; send the item.",
             field="item",
-            code=MeasurementError.AMBIGUOUS_ITEM,
+            code=ErrorCode.AMBIGUOUS_ITEM,
         )
     return None
 
@@ -385,7 +372,7 @@ def measurement_correct(
     if Measurement.objects.filter(supersedes=old).exists():
         raise Conflict(
             f"Measurement {old.pk} was already corrected; correct its latest version.",
-            code=MeasurementError.ALREADY_CORRECTED,
+            code=ErrorCode.ALREADY_CORRECTED,
         )
     merged = MeasurementInput(
         parameter=old.parameter.code,

@@ -14,23 +14,12 @@ from django.core.validators import URLValidator, validate_slug
 from django.db import IntegrityError, transaction
 
 from audit.services import Actor, audit_record
-from lots.exceptions import Conflict, ErrorCode, InvalidInput, NotFound
-from lots.units import parse_unit
+from core.errors import Conflict, ErrorCode, InvalidInput, NotFound
+from core.units import parse_unit
 from traceability.models import Step
 
-from .files import DEFAULT_TYPES, UNKNOWN_FILE_TYPE, file_types_unknown
+from .files import DEFAULT_TYPES, file_types_unknown
 from .models import Category, Level, ModelType, Parameter, Scope
-
-
-class CatalogError:
-    """Error codes of the catalog beyond the shared ones in `lots.exceptions.ErrorCode`."""
-
-    UNKNOWN_PARAMETER = "unknown_parameter"
-    BAD_RANGE = "bad_range"
-    UNIT_IN_USE = "unit_in_use"
-    CODE_IMMUTABLE = "code_immutable"
-    UNKNOWN_FIELD = "unknown_field"
-
 
 CRITICALITY_FIELDS: tuple[str, ...] = tuple(f"criticality_{model}" for model in ModelType.values)
 # Every field of a parameter but its code, which never changes once created.
@@ -134,7 +123,11 @@ def parameter_validate(values: Mapping[str, Any], *, steps: Collection[str] | No
         if not isinstance(value, list) or not all(isinstance(x, str) and x.strip() for x in value):
             bad(name, "A list of non-empty texts is required.")
         elif name == "file_types" and (unknown := file_types_unknown(value)):
-            bad(name, f"Unknown file types {', '.join(unknown)}: one of {', '.join(DEFAULT_TYPES)}.", UNKNOWN_FILE_TYPE)
+            bad(
+                name,
+                f"Unknown file types {', '.join(unknown)}: one of {', '.join(DEFAULT_TYPES)}.",
+                ErrorCode.UNKNOWN_FILE_TYPE,
+            )
     bounds = []
     for name in ("typical_min", "typical_max"):
         value = values[name]
@@ -145,7 +138,7 @@ def parameter_validate(values: Mapping[str, Any], *, steps: Collection[str] | No
         else:
             bounds.append(value)
     if len(bounds) == 2 and bounds[0] > bounds[1]:
-        bad("typical_max", f"typical_max ({bounds[1]}) is below typical_min ({bounds[0]}).", CatalogError.BAD_RANGE)
+        bad("typical_max", f"typical_max ({bounds[1]}) is below typical_min ({bounds[0]}).", ErrorCode.BAD_RANGE)
     iri = values["ontology_iri"]
     if isinstance(iri, str) and iri:
         try:
@@ -171,7 +164,7 @@ def parameter_check(*, values: Mapping[str, Any], current: Parameter | None = No
         raise Conflict(
             f"{current.code} has measurements stored in {current.unit!r}; its unit cannot change.",
             field="unit",
-            code=CatalogError.UNIT_IN_USE,
+            code=ErrorCode.UNIT_IN_USE,
         )
 
 
@@ -236,15 +229,15 @@ def parameter_update(*, actor: Actor, code: str, data: Mapping[str, Any]) -> Par
     """Change some fields of one parameter; only fields whose value changes are written and audited."""
     for name, value in data.items():
         if name == "code" and value != code:
-            raise InvalidInput("The code of a parameter never changes.", field="code", code=CatalogError.CODE_IMMUTABLE)
+            raise InvalidInput("The code of a parameter never changes.", field="code", code=ErrorCode.CODE_IMMUTABLE)
         if name not in CATALOG_FIELDS and name != "code":
-            raise InvalidInput(f"{name!r} is not a field of a parameter.", field=name, code=CatalogError.UNKNOWN_FIELD)
+            raise InvalidInput(f"{name!r} is not a field of a parameter.", field=name, code=ErrorCode.UNKNOWN_FIELD)
     with transaction.atomic():
         # Locked so that two engineers editing the same parameter each audit what they really replaced.
         # order_by("pk") drops the default ordering, whose outer join to step FOR UPDATE refuses.
         parameter = Parameter.objects.select_for_update().filter(code=code).order_by("pk").first()
         if parameter is None:
-            raise NotFound(f"No parameter {code!r}.", field="code", code=CatalogError.UNKNOWN_PARAMETER)
+            raise NotFound(f"No parameter {code!r}.", field="code", code=ErrorCode.UNKNOWN_PARAMETER)
         before = parameter_values(parameter)
         after = before | {k: v for k, v in data.items() if k != "code"}
         if after["step"] == "":

@@ -9,9 +9,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import Actor, actor_user, audit_record
-from lots.exceptions import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput
+from core.values import finite, number
 from lots.models import Polarity
-from lots.values import finite, number
 
 from .models import OnViolation, SpecificationLimit
 from .services import linear_to_canonical, parameter_get

@@ -13,9 +13,9 @@ from typing import Any
 from django.db import transaction
 
 from audit.services import Actor
-from lots.exceptions import ErrorCode, InvalidInput
+from core.errors import ErrorCode, InvalidInput
+from core.units import convert
 from lots.models import Item
-from lots.units import convert
 
 from .models import LineageEdge
 from .services import EPSILON, InputSpec, OperationResult, OutputSpec, ScrapSpec, StretchSpec, operation_record

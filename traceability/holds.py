@@ -8,10 +8,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import Actor, actor_user, audit_record
-from lots.exceptions import Conflict, ErrorCode, InvalidInput, NotFound
+from core.errors import Conflict, ErrorCode, InvalidInput, NotFound
+from core.values import moment_check, number
 from lots.models import Item, ItemStatus
 from lots.services import item_status_set
-from lots.values import moment_check, number
 
 from .models import Hold, HoldItem, LineageEdge, Operation, OperationInput
 from .selectors import MAX_DEPTH, position_down_cte

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from lots.values import finite_q, time_q
+from core.values import finite_q, time_q
 
 
 class Step(models.Model):

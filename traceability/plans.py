@@ -7,10 +7,10 @@ anything; an OutputPlan's edges say which stretch of which input each output cam
 from dataclasses import dataclass, field
 from typing import Any
 
-from lots.exceptions import Conflict, ErrorCode, InvalidInput
+from core.errors import Conflict, ErrorCode, InvalidInput
+from core.values import number
 from lots.models import Item, ItemKind, Polarity
 from lots.services import kind_get, kind_quantity, length_of
-from lots.values import number
 
 from .models import OperationInput, Scrap
 

@@ -5,7 +5,7 @@ One statement of the rule for `POST /api/scan/` and the station page.
 
 from dataclasses import dataclass, field
 
-from lots.exceptions import ErrorCode, NotFound
+from core.errors import ErrorCode, NotFound
 from lots.identifiers import foreign_label
 from lots.models import Item, ItemKind, ItemStatus
 from lots.selectors import item_get

@@ -5,7 +5,7 @@ from typing import Any
 from django.db import transaction
 
 from audit.services import Actor, audit_record
-from lots.exceptions import ErrorCode, InvalidInput
+from core.errors import ErrorCode, InvalidInput
 from lots.models import Item, ItemStatus
 from lots.services import item_snapshot, item_status_set, status_check
 

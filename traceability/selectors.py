@@ -11,9 +11,9 @@ from django.db import connection
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
-from lots.exceptions import DomainError
+from core.errors import DomainError
+from core.units import convert
 from lots.models import Item
-from lots.units import convert
 
 from .intervals import stretch_hi_sql, stretch_lo_sql, stretch_reaches_sql, vendor_functions
 from .models import LineageEdge, Operation, Station

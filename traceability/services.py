@@ -9,12 +9,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import Actor, actor_user, audit_record
-from lots.exceptions import Conflict, ErrorCode, InvalidInput
+from core.errors import Conflict, ErrorCode, InvalidInput
+from core.units import parse_unit, quantity_in_kind_unit, to_decimal
+from core.values import moment_check, number
 from lots.identifiers import epc_normalize
 from lots.models import Item, ItemStatus, Level
 from lots.services import codes_allocate, item_snapshot, item_status_set, length_of, status_check
-from lots.units import parse_unit, quantity_in_kind_unit, to_decimal
-from lots.values import moment_check, number
 
 from .models import PASSES_THROUGH, LineageEdge, Operation, OperationInput, Scrap, Station, Step
 from .plans import (

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from lots.exceptions import Conflict, ErrorCode
+from core.errors import Conflict, ErrorCode
 from lots.models import Item
 
 from .models import Hold

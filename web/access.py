@@ -1,4 +1,4 @@
-"""Who may open and submit which page: the API's roles (operator < engineer < admin), and a
+"""Who may open and submit which page: the roles of core.roles (operator < engineer < admin), and a
 domain error turned into a plain sentence on the page instead of an error page."""
 
 import functools
@@ -11,8 +11,8 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import render
 
-from api.permissions import Role, user_role
-from lots.exceptions import DomainError
+from core.errors import DomainError
+from core.roles import Role, has_role, user_role
 
 View = Callable[..., HttpResponseBase]
 
@@ -23,8 +23,7 @@ def role_required(role: Role) -> Callable[[View], View]:
     def decorator(view: View) -> View:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            have = user_role(request.user)
-            if have is None or have < role:
+            if not has_role(request.user, role):
                 needed = role.name.lower()
                 return render(request, "web/forbidden.html", {"needed": needed}, status=403)
             return view(request, *args, **kwargs)
@@ -41,8 +40,7 @@ def signed_in(request: HttpRequest) -> User:
 
 
 def can(request: HttpRequest, role: Role) -> bool:
-    have = user_role(request.user)
-    return have is not None and have >= role
+    return has_role(request.user, role)
 
 
 def explain(request: HttpRequest, error: DomainError) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 
-from api.models import IdempotencyKey
+from core.idempotency import first_response, keep_response, replace_response
 
 PREFIX = "web-form:"
 
@@ -21,7 +21,7 @@ def new_token() -> str:
 
 def submitted(*, user_id: int, token: str) -> int | None:
     """The id the write of this form's token stored, if it was submitted already."""
-    previous = IdempotencyKey.objects.filter(user_id=user_id, key=PREFIX + token[:64]).first() if token else None
+    previous = first_response(user_id=user_id, key=PREFIX + token[:64]) if token else None
     return int(previous.response["id"]) if previous is not None else None
 
 
@@ -35,12 +35,11 @@ def submit_once(*, user_id: int, token: str, path: str, write: Callable[[], int]
         return first, False
     try:
         with transaction.atomic():
-            stored = IdempotencyKey.objects.create(
+            entry_id = keep_response(
                 user_id=user_id, key=key, method="POST", path=path, body_sha256="", status_code=201, response={}
             )
             recorded = write()
-            stored.response = {"id": recorded}
-            stored.save(update_fields=["response"])
+            replace_response(entry_id=entry_id, response={"id": recorded})
             return recorded, True
     except IntegrityError:  # the twin post committed first
         first = submitted(user_id=user_id, token=token)

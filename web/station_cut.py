@@ -5,9 +5,9 @@ import math
 import re
 from typing import Any
 
-from lots.exceptions import DomainError, InvalidInput
+from core.errors import DomainError, InvalidInput
+from core.units import convert, is_length, parse_unit
 from lots.models import Item, ItemKind, Level
-from lots.units import convert, is_length, parse_unit
 from traceability.cutting import Cut
 from traceability.models import Station
 from traceability.selectors import next_unused_metre, sheet_pitch

@@ -14,14 +14,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from api.permissions import Role
+from core.errors import DomainError
+from core.roles import Role
+from core.units import display_unit
 from datasets.models import Export, ExportStatus
 from datasets.services import export_expired, export_request
 from datasets.table import GRANULARITIES, GROUP_KEYS
-from lots.exceptions import DomainError
 from lots.models import Item
 from lots.selectors import item_get, item_queryset
-from lots.units import display_unit
 from measurements.files import attachment_response
 from measurements.models import Category, Level, Parameter
 from measurements.selectors import measurement_queryset

@@ -9,11 +9,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from api.permissions import Role
-from lots.exceptions import DomainError
+from core.errors import DomainError
+from core.roles import Role
+from core.spreadsheet import cell_text, csv_writer
 from lots.models import Item, ItemKind
 from lots.selectors import item_get
-from lots.spreadsheet import cell_text, csv_writer
 from traceability.selectors import Genealogy, lineage_trace, lineage_track, track_ends
 
 from .access import explain, role_required

@@ -17,8 +17,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
-from api.permissions import Role
-from lots.exceptions import DomainError, InvalidInput
+from core.errors import DomainError, InvalidInput
+from core.roles import Role
 from lots.models import Item, ItemKind, ItemStatus
 from measurements.models import Category, Measurement, Parameter, Scope
 from measurements.selectors_limits import limit_applying, limit_text

@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     # Swagger UI and ReDoc files served from here: /api/docs/ works without internet access.
     "drf_spectacular_sidecar",
+    "core",
     "audit",
     "lots",
     "traceability",

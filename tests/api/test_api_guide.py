@@ -1,6 +1,7 @@
-"""docs/api.md stays honest: its error-code table is exactly the set of codes the code can
-answer with, and every /api/ path it names is routed, except those marked planned (which must
-not be routed yet: once they are, the guide has to say so)."""
+"""docs/api.md stays honest: its error-code table is exactly the one registry of codes
+(core.errors.ErrorCode), which holds every code the code can answer with; and every /api/ path
+it names is routed, except those marked planned (which must not be routed yet: once they are,
+the guide has to say so)."""
 
 import ast
 import re
@@ -11,22 +12,15 @@ from django.conf import settings
 from django.urls import Resolver404, resolve
 from rest_framework import exceptions as drf
 
-from api.codes import TransportCode
-from api.error_pages import PageCode
 from api.errors import _STATUS
-from lots.exceptions import ErrorCode
-from measurements import files
-from measurements.services import MeasurementError
-from measurements.services_catalog import CatalogError
+from core.errors import ErrorCode
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "api.md"
 SOURCE_APPS = ("api", "lots", "traceability", "measurements", "datasets", "audit")
 
-# Where codes are defined: the registries of constants ...
-REGISTRIES = (ErrorCode, TransportCode, PageCode, MeasurementError, CatalogError)
-MODULE_CODES = (files.BAD_FILE, files.UNKNOWN_FILE_TYPE)
-# ... and literals at the calls that raise or answer errors: the code's keyword, or its position.
+# Codes the code answers with beyond the registry's members it names: literals at the calls that
+# raise or answer errors (the code's keyword, or its position) ...
 ERROR_CALLS = {"InvalidInput": None, "NotFound": None, "Conflict": None, "ValidationError": None}
 ERROR_CALLS |= {"refuse": 2, "RowError": 3, "error_response": 2, "_error": 2, "_json": 2}
 # DRF's own exceptions that this configuration answers with (authentication classes, HasRole,
@@ -87,8 +81,14 @@ def _families() -> set[str]:
 
 
 def defined_codes() -> set[str]:
-    codes = {value for registry in REGISTRIES for name, value in vars(registry).items() if name.isupper()}
-    codes |= set(MODULE_CODES) | _families()
+    """The one registry."""
+    return {code.value for code in ErrorCode}
+
+
+def answered_codes() -> set[str]:
+    """Codes the code can answer with that do not name a registry member: literals, the
+    families' defaults, DRF's own."""
+    codes = _families()
     for path in _source_files():
         codes |= literal_codes(ast.parse(path.read_text(), filename=str(path)))
     codes |= {exc.default_code for exc in DRF_ANSWERS}
@@ -143,10 +143,20 @@ def test_each_row_gives_http_error_statuses():
     assert all(400 <= status < 600 for statuses in table.values() for status in statuses), table
 
 
-def test_the_collection_finds_literal_registry_and_drf_codes():
-    codes = defined_codes()
-    # literals in views (export_not_done, expired), a registry, a family default, DRF's own
-    assert {"export_not_done", "expired", "nul_character", "conflict", "not_authenticated"} <= codes
+def test_every_code_the_code_answers_is_in_the_registry():
+    assert answered_codes() - defined_codes() == set()
+
+
+def test_the_registry_holds_each_code_once():
+    # An enum member with another's value is an alias, not a new code: none may exist.
+    assert len(ErrorCode.__members__) == len(ErrorCode)
+    assert all(code.value == name.lower() for name, code in ErrorCode.__members__.items())
+
+
+def test_the_collection_finds_registry_family_and_drf_codes():
+    # the registry (export_not_done, nul_character), a family default, DRF's own
+    assert {"export_not_done", "expired", "nul_character", "conflict"} <= defined_codes()
+    assert {"conflict", "not_authenticated", "permission_denied"} <= answered_codes()
     tree = ast.parse('raise Conflict("x", code="made_up")\nerror_response(409, "x", "other")\nf(code="not_one")')
     assert literal_codes(tree) == {"made_up", "other"}
 

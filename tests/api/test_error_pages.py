@@ -5,8 +5,7 @@ from typing import Any
 import pytest
 from django.test import Client, override_settings
 
-from api.error_pages import PageCode
-from lots.exceptions import ErrorCode
+from core.errors import ErrorCode
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.api.error_urls")]
 
@@ -32,18 +31,18 @@ def _json(response: Any, status: int, code: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("url", ["/api/no-such-endpoint/", "/api/v2/items/", "/api/"])
 def test_an_unknown_api_url_is_json_404(client: Client, url: str) -> None:
-    body = _json(client.get(url), 404, PageCode.NOT_FOUND)
+    body = _json(client.get(url), 404, ErrorCode.NOT_FOUND)
     assert url in body["detail"]
 
 
 def test_an_unexpected_exception_under_api_is_json_500_that_tells_nothing(client: Client) -> None:
-    body = _json(client.post("/api/test-broken/"), 500, PageCode.SERVER_ERROR)
+    body = _json(client.post("/api/test-broken/"), 500, ErrorCode.SERVER_ERROR)
     assert "unexpected bug" not in body["detail"]
 
 
 def test_permission_denied_and_bad_requests_under_api_are_json(client: Client) -> None:
-    _json(client.get("/api/test-forbidden/"), 403, PageCode.PERMISSION_DENIED)
-    body = _json(client.get("/api/test-suspicious/"), 400, PageCode.BAD_REQUEST)
+    _json(client.get("/api/test-forbidden/"), 403, ErrorCode.PERMISSION_DENIED)
+    body = _json(client.get("/api/test-suspicious/"), 400, ErrorCode.BAD_REQUEST)
     assert "forged" not in body["detail"]
 
 
@@ -68,5 +67,5 @@ def test_the_api_s_own_404_keeps_its_code(engineer_client: Any) -> None:
 @override_settings(DEBUG=False, ROOT_URLCONF="config.urls")
 def test_the_real_urlconf_answers_json_for_unknown_api_urls() -> None:
     response = Client().get("/api/nothing-here/")
-    _json(response, 404, PageCode.NOT_FOUND)
+    _json(response, 404, ErrorCode.NOT_FOUND)
     assert Client().get("/nothing-here/")["Content-Type"].startswith("text/html")

@@ -12,12 +12,11 @@ import pytest
 from django.db import DatabaseError
 from rest_framework.test import APIClient
 
-from api.codes import TransportCode
 from api.parsers import MAX_JSON_DEPTH
 from audit.models import AuditEvent
+from core.errors import ErrorCode, InvalidInput
 from datasets.models import Export
 from datasets.services import EXPORT_FAILED
-from lots.exceptions import ErrorCode, InvalidInput
 from lots.models import Item
 from measurements.models import Measurement, Parameter
 from tests.factories import register
@@ -73,7 +72,7 @@ def lot(engineer, stations) -> Item:
 def test_nul_in_the_path_is_400_naming_the_path(engineer_client, lot, method, url):
     before = _rows()
     response = engineer_client.generic(method.upper(), url, json.dumps({"reason": "x"}), "application/json")
-    _refused(response, "path", TransportCode.NUL_CHARACTER)
+    _refused(response, "path", ErrorCode.NUL_CHARACTER)
     assert _rows() == before
 
 
@@ -99,12 +98,12 @@ def test_nul_in_the_path_is_400_naming_the_path(engineer_client, lot, method, ur
 )
 def test_nul_in_a_query_parameter_is_400_naming_it(engineer_client, lot, url, param):
     response = engineer_client.get(url.format(lot=lot.code), {param: f"a{NUL}b"})
-    _refused(response, param, TransportCode.NUL_CHARACTER)
+    _refused(response, param, ErrorCode.NUL_CHARACTER)
 
 
 @pytest.mark.django_db
 def test_nul_in_a_query_parameter_name_is_named_escaped(engineer_client):
-    _refused(engineer_client.get("/api/items/?a%00b=1"), "a\\u0000b", TransportCode.NUL_CHARACTER)
+    _refused(engineer_client.get("/api/items/?a%00b=1"), "a\\u0000b", ErrorCode.NUL_CHARACTER)
 
 
 @pytest.mark.django_db
@@ -114,7 +113,7 @@ def test_nul_in_a_query_parameter_name_is_named_escaped(engineer_client):
 )
 def test_nul_in_a_header_is_400_and_the_key_stays_unused(engineer_client, stations, header, field):
     before = _rows()
-    _refused(_post(engineer_client, "/api/items/", LOT, **{header: f"k{NUL}1"}), field, TransportCode.NUL_CHARACTER)
+    _refused(_post(engineer_client, "/api/items/", LOT, **{header: f"k{NUL}1"}), field, ErrorCode.NUL_CHARACTER)
     assert _rows() == before
     assert _post(engineer_client, "/api/items/", LOT, HTTP_IDEMPOTENCY_KEY="k1").status_code == 201
 
@@ -123,7 +122,7 @@ def test_nul_in_a_header_is_400_and_the_key_stays_unused(engineer_client, statio
 def test_nul_in_the_token_is_400_not_a_token_lookup(stations):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token abc{NUL}def")
-    _refused(client.get("/api/items/"), "headers.Authorization", TransportCode.NUL_CHARACTER)
+    _refused(client.get("/api/items/"), "headers.Authorization", ErrorCode.NUL_CHARACTER)
 
 
 @pytest.mark.django_db
@@ -132,7 +131,7 @@ def test_nul_in_a_web_form_is_400_and_places_no_hold(client, engineer, lot):
     before = _rows()
     form = {"item": lot.code, "reason": f"bad{NUL}seal", "downstream": "on"}
     response = client.post("/holds/", urlencode(form), content_type="application/x-www-form-urlencoded")
-    _refused(response, "reason", TransportCode.NUL_CHARACTER)
+    _refused(response, "reason", ErrorCode.NUL_CHARACTER)
     assert client.post("/holds/", form).status_code == 200  # multipart: the form shows its error
     assert _rows() == before
 
@@ -167,7 +166,7 @@ def _hostile_bodies(lot: str) -> list[tuple[str, dict[str, Any], str]]:
 def test_nul_in_a_json_body_is_400_naming_its_path(engineer_client, lot, case):
     url, body, field = _hostile_bodies(lot.code)[case]
     before = _rows()
-    _refused(_post(engineer_client, url, body), field, TransportCode.NUL_CHARACTER)
+    _refused(_post(engineer_client, url, body), field, ErrorCode.NUL_CHARACTER)
     assert _rows() == before
 
 
@@ -202,7 +201,7 @@ def test_json_nested_too_deep_is_400(engineer_client, lot, url, text):
     response = engineer_client.generic("POST", url.format(lot=lot.code), text, content_type="application/json")
     assert response.status_code == 400, response.content
     body = response.json()
-    assert body["code"] == TransportCode.TOO_DEEP and str(MAX_JSON_DEPTH) in body["detail"]
+    assert body["code"] == ErrorCode.TOO_DEEP and str(MAX_JSON_DEPTH) in body["detail"]
     [field] = body["errors"]  # the path where the limit is crossed, or the whole body
     top = "rows" if "bulk" in url else "body"
     assert field == top or field.startswith(("attributes.a.a", "rows.attributes.a.a")), field
@@ -245,7 +244,7 @@ LISTS = ["/api/items/", "/api/operations/", "/api/holds/", "/api/measurements/",
     ["garbage", _b64("junk\x01\xff"), _b64("o=-5"), _b64("r=x"), _b64("p=abc"), _b64("p=" + "9" * 30)],
 )
 def test_a_cursor_not_of_ours_is_400_naming_cursor(engineer_client, lot, url, cursor):
-    _refused(engineer_client.get(url, {"cursor": cursor}), "cursor", TransportCode.BAD_CURSOR)
+    _refused(engineer_client.get(url, {"cursor": cursor}), "cursor", ErrorCode.BAD_CURSOR)
 
 
 @pytest.mark.django_db
@@ -321,7 +320,7 @@ def test_genealogy_query_parameters(engineer_client, lot, param, value):
         ({"created_after": 1700000000}, "filters.created_after", ErrorCode.BAD_TIME),
         ({"codes": "CELL-1"}, "filters.codes", InvalidInput.code),
         ({"codes": [1, 2]}, "filters.codes", InvalidInput.code),
-        ({"codes": [f"C{NUL}"]}, "filters.codes[0]", TransportCode.NUL_CHARACTER),
+        ({"codes": [f"C{NUL}"]}, "filters.codes[0]", ErrorCode.NUL_CHARACTER),
         ({"colour": "red"}, "filters.colour", InvalidInput.code),
         ({"kind": "unobtainium"}, "filters.kind", ErrorCode.UNKNOWN_KIND),
         ({"kind": ["cell"]}, "filters.kind", InvalidInput.code),

@@ -2,7 +2,7 @@
 
 import pytest
 
-from lots.exceptions import ErrorCode
+from core.errors import ErrorCode
 from lots.models import Item
 from tests.factories import register
 from tests.traceability.helpers import row_counts, slitting_body

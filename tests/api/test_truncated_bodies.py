@@ -22,8 +22,8 @@ from django.conf import settings as django_settings
 from django.contrib.auth.models import Group, User
 from rest_framework.authtoken.models import Token
 
-from api.models import IdempotencyKey
-from lots.exceptions import ErrorCode
+from core.errors import ErrorCode
+from core.models import IdempotencyKey
 from lots.models import Item
 from measurements.models import Measurement
 from tests.factories import register

@@ -8,9 +8,9 @@ from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from api.models import IdempotencyKey
 from audit.models import AuditEvent
-from lots.exceptions import ErrorCode, InvalidInput
+from core.errors import ErrorCode, InvalidInput
+from core.models import IdempotencyKey
 from lots.identifiers import kind_gtin
 from lots.models import Item, ItemStatus
 from lots.services import item_register

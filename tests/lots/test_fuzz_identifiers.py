@@ -8,7 +8,7 @@ from django.conf import settings
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from lots.exceptions import ErrorCode, InvalidInput, NotFound
+from core.errors import ErrorCode, InvalidInput, NotFound
 from lots.identifiers import code_from_digital_link, digital_link, digital_link_parts, epc_normalize, foreign_label
 from lots.models import Item
 from lots.selectors import item_get

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from lots.exceptions import ErrorCode, InvalidInput
-from lots.units import convert, parse_unit
-from lots.values import number as finite_number
+from core.errors import ErrorCode, InvalidInput
+from core.units import convert, parse_unit
+from core.values import number as finite_number
 
 UNIT_TEXT = st.one_of(
     st.text(max_size=40),

@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from lots.exceptions import ErrorCode, InvalidInput
+from core.errors import ErrorCode, InvalidInput
 from lots.identifiers import code_from_digital_link, digital_link, epc_normalize, gtin_check_digit, kind_gtin
 from lots.models import ItemKind
 

@@ -8,7 +8,7 @@ import zxingcpp
 from PIL import Image
 from pypdf import PdfReader
 
-from lots.exceptions import ErrorCode
+from core.errors import ErrorCode
 from lots.labels import label_image, label_pdf, label_png
 from lots.services import item_register
 

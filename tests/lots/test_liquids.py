@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from lots.exceptions import ErrorCode, InvalidInput
+from core.errors import ErrorCode, InvalidInput
+from core.units import density_parse, kind_dimensions, quantity_in_kind_unit
 from lots.models import Item, ItemKind
 from lots.services import item_register
-from lots.units import density_parse, kind_dimensions, quantity_in_kind_unit
 from traceability.models import OperationInput
 from traceability.services import InputSpec, OutputSpec, operation_record
 
@@ -27,7 +27,7 @@ def _error(response: Any, status: int, code: str, field: str) -> str:
     return str(body["errors"][field][0])
 
 
-# --- The rule, in lots.units ------------------------------------------------------------------
+# --- The rule, in core.units ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from audit.models import AuditEvent
-from lots.exceptions import Conflict, ErrorCode, InvalidInput
+from core.errors import Conflict, ErrorCode, InvalidInput
 from lots.models import CodeSequence, Item, ItemStatus
 from lots.services import codes_allocate, item_register, status_check
 from traceability.models import Scrap

@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from lots.exceptions import ErrorCode, InvalidInput
-from lots.units import convert, display_unit, is_length, parse_unit, to_decimal
-from lots.values import number as finite_number
+from core.errors import ErrorCode, InvalidInput
+from core.units import convert, display_unit, is_length, parse_unit, to_decimal
+from core.values import number as finite_number
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""lots.values: the one rule for numbers and times, and the constraints that repeat it."""
+"""core.values: the one rule for numbers and times, and the constraints that repeat it."""
 
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, transaction
 
-from lots.exceptions import ErrorCode, InvalidInput
-from lots.values import finite, moment, moment_check, number
+from core.errors import ErrorCode, InvalidInput
+from core.values import finite, moment, moment_check, number
 from measurements.models import Measurement, Parameter, Source
 
 

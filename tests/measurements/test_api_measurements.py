@@ -14,10 +14,9 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
-from lots.exceptions import ErrorCode
+from core.errors import ErrorCode
 from lots.models import Item
 from measurements.models import Measurement
-from measurements.services import MeasurementError
 from tests.factories import T0, build_line, register
 from traceability.models import Operation
 from traceability.services import InputSpec, OutputSpec, operation_record
@@ -130,7 +129,7 @@ def test_a_dimensionless_parameter_needs_no_unit(operator_client, coated_roll, c
 
 
 BAD_BODIES = [
-    pytest.param({"parameter": "no_such_parameter"}, "parameter", MeasurementError.UNKNOWN_PARAMETER, id="parameter"),
+    pytest.param({"parameter": "no_such_parameter"}, "parameter", ErrorCode.UNKNOWN_PARAMETER, id="parameter"),
     pytest.param({"unit": "kg"}, "unit", ErrorCode.INCOMPATIBLE_UNIT, id="wrong-dimension"),
     pytest.param({"unit": "furlongs-ish"}, "unit", ErrorCode.BAD_UNIT, id="not-a-unit"),
     pytest.param({"unit": None}, "unit", ErrorCode.BAD_UNIT, id="no-unit"),
@@ -244,14 +243,14 @@ def test_a_series_as_api_md_shows_it_takes_its_y_unit_from_unit(operator_client,
 @pytest.mark.parametrize(
     ("series", "field", "code"),
     [
-        ({"x": [0, 1, 2], "y": [20, 21]}, "series.y", MeasurementError.BAD_SERIES),
+        ({"x": [0, 1, 2], "y": [20, 21]}, "series.y", ErrorCode.BAD_SERIES),
         ({"x": [0, 1], "y": [20, "high"]}, "series.y[1]", ErrorCode.BAD_QUANTITY),
         ({"x": [0, None], "y": [20, 21]}, "series.x[1]", ErrorCode.BAD_QUANTITY),
-        ({"x": [], "y": []}, "series.x", MeasurementError.BAD_SERIES),
-        ({"x": [0, 1], "y": [20, 21], "x_kind": "colour"}, "series.x_kind", MeasurementError.BAD_SERIES),
+        ({"x": [], "y": []}, "series.x", ErrorCode.BAD_SERIES),
+        ({"x": [0, 1], "y": [20, 21], "x_kind": "colour"}, "series.x_kind", ErrorCode.BAD_SERIES),
         ({"x": [0, 1], "y": [20, 21], "x_unit": "kg"}, "series.x_unit", ErrorCode.INCOMPATIBLE_UNIT),
         ({"x": [0, 1], "y": [20, 21], "y_unit": "K"}, "series.y_unit", ErrorCode.INCOMPATIBLE_UNIT),
-        ([20, 21], "series", MeasurementError.BAD_SERIES),
+        ([20, 21], "series", ErrorCode.BAD_SERIES),
     ],
 )
 def test_a_bad_series_is_refused_on_its_field(operator_client, coated_roll, catalog, series, field, code):
@@ -318,7 +317,7 @@ def test_a_file_the_parameter_does_not_take_is_refused(
     settings.CELLTRACE_MAX_FILE_BYTES = limit
     before = counts()
     response = upload(operator_client, coated_roll, name, b"x" * size)
-    refused(response, 400, "file", MeasurementError.BAD_FILE)
+    refused(response, 400, "file", ErrorCode.BAD_FILE)
     assert counts() == before
     assert stored_files(media) == []
 
@@ -388,7 +387,7 @@ def test_correcting_an_old_version_again_is_a_conflict(operator_client, coated_r
     before = counts()
     response = correct(operator_client, first["id"], {"value": 22, "unit": "mg/cm**2", "reason": "again"})
     refused_code = response.json()["code"]
-    assert (response.status_code, refused_code) == (409, MeasurementError.ALREADY_CORRECTED)
+    assert (response.status_code, refused_code) == (409, ErrorCode.ALREADY_CORRECTED)
     assert counts() == before
 
 
@@ -482,7 +481,7 @@ def test_no_operation_at_the_station_then_is_a_conflict(operator_client, coated_
     before = counts()
     # Mixing ended at T0+1h, coating starts at T0+2h: COAT-01 was idle at T0+1h30.
     response = post(operator_client, machine_body("COAT-01", at(hours=1, minutes=30)))
-    refused(response, 409, "measured_at", MeasurementError.NO_OPERATION_AT_STATION)
+    refused(response, 409, "measured_at", ErrorCode.NO_OPERATION_AT_STATION)
     assert counts() == before
 
 
@@ -498,7 +497,7 @@ def test_an_operation_with_several_outputs_is_ambiguous(operator_client, enginee
     before = counts()
     # Slitting (still open: no end) made two lanes.
     response = post(operator_client, machine_body("SLT-01", at(hours=6, minutes=10)))
-    refused(response, 409, "item", MeasurementError.AMBIGUOUS_ITEM)
+    refused(response, 409, "item", ErrorCode.AMBIGUOUS_ITEM)
     assert counts() == before
 
 

@@ -6,11 +6,11 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from lots.exceptions import ErrorCode
+from core.errors import ErrorCode
 from lots.services import item_register
 from measurements.catalog import catalog_load
 from measurements.models import Measurement, Parameter
-from measurements.services_catalog import CatalogError, parameter_create
+from measurements.services_catalog import parameter_create
 
 URL = "/api/parameters/"
 PARAMETER_FIELDS = frozenset(
@@ -222,7 +222,7 @@ def test_create_replays_with_the_same_idempotency_key(engineer_client):
         ({"unit": "kg("}, 400, ErrorCode.BAD_UNIT, "unit"),
         ({"step": "baking"}, 400, ErrorCode.UNKNOWN_STEP, "step"),
         ({"step": None}, 400, ErrorCode.UNKNOWN_STEP, "step"),  # scope "step" needs one
-        ({"typical_min": 12, "typical_max": 7}, 400, CatalogError.BAD_RANGE, "typical_max"),
+        ({"typical_min": 12, "typical_max": 7}, 400, ErrorCode.BAD_RANGE, "typical_max"),
         ({"category": "XP"}, 400, "invalid", "category"),
         ({"criticality": {"ml": "extreme"}}, 400, "invalid", "criticality.ml"),
         ({"code": "Not a slug!"}, 400, "invalid", "code"),
@@ -271,8 +271,8 @@ def test_an_edit_that_changes_nothing_writes_no_audit_row(engineer_client, small
     [
         ({"unit": "bananas"}, 400, ErrorCode.BAD_UNIT, "unit"),
         ({"step": "baking"}, 400, ErrorCode.UNKNOWN_STEP, "step"),
-        ({"typical_min": 4500}, 400, CatalogError.BAD_RANGE, "typical_max"),  # against the stored max
-        ({"code": "spin_speed"}, 400, CatalogError.CODE_IMMUTABLE, "code"),
+        ({"typical_min": 4500}, 400, ErrorCode.BAD_RANGE, "typical_max"),  # against the stored max
+        ({"code": "spin_speed"}, 400, ErrorCode.CODE_IMMUTABLE, "code"),
     ],
 )
 def test_edit_refuses_bad_input_naming_the_field(engineer_client, small_catalog, change, status, code, field):
@@ -283,7 +283,7 @@ def test_edit_refuses_bad_input_naming_the_field(engineer_client, small_catalog,
 @pytest.mark.django_db
 def test_edit_of_an_unknown_parameter_is_a_404(engineer_client):
     response = engineer_client.patch(f"{URL}no_such_thing/", {"unit": "s"}, format="json")
-    _assert_error(response, 404, CatalogError.UNKNOWN_PARAMETER, "code")
+    _assert_error(response, 404, ErrorCode.UNKNOWN_PARAMETER, "code")
 
 
 @pytest.mark.django_db
@@ -294,7 +294,7 @@ def test_the_unit_of_a_parameter_with_measurements_cannot_change(engineer, engin
     item = item_register(actor=engineer, kind="cathode_active_material", quantity=25, unit="kg")
     Measurement.objects.create(parameter=speed, item=item, measured_at=timezone.now(), source="offline", value=1.0)
     response = engineer_client.patch(f"{URL}mixing_speed/", {"unit": "rpm"}, format="json")
-    _assert_error(response, 409, CatalogError.UNIT_IN_USE, "unit")
+    _assert_error(response, 409, ErrorCode.UNIT_IN_USE, "unit")
     assert Parameter.objects.get(pk=speed.pk).unit == "1/s"
     # Other fields still change.
     assert engineer_client.patch(f"{URL}mixing_speed/", {"name": "Rotor speed"}, format="json").status_code == 200

@@ -11,14 +11,14 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from lots.exceptions import Conflict, InvalidInput
+from core.errors import Conflict, ErrorCode, InvalidInput
+from core.units import parse_unit
 from lots.seed import STEPS
 from lots.services import item_register
-from lots.units import parse_unit
 from measurements.catalog import DEFAULT_PATH, catalog_load, catalog_read
 from measurements.catalog_paper import PAPER_STEPS, REQUIRED_CODES, REQUIRED_RANGES
 from measurements.models import Category, Measurement, Parameter, Scope
-from measurements.services_catalog import CatalogError, parameter_create
+from measurements.services_catalog import parameter_create
 
 # Read with the csv module, not the loader: these tests check the file, not our parser.
 _LINES = DEFAULT_PATH.read_text(encoding="utf-8").splitlines()
@@ -163,7 +163,7 @@ def test_load_refuses_to_change_the_unit_of_a_parameter_with_measurements(engine
     Measurement.objects.create(parameter=speed, item=item, measured_at=timezone.now(), source="offline", value=1.0)
     with pytest.raises(Conflict) as caught:
         catalog_load()
-    assert caught.value.code == CatalogError.UNIT_IN_USE
+    assert caught.value.code == ErrorCode.UNIT_IN_USE
     assert "mixing_speed.unit" in caught.value.errors
     assert Parameter.objects.get(pk=speed.pk).unit == "1/s"
 

@@ -12,10 +12,10 @@ from django.test.client import BOUNDARY, MULTIPART_CONTENT, FakePayload, encode_
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
+from core.errors import ErrorCode
 from lots.models import Item
-from measurements.files import DEFAULT_TYPES, UNKNOWN_FILE_TYPE, allowed_types, without_paths
+from measurements.files import DEFAULT_TYPES, allowed_types, without_paths
 from measurements.models import Measurement
-from measurements.services import MeasurementError
 
 from .conftest import parameter
 
@@ -48,7 +48,7 @@ def refused_file(response: Any, media: Path) -> str:
     """The message of a 400 on `file` that stored nothing."""
     assert response.status_code == 400, response.content
     body = response.json()
-    assert body["code"] == MeasurementError.BAD_FILE and list(body["errors"]) == ["file"], body
+    assert body["code"] == ErrorCode.BAD_FILE and list(body["errors"]) == ["file"], body
     assert not Measurement.objects.exists() and not AuditEvent.objects.filter(action="measurement.record").exists()
     assert [p for p in media.rglob("*") if p.is_file()] == []
     return str(body["errors"]["file"][0])
@@ -117,7 +117,7 @@ def test_file_types_may_name_media_types_and_never_an_unknown_type(engineer_clie
     for bad in (["html"], ["png", "svg"], ["text/html"]):
         response = engineer_client.patch("/api/parameters/roll_photo_f/", {"file_types": bad}, format="json")
         assert response.status_code == 400, response.content
-        assert response.json()["code"] == UNKNOWN_FILE_TYPE and "file_types" in response.json()["errors"]
+        assert response.json()["code"] == ErrorCode.UNKNOWN_FILE_TYPE and "file_types" in response.json()["errors"]
     assert engineer_client.get("/api/parameters/roll_photo_f/").json()["file_types"] == ["image/png", "pdf"]
 
 

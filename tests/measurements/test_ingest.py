@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
-from lots.exceptions import ErrorCode
+from core.errors import ErrorCode
 from lots.models import Item
 from measurements import ingest
 from measurements.ingest import BulkInvalid, measurements_ingest

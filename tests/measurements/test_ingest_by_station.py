@@ -11,10 +11,11 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from core.errors import ErrorCode
 from lots.models import Item
 from measurements.ingest import BulkInvalid, measurements_ingest
 from measurements.models import Measurement, Parameter
-from measurements.services import MeasurementError, MeasurementInput, measurement_record
+from measurements.services import MeasurementInput, measurement_record
 from traceability.models import Operation
 from traceability.services import OutputSpec, operation_record
 
@@ -149,7 +150,7 @@ def test_a_row_outside_every_operation_is_a_400_naming_it_and_nothing_is_stored(
             "row": 3,
             "field": "measured_at",
             "message": "No operation ran at COAT-01 at 2026-03-02T08:30:00+00:00.",
-            "code": MeasurementError.NO_OPERATION_AT_STATION,
+            "code": ErrorCode.NO_OPERATION_AT_STATION,
         }
     ]
     assert body["detail"].startswith("Row 3, measured_at: No operation ran at COAT-01 at 2026-03-02T08:30:00+00:00.")
@@ -173,8 +174,8 @@ def test_a_run_with_several_items_in_process_is_refused_by_row(engineer: User, o
     with pytest.raises(BulkInvalid) as error:
         measurements_ingest(actor=operator, rows=rows)
     assert [(r["row"], r["field"], r["code"]) for r in error.value.rows] == [
-        (1, "item", MeasurementError.AMBIGUOUS_ITEM),
-        (2, "item", MeasurementError.AMBIGUOUS_ITEM),
+        (1, "item", ErrorCode.AMBIGUOUS_ITEM),
+        (2, "item", ErrorCode.AMBIGUOUS_ITEM),
     ]
     assert "has several items in process; send the item." in error.value.rows[0]["message"]
     assert not Measurement.objects.filter(parameter=thickness).exists()

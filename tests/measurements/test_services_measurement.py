@@ -7,11 +7,10 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from audit.models import AuditEvent
-from lots.exceptions import Conflict, ErrorCode, InvalidInput
+from core.errors import Conflict, ErrorCode, InvalidInput
 from measurements.models import Measurement
 from measurements.selectors import measurement_queryset
 from measurements.services import (
-    MeasurementError,
     MeasurementInput,
     line_speed_m_per_s,
     measurement_correct,
@@ -139,7 +138,7 @@ def test_the_latest_operation_started_wins_and_the_end_is_inclusive(engineer, st
         assert (assignment.item.pk, assignment.position_m, assignment.how) == (expected.pk, None, "whole"), when
     with pytest.raises(Conflict) as error:
         station_assign(station=station, at=T0 - timedelta(seconds=1), position_m=None)
-    assert error.value.code == MeasurementError.NO_OPERATION_AT_STATION
+    assert error.value.code == ErrorCode.NO_OPERATION_AT_STATION
 
 
 def test_the_line_speed_position_starts_at_zero(engineer, stations):
@@ -234,7 +233,7 @@ def test_only_the_latest_version_can_be_corrected(engineer, coated_roll, catalog
                 reason="again",
                 data=MeasurementInput(parameter="", value=1, unit="mg/cm**2"),
             )
-        assert error.value.code == MeasurementError.ALREADY_CORRECTED
+        assert error.value.code == ErrorCode.ALREADY_CORRECTED
     assert (Measurement.objects.count(), AuditEvent.objects.count()) == before
 
 

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
-from lots.exceptions import ErrorCode
+from core.errors import ErrorCode
 from lots.models import Item
 from measurements.models import Measurement, Parameter, Source
 from tests.factories import T0, register

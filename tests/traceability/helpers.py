@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from api.models import IdempotencyKey
 from audit.models import AuditEvent
+from core.models import IdempotencyKey
 from lots.models import Item
 from traceability.models import Hold, HoldItem, LineageEdge, Operation, OperationInput, Scrap
 

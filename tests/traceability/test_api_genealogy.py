@@ -4,7 +4,7 @@ from urllib.parse import quote
 
 import pytest
 
-from lots.exceptions import ErrorCode, InvalidInput
+from core.errors import ErrorCode, InvalidInput
 from tests.factories import build_line
 
 pytestmark = pytest.mark.django_db

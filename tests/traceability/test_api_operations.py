@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from lots.exceptions import ErrorCode, InvalidInput
+from core.errors import ErrorCode, InvalidInput
 from lots.models import Item, ItemStatus
 from tests.contract import ITEM_FIELDS
 from tests.factories import register

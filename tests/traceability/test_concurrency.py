@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
-from lots.exceptions import Conflict, ErrorCode
+from core.errors import Conflict, ErrorCode
 from lots.models import Item, ItemStatus
 from tests.factories import register
 from tests.support import (

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from lots.exceptions import Conflict, ErrorCode
+from core.errors import Conflict, ErrorCode
 from lots.models import Item, ItemStatus
 from tests.factories import register
 from tests.support import reseed_after_the_last_truncate  # noqa: F401  (module-scoped autouse fixture)

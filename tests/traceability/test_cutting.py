@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from lots.exceptions import InvalidInput
+from core.errors import InvalidInput
 from lots.models import Item
 from lots.services import item_register
 from tests.support import (

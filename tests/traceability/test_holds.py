@@ -4,7 +4,7 @@ from datetime import timedelta, timezone
 
 import pytest
 
-from lots.exceptions import ErrorCode, InvalidInput
+from core.errors import ErrorCode, InvalidInput
 from lots.models import Item, ItemStatus
 from tests.factories import T0, register
 from tests.traceability.helpers import row_counts

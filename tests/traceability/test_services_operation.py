@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from lots.exceptions import Conflict, ErrorCode, InvalidInput
+from core.errors import Conflict, ErrorCode, InvalidInput
 from lots.models import Item, ItemStatus
 from tests.factories import T0, register
 from tests.traceability.helpers import row_counts

@@ -3,7 +3,7 @@
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from lots.exceptions import Conflict, ErrorCode
+from core.errors import Conflict, ErrorCode
 from lots.models import STATUS_TRANSITIONS, Item, ItemStatus, ItemStatusChange, status_sources
 from lots.services import item_status_set
 from tests.factories import register

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.db import IntegrityError, transaction
 
-from lots.exceptions import ErrorCode
+from core.errors import ErrorCode
 from lots.models import Item, ItemStatus
 from tests.factories import T0, register
 from tests.traceability.helpers import row_counts

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django import template
 
-from lots.units import display_unit
+from core.units import display_unit
 
 register = template.Library()
 

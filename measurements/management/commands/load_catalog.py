@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from lots.exceptions import DomainError
+from core.errors import DomainError
 from measurements.catalog import DEFAULT_PATH, catalog_load
 
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.db.models import Q
 
-from .exceptions import ErrorCode, InvalidInput
+from core.errors import ErrorCode, InvalidInput
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)  # exclusive

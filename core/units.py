@@ -7,7 +7,8 @@ from typing import Protocol
 
 import pint
 
-from .exceptions import ErrorCode, InvalidInput
+from core.errors import ErrorCode, InvalidInput
+
 from .values import density_check, finite, number
 
 ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)

@@ -15,6 +15,8 @@ class IdempotencyKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        # The table it had in the api app, where it was created (core/migrations/0001).
+        db_table = "api_idempotencykey"
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_once_per_user")]
 
     def __str__(self) -> str:
