@@ -7,15 +7,16 @@ from typing import Any
 import pytest
 
 from lots.models import ItemKind
-from lots.seed import KINDS, STEPS
+from lots.seed import KIND_DIMENSIONS, KINDS, STEPS
 from traceability.models import Step
 
 
 def seed_kinds_and_steps() -> None:
     """transaction=True tests end with a TRUNCATE of every table, which also empties the item
-    kinds and steps that data migrations seeded: put them back."""
+    kinds (with their dimensions) and steps that data migrations seeded: put them back."""
     for spec in KINDS:
-        ItemKind.objects.update_or_create(code=spec.code, defaults=spec._asdict())
+        defaults = {**spec._asdict(), "dimensions": KIND_DIMENSIONS.get(spec.code, [])}
+        ItemKind.objects.update_or_create(code=spec.code, defaults=defaults)
     for sequence, (code, name) in enumerate(STEPS, start=1):
         Step.objects.update_or_create(code=code, defaults={"name": name, "sequence": sequence})
 
