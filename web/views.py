@@ -15,7 +15,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from api.permissions import Role
-from datasets.models import Export, ExportStatus
+from datasets.export_rules import exports_visible, sees_every_export, split_default
+from datasets.models import ExportStatus
 from datasets.services import export_expired, export_request
 from datasets.table import GRANULARITIES, GROUP_KEYS
 from lots.exceptions import DomainError
@@ -329,20 +330,22 @@ def datasets(request: HttpRequest) -> HttpResponse:
                     filters={"created_after": created_after.isoformat()} if created_after else None,
                     parameters=codes or None,
                     criticality={"ml": data["criticality_ml"]} if data["criticality_ml"] else None,
-                    split={"by": data["split_by"], "test": 0.2, "seed": 1} if data["split_by"] else None,
+                    split=split_default(data["split_by"]) if data["split_by"] else None,
                 )
             except DomainError as error:
                 explain(request, error)
             else:
                 return redirect("web:export", pk=export.pk)
-    exports = Export.objects.filter(created_by=signed_in(request)).order_by("-pk")[:20]
-    return render(request, "web/datasets.html", {"form": form, "exports": exports})
+    user = signed_in(request)
+    exports = exports_visible(user).order_by("-pk")[:20]
+    context = {"form": form, "exports": exports, "everyone": sees_every_export(user)}
+    return render(request, "web/datasets.html", context)
 
 
 @operator
 def export(request: HttpRequest, pk: int) -> HttpResponse:
     """The export's progress; htmx polls the `progress` fragment until it is done."""
-    found = Export.objects.filter(pk=pk, created_by=signed_in(request)).first()
+    found = exports_visible(signed_in(request)).filter(pk=pk).first()
     if found is None:
         messages.error(request, f"No export {pk} of yours.")
         return redirect("web:datasets")
