@@ -5,11 +5,11 @@ The operation being prepared lives in the session until it is finished, then it 
 `operation_record`, the API's service, in one transaction: nothing is written before.
 """
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,49 +19,36 @@ from django.views.decorators.http import require_POST
 
 from api.permissions import Role
 from lots.exceptions import DomainError, InvalidInput
-from lots.models import Item, ItemKind, ItemStatus
-from measurements.models import Category, Measurement, Parameter, Scope
+from lots.models import Item, ItemStatus
+from measurements.models import Measurement
 from measurements.selectors_limits import limit_applying, limit_text
-from measurements.services import MeasurementInput, measurement_record, out_of_range
+from measurements.selectors_station import (
+    machine_parameters,
+    machine_settings,
+    measurable_offline,
+    settings_outside_range,
+)
+from measurements.services import MeasurementInput, measurement_record
 from traceability.cutting import Cut, cut_record
 from traceability.models import Operation, Station
 from traceability.scanning import item_scan, last_parameters, step_refuses
 from traceability.selectors import stations_in_line_order
-from traceability.services import (
-    InputSpec,
-    OutputSpec,
-    ScrapSpec,
-    StretchSpec,
-    operation_record,
-    station_get,
+from traceability.services import InputSpec, OutputSpec, ScrapSpec, operation_record, station_get
+from traceability.station_rules import (
+    OUTPUT_KINDS,
+    TakenInput,
+    cut_lane,
+    kinds_made,
+    lane_sources,
+    scrap_charged,
+    step_consumes,
 )
 
 from .access import explain, role_required, signed_in
 from .once import new_token, submit_once, submitted
-from .station_cut import (
-    CUTS_INTO_PIECES,
-    counted_check,
-    cut_context,
-    cut_lane,
-    cut_of,
-    cutting,
-    form_number,
-    input_specs,
-    length_as_pitch,
-)
+from .station_cut import counted_check, cut_context, cut_of, cutting, form_number, input_specs, length_as_pitch
 
 STATION_COOKIE = "celltrace_station"
-# What a step usually makes, to pre-select on the form (the operator may pick another kind).
-OUTPUT_KINDS = {
-    "mixing": "slurry",
-    "coating": "coated_roll",
-    "calendering": "calendered_roll",
-    "slitting": "slit_roll",
-    "cutting": "electrode_sheet",
-    "stacking": "stack",
-    "winding": "jelly_roll",
-    "packaging": "cell",
-}
 operator = role_required(Role.OPERATOR)
 
 
@@ -122,24 +109,6 @@ def _parameter_rows(
     return rows
 
 
-def machine_parameters(step: str) -> QuerySet[Parameter]:
-    """What the operator sets on the machine of `step`: its MP rows of step scope, not the
-    material properties the catalog files under the step (a powder's D10, D50, D90)."""
-    return Parameter.objects.filter(step_id=step, category=Category.MP, scope=Scope.STEP)
-
-
-def _output_kinds(station: Station, chosen: str) -> QuerySet[ItemKind]:
-    """The kinds the station's steps make (and the one chosen), not every kind of the line."""
-    made = [OUTPUT_KINDS[s] for s in station.steps.values_list("code", flat=True) if s in OUTPUT_KINDS]
-    return ItemKind.objects.filter(code__in=[*made, chosen]).order_by("gtin_item_reference")
-
-
-def _measurable(station: Station) -> list[Parameter]:
-    """What can be measured offline on an item at this station: its steps' non-online parameters."""
-    steps = list(station.steps.values_list("code", flat=True))
-    return list(Parameter.objects.filter(step_id__in=steps).exclude(online=True).order_by("step_id", "code"))
-
-
 @operator
 def station(request: HttpRequest, code: str) -> HttpResponse:
     station = Station.objects.filter(code=code).first()
@@ -159,18 +128,17 @@ def station(request: HttpRequest, code: str) -> HttpResponse:
         "steps": list(station.steps.all()),
         "scan": scan,
         "draft": draft,
-        "measurable": _measurable(station) if scan else [],
+        "measurable": measurable_offline(list(station.steps.values_list("code", flat=True))) if scan else [],
     }
     if draft:
-        items = {
-            i.code: i for i in Item.objects.select_related("kind").filter(code__in=[x["item"] for x in draft["inputs"]])
-        }
+        codes = [x["item"] for x in draft["inputs"]]
+        items = {i.code: i for i in Item.objects.select_related("kind").filter(code__in=codes)}
         output_kind = draft.get("output", {}).get("kind") or OUTPUT_KINDS.get(draft["step"], "")
-        lane = cut_lane(draft["step"], draft["inputs"], items, output_kind)
+        lane = cut_lane(draft["step"], codes, output_kind)
         context.update(
             inputs=[{**entry, "obj": items.get(entry["item"])} for entry in draft["inputs"]],
             parameters=_parameter_rows(draft["step"], station, draft.get("entered", {}), draft.get("confirm") or {}),
-            kinds=_output_kinds(station, output_kind),
+            kinds=kinds_made(station, output_kind),
             output_kind=output_kind,
             output=draft.get("output", {}),
             started_at=parse_datetime(draft["started_at"]),
@@ -180,13 +148,10 @@ def station(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def _add_input(draft: dict[str, Any], item: Item) -> bool:
-    """Whole rolls and single pieces are used up by a step that makes something; batches are
-    taken in part; a step that makes nothing (formation, post-drying) lets its items pass."""
+    """Add the item once, pre-ticked as used up when the step uses it up (station_rules)."""
     if any(entry["item"] == item.code for entry in draft["inputs"]):
         return False
-    # A lane at cutting gives a stretch per cut: used up only when the operator says so.
-    whole = item.kind.level == "instance" or (item.kind.is_roll and draft["step"] not in CUTS_INTO_PIECES)
-    consume = whole and draft["step"] in OUTPUT_KINDS
+    consume = step_consumes(item.kind, draft["step"])
     draft["inputs"].append({"item": item.code, "quantity": "", "unit": item.unit, "consume": consume})
     return True
 
@@ -287,74 +252,52 @@ def _read_form(request: HttpRequest, draft: dict[str, Any]) -> None:
     }
 
 
-def _specs(
-    draft: dict[str, Any], station: Station
-) -> tuple[list[InputSpec], list[OutputSpec], list[ScrapSpec], dict[str, Any], Cut | None]:
+@dataclass(frozen=True)
+class _Specs:
+    """The operation the finished form describes, as the services take it."""
+
+    inputs: list[InputSpec]
+    outputs: list[OutputSpec]
+    scrap: list[ScrapSpec]
+    parameters: dict[str, Any]
+    cut: Cut | None
+
+
+def _outputs(draft: dict[str, Any], cut: Cut | None) -> list[OutputSpec]:
     output = draft["output"]
-    items = {i.code: i for i in Item.objects.filter(code__in=[entry["item"] for entry in draft["inputs"]])}
-    lane = cut_lane(draft["step"], draft["inputs"], items, output["kind"])
-    cut = cut_of(draft, station, lane) if lane is not None else None
-    inputs = input_specs(draft, cut)
-    outputs: list[OutputSpec] = []
     count = int(form_number(output["count"], "number of outputs") or 0) if output["kind"] and cut is None else 0
     if count < 0 or count > 500:
         raise InvalidInput("The number of outputs is between 0 and 500.", field="output-count")
     if count:
         counted_check(output["kind"], output)
     quantity = form_number(output["quantity"], "output quantity")
-    sources = None
-    if output["lanes"]:  # slitting: every lane runs the whole length of the roll it was cut from
-        rolls = Item.objects.filter(code__in=[entry["item"] for entry in draft["inputs"]], length_m__isnull=False)
-        sources = [StretchSpec(item=roll.code, from_m=0, to_m=roll.length_m) for roll in rolls.order_by("code")]
-        if not sources:
-            raise InvalidInput("Lanes are cut from a roll: scan the roll to slit first.", field="output-lanes")
-    for number in range(1, count + 1):
-        outputs.append(
-            OutputSpec(
-                kind=output["kind"],
-                quantity=quantity,
-                unit=output["unit"] or None,
-                lane=number if output["lanes"] else None,
-                sources=sources,
-            )
+    sources = lane_sources([entry["item"] for entry in draft["inputs"]]) if output["lanes"] else None
+    return [
+        OutputSpec(
+            kind=output["kind"],
+            quantity=quantity,
+            unit=output["unit"] or None,
+            lane=number if output["lanes"] else None,
+            sources=sources,
         )
-    scrap = []
-    scrap_quantity = form_number(draft["scrap"]["quantity"], "scrap quantity")
-    if scrap_quantity:
-        if not draft["inputs"]:
-            raise InvalidInput("Scrap is taken from an input: scan one first.", field="scrap-quantity")
-        first = draft["inputs"][0]
-        scrap.append(
-            ScrapSpec(
-                item=first["item"],
-                quantity=scrap_quantity,
-                unit=draft["scrap"]["unit"] or first["unit"],
-                reason=draft["scrap"]["reason"] or "scrap",
-            )
-        )
-    parameters: dict[str, Any] = {}
-    catalog = {p.code: p for p in machine_parameters(draft["step"])}
-    for name, text in draft["entered"].items():
-        if not text or name not in catalog:
-            continue
-        try:
-            parameters[name] = {"value": float(text.replace(",", ".")), "unit": catalog[name].unit}
-        except ValueError:  # a setting in words (the knife type)
-            parameters[name] = {"value": text}
-    return inputs, outputs, scrap, parameters, cut
+        for number in range(1, count + 1)
+    ]
 
 
-def _outside_range(parameters: dict[str, Any]) -> dict[str, str]:
-    """{code: why} for each value outside its typical range."""
-    found = {}
-    for parameter in Parameter.objects.filter(code__in=list(parameters)).order_by("code"):
-        value = parameters[parameter.code]["value"]
-        if isinstance(value, float) and out_of_range(parameter, [value]):
-            found[parameter.code] = (
-                f"{parameter.name} {value:g} {parameter.unit} is outside the typical range "
-                f"{parameter.typical_min:g} to {parameter.typical_max:g} {parameter.unit}"
-            )
-    return found
+def _specs(draft: dict[str, Any], station: Station) -> _Specs:
+    codes = [entry["item"] for entry in draft["inputs"]]
+    lane = cut_lane(draft["step"], codes, draft["output"]["kind"])
+    cut = cut_of(draft, station, lane) if lane is not None else None
+    inputs = input_specs(draft, cut)
+    outputs = _outputs(draft, cut)
+    scrap = scrap_charged(
+        [TakenInput(item=entry["item"], unit=entry["unit"]) for entry in draft["inputs"]],
+        quantity=form_number(draft["scrap"]["quantity"], "scrap quantity"),
+        unit=draft["scrap"]["unit"],
+        reason=draft["scrap"]["reason"],
+    )
+    parameters = machine_settings(draft["step"], draft["entered"])
+    return _Specs(inputs=inputs, outputs=outputs, scrap=scrap, parameters=parameters, cut=cut)
 
 
 @operator
@@ -378,8 +321,8 @@ def station_finish(request: HttpRequest, code: str) -> HttpResponse:
         if hint is not None:
             messages.warning(request, hint)
             return redirect("web:station", code=station.code)
-        inputs, outputs, scrap, parameters, cut = _specs(draft, station)
-        outside = _outside_range(parameters)
+        specs = _specs(draft, station)
+        outside = settings_outside_range(specs.parameters)
         confirmed = set(request.POST.getlist("confirm-range"))
         if outside and "on" not in confirmed and not set(outside) <= confirmed:
             text = "; ".join(outside.values())
@@ -390,17 +333,17 @@ def station_finish(request: HttpRequest, code: str) -> HttpResponse:
         ended = max(timezone.now(), started + timedelta(seconds=1))
 
         def record() -> int:
-            if cut is not None:
+            if specs.cut is not None:
                 return cut_record(
                     actor=user,
                     step=draft["step"],
                     station=station.code,
                     started_at=started,
                     ended_at=ended,
-                    inputs=inputs,
-                    cut=cut,
-                    parameters=parameters,
-                    scrap=scrap,
+                    inputs=specs.inputs,
+                    cut=specs.cut,
+                    parameters=specs.parameters,
+                    scrap=specs.scrap,
                 ).operation.pk
             return operation_record(
                 actor=user,
@@ -408,10 +351,10 @@ def station_finish(request: HttpRequest, code: str) -> HttpResponse:
                 station=station.code,
                 started_at=started,
                 ended_at=ended,
-                inputs=inputs,
-                outputs=outputs,
-                parameters=parameters,
-                scrap=scrap,
+                inputs=specs.inputs,
+                outputs=specs.outputs,
+                parameters=specs.parameters,
+                scrap=specs.scrap,
             ).operation.pk
 
         operation_id, _first = submit_once(user_id=user.pk, token=token, path=request.path, write=record)
