@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from lots.models import Item
 
 from .models import Hold, LineageEdge
+from .selectors import track_ends
 
 
 @dataclass(frozen=True)
@@ -41,3 +42,18 @@ def stretch_holds_on(item: Item) -> QuerySet[Hold]:
     """The stretch holds on metres of the item, newest first: they catch what holds those metres,
     not the item."""
     return Hold.objects.filter(item=item, from_m__isnull=False).order_by("-created_at")
+
+
+@dataclass(frozen=True)
+class TrackEnds:
+    """The first `limit` items a recall of an item reaches, and how many it reaches in all."""
+
+    ends: list[Item]
+    total: int
+
+
+def track_ends_listed(item: Item, limit: int) -> TrackEnds:
+    """Counted only when more than `limit` are found: the list is what the page shows."""
+    ends = list(track_ends(item=item)[: limit + 1])
+    total = len(ends) if len(ends) <= limit else track_ends(item=item).count()
+    return TrackEnds(ends=ends[:limit], total=total)
