@@ -20,17 +20,14 @@ from django.views.decorators.http import require_POST
 from api.permissions import Role
 from lots.exceptions import DomainError, InvalidInput
 from lots.models import Item, ItemStatus
-from measurements.models import Measurement
-from measurements.selectors_limits import limit_applying, limit_text
 from measurements.selectors_station import (
     machine_parameters,
     machine_settings,
     measurable_offline,
     settings_outside_range,
 )
-from measurements.services import MeasurementInput, measurement_record
 from traceability.cutting import Cut, cut_record
-from traceability.models import Operation, Station
+from traceability.models import Station
 from traceability.scanning import item_scan, last_parameters, step_refuses
 from traceability.selectors import stations_in_line_order
 from traceability.services import InputSpec, OutputSpec, ScrapSpec, operation_record, station_get
@@ -56,11 +53,11 @@ def _draft_key(station: str) -> str:
     return f"draft:{station}"
 
 
-def _in_hand_key(station: str) -> str:
+def in_hand_key(station: str) -> str:
     return f"in_hand:{station}"
 
 
-def _station(code: str) -> Station:
+def station_of(code: str) -> Station:
     """The station of the URL; an unknown one is a 404, as for any unknown page."""
     try:
         return station_get(code)
@@ -117,12 +114,12 @@ def station(request: HttpRequest, code: str) -> HttpResponse:
         return redirect(reverse("web:station-pick") + "?change=1")
     draft = request.session.get(_draft_key(station.code))
     scan = None
-    in_hand = request.session.get(_in_hand_key(station.code))
+    in_hand = request.session.get(in_hand_key(station.code))
     if in_hand:
         try:
             scan = item_scan(code=in_hand, station=station)
         except DomainError:
-            request.session.pop(_in_hand_key(station.code), None)
+            request.session.pop(in_hand_key(station.code), None)
     context: dict[str, Any] = {
         "station": station,
         "steps": list(station.steps.all()),
@@ -160,7 +157,7 @@ def _add_input(draft: dict[str, Any], item: Item) -> bool:
 @require_POST
 def station_scan(request: HttpRequest, code: str) -> HttpResponse:
     """A scan shows the item; with an operation started, a usable item also becomes an input."""
-    station = _station(code)
+    station = station_of(code)
     text = request.POST.get("code", "")
     if not text.strip():
         messages.error(request, "Nothing was scanned: scan a label or type its code.")
@@ -169,10 +166,10 @@ def station_scan(request: HttpRequest, code: str) -> HttpResponse:
         scan = item_scan(code=text, station=station)
     except DomainError as error:
         # The card of the item scanned before would read as this scan's answer: drop it.
-        request.session.pop(_in_hand_key(station.code), None)
+        request.session.pop(in_hand_key(station.code), None)
         explain(request, error)
         return redirect("web:station", code=station.code)
-    request.session[_in_hand_key(station.code)] = scan.item.code
+    request.session[in_hand_key(station.code)] = scan.item.code
     draft = request.session.get(_draft_key(station.code))
     if draft is not None:
         refused = step_refuses(scan.item, draft["step"])
@@ -192,13 +189,13 @@ def station_scan(request: HttpRequest, code: str) -> HttpResponse:
 @operator
 @require_POST
 def station_start(request: HttpRequest, code: str) -> HttpResponse:
-    station = _station(code)
+    station = station_of(code)
     step = request.POST.get("step", "")
     if not station.steps.filter(code=step).exists():
         messages.error(request, f"Station {station.code} does not run {step or 'that step'}: pick one of its steps.")
         return redirect("web:station", code=station.code)
     draft: dict[str, Any] = {"step": step, "started_at": timezone.now().isoformat(), "inputs": [], "token": new_token()}
-    in_hand = request.session.get(_in_hand_key(station.code))
+    in_hand = request.session.get(in_hand_key(station.code))
     if in_hand:
         item = Item.objects.select_related("kind").filter(code=in_hand, status=ItemStatus.ACTIVE).first()
         if item is not None and step_refuses(item, step) is None:
@@ -304,7 +301,7 @@ def _specs(draft: dict[str, Any], station: Station) -> _Specs:
 @require_POST
 def station_finish(request: HttpRequest, code: str) -> HttpResponse:
     """Record the operation: inputs, machine parameters, outputs and scrap, in one transaction."""
-    station = _station(code)
+    station = station_of(code)
     token = request.POST.get("submission", "")
     user = signed_in(request)
     first = submitted(user_id=user.pk, token=token)
@@ -363,80 +360,3 @@ def station_finish(request: HttpRequest, code: str) -> HttpResponse:
         return redirect("web:station", code=station.code)
     request.session.pop(_draft_key(station.code), None)
     return redirect("web:station-done", code=station.code, pk=operation_id)
-
-
-def _outside_limits(measurement: Measurement) -> str:
-    """The warning for a value outside its specification limits, with the hold it placed."""
-    limit = limit_applying(measurement.parameter_id, measurement.item_id)
-    text = f"It is OUTSIDE the specification: {limit_text(limit)}." if limit else "It is outside the specification."
-    if limit is not None and limit.on_violation == "hold":
-        text += " The item (or the stretch around the value) is now on hold."
-    return text
-
-
-@operator
-def station_done(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    """What the operation made, with its labels to print."""
-    station = _station(code)
-    operation = (
-        Operation.objects.select_related("step", "station", "created_by")
-        .prefetch_related("inputs__item")
-        .filter(pk=pk, station=station)
-        .first()
-    )
-    if operation is None:
-        messages.error(request, f"No operation {pk} at {station.code}.")
-        return redirect("web:station", code=station.code)
-    outputs = list(Item.objects.select_related("kind").filter(produced_by=operation).order_by("code"))
-    outside = list(
-        Measurement.objects.select_related("parameter").filter(operation=operation, out_of_limits=True).order_by("pk")
-    )
-    context = {"station": station, "operation": operation, "outputs": outputs, "outside_limits": outside}
-    return render(request, "web/station_done.html", context)
-
-
-@operator
-def labels(request: HttpRequest) -> HttpResponse:
-    """A sheet of QR labels to print: ?items=A,B,C."""
-    codes = [code for code in request.GET.get("items", "").split(",") if code][:500]
-    items = list(Item.objects.select_related("kind").filter(code__in=codes).order_by("code"))
-    return render(request, "web/labels.html", {"items": items})
-
-
-@operator
-@require_POST
-def station_measure(request: HttpRequest, code: str) -> HttpResponse:
-    """An offline measurement of the item in hand, through the API's service."""
-    station = _station(code)
-    item = request.session.get(_in_hand_key(station.code))
-    if not item:
-        messages.error(request, "Scan the item you measured first.")
-        return redirect("web:station", code=station.code)
-    try:
-        value = form_number(request.POST.get("value", ""), "value")
-        if value is None:
-            raise InvalidInput("Enter the value you measured.", field="value")
-        recorded = measurement_record(
-            actor=request.user,
-            data=MeasurementInput(
-                parameter=request.POST.get("parameter", ""),
-                value=value,
-                unit=request.POST.get("unit", "").strip() or None,
-                item=item,
-                measured_at=timezone.now(),
-                source="offline",
-                instrument=request.POST.get("instrument", "").strip(),
-            ),
-        )
-    except DomainError as error:
-        explain(request, error)
-        return redirect("web:station", code=station.code)
-    measurement = recorded.measurement
-    text = f"Recorded {measurement.parameter.name} = {measurement.value:g} {measurement.parameter.unit} on {item}."
-    if measurement.out_of_limits:
-        messages.warning(request, text + " " + _outside_limits(measurement))
-    elif measurement.out_of_range:
-        messages.warning(request, text + " It is outside the typical range: check it.")
-    else:
-        messages.success(request, text)
-    return redirect("web:station", code=station.code)
