@@ -39,7 +39,7 @@ from traceability.services import (
 
 from . import serializers as s
 from .fields import TextField
-from .filters import RecordTimeFilter
+from .filters import RecordTimeFilter, genealogy_query
 from .idempotency import idempotent
 from .renderers import DataclassJSONRenderer
 
@@ -171,23 +171,14 @@ class GenealogyView(APIView):
         ],
     )
     def get(self, request: Request, identifier: str) -> Response:
-        depth_raw = request.query_params.get("depth")
-        depth = None
-        if depth_raw is not None:
-            if not depth_raw.isdigit():
-                raise InvalidInput("depth is a whole number.", field="depth")
-            depth = int(depth_raw)
-        kinds = {k for k in request.query_params.get("kind", "").split(",") if k}
-        edges = request.query_params.get("edges", "true").lower()
-        if edges not in ("true", "false"):
-            raise InvalidInput("edges is true or false.", field="edges")
+        query = genealogy_query(request.query_params)
         item = item_get(identifier, lean=True)
         genealogy = lineage_walk(
             item=item,
             direction=self.direction,  # type: ignore[arg-type]
-            depth=depth,
-            kinds=kinds,
-            edges=edges == "true",
+            depth=query.depth,
+            kinds=query.kinds,
+            edges=query.edges,
         )
         return Response(genealogy)
 

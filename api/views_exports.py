@@ -17,8 +17,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import Conflict, ErrorCode, InvalidInput, NotFound
-from core.roles import Role, user_role
+from core.roles import Role
 from datasets.dictionary import dictionary_csv, dictionary_json
+from datasets.export_rules import exports_visible
 from datasets.models import Export, ExportStatus
 from datasets.services import CONTENT_TYPES, DOWNLOAD_TABLES, export_expired, export_request
 from measurements.models import ModelType
@@ -126,15 +127,8 @@ class IgnoreFormatParameter(DefaultContentNegotiation):
         return renderer, renderer.media_type
 
 
-def _visible(request: Request) -> QuerySet[Export]:
-    exports = Export.objects.select_related("created_by")
-    if user_role(request.user) == Role.ADMIN:
-        return exports
-    return exports.filter(created_by_id=request.user.pk)
-
-
 def _export(request: Request, pk: int) -> Export:
-    export = _visible(request).filter(pk=pk).first()
+    export = exports_visible(request.user).filter(pk=pk).first()
     if export is None:  # another user's export is not found, not forbidden: ids are guessable
         raise NotFound(f"No export {pk}.", field="id")
     return export
@@ -149,7 +143,7 @@ class ExportListView(generics.ListAPIView[Export]):
     def get_queryset(self) -> QuerySet[Export]:
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
             return Export.objects.none()
-        return _visible(self.request)
+        return exports_visible(self.request.user)
 
     @extend_schema(request=ExportInput, responses={202: ExportSerializer})
     @idempotent

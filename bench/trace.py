@@ -23,7 +23,7 @@ What it does, in one run:
 3. Measures trace of 200 random cells over HTTP (a real `manage.py runserver` subprocess, one
    keep-alive connection, token auth of an "operator"), in-process through
    traceability.selectors.lineage_trace, and as the raw recursive SQL
-   (traceability.selectors._walk_sql) on a plain psycopg connection; and track of the lots
+   (traceability.selectors.walk_sql) on a plain psycopg connection; and track of the lots
    above (median of 5) through lineage_track, raw SQL and HTTP. Prints a table with the goals
    and writes everything to bench/trace-results.json.
 
@@ -579,7 +579,7 @@ def measure(args: argparse.Namespace, env: dict[str, str], results: dict[str, ob
     from rest_framework.authtoken.models import Token
 
     from lots.models import Item
-    from traceability.selectors import MAX_DEPTH, _walk_sql, lineage_trace, lineage_track
+    from traceability.selectors import MAX_DEPTH, lineage_trace, lineage_track, walk_sql
 
     rng = random.Random(args.seed)
     cells = list(Item.objects.filter(kind_id="cell").order_by("id").values_list("id", "code"))
@@ -589,8 +589,8 @@ def measure(args: argparse.Namespace, env: dict[str, str], results: dict[str, ob
 
     # The lots to track: the active-material lot with the most descendants, and the cathode carbon
     # lot that feeds every cathode slurry (the worst case of the line).
-    up_sql = _walk_sql("upstream", edges=True)
-    down_sql = _walk_sql("downstream", edges=True)
+    up_sql = walk_sql("upstream", edges=True)
+    down_sql = walk_sql("downstream", edges=True)
     raw = psycopg.connect(dsn(env["DATABASE_URL"]), autocommit=True)
 
     def raw_walk(sql: str, pk: int) -> tuple[int, float]:

@@ -37,6 +37,7 @@ from measurements.models import Level, ModelType, Parameter
 
 from .columns import AGGREGATIONS, GRANULARITIES, GROUP_KEYS
 from .dictionary import catalog_version, data_dictionary
+from .export_rules import SPLIT_SEED_DEFAULT, SPLIT_TEST_DEFAULT
 from .models import Export, ExportStatus, export_upload_to
 from .selection import FILTERS
 from .table import dataset_rows
@@ -142,10 +143,10 @@ def _split(split: Any) -> dict[str, Any] | None:
     if unknown:
         raise InvalidInput(f"Unknown split option {', '.join(unknown)}.", field=f"split.{unknown[0]}")
     by = _choice(split.get("by"), "split.by", [stem for stem, _kind in GROUP_KEYS])
-    test = split.get("test", 0.2)
+    test = split.get("test", SPLIT_TEST_DEFAULT)
     if isinstance(test, bool) or not isinstance(test, int | float) or not 0 < test < 1:
         raise InvalidInput("split.test is a fraction between 0 and 1.", field="split.test")
-    seed = split.get("seed", 0)
+    seed = split.get("seed", SPLIT_SEED_DEFAULT)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InvalidInput("split.seed is an integer.", field="split.seed")
     return {"by": by, "test": float(test), "seed": seed}

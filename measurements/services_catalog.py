@@ -7,6 +7,7 @@ depend on the row being replaced. The API, the admin and `catalog_load` all go t
 
 import math
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -70,87 +71,140 @@ def _max_length(name: str) -> int:
     return int(getattr(Parameter._meta.get_field(name), "max_length", None) or 0)
 
 
-def parameter_validate(values: Mapping[str, Any], *, steps: Collection[str] | None = None) -> None:
-    """Check a complete set of catalog values (plus `code` when given); one InvalidInput names every bad field.
+@dataclass(frozen=True)
+class _Problem:
+    field: str
+    message: str
+    code: str = InvalidInput.code
 
-    `steps` is the set of known step codes when the caller has it (the loader checks 190 rows with
-    one query); otherwise the step is looked up.
-    """
-    problems: list[tuple[str, str, str]] = []  # (field, message, code)
 
-    def bad(name: str, message: str, code: str = InvalidInput.code) -> None:
-        problems.append((name, message, code))
+def _code_problems(values: Mapping[str, Any]) -> list[_Problem]:
+    if "code" not in values:
+        return []
+    code = values["code"]
+    try:
+        if not isinstance(code, str) or len(code) > _max_length("code"):
+            raise ValidationError("too long")
+        validate_slug(code)
+    except ValidationError:
+        return [
+            _Problem("code", f"{code!r} is not a code: letters, digits, '_' and '-', at most {_max_length('code')}.")
+        ]
+    return []
 
-    if "code" in values:
-        code = values["code"]
-        try:
-            if not isinstance(code, str) or len(code) > _max_length("code"):
-                raise ValidationError("too long")
-            validate_slug(code)
-        except ValidationError:
-            bad("code", f"{code!r} is not a code: letters, digits, '_' and '-', at most {_max_length('code')}.")
+
+def _text_problems(values: Mapping[str, Any]) -> list[_Problem]:
+    found = []
     for name in _TEXT_FIELDS:
         value = values[name]
         if not isinstance(value, str):
-            bad(name, "A text is required.")
+            found.append(_Problem(name, "A text is required."))
         elif len(value) > _max_length(name):
-            bad(name, f"At most {_max_length(name)} characters.")
+            found.append(_Problem(name, f"At most {_max_length(name)} characters."))
     if isinstance(values["name"], str) and not values["name"].strip():
-        bad("name", "A name is required.")
-    for name, choices in (("scope", Scope.values), ("category", Category.values)):
-        if values[name] not in choices:
-            bad(name, f"{values[name]!r} is not one of {', '.join(choices)}.")
-    for name in _LEVEL_FIELDS:
-        if values[name] not in ("", *Level.values):
-            bad(name, f"{values[name]!r} is not one of {', '.join(Level.values)} (or empty).")
-    if isinstance(values["unit"], str) and len(values["unit"]) <= _max_length("unit"):
-        try:
-            parse_unit(values["unit"], field="unit")
-        except InvalidInput as exc:
-            bad("unit", exc.message, exc.code)
+        found.append(_Problem("name", "A name is required."))
+    return found
+
+
+def _choice_problems(values: Mapping[str, Any]) -> list[_Problem]:
+    found = [
+        _Problem(name, f"{values[name]!r} is not one of {', '.join(choices)}.")
+        for name, choices in (("scope", Scope.values), ("category", Category.values))
+        if values[name] not in choices
+    ]
+    found += [
+        _Problem(name, f"{values[name]!r} is not one of {', '.join(Level.values)} (or empty).")
+        for name in _LEVEL_FIELDS
+        if values[name] not in ("", *Level.values)
+    ]
+    return found
+
+
+def _unit_problems(values: Mapping[str, Any]) -> list[_Problem]:
+    # A unit that is not a text, or too long, was named by _text_problems already.
+    if not isinstance(values["unit"], str) or len(values["unit"]) > _max_length("unit"):
+        return []
+    try:
+        parse_unit(values["unit"], field="unit")
+    except InvalidInput as exc:
+        return [_Problem("unit", exc.message, exc.code)]
+    return []
+
+
+def _step_problems(values: Mapping[str, Any], steps: Collection[str] | None) -> list[_Problem]:
     step = values["step"]
     if step is None:
         if values["scope"] == Scope.STEP:
-            bad("step", "A parameter of scope 'step' names its step.", ErrorCode.UNKNOWN_STEP)
-    elif not isinstance(step, str) or not (
-        step in steps if steps is not None else Step.objects.filter(code=step).exists()
-    ):
-        bad("step", f"Unknown step {step!r}.", ErrorCode.UNKNOWN_STEP)
+            return [_Problem("step", "A parameter of scope 'step' names its step.", ErrorCode.UNKNOWN_STEP)]
+        return []
+    known = isinstance(step, str) and (step in steps if steps is not None else Step.objects.filter(code=step).exists())
+    return [] if known else [_Problem("step", f"Unknown step {step!r}.", ErrorCode.UNKNOWN_STEP)]
+
+
+def _list_problems(values: Mapping[str, Any]) -> list[_Problem]:
+    found = []
     if values["online"] not in (None, True, False):
-        bad("online", "true, false or null.")
+        found.append(_Problem("online", "true, false or null."))
     for name in ("techniques", "file_types"):
         value = values[name]
         if not isinstance(value, list) or not all(isinstance(x, str) and x.strip() for x in value):
-            bad(name, "A list of non-empty texts is required.")
+            found.append(_Problem(name, "A list of non-empty texts is required."))
         elif name == "file_types" and (unknown := file_types_unknown(value)):
-            bad(
-                name,
-                f"Unknown file types {', '.join(unknown)}: one of {', '.join(DEFAULT_TYPES)}.",
-                ErrorCode.UNKNOWN_FILE_TYPE,
-            )
+            message = f"Unknown file types {', '.join(unknown)}: one of {', '.join(DEFAULT_TYPES)}."
+            found.append(_Problem(name, message, ErrorCode.UNKNOWN_FILE_TYPE))
+    return found
+
+
+def _range_problems(values: Mapping[str, Any]) -> list[_Problem]:
+    found = []
     bounds = []
     for name in ("typical_min", "typical_max"):
         value = values[name]
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            bad(name, "A finite number or null is required.")
+            found.append(_Problem(name, "A finite number or null is required."))
         else:
             bounds.append(value)
     if len(bounds) == 2 and bounds[0] > bounds[1]:
-        bad("typical_max", f"typical_max ({bounds[1]}) is below typical_min ({bounds[0]}).", ErrorCode.BAD_RANGE)
+        message = f"typical_max ({bounds[1]}) is below typical_min ({bounds[0]})."
+        found.append(_Problem("typical_max", message, ErrorCode.BAD_RANGE))
+    return found
+
+
+def _iri_problems(values: Mapping[str, Any]) -> list[_Problem]:
     iri = values["ontology_iri"]
-    if isinstance(iri, str) and iri:
-        try:
-            _http_url(iri)
-        except ValidationError:
-            bad("ontology_iri", f"{iri!r} is not an http(s) URL.")
+    if not isinstance(iri, str) or not iri:
+        return []
+    try:
+        _http_url(iri)
+    except ValidationError:
+        return [_Problem("ontology_iri", f"{iri!r} is not an http(s) URL.")]
+    return []
+
+
+def parameter_validate(values: Mapping[str, Any], *, steps: Collection[str] | None = None) -> None:
+    """Check a complete set of catalog values (plus `code` when given); one InvalidInput names every bad field.
+
+    `steps` is the set of known step codes when the caller has it (the loader checks 190 rows with
+    one query); otherwise the step is looked up. The first problem found gives the message and code.
+    """
+    problems = [
+        *_code_problems(values),
+        *_text_problems(values),
+        *_choice_problems(values),
+        *_unit_problems(values),
+        *_step_problems(values, steps),
+        *_list_problems(values),
+        *_range_problems(values),
+        *_iri_problems(values),
+    ]
     if problems:
         errors: dict[str, list[str]] = {}
-        for name, message, _ in problems:
-            errors.setdefault(name, []).append(message)
-        name, message, code = problems[0]
-        raise InvalidInput(f"{name}: {message}", code=code, errors=errors)
+        for problem in problems:
+            errors.setdefault(problem.field, []).append(problem.message)
+        first = problems[0]
+        raise InvalidInput(f"{first.field}: {first.message}", code=first.code, errors=errors)
 
 
 def parameter_check(*, values: Mapping[str, Any], current: Parameter | None = None) -> None:

@@ -68,7 +68,7 @@ SELECT 2, w.operation_id, NULL, NULL,
 FROM (SELECT DISTINCT operation_id FROM walk WHERE operation_id IS NOT NULL) w"""
 
 
-def _walk_sql(direction: "Direction", *, edges: bool, kinds: int = 0) -> str:
+def walk_sql(direction: "Direction", *, edges: bool, kinds: int = 0) -> str:
     here, nxt = ("child_id", "parent_id") if direction == "upstream" else ("parent_id", "child_id")
     if edges:
         return (_EDGE_WALK + _NODE_ROWS + _EDGE_ROWS).format(here=here, next=nxt)
@@ -127,7 +127,7 @@ def lineage_walk(
     params: dict[str, Any] = {"item": item.pk, "max_depth": limit}
     params.update({f"kind{k}": kind for k, kind in enumerate(kind_list)})
     with connection.cursor() as cursor:
-        cursor.execute(_walk_sql(direction, edges=edges, kinds=0 if edges else len(kind_list)), params)
+        cursor.execute(walk_sql(direction, edges=edges, kinds=0 if edges else len(kind_list)), params)
         rows = cursor.fetchall()
 
     nodes: dict[int, tuple[int, GenealogyNode]] = {}

@@ -12,22 +12,10 @@ from traceability.cutting import Cut
 from traceability.models import Station
 from traceability.selectors import next_unused_metre, sheet_pitch
 from traceability.services import InputSpec
+from traceability.station_rules import cut_lane
 
-# Steps that cut a lane into counted pieces, each piece a stretch of the lane (its positions).
-CUTS_INTO_PIECES = {"cutting"}
 # "0.15 m" typed in one box: a number, then a unit.
 QUANTITY_WITH_UNIT = re.compile(r"^\s*([0-9]+(?:[.,][0-9]*)?)\s*([A-Za-z_µ]+)\s*$")
-
-
-def cut_lane(step: str, inputs: list[dict[str, Any]], items: dict[str, Item], kind: str) -> Item | None:
-    """The lane that a cutting operation cuts into counted pieces (its one input, which has a
-    length, and an output kind that is counted); None for any other operation."""
-    if step not in CUTS_INTO_PIECES or len(inputs) != 1 or not kind:
-        return None
-    lane = items.get(inputs[0]["item"])
-    if lane is None or lane.length_m is None:
-        return None
-    return lane if ItemKind.objects.filter(code=kind, level=Level.INSTANCE).exists() else None
 
 
 def _text(value: float | None) -> str:
@@ -98,8 +86,8 @@ def length_as_pitch(draft: dict[str, Any]) -> str | None:
 
 
 def cutting(draft: dict[str, Any]) -> bool:
-    items = {i.code: i for i in Item.objects.filter(code__in=[entry["item"] for entry in draft["inputs"]])}
-    return cut_lane(draft["step"], draft["inputs"], items, draft["output"]["kind"]) is not None
+    codes = [entry["item"] for entry in draft["inputs"]]
+    return cut_lane(draft["step"], codes, draft["output"]["kind"]) is not None
 
 
 def cut_of(draft: dict[str, Any], station: Station, lane: Item) -> Cut:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_genealogy, views_station
+from . import views, views_genealogy, views_station, views_station_after
 
 app_name = "web"
 
@@ -13,9 +13,9 @@ urlpatterns = [
     path("station/<str:code>/inputs/<str:item>/remove/", views_station.station_remove_input, name="station-remove"),
     path("station/<str:code>/cancel/", views_station.station_cancel, name="station-cancel"),
     path("station/<str:code>/finish/", views_station.station_finish, name="station-finish"),
-    path("station/<str:code>/measure/", views_station.station_measure, name="station-measure"),
-    path("station/<str:code>/operations/<int:pk>/", views_station.station_done, name="station-done"),
-    path("labels/", views_station.labels, name="labels"),
+    path("station/<str:code>/measure/", views_station_after.station_measure, name="station-measure"),
+    path("station/<str:code>/operations/<int:pk>/", views_station_after.station_done, name="station-done"),
+    path("labels/", views_station_after.labels, name="labels"),
     path("items/", views.items, name="items"),
     path("items/<path:code>/genealogy/", views_genealogy.genealogy, name="genealogy"),
     path("items/<path:code>/track.csv", views_genealogy.track_csv, name="track-csv"),

@@ -16,8 +16,8 @@ from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
 from core.roles import Role
-from core.units import display_unit
-from datasets.models import Export, ExportStatus
+from datasets.export_rules import exports_visible, sees_every_export, split_default
+from datasets.models import ExportStatus
 from datasets.services import export_expired, export_request
 from datasets.table import GRANULARITIES, GROUP_KEYS
 from lots.models import Item
@@ -25,11 +25,13 @@ from lots.selectors import item_get, item_queryset
 from measurements.files import attachment_response
 from measurements.models import Category, Level, Parameter
 from measurements.selectors import measurement_queryset
-from measurements.selectors_limits import limit_book, limit_text
+from measurements.selectors_profiles import Band, item_curves, roll_profiles
+from measurements.selectors_station import machine_parameter_rows
 from measurements.services_catalog import parameter_update
 from traceability.holds import hold_items, hold_place, hold_release
 from traceability.models import Hold, LineageEdge, Step
 from traceability.selectors import stations_in_line_order
+from traceability.selectors_item import holds_catching, item_lineage, stretch_holds_on
 
 from .access import can, explain, role_required, signed_in
 from .templatetags.local_time import local_time
@@ -63,86 +65,25 @@ def items(request: HttpRequest) -> HttpResponse:
     return render(request, "web/items.html", {"query": query, "found": found})
 
 
-def _profiles(item: Item, children: list[LineageEdge]) -> list[dict[str, Any]]:
-    """Values along the roll, one plot per parameter, with the stretch of each daughter item
-    marked (the API's roll map, drawn)."""
-    along = measurement_queryset().filter(item=item, position_m__isnull=False, value__isnull=False)
-    series: dict[str, dict[str, Any]] = {}
-    for measurement in along.order_by("parameter__code", "position_m"):
-        parameter = measurement.parameter
-        entry = series.setdefault(
-            parameter.code,
-            {
-                "title": f"{parameter.name} along {item.code}",
-                "x": [],
-                "y": [],
-                "x_title": "position (m)",
-                "y_title": _axis(parameter.name, parameter.unit),
-                "low": parameter.typical_min,
-                "high": parameter.typical_max,
-            },
-        )
-        entry["x"].append(measurement.position_m)
-        entry["y"].append(measurement.value)
-        entry.setdefault("flags", []).append(measurement.out_of_limits is True)
-        entry["parameter_id"] = parameter.pk
-    # The specification limit that applies to this item now, one per parameter (lines on the plot).
-    book = limit_book({entry["parameter_id"] for entry in series.values()}, [item.pk])
-    for entry in series.values():
-        limit = book.limit(entry.pop("parameter_id"), item.pk)
-        entry["limits"] = (
-            {"lower": limit.lower, "upper": limit.upper, "target": limit.target, "text": limit_text(limit)}
-            if limit is not None
-            else None
-        )
+def _plots(item: Item, children: list[LineageEdge]) -> list[dict[str, Any]]:
+    """The roll's profiles, each daughter's stretch marked, then its curves titled with local time."""
     bands = [
-        {"from": edge.parent_from_m, "to": edge.parent_to_m, "label": edge.child.code}
+        Band(from_m=edge.parent_from_m, to_m=edge.parent_to_m, label=edge.child.code)
         for edge in children
         if edge.parent_from_m is not None and edge.parent_to_m is not None
     ]
-    return [entry | {"bands": bands[:400]} for entry in series.values()]
-
-
-def _axis(title: str, unit: object) -> str:
-    shown = display_unit(unit)
-    return f"{title} ({shown})" if shown else title
-
-
-def _machine_parameters(parameters: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """An operation's machine parameters by name (code beside it), sorted by name; a
-    code the catalog no longer has is shown as it was recorded."""
-    if not parameters:
-        return []
-    names = dict(Parameter.objects.filter(code__in=list(parameters)).values_list("code", "name"))
-    rows = [
+    curves = [
         {
-            "code": code,
-            "name": names.get(code, code),
-            "value": entry.get("value") if isinstance(entry, dict) else entry,
-            "unit": entry.get("unit", "") if isinstance(entry, dict) else "",
+            "title": f"{curve.name}, {local_time(curve.measured_at)}",
+            "x": curve.x,
+            "y": curve.y,
+            "x_title": curve.x_title,
+            "y_title": curve.y_title,
+            "bands": [],
         }
-        for code, entry in parameters.items()
+        for curve in item_curves(item)
     ]
-    return sorted(rows, key=lambda row: (row["name"].lower(), row["code"]))
-
-
-def _curves(item: Item) -> list[dict[str, Any]]:
-    """Series measurements (a formation curve, a profile sent as one series)."""
-    curves = []
-    for measurement in measurement_queryset().filter(item=item, series__isnull=False).order_by("measured_at"):
-        series = measurement.series or {}
-        parameter = measurement.parameter
-        curves.append(
-            {
-                "title": f"{parameter.name}, {local_time(measurement.measured_at)}",
-                "x": series.get("x", []),
-                "y": series.get("y", []),
-                "x_title": _axis(str(series.get("x_kind", "x")), series.get("x_unit")),
-                "y_title": _axis(parameter.name, parameter.unit),
-                "bands": [],
-            }
-        )
-    return curves
+    return roll_profiles(item, bands) + curves
 
 
 @operator
@@ -152,33 +93,20 @@ def item(request: HttpRequest, code: str) -> HttpResponse:
     except DomainError as error:
         explain(request, error)
         return redirect("web:items")
-    parents = list(
-        LineageEdge.objects.filter(child=item)
-        .select_related("parent__kind", "operation__step")
-        .order_by("parent__code")
-    )
-    children = list(
-        LineageEdge.objects.filter(parent=item)
-        .select_related("child__kind", "operation__step")
-        .order_by("parent_from_m", "child__code")
-    )
+    lineage = item_lineage(item)
     operation = item.produced_by
     values = measurement_queryset().filter(item=item, position_m__isnull=True, series__isnull=True)
-    # The holds that caught this item, and the stretch holds on metres of it (which catch what
-    # holds those metres, not the item); a stretch hold of its parent caught it only if listed.
-    holds = Hold.objects.filter(hold_items__item=item).select_related("item").order_by("-created_at")
-    stretch_holds = Hold.objects.filter(item=item, from_m__isnull=False).order_by("-created_at")
     context = {
         "item": item,
         "operation": operation,
-        "machine_parameters": _machine_parameters(operation.parameters if operation else None),
-        "parents": parents,
-        "children": children[:500],
-        "more_children": max(0, len(children) - 500),
+        "machine_parameters": machine_parameter_rows(operation.parameters if operation else None),
+        "parents": lineage.parents,
+        "children": lineage.children[:500],
+        "more_children": max(0, len(lineage.children) - 500),
         "values": values.order_by("parameter__step_id", "parameter__code", "measured_at"),
-        "plots": _profiles(item, children) + _curves(item),
-        "holds": holds,
-        "stretch_holds": stretch_holds,
+        "plots": _plots(item, lineage.children),
+        "holds": holds_catching(item),
+        "stretch_holds": stretch_holds_on(item),
         "is_roll": item.kind.is_roll,
     }
     return render(request, "web/item.html", context)
@@ -329,20 +257,22 @@ def datasets(request: HttpRequest) -> HttpResponse:
                     filters={"created_after": created_after.isoformat()} if created_after else None,
                     parameters=codes or None,
                     criticality={"ml": data["criticality_ml"]} if data["criticality_ml"] else None,
-                    split={"by": data["split_by"], "test": 0.2, "seed": 1} if data["split_by"] else None,
+                    split=split_default(data["split_by"]) if data["split_by"] else None,
                 )
             except DomainError as error:
                 explain(request, error)
             else:
                 return redirect("web:export", pk=export.pk)
-    exports = Export.objects.filter(created_by=signed_in(request)).order_by("-pk")[:20]
-    return render(request, "web/datasets.html", {"form": form, "exports": exports})
+    user = signed_in(request)
+    exports = exports_visible(user).order_by("-pk")[:20]
+    context = {"form": form, "exports": exports, "everyone": sees_every_export(user)}
+    return render(request, "web/datasets.html", context)
 
 
 @operator
 def export(request: HttpRequest, pk: int) -> HttpResponse:
     """The export's progress; htmx polls the `progress` fragment until it is done."""
-    found = Export.objects.filter(pk=pk, created_by=signed_in(request)).first()
+    found = exports_visible(signed_in(request)).filter(pk=pk).first()
     if found is None:
         messages.error(request, f"No export {pk} of yours.")
         return redirect("web:datasets")

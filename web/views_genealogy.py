@@ -15,6 +15,7 @@ from core.spreadsheet import cell_text, csv_writer
 from lots.models import Item, ItemKind
 from lots.selectors import item_get
 from traceability.selectors import Genealogy, lineage_trace, lineage_track, track_ends
+from traceability.selectors_item import track_ends_listed
 
 from .access import explain, role_required
 
@@ -93,9 +94,9 @@ def genealogy(request: HttpRequest, code: str) -> HttpResponse:
         "large": len(elements["nodes"]) > LARGE_GRAPH,
     }
     if direction == "downstream":
-        ends = list(track_ends(item=item)[: LISTED + 1])
-        context["ends"] = ends[:LISTED]
-        context["ends_total"] = len(ends) if len(ends) <= LISTED else track_ends(item=item).count()
+        listed = track_ends_listed(item, LISTED)
+        context["ends"] = listed.ends
+        context["ends_total"] = listed.total
     return render(request, "web/genealogy.html", context)
 
 

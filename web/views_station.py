@@ -5,11 +5,11 @@ The operation being prepared lives in the session until it is finished, then it 
 `operation_record`, the API's service, in one transaction: nothing is written before.
 """
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,49 +19,33 @@ from django.views.decorators.http import require_POST
 
 from core.errors import DomainError, InvalidInput
 from core.roles import Role
-from lots.models import Item, ItemKind, ItemStatus
-from measurements.models import Category, Measurement, Parameter, Scope
-from measurements.selectors_limits import limit_applying, limit_text
-from measurements.services import MeasurementInput, measurement_record, out_of_range
+from lots.models import Item, ItemStatus
+from measurements.selectors_station import (
+    machine_parameters,
+    machine_settings,
+    measurable_offline,
+    settings_outside_range,
+)
 from traceability.cutting import Cut, cut_record
-from traceability.models import Operation, Station
+from traceability.models import Station
 from traceability.scanning import item_scan, last_parameters, step_refuses
 from traceability.selectors import stations_in_line_order
-from traceability.services import (
-    InputSpec,
-    OutputSpec,
-    ScrapSpec,
-    StretchSpec,
-    operation_record,
-    station_get,
+from traceability.services import InputSpec, OutputSpec, ScrapSpec, operation_record, station_get
+from traceability.station_rules import (
+    OUTPUT_KINDS,
+    TakenInput,
+    cut_lane,
+    kinds_made,
+    lane_sources,
+    scrap_charged,
+    step_consumes,
 )
 
 from .access import explain, role_required, signed_in
 from .once import new_token, submit_once, submitted
-from .station_cut import (
-    CUTS_INTO_PIECES,
-    counted_check,
-    cut_context,
-    cut_lane,
-    cut_of,
-    cutting,
-    form_number,
-    input_specs,
-    length_as_pitch,
-)
+from .station_cut import counted_check, cut_context, cut_of, cutting, form_number, input_specs, length_as_pitch
 
 STATION_COOKIE = "celltrace_station"
-# What a step usually makes, to pre-select on the form (the operator may pick another kind).
-OUTPUT_KINDS = {
-    "mixing": "slurry",
-    "coating": "coated_roll",
-    "calendering": "calendered_roll",
-    "slitting": "slit_roll",
-    "cutting": "electrode_sheet",
-    "stacking": "stack",
-    "winding": "jelly_roll",
-    "packaging": "cell",
-}
 operator = role_required(Role.OPERATOR)
 
 
@@ -69,11 +53,11 @@ def _draft_key(station: str) -> str:
     return f"draft:{station}"
 
 
-def _in_hand_key(station: str) -> str:
+def in_hand_key(station: str) -> str:
     return f"in_hand:{station}"
 
 
-def _station(code: str) -> Station:
+def station_of(code: str) -> Station:
     """The station of the URL; an unknown one is a 404, as for any unknown page."""
     try:
         return station_get(code)
@@ -122,24 +106,6 @@ def _parameter_rows(
     return rows
 
 
-def machine_parameters(step: str) -> QuerySet[Parameter]:
-    """What the operator sets on the machine of `step`: its MP rows of step scope, not the
-    material properties the catalog files under the step (a powder's D10, D50, D90)."""
-    return Parameter.objects.filter(step_id=step, category=Category.MP, scope=Scope.STEP)
-
-
-def _output_kinds(station: Station, chosen: str) -> QuerySet[ItemKind]:
-    """The kinds the station's steps make (and the one chosen), not every kind of the line."""
-    made = [OUTPUT_KINDS[s] for s in station.steps.values_list("code", flat=True) if s in OUTPUT_KINDS]
-    return ItemKind.objects.filter(code__in=[*made, chosen]).order_by("gtin_item_reference")
-
-
-def _measurable(station: Station) -> list[Parameter]:
-    """What can be measured offline on an item at this station: its steps' non-online parameters."""
-    steps = list(station.steps.values_list("code", flat=True))
-    return list(Parameter.objects.filter(step_id__in=steps).exclude(online=True).order_by("step_id", "code"))
-
-
 @operator
 def station(request: HttpRequest, code: str) -> HttpResponse:
     station = Station.objects.filter(code=code).first()
@@ -148,29 +114,28 @@ def station(request: HttpRequest, code: str) -> HttpResponse:
         return redirect(reverse("web:station-pick") + "?change=1")
     draft = request.session.get(_draft_key(station.code))
     scan = None
-    in_hand = request.session.get(_in_hand_key(station.code))
+    in_hand = request.session.get(in_hand_key(station.code))
     if in_hand:
         try:
             scan = item_scan(code=in_hand, station=station)
         except DomainError:
-            request.session.pop(_in_hand_key(station.code), None)
+            request.session.pop(in_hand_key(station.code), None)
     context: dict[str, Any] = {
         "station": station,
         "steps": list(station.steps.all()),
         "scan": scan,
         "draft": draft,
-        "measurable": _measurable(station) if scan else [],
+        "measurable": measurable_offline(list(station.steps.values_list("code", flat=True))) if scan else [],
     }
     if draft:
-        items = {
-            i.code: i for i in Item.objects.select_related("kind").filter(code__in=[x["item"] for x in draft["inputs"]])
-        }
+        codes = [x["item"] for x in draft["inputs"]]
+        items = {i.code: i for i in Item.objects.select_related("kind").filter(code__in=codes)}
         output_kind = draft.get("output", {}).get("kind") or OUTPUT_KINDS.get(draft["step"], "")
-        lane = cut_lane(draft["step"], draft["inputs"], items, output_kind)
+        lane = cut_lane(draft["step"], codes, output_kind)
         context.update(
             inputs=[{**entry, "obj": items.get(entry["item"])} for entry in draft["inputs"]],
             parameters=_parameter_rows(draft["step"], station, draft.get("entered", {}), draft.get("confirm") or {}),
-            kinds=_output_kinds(station, output_kind),
+            kinds=kinds_made(station, output_kind),
             output_kind=output_kind,
             output=draft.get("output", {}),
             started_at=parse_datetime(draft["started_at"]),
@@ -180,13 +145,10 @@ def station(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def _add_input(draft: dict[str, Any], item: Item) -> bool:
-    """Whole rolls and single pieces are used up by a step that makes something; batches are
-    taken in part; a step that makes nothing (formation, post-drying) lets its items pass."""
+    """Add the item once, pre-ticked as used up when the step uses it up (station_rules)."""
     if any(entry["item"] == item.code for entry in draft["inputs"]):
         return False
-    # A lane at cutting gives a stretch per cut: used up only when the operator says so.
-    whole = item.kind.level == "instance" or (item.kind.is_roll and draft["step"] not in CUTS_INTO_PIECES)
-    consume = whole and draft["step"] in OUTPUT_KINDS
+    consume = step_consumes(item.kind, draft["step"])
     draft["inputs"].append({"item": item.code, "quantity": "", "unit": item.unit, "consume": consume})
     return True
 
@@ -195,7 +157,7 @@ def _add_input(draft: dict[str, Any], item: Item) -> bool:
 @require_POST
 def station_scan(request: HttpRequest, code: str) -> HttpResponse:
     """A scan shows the item; with an operation started, a usable item also becomes an input."""
-    station = _station(code)
+    station = station_of(code)
     text = request.POST.get("code", "")
     if not text.strip():
         messages.error(request, "Nothing was scanned: scan a label or type its code.")
@@ -204,10 +166,10 @@ def station_scan(request: HttpRequest, code: str) -> HttpResponse:
         scan = item_scan(code=text, station=station)
     except DomainError as error:
         # The card of the item scanned before would read as this scan's answer: drop it.
-        request.session.pop(_in_hand_key(station.code), None)
+        request.session.pop(in_hand_key(station.code), None)
         explain(request, error)
         return redirect("web:station", code=station.code)
-    request.session[_in_hand_key(station.code)] = scan.item.code
+    request.session[in_hand_key(station.code)] = scan.item.code
     draft = request.session.get(_draft_key(station.code))
     if draft is not None:
         refused = step_refuses(scan.item, draft["step"])
@@ -227,13 +189,13 @@ def station_scan(request: HttpRequest, code: str) -> HttpResponse:
 @operator
 @require_POST
 def station_start(request: HttpRequest, code: str) -> HttpResponse:
-    station = _station(code)
+    station = station_of(code)
     step = request.POST.get("step", "")
     if not station.steps.filter(code=step).exists():
         messages.error(request, f"Station {station.code} does not run {step or 'that step'}: pick one of its steps.")
         return redirect("web:station", code=station.code)
     draft: dict[str, Any] = {"step": step, "started_at": timezone.now().isoformat(), "inputs": [], "token": new_token()}
-    in_hand = request.session.get(_in_hand_key(station.code))
+    in_hand = request.session.get(in_hand_key(station.code))
     if in_hand:
         item = Item.objects.select_related("kind").filter(code=in_hand, status=ItemStatus.ACTIVE).first()
         if item is not None and step_refuses(item, step) is None:
@@ -287,81 +249,59 @@ def _read_form(request: HttpRequest, draft: dict[str, Any]) -> None:
     }
 
 
-def _specs(
-    draft: dict[str, Any], station: Station
-) -> tuple[list[InputSpec], list[OutputSpec], list[ScrapSpec], dict[str, Any], Cut | None]:
+@dataclass(frozen=True)
+class _Specs:
+    """The operation the finished form describes, as the services take it."""
+
+    inputs: list[InputSpec]
+    outputs: list[OutputSpec]
+    scrap: list[ScrapSpec]
+    parameters: dict[str, Any]
+    cut: Cut | None
+
+
+def _outputs(draft: dict[str, Any], cut: Cut | None) -> list[OutputSpec]:
     output = draft["output"]
-    items = {i.code: i for i in Item.objects.filter(code__in=[entry["item"] for entry in draft["inputs"]])}
-    lane = cut_lane(draft["step"], draft["inputs"], items, output["kind"])
-    cut = cut_of(draft, station, lane) if lane is not None else None
-    inputs = input_specs(draft, cut)
-    outputs: list[OutputSpec] = []
     count = int(form_number(output["count"], "number of outputs") or 0) if output["kind"] and cut is None else 0
     if count < 0 or count > 500:
         raise InvalidInput("The number of outputs is between 0 and 500.", field="output-count")
     if count:
         counted_check(output["kind"], output)
     quantity = form_number(output["quantity"], "output quantity")
-    sources = None
-    if output["lanes"]:  # slitting: every lane runs the whole length of the roll it was cut from
-        rolls = Item.objects.filter(code__in=[entry["item"] for entry in draft["inputs"]], length_m__isnull=False)
-        sources = [StretchSpec(item=roll.code, from_m=0, to_m=roll.length_m) for roll in rolls.order_by("code")]
-        if not sources:
-            raise InvalidInput("Lanes are cut from a roll: scan the roll to slit first.", field="output-lanes")
-    for number in range(1, count + 1):
-        outputs.append(
-            OutputSpec(
-                kind=output["kind"],
-                quantity=quantity,
-                unit=output["unit"] or None,
-                lane=number if output["lanes"] else None,
-                sources=sources,
-            )
+    sources = lane_sources([entry["item"] for entry in draft["inputs"]]) if output["lanes"] else None
+    return [
+        OutputSpec(
+            kind=output["kind"],
+            quantity=quantity,
+            unit=output["unit"] or None,
+            lane=number if output["lanes"] else None,
+            sources=sources,
         )
-    scrap = []
-    scrap_quantity = form_number(draft["scrap"]["quantity"], "scrap quantity")
-    if scrap_quantity:
-        if not draft["inputs"]:
-            raise InvalidInput("Scrap is taken from an input: scan one first.", field="scrap-quantity")
-        first = draft["inputs"][0]
-        scrap.append(
-            ScrapSpec(
-                item=first["item"],
-                quantity=scrap_quantity,
-                unit=draft["scrap"]["unit"] or first["unit"],
-                reason=draft["scrap"]["reason"] or "scrap",
-            )
-        )
-    parameters: dict[str, Any] = {}
-    catalog = {p.code: p for p in machine_parameters(draft["step"])}
-    for name, text in draft["entered"].items():
-        if not text or name not in catalog:
-            continue
-        try:
-            parameters[name] = {"value": float(text.replace(",", ".")), "unit": catalog[name].unit}
-        except ValueError:  # a setting in words (the knife type)
-            parameters[name] = {"value": text}
-    return inputs, outputs, scrap, parameters, cut
+        for number in range(1, count + 1)
+    ]
 
 
-def _outside_range(parameters: dict[str, Any]) -> dict[str, str]:
-    """{code: why} for each value outside its typical range."""
-    found = {}
-    for parameter in Parameter.objects.filter(code__in=list(parameters)).order_by("code"):
-        value = parameters[parameter.code]["value"]
-        if isinstance(value, float) and out_of_range(parameter, [value]):
-            found[parameter.code] = (
-                f"{parameter.name} {value:g} {parameter.unit} is outside the typical range "
-                f"{parameter.typical_min:g} to {parameter.typical_max:g} {parameter.unit}"
-            )
-    return found
+def _specs(draft: dict[str, Any], station: Station) -> _Specs:
+    codes = [entry["item"] for entry in draft["inputs"]]
+    lane = cut_lane(draft["step"], codes, draft["output"]["kind"])
+    cut = cut_of(draft, station, lane) if lane is not None else None
+    inputs = input_specs(draft, cut)
+    outputs = _outputs(draft, cut)
+    scrap = scrap_charged(
+        [TakenInput(item=entry["item"], unit=entry["unit"]) for entry in draft["inputs"]],
+        quantity=form_number(draft["scrap"]["quantity"], "scrap quantity"),
+        unit=draft["scrap"]["unit"],
+        reason=draft["scrap"]["reason"],
+    )
+    parameters = machine_settings(draft["step"], draft["entered"])
+    return _Specs(inputs=inputs, outputs=outputs, scrap=scrap, parameters=parameters, cut=cut)
 
 
 @operator
 @require_POST
 def station_finish(request: HttpRequest, code: str) -> HttpResponse:
     """Record the operation: inputs, machine parameters, outputs and scrap, in one transaction."""
-    station = _station(code)
+    station = station_of(code)
     token = request.POST.get("submission", "")
     user = signed_in(request)
     first = submitted(user_id=user.pk, token=token)
@@ -378,8 +318,8 @@ def station_finish(request: HttpRequest, code: str) -> HttpResponse:
         if hint is not None:
             messages.warning(request, hint)
             return redirect("web:station", code=station.code)
-        inputs, outputs, scrap, parameters, cut = _specs(draft, station)
-        outside = _outside_range(parameters)
+        specs = _specs(draft, station)
+        outside = settings_outside_range(specs.parameters)
         confirmed = set(request.POST.getlist("confirm-range"))
         if outside and "on" not in confirmed and not set(outside) <= confirmed:
             text = "; ".join(outside.values())
@@ -390,17 +330,17 @@ def station_finish(request: HttpRequest, code: str) -> HttpResponse:
         ended = max(timezone.now(), started + timedelta(seconds=1))
 
         def record() -> int:
-            if cut is not None:
+            if specs.cut is not None:
                 return cut_record(
                     actor=user,
                     step=draft["step"],
                     station=station.code,
                     started_at=started,
                     ended_at=ended,
-                    inputs=inputs,
-                    cut=cut,
-                    parameters=parameters,
-                    scrap=scrap,
+                    inputs=specs.inputs,
+                    cut=specs.cut,
+                    parameters=specs.parameters,
+                    scrap=specs.scrap,
                 ).operation.pk
             return operation_record(
                 actor=user,
@@ -408,10 +348,10 @@ def station_finish(request: HttpRequest, code: str) -> HttpResponse:
                 station=station.code,
                 started_at=started,
                 ended_at=ended,
-                inputs=inputs,
-                outputs=outputs,
-                parameters=parameters,
-                scrap=scrap,
+                inputs=specs.inputs,
+                outputs=specs.outputs,
+                parameters=specs.parameters,
+                scrap=specs.scrap,
             ).operation.pk
 
         operation_id, _first = submit_once(user_id=user.pk, token=token, path=request.path, write=record)
@@ -420,80 +360,3 @@ def station_finish(request: HttpRequest, code: str) -> HttpResponse:
         return redirect("web:station", code=station.code)
     request.session.pop(_draft_key(station.code), None)
     return redirect("web:station-done", code=station.code, pk=operation_id)
-
-
-def _outside_limits(measurement: Measurement) -> str:
-    """The warning for a value outside its specification limits, with the hold it placed."""
-    limit = limit_applying(measurement.parameter_id, measurement.item_id)
-    text = f"It is OUTSIDE the specification: {limit_text(limit)}." if limit else "It is outside the specification."
-    if limit is not None and limit.on_violation == "hold":
-        text += " The item (or the stretch around the value) is now on hold."
-    return text
-
-
-@operator
-def station_done(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    """What the operation made, with its labels to print."""
-    station = _station(code)
-    operation = (
-        Operation.objects.select_related("step", "station", "created_by")
-        .prefetch_related("inputs__item")
-        .filter(pk=pk, station=station)
-        .first()
-    )
-    if operation is None:
-        messages.error(request, f"No operation {pk} at {station.code}.")
-        return redirect("web:station", code=station.code)
-    outputs = list(Item.objects.select_related("kind").filter(produced_by=operation).order_by("code"))
-    outside = list(
-        Measurement.objects.select_related("parameter").filter(operation=operation, out_of_limits=True).order_by("pk")
-    )
-    context = {"station": station, "operation": operation, "outputs": outputs, "outside_limits": outside}
-    return render(request, "web/station_done.html", context)
-
-
-@operator
-def labels(request: HttpRequest) -> HttpResponse:
-    """A sheet of QR labels to print: ?items=A,B,C."""
-    codes = [code for code in request.GET.get("items", "").split(",") if code][:500]
-    items = list(Item.objects.select_related("kind").filter(code__in=codes).order_by("code"))
-    return render(request, "web/labels.html", {"items": items})
-
-
-@operator
-@require_POST
-def station_measure(request: HttpRequest, code: str) -> HttpResponse:
-    """An offline measurement of the item in hand, through the API's service."""
-    station = _station(code)
-    item = request.session.get(_in_hand_key(station.code))
-    if not item:
-        messages.error(request, "Scan the item you measured first.")
-        return redirect("web:station", code=station.code)
-    try:
-        value = form_number(request.POST.get("value", ""), "value")
-        if value is None:
-            raise InvalidInput("Enter the value you measured.", field="value")
-        recorded = measurement_record(
-            actor=request.user,
-            data=MeasurementInput(
-                parameter=request.POST.get("parameter", ""),
-                value=value,
-                unit=request.POST.get("unit", "").strip() or None,
-                item=item,
-                measured_at=timezone.now(),
-                source="offline",
-                instrument=request.POST.get("instrument", "").strip(),
-            ),
-        )
-    except DomainError as error:
-        explain(request, error)
-        return redirect("web:station", code=station.code)
-    measurement = recorded.measurement
-    text = f"Recorded {measurement.parameter.name} = {measurement.value:g} {measurement.parameter.unit} on {item}."
-    if measurement.out_of_limits:
-        messages.warning(request, text + " " + _outside_limits(measurement))
-    elif measurement.out_of_range:
-        messages.warning(request, text + " It is outside the typical range: check it.")
-    else:
-        messages.success(request, text)
-    return redirect("web:station", code=station.code)
