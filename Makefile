@@ -26,6 +26,7 @@ run: demo
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(TESTENV) $(BIN)/mypy

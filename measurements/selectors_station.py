@@ -6,6 +6,11 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from core.errors import DomainError
+from core.units import convert
+from traceability.scanning import last_parameters
+from traceability.selectors import last_run_pitch
+
 from .models import Category, Parameter, Scope
 from .services import out_of_range
 
@@ -65,3 +70,26 @@ def machine_parameter_rows(parameters: Mapping[str, Any] | None) -> list[dict[st
         for code, entry in parameters.items()
     ]
     return sorted(rows, key=lambda row: (row["name"].lower(), row["code"]))
+
+
+def sheet_pitch(*, station: Any, step: str, entered: dict[str, str] | None = None) -> float | None:
+    """Metres of lane per sheet at `station`'s `step`: the step's pitch or sheet-length machine
+    parameter in the catalog (as typed on the form, else from the station's last run), else the
+    pitch of the station's last run computed from its edges; None when neither is known."""
+    codes = Parameter.objects.filter(step_id=step, category=Category.MP).values_list("code", "unit")
+    ranked = sorted(
+        ((code, unit) for code, unit in codes if "pitch" in code or "sheet_length" in code),
+        key=lambda pair: ("pitch" not in pair[0], pair[0]),
+    )
+    last = last_parameters(station=station, step=step)
+    for code, catalog_unit in ranked:
+        text = (entered or {}).get(code, "")
+        value: Any = text.replace(",", ".") if text else last.get(code, {}).get("value")
+        unit = (last.get(code, {}).get("unit") if not text else None) or catalog_unit
+        try:
+            metres = convert(float(value), str(unit), "m", field=code)
+        except (TypeError, ValueError, DomainError):
+            continue
+        if metres > 0:
+            return round(metres, 6)
+    return last_run_pitch(station, step)

@@ -11,13 +11,10 @@ from django.db import connection
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
-from core.errors import DomainError
-from core.units import convert
 from lots.models import Item
 
 from .intervals import stretch_hi_sql, stretch_lo_sql, stretch_reaches_sql, vendor_functions
 from .models import LineageEdge, Operation, Station
-from .scanning import last_parameters
 
 Direction = Literal["upstream", "downstream"]
 # Lineage is acyclic by construction; the cap only guards against imported cycles.
@@ -315,7 +312,7 @@ def next_unused_metre(item: Item) -> float:
     return float(taken["end"] or 0.0)
 
 
-def _pitch_of_last_run(station: Any, step: str) -> float | None:
+def last_run_pitch(station: Any, step: str) -> float | None:
     """The sheet pitch of the station's last run of `step` that recorded positions, from its
     edges: the distance between the first sheet's start and the last's over the gaps, or the
     one sheet's length."""
@@ -333,31 +330,6 @@ def _pitch_of_last_run(station: Any, step: str) -> float | None:
     if row["n"] > 1 and row["last"] > row["first"]:
         return round((row["last"] - row["first"]) / (row["n"] - 1), 6)
     return round(row["end"] - row["last"], 6)
-
-
-def sheet_pitch(*, station: Any, step: str, entered: dict[str, str] | None = None) -> float | None:
-    """Metres of lane per sheet at `station`'s `step`: the step's pitch or sheet-length machine
-    parameter in the catalog (as typed on the form, else from the station's last run), else the
-    pitch of the station's last run computed from its edges; None when neither is known."""
-    from measurements.models import Category, Parameter  # measurements builds on traceability
-
-    codes = Parameter.objects.filter(step_id=step, category=Category.MP).values_list("code", "unit")
-    ranked = sorted(
-        ((code, unit) for code, unit in codes if "pitch" in code or "sheet_length" in code),
-        key=lambda pair: ("pitch" not in pair[0], pair[0]),
-    )
-    last = last_parameters(station=station, step=step)
-    for code, catalog_unit in ranked:
-        text = (entered or {}).get(code, "")
-        value: Any = text.replace(",", ".") if text else last.get(code, {}).get("value")
-        unit = (last.get(code, {}).get("unit") if not text else None) or catalog_unit
-        try:
-            metres = convert(float(value), str(unit), "m", field=code)
-        except (TypeError, ValueError, DomainError):
-            continue
-        if metres > 0:
-            return round(metres, 6)
-    return _pitch_of_last_run(station, step)
 
 
 def stations_in_line_order() -> "QuerySet[Station]":

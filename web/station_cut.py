@@ -8,9 +8,10 @@ from typing import Any
 from core.errors import DomainError, InvalidInput
 from core.units import convert, is_length, parse_unit
 from lots.models import Item, ItemKind, Level
+from measurements.selectors_station import sheet_pitch
 from traceability.cutting import Cut
 from traceability.models import Station
-from traceability.selectors import next_unused_metre, sheet_pitch
+from traceability.selectors import next_unused_metre
 from traceability.services import InputSpec
 from traceability.station_rules import cut_lane
 

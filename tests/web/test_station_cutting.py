@@ -12,8 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from lots.models import Item, ItemStatus
 from lots.services import item_register
 from measurements.models import Parameter
+from measurements.selectors_station import sheet_pitch
 from traceability.models import LineageEdge, Operation
-from traceability.selectors import next_unused_metre, sheet_pitch
+from traceability.selectors import next_unused_metre
 
 URL = "/station/CUT-01/"
 
