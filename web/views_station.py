@@ -330,29 +330,19 @@ def station_finish(request: HttpRequest, code: str) -> HttpResponse:
         ended = max(timezone.now(), started + timedelta(seconds=1))
 
         def record() -> int:
+            common = {
+                "actor": user,
+                "step": draft["step"],
+                "station": station.code,
+                "started_at": started,
+                "ended_at": ended,
+                "inputs": specs.inputs,
+                "parameters": specs.parameters,
+                "scrap": specs.scrap,
+            }
             if specs.cut is not None:
-                return cut_record(
-                    actor=user,
-                    step=draft["step"],
-                    station=station.code,
-                    started_at=started,
-                    ended_at=ended,
-                    inputs=specs.inputs,
-                    cut=specs.cut,
-                    parameters=specs.parameters,
-                    scrap=specs.scrap,
-                ).operation.pk
-            return operation_record(
-                actor=user,
-                step=draft["step"],
-                station=station.code,
-                started_at=started,
-                ended_at=ended,
-                inputs=specs.inputs,
-                outputs=specs.outputs,
-                parameters=specs.parameters,
-                scrap=specs.scrap,
-            ).operation.pk
+                return cut_record(**common, cut=specs.cut).operation.pk
+            return operation_record(**common, outputs=specs.outputs).operation.pk
 
         operation_id, _first = submit_once(user_id=user.pk, token=token, path=request.path, write=record)
     except DomainError as error:
