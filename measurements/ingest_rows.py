@@ -19,10 +19,11 @@ from lots.models import Item
 from lots.selectors import item_lookup_q
 from traceability.models import Station
 
+from .assignment import position_check
 from .holds_limits import Violation
 from .models import Measurement, OnViolation, Parameter, Scope, Source
 from .selectors_limits import limit_book
-from .services import Linear, linear_to_canonical, out_of_range, parameter_get, position_check
+from .services import Linear, linear_to_canonical, out_of_range, parameter_get
 
 LOOKUP_BATCH = 5_000
 ITEM_CACHE_LIMIT = 200_000

@@ -6,6 +6,7 @@ from core.errors import DomainError
 from lots.models import Item
 from traceability.models import Operation
 
+from .assignment import assigned_position, in_process_error
 from .ingest_rows import (
     AT_ITEM,
     AT_MEASURED_AT,
@@ -20,7 +21,6 @@ from .ingest_rows import (
     row_error,
 )
 from .selectors import items_in_process
-from .services import assigned_position, in_process_error
 
 
 def by_time(rules: RowRules, row: tuple[Any, ...]) -> bool:
