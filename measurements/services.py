@@ -222,6 +222,15 @@ def _record_audit(*, actor: Actor, measurement: Measurement, supersedes: Measure
     )
 
 
+def _limits_check(parameter: Parameter, subject: _Subject, values: _Values) -> tuple[bool | None, list[Violation]]:
+    """out_of_limits against the limit that applies to the subject, and the violations to hold."""
+    value, series = values.value, values.series
+    points = [value] if value is not None else (series["y"] if series is not None else [])
+    subjects = limit_subjects(subject.item, subject.operation)
+    book = limit_book([parameter.pk], subjects) if points else None
+    return limits_check(book, parameter.pk, subjects, points, subject.position_m)
+
+
 @transaction.atomic
 def measurement_record(
     *,
@@ -249,10 +258,7 @@ def measurement_record(
     )
 
     value, series = values.value, values.series
-    points = [value] if value is not None else (series["y"] if series is not None else [])
-    subjects = limit_subjects(subject.item, subject.operation)
-    book = limit_book([parameter.pk], subjects) if points else None
-    out_of_limits, violations = limits_check(book, parameter.pk, subjects, points, subject.position_m)
+    out_of_limits, violations = _limits_check(parameter, subject, values)
 
     measurement = Measurement(
         parameter=parameter,
