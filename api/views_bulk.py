@@ -42,7 +42,8 @@ from rest_framework.views import APIView
 from core.errors import ErrorCode, InvalidInput
 from core.idempotency import MAX_KEY_LENGTH, first_response, keep_response
 from core.roles import Role
-from measurements.ingest import FIELDS, REQUIRED, SUBJECTS, BulkInvalid, RowError, measurements_ingest
+from measurements.ingest import measurements_ingest
+from measurements.ingest_rows import FIELDS, REQUIRED, SUBJECTS, BulkInvalid, RowError
 
 from .errors import error_response
 from .fields import TextField

@@ -276,8 +276,9 @@ def load_naive(setup: Setup, api_csv: Path, rows: int) -> float:
     from rest_framework import serializers
 
     from lots.models import Item
+    from measurements.assignment import position_check
     from measurements.models import Measurement, Parameter
-    from measurements.services import Linear, linear_to_canonical, out_of_range, position_check
+    from measurements.services import Linear, linear_to_canonical, out_of_range
 
     linears: dict[tuple[int, str], Linear] = {}
 

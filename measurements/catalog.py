@@ -9,6 +9,7 @@ import csv
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -139,59 +140,77 @@ def catalog_read(path: Path = DEFAULT_PATH) -> Catalog:
     return Catalog(version=version, rows=rows)
 
 
+@dataclass
+class _Changes:
+    """What loading the file does: the parameters to create and to update, with their audit rows
+    (code, before, after), the fields updated and the parameters whose unit changes (pk: code)."""
+
+    created: list[Parameter] = field(default_factory=list)
+    created_rows: list[tuple[str, Any, Any]] = field(default_factory=list)
+    updated: list[Parameter] = field(default_factory=list)
+    updated_rows: list[tuple[str, Any, Any]] = field(default_factory=list)
+    changed_fields: set[str] = field(default_factory=set)
+    unit_changed: dict[int, str] = field(default_factory=dict)
+
+
+def _changes_plan(rows: list[CatalogRow], existing: dict[str, Parameter], now: datetime) -> _Changes:
+    changes = _Changes()
+    for row in rows:
+        parameter = existing.get(row.code)
+        if parameter is None:
+            fields = {k: v for k, v in row.values.items() if k != "step"}
+            changes.created.append(Parameter(code=row.code, step_id=row.values["step"], **fields))
+            changes.created_rows.append((row.code, None, row.values | {"file_types": []}))
+            continue
+        before = parameter_values(parameter)
+        changed = [name for name in CSV_FIELDS if row.values[name] != before[name]]
+        if not changed:
+            continue
+        if "unit" in changed:
+            changes.unit_changed[parameter.pk] = parameter.code
+        for name in changed:
+            setattr(parameter, "step_id" if name == "step" else name, row.values[name])
+        parameter.updated_at = now
+        changes.changed_fields.update(changed)
+        changes.updated.append(parameter)
+        changes.updated_rows.append(
+            (row.code, {n: before[n] for n in changed}, {n: row.values[n] for n in changed}),
+        )
+    return changes
+
+
+def _unit_in_use_check(unit_changed: dict[int, str]) -> None:
+    """A unit may change only while the parameter has no measurements (they are stored in it)."""
+    in_use = (
+        set(Measurement.objects.filter(parameter_id__in=unit_changed).values_list("parameter_id", flat=True))
+        if unit_changed
+        else set()
+    )
+    if in_use:
+        names = sorted(unit_changed[pk] for pk in in_use)
+        raise Conflict(
+            f"The file changes the unit of parameters with measurements: {', '.join(names)}.",
+            errors={f"{code}.unit": ["Has measurements in its stored unit."] for code in names},
+            code=ErrorCode.UNIT_IN_USE,
+        )
+
+
 def catalog_load(*, path: Path = DEFAULT_PATH, actor: Actor = None) -> CatalogLoadResult:
     """Upsert the file's parameters by code; running it again changes nothing and audits nothing."""
     catalog = catalog_read(path)
     codes = [row.code for row in catalog.rows]
-    now = timezone.now()
     with transaction.atomic():
         # Locked (in pk order, like any other writer) so that an API edit between our read and our write
         # cannot be overwritten with an audit row whose "before" is not what we replaced.
         existing = {p.code: p for p in Parameter.objects.select_for_update().filter(code__in=codes).order_by("pk")}
-        created: list[Parameter] = []
-        created_rows: list[tuple[str, Any, Any]] = []
-        updated: list[Parameter] = []
-        updated_rows: list[tuple[str, Any, Any]] = []
-        changed_fields: set[str] = set()
-        unit_changed: dict[int, str] = {}
-        for row in catalog.rows:
-            parameter = existing.get(row.code)
-            if parameter is None:
-                fields = {k: v for k, v in row.values.items() if k != "step"}
-                created.append(Parameter(code=row.code, step_id=row.values["step"], **fields))
-                created_rows.append((row.code, None, row.values | {"file_types": []}))
-                continue
-            before = parameter_values(parameter)
-            changed = [name for name in CSV_FIELDS if row.values[name] != before[name]]
-            if not changed:
-                continue
-            if "unit" in changed:
-                unit_changed[parameter.pk] = parameter.code
-            for name in changed:
-                setattr(parameter, "step_id" if name == "step" else name, row.values[name])
-            parameter.updated_at = now
-            changed_fields.update(changed)
-            updated.append(parameter)
-            updated_rows.append(
-                (row.code, {n: before[n] for n in changed}, {n: row.values[n] for n in changed}),
-            )
-        in_use = (
-            set(Measurement.objects.filter(parameter_id__in=unit_changed).values_list("parameter_id", flat=True))
-            if unit_changed
-            else set()
-        )
-        if in_use:
-            names = sorted(unit_changed[pk] for pk in in_use)
-            raise Conflict(
-                f"The file changes the unit of parameters with measurements: {', '.join(names)}.",
-                errors={f"{code}.unit": ["Has measurements in its stored unit."] for code in names},
-                code=ErrorCode.UNIT_IN_USE,
-            )
+        changes = _changes_plan(catalog.rows, existing, timezone.now())
+        _unit_in_use_check(changes.unit_changed)
+        created, updated = changes.created, changes.updated
         Parameter.objects.bulk_create(created)
         if updated:
-            Parameter.objects.bulk_update(updated, fields=[*sorted(changed_fields), "updated_at"])
-        audit_record_many(actor=actor, action="parameter.create", entity="parameter", rows=created_rows)
-        audit_record_many(actor=actor, action="parameter.update", entity="parameter", rows=updated_rows)
+            Parameter.objects.bulk_update(updated, fields=[*sorted(changes.changed_fields), "updated_at"])
+        audit_record_many(actor=actor, action="parameter.create", entity="parameter", rows=changes.created_rows)
+        audit_record_many(actor=actor, action="parameter.update", entity="parameter", rows=changes.updated_rows)
         not_in_file = Parameter.objects.exclude(code__in=codes).count()
     return CatalogLoadResult(
         version=catalog.version,

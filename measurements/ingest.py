@@ -37,6 +37,10 @@ Row numbers are 1-based over the rows iterated (for a CSV, data rows: the header
 `None` rows (blank CSV lines) are skipped but counted. A row with the key `None` (extra fields of
 a CSV row, as csv.DictReader gives them) is reported as malformed.
 
+The job is split by module: ingest_rows (the row format, lookups, the per-row check),
+ingest_station (assignment by station and time), ingest_writers (COPY / INSERT), and this
+module, the entry point (chunks, totals, the audit event and the holds).
+
 One audit event for the whole ingest: action "measurement.bulk", entity_id the ingest's
 `created_at`, which every stored row carries (with `created_by`) on PostgreSQL.
 """
@@ -44,117 +48,33 @@ One audit event for the whole ingest: action "measurement.bulk", entity_id the i
 import itertools
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import Actor, actor_user, audit_record
-from core.errors import DomainError, ErrorCode, InvalidInput
-from core.values import finite, moment, number
-from lots.models import Item
-from lots.selectors import item_lookup_q
-from traceability.models import Operation, Station
+from core.errors import InvalidInput
 
-from .holds_limits import Violation, limit_holds_place
-from .models import Measurement, OnViolation, Parameter, Scope, Source
-from .selectors import items_in_process
-from .selectors_limits import limit_book
-from .services import (
-    Linear,
-    assigned_position,
-    in_process_error,
-    linear_to_canonical,
-    out_of_range,
-    parameter_get,
-    position_check,
+from .holds_limits import limit_holds_place
+from .ingest_rows import (
+    AT_ITEM,
+    AT_OUT_OF_LIMITS,
+    AT_OUT_OF_RANGE,
+    AT_PARAMETER,
+    BulkInvalid,
+    RowError,
+    RowRules,
+    row_error,
 )
+from .ingest_station import by_time, rows_assign
+from .ingest_writers import CopyWriter, InsertWriter
+from .models import Parameter
 
 CHUNK_ROWS = 5_000
-LOOKUP_BATCH = 5_000
 MAX_ERRORS = 100
-ITEM_CACHE_LIMIT = 200_000
-INSERT_BATCH = 2_000
-
-FIELDS = (
-    "parameter",
-    "value",
-    "unit",
-    "item",
-    "station",
-    "room",
-    "position_m",
-    "measured_at",
-    "source",
-    "instrument",
-    "method",
-    "uncertainty",
-)
-REQUIRED = ("parameter", "value", "measured_at")
-SUBJECTS = ("item", "station", "room")
-_FIELD_SET = frozenset(FIELDS)
-
-# The stored columns, in the order of the tuples `_Rules.check` returns; the other columns
-# (id, operation, series, file_size, supersedes) take their NULL / identity defaults.
-COLUMNS = (
-    "parameter_id",
-    "item_id",
-    "station_id",
-    "room",
-    "position_m",
-    "measured_at",
-    "source",
-    "instrument",
-    "method",
-    "uncertainty",
-    "value",
-    "sent_value",
-    "sent_unit",
-    "file",
-    "file_sha256",
-    "out_of_range",
-    "out_of_limits",
-    "correction_reason",
-    "created_at",
-    "created_by_id",
-    "operation_id",
-)
-_COPY_TYPES = (
-    "int8",
-    "int8",
-    "int8",
-    "text",
-    "float8",
-    "timestamptz",
-    "text",
-    "text",
-    "text",
-    "float8",
-    "float8",
-    "float8",
-    "text",
-    "text",
-    "text",
-    "bool",
-    "bool",
-    "text",
-    "timestamptz",
-    "int4",
-    "int8",
-)
-_COPY_SQL = f"COPY {Measurement._meta.db_table} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"  # noqa: S608
-_PARAMETER, _ITEM = 0, 1
-_OUT_OF_RANGE, _OUT_OF_LIMITS = COLUMNS.index("out_of_range"), COLUMNS.index("out_of_limits")
-_STATION, _POSITION, _MEASURED_AT, _OPERATION, _VALUE = (
-    COLUMNS.index(c) for c in ("station_id", "position_m", "measured_at", "operation_id", "value")
-)
-_LIMITS = {
-    name: int(getattr(Measurement._meta.get_field(name), "max_length", 0) or 0)
-    for name in ("room", "instrument", "method", "sent_unit")
-}
 
 
 @dataclass(frozen=True)
@@ -165,378 +85,106 @@ class IngestResult:
     holds: int = 0
 
 
-@dataclass(frozen=True)
-class RowError:
-    row: int  # 1-based data row; the CSV header is row 0
-    field: str
-    message: str
-    code: str = InvalidInput.code
+@dataclass
+class _Totals:
+    """What the stored rows add up to, for the result and the audit event."""
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "field": self.field, "message": self.message, "code": self.code}
-
-
-class BulkInvalid(InvalidInput):
-    """Bad rows (400): `errors` keyed "rows[<0-based index>].<field>", `rows` the list of
-    {"row": 1-based, "field", "message"}; nothing was stored."""
-
-    def __init__(self, row_errors: list[RowError], *, complete: bool) -> None:
-        first = row_errors[0]
-        more = len(row_errors) - 1
-        tail = f" (and {more} more bad row{'s' if more != 1 else ''}{'' if complete else ', at least'})" if more else ""
-        errors: dict[str, list[str]] = {}
-        for e in row_errors:
-            errors.setdefault(f"rows[{e.row - 1}].{e.field}", []).append(e.message)
-        super().__init__(
-            f"Row {first.row}, {first.field}: {first.message}{tail} Nothing was stored.",
-            errors=errors,
-        )
-        self.rows = [e.as_dict() for e in row_errors]
-        self.complete = complete
+    count: int = 0
+    out_of_range: int = 0
+    out_of_limits: int = 0
+    per_parameter: Counter[int] = field(default_factory=Counter)
+    item_ids: set[int | None] = field(default_factory=set)
 
 
-def _blank(raw: object) -> object:
-    """None for an absent value ("" in a CSV cell); strings stripped."""
-    if raw is None:
-        return None
-    if isinstance(raw, str):
-        raw = raw.strip()
-        return raw or None
-    return raw
+@dataclass
+class _Run:
+    """One ingest's state across its chunks."""
+
+    rules: RowRules
+    writer: CopyWriter | InsertWriter
+    max_errors: int
+    totals: _Totals = field(default_factory=_Totals)
+    errors: list[RowError] = field(default_factory=list)
+    number: int = 0  # rows read so far, None rows included
+    complete: bool = True
 
 
-def _text(raw: object, field: str) -> str:
-    """An optional string field ("" when absent), stripped, within its column's length."""
-    if raw is None:
-        return ""
-    if not isinstance(raw, str):
-        raise InvalidInput("A string is required.", field=field)
-    raw = raw.strip()
-    limit = _LIMITS[field]
-    if len(raw) > limit:
-        raise InvalidInput(f"At most {limit} characters.", field=field)
-    return raw
-
-
-def _again(exc: InvalidInput) -> InvalidInput:
-    """A fresh copy of a cached error (re-raising one instance would grow its traceback)."""
-    return InvalidInput(exc.message, code=exc.code, errors=exc.errors)
-
-
-def _row_error(number: int, exc: DomainError) -> RowError:
-    field, messages = next(iter(exc.errors.items()), ("row", [exc.message]))
-    return RowError(number, field or "row", messages[0] if messages else exc.message, exc.code)
-
-
-_SOURCES = frozenset(Source.values)
-_LOOKED_UP = ("parameter", "item", "station")
-
-
-class _Rules:
-    """measurement_record's rules, with everything looked up once and cached.
-
-    The caches are keyed by the value as sent (so a row costs dict lookups, no stripping);
-    the lookups themselves use the stripped code."""
-
-    def __init__(self, *, created_at: datetime, created_by_id: int | None) -> None:
-        self.created_at = created_at
-        self.created_by_id = created_by_id
-        self.parameters: dict[str, tuple[int, Parameter] | InvalidInput] = {}
-        self.linears: dict[tuple[int, object], tuple[Linear, str] | InvalidInput] = {}
-        self.items: dict[str, tuple[int, Item] | None] = {}
-        self.stations: dict[str, int | None] = {}
-        self.station_codes: dict[int, str] = {}
-        # Parameters whose station-only rows are assigned by station and time, with their step.
-        self.by_station: dict[int, str | None] = {}
-        # Every active limit, read once; item scopes are read with each batch of item codes.
-        self.limits = limit_book(None)
-        self.violations: list[Violation] = []
-
-    # --- lookups (they need the connection: no COPY may be open) ---------------------------
-
-    def missing(self, chunk: list[Any]) -> tuple[set[str], set[str], set[str]]:
-        """Codes of the chunk not looked up yet: (parameters, items, stations)."""
-        if len(self.items) > ITEM_CACHE_LIMIT:
-            self.items.clear()
-        caches: tuple[dict[str, Any], ...] = (self.parameters, self.items, self.stations)
-        new: tuple[set[str], set[str], set[str]] = (set(), set(), set())
-        for field, known, found in zip(_LOOKED_UP, caches, new, strict=True):
-            # A list, not a set: a JSON row may hold an unhashable list where a code belongs.
-            codes = [raw.get(field) for raw in chunk if raw.__class__ is dict or isinstance(raw, Mapping)]
-            found.update(code for code in codes if isinstance(code, str) and code not in known and code.strip())
-        return new
-
-    def look_up(self, parameters: set[str], items: set[str], stations: set[str]) -> None:
-        for code in parameters:
-            try:
-                parameter = parameter_get(code.strip())
-                self.parameters[code] = (parameter.pk, parameter)
-                if parameter.scope != Scope.ENVIRONMENT:
-                    self.by_station[parameter.pk] = parameter.step_id
-            except InvalidInput as exc:
-                self.parameters[code] = exc
-        sent = sorted(items)
-        for start in range(0, len(sent), LOOKUP_BATCH):
-            batch = sent[start : start + LOOKUP_BATCH]
-            items_found = Item.objects.filter(code__in={c.strip() for c in batch if "\x00" not in c}).only(
-                "id", "code", "length_m"
-            )
-            found = {i.code: i for i in items_found}
-            for raw in batch:
-                code = raw.strip()
-                item = found.get(code)
-                if item is None and (lookup := item_lookup_q(code)) != Q(code=code):  # Digital Link or EPC
-                    item = Item.objects.filter(lookup).only("id", "code", "length_m").first()
-                self.items[raw] = (item.pk, item) if item is not None else None
-            self.limits.extend(entry[0] for raw in batch if (entry := self.items[raw]) is not None)
-        sent = sorted(stations)
-        for start in range(0, len(sent), LOOKUP_BATCH):
-            batch = sent[start : start + LOOKUP_BATCH]
-            ids = dict(
-                Station.objects.filter(code__in={c.strip() for c in batch if "\x00" not in c}).values_list("code", "id")
-            )
-            for raw in batch:
-                self.stations[raw] = ids.get(raw.strip())
-            self.station_codes.update({pk: code for code, pk in ids.items()})
-
-    def by_time(self, row: tuple[Any, ...]) -> bool:
-        """A row that names a station and no item, of a parameter not about the room."""
-        return row[_ITEM] is None and row[_STATION] is not None and row[_PARAMETER] in self.by_station
-
-    def assign(self, checked: list[tuple[int, tuple[Any, ...]]]) -> list[RowError]:
-        """Rows naming a station and no item get the item in process there and then, by
-        measurement_record's rule (selectors.items_in_process): one query for the chunk's rows,
-        one for their operations and one for their items. Returns the rows that have none."""
-        pending = [(index, row_number, row) for index, (row_number, row) in enumerate(checked) if self.by_time(row)]
-        if not pending:
-            return []
-        keys = [(row[_STATION], row[_MEASURED_AT], self.by_station[row[_PARAMETER]]) for _, _, row in pending]
-        found = items_in_process(keys)
-        operations = Operation.objects.only("id", "started_at", "parameters").in_bulk(
-            {f.operation_id for f in found if f.item_id is not None}
-        )
-        items = Item.objects.only("id", "code", "length_m").in_bulk({f.item_id for f in found if f.item_id is not None})
-        if self.limits:
-            self.limits.extend(items)  # the assigned items' product and polarity, for their limits
-        errors: list[RowError] = []
-        for (index, row_number, row), assigned in zip(pending, found, strict=True):
-            at = row[_MEASURED_AT]
-            try:
-                error = in_process_error(assigned, station=self.station_codes[row[_STATION]], at=at)
-                if error is not None:
-                    raise error
-                operation, item = operations[assigned.operation_id or 0], items[assigned.item_id or 0]
-                where = assigned_position(operation, item, at, row[_POSITION])
-            except DomainError as exc:
-                errors.append(_row_error(row_number, exc))
-                continue
-            values = list(row)
-            values[_ITEM], values[_OPERATION], values[_POSITION] = where.item.pk, where.operation.pk, where.position_m
-            values[_OUT_OF_LIMITS] = self._limits_flag(row[_PARAMETER], where.item.pk, row[_VALUE], where.position_m)
-            checked[index] = (row_number, tuple(values))
-        return errors
-
-    def _limits_flag(self, parameter_pk: int, item_id: int | None, value: float, position: float | None) -> bool | None:
-        """out_of_limits against the limit that applies (None: none does); a "hold" limit's
-        violation is kept to be held once the rows are stored."""
-        if not self.limits:
-            return None
-        limit = self.limits.limit(parameter_pk, item_id)
-        if limit is None:
-            return None
-        outside = limit.excludes(value)
-        if outside and item_id is not None and limit.on_violation == OnViolation.HOLD:
-            self.violations.append(Violation(limit=limit, item_id=item_id, value=value, position_m=position))
-        return outside
-
-    # --- one row ----------------------------------------------------------------------------
-
-    def _linear(self, parameter_pk: int, parameter: Parameter, unit: object) -> tuple[Linear, str]:
-        key = (parameter_pk, unit)
+def _chunk_check(run: _Run, chunk: list[Any]) -> list[tuple[int, tuple[Any, ...]]]:
+    """The chunk's rows checked, as (row number, row); bad rows go to run.errors."""
+    missing = run.rules.missing(chunk)
+    if missing:
+        run.writer.pause()
+        run.rules.look_up(missing)
+    checked: list[tuple[int, tuple[Any, ...]]] = []
+    check, errors, max_errors, number = run.rules.check, run.errors, run.max_errors, run.number
+    for raw in chunk:
+        number += 1
+        if raw is None:
+            continue
         try:
-            found = self.linears.get(key)
-        except TypeError:  # an unhashable unit (a JSON list or object)
-            raise InvalidInput("unit is a string pint understands.", field="unit", code=ErrorCode.BAD_UNIT) from None
-        if found is None:
-            try:
-                text = _blank(unit)
-                if text is not None and not isinstance(text, str):
-                    raise InvalidInput("unit is a string pint understands.", field="unit", code=ErrorCode.BAD_UNIT)
-                if text is not None and len(text) > _LIMITS["sent_unit"]:
-                    raise InvalidInput(f"At most {_LIMITS['sent_unit']} characters.", field="unit")
-                found = (linear_to_canonical(text, parameter), text or "")
-            except InvalidInput as exc:
-                found = exc
-            self.linears[key] = found
-        if isinstance(found, InvalidInput):
-            raise _again(found)
-        return found
-
-    def check(self, raw: Any) -> tuple[Any, ...]:
-        """The row to store (in COLUMNS order), or InvalidInput naming the field."""
-        if raw.__class__ is not dict and not isinstance(raw, Mapping):
-            raise InvalidInput("Each row is an object of field names and values.", field="row")
-        if not _FIELD_SET.issuperset(raw):
-            unknown = [k for k in raw if k not in _FIELD_SET]
-            if None in unknown:
-                extra = raw[None]
-                raise InvalidInput(
-                    extra if isinstance(extra, str) else "The row has more fields than the header.", field="row"
-                )
-            raise InvalidInput(f"Unknown field; bulk rows take {', '.join(FIELDS)}.", field=str(unknown[0]))
-        get = raw.get
-
-        code = get("parameter")
-        found = self.parameters.get(code) if isinstance(code, str) else None
-        if found is None or isinstance(found, InvalidInput):
-            if found is not None:
-                raise _again(found)
-            if _blank(code) is None:
-                raise InvalidInput("parameter is required.", field="parameter")
-            raise InvalidInput(f"Unknown parameter {code!r}.", field="parameter", code=ErrorCode.UNKNOWN_PARAMETER)
-        parameter_pk, parameter = found
-        linear, sent_unit = self._linear(parameter_pk, parameter, get("unit"))
-        sent = get("value")
-        if sent is None or sent == "":
-            raise InvalidInput("value is required.", field="value")
-        sent_value = number(sent, field="value")
-        value = finite(linear(sent_value), field="value")
-
-        item = item_id = station_id = None
-        code = get("item")
-        for subject in ("item", "station"):
-            if not isinstance(get(subject), str | None):
-                raise InvalidInput(f"{subject} is a code (text).", field=subject)
-        if code is not None and code != "":
-            entry = self.items.get(code) if isinstance(code, str) else None
-            if entry is None:
-                if _blank(code) is not None:
-                    raise InvalidInput(f"Unknown item {code!r}.", field="item", code=ErrorCode.UNKNOWN_ITEM)
-            else:
-                item_id, item = entry
-        code = get("station")
-        if code is not None and code != "":
-            station_id = self.stations.get(code) if isinstance(code, str) else None
-            if station_id is None and _blank(code) is not None:
-                raise InvalidInput(f"Unknown station {code!r}.", field="station", code=ErrorCode.UNKNOWN_STATION)
-        room = _text(get("room"), "room")
-        if item_id is None and station_id is None and not room:
-            raise InvalidInput("Say what was measured: item, station or room.", field="item")
-        position = get("position_m")
-        if position is not None and position != "":
-            position = position_check(item, position)
-        else:
-            position = None
-        measured_at = moment(get("measured_at"), field="measured_at")
-        source = get("source") or Source.OFFLINE
-        if source not in _SOURCES:
-            source = _blank(source) or Source.OFFLINE
-            if source not in _SOURCES:
-                raise InvalidInput("source is online or offline.", field="source")
-        uncertainty = get("uncertainty")
-        if uncertainty is not None and uncertainty != "":
-            uncertainty = number(uncertainty, field="uncertainty")
-            if uncertainty < 0:
-                raise InvalidInput("uncertainty cannot be negative.", field="uncertainty")
-            uncertainty = finite(abs(linear.scale) * uncertainty, field="uncertainty")
-        else:
-            uncertainty = None
-        out_of_limits = self._limits_flag(parameter_pk, item_id, value, position)
-        return (
-            parameter_pk,
-            item_id,
-            station_id,
-            room,
-            position,
-            measured_at,
-            source,
-            _text(get("instrument"), "instrument"),
-            _text(get("method"), "method"),
-            uncertainty,
-            value,
-            sent_value,
-            sent_unit,
-            "",
-            "",
-            out_of_range(parameter, (value,)),
-            out_of_limits,
-            "",
-            self.created_at,
-            self.created_by_id,
-            None,  # operation_id: set by `assign` for rows assigned by station and time
-        )
+            checked.append((number, check(raw)))
+        except InvalidInput as exc:
+            errors.append(row_error(number, exc))
+            if len(errors) >= max_errors:
+                break
+    run.number = number
+    rules = run.rules
+    if any(by_time(rules, row) for _, row in checked):
+        run.writer.pause()  # the assignment queries need the connection
+        errors.extend(rows_assign(rules, checked))
+        errors.sort(key=lambda e: e.row)
+        del errors[max_errors:]
+    return checked
 
 
-class _CopyWriter:
-    """Rows into `COPY ... FROM STDIN` on Django's connection (psycopg 3), opened on the first
-    row and paused (finished) whenever the connection is needed for a lookup."""
-
-    def __init__(self) -> None:
-        self._cursor = connection.cursor()
-        self._context: Any = None
-        self.write_row: Any = None
-
-    def open(self) -> Any:
-        if self._context is None:
-            self._context = self._cursor.cursor.copy(_COPY_SQL)
-            copy = self._context.__enter__()
-            copy.set_types(_COPY_TYPES)
-            self.write_row = copy.write_row
-        return self.write_row
-
-    def pause(self) -> None:
-        if self._context is not None:
-            context, self._context, self.write_row = self._context, None, None
-            context.__exit__(None, None, None)
-
-    def close(self, exc: BaseException | None = None) -> None:
-        try:
-            if self._context is not None:
-                context, self._context, self.write_row = self._context, None, None
-                if exc is None:
-                    context.__exit__(None, None, None)
-                else:  # sends CopyFail; the transaction is rolled back by the caller's atomic
-                    context.__exit__(type(exc), exc, exc.__traceback__)
-        finally:
-            self._cursor.close()
+def _chunk_write(run: _Run, checked: list[tuple[int, tuple[Any, ...]]]) -> None:
+    write_row = run.writer.open()
+    totals = run.totals
+    per_parameter, item_ids = totals.per_parameter, totals.item_ids
+    flagged = outside = 0
+    for _number, row in checked:
+        write_row(row)
+        flagged += row[AT_OUT_OF_RANGE]
+        outside += row[AT_OUT_OF_LIMITS] is True
+        per_parameter[row[AT_PARAMETER]] += 1
+        item_ids.add(row[AT_ITEM])
+    totals.count += len(checked)
+    totals.out_of_range += flagged
+    totals.out_of_limits += outside
 
 
-class _InsertWriter:
-    """Elsewhere (SQLite): one executemany of a plain INSERT per INSERT_BATCH rows. bulk_create
-    would split each batch into INSERTs of ~40 rows (SQLite's 999-parameter limit) and build a
-    model instance per row, several times slower for the same statements."""
+def _rows_store(run: _Run, rows: Iterable[Mapping[Any, Any] | None], chunk_rows: int) -> None:
+    iterator: Iterator[Mapping[Any, Any] | None] = iter(rows)
+    try:
+        while chunk := list(itertools.islice(iterator, chunk_rows)):
+            checked = _chunk_check(run, chunk)
+            if not run.errors:  # once a row is bad nothing will be stored: keep checking, stop writing
+                _chunk_write(run, checked)
+            if len(run.errors) >= run.max_errors:
+                run.complete = False  # the rest is not read
+                break
+    except BaseException as exc:
+        run.writer.close(exc)
+        raise
+    run.writer.close()
 
-    def __init__(self) -> None:
-        self._batch: list[tuple[Any, ...]] = []
-        self._adapt = connection.ops.adapt_datetimefield_value
-        quote = connection.ops.quote_name
-        self._sql = (
-            f"INSERT INTO {quote(Measurement._meta.db_table)} ({', '.join(quote(c) for c in COLUMNS)}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(COLUMNS))})"
-        )
-        self._moments = (COLUMNS.index("measured_at"), COLUMNS.index("created_at"))
 
-    def open(self) -> Any:
-        return self.write_row
-
-    def write_row(self, row: tuple[Any, ...]) -> None:
-        values = list(row)
-        for index in self._moments:
-            values[index] = self._adapt(values[index])
-        self._batch.append(tuple(values))
-        if len(self._batch) >= INSERT_BATCH:
-            self.pause()
-
-    def pause(self) -> None:
-        if self._batch:
-            with connection.cursor() as cursor:
-                cursor.executemany(self._sql, self._batch)
-            self._batch = []
-
-    def close(self, exc: BaseException | None = None) -> None:
-        if exc is None:
-            self.pause()
-        self._batch = []
+def _audit(actor: Actor, created_at: datetime, totals: _Totals) -> None:
+    codes = dict(Parameter.objects.filter(pk__in=totals.per_parameter).values_list("pk", "code"))
+    audit_record(
+        actor=actor,
+        action="measurement.bulk",
+        entity="measurement",
+        entity_id=created_at.isoformat(),
+        after={
+            "count": totals.count,
+            "out_of_range": totals.out_of_range,
+            "out_of_limits": totals.out_of_limits,
+            "parameters": {codes[pk]: n for pk, n in sorted(totals.per_parameter.items())},
+            "items": len(totals.item_ids - {None}),
+            "created_at": created_at.isoformat(),
+        },
+    )
 
 
 @transaction.atomic
@@ -551,75 +199,18 @@ def measurements_ingest(
     rows; reading stops there. See the module docstring for the rules and the row numbering."""
     created_at = timezone.now()
     user = actor_user(actor)
-    rules = _Rules(created_at=created_at, created_by_id=user.pk if user is not None else None)
-    writer: _CopyWriter | _InsertWriter = _CopyWriter() if connection.vendor == "postgresql" else _InsertWriter()
-    errors: list[RowError] = []
-    per_parameter: Counter[int] = Counter()
-    item_ids: set[int | None] = set()
-    count = flagged = outside = number = 0
-    iterator: Iterator[Mapping[Any, Any] | None] = iter(rows)
-    complete = True
-    check = rules.check
-    try:
-        while True:
-            chunk = list(itertools.islice(iterator, chunk_rows))
-            if not chunk:
-                break
-            missing = rules.missing(chunk)
-            if any(missing):
-                writer.pause()
-                rules.look_up(*missing)
-            checked: list[tuple[int, tuple[Any, ...]]] = []
-            for raw in chunk:
-                number += 1
-                if raw is None:
-                    continue
-                try:
-                    checked.append((number, check(raw)))
-                except InvalidInput as exc:
-                    errors.append(_row_error(number, exc))
-                    if len(errors) >= max_errors:
-                        break
-            if any(rules.by_time(row) for _, row in checked):
-                writer.pause()  # the assignment queries need the connection
-                errors.extend(rules.assign(checked))
-                errors.sort(key=lambda e: e.row)
-                del errors[max_errors:]
-            if not errors:  # once a row is bad nothing will be stored: keep checking, stop writing
-                write_row = writer.open()
-                for _number, row in checked:
-                    write_row(row)
-                    flagged += row[_OUT_OF_RANGE]
-                    outside += row[_OUT_OF_LIMITS] is True
-                    per_parameter[row[_PARAMETER]] += 1
-                    item_ids.add(row[_ITEM])
-                count += len(checked)
-            if len(errors) >= max_errors:
-                complete = False  # the rest is not read
-                break
-    except BaseException as exc:
-        writer.close(exc)
-        raise
-    writer.close()
-    if errors:
-        raise BulkInvalid(errors, complete=complete)
-    if count == 0:
+    rules = RowRules(created_at=created_at, created_by_id=user.pk if user is not None else None)
+    writer = CopyWriter() if connection.vendor == "postgresql" else InsertWriter()
+    run = _Run(rules=rules, writer=writer, max_errors=max_errors)
+    _rows_store(run, rows, chunk_rows)
+    if run.errors:
+        raise BulkInvalid(run.errors, complete=run.complete)
+    totals = run.totals
+    if totals.count == 0:
         raise InvalidInput("The upload holds no measurements.", field="rows")
-    codes = dict(Parameter.objects.filter(pk__in=per_parameter).values_list("pk", "code"))
-    audit_record(
-        actor=actor,
-        action="measurement.bulk",
-        entity="measurement",
-        entity_id=created_at.isoformat(),
-        after={
-            "count": count,
-            "out_of_range": flagged,
-            "out_of_limits": outside,
-            "parameters": {codes[pk]: n for pk, n in sorted(per_parameter.items())},
-            "items": len(item_ids - {None}),
-            "created_at": created_at.isoformat(),
-        },
-    )
+    _audit(actor, created_at, totals)
     # A violation seen on a row that was then rolled back never got here: errors raise above.
     holds = limit_holds_place(actor=actor, violations=rules.violations)
-    return IngestResult(count=count, out_of_range=flagged, out_of_limits=outside, holds=len(holds))
+    return IngestResult(
+        count=totals.count, out_of_range=totals.out_of_range, out_of_limits=totals.out_of_limits, holds=len(holds)
+    )

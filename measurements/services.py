@@ -18,10 +18,10 @@ from lots.selectors import item_get
 from traceability.models import Operation, Station
 from traceability.services import station_get
 
+from .assignment import Assignment, position_check, station_assign
 from .files import upload_check
 from .holds_limits import Violation, limit_holds_place, limit_subjects, limits_check
 from .models import Measurement, Parameter, Scope, Source
-from .selectors import InProcess, items_in_process
 from .selectors_limits import limit_book
 
 MAX_SERIES_POINTS = 1_000_000
@@ -124,134 +124,35 @@ def _point(value: object, field: str) -> float:
     return number(value, field=field)
 
 
-def position_check(item: Item | None, position_m: object, *, field: str = "position_m") -> float | None:
-    if position_m is None:
-        return None
-    position = number(position_m, field=field)
-    if position < 0:
-        raise InvalidInput("position_m cannot be negative.", field=field, code=ErrorCode.BAD_POSITION)
-    if item is not None:
-        if item.length_m is None:
-            raise InvalidInput(
-                f"{item.code} has no length; position_m does not apply.", field=field, code=ErrorCode.BAD_POSITION
-            )
-        if position > item.length_m + 1e-9:
-            raise InvalidInput(
-                f"position_m {position:g} is beyond the {item.length_m:g} m of {item.code}.",
-                field=field,
-                code=ErrorCode.BAD_POSITION,
-            )
-    return position
-
-
-@dataclass(frozen=True)
-class Assignment:
-    item: Item
-    operation: Operation
-    position_m: float | None
-    how: str  # "encoder", "line_speed" or "whole"
-
-
-def in_process_error(found: InProcess, *, station: str, at: datetime) -> Conflict | None:
-    """Why nothing can be assigned by station and time (None when an item was found)."""
-    if found.reason == "no_operation":
-        return Conflict(
-            f"No operation ran at {station} at {at.isoformat()}.",
-            field="measured_at",
-            code=ErrorCode.NO_OPERATION_AT_STATION,
-        )
-    if found.reason == "several_items":
-        return Conflict(
-            f"Operation {found.operation_id} at {station} has several items in process; send the item.",
-            field="item",
-            code=ErrorCode.AMBIGUOUS_ITEM,
-        )
-    if found.reason:
-        return Conflict(
-            f"No item was in process at {station} at {at.isoformat()}; send the item.",
-            field="item",
-            code=ErrorCode.AMBIGUOUS_ITEM,
-        )
-    return None
-
-
-def item_in_process(*, station: Station, at: datetime, step: str | None = None) -> tuple[Operation, Item]:
-    """The item a station was working on at `at` (the rule: selectors.items_in_process)."""
-    [found] = items_in_process([(station.pk, at, step)])
-    error = in_process_error(found, station=station.code, at=at)
-    if error is not None:
-        raise error
-    operation = Operation.objects.get(pk=found.operation_id or 0)
-    return operation, Item.objects.select_related("kind").get(pk=found.item_id or 0)
-
-
-def line_speed_m_per_s(operation: Operation) -> float | None:
-    """The operation's line speed, from the first machine parameter that is a velocity."""
-    velocity = ureg.Unit("m/s").dimensionality
-    for entry in (operation.parameters or {}).values():
-        unit = entry.get("unit") if isinstance(entry, dict) else None
-        value = entry.get("value") if isinstance(entry, dict) else None
-        if unit and isinstance(value, int | float):
-            try:
-                if ureg.Unit(unit).dimensionality == velocity:
-                    return float(ureg.Quantity(value, unit).to("m/s").magnitude)
-            except Exception:  # a free-form unit in an old operation: not a speed
-                continue
-    return None
-
-
-def station_assign(*, station: Station, at: datetime, position_m: float | None, step: str | None = None) -> Assignment:
-    operation, item = item_in_process(station=station, at=at, step=step)
-    return assigned_position(operation, item, at, position_m)
-
-
-def assigned_position(operation: Operation, item: Item, at: datetime, position_m: object) -> Assignment:
-    """Where on `item` a value at `at` lies: the sent position, else the line speed's, else none."""
-    if position_m is not None:
-        return Assignment(item, operation, position_check(item, position_m), "encoder")
-    speed = line_speed_m_per_s(operation)
-    if item.length_m is not None and speed is not None:
-        position = speed * (at - operation.started_at).total_seconds()
-        if position > item.length_m + 1e-9:
-            raise InvalidInput(
-                f"At {speed * 60:g} m/min, {at.isoformat()} is {position:g} m into {item.code}, beyond its "
-                f"{item.length_m:g} m.",
-                field="measured_at",
-                code=ErrorCode.BAD_POSITION,
-            )
-        return Assignment(item, operation, round(position, 6), "line_speed")
-    return Assignment(item, operation, None, "whole")
-
-
 @dataclass(frozen=True)
 class Recorded:
     measurement: Measurement
     assignment: Assignment | None
 
 
-@transaction.atomic
-def measurement_record(
-    *,
-    actor: Actor,
-    data: MeasurementInput,
-    file: UploadedFile | None = None,
-    supersedes: Measurement | None = None,
-    correction_reason: str = "",
-) -> Recorded:
-    """Record one value, series or file; convert it to the canonical unit; flag it when outside
-    the typical range (it is stored all the same)."""
-    parameter = parameter_get(data.parameter)
-    kinds = sum(x is not None for x in (data.value, data.series, file))
-    if kinds != 1:
-        raise InvalidInput("Send exactly one of value, series or file.", field="value")
-    if data.source not in Source.values:
-        raise InvalidInput("source is online or offline.", field="source")
-    measured_at = moment_check(data.measured_at, field="measured_at") if data.measured_at else timezone.now()
+@dataclass(frozen=True)
+class _Subject:
+    """What a value is about, as sent or assigned by station and time."""
 
-    item = None
-    operation = None
-    station = None
-    assignment = None
+    item: Item | None
+    operation: Operation | None
+    station: Station | None
+    position_m: float | None
+    assignment: Assignment | None
+
+
+@dataclass(frozen=True)
+class _Values:
+    """The value or series in the canonical unit, its uncertainty and the typical-range flag."""
+
+    value: float | None
+    series: dict[str, Any] | None
+    uncertainty: float | None
+    out_of_range: bool
+
+
+def _subject_resolve(data: MeasurementInput, parameter: Parameter, measured_at: datetime) -> _Subject:
+    item = operation = station = assignment = None
     if data.item:
         try:
             item = item_get(data.item)
@@ -271,7 +172,10 @@ def measurement_record(
         item, operation, position = assignment.item, assignment.operation, assignment.position_m
     if item is None and operation is None and station is None and not data.room:
         raise InvalidInput("Say what was measured: item, operation, station or room.", field="item")
+    return _Subject(item=item, operation=operation, station=station, position_m=position, assignment=assignment)
 
+
+def _values_convert(data: MeasurementInput, parameter: Parameter) -> _Values:
     linear = linear_to_canonical(data.unit, parameter) if data.value is not None else None
     value = series = None
     flagged = False
@@ -295,44 +199,11 @@ def measurement_record(
         if raw < 0:
             raise InvalidInput("uncertainty cannot be negative.", field="uncertainty")
         uncertainty = finite(abs(linear.scale) * raw if linear is not None else raw, field="uncertainty")
-    digest, size = (
-        upload_check(parameter=parameter.code, file_types=parameter.file_types, upload=file)
-        if file is not None
-        else ("", None)
-    )
+    return _Values(value=value, series=series, uncertainty=uncertainty, out_of_range=flagged)
 
-    points = [value] if value is not None else (series["y"] if series is not None else [])
-    subjects = limit_subjects(item, operation)
-    book = limit_book([parameter.pk], subjects) if points else None
-    out_of_limits, violations = limits_check(book, parameter.pk, subjects, points, position)
 
-    measurement = Measurement(
-        parameter=parameter,
-        item=item,
-        operation=operation,
-        station=station,
-        room=data.room,
-        position_m=position,
-        measured_at=measured_at,
-        source=data.source,
-        instrument=data.instrument,
-        method=data.method,
-        uncertainty=uncertainty,
-        value=value,
-        sent_value=float(data.value) if data.value is not None else None,
-        sent_unit=data.unit or "",
-        series=series,
-        file_sha256=digest,
-        file_size=size,
-        out_of_range=flagged,
-        out_of_limits=out_of_limits,
-        supersedes=supersedes,
-        correction_reason=correction_reason,
-        created_by=actor_user(actor),
-    )
-    if file is not None:
-        measurement.file.save(file.name or "upload", file, save=False)
-    measurement.save()
+def _record_audit(*, actor: Actor, measurement: Measurement, supersedes: Measurement | None) -> None:
+    station = measurement.station
     audit_record(
         actor=actor,
         action="measurement.correct" if supersedes else "measurement.record",
@@ -341,16 +212,85 @@ def measurement_record(
         station=station.code if station else "",
         before={"measurement": supersedes.pk} if supersedes else None,
         after={
-            "parameter": parameter.code,
-            "item": item.code if item else None,
-            "value": value,
-            "out_of_range": flagged,
-            "out_of_limits": out_of_limits,
-            "reason": correction_reason or None,
+            "parameter": measurement.parameter.code,
+            "item": measurement.item.code if measurement.item else None,
+            "value": measurement.value,
+            "out_of_range": measurement.out_of_range,
+            "out_of_limits": measurement.out_of_limits,
+            "reason": measurement.correction_reason or None,
         },
     )
-    limit_holds_place(actor=actor, violations=violations, from_station=station.code if station else "")
-    return Recorded(measurement, assignment)
+
+
+def _limits_check(parameter: Parameter, subject: _Subject, values: _Values) -> tuple[bool | None, list[Violation]]:
+    """out_of_limits against the limit that applies to the subject, and the violations to hold."""
+    value, series = values.value, values.series
+    points = [value] if value is not None else (series["y"] if series is not None else [])
+    subjects = limit_subjects(subject.item, subject.operation)
+    book = limit_book([parameter.pk], subjects) if points else None
+    return limits_check(book, parameter.pk, subjects, points, subject.position_m)
+
+
+@transaction.atomic
+def measurement_record(
+    *,
+    actor: Actor,
+    data: MeasurementInput,
+    file: UploadedFile | None = None,
+    supersedes: Measurement | None = None,
+    correction_reason: str = "",
+) -> Recorded:
+    """Record one value, series or file; convert it to the canonical unit; flag it when outside
+    the typical range (it is stored all the same)."""
+    parameter = parameter_get(data.parameter)
+    kinds = sum(x is not None for x in (data.value, data.series, file))
+    if kinds != 1:
+        raise InvalidInput("Send exactly one of value, series or file.", field="value")
+    if data.source not in Source.values:
+        raise InvalidInput("source is online or offline.", field="source")
+    measured_at = moment_check(data.measured_at, field="measured_at") if data.measured_at else timezone.now()
+    subject = _subject_resolve(data, parameter, measured_at)
+    values = _values_convert(data, parameter)
+    digest, size = (
+        upload_check(parameter=parameter.code, file_types=parameter.file_types, upload=file)
+        if file is not None
+        else ("", None)
+    )
+
+    value, series = values.value, values.series
+    out_of_limits, violations = _limits_check(parameter, subject, values)
+
+    measurement = Measurement(
+        parameter=parameter,
+        item=subject.item,
+        operation=subject.operation,
+        station=subject.station,
+        room=data.room,
+        position_m=subject.position_m,
+        measured_at=measured_at,
+        source=data.source,
+        instrument=data.instrument,
+        method=data.method,
+        uncertainty=values.uncertainty,
+        value=value,
+        sent_value=float(data.value) if data.value is not None else None,
+        sent_unit=data.unit or "",
+        series=series,
+        file_sha256=digest,
+        file_size=size,
+        out_of_range=values.out_of_range,
+        out_of_limits=out_of_limits,
+        supersedes=supersedes,
+        correction_reason=correction_reason,
+        created_by=actor_user(actor),
+    )
+    if file is not None:
+        measurement.file.save(file.name or "upload", file, save=False)
+    measurement.save()
+    _record_audit(actor=actor, measurement=measurement, supersedes=supersedes)
+    station_code = subject.station.code if subject.station else ""
+    limit_holds_place(actor=actor, violations=violations, from_station=station_code)
+    return Recorded(measurement, subject.assignment)
 
 
 @transaction.atomic

@@ -5,6 +5,8 @@ retires the old version (its `retired_at`, set once) and creates the next, both 
 The holds a value outside a limit places are in measurements.holds_limits.
 """
 
+from dataclasses import dataclass
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -13,7 +15,7 @@ from core.errors import Conflict, InvalidInput
 from core.values import finite, number
 from lots.models import Polarity
 
-from .models import OnViolation, SpecificationLimit
+from .models import OnViolation, Parameter, SpecificationLimit
 from .services import linear_to_canonical, parameter_get
 
 PRODUCT_MAX = 128
@@ -40,6 +42,44 @@ def _limit_snapshot(limit: SpecificationLimit) -> dict[str, object]:
     }
 
 
+@dataclass(frozen=True)
+class _Bounds:
+    """A limit's bounds in the parameter's canonical unit."""
+
+    lower: float | None
+    upper: float | None
+    target: float | None
+
+
+def _scope_check(polarity: str | None, product: str | None, on_violation: str) -> str | None:
+    """The product stripped (None when blank), once polarity and on_violation are known values."""
+    if polarity is not None and polarity not in Polarity.values:
+        raise InvalidInput("polarity is cathode or anode.", field="polarity")
+    if product is not None:
+        product = product.strip() or None
+        if product is not None and len(product) > PRODUCT_MAX:
+            raise InvalidInput(f"At most {PRODUCT_MAX} characters.", field="product")
+    if on_violation not in OnViolation.values:
+        raise InvalidInput("on_violation is flag or hold.", field="on_violation")
+    return product
+
+
+def _bounds_convert(
+    parameter: Parameter, unit: str | None, lower: float | None, upper: float | None, target: float | None
+) -> _Bounds:
+    linear = linear_to_canonical(unit, parameter)
+    low, high, aim = (_bound(lower, "lower", linear), _bound(upper, "upper", linear), _bound(target, "target", linear))
+    if linear.scale < 0:  # a unit that turns the scale round (none in practice): keep lower <= upper
+        low, high = high, low
+    if low is None and high is None:
+        raise InvalidInput("Give a lower or an upper limit (or both).", field="lower")
+    if low is not None and high is not None and low > high:
+        raise InvalidInput(f"lower {lower} is above upper {upper}.", field="lower")
+    if aim is not None and ((low is not None and aim < low) or (high is not None and aim > high)):
+        raise InvalidInput(f"target {target} lies outside the limits.", field="target")
+    return _Bounds(lower=low, upper=high, target=aim)
+
+
 @transaction.atomic
 def limit_set(
     *,
@@ -55,25 +95,8 @@ def limit_set(
 ) -> SpecificationLimit:
     """Create the limit of a parameter for a polarity and product, or its next version."""
     parameter_obj = parameter_get(parameter)
-    if polarity is not None and polarity not in Polarity.values:
-        raise InvalidInput("polarity is cathode or anode.", field="polarity")
-    if product is not None:
-        product = product.strip() or None
-        if product is not None and len(product) > PRODUCT_MAX:
-            raise InvalidInput(f"At most {PRODUCT_MAX} characters.", field="product")
-    if on_violation not in OnViolation.values:
-        raise InvalidInput("on_violation is flag or hold.", field="on_violation")
-    linear = linear_to_canonical(unit, parameter_obj)
-    low, high, aim = (_bound(lower, "lower", linear), _bound(upper, "upper", linear), _bound(target, "target", linear))
-    if linear.scale < 0:  # a unit that turns the scale round (none in practice): keep lower <= upper
-        low, high = high, low
-    if low is None and high is None:
-        raise InvalidInput("Give a lower or an upper limit (or both).", field="lower")
-    if low is not None and high is not None and low > high:
-        raise InvalidInput(f"lower {lower} is above upper {upper}.", field="lower")
-    if aim is not None and ((low is not None and aim < low) or (high is not None and aim > high)):
-        raise InvalidInput(f"target {target} lies outside the limits.", field="target")
-
+    product = _scope_check(polarity, product, on_violation)
+    bounds = _bounds_convert(parameter_obj, unit, lower, upper, target)
     old = (
         SpecificationLimit.objects.select_for_update()
         .filter(parameter=parameter_obj, polarity=polarity, product=product, retired_at__isnull=True)
@@ -88,9 +111,9 @@ def limit_set(
                 parameter=parameter_obj,
                 polarity=polarity,
                 product=product,
-                target=aim,
-                lower=low,
-                upper=high,
+                target=bounds.target,
+                lower=bounds.lower,
+                upper=bounds.upper,
                 sent_unit=unit or "",
                 on_violation=on_violation,
                 version=old.version + 1 if old is not None else 1,

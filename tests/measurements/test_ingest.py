@@ -11,8 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from audit.models import AuditEvent
 from core.errors import ErrorCode
 from lots.models import Item
-from measurements import ingest
-from measurements.ingest import BulkInvalid, measurements_ingest
+from measurements import ingest, ingest_rows
+from measurements.ingest import measurements_ingest
+from measurements.ingest_rows import BulkInvalid
 from measurements.models import Measurement, Parameter
 from tests.factories import register
 
@@ -350,7 +351,7 @@ def test_the_service_takes_any_iterable_and_resolves_items_in_batches(operator, 
         )
         for i in range(25)
     )
-    monkeypatch.setattr(ingest, "LOOKUP_BATCH", 10)
+    monkeypatch.setattr(ingest_rows, "LOOKUP_BATCH", 10)
 
     def rows():
         for i in range(2_000):

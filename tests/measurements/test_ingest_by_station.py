@@ -13,7 +13,8 @@ from django.test.utils import CaptureQueriesContext
 
 from core.errors import ErrorCode
 from lots.models import Item
-from measurements.ingest import BulkInvalid, measurements_ingest
+from measurements.ingest import measurements_ingest
+from measurements.ingest_rows import BulkInvalid
 from measurements.models import Measurement, Parameter
 from measurements.services import MeasurementInput, measurement_record
 from traceability.models import Operation

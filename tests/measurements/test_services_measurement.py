@@ -8,16 +8,15 @@ from django.db import DatabaseError, connection, transaction
 
 from audit.models import AuditEvent
 from core.errors import Conflict, ErrorCode, InvalidInput
+from measurements.assignment import line_speed_m_per_s, station_assign
 from measurements.models import Measurement
 from measurements.selectors import measurement_queryset
 from measurements.services import (
     MeasurementInput,
-    line_speed_m_per_s,
     measurement_correct,
     measurement_record,
     out_of_range,
     series_to_canonical,
-    station_assign,
 )
 from tests.factories import T0, register
 from traceability.models import Operation, Station

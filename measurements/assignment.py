@@ -1,0 +1,112 @@
+"""Where a value lies: a position on an item checked, or the item in process at a station and
+the position on it, for one value (services.measurement_record) and for bulk rows (ingest_station)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from core.errors import Conflict, ErrorCode, InvalidInput
+from core.units import ureg
+from core.values import number
+from lots.models import Item
+from traceability.models import Operation, Station
+
+from .selectors import InProcess, items_in_process
+
+
+def position_check(item: Item | None, position_m: object, *, field: str = "position_m") -> float | None:
+    if position_m is None:
+        return None
+    position = number(position_m, field=field)
+    if position < 0:
+        raise InvalidInput("position_m cannot be negative.", field=field, code=ErrorCode.BAD_POSITION)
+    if item is not None:
+        if item.length_m is None:
+            raise InvalidInput(
+                f"{item.code} has no length; position_m does not apply.", field=field, code=ErrorCode.BAD_POSITION
+            )
+        if position > item.length_m + 1e-9:
+            raise InvalidInput(
+                f"position_m {position:g} is beyond the {item.length_m:g} m of {item.code}.",
+                field=field,
+                code=ErrorCode.BAD_POSITION,
+            )
+    return position
+
+
+@dataclass(frozen=True)
+class Assignment:
+    item: Item
+    operation: Operation
+    position_m: float | None
+    how: str  # "encoder", "line_speed" or "whole"
+
+
+def in_process_error(found: InProcess, *, station: str, at: datetime) -> Conflict | None:
+    """Why nothing can be assigned by station and time (None when an item was found)."""
+    if found.reason == "no_operation":
+        return Conflict(
+            f"No operation ran at {station} at {at.isoformat()}.",
+            field="measured_at",
+            code=ErrorCode.NO_OPERATION_AT_STATION,
+        )
+    if found.reason == "several_items":
+        return Conflict(
+            f"Operation {found.operation_id} at {station} has several items in process; send the item.",
+            field="item",
+            code=ErrorCode.AMBIGUOUS_ITEM,
+        )
+    if found.reason:
+        return Conflict(
+            f"No item was in process at {station} at {at.isoformat()}; send the item.",
+            field="item",
+            code=ErrorCode.AMBIGUOUS_ITEM,
+        )
+    return None
+
+
+def item_in_process(*, station: Station, at: datetime, step: str | None = None) -> tuple[Operation, Item]:
+    """The item a station was working on at `at` (the rule: selectors.items_in_process)."""
+    [found] = items_in_process([(station.pk, at, step)])
+    error = in_process_error(found, station=station.code, at=at)
+    if error is not None:
+        raise error
+    operation = Operation.objects.get(pk=found.operation_id or 0)
+    return operation, Item.objects.select_related("kind").get(pk=found.item_id or 0)
+
+
+def line_speed_m_per_s(operation: Operation) -> float | None:
+    """The operation's line speed, from the first machine parameter that is a velocity."""
+    velocity = ureg.Unit("m/s").dimensionality
+    for entry in (operation.parameters or {}).values():
+        unit = entry.get("unit") if isinstance(entry, dict) else None
+        value = entry.get("value") if isinstance(entry, dict) else None
+        if unit and isinstance(value, int | float):
+            try:
+                if ureg.Unit(unit).dimensionality == velocity:
+                    return float(ureg.Quantity(value, unit).to("m/s").magnitude)
+            except Exception:  # a free-form unit in an old operation: not a speed
+                continue
+    return None
+
+
+def station_assign(*, station: Station, at: datetime, position_m: float | None, step: str | None = None) -> Assignment:
+    operation, item = item_in_process(station=station, at=at, step=step)
+    return assigned_position(operation, item, at, position_m)
+
+
+def assigned_position(operation: Operation, item: Item, at: datetime, position_m: object) -> Assignment:
+    """Where on `item` a value at `at` lies: the sent position, else the line speed's, else none."""
+    if position_m is not None:
+        return Assignment(item, operation, position_check(item, position_m), "encoder")
+    speed = line_speed_m_per_s(operation)
+    if item.length_m is not None and speed is not None:
+        position = speed * (at - operation.started_at).total_seconds()
+        if position > item.length_m + 1e-9:
+            raise InvalidInput(
+                f"At {speed * 60:g} m/min, {at.isoformat()} is {position:g} m into {item.code}, beyond its "
+                f"{item.length_m:g} m.",
+                field="measured_at",
+                code=ErrorCode.BAD_POSITION,
+            )
+        return Assignment(item, operation, round(position, 6), "line_speed")
+    return Assignment(item, operation, None, "whole")
