@@ -90,7 +90,9 @@ def start_worker(transactional_db: None, settings: Any, _media: Path, tmp_path: 
         "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT_S),
         "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}/{db['NAME']}",
         "DJANGO_MEDIA_ROOT": str(_media),
-        "TMPDIR": str(tmp_path),  # where a killed worker's half-written file stays behind
+        "TMPDIR": str(tmp_path),
+        # where a killed worker's half-written file stays behind
+        "CELLTRACE_EXPORT_WORK_DIR": str(tmp_path / "celltrace-exports"),
     }
     processes: list[subprocess.Popen[bytes]] = []
 
@@ -199,10 +201,12 @@ def test_a_second_delivery_of_a_running_export_waits_and_does_not_build_it_again
 ) -> None:
     """An export running past the visibility timeout is delivered again to another worker; that
     copy finds the export's lock taken, builds nothing and retries until the first run is done."""
-    build_line(engineer)  # 4 cells: 4 batches of one row, 3 s each in the slow worker (CSV: batched)
+    # 4 cells: 4 batches of one row, 6 s each in the slow worker (CSV: batched): long enough that
+    # the first run still builds while a second worker starts on a loaded machine.
+    build_line(engineer)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=engineer).key}")
-    first = start_worker("first", slow=3.0)
+    first = start_worker("first", slow=6.0)
     response = client.post(URL, {"granularity": "cell", "format": "csv"}, format="json")
     export_id = response.json()["id"]
     status = _wait(client, export_id, lambda s: s["status"] != "queued" or first.poll() is not None, 60)
