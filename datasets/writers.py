@@ -246,18 +246,8 @@ def write_dataset(
     _check_choices(fmt, layout)
     target = Path(path)
     partial = target.with_name(target.name + ".part")
-    out_columns = list(LONG_COLUMNS) if layout == "long" else columns
-    provenance = _provenance(query, catalog_version, layout)
-    output = _Output(
-        columns=out_columns,
-        content=ContentHash([c.name for c in out_columns]),
-        provenance=provenance,
-        # Known before the first row: in the Arrow schema, where `pq.read_table(...).schema.metadata`
-        # shows it. The content hash is known after the last: in the file's key-value metadata
-        # (`pq.read_metadata(path).metadata`).
-        schema_metadata=(metadata or {}) | {"celltrace.provenance": dict(provenance)},
-        tick=_Counter(progress),
-    )
+    output = _output(columns, layout, metadata, _provenance(query, catalog_version, layout), progress)
+    out_columns, provenance = output.columns, output.provenance
     try:
         if fmt == "parquet" and layout == "wide" and isinstance(rows, WideRows):
             _write_parquet_blocks(
@@ -332,6 +322,26 @@ class _Output:
         """The content hash, once every row is written: into the provenance and the Parquet footer."""
         self.provenance["content_sha256"] = self.content.hexdigest()
         return {"celltrace.content_sha256": self.provenance["content_sha256"]}
+
+
+def _output(
+    columns: list[Column],
+    layout: str,
+    metadata: dict[str, Any] | None,
+    provenance: dict[str, Any],
+    progress: Progress | None,
+) -> "_Output":
+    out_columns = list(LONG_COLUMNS) if layout == "long" else columns
+    return _Output(
+        columns=out_columns,
+        content=ContentHash([c.name for c in out_columns]),
+        provenance=provenance,
+        # Known before the first row: in the Arrow schema, where `pq.read_table(...).schema.metadata`
+        # shows it. The content hash is known after the last: in the file's key-value metadata
+        # (`pq.read_metadata(path).metadata`).
+        schema_metadata=(metadata or {}) | {"celltrace.provenance": dict(provenance)},
+        tick=_Counter(progress),
+    )
 
 
 def _write_rows(partial: Path, fmt: str, output: _Output, rows: Iterable[dict[str, Any]], size: int) -> None:

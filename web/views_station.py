@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -343,7 +344,7 @@ def _ranges_unconfirmed(request: HttpRequest, draft: dict[str, Any], specs: _Spe
     return False
 
 
-def _recorder(user: Any, station: Station, draft: dict[str, Any], specs: _Specs) -> Callable[[], int]:
+def _recorder(user: User, station: Station, draft: dict[str, Any], specs: _Specs) -> Callable[[], int]:
     """The write of the operation (a cut or a plain one), run once per submission; its operation id."""
     started = parse_datetime(draft["started_at"]) or timezone.now()
     ended = max(timezone.now(), started + timedelta(seconds=1))
