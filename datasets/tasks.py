@@ -6,7 +6,7 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 
-from .services import ExportRunning, export_run, exports_expire
+from .runs import ExportRunning, export_run, exports_expire
 
 log = logging.getLogger(__name__)
 

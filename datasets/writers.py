@@ -20,21 +20,17 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from core.spreadsheet import cell_text, cell_value, csv_writer
 
 from .blocks import Block, WideRows
 from .columns import Column
-from .cycling import RAW_CELL_SCHEMA, SUMMARY_CELL_SCHEMA, cycling_files
 from .dictionary import catalog_version as read_catalog_version
 from .table import BATCH_SIZE
 
 FORMATS = ("parquet", "csv", "jsonl")
 LAYOUTS = ("wide", "long")
-CYCLING_TABLES = ("cycling", "cycles")
 LONG_COLUMNS = (
     Column("code", "string", "identity"),
     Column("column", "string", "long"),
@@ -247,159 +243,117 @@ def write_dataset(
     In a Parquet file: `celltrace.provenance` in the schema metadata (all but the content hash)
     and `celltrace.content_sha256` in the file's key-value metadata. The file's own sha256 is
     `Written.sha256`. `codes`, if given, gets the code of every root written, in order."""
-    if fmt not in FORMATS:
-        raise ValueError(f"Unknown format {fmt!r}: one of {', '.join(FORMATS)}.")
-    if layout not in LAYOUTS:
-        raise ValueError(f"Unknown layout {layout!r}: one of {', '.join(LAYOUTS)}.")
+    _check_choices(fmt, layout)
     target = Path(path)
     partial = target.with_name(target.name + ".part")
-    out_columns = list(LONG_COLUMNS) if layout == "long" else columns
-    content = ContentHash([c.name for c in out_columns])
-    blocks = fmt == "parquet" and layout == "wide" and isinstance(rows, WideRows)
-    if codes is not None and not blocks:
-        rows = _remember_codes(rows, codes)
-    out_rows = content.rows(long_rows(columns, rows) if layout == "long" else rows)
-    if catalog_version is None:
-        catalog_version = read_catalog_version()
-    provenance: dict[str, Any] = {
-        "query": query,
-        "catalog_version": catalog_version,
-        "created_at": datetime.now(UTC).isoformat(),
-        "layout": layout,
-    }
-
-    # Known before the first row: in the Arrow schema, where `pq.read_table(...).schema.metadata`
-    # shows it. The content hash is known after the last: in the file's key-value metadata
-    # (`pq.read_metadata(path).metadata`).
-    schema_metadata = (metadata or {}) | {"celltrace.provenance": dict(provenance)}
-
-    def footer() -> dict[str, Any]:
-        provenance["content_sha256"] = content.hexdigest()
-        return {"celltrace.content_sha256": provenance["content_sha256"]}
-
-    written = 0
-
-    def tick(count: int) -> None:
-        nonlocal written
-        written += count
-        if progress is not None:
-            progress(written)
-
+    output = _output(columns, layout, metadata, _provenance(query, catalog_version, layout), progress)
+    out_columns, provenance = output.columns, output.provenance
     try:
-        if blocks:
-            assert isinstance(rows, WideRows)
-            _write_parquet_blocks(partial, out_columns, rows.blocks(), content, schema_metadata, tick, footer, codes)
-        elif fmt == "parquet":
-            _write_parquet(partial, out_columns, out_rows, schema_metadata, batch_size, tick, footer)
-        elif fmt == "csv":
-            _write_csv(partial, out_columns, out_rows, batch_size, tick)
+        if fmt == "parquet" and layout == "wide" and isinstance(rows, WideRows):
+            _write_parquet_blocks(
+                partial,
+                out_columns,
+                rows.blocks(),
+                output.content,
+                output.schema_metadata,
+                output.tick,
+                output.footer,
+                codes,
+            )
         else:
-            _write_jsonl(partial, out_columns, out_rows, batch_size, tick)
-        footer()
+            if codes is not None:
+                rows = _remember_codes(rows, codes)
+            out_rows = output.content.rows(long_rows(columns, rows) if layout == "long" else rows)
+            _write_rows(partial, fmt, output, out_rows, batch_size)
+        output.footer()
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
     return Written(
-        path=target, rows=written, columns=len(out_columns), sha256=file_sha256(target), provenance=provenance
+        path=target,
+        rows=output.tick.written,
+        columns=len(out_columns),
+        sha256=file_sha256(target),
+        provenance=provenance,
     )
+
+
+def _check_choices(fmt: str, layout: str) -> None:
+    if fmt not in FORMATS:
+        raise ValueError(f"Unknown format {fmt!r}: one of {', '.join(FORMATS)}.")
+    if layout not in LAYOUTS:
+        raise ValueError(f"Unknown layout {layout!r}: one of {', '.join(LAYOUTS)}.")
+
+
+def _provenance(query: dict[str, Any] | None, catalog_version: str | None, layout: str) -> dict[str, Any]:
+    """The provenance known before the first row; the catalog version is read now unless given."""
+    return {
+        "query": query,
+        "catalog_version": read_catalog_version() if catalog_version is None else catalog_version,
+        "created_at": datetime.now(UTC).isoformat(),
+        "layout": layout,
+    }
+
+
+class _Counter:
+    """The rows written so far, passed on to `progress` after every batch."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.written = 0
+
+    def __call__(self, count: int) -> None:
+        self.written += count
+        if self.progress is not None:
+            self.progress(self.written)
+
+
+@dataclass
+class _Output:
+    """What one dataset file is written with: its columns, content hash, provenance and counter."""
+
+    columns: list[Column]
+    content: ContentHash
+    provenance: dict[str, Any]
+    schema_metadata: dict[str, Any]
+    tick: _Counter
+
+    def footer(self) -> dict[str, Any]:
+        """The content hash, once every row is written: into the provenance and the Parquet footer."""
+        self.provenance["content_sha256"] = self.content.hexdigest()
+        return {"celltrace.content_sha256": self.provenance["content_sha256"]}
+
+
+def _output(
+    columns: list[Column],
+    layout: str,
+    metadata: dict[str, Any] | None,
+    provenance: dict[str, Any],
+    progress: Progress | None,
+) -> "_Output":
+    out_columns = list(LONG_COLUMNS) if layout == "long" else columns
+    return _Output(
+        columns=out_columns,
+        content=ContentHash([c.name for c in out_columns]),
+        provenance=provenance,
+        # Known before the first row: in the Arrow schema, where `pq.read_table(...).schema.metadata`
+        # shows it. The content hash is known after the last: in the file's key-value metadata
+        # (`pq.read_metadata(path).metadata`).
+        schema_metadata=(metadata or {}) | {"celltrace.provenance": dict(provenance)},
+        tick=_Counter(progress),
+    )
+
+
+def _write_rows(partial: Path, fmt: str, output: _Output, rows: Iterable[dict[str, Any]], size: int) -> None:
+    if fmt == "parquet":
+        _write_parquet(partial, output.columns, rows, output.schema_metadata, size, output.tick, output.footer)
+    elif fmt == "csv":
+        _write_csv(partial, output.columns, rows, size, output.tick)
+    else:
+        _write_jsonl(partial, output.columns, rows, size, output.tick)
 
 
 def _remember_codes(rows: Iterable[dict[str, Any]], codes: list[str]) -> Iterator[dict[str, Any]]:
     for row in rows:
         codes.append(row["code"])
         yield row
-
-
-class TableWriter:
-    """Writes Arrow tables of one `schema` (the cycling tables) one after another as `fmt`, under
-    a temporary name renamed when the block ends without error, like `write_dataset`. `metadata`
-    (JSON values) goes into the Parquet schema. `written` is set on success."""
-
-    def __init__(self, path: Path | str, schema: pa.Schema, fmt: str, metadata: dict[str, Any] | None = None) -> None:
-        if fmt not in FORMATS:
-            raise ValueError(f"Unknown format {fmt!r}: one of {', '.join(FORMATS)}.")
-        self.target = Path(path)
-        self.partial = self.target.with_name(self.target.name + ".part")
-        self.schema = schema.remove_metadata()
-        self.fmt = fmt
-        self.rows = 0
-        self.written: Written | None = None
-        self._sink: Any = None
-        if fmt == "parquet":
-            encoded = {key: json.dumps(value) for key, value in (metadata or {}).items()}
-            self._sink = pq.ParquetWriter(self.partial, self.schema.with_metadata(encoded), compression="zstd")
-        elif fmt == "csv":
-            self._sink = pa_csv.CSVWriter(self.partial, _csv_schema(self.schema))
-        else:
-            self._sink = self.partial.open("wb")
-
-    def write(self, table: pa.Table) -> None:
-        table = table.select(self.schema.names).cast(self.schema)
-        if self.fmt == "jsonl":
-            for batch in table.to_batches(BATCH_SIZE):
-                self._sink.write(b"".join(orjson.dumps(row) + b"\n" for row in batch.to_pylist()))
-        elif self.fmt == "csv":
-            self._sink.write_table(_csv_table(table))
-        else:
-            self._sink.write_table(table)
-        self.rows += table.num_rows
-
-    def __enter__(self) -> "TableWriter":
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *rest: Any) -> None:
-        try:
-            self._sink.close()
-            if kind is None:
-                os.replace(self.partial, self.target)
-                self.written = Written(
-                    path=self.target, rows=self.rows, columns=len(self.schema), sha256=file_sha256(self.target)
-                )
-        finally:
-            self.partial.unlink(missing_ok=True)
-
-
-def _csv_schema(schema: pa.Schema) -> pa.Schema:
-    return pa.schema([column.with_name(cell_text(column.name)) for column in schema])
-
-
-def _csv_table(table: pa.Table) -> pa.Table:
-    """`table` with its text columns and names by `cell_text`; each distinct text is looked at
-    once (a cycling table repeats its cell code on every row)."""
-    columns = []
-    for column in table.columns:
-        if pa.types.is_string(column.type):
-            distinct = pc.unique(column)
-            safe = pa.array([cell_value(value) for value in distinct.to_pylist()], pa.string())
-            if not safe.equals(distinct):
-                column = pc.take(safe, pc.index_in(column, value_set=distinct))
-        columns.append(column)
-    return pa.table(columns, schema=_csv_schema(table.schema))
-
-
-def cycling_paths(path: Path) -> dict[str, Path]:
-    """Where the cycling tables of a dataset at `path` go: `<name>-cycling.<ext>`, `<name>-cycles.<ext>`."""
-    return {table: path.with_name(f"{path.stem}-{table}{path.suffix}") for table in CYCLING_TABLES}
-
-
-def write_cycling(
-    *,
-    cells: list[str],
-    paths: dict[str, Path],
-    fmt: str,
-    metadata: dict[str, Any] | None = None,
-    problems: list[dict[str, str]] | None = None,
-) -> dict[str, Written]:
-    """The cycling tables of `cells` (codes) in `fmt`: `cycling` (the raw Battery Data Format
-    table) and `cycles` (one row per cycle), both with the column `cell`, to `paths[table]`;
-    empty tables where no cell has a cycler file. Reads one cycler file at a time; an unreadable
-    one goes to `problems` (see cycling_files)."""
-    writers = {
-        "cycling": TableWriter(paths["cycling"], RAW_CELL_SCHEMA, fmt, metadata),
-        "cycles": TableWriter(paths["cycles"], SUMMARY_CELL_SCHEMA, fmt, metadata),
-    }
-    with writers["cycling"] as raw_writer, writers["cycles"] as summary_writer:
-        for raw, summary in cycling_files(cells=list(cells), problems=problems):
-            raw_writer.write(raw)
-            summary_writer.write(summary)
-    return {table: writer.written for table, writer in writers.items() if writer.written is not None}

@@ -5,11 +5,13 @@ The operation being prepared lives in the session until it is finished, then it 
 `operation_record`, the API's service, in one transaction: nothing is written before.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -319,34 +321,47 @@ def station_finish(request: HttpRequest, code: str) -> HttpResponse:
             messages.warning(request, hint)
             return redirect("web:station", code=station.code)
         specs = _specs(draft, station)
-        outside = settings_outside_range(specs.parameters)
-        confirmed = set(request.POST.getlist("confirm-range"))
-        if outside and "on" not in confirmed and not set(outside) <= confirmed:
-            text = "; ".join(outside.values())
-            messages.warning(request, text + ". Check the value, or tick the box beside it to record it anyway.")
-            draft["confirm"] = outside
+        if _ranges_unconfirmed(request, draft, specs):
             return redirect("web:station", code=station.code)
-        started = parse_datetime(draft["started_at"]) or timezone.now()
-        ended = max(timezone.now(), started + timedelta(seconds=1))
-
-        def record() -> int:
-            common = {
-                "actor": user,
-                "step": draft["step"],
-                "station": station.code,
-                "started_at": started,
-                "ended_at": ended,
-                "inputs": specs.inputs,
-                "parameters": specs.parameters,
-                "scrap": specs.scrap,
-            }
-            if specs.cut is not None:
-                return cut_record(**common, cut=specs.cut).operation.pk
-            return operation_record(**common, outputs=specs.outputs).operation.pk
-
+        record = _recorder(user, station, draft, specs)
         operation_id, _first = submit_once(user_id=user.pk, token=token, path=request.path, write=record)
     except DomainError as error:
         explain(request, error)
         return redirect("web:station", code=station.code)
     request.session.pop(_draft_key(station.code), None)
     return redirect("web:station-done", code=station.code, pk=operation_id)
+
+
+def _ranges_unconfirmed(request: HttpRequest, draft: dict[str, Any], specs: _Specs) -> bool:
+    """Whether settings outside their range wait for the operator's tick; the warning names them."""
+    outside = settings_outside_range(specs.parameters)
+    confirmed = set(request.POST.getlist("confirm-range"))
+    if outside and "on" not in confirmed and not set(outside) <= confirmed:
+        text = "; ".join(outside.values())
+        messages.warning(request, text + ". Check the value, or tick the box beside it to record it anyway.")
+        draft["confirm"] = outside
+        return True
+    return False
+
+
+def _recorder(user: User, station: Station, draft: dict[str, Any], specs: _Specs) -> Callable[[], int]:
+    """The write of the operation (a cut or a plain one), run once per submission; its operation id."""
+    started = parse_datetime(draft["started_at"]) or timezone.now()
+    ended = max(timezone.now(), started + timedelta(seconds=1))
+
+    def record() -> int:
+        common = {
+            "actor": user,
+            "step": draft["step"],
+            "station": station.code,
+            "started_at": started,
+            "ended_at": ended,
+            "inputs": specs.inputs,
+            "parameters": specs.parameters,
+            "scrap": specs.scrap,
+        }
+        if specs.cut is not None:
+            return cut_record(**common, cut=specs.cut).operation.pk
+        return operation_record(**common, outputs=specs.outputs).operation.pk
+
+    return record

@@ -16,7 +16,7 @@ from api.parsers import MAX_JSON_DEPTH
 from audit.models import AuditEvent
 from core.errors import ErrorCode, InvalidInput
 from datasets.models import Export
-from datasets.services import EXPORT_FAILED
+from datasets.runs import EXPORT_FAILED
 from lots.models import Item
 from measurements.models import Measurement, Parameter
 from tests.factories import register
@@ -350,8 +350,8 @@ def test_a_failed_export_shows_a_code_and_logs_the_detail(
     def broken(**kwargs: Any) -> Any:
         raise DatabaseError(secret)
 
-    monkeypatch.setattr("datasets.services.dataset_rows", broken)
-    with caplog.at_level(logging.ERROR, logger="datasets.services"), django_capture_on_commit_callbacks(execute=True):
+    monkeypatch.setattr("datasets.runs.dataset_rows", broken)
+    with caplog.at_level(logging.ERROR, logger="datasets.runs"), django_capture_on_commit_callbacks(execute=True):
         export_id = _post(engineer_client, "/api/exports/", {"format": "csv"}).json()["id"]
     status = engineer_client.get(f"/api/exports/{export_id}/").json()
     assert status["status"] == "failed"

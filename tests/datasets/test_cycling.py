@@ -16,7 +16,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from datasets.cycling import RAW_SCHEMA, SUMMARY_SCHEMA, cells_cycling, cycle_summary, cycler_read, detect_format
+from datasets.cycler_files import RAW_SCHEMA, cycler_read, detect_format
+from datasets.cycling import SUMMARY_SCHEMA, cells_cycling, cycle_summary
 from datasets.models import Export, ExportStatus
 from measurements.models import Measurement, Parameter
 from tests.factories import build_line

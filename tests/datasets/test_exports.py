@@ -23,7 +23,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from datasets.models import Export, ExportStatus
-from datasets.services import EXPORT_FAILED, export_run, exports_expire, work_directory
+from datasets.runs import EXPORT_FAILED, export_run, exports_expire, work_directory
 from measurements.files import zip_check
 from measurements.models import Measurement, Parameter
 from tests.factories import build_line
@@ -276,7 +276,7 @@ def test_a_failure_is_recorded_with_its_error(engineer_client, monkeypatch, djan
     def broken(**kwargs: Any) -> Any:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr("datasets.services.dataset_rows", broken)
+    monkeypatch.setattr("datasets.runs.dataset_rows", broken)
     export_id = _post(engineer_client, {"format": "csv"}, django_capture_on_commit_callbacks).json()["id"]
     status = engineer_client.get(f"{URL}{export_id}/").json()
     assert status["status"] == "failed"

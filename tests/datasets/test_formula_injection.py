@@ -16,7 +16,8 @@ from django.contrib.auth.models import User
 from core.spreadsheet import FORMULA_STARTS, cell_text, cell_value
 from datasets.columns import Column
 from datasets.cycling import SUMMARY_CELL_SCHEMA
-from datasets.writers import TableWriter, write_dataset
+from datasets.cycling_writers import TableWriter
+from datasets.writers import write_dataset
 from measurements.models import Parameter
 from measurements.services import MeasurementInput, measurement_record
 from tests.factories import T0, build_line

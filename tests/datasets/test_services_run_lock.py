@@ -10,7 +10,8 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 
 from datasets.models import Export, ExportStatus
-from datasets.services import _LOCK_CLASS, ExportRunning, export_request, export_run, work_directory
+from datasets.runs import _LOCK_CLASS, ExportRunning, export_run, work_directory
+from datasets.services import export_request
 from tests.factories import build_line
 
 pytestmark = [pytest.mark.postgresql_only, pytest.mark.django_db]

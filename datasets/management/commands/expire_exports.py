@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from datasets.services import exports_expire
+from datasets.runs import exports_expire
 
 
 class Command(BaseCommand):
