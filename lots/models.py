@@ -139,7 +139,7 @@ class ItemStatusChange(models.Model):
     to_status = models.CharField(max_length=16, choices=ItemStatus.choices)
     at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
-    reason = models.CharField(max_length=255, blank=True, default="")
+    reason = models.TextField(blank=True, default="")  # a hold's or release's reason, up to 500
     operation = models.ForeignKey(
         "traceability.Operation", on_delete=models.PROTECT, null=True, blank=True, related_name="status_changes"
     )

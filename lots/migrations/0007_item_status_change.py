@@ -46,7 +46,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("at", models.DateTimeField(db_index=True)),
-                ("reason", models.CharField(blank=True, default="", max_length=255)),
+                ("reason", models.TextField(blank=True, default="")),
                 (
                     "actor",
                     models.ForeignKey(

@@ -108,3 +108,11 @@ def test_status_changes_are_append_only(operator):
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql)
     assert ItemStatusChange.objects.get().reason == ""
+
+
+def test_the_longest_hold_and_release_reasons_are_recorded_whole(engineer):
+    """A hold's and a release's reason may be 500 characters; the change keeps all of them."""
+    lot = register(engineer, "cathode_active_material", 5, "kg")
+    hold = hold_place(actor=engineer, reason="h" * 500, item=lot).hold
+    hold_release(actor=engineer, hold_id=hold.pk, reason="r" * 500)
+    assert [len(r) for r in lot.status_changes.order_by("id").values_list("reason", flat=True)] == [500, 500]
