@@ -38,6 +38,8 @@ class AutoSchema(BaseAutoSchema):
         errors = dict(_ALWAYS)
         if self.method in ("POST", "PUT", "PATCH"):
             errors.update(_WRITES)
+        elif getattr(self.view, "read_conflicts", False):
+            errors["409"] = "The export is not done (or failed): nothing to read yet."
         for code, description in errors.items():
             if code not in responses:
                 response = self._get_response_for_code(ErrorSerializer, code, direction=direction)

@@ -175,6 +175,7 @@ def _gone(export: Export) -> Response:
 
 
 class ExportDownloadView(APIView):
+    read_conflicts = True  # 409 export_not_done until the export is done (api.schema)
     content_negotiation_class = IgnoreFormatParameter
 
     @extend_schema(
@@ -219,6 +220,7 @@ class ExportDownloadView(APIView):
 
 
 class ExportDictionaryView(APIView):
+    read_conflicts = True  # 409 export_not_done until the export is done (api.schema)
     content_negotiation_class = IgnoreFormatParameter
 
     @extend_schema(

@@ -112,3 +112,10 @@ def test_a_bulk_row_code_sent_as_an_object_is_400_not_500(operator_client, stati
     assert response.status_code == 400, response.content
     assert list(response.json()["errors"]) == [f"rows[0].{field}"]
     assert Measurement.objects.count() == 0
+
+
+def test_reading_an_export_that_is_not_done_documents_its_409(schema):
+    paths = schema["paths"]
+    for path in ("/api/exports/{id}/download/", "/api/exports/{id}/dictionary/"):
+        assert "409" in paths[path]["get"]["responses"], path
+    assert "409" not in paths["/api/exports/{id}/"]["get"]["responses"]
