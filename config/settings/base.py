@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "traceability",
     "measurements",
     "datasets",
+    "connectors",
     "api",
     "web",
     # Last: the demo builds on every domain app, none of them imports it.

@@ -1,0 +1,1 @@
+"""One driver per connector kind (opcua, mqtt, modbus), each behind `drivers.base.Driver`."""
