@@ -35,3 +35,11 @@ class ConnectorConfig:
         found = {m.source for m in self.mappings}
         found.update(m.position_source for m in self.mappings if m.position_source)
         return found
+
+
+# run_connectors writes each running connector's heartbeat this often, and reloads the
+# configuration this often; a status whose heartbeat is older than STALE_AFTER_S reads as
+# `stopped` (no process runs it).
+HEARTBEAT_S = 2.0
+RELOAD_S = 2.0
+STALE_AFTER_S = 10.0
