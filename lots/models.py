@@ -9,7 +9,9 @@ from django.db.models import Q
 from core.values import QUANTITY_LIMIT, finite_q
 
 
-class Level(models.TextChoices):
+class ItemLevel(models.TextChoices):
+    """A kind's items are measured as a quantity (batch) or counted one by one (instance)."""
+
     BATCH = "batch", "Batch"
     INSTANCE = "instance", "Instance"
 
@@ -49,7 +51,7 @@ class ItemKind(models.Model):
 
     code = models.SlugField(max_length=64, primary_key=True)
     name = models.CharField(max_length=128)
-    level = models.CharField(max_length=16, choices=Level.choices)
+    level = models.CharField(max_length=16, choices=ItemLevel.choices)
     default_unit = models.CharField(max_length=32)
     # The dimensions its quantities may be given in (core.units.DIMENSIONS), its own first:
     # ["volume", "mass"] for a solvent. Empty: only that of default_unit.

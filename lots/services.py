@@ -19,9 +19,9 @@ from .models import (
     CodeSequence,
     Item,
     ItemKind,
+    ItemLevel,
     ItemStatus,
     ItemStatusChange,
-    Level,
     Polarity,
     status_sources,
 )
@@ -53,7 +53,7 @@ def kind_quantity(
     """A registered or produced quantity as it is stored: (value, unit). The unit is any of the
     kind's dimensions (units.quantity_in_kind_unit); mass for a volume kind, or volume for a
     mass kind, goes through `attributes.density`, which is checked whenever it is given."""
-    if kind.level == Level.INSTANCE and quantity is None:
+    if kind.level == ItemLevel.INSTANCE and quantity is None:
         return 1.0, kind.default_unit
     if quantity is None:
         raise InvalidInput("A quantity is required.", field=f"{field}quantity", code=ErrorCode.BAD_QUANTITY)

@@ -32,7 +32,7 @@ from .belonging import (
     room_operations_join,
     unplaced_sql,
 )
-from .models import Level, Measurement, Parameter, Scope
+from .models import Criticality, Measurement, Parameter, Scope
 
 
 def measurement_queryset(*, history: bool = False) -> QuerySet[Measurement]:
@@ -267,7 +267,7 @@ def item_completeness(*, item: Item, model: str) -> Completeness:
             ).values_list("step_id", flat=True)
         )
     )
-    relevant = Parameter.objects.filter(**{f"criticality_{model}": Level.HIGH}).filter(
+    relevant = Parameter.objects.filter(**{f"criticality_{model}": Criticality.HIGH}).filter(
         Q(step_id__in=steps) | Q(scope__in=[Scope.MATERIAL, Scope.ENVIRONMENT])
     )
     present = [(p, counts[p.code]) for p in relevant if p.code in counts]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 
 from core.errors import InvalidInput
-from lots.models import Item, ItemKind, Level
+from lots.models import Item, ItemKind, ItemLevel
 
 from .models import Station
 from .services import ScrapSpec, StretchSpec
@@ -41,7 +41,7 @@ def step_consumes(kind: ItemKind, step: str) -> bool:
     """Whole rolls and single pieces are used up by a step that makes something; batches are
     taken in part; a step that makes nothing (formation, post-drying) lets its items pass. A lane
     at cutting gives a stretch per cut: used up only when the operator says so."""
-    whole = kind.level == Level.INSTANCE or (kind.is_roll and step not in CUTS_INTO_PIECES)
+    whole = kind.level == ItemLevel.INSTANCE or (kind.is_roll and step not in CUTS_INTO_PIECES)
     return whole and step in OUTPUT_KINDS
 
 
@@ -78,4 +78,4 @@ def cut_lane(step: str, codes: Sequence[str], kind: str) -> Item | None:
     lane = Item.objects.select_related("kind").filter(code=codes[0]).first()
     if lane is None or lane.length_m is None:
         return None
-    return lane if ItemKind.objects.filter(code=kind, level=Level.INSTANCE).exists() else None
+    return lane if ItemKind.objects.filter(code=kind, level=ItemLevel.INSTANCE).exists() else None
