@@ -50,7 +50,7 @@ def _via_sql(clip: str) -> str:
 
 
 def _walk_sql() -> str:
-    """The upward interval walk of traceability.selectors.position_map (DESIGN.md), also carrying
+    """The upward interval walk of traceability.selectors.roll_map, also carrying
     which stretch of the start item, or of the nearest sheet or lane below it (`via`), each
     ancestor stretch became: xa is the via-position of the ancestor's `lo`, xb that of its `hi`.
     A value at metre p of the ancestor then sits at xa + (p - lo) * (xb - xa) / (hi - lo) of `via`."""
