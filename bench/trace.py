@@ -381,7 +381,7 @@ def generate(sizes: Sizes, *, chunk: int, workers: int, actor: object) -> dict[s
                                 kind="coated_roll",
                                 quantity=COATED_M,
                                 unit="m",
-                                sources=[StretchSpec(slurry), StretchSpec(foil, a, a + COATED_M)],
+                                made_from=[StretchSpec(slurry), StretchSpec(foil, a, a + COATED_M)],
                             )
                         ],
                         parameters={
@@ -408,7 +408,7 @@ def generate(sizes: Sizes, *, chunk: int, workers: int, actor: object) -> dict[s
                                 kind="calendered_roll",
                                 quantity=CALENDERED_M,
                                 unit="m",
-                                sources=[StretchSpec(coated, 0.0, COATED_M, reversed=True)],
+                                made_from=[StretchSpec(coated, 0.0, COATED_M, reversed=True)],
                             )
                         ],
                         parameters={
@@ -434,7 +434,7 @@ def generate(sizes: Sizes, *, chunk: int, workers: int, actor: object) -> dict[s
                             quantity=CALENDERED_M,
                             unit="m",
                             lane=k,
-                            sources=[StretchSpec(calendered, 0.0, CALENDERED_M)],
+                            made_from=[StretchSpec(calendered, 0.0, CALENDERED_M)],
                         )
                         for k in range(1, LANES_PER_ROLL + 1)
                     ],
@@ -477,7 +477,7 @@ def generate(sizes: Sizes, *, chunk: int, workers: int, actor: object) -> dict[s
                 OutputSpec(
                     kind="electrode_sheet",
                     code=code,
-                    sources=[
+                    made_from=[
                         StretchSpec(job.lane, round(HEAD_M + i * SHEET_M, 4), round(HEAD_M + (i + 1) * SHEET_M, 4))
                     ],
                 )

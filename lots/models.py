@@ -41,9 +41,9 @@ STATUS_TRANSITIONS: Mapping[str, frozenset[str]] = {
 }
 
 
-def status_sources(status: str) -> list[str]:
+def statuses_before(status: str) -> list[str]:
     """The statuses an item may be in to become `status`."""
-    return [source for source, targets in STATUS_TRANSITIONS.items() if status in targets]
+    return [before for before, after in STATUS_TRANSITIONS.items() if status in after]
 
 
 class ItemKind(models.Model):

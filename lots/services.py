@@ -23,7 +23,7 @@ from .models import (
     ItemStatus,
     ItemStatusChange,
     Polarity,
-    status_sources,
+    statuses_before,
 )
 
 
@@ -185,10 +185,10 @@ def item_status_set(
     field `field`). The caller holds the rows' locks, so the three statements see the same rows.
     """
     chosen = Item.objects.filter(pk__in=items)
-    refused = chosen.exclude(status__in=[*status_sources(status), status]).first()
+    refused = chosen.exclude(status__in=[*statuses_before(status), status]).first()
     if refused is not None:
         status_check(refused, status, field=field)  # raises the error of its status
-    movable = chosen.filter(status__in=status_sources(status))
+    movable = chosen.filter(status__in=statuses_before(status))
     moment, user = at or timezone.now(), actor_user(actor)
     changes = [
         ItemStatusChange(

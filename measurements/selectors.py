@@ -89,7 +89,7 @@ class _Part:
     """One way a value belongs to the item (`measurements.belonging`): what it is joined to,
     the condition, and the columns of `upstream_rows`."""
 
-    source: str
+    joined: str
     condition: str
     columns: str
 
@@ -136,7 +136,7 @@ ops AS (
 )
 """
     parts = [
-        f"SELECT {part.columns} FROM {part.source} {measurements_join(f'{part.condition} AND {current_sql()}')}"
+        f"SELECT {part.columns} FROM {part.joined} {measurements_join(f'{part.condition} AND {current_sql()}')}"
         for part in _parts()
     ]
     return head + "\nUNION ALL\n".join(parts)

@@ -51,13 +51,13 @@ def kinds_made(station: Station, chosen: str) -> QuerySet[ItemKind]:
     return ItemKind.objects.filter(code__in=[*made, chosen]).order_by("gtin_item_reference")
 
 
-def lane_sources(codes: Sequence[str]) -> list[StretchSpec]:
+def lane_made_from(codes: Sequence[str]) -> list[StretchSpec]:
     """Slitting: every lane runs the whole length of the roll it was cut from."""
     rolls = Item.objects.filter(code__in=list(codes), length_m__isnull=False).order_by("code")
-    sources = [StretchSpec(item=roll.code, from_m=0, to_m=roll.length_m) for roll in rolls]
-    if not sources:
+    made_from = [StretchSpec(item=roll.code, from_m=0, to_m=roll.length_m) for roll in rolls]
+    if not made_from:
         raise InvalidInput("Lanes are cut from a roll: scan the roll to slit first.", field="output-lanes")
-    return sources
+    return made_from
 
 
 def scrap_charged(inputs: Sequence[TakenInput], *, quantity: float | None, unit: str, reason: str) -> list[ScrapSpec]:

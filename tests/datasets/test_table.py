@@ -115,7 +115,7 @@ def line(engineer: Any, stations: Any, catalog: None) -> dict[str, Any]:
                 kind="calendered_roll",
                 quantity=104,
                 unit="m",
-                sources=[StretchSpec(coated["cathode"].code, 0, 100, reversed=True)],
+                made_from=[StretchSpec(coated["cathode"].code, 0, 100, reversed=True)],
             )
         ],
     ).outputs[0]
@@ -126,7 +126,9 @@ def line(engineer: Any, stations: Any, catalog: None) -> dict[str, Any]:
         started_at=T0 + timedelta(hours=7),
         inputs=[InputSpec(calendered.code)],
         outputs=[
-            OutputSpec(kind="slit_roll", quantity=104, unit="m", lane=1, sources=[StretchSpec(calendered.code, 0, 104)])
+            OutputSpec(
+                kind="slit_roll", quantity=104, unit="m", lane=1, made_from=[StretchSpec(calendered.code, 0, 104)]
+            )
         ],
     ).outputs[0]
     sheets = {}
@@ -138,7 +140,9 @@ def line(engineer: Any, stations: Any, catalog: None) -> dict[str, Any]:
             started_at=T0 + timedelta(hours=8),
             inputs=[InputSpec(parent.code)],
             outputs=[
-                OutputSpec(kind="electrode_sheet", sources=[StretchSpec(parent.code, start + 2 * i, start + 2 * i + 2)])
+                OutputSpec(
+                    kind="electrode_sheet", made_from=[StretchSpec(parent.code, start + 2 * i, start + 2 * i + 2)]
+                )
                 for i in range(2 * CELLS)
             ],
         ).outputs

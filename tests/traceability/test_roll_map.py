@@ -119,7 +119,7 @@ def _spliced(operator):
                 quantity=104,
                 unit="m",
                 code="CAL-SP",
-                sources=[StretchSpec("CR-A", 10, 60), StretchSpec("CR-B", 0, 30, reversed=True)],
+                made_from=[StretchSpec("CR-A", 10, 60), StretchSpec("CR-B", 0, 30, reversed=True)],
             )
         ],
     ).outputs[0]
