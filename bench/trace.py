@@ -10,7 +10,7 @@ What it does, in one run:
    unless --keep is given and the database already holds a generated line (then it is reused).
    The database is left in place at the end, so `--keep` can measure again without regenerating.
 2. Generates the line with lots.services.item_register, traceability.services.station_create and
-   traceability.services.operation_record only (no raw inserts): raw lots and foil rolls,
+   traceability.services.operation_record only (no raw inserts): supplier lots and foil rolls,
    slurries, coated rolls (slurry part + foil stretch), calendering (1000 m -> 1040 m, reversed),
    slitting into 4 lanes, cutting each lane into up to 1250 sheets of 0.8 m (one operation per
    lane), and one stacking operation per cell consuming 10 cathode + 10 anode sheets.
@@ -331,7 +331,7 @@ def generate(sizes: Sizes, *, chunk: int, workers: int, actor: object) -> dict[s
                 "solvent": register(pol, "solvent", "solvent", math.ceil(rolls / 5), 5 * r["solvent_l"] + 20, "L"),
                 "foil": register(pol, "foil", "current_collector_foil", math.ceil(rolls / 5), 5 * COATED_M + 200, "m"),
             }
-    stage("stations and raw lots")
+    stage("stations and supplier lots")
 
     # 2. Electrode steps per coated roll: mixing, coating, calendering, slitting (serial: few).
     lanes: dict[str, list[tuple[int, str]]] = {"cathode": [], "anode": []}

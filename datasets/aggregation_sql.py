@@ -1,7 +1,7 @@
 """The SQL of the per-row aggregation: one WITH clause that walks up from every root at once,
 claims the items, stretches, operations and room windows each root owns, sums the values of each
 claim once and fans the partial sums out to the roots (`agg`), and finds the group keys and the
-raw lots upstream (`keys`, `lots`, `lot_codes`, `lot_attrs`).
+supplier lots upstream (`keys`, `lots`, `lot_codes`, `lot_attrs`).
 
 Rules (`measurements.belonging`, shared with the roll map of `measurements.selectors`): a
 value about an item counts for a root when the item is the root or upstream of it and, for a
@@ -15,7 +15,7 @@ lab value reaches a cell through every sheet; two lanes side by side hold the sa
 coated roll), so `n` is the number of distinct measurements behind the cell's value.
 
 Polarity: the walk carries the polarity of the nearest electrode-path item below each ancestor,
-so a value about a raw lot (the D50 of an NMC lot) is filed under the polarity of the slurry it
+so a value about a supplier lot (the D50 of an NMC lot) is filed under the polarity of the slurry it
 went into, a machine value under the polarity of the operation's output. Environment values have
 no polarity.
 """
@@ -231,7 +231,7 @@ def islands(rows: str, keys: str) -> str:
 
 def dataset_cte(where: str, parameter_where: str, kinds: list[str], residue: str = RESIDUE) -> str:
     """The WITH clause of the dataset for the database in use: the roots `where`, the parameters
-    `parameter_where`, the raw-lot `kinds`; `residue` as in `RESIDUE`."""
+    `parameter_where`, the supplier-lot `kinds`; `residue` as in `RESIDUE`."""
     return _CTE.format(
         where=where,
         parameter_where=parameter_where,

@@ -1,5 +1,5 @@
-"""What a dataset request selects: the roots (granularity and filters), the parameters (codes
-and criticality), the aggregations, and the raw-lot kinds; each checked, as SQL conditions on
+"""What an export (a request for a dataset) selects: the roots (granularity and filters), the parameters (codes
+and criticality), the aggregations, and the supplier-lot kinds; each checked, as SQL conditions on
 `lots_item i` and the parameter table `p` of the aggregation query."""
 
 from dataclasses import dataclass, field

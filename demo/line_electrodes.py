@@ -1,6 +1,6 @@
 """Electrode production on the demo line: mix, coat and dry, calender, slit, post-dry, cut.
 
-Raw lots -> slurry -> coated and dried rolls (500 m) -> calendered rolls (500 m unwound last metre
+Supplier lots -> slurry -> coated and dried rolls (500 m) -> calendered rolls (500 m unwound last metre
 first, 520 m out) -> two slit lanes each, post-dried overnight -> electrode sheets. Steps that
 change no item's identity (drying, post-drying) take their item with consume=False and make nothing.
 """

@@ -1,4 +1,4 @@
-"""Items: anything traceable on the line, from a raw lot to a finished cell."""
+"""Items: anything traceable on the line, from a supplier lot to a finished cell."""
 
 from collections.abc import Mapping
 

@@ -104,7 +104,7 @@ def item_register(
     station: Any = None,
     created_at: datetime | None = None,
 ) -> Item:
-    """Register material entering the line (a raw lot, a foil roll, an electrolyte drum)."""
+    """Register material entering the line (a powder lot, a foil roll, an electrolyte drum: supplier lots)."""
     item_kind = kind_get(kind)
     value, unit_str = kind_quantity(kind=item_kind, quantity=quantity, unit=unit, field="", attributes=attributes)
     if polarity is not None and polarity not in Polarity.values:

@@ -218,7 +218,7 @@ ORDER BY w.depth, i.code, w.lo
 class Stretch:
     """The metres [from_m, to_m] of an item related to the start item: upstream, the stretch
     that went into it (roll_map); downstream, the stretch that holds the start stretch
-    (position_track). None for both means the whole item (a slurry, a raw lot, a cell)."""
+    (position_track). None for both means the whole item (a slurry, a supplier lot, a cell)."""
 
     code: str
     kind: str

@@ -208,7 +208,7 @@ def test_exact_numbers_of_the_cell_rows(line: dict[str, Any]) -> None:
     # Machine parameters of the coating operations, converted from cm/min.
     assert first["cathode.coating.coating_speed_ds"] == pytest.approx(2.0)
     assert first["anode.coating.coating_speed_ds"] == pytest.approx(3.0)
-    # A raw-lot value under the polarity of the slurry it went into; a cell value without one.
+    # A supplier-lot value under the polarity of the slurry it went into; a cell value without one.
     assert first["cathode.material.d50_ds"] == 12.5
     assert first["formation.capacity_ds"] == 1000.0
     assert second["formation.capacity_ds"] is None
