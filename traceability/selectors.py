@@ -178,7 +178,7 @@ _TRACK_IDS = (
 def track_ends(*, item: Item, kind: str = "cell") -> QuerySet[Item]:
     """What a recall of `item` reaches in the end: every downstream item of `kind` and every
     downstream item nothing is made from yet (a sheet not stacked, a scrapped lane), `item`
-    itself left out. One query, the track's walk as a subquery, however large the lot."""
+    itself left out. One query, the track's walk as a subquery, however large the track."""
     has_children = LineageEdge.objects.filter(parent=OuterRef("pk"))
     return (
         Item.objects.filter(pk__in=RawSQL(_TRACK_IDS, [item.pk, MAX_DEPTH]))
