@@ -413,7 +413,7 @@ def test_the_command_writes_the_file_and_prints_its_hash(line: dict[str, Any], t
 
 
 @pytest.mark.django_db
-def test_raw_lot_codes_and_numeric_attributes_are_columns(line: dict[str, Any]) -> None:
+def test_supplier_lot_codes_and_numeric_attributes_are_columns(line: dict[str, Any]) -> None:
     columns, rows_iter = dataset_rows(filters={"codes": [c.code for c in line["cells"][:3]]})
     rows = list(rows_iter)
     names = [c.name for c in columns]

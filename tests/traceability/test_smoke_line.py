@@ -5,7 +5,7 @@ from traceability.selectors import lineage_trace, roll_map
 
 
 @pytest.mark.django_db
-def test_a_cell_traces_back_to_its_raw_lots(engineer, stations):
+def test_a_cell_traces_back_to_its_supplier_lots(engineer, stations):
     line = build_line(engineer)
     cell = line.cells[0]
     genealogy = lineage_trace(item=cell)
