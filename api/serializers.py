@@ -9,7 +9,7 @@ from audit.models import AuditEvent
 from core.units import kind_dimensions
 from lots.identifiers import digital_link
 from lots.models import Item, ItemKind, Polarity
-from measurements.models import Category, Level, ModelType, Parameter, Scope
+from measurements.models import Category, Criticality, ModelType, Parameter, Scope
 from traceability.models import Hold, Operation, Station, Step
 
 from .fields import AwareDateTimeField, NumberField, TextField
@@ -289,12 +289,12 @@ class ScanInput(serializers.Serializer[Any]):
 
 
 class CriticalitySerializer(serializers.Serializer[Any]):
-    """How critical a parameter is for each model type; null where the paper gives no level."""
+    """How critical a parameter is for each model type; null where the paper gives none."""
 
-    empirical = serializers.ChoiceField(choices=Level.choices, allow_null=True, allow_blank=True, required=False)
-    continuum = serializers.ChoiceField(choices=Level.choices, allow_null=True, allow_blank=True, required=False)
-    discrete = serializers.ChoiceField(choices=Level.choices, allow_null=True, allow_blank=True, required=False)
-    ml = serializers.ChoiceField(choices=Level.choices, allow_null=True, allow_blank=True, required=False)
+    empirical = serializers.ChoiceField(choices=Criticality.choices, allow_null=True, allow_blank=True, required=False)
+    continuum = serializers.ChoiceField(choices=Criticality.choices, allow_null=True, allow_blank=True, required=False)
+    discrete = serializers.ChoiceField(choices=Criticality.choices, allow_null=True, allow_blank=True, required=False)
+    ml = serializers.ChoiceField(choices=Criticality.choices, allow_null=True, allow_blank=True, required=False)
 
 
 class ParameterSerializer(serializers.Serializer[Parameter]):
@@ -319,7 +319,7 @@ class ParameterSerializer(serializers.Serializer[Parameter]):
     def get_criticality(self, parameter: Parameter) -> dict[str, str | None]:
         return {model: parameter.criticality(model) or None for model in ModelType.values}
 
-    @extend_schema_field(serializers.ChoiceField(choices=Level.choices, allow_null=True))
+    @extend_schema_field(serializers.ChoiceField(choices=Criticality.choices, allow_null=True))
     def get_measurability(self, parameter: Parameter) -> str | None:
         return parameter.measurability or None
 
@@ -334,7 +334,9 @@ class ParameterInput(serializers.Serializer[Any]):
     category = serializers.ChoiceField(choices=Category.choices)
     unit = TextField(max_length=32)
     criticality = CriticalitySerializer(required=False)
-    measurability = serializers.ChoiceField(choices=Level.choices, required=False, allow_null=True, allow_blank=True)
+    measurability = serializers.ChoiceField(
+        choices=Criticality.choices, required=False, allow_null=True, allow_blank=True
+    )
     online = serializers.BooleanField(required=False, allow_null=True)
     techniques = serializers.ListField(child=TextField(max_length=200), required=False, max_length=100)
     typical_min = NumberField(required=False, allow_null=True)
@@ -345,10 +347,10 @@ class ParameterInput(serializers.Serializer[Any]):
     file_types = serializers.ListField(child=TextField(max_length=16), required=False, max_length=100)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """Flatten to the services' keywords: criticality.ml -> criticality_ml, null levels -> ""."""
+        """Flatten to the services' keywords: criticality.ml -> criticality_ml, null -> ""."""
         flat = dict(attrs)
-        for model, level in flat.pop("criticality", {}).items():
-            flat[f"criticality_{model}"] = level or ""
+        for model, grade in flat.pop("criticality", {}).items():
+            flat[f"criticality_{model}"] = grade or ""
         if "measurability" in flat:
             flat["measurability"] = flat["measurability"] or ""
         return flat

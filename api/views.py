@@ -219,8 +219,10 @@ def _output_specs(entries: list[dict[str, Any]]) -> list[OutputSpec]:
     specs = []
     for entry in entries:
         fields = dict(entry)
-        sources = fields.pop("from", None)
-        specs.append(OutputSpec(**fields, sources=None if sources is None else [StretchSpec(**x) for x in sources]))
+        made_from = fields.pop("from", None)
+        specs.append(
+            OutputSpec(**fields, made_from=None if made_from is None else [StretchSpec(**x) for x in made_from])
+        )
     return specs
 
 

@@ -78,7 +78,9 @@ class MeasurementListView(generics.ListAPIView[Measurement]):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("upstream", bool, description="With item=: also every value upstream, position-mapped."),
+            OpenApiParameter(
+                "upstream", bool, description="With item=: also the roll map, every value upstream, position-mapped."
+            ),
             OpenApiParameter("history", bool, description="Also superseded versions."),
         ]
     )

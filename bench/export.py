@@ -29,7 +29,7 @@ sheets; run that first). What it does:
    psycopg connection, where `once` is the dataset's own CTE (datasets.aggregation_sql.dataset_cte, as
    dataset_rows formats it but with every measurement keeping its id, `LONG_TABLE`, and the same
    work_mem): the joined long table, one row per (cell, measurement), that the export used to
-   build and aggregate; it now sums per source before fanning out. The export / ceiling ratio is
+   build and aggregate; it now sums per claim before fanning out. The export / ceiling ratio is
    printed.
 4. Prints the figures against the goals (<= 30 s wall, <= 1 GB peak memory) and writes
    bench/export-results.json.

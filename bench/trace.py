@@ -10,7 +10,7 @@ What it does, in one run:
    unless --keep is given and the database already holds a generated line (then it is reused).
    The database is left in place at the end, so `--keep` can measure again without regenerating.
 2. Generates the line with lots.services.item_register, traceability.services.station_create and
-   traceability.services.operation_record only (no raw inserts): raw lots and foil rolls,
+   traceability.services.operation_record only (no raw inserts): supplier lots and foil rolls,
    slurries, coated rolls (slurry part + foil stretch), calendering (1000 m -> 1040 m, reversed),
    slitting into 4 lanes, cutting each lane into up to 1250 sheets of 0.8 m (one operation per
    lane), and one stacking operation per cell consuming 10 cathode + 10 anode sheets.
@@ -331,7 +331,7 @@ def generate(sizes: Sizes, *, chunk: int, workers: int, actor: object) -> dict[s
                 "solvent": register(pol, "solvent", "solvent", math.ceil(rolls / 5), 5 * r["solvent_l"] + 20, "L"),
                 "foil": register(pol, "foil", "current_collector_foil", math.ceil(rolls / 5), 5 * COATED_M + 200, "m"),
             }
-    stage("stations and raw lots")
+    stage("stations and supplier lots")
 
     # 2. Electrode steps per coated roll: mixing, coating, calendering, slitting (serial: few).
     lanes: dict[str, list[tuple[int, str]]] = {"cathode": [], "anode": []}
@@ -381,7 +381,7 @@ def generate(sizes: Sizes, *, chunk: int, workers: int, actor: object) -> dict[s
                                 kind="coated_roll",
                                 quantity=COATED_M,
                                 unit="m",
-                                sources=[StretchSpec(slurry), StretchSpec(foil, a, a + COATED_M)],
+                                made_from=[StretchSpec(slurry), StretchSpec(foil, a, a + COATED_M)],
                             )
                         ],
                         parameters={
@@ -408,7 +408,7 @@ def generate(sizes: Sizes, *, chunk: int, workers: int, actor: object) -> dict[s
                                 kind="calendered_roll",
                                 quantity=CALENDERED_M,
                                 unit="m",
-                                sources=[StretchSpec(coated, 0.0, COATED_M, reversed=True)],
+                                made_from=[StretchSpec(coated, 0.0, COATED_M, reversed=True)],
                             )
                         ],
                         parameters={
@@ -434,7 +434,7 @@ def generate(sizes: Sizes, *, chunk: int, workers: int, actor: object) -> dict[s
                             quantity=CALENDERED_M,
                             unit="m",
                             lane=k,
-                            sources=[StretchSpec(calendered, 0.0, CALENDERED_M)],
+                            made_from=[StretchSpec(calendered, 0.0, CALENDERED_M)],
                         )
                         for k in range(1, LANES_PER_ROLL + 1)
                     ],
@@ -477,7 +477,7 @@ def generate(sizes: Sizes, *, chunk: int, workers: int, actor: object) -> dict[s
                 OutputSpec(
                     kind="electrode_sheet",
                     code=code,
-                    sources=[
+                    made_from=[
                         StretchSpec(job.lane, round(HEAD_M + i * SHEET_M, 4), round(HEAD_M + (i + 1) * SHEET_M, 4))
                     ],
                 )

@@ -34,12 +34,12 @@ def convert(
 ) -> float:
     """`value` in `from_unit` expressed in `to_unit`; dimension mismatch is a 400 on `field`, an
     infinite result (1e308 kg/cm**2 in Pa) one on `value_field` (default `field`)."""
-    source = parse_unit(from_unit, field=field)
+    sent_unit = parse_unit(from_unit, field=field)
     target = _unit(to_unit)
-    if source == target:
+    if sent_unit == target:
         return float(value)
     try:
-        result = float(ureg.Quantity(float(value), source).to(target).magnitude)
+        result = float(ureg.Quantity(float(value), sent_unit).to(target).magnitude)
     except pint.errors.DimensionalityError:
         raise InvalidInput(
             f"{from_unit!r} cannot be converted to {to_unit!r}.",
@@ -128,7 +128,7 @@ def quantity_in_kind_unit(
     default unit. Mass and volume convert into each other through `density` only (see
     density_parse); without one the refusal says so, on `density_field` (default `field`).
     """
-    source = parse_unit(unit, field=field)
+    sent_unit = parse_unit(unit, field=field)
     allowed = kind_dimensions(kind)
     given = dimension_of(unit.strip())
     if given not in allowed:
@@ -152,7 +152,7 @@ def quantity_in_kind_unit(
             code=ErrorCode.DENSITY_REQUIRED,
         )
     rho = ureg.Quantity(density_parse(density, field=density_field or field), DENSITY_UNIT)
-    amount = ureg.Quantity(float(value), source)
+    amount = ureg.Quantity(float(value), sent_unit)
     converted = amount / rho if given == "mass" else amount * rho
     return finite(float(converted.to(_unit(into)).magnitude), field=value_field), into
 

@@ -1,7 +1,7 @@
 """The SQL of the per-row aggregation: one WITH clause that walks up from every root at once,
 claims the items, stretches, operations and room windows each root owns, sums the values of each
-source once and fans the partial sums out to the roots (`agg`), and finds the group keys and the
-raw lots upstream (`keys`, `lots`, `lot_codes`, `lot_attrs`).
+claim once and fans the partial sums out to the roots (`agg`), and finds the group keys and the
+supplier lots upstream (`keys`, `lots`, `lot_codes`, `lot_attrs`).
 
 Rules (`measurements.belonging`, shared with the roll map of `measurements.selectors`): a
 value about an item counts for a root when the item is the root or upstream of it and, for a
@@ -15,7 +15,7 @@ lab value reaches a cell through every sheet; two lanes side by side hold the sa
 coated roll), so `n` is the number of distinct measurements behind the cell's value.
 
 Polarity: the walk carries the polarity of the nearest electrode-path item below each ancestor,
-so a value about a raw lot (the D50 of an NMC lot) is filed under the polarity of the slurry it
+so a value about a supplier lot (the D50 of an NMC lot) is filed under the polarity of the slurry it
 went into, a machine value under the polarity of the operation's output. Environment values have
 no polarity.
 """
@@ -46,9 +46,9 @@ from .columns import GROUP_KEYS
 #
 # A measurement counts once per root however many paths bring it there (see the module
 # docstring). Rather than joining every measurement to every root it reaches and removing the
-# repeats (tens of millions of pairs on a line), the values are summed per source first and the
+# repeats (tens of millions of pairs on a line), the values are summed per claim first and the
 # partial sums fanned out to the roots; n, sums and sums of squares add, min and max combine. That
-# is exact because each root's claims on the sources are disjoint: one claim per (root, item,
+# is exact because each root's claims are disjoint: one claim per (root, item,
 # polarity), whole if any path took the whole item, else its stretches merged into disjoint
 # islands; one per (root, operation, polarity); the operations' times in each room merged into
 # disjoint windows per (root, room, polarity), one polarity (none) for environment values. The
@@ -172,7 +172,7 @@ def _usable() -> str:
 
 
 # Which values keep their id through the partial sums: those that may reach a root by two claims
-# of different sources (a room value also about an item or an operation) or polarities (an
+# of different kinds (a room value also about an item or an operation) or polarities (an
 # environment value about an item or an operation). `LONG_TABLE` keeps every id.
 RESIDUE = (
     "CASE WHEN (m.room <> '' OR k.env = 1) AND (m.item_id IS NOT NULL OR m.operation_id IS NOT NULL) THEN m.id END"
@@ -231,7 +231,7 @@ def islands(rows: str, keys: str) -> str:
 
 def dataset_cte(where: str, parameter_where: str, kinds: list[str], residue: str = RESIDUE) -> str:
     """The WITH clause of the dataset for the database in use: the roots `where`, the parameters
-    `parameter_where`, the raw-lot `kinds`; `residue` as in `RESIDUE`."""
+    `parameter_where`, the supplier-lot `kinds`; `residue` as in `RESIDUE`."""
     return _CTE.format(
         where=where,
         parameter_where=parameter_where,

@@ -129,7 +129,7 @@ class BlockBuilder:
         std = np.zeros_like(variance)
         np.sqrt(variance, out=std, where=variance > 0)
         # A single value is its own mean (s / 1): the same array.
-        sources = {
+        by_aggregation = {
             "mean": (mean, present),
             VALUE: (mean, present),
             "min": (sums.low, present),
@@ -141,7 +141,7 @@ class BlockBuilder:
         python: dict[int, list[list[Any]]] = {}
         first = len(self.names)
         for offset, slot in enumerate(self.layout):
-            array, valid = sources[slot.aggregation]
+            array, valid = by_aggregation[slot.aggregation]
             if id(array) not in python:
                 python[id(array)] = _python(array, valid)
             arrays[first + offset] = (array[slot.pair], None if valid is None else valid[slot.pair])

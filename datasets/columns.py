@@ -11,7 +11,7 @@ from measurements.models import Parameter, Scope
 from traceability.models import Step
 
 AGGREGATIONS = ("mean", "min", "max", "std", "n")
-# The aggregation of a (polarity, parameter) pair no exported row has two values of: the value
+# The aggregation of a (polarity, parameter) pair no dataset row has two values of: the value
 # itself, in a column named without a suffix (a std would be all null, min, max and mean the
 # value again, n the value's presence).
 VALUE = "value"

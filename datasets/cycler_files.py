@@ -43,7 +43,7 @@ _BINARY = {".nda": "neware", ".ndax": "neware", ".mpr": "biologic"}
 _SUPPORTED = "Arbin CSV, Maccor text, Neware .nda/.ndax, BioLogic .mpr"
 HEAD_BYTES = 8192
 
-Source = str | Path | IO[bytes]
+CyclerFile = str | Path | IO[bytes]
 
 
 # --- Detection -----------------------------------------------------------------------------------
@@ -256,20 +256,20 @@ def _read_biologic(path: Path) -> pa.Table:
     return _table(data[time_col].astype(np.float64), data[voltage_col].astype(np.float64), current, cycle, step)
 
 
-def cycler_read(source: Source, *, name: str | None = None) -> pa.Table:
+def cycler_read(file: CyclerFile, *, name: str | None = None) -> pa.Table:
     """The cycling data of one cycler file (a path or a binary file object) as a BDF table.
 
     `name` (the file's name, for its extension) defaults to the path's. Raises ValueError for a
     file that is none of the supported formats.
     """
     if name is None:
-        if not isinstance(source, str | Path):
+        if not isinstance(file, str | Path):
             raise ValueError("name is required to read a file object.")
-        name = Path(source).name
-    if isinstance(source, str | Path):
-        with open(source, "rb") as handle:
-            return _read(handle, name, Path(source))
-    return _read(source, name, None)
+        name = Path(file).name
+    if isinstance(file, str | Path):
+        with open(file, "rb") as handle:
+            return _read(handle, name, Path(file))
+    return _read(file, name, None)
 
 
 def _read(handle: IO[bytes], name: str, path: Path | None) -> pa.Table:

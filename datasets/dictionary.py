@@ -2,8 +2,8 @@
 with, so a model can cite exactly what its columns meant.
 
 `aggregation` of a measurement column: `mean`, `min`, `max`, `std` (sample standard deviation)
-or `n` (count) of the values behind a row, for a parameter some exported row has several values
-of; `value`, the one value itself (column named without a suffix), for a parameter no exported
+or `n` (count) of the values behind a row, for a parameter some dataset row has several values
+of; `value`, the one value itself (column named without a suffix), for a parameter no dataset
 row has two of."""
 
 import hashlib

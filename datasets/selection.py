@@ -1,5 +1,5 @@
-"""What a dataset request selects: the roots (granularity and filters), the parameters (codes
-and criticality), the aggregations, and the raw-lot kinds; each checked, as SQL conditions on
+"""What an export (a request for a dataset) selects: the roots (granularity and filters), the parameters (codes
+and criticality), the aggregations, and the supplier-lot kinds; each checked, as SQL conditions on
 `lots_item i` and the parameter table `p` of the aggregation query."""
 
 from dataclasses import dataclass, field
@@ -8,13 +8,13 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
-from lots.models import ItemKind
-from measurements.models import Level, ModelType, Parameter
+from lots.models import ItemKind, ItemLevel
+from measurements.models import Criticality, ModelType, Parameter
 
 from .columns import AGGREGATIONS, GRANULARITIES
 
 FILTERS = ("codes", "created_after", "created_before", "status", "kind")
-_LEVELS = {Level.HIGH.value: 3, Level.INTERMEDIATE.value: 2, Level.LOW.value: 1}
+_RANK = {Criticality.HIGH.value: 3, Criticality.INTERMEDIATE.value: 2, Criticality.LOW.value: 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +82,13 @@ def parameter_where(parameters: list[str] | None, criticality: dict[str, str] | 
             raise ValueError(f"Unknown parameter {', '.join(missing)}.")
         clauses.append(f"p.code IN ({_placeholders(codes)})" if codes else "1 = 0")
         params += codes
-    for model, level in (criticality or {}).items():
+    for model, least in (criticality or {}).items():
         if model not in ModelType.values:
             raise ValueError(f"Unknown model type {model!r}: one of {', '.join(ModelType.values)}.")
-        if level not in _LEVELS:
-            raise ValueError(f"Unknown criticality {level!r}: one of {', '.join(_LEVELS)}.")
-        # At least the level asked: "intermediate" keeps high and intermediate.
-        allowed = [name for name, rank in _LEVELS.items() if rank >= _LEVELS[level]]
+        if least not in _RANK:
+            raise ValueError(f"Unknown criticality {least!r}: one of {', '.join(_RANK)}.")
+        # At least the criticality asked: "intermediate" keeps high and intermediate.
+        allowed = [name for name, rank in _RANK.items() if rank >= _RANK[least]]
         clauses.append(f"p.criticality_{model} IN ({_placeholders(allowed)})")
         params += allowed
     return Condition("".join(f" AND {clause}" for clause in clauses), params)
@@ -106,5 +106,5 @@ def validate_aggregations(aggregations: Any) -> list[str]:
 
 def lot_kinds() -> list[str]:
     """Raw-material kinds: batches bought in, not made on the electrode path."""
-    kinds = ItemKind.objects.filter(level="batch", on_electrode_path=False).values_list("code", flat=True)
+    kinds = ItemKind.objects.filter(level=ItemLevel.BATCH, on_electrode_path=False).values_list("code", flat=True)
     return [kind for kind in kinds if kind.replace("_", "").replace("-", "").isalnum()]

@@ -18,7 +18,7 @@ from audit.services import audit_record
 from core.errors import ErrorCode, InvalidInput
 from core.values import moment
 from lots.models import ItemKind, ItemStatus
-from measurements.models import Level, ModelType, Parameter
+from measurements.models import Criticality, ModelType, Parameter
 
 from .columns import AGGREGATIONS, GRANULARITIES, GROUP_KEYS
 from .cycling_writers import CYCLING_TABLES
@@ -99,12 +99,12 @@ def _criticality(criticality: Any) -> dict[str, str] | None:
         return None
     if not isinstance(criticality, dict):
         raise InvalidInput('criticality is an object such as {"ml": "high"}.', field="criticality")
-    for model, level in criticality.items():
+    for model, least in criticality.items():
         if model not in ModelType.values:
             raise InvalidInput(
                 f"Unknown model type {model!r}: one of {', '.join(ModelType.values)}.", field=f"criticality.{model}"
             )
-        _choice(level, f"criticality.{model}", list(Level.values))
+        _choice(least, f"criticality.{model}", list(Criticality.values))
     return dict(sorted(criticality.items()))
 
 

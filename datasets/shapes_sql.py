@@ -35,7 +35,7 @@ LEFT JOIN keys k ON k.root_id = r.root_id AND k.kind_id = '{{kind}}'
 """
 
 # The rows, in five shapes per root (0 identity, 1 group key, 2 aggregates, 3 supplier lot of a
-# raw lot, 4 numeric attribute of a raw lot, the mean over the distinct lots), ordered by root.
+# supplier lot, 4 numeric attribute of a supplier lot, the mean over the distinct lots), ordered by root.
 # Shape 2 is `{measures}`: on PostgreSQL one row per root whose arrays hold the key of each of its
 # (polarity, parameter) pairs (`PAIR_KEY_SQL`) and their sums, so Python reads thousands of rows
 # rather than millions; elsewhere one row per pair, with the arrays NULL.

@@ -1,6 +1,6 @@
 """load_demo's line: a small pouch-cell pilot line (one electrode day, then assembly to end-of-line test).
 
-The line: raw lots -> cathode and anode slurry -> coated and dried rolls -> calendered rolls -> two
+The line: supplier lots -> cathode and anode slurry -> coated and dried rolls -> calendered rolls -> two
 slit lanes each, post-dried overnight -> electrode sheets -> 24 stacks -> tab-welded stacks -> 24
 pouch cells -> filling, wetting, sealing, formation, degassing, aging, end-of-line test -> two cells
 scrapped, one anode lane put on hold with everything made from it, and metres 12.0-13.5 of the

@@ -47,7 +47,7 @@ class AssemblyStages(LineBase):
                 OutputSpec(
                     kind="stack",
                     attributes={"cathode_sheets": len(cathodes), "anode_sheets": len(anodes)},
-                    sources=[*(StretchSpec(item=s.code) for s in cathodes + anodes), sep.stretch],
+                    made_from=[*(StretchSpec(item=s.code) for s in cathodes + anodes), sep.stretch],
                 )
             ],
             parameters=step_parameters("stacking", stack_layer_count=len(cathodes) + len(anodes)),
@@ -92,7 +92,7 @@ class AssemblyStages(LineBase):
                         "nominal_capacity_Ah": NOMINAL_CAPACITY_AH,
                         "serial_in_batch": n,
                     },
-                    sources=[StretchSpec(item=welded.code), foil.stretch],
+                    made_from=[StretchSpec(item=welded.code), foil.stretch],
                 )
             ],
             parameters=step_parameters("packaging"),

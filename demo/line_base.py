@@ -37,7 +37,7 @@ class LineClock:
 
 @dataclass(frozen=True)
 class Unwound:
-    """A stretch taken from a partly used roll: the operation's input and the lineage's source."""
+    """A stretch taken from a partly used roll: the operation's input and the lineage edge's parent."""
 
     input: InputSpec
     stretch: StretchSpec

@@ -1,6 +1,6 @@
 """Electrode production on the demo line: mix, coat and dry, calender, slit, post-dry, cut.
 
-Raw lots -> slurry -> coated and dried rolls (500 m) -> calendered rolls (500 m unwound last metre
+Supplier lots -> slurry -> coated and dried rolls (500 m) -> calendered rolls (500 m unwound last metre
 first, 520 m out) -> two slit lanes each, post-dried overnight -> electrode sheets. Steps that
 change no item's identity (drying, post-drying) take their item with consume=False and make nothing.
 """
@@ -98,7 +98,7 @@ class ElectrodeStages(LineBase):
                         "coated_width_mm": recipe.lane_width_mm * 2 + 4,
                         "sides": 2,
                     },
-                    sources=[StretchSpec(item=foil.code, from_m=0, to_m=length), StretchSpec(item=slurry.code)],
+                    made_from=[StretchSpec(item=foil.code, from_m=0, to_m=length), StretchSpec(item=slurry.code)],
                 )
             ],
             parameters=step_parameters(
@@ -133,7 +133,7 @@ class ElectrodeStages(LineBase):
                     kind="calendered_roll",
                     quantity=recipe.calendered_m,
                     unit="m",
-                    sources=[StretchSpec(item=coated.code, from_m=0, to_m=recipe.coated_m, reversed=True)],
+                    made_from=[StretchSpec(item=coated.code, from_m=0, to_m=recipe.coated_m, reversed=True)],
                 )
             ],
             parameters=step_parameters("calendering", recipe.polarity),
@@ -152,7 +152,7 @@ class ElectrodeStages(LineBase):
                 unit="m",
                 lane=lane,
                 attributes={"width_mm": recipe.lane_width_mm},
-                sources=[StretchSpec(item=calendered.code, from_m=0, to_m=length)],
+                made_from=[StretchSpec(item=calendered.code, from_m=0, to_m=length)],
             )
             for lane in range(1, lanes + 1)
         ]
@@ -205,7 +205,9 @@ def _sheets(recipe: ElectrodeRecipe, lane: int, lane_item: Item) -> list[OutputS
                 kind="electrode_sheet",
                 scrap_reason="burr on edge" if i in rejects else None,
                 attributes={"lane": lane, "index": i + 1},
-                sources=[StretchSpec(item=lane_item.code, from_m=start, to_m=round(start + recipe.sheet_length_m, 6))],
+                made_from=[
+                    StretchSpec(item=lane_item.code, from_m=start, to_m=round(start + recipe.sheet_length_m, 6))
+                ],
             )
         )
     return outputs

@@ -15,7 +15,7 @@ from lots.models import Item
 from measurements.models import Measurement
 from measurements.selectors import measurements_upstream
 from traceability.models import Operation
-from traceability.selectors import position_map, position_track
+from traceability.selectors import position_track, roll_map
 
 from .measure_data import DIP_CALENDERED_M, DIP_DEPTH, DIP_TAPER_M, ELECTRODES, INSTRUMENTS, PROFILE_STEP_M, PROFILES
 from .measure_rows import Defect, ElectrodeMade, LineMade, MeasurementRows, along
@@ -79,8 +79,8 @@ def _bins(length: float) -> list[float]:
 
 
 def _upstream_point(item: Item, x: float, ancestor: str) -> float:
-    """Metre x of `item` on `ancestor`, through the lineage's position map."""
-    for stretch in position_map(item=item, from_m=x, to_m=x):
+    """Metre x of `item` on `ancestor`, through the roll map."""
+    for stretch in roll_map(item=item, from_m=x, to_m=x):
         if stretch.code == ancestor and stretch.from_m is not None:
             return stretch.from_m
     raise RuntimeError(f"Metre {x:g} of {item.code} does not come from {ancestor}.")

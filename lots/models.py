@@ -1,4 +1,4 @@
-"""Items: anything traceable on the line, from a raw lot to a finished cell."""
+"""Items: anything traceable on the line, from a supplier lot to a finished cell."""
 
 from collections.abc import Mapping
 
@@ -9,7 +9,9 @@ from django.db.models import Q
 from core.values import QUANTITY_LIMIT, finite_q
 
 
-class Level(models.TextChoices):
+class ItemLevel(models.TextChoices):
+    """A kind's items are measured as a quantity (batch) or counted one by one (instance)."""
+
     BATCH = "batch", "Batch"
     INSTANCE = "instance", "Instance"
 
@@ -39,9 +41,9 @@ STATUS_TRANSITIONS: Mapping[str, frozenset[str]] = {
 }
 
 
-def status_sources(status: str) -> list[str]:
+def statuses_before(status: str) -> list[str]:
     """The statuses an item may be in to become `status`."""
-    return [source for source, targets in STATUS_TRANSITIONS.items() if status in targets]
+    return [before for before, after in STATUS_TRANSITIONS.items() if status in after]
 
 
 class ItemKind(models.Model):
@@ -49,7 +51,7 @@ class ItemKind(models.Model):
 
     code = models.SlugField(max_length=64, primary_key=True)
     name = models.CharField(max_length=128)
-    level = models.CharField(max_length=16, choices=Level.choices)
+    level = models.CharField(max_length=16, choices=ItemLevel.choices)
     default_unit = models.CharField(max_length=32)
     # The dimensions its quantities may be given in (core.units.DIMENSIONS), its own first:
     # ["volume", "mass"] for a solvent. Empty: only that of default_unit.

@@ -19,11 +19,11 @@ from .models import (
     CodeSequence,
     Item,
     ItemKind,
+    ItemLevel,
     ItemStatus,
     ItemStatusChange,
-    Level,
     Polarity,
-    status_sources,
+    statuses_before,
 )
 
 
@@ -53,7 +53,7 @@ def kind_quantity(
     """A registered or produced quantity as it is stored: (value, unit). The unit is any of the
     kind's dimensions (units.quantity_in_kind_unit); mass for a volume kind, or volume for a
     mass kind, goes through `attributes.density`, which is checked whenever it is given."""
-    if kind.level == Level.INSTANCE and quantity is None:
+    if kind.level == ItemLevel.INSTANCE and quantity is None:
         return 1.0, kind.default_unit
     if quantity is None:
         raise InvalidInput("A quantity is required.", field=f"{field}quantity", code=ErrorCode.BAD_QUANTITY)
@@ -104,7 +104,7 @@ def item_register(
     station: Any = None,
     created_at: datetime | None = None,
 ) -> Item:
-    """Register material entering the line (a raw lot, a foil roll, an electrolyte drum)."""
+    """Register material entering the line (a powder lot, a foil roll, an electrolyte drum: supplier lots)."""
     item_kind = kind_get(kind)
     value, unit_str = kind_quantity(kind=item_kind, quantity=quantity, unit=unit, field="", attributes=attributes)
     if polarity is not None and polarity not in Polarity.values:
@@ -185,10 +185,10 @@ def item_status_set(
     field `field`). The caller holds the rows' locks, so the three statements see the same rows.
     """
     chosen = Item.objects.filter(pk__in=items)
-    refused = chosen.exclude(status__in=[*status_sources(status), status]).first()
+    refused = chosen.exclude(status__in=[*statuses_before(status), status]).first()
     if refused is not None:
         status_check(refused, status, field=field)  # raises the error of its status
-    movable = chosen.filter(status__in=status_sources(status))
+    movable = chosen.filter(status__in=statuses_before(status))
     moment, user = at or timezone.now(), actor_user(actor)
     changes = [
         ItemStatusChange(

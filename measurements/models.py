@@ -22,7 +22,9 @@ class Category(models.TextChoices):
     SP = "SP", "Structure parameter"
 
 
-class Level(models.TextChoices):
+class Criticality(models.TextChoices):
+    """How much a parameter matters to a kind of model; the API grades measurability on this scale too."""
+
     HIGH = "high", "High"
     INTERMEDIATE = "intermediate", "Intermediate"
     LOW = "low", "Low"
@@ -51,10 +53,10 @@ class Parameter(models.Model):
     )
     category = models.CharField(max_length=2, choices=Category.choices)
     unit = models.CharField(max_length=32)
-    criticality_empirical = models.CharField(max_length=16, choices=Level.choices, blank=True, default="")
-    criticality_continuum = models.CharField(max_length=16, choices=Level.choices, blank=True, default="")
-    criticality_discrete = models.CharField(max_length=16, choices=Level.choices, blank=True, default="")
-    criticality_ml = models.CharField(max_length=16, choices=Level.choices, blank=True, default="")
+    criticality_empirical = models.CharField(max_length=16, choices=Criticality.choices, blank=True, default="")
+    criticality_continuum = models.CharField(max_length=16, choices=Criticality.choices, blank=True, default="")
+    criticality_discrete = models.CharField(max_length=16, choices=Criticality.choices, blank=True, default="")
+    criticality_ml = models.CharField(max_length=16, choices=Criticality.choices, blank=True, default="")
     measurability = models.CharField(max_length=32, blank=True, default="")
     online = models.BooleanField(null=True, blank=True)
     techniques = models.JSONField(default=list, blank=True)

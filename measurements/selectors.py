@@ -32,7 +32,7 @@ from .belonging import (
     room_operations_join,
     unplaced_sql,
 )
-from .models import Level, Measurement, Parameter, Scope
+from .models import Criticality, Measurement, Parameter, Scope
 
 
 def measurement_queryset(*, history: bool = False) -> QuerySet[Measurement]:
@@ -50,7 +50,7 @@ def _via_sql(clip: str) -> str:
 
 
 def _walk_sql() -> str:
-    """The upward interval walk of traceability.selectors.position_map (DESIGN.md), also carrying
+    """The upward interval walk of traceability.selectors.roll_map, also carrying
     which stretch of the start item, or of the nearest sheet or lane below it (`via`), each
     ancestor stretch became: xa is the via-position of the ancestor's `lo`, xb that of its `hi`.
     A value at metre p of the ancestor then sits at xa + (p - lo) * (xb - xa) / (hi - lo) of `via`."""
@@ -89,7 +89,7 @@ class _Part:
     """One way a value belongs to the item (`measurements.belonging`): what it is joined to,
     the condition, and the columns of `upstream_rows`."""
 
-    source: str
+    joined: str
     condition: str
     columns: str
 
@@ -136,7 +136,7 @@ ops AS (
 )
 """
     parts = [
-        f"SELECT {part.columns} FROM {part.source} {measurements_join(f'{part.condition} AND {current_sql()}')}"
+        f"SELECT {part.columns} FROM {part.joined} {measurements_join(f'{part.condition} AND {current_sql()}')}"
         for part in _parts()
     ]
     return head + "\nUNION ALL\n".join(parts)
@@ -267,7 +267,7 @@ def item_completeness(*, item: Item, model: str) -> Completeness:
             ).values_list("step_id", flat=True)
         )
     )
-    relevant = Parameter.objects.filter(**{f"criticality_{model}": Level.HIGH}).filter(
+    relevant = Parameter.objects.filter(**{f"criticality_{model}": Criticality.HIGH}).filter(
         Q(step_id__in=steps) | Q(scope__in=[Scope.MATERIAL, Scope.ENVIRONMENT])
     )
     present = [(p, counts[p.code]) for p in relevant if p.code in counts]

@@ -30,7 +30,8 @@ def axis_title(title: str, unit: object) -> str:
 
 
 def roll_profiles(item: Item, bands: Sequence[Band]) -> list[dict[str, Any]]:
-    """Values along the roll, one plot per parameter (the API's roll map, drawn)."""
+    """The item's roll profiles: its own values along its metres, one plot per parameter, with
+    the stretch of each daughter shaded (the upstream roll map is the API's `upstream=true`)."""
     along = measurement_queryset().filter(item=item, position_m__isnull=False, value__isnull=False)
     series: dict[str, dict[str, Any]] = {}
     for measurement in along.order_by("parameter__code", "position_m"):

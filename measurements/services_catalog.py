@@ -20,7 +20,7 @@ from core.units import parse_unit
 from traceability.models import Step
 
 from .files import DEFAULT_TYPES, file_types_unknown
-from .models import Category, Level, ModelType, Parameter, Scope
+from .models import Category, Criticality, ModelType, Parameter, Scope
 
 CRITICALITY_FIELDS: tuple[str, ...] = tuple(f"criticality_{model}" for model in ModelType.values)
 # Every field of a parameter but its code, which never changes once created.
@@ -113,9 +113,9 @@ def _choice_problems(values: Mapping[str, Any]) -> list[_Problem]:
         if values[name] not in choices
     ]
     found += [
-        _Problem(name, f"{values[name]!r} is not one of {', '.join(Level.values)} (or empty).")
+        _Problem(name, f"{values[name]!r} is not one of {', '.join(Criticality.values)} (or empty).")
         for name in _LEVEL_FIELDS
-        if values[name] not in ("", *Level.values)
+        if values[name] not in ("", *Criticality.values)
     ]
     return found
 

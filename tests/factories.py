@@ -70,7 +70,7 @@ def build_line(
                 kind="coated_roll",
                 quantity=100,
                 unit="m",
-                sources=[StretchSpec(line.slurry.code), StretchSpec(line.lots["foil"].code, 0, 100)],
+                made_from=[StretchSpec(line.slurry.code), StretchSpec(line.lots["foil"].code, 0, 100)],
             )
         ],
     )
@@ -87,7 +87,7 @@ def build_line(
                 kind="calendered_roll",
                 quantity=104,
                 unit="m",
-                sources=[StretchSpec(line.coated_roll.code, 0, 100, reversed=True)],
+                made_from=[StretchSpec(line.coated_roll.code, 0, 100, reversed=True)],
             )
         ],
     )
@@ -100,7 +100,7 @@ def build_line(
         started_at=T0 + timedelta(hours=6),
         inputs=[InputSpec(cal)],
         outputs=[
-            OutputSpec(kind="slit_roll", quantity=104, unit="m", lane=lane, sources=[StretchSpec(cal, 0, 104)])
+            OutputSpec(kind="slit_roll", quantity=104, unit="m", lane=lane, made_from=[StretchSpec(cal, 0, 104)])
             for lane in range(1, lanes + 1)
         ],
     )
@@ -113,7 +113,7 @@ def build_line(
             started_at=T0 + timedelta(hours=7, minutes=index),
             inputs=[InputSpec(lane.code)],
             outputs=[
-                OutputSpec(kind="electrode_sheet", sources=[StretchSpec(lane.code, 10 + 0.5 * i, 10.5 + 0.5 * i)])
+                OutputSpec(kind="electrode_sheet", made_from=[StretchSpec(lane.code, 10 + 0.5 * i, 10.5 + 0.5 * i)])
                 for i in range(sheets_per_lane)
             ],
         )

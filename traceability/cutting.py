@@ -3,7 +3,8 @@
 the lane and its roll map reach only the sheets cut from that stretch.
 
 The operation is recorded by `operation_record`, the one path for every operation; this module
-only checks the stretch against the lane (under the same row locks) and names each sheet's source.
+only checks the stretch against the lane (under the same row locks) and names the stretch each
+sheet is made from.
 """
 
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ class Cut:
             OutputSpec(
                 kind=self.kind,
                 attributes={"index": i + 1},
-                sources=[
+                made_from=[
                     StretchSpec(
                         item=self.lane,
                         from_m=round(self.start_m + i * self.pitch_m, 6),

@@ -1,5 +1,5 @@
 """The SQL of the interval walk up the genealogy, shared by every walk that carries a stretch
-(position maps, roll maps, limits, datasets): functions returning SQL for the database in use,
+(roll maps, limits, datasets): functions returning SQL for the database in use,
 naming the lineage table through its model. The walk is aliased `w` (columns lo, hi: the
 stretch of the current item, NULL for the whole item) and the edge crossed `e`."""
 
@@ -34,7 +34,7 @@ def clipped_hi_sql() -> str:
 
 def stretch_lo_sql() -> str:
     """The start of the parent's stretch that the child's [w.lo, w.hi] came from through `e`
-    (DESIGN.md, "The position map"): clipped, mapped linearly, ends swapped when the parent was
+    (the roll map's rule): clipped, mapped linearly, ends swapped when the parent was
     unwound reversed; NULL for a whole item."""
     return f"""CASE WHEN e.parent_from_m IS NULL THEN NULL
              WHEN w.lo IS NULL OR e.child_from_m IS NULL THEN e.parent_from_m

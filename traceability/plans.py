@@ -44,7 +44,7 @@ class OutputSpec:
     polarity: str | None = None
     rfid_epc: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
-    sources: list[StretchSpec] | None = None  # the API's "from"
+    made_from: list[StretchSpec] | None = None  # the API's "from"
     scrap_reason: str | None = None
 
 
@@ -135,7 +135,7 @@ def stretches_plan(spec: OutputSpec, index: int, locked: dict[str, Item], child_
     where = f"outputs[{index}].from"
     parsed = [
         _stretch_parse(stretch, locked.get(stretch.item), f"{where}[{j}]")
-        for j, stretch in enumerate(spec.sources or [])
+        for j, stretch in enumerate(spec.made_from or [])
     ]
     total = sum(edge.span for edge in parsed)
     scale = (child_length / total) if (child_length and total) else 1.0
@@ -168,9 +168,9 @@ def _output_plan(spec: OutputSpec, index: int, locked: dict[str, Item], kinds: d
     value, unit = kind_quantity(
         kind=kind, quantity=spec.quantity, unit=spec.unit, field=where, attributes=spec.attributes
     )
-    if spec.sources is None:
+    if spec.made_from is None:
         edges = [EdgePlan(parent=parent) for parent in locked.values()]
-    elif not spec.sources:
+    elif not spec.made_from:
         raise InvalidInput("from names at least one input.", field=f"{where}from")
     else:
         edges = stretches_plan(spec, index, locked, length_of(value, unit))

@@ -1,4 +1,4 @@
-"""Reads of the genealogy: trace (upstream), track (downstream), position maps.
+"""Reads of the genealogy: trace (upstream), track (downstream), roll maps.
 
 Each walk is one recursive CTE, the same SQL on PostgreSQL and SQLite, so the number of
 queries never depends on the size of the graph.
@@ -178,7 +178,7 @@ _TRACK_IDS = (
 def track_ends(*, item: Item, kind: str = "cell") -> QuerySet[Item]:
     """What a recall of `item` reaches in the end: every downstream item of `kind` and every
     downstream item nothing is made from yet (a sheet not stacked, a scrapped lane), `item`
-    itself left out. One query, the track's walk as a subquery, however large the lot."""
+    itself left out. One query, the track's walk as a subquery, however large the track."""
     has_children = LineageEdge.objects.filter(parent=OuterRef("pk"))
     return (
         Item.objects.filter(pk__in=RawSQL(_TRACK_IDS, [item.pk, MAX_DEPTH]))
@@ -194,7 +194,7 @@ def track_ends(*, item: Item, kind: str = "cell") -> QuerySet[Item]:
 
 # Carries an interval [lo, hi] of the current item up each edge (`traceability.intervals`). NULL
 # lo/hi means the whole item.
-def _position_sql() -> str:
+def _roll_map_sql() -> str:
     return f"""
 WITH RECURSIVE walk(item_id, lo, hi, depth) AS (
     SELECT CAST(%s AS BIGINT), CAST(%s AS DOUBLE PRECISION), CAST(%s AS DOUBLE PRECISION), 0
@@ -217,8 +217,8 @@ ORDER BY w.depth, i.code, w.lo
 @dataclass(frozen=True)
 class Stretch:
     """The metres [from_m, to_m] of an item related to the start item: upstream, the stretch
-    that went into it (position_map); downstream, the stretch that holds the start stretch
-    (position_track). None for both means the whole item (a slurry, a raw lot, a cell)."""
+    that went into it (roll_map); downstream, the stretch that holds the start stretch
+    (position_track). None for both means the whole item (a slurry, a supplier lot, a cell)."""
 
     code: str
     kind: str
@@ -227,14 +227,15 @@ class Stretch:
     to_m: float | None
 
 
-def position_map(*, item: Item, from_m: float | None = None, to_m: float | None = None) -> list[Stretch]:
-    """Map a stretch of `item` (or all of it, or one point when from_m == to_m) to every
-    upstream item, through calendering's length change, slitting and cutting, in one query."""
+def roll_map(*, item: Item, from_m: float | None = None, to_m: float | None = None) -> list[Stretch]:
+    """The roll map's stretches: map a stretch of `item` (or all of it, or one point when
+    from_m == to_m) to every upstream item, through calendering's length change, slitting and
+    cutting, in one query."""
     if (from_m is None) != (to_m is None):
         to_m = from_m if to_m is None else to_m
         from_m = to_m if from_m is None else from_m
     with connection.cursor() as cursor:
-        cursor.execute(_position_sql(), [item.pk, from_m, to_m, MAX_DEPTH])
+        cursor.execute(_roll_map_sql(), [item.pk, from_m, to_m, MAX_DEPTH])
         rows = cursor.fetchall()
     return [Stretch(code=code, kind=kind, depth=depth, from_m=lo, to_m=hi) for code, kind, depth, lo, hi in rows]
 

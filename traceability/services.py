@@ -13,7 +13,7 @@ from core.errors import Conflict, ErrorCode, InvalidInput
 from core.units import parse_unit, quantity_in_kind_unit, to_decimal
 from core.values import moment_check, number
 from lots.identifiers import epc_normalize
-from lots.models import Item, ItemStatus, Level
+from lots.models import Item, ItemLevel, ItemStatus
 from lots.services import codes_allocate, item_snapshot, item_status_set, length_of, status_check
 
 from .models import PASSES_THROUGH, LineageEdge, Operation, OperationInput, Scrap, Station, Step
@@ -203,7 +203,7 @@ def _input_row(spec: InputSpec, item: Item, scrapped: float, where: str, operati
     consume = (
         spec.consume
         if spec.consume is not None
-        else (item.kind.level == Level.INSTANCE or whole or (item.kind.is_roll and spec.quantity is None))
+        else (item.kind.level == ItemLevel.INSTANCE or whole or (item.kind.is_roll and spec.quantity is None))
     )
     item.quantity = to_decimal(0.0 if whole else left)
     if consume or whole:
@@ -249,7 +249,7 @@ def _edges_into_carriers(rows: list[OperationInput], operation: Operation) -> li
     (the carriers) makes every material it took a parent of each carrier, so the electrolyte lot
     shows in the cell's trace and a recall of that lot catches the cell.
     """
-    carriers = [r.item for r in rows if r.item.kind.level == Level.INSTANCE and r.passes_through]
+    carriers = [r.item for r in rows if r.item.kind.level == ItemLevel.INSTANCE and r.passes_through]
     materials = [r.item for r in rows if not r.passes_through]
     return [
         LineageEdge(parent=material, child=carrier, operation=operation)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 
 from core.errors import InvalidInput
-from lots.models import Item, ItemKind, Level
+from lots.models import Item, ItemKind, ItemLevel
 
 from .models import Station
 from .services import ScrapSpec, StretchSpec
@@ -41,7 +41,7 @@ def step_consumes(kind: ItemKind, step: str) -> bool:
     """Whole rolls and single pieces are used up by a step that makes something; batches are
     taken in part; a step that makes nothing (formation, post-drying) lets its items pass. A lane
     at cutting gives a stretch per cut: used up only when the operator says so."""
-    whole = kind.level == Level.INSTANCE or (kind.is_roll and step not in CUTS_INTO_PIECES)
+    whole = kind.level == ItemLevel.INSTANCE or (kind.is_roll and step not in CUTS_INTO_PIECES)
     return whole and step in OUTPUT_KINDS
 
 
@@ -51,13 +51,13 @@ def kinds_made(station: Station, chosen: str) -> QuerySet[ItemKind]:
     return ItemKind.objects.filter(code__in=[*made, chosen]).order_by("gtin_item_reference")
 
 
-def lane_sources(codes: Sequence[str]) -> list[StretchSpec]:
+def lane_made_from(codes: Sequence[str]) -> list[StretchSpec]:
     """Slitting: every lane runs the whole length of the roll it was cut from."""
     rolls = Item.objects.filter(code__in=list(codes), length_m__isnull=False).order_by("code")
-    sources = [StretchSpec(item=roll.code, from_m=0, to_m=roll.length_m) for roll in rolls]
-    if not sources:
+    made_from = [StretchSpec(item=roll.code, from_m=0, to_m=roll.length_m) for roll in rolls]
+    if not made_from:
         raise InvalidInput("Lanes are cut from a roll: scan the roll to slit first.", field="output-lanes")
-    return sources
+    return made_from
 
 
 def scrap_charged(inputs: Sequence[TakenInput], *, quantity: float | None, unit: str, reason: str) -> list[ScrapSpec]:
@@ -78,4 +78,4 @@ def cut_lane(step: str, codes: Sequence[str], kind: str) -> Item | None:
     lane = Item.objects.select_related("kind").filter(code=codes[0]).first()
     if lane is None or lane.length_m is None:
         return None
-    return lane if ItemKind.objects.filter(code=kind, level=Level.INSTANCE).exists() else None
+    return lane if ItemKind.objects.filter(code=kind, level=ItemLevel.INSTANCE).exists() else None

@@ -7,7 +7,7 @@ from typing import Any
 
 from core.errors import DomainError, InvalidInput
 from core.units import convert, is_length, parse_unit
-from lots.models import Item, ItemKind, Level
+from lots.models import Item, ItemKind, ItemLevel
 from measurements.selectors_station import sheet_pitch
 from traceability.cutting import Cut
 from traceability.models import Station
@@ -123,7 +123,7 @@ def counted_check(kind_code: str, output: dict[str, Any]) -> None:
     service as "'m' cannot be converted to 'count'"; here it is refused naming the box to empty."""
     match = QUANTITY_WITH_UNIT.match(output["quantity"])
     unit = match.group(2) if match else output["unit"]
-    kind = ItemKind.objects.filter(code=kind_code, level=Level.INSTANCE).first()
+    kind = ItemKind.objects.filter(code=kind_code, level=ItemLevel.INSTANCE).first()
     if kind is not None and _is_length(unit):
         raise InvalidInput(
             f"A {kind.name.lower()} is counted, one per label, not measured in {unit}: "

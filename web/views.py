@@ -23,7 +23,7 @@ from datasets.table import GRANULARITIES, GROUP_KEYS
 from lots.models import Item
 from lots.selectors import item_get, item_queryset
 from measurements.files import attachment_response
-from measurements.models import Category, Level, Parameter
+from measurements.models import Category, Criticality, Parameter
 from measurements.selectors import measurement_queryset
 from measurements.selectors_profiles import Band, item_curves, roll_profiles
 from measurements.selectors_station import machine_parameter_rows
@@ -221,7 +221,7 @@ class ExportForm(forms.Form):
     criticality_ml = forms.ChoiceField(
         required=False,
         label="criticality for ML models",
-        choices=[("", "any")] + [(level, f"at least {level}") for level in Level.values],
+        choices=[("", "any")] + [(grade, f"at least {grade}") for grade in Criticality.values],
     )
     created_after = forms.DateTimeField(required=False, widget=DATETIME)
     split_by = forms.ChoiceField(
@@ -292,10 +292,10 @@ def export(request: HttpRequest, pk: int) -> HttpResponse:
 class ParameterForm(forms.Form):
     typical_min = forms.FloatField(required=False)
     typical_max = forms.FloatField(required=False)
-    criticality_empirical = forms.ChoiceField(required=False, choices=[("", "-")] + Level.choices)
-    criticality_continuum = forms.ChoiceField(required=False, choices=[("", "-")] + Level.choices)
-    criticality_discrete = forms.ChoiceField(required=False, choices=[("", "-")] + Level.choices)
-    criticality_ml = forms.ChoiceField(required=False, choices=[("", "-")] + Level.choices)
+    criticality_empirical = forms.ChoiceField(required=False, choices=[("", "-")] + Criticality.choices)
+    criticality_continuum = forms.ChoiceField(required=False, choices=[("", "-")] + Criticality.choices)
+    criticality_discrete = forms.ChoiceField(required=False, choices=[("", "-")] + Criticality.choices)
+    criticality_ml = forms.ChoiceField(required=False, choices=[("", "-")] + Criticality.choices)
 
 
 @operator

@@ -21,7 +21,7 @@ from .access import explain, role_required
 
 operator = role_required(Role.OPERATOR)
 
-# Node colours of the genealogy graph, one per kind along the line (raw material is grey).
+# Node colours of the genealogy graph, one per kind along the line (supplier lots are grey).
 KIND_COLOURS = {
     "slurry": "#8e44ad",
     "coated_roll": "#2980b9",
@@ -32,7 +32,7 @@ KIND_COLOURS = {
     "jelly_roll": "#d35400",
     "cell": "#c0392b",
 }
-RAW_COLOUR = "#7f8c8d"
+SUPPLIER_COLOUR = "#7f8c8d"
 # Above this many items the list of what a recall reaches comes first, the graph under it.
 LARGE_GRAPH = 150
 LISTED = 500
@@ -52,7 +52,7 @@ def _elements(graph: Genealogy, root: str, names: dict[str, str]) -> dict[str, l
                 "kind": names.get(node.kind, node.kind),
                 "status": node.status,
                 "depth": node.depth,
-                "colour": KIND_COLOURS.get(node.kind, RAW_COLOUR),
+                "colour": KIND_COLOURS.get(node.kind, SUPPLIER_COLOUR),
                 "url": reverse("web:item", kwargs={"code": node.code}),
                 "root": node.code == root,
             }
@@ -85,7 +85,8 @@ def genealogy(request: HttpRequest, code: str) -> HttpResponse:
     graph = lineage_track(item=item) if direction == "downstream" else lineage_trace(item=item)
     names = dict(ItemKind.objects.values_list("code", "name"))
     elements = _elements(graph, item.code, names)
-    legend = [(names.get(kind, kind), colour) for kind, colour in KIND_COLOURS.items()] + [("raw material", RAW_COLOUR)]
+    legend = [(names.get(kind, kind), colour) for kind, colour in KIND_COLOURS.items()]
+    legend.append(("supplier lot", SUPPLIER_COLOUR))
     context: dict[str, Any] = {
         "item": item,
         "direction": direction,

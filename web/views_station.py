@@ -38,7 +38,7 @@ from traceability.station_rules import (
     TakenInput,
     cut_lane,
     kinds_made,
-    lane_sources,
+    lane_made_from,
     scrap_charged,
     step_consumes,
 )
@@ -270,14 +270,14 @@ def _outputs(draft: dict[str, Any], cut: Cut | None) -> list[OutputSpec]:
     if count:
         counted_check(output["kind"], output)
     quantity = form_number(output["quantity"], "output quantity")
-    sources = lane_sources([entry["item"] for entry in draft["inputs"]]) if output["lanes"] else None
+    made_from = lane_made_from([entry["item"] for entry in draft["inputs"]]) if output["lanes"] else None
     return [
         OutputSpec(
             kind=output["kind"],
             quantity=quantity,
             unit=output["unit"] or None,
             lane=number if output["lanes"] else None,
-            sources=sources,
+            made_from=made_from,
         )
         for number in range(1, count + 1)
     ]

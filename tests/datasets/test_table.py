@@ -115,7 +115,7 @@ def line(engineer: Any, stations: Any, catalog: None) -> dict[str, Any]:
                 kind="calendered_roll",
                 quantity=104,
                 unit="m",
-                sources=[StretchSpec(coated["cathode"].code, 0, 100, reversed=True)],
+                made_from=[StretchSpec(coated["cathode"].code, 0, 100, reversed=True)],
             )
         ],
     ).outputs[0]
@@ -126,7 +126,9 @@ def line(engineer: Any, stations: Any, catalog: None) -> dict[str, Any]:
         started_at=T0 + timedelta(hours=7),
         inputs=[InputSpec(calendered.code)],
         outputs=[
-            OutputSpec(kind="slit_roll", quantity=104, unit="m", lane=1, sources=[StretchSpec(calendered.code, 0, 104)])
+            OutputSpec(
+                kind="slit_roll", quantity=104, unit="m", lane=1, made_from=[StretchSpec(calendered.code, 0, 104)]
+            )
         ],
     ).outputs[0]
     sheets = {}
@@ -138,7 +140,9 @@ def line(engineer: Any, stations: Any, catalog: None) -> dict[str, Any]:
             started_at=T0 + timedelta(hours=8),
             inputs=[InputSpec(parent.code)],
             outputs=[
-                OutputSpec(kind="electrode_sheet", sources=[StretchSpec(parent.code, start + 2 * i, start + 2 * i + 2)])
+                OutputSpec(
+                    kind="electrode_sheet", made_from=[StretchSpec(parent.code, start + 2 * i, start + 2 * i + 2)]
+                )
                 for i in range(2 * CELLS)
             ],
         ).outputs
@@ -204,7 +208,7 @@ def test_exact_numbers_of_the_cell_rows(line: dict[str, Any]) -> None:
     # Machine parameters of the coating operations, converted from cm/min.
     assert first["cathode.coating.coating_speed_ds"] == pytest.approx(2.0)
     assert first["anode.coating.coating_speed_ds"] == pytest.approx(3.0)
-    # A raw-lot value under the polarity of the slurry it went into; a cell value without one.
+    # A supplier-lot value under the polarity of the slurry it went into; a cell value without one.
     assert first["cathode.material.d50_ds"] == 12.5
     assert first["formation.capacity_ds"] == 1000.0
     assert second["formation.capacity_ds"] is None
@@ -409,7 +413,7 @@ def test_the_command_writes_the_file_and_prints_its_hash(line: dict[str, Any], t
 
 
 @pytest.mark.django_db
-def test_raw_lot_codes_and_numeric_attributes_are_columns(line: dict[str, Any]) -> None:
+def test_supplier_lot_codes_and_numeric_attributes_are_columns(line: dict[str, Any]) -> None:
     columns, rows_iter = dataset_rows(filters={"codes": [c.code for c in line["cells"][:3]]})
     rows = list(rows_iter)
     names = [c.name for c in columns]

@@ -52,7 +52,7 @@ def roll_line(engineer, stations):
                 kind="calendered_roll",
                 quantity=520,
                 unit="m",
-                sources=[StretchSpec(coated.code, 0, 500, reversed=True)],
+                made_from=[StretchSpec(coated.code, 0, 500, reversed=True)],
             )
         ],
     ).outputs[0]
@@ -63,7 +63,9 @@ def roll_line(engineer, stations):
         started_at=T0 + timedelta(hours=2),
         inputs=[InputSpec(calendered.code)],
         outputs=[
-            OutputSpec(kind="slit_roll", quantity=520, unit="m", lane=n, sources=[StretchSpec(calendered.code, 0, 520)])
+            OutputSpec(
+                kind="slit_roll", quantity=520, unit="m", lane=n, made_from=[StretchSpec(calendered.code, 0, 520)]
+            )
             for n in (1, 2)
         ],
     ).outputs
@@ -77,7 +79,7 @@ def roll_line(engineer, stations):
             inputs=[InputSpec(lane.code)],
             outputs=[
                 OutputSpec(
-                    kind="electrode_sheet", sources=[StretchSpec(lane.code, 380 + SHEET * i, 380 + SHEET * (i + 1))]
+                    kind="electrode_sheet", made_from=[StretchSpec(lane.code, 380 + SHEET * i, 380 + SHEET * (i + 1))]
                 )
                 for i in range(40)
             ],

@@ -32,7 +32,7 @@ def cut_lane(actor: User, code: str = "LANE-1") -> CutLane:
         started_at=T0,
         inputs=[InputSpec(lane.code, 2.5, "m", consume=False)],
         outputs=[
-            OutputSpec(kind="electrode_sheet", code=f"SH-{i}", sources=[StretchSpec(lane.code, lo, hi)])
+            OutputSpec(kind="electrode_sheet", code=f"SH-{i}", made_from=[StretchSpec(lane.code, lo, hi)])
             for i, (lo, hi) in enumerate(SHEETS)
         ],
     )

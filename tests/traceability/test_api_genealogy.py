@@ -23,7 +23,7 @@ def test_trace_has_the_contract_shape(operator_client, line):
     assert all(EDGE_KEYS <= set(edge) for edge in body["edges"])
     nodes = {n["code"]: n for n in body["nodes"]}
     assert nodes[cell.code] == {"code": cell.code, "kind": "cell", "status": "active", "depth": 0}
-    # The raw lots are inside the cell.
+    # The supplier lots are inside the cell.
     assert {lot.code for lot in line.lots.values()} <= set(nodes)
     assert nodes[line.lots["nmc"].code]["depth"] == 6
     cut = next(e for e in body["edges"] if e["child"] == line.sheets[0].code)

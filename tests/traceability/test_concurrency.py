@@ -158,7 +158,7 @@ def _coat(operator: Any, slurry: str, foil: str) -> Callable[[], Any]:
                 kind="coated_roll",
                 quantity=10,
                 unit="m",
-                sources=[StretchSpec(slurry), StretchSpec(foil, 0, 10)],
+                made_from=[StretchSpec(slurry), StretchSpec(foil, 0, 10)],
             )
         ],
     )

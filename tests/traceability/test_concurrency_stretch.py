@@ -24,7 +24,7 @@ def _cut(operator: Any, lane: str, lo: float, hi: float) -> Callable[[], Any]:
             step="cutting",
             station="CUT-01",
             inputs=[InputSpec(lane, 0.5, "m", consume=False)],
-            outputs=[OutputSpec(kind="electrode_sheet", sources=[StretchSpec(lane, lo, hi)])],
+            outputs=[OutputSpec(kind="electrode_sheet", made_from=[StretchSpec(lane, lo, hi)])],
         )
 
     return cut

@@ -85,7 +85,7 @@ def _late_calendering(operator):
         inputs=[InputSpec("CR-X", 50, "m")],
         outputs=[
             OutputSpec(
-                kind="calendered_roll", quantity=52, unit="m", code="CAL-X", sources=[StretchSpec("CR-X", 0, 50)]
+                kind="calendered_roll", quantity=52, unit="m", code="CAL-X", made_from=[StretchSpec("CR-X", 0, 50)]
             )
         ],
     )

@@ -1,7 +1,7 @@
 import pytest
 
 from tests.factories import build_line
-from traceability.selectors import position_map, position_track
+from traceability.selectors import position_track, roll_map
 
 
 @pytest.mark.django_db
@@ -19,7 +19,7 @@ def test_a_defect_on_the_coated_roll_is_found_in_exactly_the_sheets_and_cells_th
     calendered = next(s for s in found if s.code == line.calendered_roll.code)
     assert calendered.from_m == pytest.approx(10.92)
     # And back up again: the sheet's stretch maps onto coated metres that include 89.5.
-    coated = next(s for s in position_map(item=line.sheets[1]) if s.code == line.coated_roll.code)
+    coated = next(s for s in roll_map(item=line.sheets[1]) if s.code == line.coated_roll.code)
     assert coated.from_m <= 89.5 <= coated.to_m
 
 

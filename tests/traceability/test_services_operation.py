@@ -192,7 +192,7 @@ def test_polarity_is_inherited_along_the_electrode_path(operator, stations):
         station="SLT-01",
         inputs=[InputSpec(coated.code)],
         outputs=[
-            OutputSpec(kind="slit_roll", quantity=50, unit="m", lane=n, sources=[StretchSpec(coated.code, 0, 50)])
+            OutputSpec(kind="slit_roll", quantity=50, unit="m", lane=n, made_from=[StretchSpec(coated.code, 0, 50)])
             for n in (1, 2)
         ],
     ).outputs
@@ -202,7 +202,7 @@ def test_polarity_is_inherited_along_the_electrode_path(operator, stations):
         step="cutting",
         station="CUT-01",
         inputs=[InputSpec(lanes[0].code, 0.5, "m")],
-        outputs=[OutputSpec(kind="electrode_sheet", sources=[StretchSpec(lanes[0].code, 0, 0.5)])],
+        outputs=[OutputSpec(kind="electrode_sheet", made_from=[StretchSpec(lanes[0].code, 0, 0.5)])],
     ).outputs[0]
     assert Item.objects.get(pk=sheet.pk).polarity == "anode"
 
@@ -228,7 +228,7 @@ def test_diverging_flow_roll_to_lanes_to_sheets(operator, stations):
         station="SLT-01",
         inputs=[InputSpec(roll.code)],
         outputs=[
-            OutputSpec(kind="slit_roll", quantity=104, unit="m", lane=n, sources=[StretchSpec(roll.code, 0, 104)])
+            OutputSpec(kind="slit_roll", quantity=104, unit="m", lane=n, made_from=[StretchSpec(roll.code, 0, 104)])
             for n in (1, 2, 3, 4)
         ],
     )
@@ -254,7 +254,7 @@ def test_diverging_flow_roll_to_lanes_to_sheets(operator, stations):
         station="CUT-01",
         inputs=[InputSpec(lane.code, 5, "m")],
         outputs=[
-            OutputSpec(kind="electrode_sheet", sources=[StretchSpec(lane.code, 12.3 + 0.25 * i, 12.55 + 0.25 * i)])
+            OutputSpec(kind="electrode_sheet", made_from=[StretchSpec(lane.code, 12.3 + 0.25 * i, 12.55 + 0.25 * i)])
             for i in range(10)
         ],
     ).outputs
@@ -283,7 +283,9 @@ def test_calendering_edge_maps_the_whole_child_onto_the_parent_stretch_reversed(
         station="CAL-01",
         inputs=[InputSpec(coated.code)],
         outputs=[
-            OutputSpec(kind="calendered_roll", quantity=520, unit="m", sources=[StretchSpec(coated.code, 0, 500, True)])
+            OutputSpec(
+                kind="calendered_roll", quantity=520, unit="m", made_from=[StretchSpec(coated.code, 0, 500, True)]
+            )
         ],
         parameters={"line_load": {"value": 1.2, "unit": "kN/mm"}},
     )
@@ -312,7 +314,7 @@ def test_two_stretches_spliced_share_the_child_in_proportion(operator, stations)
                 kind="calendered_roll",
                 quantity=104,
                 unit="m",
-                sources=[StretchSpec(a.code, 10, 60), StretchSpec(b.code, 0, 30, True)],
+                made_from=[StretchSpec(a.code, 10, 60), StretchSpec(b.code, 0, 30, True)],
             )
         ],
     ).outputs[0]
@@ -334,9 +336,9 @@ def test_scrap_rows_are_written_and_outputs_can_be_scrap(operator, stations):
         station="SLT-01",
         inputs=[InputSpec(roll.code, 100, "m")],
         outputs=[
-            OutputSpec(kind="slit_roll", quantity=96, unit="m", lane=1, sources=[StretchSpec(roll.code, 2, 98)]),
+            OutputSpec(kind="slit_roll", quantity=96, unit="m", lane=1, made_from=[StretchSpec(roll.code, 2, 98)]),
             OutputSpec(
-                kind="slit_roll", quantity=2, unit="m", scrap_reason="wrinkle", sources=[StretchSpec(roll.code, 0, 2)]
+                kind="slit_roll", quantity=2, unit="m", scrap_reason="wrinkle", made_from=[StretchSpec(roll.code, 0, 2)]
             ),
         ],
         scrap=[ScrapSpec(roll.code, 200, "cm", "leader")],
@@ -367,7 +369,7 @@ def test_bad_scrap_is_refused_and_nothing_is_written(operator, stations, scrap, 
             step="slitting",
             station="SLT-01",
             inputs=[InputSpec("CAL-S", 10, "m")],
-            outputs=[OutputSpec(kind="slit_roll", quantity=10, unit="m", sources=[StretchSpec("CAL-S", 0, 10)])],
+            outputs=[OutputSpec(kind="slit_roll", quantity=10, unit="m", made_from=[StretchSpec("CAL-S", 0, 10)])],
             scrap=scrap,
         )
     assert excinfo.value.code == code

@@ -16,7 +16,7 @@ from traceability.station_rules import (
     TakenInput,
     cut_lane,
     kinds_made,
-    lane_sources,
+    lane_made_from,
     scrap_charged,
     step_consumes,
 )
@@ -39,10 +39,10 @@ def test_what_a_step_consumes(kind: str, step: str, consumed: bool) -> None:
 
 def test_lanes_span_the_whole_roll_and_need_one(operator: User) -> None:
     roll = register(operator, "coated_roll", 120, "m")
-    assert [(s.item, s.from_m, s.to_m) for s in lane_sources([roll.code])] == [(roll.code, 0, roll.length_m)]
+    assert [(s.item, s.from_m, s.to_m) for s in lane_made_from([roll.code])] == [(roll.code, 0, roll.length_m)]
     batch = register(operator, "binder", 5, "kg")
     with pytest.raises(InvalidInput) as refused:
-        lane_sources([batch.code])
+        lane_made_from([batch.code])
     assert list(refused.value.errors) == ["output-lanes"]
 
 

@@ -4,7 +4,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from core.errors import Conflict, ErrorCode
-from lots.models import STATUS_TRANSITIONS, Item, ItemStatus, ItemStatusChange, status_sources
+from lots.models import STATUS_TRANSITIONS, Item, ItemStatus, ItemStatusChange, statuses_before
 from lots.services import item_status_set
 from tests.factories import register
 from traceability.holds import hold_place, hold_release
@@ -20,8 +20,8 @@ def _changes(item: Item) -> list[tuple[str, str]]:
 
 def test_every_status_has_its_transitions():
     assert set(STATUS_TRANSITIONS) == set(ItemStatus.values)
-    assert status_sources(ItemStatus.CONSUMED) == [ItemStatus.ACTIVE]
-    assert set(status_sources(ItemStatus.ON_HOLD)) == {ItemStatus.ACTIVE, ItemStatus.SHIPPED}
+    assert statuses_before(ItemStatus.CONSUMED) == [ItemStatus.ACTIVE]
+    assert set(statuses_before(ItemStatus.ON_HOLD)) == {ItemStatus.ACTIVE, ItemStatus.SHIPPED}
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from datasets.cycling_writers import cycling_paths, write_cycling
 from datasets.dictionary import catalog_version, data_dictionary
 from datasets.table import dataset_rows
 from datasets.writers import FORMATS, LAYOUTS, write_dataset
-from measurements.models import Level
+from measurements.models import Criticality
 
 _BAR_WIDTH = 30
 
@@ -48,7 +48,9 @@ class Command(BaseCommand):
         parser.add_argument("--split-seed", type=int, default=1, help="seed of the split (default 1)")
         for model in ("empirical", "continuum", "discrete", "ml"):
             parser.add_argument(
-                f"--criticality-{model}", choices=Level.values, help=f"at least this criticality for {model} models"
+                f"--criticality-{model}",
+                choices=Criticality.values,
+                help=f"at least this criticality for {model} models",
             )
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -1,5 +1,5 @@
 // The genealogy graph: elements from the server (#elements), drawn by Cytoscape.js: breadth-first
-// levels (raw material on top and the item at the bottom upstream, the other way round
+// levels (supplier lots on top and the item at the bottom upstream, the other way round
 // downstream) while every level fits across the screen; when a level is wider (the 260 sheets
 // cut from one slurry's rolls) the same levels, each wrapped into rows of ROW nodes, kind by
 // kind, so that a code stays legible when zoomed in (a ring of 350 was not).
