@@ -45,7 +45,9 @@ def _end_check(operation: Operation, ended_at: datetime | None) -> datetime:
     return ended_at
 
 
-def operation_finish(*, actor: Actor, operation_id: int, ended_at: datetime | None, from_station: str = "") -> Operation:
+def operation_finish(
+    *, actor: Actor, operation_id: int, ended_at: datetime | None, from_station: str = ""
+) -> Operation:
     """Close an open operation at `ended_at`: 404 unknown, 409 `operation_finished` when it has an
     end already, 400 on `ended_at` when it is missing, out of range, before the start, in the
     future, or before a value the station already sent into the run (measurements says which)."""

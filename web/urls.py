@@ -14,9 +14,7 @@ urlpatterns = [
     path("station/<str:code>/cancel/", views_station.station_cancel, name="station-cancel"),
     path("station/<str:code>/finish/", views_station.station_finish, name="station-finish"),
     path("station/<str:code>/run/", views_station.station_run_start, name="station-run-start"),
-    path(
-        "station/<str:code>/runs/<int:pk>/finish/", views_station_after.station_run_finish, name="station-run-finish"
-    ),
+    path("station/<str:code>/runs/<int:pk>/finish/", views_station_after.station_run_finish, name="station-run-finish"),
     path("station/<str:code>/measure/", views_station_after.station_measure, name="station-measure"),
     path("station/<str:code>/operations/<int:pk>/", views_station_after.station_done, name="station-done"),
     path("labels/", views_station_after.labels, name="labels"),

@@ -118,7 +118,13 @@ def test_a_run_does_not_end_before_a_value_it_caught(operator_client, thickness,
 
 def test_a_value_about_the_operation_from_elsewhere_does_not_bind_its_end(operator_client, thickness, open_run):
     """A lab's value about the run (no station), measured the next day, is not one the run caught."""
-    lab = {"parameter": "run_thickness", "value": 99, "unit": "um", "operation": open_run["id"], "measured_at": at(1440)}
+    lab = {
+        "parameter": "run_thickness",
+        "value": 99,
+        "unit": "um",
+        "operation": open_run["id"],
+        "measured_at": at(1440),
+    }
     response = operator_client.post("/api/measurements/", lab, format="json")
     assert response.status_code == 201, response.json()
     assert _finish(operator_client, open_run, 60).status_code == 200

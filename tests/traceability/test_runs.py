@@ -176,13 +176,19 @@ def test_the_end_may_equal_the_start(operator_client, coating_run):
     [
         pytest.param(b'{"ended_at": "2026-03-02T08:00:00Z"', "application/json", ErrorCode.MALFORMED, id="truncated"),
         pytest.param(b"not json", "application/json", ErrorCode.MALFORMED, id="garbage"),
-        pytest.param(b'{"ended_at": "2026-03-02T08:00\\u0000Z"}', "application/json", ErrorCode.NUL_CHARACTER, id="nul"),
-        pytest.param(b'{"ended_at": "2026-03-02T08:00:00Z\x00"}', "application/json", ErrorCode.MALFORMED, id="raw-nul"),
+        pytest.param(
+            b'{"ended_at": "2026-03-02T08:00\\u0000Z"}', "application/json", ErrorCode.NUL_CHARACTER, id="nul"
+        ),
+        pytest.param(
+            b'{"ended_at": "2026-03-02T08:00:00Z\x00"}', "application/json", ErrorCode.MALFORMED, id="raw-nul"
+        ),
         pytest.param(b'["2026-03-02T08:00:00Z"]', "application/json", ErrorCode.INVALID, id="a-list"),
         pytest.param(b'{"ended_at": 1e999}', "application/json", None, id="infinite-number"),
     ],
 )
-def test_a_body_that_is_not_a_finish_is_a_400_and_changes_nothing(operator_client, coating_run, raw, content_type, code):
+def test_a_body_that_is_not_a_finish_is_a_400_and_changes_nothing(
+    operator_client, coating_run, raw, content_type, code
+):
     before = row_counts()
     response = operator_client.generic("POST", finish_url(coating_run["id"]), raw, content_type=content_type)
 

@@ -37,7 +37,9 @@ def test_of_parallel_finishes_of_one_run_exactly_one_wins(operator, stations, op
     run = _open_run(operator)
     ends = [START + timedelta(minutes=30 + n) for n in range(operators)]
 
-    outcomes = _race(*(lambda end=end: operation_finish(actor=operator, operation_id=run.pk, ended_at=end) for end in ends))
+    outcomes = _race(
+        *(lambda end=end: operation_finish(actor=operator, operation_id=run.pk, ended_at=end) for end in ends)
+    )
 
     won = [value for kind, value in outcomes if kind == "ok"]
     lost = [value for kind, value in outcomes if kind == "error"]

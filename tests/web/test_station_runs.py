@@ -70,7 +70,9 @@ def test_a_coating_run_is_started_open_with_its_roll_labelled_then_finished(oper
     Parameter.objects.create(code="web_thickness", name="Thickness", step_id="coating", category="SP", unit="um")
     value = measurement_record(
         actor=operator,
-        data=MeasurementInput(parameter="web_thickness", value=101, unit="um", station="COAT-01", measured_at=timezone.now()),
+        data=MeasurementInput(
+            parameter="web_thickness", value=101, unit="um", station="COAT-01", measured_at=timezone.now()
+        ),
     ).measurement
     assert (value.item_id, value.operation_id) == (roll.pk, run.pk)
 
@@ -78,7 +80,7 @@ def test_a_coating_run_is_started_open_with_its_roll_labelled_then_finished(oper
 
     run.refresh_from_db()
     assert run.ended_at is not None and run.ended_at >= value.measured_at
-    assert "run %d finished" % run.pk in _said(finished)
+    assert f"run {run.pk} finished" in _said(finished)
     assert b'id="run-open"' not in finished.content
     assert AuditEvent.objects.filter(action="operation.finish", entity_id=str(run.pk), station="COAT-01").count() == 1
     assert b'id="open-runs"' not in browser.get("/station/COAT-01/").content
