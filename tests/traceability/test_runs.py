@@ -15,6 +15,7 @@ from core.errors import Conflict, ErrorCode
 from lots.models import Item
 from tests.factories import register
 from tests.traceability.helpers import row_counts
+from traceability.holds import hold_place, hold_release
 from traceability.models import Operation
 from traceability.runs import operation_finish, run_start, runs_open
 from traceability.services import InputSpec, OutputSpec
@@ -275,3 +276,17 @@ def test_another_step_of_the_station_may_run_alongside(operator, stations):
     ).operation
     assert set(runs_open(station=stations["COAT-01"])) == {coating, drying}
     assert list(runs_open(station=stations["COAT-01"], step="drying")) == [drying]
+
+
+def test_a_containment_window_after_an_open_runs_start_holds_its_roll(operator, engineer, stations):
+    run = _start(operator)
+    roll = run.outputs.get()
+    later = {"station": "COAT-01", "window_from": START + timedelta(hours=1), "window_to": START + timedelta(hours=2)}
+
+    caught = hold_place(actor=engineer, reason="oven 2 over temperature", downstream=True, **later)
+    assert roll.code in caught.items, "the roll was being coated in the window"
+
+    hold_release(actor=engineer, hold_id=caught.hold.pk, reason="oven checked")
+    operation_finish(actor=operator, operation_id=run.pk, ended_at=START + timedelta(minutes=30))
+    after = hold_place(actor=engineer, reason="oven 2 over temperature again", downstream=True, **later)
+    assert roll.code not in after.items, "finished before the window"
