@@ -256,6 +256,12 @@ class OperationInput(serializers.Serializer[Any]):
     scrap = ScrapEntry(many=True, required=False, max_length=1000)  # type: ignore[call-arg]
 
 
+class FinishInput(serializers.Serializer[Any]):
+    """When an open run ended."""
+
+    ended_at = AwareDateTimeField()
+
+
 class HoldInput(serializers.Serializer[Any]):
     item = TextField(max_length=512, required=False)
     from_m = NumberField(required=False, allow_null=True)

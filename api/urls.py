@@ -38,6 +38,7 @@ urlpatterns = [
     path("items/<identifier:identifier>/", views.ItemDetailView.as_view(), name="item-detail"),
     path("operations/", views.OperationListView.as_view(), name="operations"),
     path("operations/<int:pk>/", views.OperationDetailView.as_view(), name="operation-detail"),
+    path("operations/<int:pk>/finish/", views.OperationFinishView.as_view(), name="operation-finish"),
     path("holds/", views.HoldListView.as_view(), name="holds"),
     path("holds/<int:pk>/", views.HoldDetailView.as_view(), name="hold-detail"),
     path("holds/<int:pk>/release/", views.HoldReleaseView.as_view(), name="hold-release"),

@@ -7,7 +7,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.http import HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -24,6 +24,7 @@ from lots.services import item_register
 from traceability.holds import hold_items, hold_place, hold_release
 from traceability.models import Hold, Operation, Scrap, Station, Step
 from traceability.models import OperationInput as OperationInputRow
+from traceability.runs import operation_finish
 from traceability.scanning import item_scan
 from traceability.scrapping import item_scrap
 from traceability.selectors import lineage_walk
@@ -42,6 +43,7 @@ from .fields import TextField
 from .filters import RecordTimeFilter, genealogy_query
 from .idempotency import idempotent
 from .renderers import DataclassJSONRenderer
+from .schema import ErrorSerializer
 
 
 def _station_or_none(code: str | None) -> Station | None:
@@ -199,6 +201,7 @@ class OperationFilter(filters.FilterSet):
     station = filters.CharFilter(field_name="station__code")
     item = filters.CharFilter(method="involving")
     started_after = RecordTimeFilter(field_name="started_at", lookup_expr="gte")
+    open = filters.BooleanFilter(field_name="ended_at", lookup_expr="isnull", label="true: open runs (no ended_at)")
 
     class Meta:
         model = Operation
@@ -255,6 +258,32 @@ class OperationListView(generics.ListAPIView[Operation]):
 class OperationDetailView(generics.RetrieveAPIView[Operation]):
     queryset = _operation_queryset()
     serializer_class = s.OperationSerializer
+
+
+class OperationFinishView(APIView):
+    @extend_schema(
+        request=s.FinishInput,
+        responses={
+            200: s.OperationSerializer,
+            400: OpenApiResponse(
+                ErrorSerializer,
+                description="`ended_at` missing, not an aware time in range, before the start, in the future, "
+                "or before a value the station already sent into the run.",
+            ),
+            404: OpenApiResponse(ErrorSerializer, description="No operation with that id."),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="`operation_finished`: the operation has its end already; or an idempotency key "
+                "reused with another body.",
+            ),
+        },
+    )
+    @idempotent
+    def post(self, request: Request, pk: int) -> Response:
+        data = s.FinishInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        operation_finish(actor=request.user, operation_id=pk, ended_at=data.validated_data["ended_at"])
+        return Response(s.OperationSerializer(_operation_queryset().get(pk=pk)).data)
 
 
 # --- Holds ------------------------------------------------------------------------------------

@@ -36,6 +36,8 @@ class ErrorCode(StrEnum):
     INSUFFICIENT_QUANTITY = "insufficient_quantity"
     FROM_NOT_AN_INPUT = "from_not_an_input"
     HOLD_RELEASED = "hold_released"
+    OPERATION_FINISHED = "operation_finished"  # finishing a run that already has its ended_at
+    RUN_OPEN = "run_open"  # starting a run of a step while one is open at the station
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     # Numbers and times (core.values).
     NOT_FINITE = "not_finite"  # finite as sent, infinite once converted

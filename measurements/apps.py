@@ -8,9 +8,10 @@ class MeasurementsConfig(AppConfig):
     verbose_name = "Parameters and measurements"
 
     def ready(self) -> None:
-        from traceability.signals import operation_recorded
+        from traceability.signals import operation_finishing, operation_recorded
 
         operation_recorded.connect(_parameters_record, dispatch_uid="measurements.operation_parameters")
+        operation_finishing.connect(_run_end_check, dispatch_uid="measurements.run_end")
 
 
 def _parameters_record(sender: Any, *, operation: Any, actor: Any, **kwargs: Any) -> None:
@@ -19,3 +20,10 @@ def _parameters_record(sender: Any, *, operation: Any, actor: Any, **kwargs: Any
 
     if operation.parameters:
         operation_parameters_record(actor=actor, operation=operation)
+
+
+def _run_end_check(sender: Any, *, operation: Any, ended_at: Any, **kwargs: Any) -> None:
+    """A run does not end before a value its station already sent into it."""
+    from .assignment import run_end_check
+
+    run_end_check(operation=operation, ended_at=ended_at)

@@ -4,12 +4,15 @@ the position on it, for one value (services.measurement_record) and for bulk row
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import Max
+
 from core.errors import Conflict, ErrorCode, InvalidInput
 from core.units import ureg
 from core.values import number
 from lots.models import Item
 from traceability.models import Operation, Station
 
+from .models import Measurement
 from .selectors import InProcess, items_in_process
 
 
@@ -110,3 +113,18 @@ def assigned_position(operation: Operation, item: Item, at: datetime, position_m
             )
         return Assignment(item, operation, round(position, 6), "line_speed")
     return Assignment(item, operation, None, "whole")
+
+
+def run_end_check(*, operation: Operation, ended_at: datetime) -> None:
+    """An open run is finished no earlier than the last value its station sent into it: a value
+    the run caught would otherwise lie after its end, assigned to a roll no longer in process.
+    (Values sent about the operation from elsewhere, a lab's, are not bound by its run.)"""
+    latest = Measurement.objects.filter(operation=operation, station_id=operation.station_id).aggregate(
+        latest=Max("measured_at")
+    )["latest"]
+    if latest is not None and latest > ended_at:
+        raise InvalidInput(
+            f"ended_at is before the last value {operation.station.code} sent into the run "
+            f"({latest.isoformat()}): a run ends after its values.",
+            field="ended_at",
+        )

@@ -64,15 +64,17 @@ WITH RECURSIVE seed(item_id) AS (
 )""".format(**_T)
 
 _SEED_ITEM = "SELECT CAST(%(item)s AS BIGINT)"
+# An open operation (no ended_at) is still running: a window after its start catches what it
+# makes and takes, as a value sent by station and time then finds it (runs.py).
 _SEED_WINDOW = """
     SELECT i.id FROM {item} i JOIN {operation} o ON o.id = i.{produced_by}
     WHERE o.station_id = %(station)s AND o.started_at < %(to)s
-      AND COALESCE(o.ended_at, o.started_at) >= %(from)s
+      AND (o.ended_at IS NULL OR o.ended_at >= %(from)s)
     UNION
     SELECT oi.item_id FROM {input} oi
     JOIN {operation} o ON o.id = oi.operation_id
     WHERE o.station_id = %(station)s AND o.started_at < %(to)s
-      AND COALESCE(o.ended_at, o.started_at) >= %(from)s
+      AND (o.ended_at IS NULL OR o.ended_at >= %(from)s)
 """.format(**_T)
 
 

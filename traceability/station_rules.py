@@ -25,6 +25,10 @@ OUTPUT_KINDS = {
     "winding": "jelly_roll",
     "packaging": "cell",
 }
+# Steps whose run the station page records at its start and finishes at its end, because the
+# machine streams values through it (thickness gauges, oven thermocouples, mixer torque) that
+# find the roll or batch being made by station and time: the continuous steps making one item.
+RUNS_STREAM = {"mixing", "coating", "drying", "calendering"}
 # Steps that cut a lane into counted pieces, each piece a stretch of the lane (its positions).
 CUTS_INTO_PIECES = {"cutting"}
 
@@ -43,6 +47,11 @@ def step_consumes(kind: ItemKind, step: str) -> bool:
     at cutting gives a stretch per cut: used up only when the operator says so."""
     whole = kind.level == ItemLevel.INSTANCE or (kind.is_roll and step not in CUTS_INTO_PIECES)
     return whole and step in OUTPUT_KINDS
+
+
+def run_streams(step: str) -> bool:
+    """Whether the station page offers to start `step` as an open run (RUNS_STREAM)."""
+    return step in RUNS_STREAM
 
 
 def kinds_made(station: Station, chosen: str) -> QuerySet[ItemKind]:

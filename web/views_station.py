@@ -30,6 +30,7 @@ from measurements.selectors_station import (
 )
 from traceability.cutting import Cut, cut_record
 from traceability.models import Station
+from traceability.runs import run_start, runs_open
 from traceability.scanning import item_scan, last_parameters, step_refuses
 from traceability.selectors import stations_in_line_order
 from traceability.services import InputSpec, OutputSpec, ScrapSpec, operation_record, station_get
@@ -39,6 +40,7 @@ from traceability.station_rules import (
     cut_lane,
     kinds_made,
     lane_made_from,
+    run_streams,
     scrap_charged,
     step_consumes,
 )
@@ -128,6 +130,7 @@ def station(request: HttpRequest, code: str) -> HttpResponse:
         "scan": scan,
         "draft": draft,
         "measurable": measurable_offline(list(station.steps.values_list("code", flat=True))) if scan else [],
+        "open_runs": list(runs_open(station=station).prefetch_related("outputs")),
     }
     if draft:
         codes = [x["item"] for x in draft["inputs"]]
@@ -142,6 +145,7 @@ def station(request: HttpRequest, code: str) -> HttpResponse:
             output=draft.get("output", {}),
             started_at=parse_datetime(draft["started_at"]),
             cut=cut_context(draft, station, lane) if lane is not None else None,
+            streams=run_streams(draft["step"]) and lane is None,
         )
     return render(request, "web/station.html", context)
 
@@ -303,6 +307,18 @@ def _specs(draft: dict[str, Any], station: Station) -> _Specs:
 @require_POST
 def station_finish(request: HttpRequest, code: str) -> HttpResponse:
     """Record the operation: inputs, machine parameters, outputs and scrap, in one transaction."""
+    return _record(request, code, open_run=False)
+
+
+@operator
+@require_POST
+def station_run_start(request: HttpRequest, code: str) -> HttpResponse:
+    """Record the operation now, open (no end), so that the values the machine streams during
+    the run find its outputs; the page then offers to finish it."""
+    return _record(request, code, open_run=True)
+
+
+def _record(request: HttpRequest, code: str, *, open_run: bool) -> HttpResponse:
     station = station_of(code)
     token = request.POST.get("submission", "")
     user = signed_in(request)
@@ -323,7 +339,7 @@ def station_finish(request: HttpRequest, code: str) -> HttpResponse:
         specs = _specs(draft, station)
         if _ranges_unconfirmed(request, draft, specs):
             return redirect("web:station", code=station.code)
-        record = _recorder(user, station, draft, specs)
+        record = _recorder(user, station, draft, specs, open_run=open_run)
         operation_id, _first = submit_once(user_id=user.pk, token=token, path=request.path, write=record)
     except DomainError as error:
         explain(request, error)
@@ -344,8 +360,11 @@ def _ranges_unconfirmed(request: HttpRequest, draft: dict[str, Any], specs: _Spe
     return False
 
 
-def _recorder(user: User, station: Station, draft: dict[str, Any], specs: _Specs) -> Callable[[], int]:
-    """The write of the operation (a cut or a plain one), run once per submission; its operation id."""
+def _recorder(
+    user: User, station: Station, draft: dict[str, Any], specs: _Specs, *, open_run: bool
+) -> Callable[[], int]:
+    """The write of the operation (a cut, an open run or a plain one), run once per submission;
+    its operation id."""
     started = parse_datetime(draft["started_at"]) or timezone.now()
     ended = max(timezone.now(), started + timedelta(seconds=1))
 
@@ -355,11 +374,13 @@ def _recorder(user: User, station: Station, draft: dict[str, Any], specs: _Specs
             "step": draft["step"],
             "station": station.code,
             "started_at": started,
-            "ended_at": ended,
             "inputs": specs.inputs,
             "parameters": specs.parameters,
             "scrap": specs.scrap,
         }
+        if open_run and specs.cut is None:
+            return run_start(**common, outputs=specs.outputs).operation.pk
+        common["ended_at"] = ended
         if specs.cut is not None:
             return cut_record(**common, cut=specs.cut).operation.pk
         return operation_record(**common, outputs=specs.outputs).operation.pk

@@ -13,8 +13,9 @@ from measurements.models import Measurement
 from measurements.selectors_limits import limit_applying, limit_text
 from measurements.services import MeasurementInput, measurement_record
 from traceability.models import Operation
+from traceability.runs import operation_finish, runs_open
 
-from .access import explain
+from .access import explain, signed_in
 from .station_cut import form_number
 from .views_station import in_hand_key, operator, station_of
 
@@ -94,3 +95,23 @@ def station_measure(request: HttpRequest, code: str) -> HttpResponse:
     else:
         messages.success(request, text)
     return redirect("web:station", code=station.code)
+
+
+@operator
+@require_POST
+def station_run_finish(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    """Finish an open run of this station now: values sent after this no longer find its roll."""
+    station = station_of(code)
+    run = runs_open(station=station).filter(pk=pk).first()
+    if run is None:
+        messages.error(request, f"Run {pk} is not open at {station.code}: it may have been finished already.")
+        return redirect("web:station", code=station.code)
+    try:
+        operation_finish(
+            actor=signed_in(request), operation_id=run.pk, ended_at=timezone.now(), from_station=station.code
+        )
+    except DomainError as error:
+        explain(request, error)
+        return redirect("web:station", code=station.code)
+    messages.success(request, f"{run.step.name} run {run.pk} finished.")
+    return redirect("web:station-done", code=station.code, pk=run.pk)
