@@ -8,7 +8,8 @@ from rest_framework import serializers
 from audit.models import AuditEvent
 from core.units import kind_dimensions
 from lots.identifiers import digital_link
-from lots.models import Item, ItemKind, Polarity
+from lots.models import Item, ItemKind, ItemStatusChange, Polarity
+from lots.selectors import STATUS_CAUSES
 from measurements.models import Category, Level, ModelType, Parameter, Scope
 from traceability.models import Hold, Operation, Station, Step
 
@@ -179,6 +180,31 @@ class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
     class Meta:
         model = AuditEvent
         fields = ["id", "at", "actor", "station", "action", "entity", "entity_id", "before", "after"]
+
+
+class StatusChangeSerializer(serializers.ModelSerializer[ItemStatusChange]):
+    cause = serializers.ChoiceField(
+        choices=STATUS_CAUSES,
+        read_only=True,
+        help_text="operation: an operation consumed it; hold: a hold caught or released it; "
+        "direct: a change asked for itself (scrapping).",
+    )
+    by: serializers.RelatedField[Any, Any, Any] = serializers.SlugRelatedField(
+        source="actor",
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="The user who made the change; null for a change no user made.",
+    )
+
+    class Meta:
+        model = ItemStatusChange
+        fields = ["id", "from_status", "to_status", "cause", "reason", "at", "by", "operation", "hold"]
+        read_only_fields = fields
+        extra_kwargs = {
+            "operation": {"help_text": "The operation that consumed the item, when that was the cause."},
+            "hold": {"help_text": "The hold that caught or released the item, when that was the cause."},
+        }
 
 
 # --- Input ------------------------------------------------------------------------------------

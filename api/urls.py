@@ -35,6 +35,11 @@ urlpatterns = [
         views_measurements.CompletenessView.as_view(),
         name="item-completeness",
     ),
+    path(
+        "items/<identifier:identifier>/status-changes/",
+        views.ItemStatusChangeListView.as_view(),
+        name="item-status-changes",
+    ),
     path("items/<identifier:identifier>/", views.ItemDetailView.as_view(), name="item-detail"),
     path("operations/", views.OperationListView.as_view(), name="operations"),
     path("operations/<int:pk>/", views.OperationDetailView.as_view(), name="operation-detail"),

@@ -18,8 +18,8 @@ from audit.models import AuditEvent
 from core.errors import ErrorCode, InvalidInput, NotFound
 from core.roles import Role
 from lots.labels import label_pdf, label_png
-from lots.models import Item, ItemKind, ItemStatus
-from lots.selectors import item_get, item_queryset
+from lots.models import Item, ItemKind, ItemStatus, ItemStatusChange
+from lots.selectors import item_get, item_queryset, item_status_changes
 from lots.services import item_register
 from traceability.holds import hold_items, hold_place, hold_release
 from traceability.models import Hold, Operation, Scrap, Station, Step
@@ -123,6 +123,17 @@ class ItemDetailView(APIView):
     @extend_schema(responses=s.ItemSerializer)
     def get(self, request: Request, identifier: str) -> Response:
         return Response(s.ItemSerializer(item_get(identifier)).data)
+
+
+class ItemStatusChangeListView(generics.ListAPIView[ItemStatusChange]):
+    """An item's status changes, newest first: what changed it, when, who and why."""
+
+    serializer_class = s.StatusChangeSerializer
+
+    def get_queryset(self) -> QuerySet[ItemStatusChange]:
+        if getattr(self, "swagger_fake_view", False):  # the schema generator names no item
+            return ItemStatusChange.objects.none()
+        return item_status_changes(item_get(self.kwargs["identifier"], lean=True))
 
 
 class ItemLabelView(APIView):
