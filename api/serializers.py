@@ -4,6 +4,7 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.request import Request
 
 from audit.models import AuditEvent
 from core.units import kind_dimensions
@@ -208,6 +209,15 @@ class StatusChangeSerializer(serializers.ModelSerializer[ItemStatusChange]):
 
 
 # --- Input ------------------------------------------------------------------------------------
+
+
+def validated(
+    input_class: type[serializers.Serializer[Any]], request: Request, *, partial: bool = False
+) -> dict[str, Any]:
+    """The request's body checked by `input_class` (a 400 naming the fields if it is not valid)."""
+    data = input_class(data=request.data, partial=partial)
+    data.is_valid(raise_exception=True)
+    return dict(data.validated_data)
 
 
 class ItemRegisterInput(serializers.Serializer[Any]):

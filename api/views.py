@@ -80,9 +80,7 @@ class StationListView(generics.ListAPIView[Station]):
     @extend_schema(request=s.StationInput, responses={201: s.StationSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
-        data = s.StationInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        station = station_create(actor=request.user, **data.validated_data)
+        station = station_create(actor=request.user, **s.validated(s.StationInput, request))
         return Response(s.StationSerializer(station).data, status=status.HTTP_201_CREATED)
 
 
@@ -111,9 +109,7 @@ class ItemListView(generics.ListAPIView[Item]):
     @extend_schema(request=s.ItemRegisterInput, responses={201: s.ItemSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
-        data = s.ItemRegisterInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = dict(data.validated_data)
+        fields = s.validated(s.ItemRegisterInput, request)
         fields["station"] = _station_or_none(fields.pop("station", None))
         item = item_register(actor=request.user, **fields)
         return Response(s.ItemSerializer(item).data, status=status.HTTP_201_CREATED)
@@ -156,13 +152,12 @@ class ItemScrapView(APIView):
     @extend_schema(request=s.ScrapItemInput, responses=s.ItemSerializer)
     @idempotent
     def post(self, request: Request, identifier: str) -> Response:
-        data = s.ScrapItemInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        station = _station_or_none(data.validated_data.get("station"))
+        v = s.validated(s.ScrapItemInput, request)
+        station = _station_or_none(v.get("station"))
         item = item_scrap(
             actor=request.user,
             code=item_get(identifier).code,
-            reason=data.validated_data["reason"],
+            reason=v["reason"],
             station=station,
         )
         return Response(s.ItemSerializer(item_get(item.code)).data)
@@ -243,9 +238,7 @@ class OperationListView(generics.ListAPIView[Operation]):
     @extend_schema(request=s.OperationInput, responses={201: s.OperationSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
-        data = s.OperationInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = s.validated(s.OperationInput, request)
         result = operation_record(
             actor=request.user,
             step=v["step"],
@@ -277,9 +270,7 @@ class HoldListView(generics.ListAPIView[Hold]):
     @extend_schema(request=s.HoldInput, responses={201: s.HoldResultSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
-        data = s.HoldInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = s.validated(s.HoldInput, request)
         item = None
         if v.get("item"):
             try:
@@ -315,9 +306,8 @@ class HoldReleaseView(APIView):
     @extend_schema(request=s.ReleaseInput, responses=s.HoldResultSerializer)
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
-        data = s.ReleaseInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        result = hold_release(actor=request.user, hold_id=pk, reason=data.validated_data["reason"])
+        v = s.validated(s.ReleaseInput, request)
+        result = hold_release(actor=request.user, hold_id=pk, reason=v["reason"])
         hold = HoldListView.queryset.get(pk=result.hold.pk)
         return Response(s.HoldSerializer(hold).data | {"items_on_hold": len(result.items), "items": result.items})
 
@@ -340,10 +330,9 @@ class AuditListView(generics.ListAPIView[AuditEvent]):
 class ScanView(APIView):
     @extend_schema(request=s.ScanInput, responses=s.ScanResultSerializer)
     def post(self, request: Request) -> Response:
-        data = s.ScanInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        station = _station_or_none(data.validated_data.get("station"))
-        scan = item_scan(code=data.validated_data["code"], station=station)
+        v = s.validated(s.ScanInput, request)
+        station = _station_or_none(v.get("station"))
+        scan = item_scan(code=v["code"], station=station)
         return Response(
             {
                 "item": s.ItemSerializer(scan.item).data,
