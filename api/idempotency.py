@@ -40,34 +40,41 @@ def idempotent(handler: Handler) -> Handler:
         if len(key) > MAX_KEY_LENGTH:
             return key_too_long()
         fingerprint = _fingerprint(request)
-        user_id = request.user.pk  # authenticated: the permission check ran before the handler
-        assert user_id is not None
-        previous = first_response(user_id=user_id, key=key)
-        if previous is not None:
-            return _replay(previous, fingerprint)
-        try:
-            # The key is stored in the same transaction as the write it guards.
-            with transaction.atomic():
-                response = handler(view, request, *args, **kwargs)
-                if 200 <= response.status_code < 300:
-                    keep_response(
-                        user_id=user_id,
-                        key=key,
-                        method=request.method or "",
-                        path=request.path,
-                        body_sha256=fingerprint,
-                        status_code=response.status_code,
-                        response=response.data,
-                    )
-        except IntegrityError:
-            # A concurrent request with the same key won the race; replay what it stored.
-            previous = first_response(user_id=user_id, key=key)
-            if previous is None:
-                raise
-            return _replay(previous, fingerprint)
-        return response
+        return write_once(request, key, lambda: handler(view, request, *args, **kwargs), lambda: fingerprint)
 
     return wrapper
+
+
+def write_once(request: Request, key: str, write: Callable[[], Response], fingerprint: Callable[[], str]) -> Response:
+    """The first response under `key` replayed, or `write` run with `key` kept beside its
+    success in one transaction. `fingerprint` (the request's hash) is asked for only after the
+    write or before a replay: a streamed body is hashed as it is read."""
+    user_id = request.user.pk  # authenticated: the permission check ran before the handler
+    assert user_id is not None
+    previous = first_response(user_id=user_id, key=key)
+    if previous is not None:
+        return _replay(previous, fingerprint())
+    try:
+        # The key is stored in the same transaction as the write it guards.
+        with transaction.atomic():
+            response = write()
+            if 200 <= response.status_code < 300:
+                keep_response(
+                    user_id=user_id,
+                    key=key,
+                    method=request.method or "",
+                    path=request.path,
+                    body_sha256=fingerprint(),
+                    status_code=response.status_code,
+                    response=response.data,
+                )
+    except IntegrityError:
+        # A concurrent request with the same key won the race; replay what it stored.
+        previous = first_response(user_id=user_id, key=key)
+        if previous is None:
+            raise
+        return _replay(previous, fingerprint())
+    return response
 
 
 def key_too_long() -> Response:

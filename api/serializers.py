@@ -4,11 +4,13 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.request import Request
 
 from audit.models import AuditEvent
 from core.units import kind_dimensions
 from lots.identifiers import digital_link
-from lots.models import Item, ItemKind, Polarity
+from lots.models import Item, ItemKind, ItemStatusChange, Polarity
+from lots.selectors import STATUS_CAUSES
 from measurements.models import Category, Criticality, ModelType, Parameter, Scope
 from traceability.models import Hold, Operation, Station, Step
 
@@ -181,7 +183,41 @@ class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
         fields = ["id", "at", "actor", "station", "action", "entity", "entity_id", "before", "after"]
 
 
+class StatusChangeSerializer(serializers.ModelSerializer[ItemStatusChange]):
+    cause = serializers.ChoiceField(
+        choices=STATUS_CAUSES,
+        read_only=True,
+        help_text="operation: an operation consumed it; hold: a hold caught or released it; "
+        "direct: a change asked for itself (scrapping).",
+    )
+    by: serializers.RelatedField[Any, Any, Any] = serializers.SlugRelatedField(
+        source="actor",
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="The user who made the change; null for a change no user made.",
+    )
+
+    class Meta:
+        model = ItemStatusChange
+        fields = ["id", "from_status", "to_status", "cause", "reason", "at", "by", "operation", "hold"]
+        read_only_fields = fields
+        extra_kwargs = {
+            "operation": {"help_text": "The operation that consumed the item, when that was the cause."},
+            "hold": {"help_text": "The hold that caught or released the item, when that was the cause."},
+        }
+
+
 # --- Input ------------------------------------------------------------------------------------
+
+
+def validated(
+    input_class: type[serializers.Serializer[Any]], request: Request, *, partial: bool = False
+) -> dict[str, Any]:
+    """The request's body checked by `input_class` (a 400 naming the fields if it is not valid)."""
+    data = input_class(data=request.data, partial=partial)
+    data.is_valid(raise_exception=True)
+    return dict(data.validated_data)
 
 
 class ItemRegisterInput(serializers.Serializer[Any]):

@@ -17,6 +17,8 @@ class IdentifierConverter:
 
 
 register_converter(IdentifierConverter, "identifier")
+ITEM = "items/<identifier:identifier>/"  # the routes of one item, however it is named
+MEASUREMENT = "measurements/<int:pk>/"
 
 urlpatterns = [
     path("health/", views.HealthView.as_view(), name="health"),
@@ -24,18 +26,13 @@ urlpatterns = [
     path("steps/", views.StepListView.as_view(), name="steps"),
     path("stations/", views.StationListView.as_view(), name="stations"),
     path("items/", views.ItemListView.as_view(), name="items"),
-    path("items/<identifier:identifier>/trace/", views.GenealogyView.as_view(direction="upstream"), name="item-trace"),
-    path(
-        "items/<identifier:identifier>/track/", views.GenealogyView.as_view(direction="downstream"), name="item-track"
-    ),
-    path("items/<identifier:identifier>/label.<str:fmt>", views.ItemLabelView.as_view(), name="item-label"),
-    path("items/<identifier:identifier>/scrap/", views.ItemScrapView.as_view(), name="item-scrap"),
-    path(
-        "items/<identifier:identifier>/completeness/",
-        views_measurements.CompletenessView.as_view(),
-        name="item-completeness",
-    ),
-    path("items/<identifier:identifier>/", views.ItemDetailView.as_view(), name="item-detail"),
+    path(f"{ITEM}trace/", views.GenealogyView.as_view(direction="upstream"), name="item-trace"),
+    path(f"{ITEM}track/", views.GenealogyView.as_view(direction="downstream"), name="item-track"),
+    path(f"{ITEM}label.<str:fmt>", views.ItemLabelView.as_view(), name="item-label"),
+    path(f"{ITEM}scrap/", views.ItemScrapView.as_view(), name="item-scrap"),
+    path(f"{ITEM}completeness/", views_measurements.CompletenessView.as_view(), name="item-completeness"),
+    path(f"{ITEM}status-changes/", views.ItemStatusChangeListView.as_view(), name="item-status-changes"),
+    path(ITEM, views.ItemDetailView.as_view(), name="item-detail"),
     path("operations/", views.OperationListView.as_view(), name="operations"),
     path("operations/<int:pk>/", views.OperationDetailView.as_view(), name="operation-detail"),
     path("operations/<int:pk>/finish/", views.OperationFinishView.as_view(), name="operation-finish"),
@@ -48,13 +45,9 @@ urlpatterns = [
     path("limits/<int:pk>/", views_limits.LimitDetailView.as_view(), name="limit-detail"),
     path("measurements/bulk/", views_bulk.MeasurementBulkView.as_view(), name="measurement-bulk"),
     path("measurements/", views_measurements.MeasurementListView.as_view(), name="measurements"),
-    path("measurements/<int:pk>/", views_measurements.MeasurementDetailView.as_view(), name="measurement-detail"),
-    path("measurements/<int:pk>/file/", views_measurements.MeasurementFileView.as_view(), name="measurement-file"),
-    path(
-        "measurements/<int:pk>/correct/",
-        views_measurements.MeasurementCorrectView.as_view(),
-        name="measurement-correct",
-    ),
+    path(MEASUREMENT, views_measurements.MeasurementDetailView.as_view(), name="measurement-detail"),
+    path(f"{MEASUREMENT}file/", views_measurements.MeasurementFileView.as_view(), name="measurement-file"),
+    path(f"{MEASUREMENT}correct/", views_measurements.MeasurementCorrectView.as_view(), name="measurement-correct"),
     path("exports/", views_exports.ExportListView.as_view(), name="exports"),
     path("exports/<int:pk>/", views_exports.ExportDetailView.as_view(), name="export-detail"),
     path("exports/<int:pk>/download/", views_exports.ExportDownloadView.as_view(), name="export-download"),

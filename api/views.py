@@ -18,8 +18,8 @@ from audit.models import AuditEvent
 from core.errors import ErrorCode, InvalidInput, NotFound
 from core.roles import Role
 from lots.labels import label_pdf, label_png
-from lots.models import Item, ItemKind, ItemStatus
-from lots.selectors import item_get, item_queryset
+from lots.models import Item, ItemKind, ItemStatus, ItemStatusChange
+from lots.selectors import item_get, item_queryset, item_status_changes
 from lots.services import item_register
 from traceability.holds import hold_items, hold_place, hold_release
 from traceability.models import Hold, Operation, Scrap, Station, Step
@@ -82,9 +82,7 @@ class StationListView(generics.ListAPIView[Station]):
     @extend_schema(request=s.StationInput, responses={201: s.StationSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
-        data = s.StationInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        station = station_create(actor=request.user, **data.validated_data)
+        station = station_create(actor=request.user, **s.validated(s.StationInput, request))
         return Response(s.StationSerializer(station).data, status=status.HTTP_201_CREATED)
 
 
@@ -113,9 +111,7 @@ class ItemListView(generics.ListAPIView[Item]):
     @extend_schema(request=s.ItemRegisterInput, responses={201: s.ItemSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
-        data = s.ItemRegisterInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = dict(data.validated_data)
+        fields = s.validated(s.ItemRegisterInput, request)
         fields["station"] = _station_or_none(fields.pop("station", None))
         item = item_register(actor=request.user, **fields)
         return Response(s.ItemSerializer(item).data, status=status.HTTP_201_CREATED)
@@ -125,6 +121,17 @@ class ItemDetailView(APIView):
     @extend_schema(responses=s.ItemSerializer)
     def get(self, request: Request, identifier: str) -> Response:
         return Response(s.ItemSerializer(item_get(identifier)).data)
+
+
+class ItemStatusChangeListView(generics.ListAPIView[ItemStatusChange]):
+    """An item's status changes, newest first: what changed it, when, who and why."""
+
+    serializer_class = s.StatusChangeSerializer
+
+    def get_queryset(self) -> QuerySet[ItemStatusChange]:
+        if getattr(self, "swagger_fake_view", False):  # the schema generator names no item
+            return ItemStatusChange.objects.none()
+        return item_status_changes(item_get(self.kwargs["identifier"], lean=True))
 
 
 class ItemLabelView(APIView):
@@ -147,13 +154,12 @@ class ItemScrapView(APIView):
     @extend_schema(request=s.ScrapItemInput, responses=s.ItemSerializer)
     @idempotent
     def post(self, request: Request, identifier: str) -> Response:
-        data = s.ScrapItemInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        station = _station_or_none(data.validated_data.get("station"))
+        v = s.validated(s.ScrapItemInput, request)
+        station = _station_or_none(v.get("station"))
         item = item_scrap(
             actor=request.user,
             code=item_get(identifier).code,
-            reason=data.validated_data["reason"],
+            reason=v["reason"],
             station=station,
         )
         return Response(s.ItemSerializer(item_get(item.code)).data)
@@ -237,9 +243,7 @@ class OperationListView(generics.ListAPIView[Operation]):
     @extend_schema(request=s.OperationInput, responses={201: s.OperationSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
-        data = s.OperationInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = s.validated(s.OperationInput, request)
         result = operation_record(
             actor=request.user,
             step=v["step"],
@@ -297,9 +301,7 @@ class HoldListView(generics.ListAPIView[Hold]):
     @extend_schema(request=s.HoldInput, responses={201: s.HoldResultSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
-        data = s.HoldInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = s.validated(s.HoldInput, request)
         item = None
         if v.get("item"):
             try:
@@ -335,9 +337,8 @@ class HoldReleaseView(APIView):
     @extend_schema(request=s.ReleaseInput, responses=s.HoldResultSerializer)
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
-        data = s.ReleaseInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        result = hold_release(actor=request.user, hold_id=pk, reason=data.validated_data["reason"])
+        v = s.validated(s.ReleaseInput, request)
+        result = hold_release(actor=request.user, hold_id=pk, reason=v["reason"])
         hold = HoldListView.queryset.get(pk=result.hold.pk)
         return Response(s.HoldSerializer(hold).data | {"items_on_hold": len(result.items), "items": result.items})
 
@@ -360,10 +361,9 @@ class AuditListView(generics.ListAPIView[AuditEvent]):
 class ScanView(APIView):
     @extend_schema(request=s.ScanInput, responses=s.ScanResultSerializer)
     def post(self, request: Request) -> Response:
-        data = s.ScanInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        station = _station_or_none(data.validated_data.get("station"))
-        scan = item_scan(code=data.validated_data["code"], station=station)
+        v = s.validated(s.ScanInput, request)
+        station = _station_or_none(v.get("station"))
+        scan = item_scan(code=v["code"], station=station)
         return Response(
             {
                 "item": s.ItemSerializer(scan.item).data,

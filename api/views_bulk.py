@@ -30,7 +30,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -40,14 +39,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ErrorCode, InvalidInput
-from core.idempotency import MAX_KEY_LENGTH, first_response, keep_response
+from core.idempotency import MAX_KEY_LENGTH
 from core.roles import Role
 from measurements.ingest import measurements_ingest
 from measurements.ingest_rows import FIELDS, REQUIRED, SUBJECTS, BulkInvalid, RowError
 
 from .errors import error_response
 from .fields import TextField
-from .idempotency import HEADER, _replay, key_too_long
+from .idempotency import HEADER, key_too_long, write_once
 from .parsers import CheckedJSONParser, has_nul, json_loads
 
 READ_BYTES = 1024 * 1024
@@ -241,31 +240,12 @@ class MeasurementBulkView(APIView):
             return key_too_long()
         digest = hashlib.sha256()
         body = _Body(request, digest)
-        user_id = request.user.pk  # authenticated: the permission check ran before the handler
-        assert user_id is not None
-        previous = first_response(user_id=user_id, key=key)
-        if previous is not None:
-            body.drain()
-            return _replay(previous, self._fingerprint(request, digest))
-        try:
-            with transaction.atomic():
-                response = self._ingest(request, body, media)
-                body.drain()
-                keep_response(
-                    user_id=user_id,
-                    key=key,
-                    method=request.method or "",
-                    path=request.path,
-                    body_sha256=self._fingerprint(request, digest),
-                    status_code=response.status_code,
-                    response=response.data,
-                )
-        except IntegrityError:
-            previous = first_response(user_id=user_id, key=key)
-            if previous is None:
-                raise
-            return _replay(previous, self._fingerprint(request, digest))
-        return response
+
+        def fingerprint() -> str:
+            body.drain()  # the hash covers the whole body, read or not
+            return self._fingerprint(request, digest)
+
+        return write_once(request, key, lambda: self._ingest(request, body, media), fingerprint)
 
     @staticmethod
     def _fingerprint(request: Request, digest: Any) -> str:

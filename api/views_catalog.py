@@ -43,9 +43,7 @@ class ParameterListView(generics.ListAPIView[Parameter]):
     @extend_schema(request=s.ParameterInput, responses={201: s.ParameterSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
-        data = s.ParameterInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        parameter = parameter_create(actor=request.user, **data.validated_data)
+        parameter = parameter_create(actor=request.user, **s.validated(s.ParameterInput, request))
         return Response(s.ParameterSerializer(parameter).data, status=status.HTTP_201_CREATED)
 
 
@@ -58,7 +56,6 @@ class ParameterDetailView(generics.RetrieveAPIView[Parameter]):
     @extend_schema(request=s.ParameterInput, responses=s.ParameterSerializer)
     @idempotent
     def patch(self, request: Request, code: str) -> Response:
-        data = s.ParameterInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        parameter = parameter_update(actor=request.user, code=code, data=data.validated_data)
+        data = s.validated(s.ParameterInput, request, partial=True)
+        parameter = parameter_update(actor=request.user, code=code, data=data)
         return Response(s.ParameterSerializer(parameter).data)

@@ -28,6 +28,7 @@ from .errors import error_response
 from .fields import TextField
 from .idempotency import idempotent
 from .schema import ErrorSerializer
+from .serializers import validated
 
 
 class ExportInput(serializers.Serializer[Any]):
@@ -148,9 +149,7 @@ class ExportListView(generics.ListAPIView[Export]):
     @extend_schema(request=ExportInput, responses={202: ExportSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
-        data = ExportInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        export = export_request(actor=request.user, **data.validated_data)  # type: ignore[arg-type]
+        export = export_request(actor=request.user, **validated(ExportInput, request))  # type: ignore[arg-type]
         export.refresh_from_db()  # eager Celery may have finished it already
         return Response(ExportSerializer(export, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 

@@ -16,6 +16,7 @@ from measurements.services_limits import PRODUCT_MAX, limit_set
 
 from .fields import NumberField, TextField
 from .idempotency import idempotent
+from .serializers import validated
 
 
 class LimitSerializer(serializers.Serializer[SpecificationLimit]):
@@ -88,9 +89,7 @@ class LimitListView(generics.ListAPIView[SpecificationLimit]):
     @extend_schema(request=LimitInput, responses={201: LimitSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
-        data = LimitInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        limit = limit_set(actor=request.user, **data.validated_data)
+        limit = limit_set(actor=request.user, **validated(LimitInput, request))
         return Response(LimitSerializer(limit).data, status=status.HTTP_201_CREATED)
 
 

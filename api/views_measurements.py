@@ -100,11 +100,8 @@ class MeasurementListView(generics.ListAPIView[Measurement]):
     @extend_schema(request=ms.MeasurementInputSerializer, responses={201: ms.MeasurementSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
-        data = ms.MeasurementInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        recorded = measurement_record(
-            actor=request.user, data=_input(data.validated_data), file=data.validated_data.get("file")
-        )
+        v = s.validated(ms.MeasurementInputSerializer, request)
+        recorded = measurement_record(actor=request.user, data=_input(v), file=v.get("file"))
         body = ms.MeasurementSerializer(measurement_queryset().get(pk=recorded.measurement.pk)).data
         if recorded.assignment is not None:
             body["assigned"] = {
@@ -141,9 +138,7 @@ class MeasurementCorrectView(generics.GenericAPIView[Measurement]):
     @extend_schema(request=ms.CorrectionInputSerializer, responses={201: ms.MeasurementSerializer})
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
-        data = ms.CorrectionInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = dict(data.validated_data)
+        v = s.validated(ms.CorrectionInputSerializer, request)
         reason = v.pop("reason")
         file = v.pop("file", None)
         fields = {k: val for k, val in v.items() if val not in (None, "")}

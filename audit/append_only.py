@@ -91,33 +91,34 @@ def _literal(columns: Sequence[str], found: Any) -> str:
     return "'" + ",".join(found._meta.get_field(name).column for name in columns) + "'"
 
 
+def _trigger(model: str, suffix: str, clause: Any) -> migrations.RunPython:
+    """CREATE TRIGGER <table>_<suffix> `clause(table, found, quote)` on `model`'s table; back: DROP."""
+
+    def forward(table: str, found: Any, quote: Any) -> str:
+        return f"CREATE TRIGGER {quote(_trigger_name(table, suffix))} {clause(table, found, quote)}"
+
+    def backward(table: str, found: Any, quote: Any) -> str:
+        return f"DROP TRIGGER IF EXISTS {quote(_trigger_name(table, suffix))} ON {quote(table)}"
+
+    return _run(forward, backward, model)
+
+
 def append_only(model: str, *, free: Sequence[str] = (), once: Sequence[str] = ()) -> migrations.RunPython:
     """Refuse DELETE and every UPDATE but the allowed ones on `model`'s table (see the module)."""
 
-    def forward(table: str, found: Any, quote: Any) -> str:
-        name = quote(_trigger_name(table, "append_only"))
+    def clause(table: str, found: Any, quote: Any) -> str:
         return (
-            f"CREATE TRIGGER {name} BEFORE UPDATE OR DELETE ON {quote(table)} FOR EACH ROW "
+            f"BEFORE UPDATE OR DELETE ON {quote(table)} FOR EACH ROW "
             f"EXECUTE FUNCTION {ROW_FUNCTION}({_literal(free, found)}, {_literal(once, found)})"
         )
 
-    def backward(table: str, found: Any, quote: Any) -> str:
-        return f"DROP TRIGGER IF EXISTS {quote(_trigger_name(table, 'append_only'))} ON {quote(table)}"
-
-    return _run(forward, backward, model)
+    return _trigger(model, "append_only", clause)
 
 
 def truncate_refused(model: str) -> migrations.RunPython:
     """Refuse TRUNCATE on `model`'s table (a statement-level trigger)."""
 
-    def forward(table: str, found: Any, quote: Any) -> str:
-        name = quote(_trigger_name(table, "no_truncate"))
-        return (
-            f"CREATE TRIGGER {name} BEFORE TRUNCATE ON {quote(table)} "
-            f"FOR EACH STATEMENT EXECUTE FUNCTION {TRUNCATE_FUNCTION}()"
-        )
+    def clause(table: str, found: Any, quote: Any) -> str:
+        return f"BEFORE TRUNCATE ON {quote(table)} FOR EACH STATEMENT EXECUTE FUNCTION {TRUNCATE_FUNCTION}()"
 
-    def backward(table: str, found: Any, quote: Any) -> str:
-        return f"DROP TRIGGER IF EXISTS {quote(_trigger_name(table, 'no_truncate'))} ON {quote(table)}"
-
-    return _run(forward, backward, model)
+    return _trigger(model, "no_truncate", clause)

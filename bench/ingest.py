@@ -46,16 +46,14 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from support import Server, database_recreate, dsn, log
+from support import Server, database_recreate, django_environment, dsn, log
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "ingest-results.json"
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/celltrace_bench_ingest"
 ROLLS = 20
@@ -330,12 +328,7 @@ def main() -> None:
     if not 0 < args.memory_rows <= args.rows or not 0 < args.naive_rows <= args.rows:
         parser.error("--memory-rows and --naive-rows must be positive and at most --rows")
 
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
-    sys.path.insert(0, str(ROOT))
-    os.chdir(ROOT)
-    server_env = dict(os.environ) | {"DATABASE_CONN_MAX_AGE": "60"}
+    server_env = django_environment(args.database_url) | {"DATABASE_CONN_MAX_AGE": "60"}
 
     log(f"recreating {args.database_url}")
     database_recreate(args.database_url)

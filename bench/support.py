@@ -6,6 +6,7 @@ import this module as `support`.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -20,6 +21,17 @@ ROOT = Path(__file__).resolve().parent.parent
 def log(message: str, *, end: str = "\n") -> None:
     sys.stderr.write(message + end)
     sys.stderr.flush()
+
+
+def django_environment(database_url: str) -> dict[str, str]:
+    """Point Django (test settings, warnings only) at the bench database and the project at
+    ROOT, the working directory; the environment for the servers a script starts."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
+    sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)
+    return dict(os.environ)
 
 
 # --- database ------------------------------------------------------------------------------------

@@ -58,11 +58,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from support import Server, database_recreate, dsn, log
+from support import Server, database_recreate, django_environment, dsn, log
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "trace-results.json"
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/celltrace_bench"
 
@@ -333,6 +332,13 @@ def generate(sizes: Sizes, *, chunk: int, workers: int, actor: object) -> dict[s
             }
     stage("stations and supplier lots")
 
+    def electrode_step(r: int, pol: str, stage: int, step: str, station: str, **specs: Any) -> list[Any]:
+        """The outputs of roll `r`'s `stage`-th electrode step, recorded in its slot of the schedule."""
+        start, end = schedule.electrode(r, pol, stage)
+        return operation_record(
+            actor=actor, step=step, station=station, started_at=start, ended_at=end, **specs
+        ).outputs
+
     # 2. Electrode steps per coated roll: mixing, coating, calendering, slitting (serial: few).
     lanes: dict[str, list[tuple[int, str]]] = {"cathode": [], "anode": []}
     progress = Progress("mixing, coating, calendering, slitting", 2 * rolls)
@@ -340,106 +346,90 @@ def generate(sizes: Sizes, *, chunk: int, workers: int, actor: object) -> dict[s
         for pol, p in POLARITY.items():
             recipe, pol_lots = p["recipe"], lots[pol]
             with transaction.atomic():
-                start, end = schedule.electrode(r, pol, 0)
-                slurry = (
-                    operation_record(
-                        actor=actor,
-                        step="mixing",
-                        station="MIX-01",
-                        started_at=start,
-                        ended_at=end,
-                        inputs=[
-                            InputSpec(pol_lots["am"][r // SLURRIES_PER_CAM_LOT], recipe["am"], "kg"),
-                            InputSpec(pol_lots["carbon"][0], recipe["carbon"], "kg"),
-                            InputSpec(pol_lots["binder"][r // 10], recipe["binder"], "kg"),
-                            InputSpec(pol_lots["solvent"][r // 5], recipe["solvent_l"], "L"),
-                        ],
-                        outputs=[OutputSpec(kind="slurry", quantity=p["slurry_kg"], unit="kg", polarity=pol)],
-                        parameters={
-                            "mixing_speed": {"value": 1500, "unit": "rpm"},
-                            "mixing_time": {"value": 120, "unit": "min"},
-                        },
-                    )
-                    .outputs[0]
-                    .code
+                (slurry,) = electrode_step(
+                    r,
+                    pol,
+                    0,
+                    "mixing",
+                    "MIX-01",
+                    inputs=[
+                        InputSpec(pol_lots["am"][r // SLURRIES_PER_CAM_LOT], recipe["am"], "kg"),
+                        InputSpec(pol_lots["carbon"][0], recipe["carbon"], "kg"),
+                        InputSpec(pol_lots["binder"][r // 10], recipe["binder"], "kg"),
+                        InputSpec(pol_lots["solvent"][r // 5], recipe["solvent_l"], "L"),
+                    ],
+                    outputs=[OutputSpec(kind="slurry", quantity=p["slurry_kg"], unit="kg", polarity=pol)],
+                    parameters={
+                        "mixing_speed": {"value": 1500, "unit": "rpm"},
+                        "mixing_time": {"value": 120, "unit": "min"},
+                    },
                 )
 
                 # Part of the slurry on a 1000 m stretch of a foil roll.
                 foil = pol_lots["foil"][r // 5]
                 a = (r % 5) * COATED_M
-                start, end = schedule.electrode(r, pol, 1)
-                coated = (
-                    operation_record(
-                        actor=actor,
-                        step="coating",
-                        station="COAT-01",
-                        started_at=start,
-                        ended_at=end,
-                        inputs=[InputSpec(slurry, p["coat_kg"], "kg"), InputSpec(foil, COATED_M, "m")],
-                        outputs=[
-                            OutputSpec(
-                                kind="coated_roll",
-                                quantity=COATED_M,
-                                unit="m",
-                                made_from=[StretchSpec(slurry), StretchSpec(foil, a, a + COATED_M)],
-                            )
-                        ],
-                        parameters={
-                            "coating_speed": {"value": 5, "unit": "m/min"},
-                            "mass_loading": {"value": p["loading"], "unit": "mg/cm**2"},
-                        },
-                    )
-                    .outputs[0]
-                    .code
+                (coated,) = electrode_step(
+                    r,
+                    pol,
+                    1,
+                    "coating",
+                    "COAT-01",
+                    inputs=[InputSpec(slurry.code, p["coat_kg"], "kg"), InputSpec(foil, COATED_M, "m")],
+                    outputs=[
+                        OutputSpec(
+                            kind="coated_roll",
+                            quantity=COATED_M,
+                            unit="m",
+                            made_from=[StretchSpec(slurry.code), StretchSpec(foil, a, a + COATED_M)],
+                        )
+                    ],
+                    parameters={
+                        "coating_speed": {"value": 5, "unit": "m/min"},
+                        "mass_loading": {"value": p["loading"], "unit": "mg/cm**2"},
+                    },
                 )
 
                 # Unwound from its outer end; 1000 m become 1040 m.
-                start, end = schedule.electrode(r, pol, 2)
-                calendered = (
-                    operation_record(
-                        actor=actor,
-                        step="calendering",
-                        station="CAL-01",
-                        started_at=start,
-                        ended_at=end,
-                        inputs=[InputSpec(coated)],
-                        outputs=[
-                            OutputSpec(
-                                kind="calendered_roll",
-                                quantity=CALENDERED_M,
-                                unit="m",
-                                made_from=[StretchSpec(coated, 0.0, COATED_M, reversed=True)],
-                            )
-                        ],
-                        parameters={
-                            "line_load": {"value": 1.2, "unit": "kN/mm"},
-                            "roll_temperature": {"value": 80, "unit": "degC"},
-                        },
-                    )
-                    .outputs[0]
-                    .code
+                (calendered,) = electrode_step(
+                    r,
+                    pol,
+                    2,
+                    "calendering",
+                    "CAL-01",
+                    inputs=[InputSpec(coated.code)],
+                    outputs=[
+                        OutputSpec(
+                            kind="calendered_roll",
+                            quantity=CALENDERED_M,
+                            unit="m",
+                            made_from=[StretchSpec(coated.code, 0.0, COATED_M, reversed=True)],
+                        )
+                    ],
+                    parameters={
+                        "line_load": {"value": 1.2, "unit": "kN/mm"},
+                        "roll_temperature": {"value": 80, "unit": "degC"},
+                    },
                 )
 
-                start, end = schedule.electrode(r, pol, 3)
-                made = operation_record(
-                    actor=actor,
-                    step="slitting",
-                    station="SLT-01",
-                    started_at=start,
-                    ended_at=end,
-                    inputs=[InputSpec(calendered)],
+                made = electrode_step(
+                    r,
+                    pol,
+                    3,
+                    "slitting",
+                    "SLT-01",
+                    inputs=[InputSpec(calendered.code)],
                     outputs=[
                         OutputSpec(
                             kind="slit_roll",
                             quantity=CALENDERED_M,
                             unit="m",
                             lane=k,
-                            made_from=[StretchSpec(calendered, 0.0, CALENDERED_M)],
+                            made_from=[StretchSpec(calendered.code, 0.0, CALENDERED_M)],
                         )
                         for k in range(1, LANES_PER_ROLL + 1)
                     ],
                     parameters={"slitting_speed": {"value": 100, "unit": "m/min"}},
-                ).outputs
+                )
                 lanes[pol].extend((r, item.code) for item in made)
             progress.add()
     stage("mixing, coating, calendering, slitting")
@@ -879,12 +869,7 @@ def main() -> None:
     if args.cells < 1:
         parser.error("--cells must be positive")
 
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
-    sys.path.insert(0, str(ROOT))
-    os.chdir(ROOT)
-    env = dict(os.environ)
+    env = django_environment(args.database_url)
 
     sizes = Sizes(args.cells)
     results: dict[str, object] = {

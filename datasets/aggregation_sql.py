@@ -96,12 +96,7 @@ item_vals(item_id, positioned, parameter_id, env, rid, n, s, ss, mn, mx) AS (
     GROUP BY m.item_id, CASE WHEN m.position_m IS NULL THEN 0 ELSE 1 END, {partial_group}
 ),
 span_vals(item_id, lo, hi, parameter_id, env, rid, n, s, ss, mn, mx) AS (
-    SELECT x.item_id, x.lo, x.hi, {partial}
-    FROM (SELECT DISTINCT item_id, lo, hi FROM spans) x
-    {along}
-    JOIN chosen k ON k.parameter_id = m.parameter_id
-    WHERE {usable}
-    GROUP BY x.item_id, x.lo, x.hi, {partial_group}
+    {span_vals}
 ),
 op_vals(operation_id, parameter_id, env, rid, n, s, ss, mn, mx) AS (
     SELECT m.operation_id, {partial}
@@ -110,12 +105,7 @@ op_vals(operation_id, parameter_id, env, rid, n, s, ss, mn, mx) AS (
     GROUP BY m.operation_id, {partial_group}
 ),
 room_vals(room, lo, hi, parameter_id, env, rid, n, s, ss, mn, mx) AS (
-    SELECT x.room, x.lo, x.hi, {partial}
-    FROM (SELECT DISTINCT room, lo, hi FROM windows) x
-    {during}
-    JOIN chosen k ON k.parameter_id = m.parameter_id
-    WHERE {usable}
-    GROUP BY x.room, x.lo, x.hi, {partial_group}
+    {room_vals}
 ),
 parts(root_id, pol, parameter_id, rid, n, s, ss, mn, mx) AS (
     SELECT c.root_id, CASE WHEN v.env = 1 THEN NULL ELSE c.pol END, v.parameter_id, v.rid, v.n, v.s, v.ss, v.mn, v.mx
@@ -181,16 +171,25 @@ LONG_TABLE = "m.id"
 _SUMS = "COUNT(*), SUM(m.value), SUM(m.value * m.value), MIN(m.value), MAX(m.value)"
 
 
+def _partial(residue: str) -> tuple[str, str]:
+    """The columns of a partial sum (per parameter, environment or not, residue id) and its GROUP BY."""
+    return f"m.parameter_id, k.env, {residue}, {_SUMS}", f"m.parameter_id, k.env, {residue}"
+
+
 # Values along a roll inside each merged stretch, and room values during each merged window.
 # Written so that the join is a range scan of (item, position_m), or (room, measured_at), per
 # interval (`measurements_join`, fenced): an OR of "whole or inside" made PostgreSQL hash every
 # value of a roll against every stretch of it, thousands of stretches per roll on a real line.
-def _along() -> str:
-    return measurements_join(along_sql("x.item_id", "x.lo", "x.hi"), fence=True)
-
-
-def _during() -> str:
-    return measurements_join(in_room_during_sql("x.room", "x.lo", "x.hi"), fence=True)
+def _interval_vals(key: str, intervals: str, join: str, residue: str) -> str:
+    """The partial sums of the values `join` finds inside each merged interval (`key`, lo, hi)
+    of `intervals`."""
+    partial, partial_group = _partial(residue)
+    return f"""SELECT x.{key}, x.lo, x.hi, {partial}
+    FROM (SELECT DISTINCT {key}, lo, hi FROM {intervals}) x
+    {measurements_join(join, fence=True)}
+    JOIN chosen k ON k.parameter_id = m.parameter_id
+    WHERE {_usable()}
+    GROUP BY x.{key}, x.lo, x.hi, {partial_group}"""
 
 
 # The claims on rolls and on rooms: (root, item, polarity, stretch) of the claims not on a whole
@@ -232,6 +231,7 @@ def islands(rows: str, keys: str) -> str:
 def dataset_cte(where: str, parameter_where: str, kinds: list[str], residue: str = RESIDUE) -> str:
     """The WITH clause of the dataset for the database in use: the roots `where`, the parameters
     `parameter_where`, the supplier-lot `kinds`; `residue` as in `RESIDUE`."""
+    partial, partial_group = _partial(residue)
     return _CTE.format(
         where=where,
         parameter_where=parameter_where,
@@ -250,11 +250,11 @@ def dataset_cte(where: str, parameter_where: str, kinds: list[str], residue: str
         windows=islands(_window_rows(), "root_id, room, pol, env"),
         unplaced=unplaced_sql(),
         about_ops=about_operation_sql("SELECT operation_id FROM ops"),
-        along=_along(),
-        during=_during(),
         usable=_usable(),
-        partial=f"m.parameter_id, k.env, {residue}, {_SUMS}",
-        partial_group=f"m.parameter_id, k.env, {residue}",
+        partial=partial,
+        partial_group=partial_group,
+        span_vals=_interval_vals("item_id", "spans", along_sql("x.item_id", "x.lo", "x.hi"), residue),
+        room_vals=_interval_vals("room", "windows", in_room_during_sql("x.room", "x.lo", "x.hi"), residue),
         **_lot_sql(),
     )
 

@@ -1,11 +1,11 @@
 """Reads on items."""
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, CharField, Q, QuerySet, Value, When
 
 from core.errors import ErrorCode, InvalidInput, NotFound
 
 from .identifiers import code_from_digital_link, epc_normalize, foreign_label
-from .models import Item
+from .models import Item, ItemStatusChange
 
 
 def item_queryset() -> QuerySet[Item]:
@@ -41,3 +41,19 @@ def item_get(identifier: str, *, lean: bool = False) -> Item:
     if item is None:
         raise NotFound(f"No item {identifier!r}.", code=ErrorCode.UNKNOWN_ITEM)
     return item
+
+
+# Why a status changed, as item_status_changes names it.
+STATUS_CAUSES = ("operation", "hold", "direct")
+
+
+def item_status_changes(item: Item) -> QuerySet[ItemStatusChange]:
+    """The item's recorded status changes, each with its `cause`: the operation that consumed
+    it, the hold that caught or released it, or "direct" (a change asked for itself: scrapping)."""
+    cause = Case(
+        When(operation__isnull=False, then=Value("operation")),
+        When(hold__isnull=False, then=Value("hold")),
+        default=Value("direct"),
+        output_field=CharField(),
+    )
+    return ItemStatusChange.objects.filter(item=item).select_related("actor").annotate(cause=cause)

@@ -28,20 +28,9 @@ from .services import Linear, linear_to_canonical, out_of_range, parameter_get
 LOOKUP_BATCH = 5_000
 ITEM_CACHE_LIMIT = 200_000
 
-FIELDS = (
-    "parameter",
-    "value",
-    "unit",
-    "item",
-    "station",
-    "room",
-    "position_m",
-    "measured_at",
-    "source",
-    "instrument",
-    "method",
-    "uncertainty",
-)
+# The fields a row sends that are stored as sent, in columns of their own name.
+_AS_SENT = ("room", "position_m", "measured_at", "source", "instrument", "method", "uncertainty")
+FIELDS = ("parameter", "value", "unit", "item", "station", *_AS_SENT)
 REQUIRED = ("parameter", "value", "measured_at")
 SUBJECTS = ("item", "station", "room")
 _FIELD_SET = frozenset(FIELDS)
@@ -52,13 +41,7 @@ COLUMNS = (
     "parameter_id",
     "item_id",
     "station_id",
-    "room",
-    "position_m",
-    "measured_at",
-    "source",
-    "instrument",
-    "method",
-    "uncertainty",
+    *_AS_SENT,
     "value",
     "sent_value",
     "sent_unit",

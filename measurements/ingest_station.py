@@ -41,8 +41,7 @@ def rows_assign(rules: RowRules, checked: list[tuple[int, tuple[Any, ...]]]) -> 
         {f.operation_id for f in found if f.item_id is not None}
     )
     items = Item.objects.only("id", "code", "length_m").in_bulk({f.item_id for f in found if f.item_id is not None})
-    if rules.limits:
-        rules.limits.extend(items)  # the assigned items' product and polarity, for their limits
+    rules.limits.extend(items)  # the assigned items' product and polarity, for their limits
     errors: list[RowError] = []
     for (index, row_number, row), assigned in zip(pending, found, strict=True):
         at = row[AT_MEASURED_AT]

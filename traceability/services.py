@@ -1,4 +1,5 @@
-"""Writes of the line: stations and operations (with their lineage). Holds: holds.py."""
+"""Writes of the line: stations and operations (with their lineage). Holds: holds.py; the output
+items and edges an operation writes: outputs.py."""
 
 from collections import defaultdict
 from dataclasses import dataclass
@@ -12,16 +13,15 @@ from audit.services import Actor, actor_user, audit_record
 from core.errors import Conflict, ErrorCode, InvalidInput
 from core.units import parse_unit, quantity_in_kind_unit, to_decimal
 from core.values import moment_check, number
-from lots.identifiers import epc_normalize
 from lots.models import Item, ItemLevel, ItemStatus
-from lots.services import codes_allocate, item_snapshot, item_status_set, length_of, status_check
+from lots.services import item_snapshot, item_status_set, status_check
 
 from .models import PASSES_THROUGH, LineageEdge, Operation, OperationInput, Scrap, Station, Step
+from .outputs import edges_into_carriers, edges_make, outputs_make
 from .plans import (
     EPSILON,
     InputPlan,
     InputSpec,
-    OutputPlan,
     OutputSpec,
     ScrapSpec,
     StretchSpec,
@@ -242,88 +242,6 @@ def _inputs_save(items: list[Item], *, actor: Actor, operation: Operation) -> No
         item_status_set(consumed, ItemStatus.CONSUMED, actor=actor, operation=operation, reason="consumed")
 
 
-def _edges_into_carriers(rows: list[OperationInput], operation: Operation) -> list[LineageEdge]:
-    """Material added to an item that passes through (electrolyte filled into a cell).
-
-    An operation without outputs whose inputs include instance items taken with consume=false
-    (the carriers) makes every material it took a parent of each carrier, so the electrolyte lot
-    shows in the cell's trace and a recall of that lot catches the cell.
-    """
-    carriers = [r.item for r in rows if r.item.kind.level == ItemLevel.INSTANCE and r.passes_through]
-    materials = [r.item for r in rows if not r.passes_through]
-    return [
-        LineageEdge(parent=material, child=carrier, operation=operation)
-        for carrier in carriers
-        for material in materials
-    ]
-
-
-def _inherited_polarity(parents: list[Item]) -> str | None:
-    polarities = {p.polarity for p in parents if p.polarity}
-    return polarities.pop() if len(polarities) == 1 else None
-
-
-def _output_item(plan: OutputPlan, code: str, operation: Operation) -> Item:
-    spec, kind, edges = plan.spec, plan.kind, plan.edges
-    polarity = spec.polarity
-    if polarity is None and kind.on_electrode_path:
-        polarity = _inherited_polarity([edge.parent for edge in edges])
-    attributes = dict(spec.attributes)
-    if spec.lane is not None:
-        attributes.setdefault("lane", spec.lane)
-    if spec.scrap_reason:
-        attributes["scrap_reason"] = spec.scrap_reason
-    length = length_of(plan.value, plan.unit)
-    if length is None and edges and all(edge.positioned for edge in edges):
-        # A sheet's own metres are the stretches it was cut from.
-        length = round(sum(edge.span for edge in edges), 6)
-    return Item(
-        code=code,
-        kind=kind,
-        status=ItemStatus.SCRAPPED if spec.scrap_reason else ItemStatus.ACTIVE,
-        quantity=to_decimal(plan.value),
-        initial_quantity=to_decimal(plan.value),
-        unit=plan.unit,
-        length_m=length,
-        polarity=polarity,
-        rfid_epc=epc_normalize(spec.rfid_epc) if spec.rfid_epc else None,
-        attributes=attributes,
-        created_at=operation.ended_at or operation.started_at,
-        created_by=operation.created_by,
-        station=operation.station,
-        produced_by=operation,
-    )
-
-
-def _outputs_make(planned: list[OutputPlan], operation: Operation) -> list[Item]:
-    """The output items, with fresh codes for those that brought none (one UPDATE ... RETURNING
-    per kind prefix); not yet saved."""
-    need: dict[str, int] = defaultdict(int)
-    for plan in planned:
-        if not plan.spec.code:
-            need[plan.kind.code_prefix] += 1
-    fresh = {prefix: iter(codes_allocate(prefix=prefix, count=n)) for prefix, n in need.items()}
-    return [_output_item(plan, plan.spec.code or next(fresh[plan.kind.code_prefix]), operation) for plan in planned]
-
-
-def _edges(items: list[Item], planned: list[OutputPlan], operation: Operation) -> list[LineageEdge]:
-    return [
-        LineageEdge(
-            parent=edge.parent,
-            child=child,
-            operation=operation,
-            parent_from_m=edge.parent_from_m,
-            parent_to_m=edge.parent_to_m,
-            child_from_m=edge.child_from_m,
-            child_to_m=edge.child_to_m,
-            reversed=edge.reversed,
-            lane=plan.spec.lane,
-        )
-        for child, plan in zip(items, planned, strict=True)
-        for edge in plan.edges
-    ]
-
-
 def _operation_new(
     *, actor: Actor, step: str, station: str, started_at: datetime | None, ended_at: datetime | None, **rest: Any
 ) -> Operation:
@@ -405,11 +323,11 @@ def operation_record(
         inputs=[(f"inputs[{i}]", row.item, float(row.quantity)) for i, row in enumerate(taken.rows)],
         outputs=[plan.edges for plan in planned],
     )
-    items = _outputs_make(planned, operation)
+    items = outputs_make(planned, operation)
     operation.save()
     Item.objects.bulk_create(items)
-    edges = _edges(items, planned, operation)
-    edges += _edges_into_carriers(taken.rows, operation) if not items else []
+    edges = edges_make(items, planned, operation)
+    edges += edges_into_carriers(taken.rows, operation) if not items else []
     LineageEdge.objects.bulk_create(edges)
     OperationInput.objects.bulk_create(taken.rows)
     Scrap.objects.bulk_create(taken.scrap)

@@ -156,7 +156,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_PERMISSIONS": ["api.permissions.HasRole"],
     # The four criticality fields share one choice set: one name for it in the schema.
-    "ENUM_NAME_OVERRIDES": {"CriticalityEnum": "measurements.models.Criticality"},
+    "ENUM_NAME_OVERRIDES": {
+        "CriticalityEnum": "measurements.models.Criticality",
+        "ItemStatusEnum": "lots.models.ItemStatus",
+    },
     # The docs page loads its scripts from our static files, not from a CDN (plants are offline).
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
