@@ -9,8 +9,7 @@ counts and errors, and nothing stored. A file that cannot be read in the mapping
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import FormParser
 from rest_framework.request import Request
@@ -33,6 +32,7 @@ from labfiles.services import (
 from .errors import error_response
 from .fields import TextField
 from .idempotency import idempotent
+from .schema import ErrorSerializer
 from .views_measurements import FileMultiPartParser
 
 
@@ -52,7 +52,7 @@ class MappingSerializer(serializers.Serializer[ImportMapping]):
     time_column = TextField()
     time_zone = TextField()
     position_column = serializers.SerializerMethodField()
-    source = TextField()
+    source = TextField()  # type: ignore[assignment]  # DRF pops declared fields
     instrument = TextField(allow_blank=True)
     values = MappingValueSerializer(many=True)
     created_at = serializers.DateTimeField()
@@ -75,7 +75,7 @@ class MappingInput(serializers.Serializer[Any]):
     time_column = TextField()
     time_zone = TextField()
     position_column = TextField(required=False, allow_null=True, allow_blank=True)
-    source = serializers.ChoiceField(choices=["online", "offline"], required=False)
+    source = TextField(required=False, help_text="online or offline (default)")  # type: ignore[assignment]
     instrument = TextField(required=False, allow_blank=True)
     values = MappingValueSerializer(many=True)
 
@@ -127,13 +127,17 @@ _ERROR = inline_serializer(
         "code": TextField(),
     },
 )
-_CHECK = {
+_CHECK: dict[str, Any] = {
     "rows": serializers.IntegerField(),
     "values": serializers.IntegerField(),
     "would_store": serializers.IntegerField(),
     "errors": serializers.ListField(child=_ERROR),
     "complete": serializers.BooleanField(),
 }
+
+
+# An import refused for its rows: the error's detail and code, then the dry run's answer.
+_REFUSED: dict[str, Any] = {"detail": TextField(), "code": TextField()} | _CHECK
 
 
 def check_data(check: LabCheck) -> dict[str, Any]:
@@ -189,7 +193,11 @@ class LabImportView(generics.ListAPIView[LabImport]):
             201: inline_serializer(
                 "LabFileImported", {"id": serializers.IntegerField(), "stored": serializers.IntegerField()}
             ),
-            400: OpenApiTypes.OBJECT,
+            400: PolymorphicProxySerializer(
+                component_name="LabFileRefused",
+                serializers=[ErrorSerializer, inline_serializer("LabFileBadRows", _REFUSED)],
+                resource_type_field_name=None,
+            ),
         },
     )
     def post(self, request: Request) -> Response:

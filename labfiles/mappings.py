@@ -37,11 +37,11 @@ REQUIRED = ("code", "format", "item_column", "time_column", "time_zone", "values
 MAX_VALUE_COLUMNS = 200
 _CODE = re.compile(r"[-a-zA-Z0-9_]+")
 _VALUE_KEYS = frozenset({"column", "parameter", "unit"})
-_UNIT_MAX = int(Measurement._meta.get_field("sent_unit").max_length or 32)
+_UNIT_MAX = int(getattr(Measurement._meta.get_field("sent_unit"), "max_length", 0) or 32)
 
 
 def _max_length(name: str) -> int:
-    return int(ImportMapping._meta.get_field(name).max_length or 0)
+    return int(getattr(ImportMapping._meta.get_field(name), "max_length", 0) or 0)
 
 
 @functools.cache

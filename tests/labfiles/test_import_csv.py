@@ -146,7 +146,9 @@ def test_semicolons_a_bom_and_a_header_below_a_title(engineer_client, operator_c
         "values": [{"column": "Thickness [mm]", "parameter": "lab_thickness", "unit": "mm"}],
     }
     assert engineer_client.post("/api/import-mappings/", fields, format="json").status_code == 201
-    data = "\ufeffCaliper export;v2\r\n\r\nRoll;Time;Thickness [mm]\r\nCR-0100;2026-03-02 09:00;0.1\r\nCR-0100;x;0.1\r\n"
+    data = (
+        "\ufeffCaliper export;v2\r\n\r\nRoll;Time;Thickness [mm]\r\nCR-0100;2026-03-02 09:00;0.1\r\nCR-0100;x;0.1\r\n"
+    )
     response = upload(operator_client, data.encode(), "caliper-semicolon", name="c.csv", dry_run="true")
     assert response.status_code == 200, response.json()
     assert errors_at(response.json()) == [(5, "Time")]  # the line number, the title being line 1
