@@ -20,6 +20,12 @@ URL = "/api/imports/"
 MAPPINGS = "/api/import-mappings/"
 
 
+@pytest.fixture(autouse=True)
+def _media(settings: Any, tmp_path: Any) -> None:
+    """Imported files are kept: in the test's own folder."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
 @pytest.fixture
 def params(db: Any) -> dict[str, Parameter]:
     common = {"scope": "step", "step_id": "coating", "category": "SP"}

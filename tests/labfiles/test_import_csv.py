@@ -5,13 +5,16 @@ dry run storing nothing and the import storing all or nothing."""
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
 from core.errors import ErrorCode
 from labfiles.models import LabImport
+from labfiles.services import mapping_create
 from measurements.models import Measurement
 
-from .conftest import URL, csv_bytes
+from .conftest import URL, caliper_fields, csv_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -168,3 +171,26 @@ def test_who_may_import(anon_client, operator_client, caliper, roll, roll2, uplo
     assert upload(operator_client, SPRING, "caliper-csv", name="c.csv").status_code == 201
     listed = operator_client.get(URL).json()["results"]
     assert [(r["mapping"], r["stored"], r["created_by"]) for r in listed] == [("caliper-csv", 5, "olga-operator")]
+
+
+def test_the_lists_read_in_a_fixed_number_of_queries(engineer, operator_client, caliper, roll, upload):
+    """GET /api/imports/: the token with its user, the user's groups (the role), one page of
+    imports joined to their mapping and user. GET /api/import-mappings/: token, groups, the
+    mappings with their user. However many there are."""
+
+    def counts() -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as imports:
+            assert operator_client.get(URL).status_code == 200
+        with CaptureQueriesContext(connection) as mappings:
+            assert operator_client.get("/api/import-mappings/").status_code == 200
+        return len(imports), len(mappings)
+
+    line = "CR-0100,1,2026-03-02 09:0{},0.1,200,a"
+    assert upload(operator_client, csv_bytes([HEADER, line.format(0)]), "caliper-csv", name="a.csv").status_code == 201
+    few = counts()
+    for minute in range(1, 4):
+        data = csv_bytes([HEADER, line.format(minute)])
+        assert upload(operator_client, data, "caliper-csv", name="b.csv").status_code == 201
+        mapping_create(actor=engineer, data=caliper_fields(code=f"caliper-{minute}"))
+    assert counts() == few
+    assert few == (3, 3)
