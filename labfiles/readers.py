@@ -108,7 +108,7 @@ def _header(records: Iterator[tuple[int, Cells]], header_row: int, wanted: Seque
     last, header = 0, None
     for number, cells in records:
         last = number
-        if number == header_row:
+        if number >= header_row:  # CSV: a quoted cell over several lines may start before it
             header = cells
             break
     if header is None:
