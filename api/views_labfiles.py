@@ -48,9 +48,11 @@ class MappingSerializer(serializers.Serializer[ImportMapping]):
     sheet = TextField(allow_blank=True)
     header_row = serializers.IntegerField()
     delimiter = TextField()
+    decimal = TextField()
     item_column = TextField()
     time_column = TextField()
     time_zone = TextField()
+    time_format = serializers.SerializerMethodField()
     position_column = serializers.SerializerMethodField()
     source = TextField()  # type: ignore[assignment]  # DRF pops declared fields
     instrument = TextField(allow_blank=True)
@@ -58,6 +60,9 @@ class MappingSerializer(serializers.Serializer[ImportMapping]):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     created_by = serializers.CharField(source="created_by.username")
+
+    def get_time_format(self, mapping: ImportMapping) -> str | None:
+        return mapping.time_format or None
 
     def get_position_column(self, mapping: ImportMapping) -> str | None:
         return mapping.position_column or None
@@ -71,9 +76,11 @@ class MappingInput(serializers.Serializer[Any]):
     sheet = TextField(required=False, allow_blank=True, allow_null=True)
     header_row = serializers.IntegerField(required=False, min_value=1)
     delimiter = TextField(required=False)
+    decimal = TextField(required=False, help_text='"." (default) or ","')
     item_column = TextField()
     time_column = TextField()
     time_zone = TextField()
+    time_format = TextField(required=False, allow_null=True, help_text="strptime format of text times; null: ISO 8601")
     position_column = TextField(required=False, allow_null=True, allow_blank=True)
     source = TextField(required=False, help_text="online or offline (default)")  # type: ignore[assignment]
     instrument = TextField(required=False, allow_blank=True)

@@ -11,6 +11,7 @@ import functools
 import re
 import zoneinfo
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from core.errors import ErrorCode, InvalidInput
@@ -25,9 +26,11 @@ FIELDS = (
     "sheet",
     "header_row",
     "delimiter",
+    "decimal",
     "item_column",
     "time_column",
     "time_zone",
+    "time_format",
     "position_column",
     "source",
     "instrument",
@@ -81,6 +84,34 @@ def _delimiter(raw: object) -> str:
     if not isinstance(raw, str) or len(raw) != 1 or raw in '"\r\n\x00' or raw.isalnum():
         raise InvalidInput("delimiter is one character such as , ; or a tab.", field="delimiter")
     return raw
+
+
+def _decimal(raw: object) -> str:
+    if raw is None or raw == "":
+        return "."
+    if raw not in (".", ","):
+        raise InvalidInput('decimal is "." or ",".', field="decimal")
+    return str(raw)
+
+
+_SAMPLE = datetime(2026, 3, 2, 9, 10, 11)  # noqa: DTZ001  (a wall time, as a file writes it)
+
+
+def _time_format(data: Mapping[str, Any]) -> str:
+    """A strptime format that reads back the time it writes (to the minute at least)."""
+    text = _text(data, "time_format", required=False)
+    if not text:
+        return ""
+    try:
+        back = datetime.strptime(_SAMPLE.strftime(text), text)  # noqa: DTZ007  (naive: read in time_zone)
+    except ValueError:
+        back = None
+    if back is None or back.replace(second=0, tzinfo=None) != _SAMPLE.replace(second=0):
+        raise InvalidInput(
+            "time_format is a strptime format with the date and the time to the minute, e.g. %d.%m.%Y %H:%M:%S.",
+            field="time_format",
+        )
+    return text
 
 
 def _time_zone(data: Mapping[str, Any]) -> str:
@@ -152,9 +183,11 @@ def mapping_clean(data: Mapping[str, Any]) -> dict[str, Any]:
         "sheet": _text(data, "sheet", required=False),
         "header_row": _header_row(data.get("header_row")),
         "delimiter": _delimiter(data.get("delimiter")),
+        "decimal": _decimal(data.get("decimal")),
         "item_column": _text(data, "item_column", required=True),
         "time_column": _text(data, "time_column", required=True),
         "time_zone": _time_zone(data),
+        "time_format": _time_format(data),
         "position_column": _text(data, "position_column", required=False),
         "source": source,
         "instrument": _text(data, "instrument", required=False),

@@ -27,6 +27,8 @@ class ImportMapping(models.Model):
     sheet = models.CharField(max_length=31, blank=True, default="")  # Excel's limit; blank: the first
     header_row = models.PositiveIntegerField(default=1)
     delimiter = models.CharField(max_length=1, default=",")
+    decimal = models.CharField(max_length=1, default=".")  # "," as many European instruments write
+    time_format = models.CharField(max_length=64, blank=True, default="")  # strptime; blank: ISO 8601
     item_column = models.CharField(max_length=200)
     time_column = models.CharField(max_length=200)
     time_zone = models.CharField(max_length=64)
@@ -43,6 +45,7 @@ class ImportMapping(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(format__in=FileFormat.values), name="import_mapping_format_valid"),
             models.CheckConstraint(condition=Q(source__in=Source.values), name="import_mapping_source_valid"),
+            models.CheckConstraint(condition=Q(decimal__in=[".", ","]), name="import_mapping_decimal_valid"),
             models.CheckConstraint(
                 condition=Q(header_row__gte=1) & Q(header_row__lte=HEADER_ROW_MAX),
                 name="import_mapping_header_row_in_sheet",

@@ -56,6 +56,13 @@ def _blank(cell: object) -> bool:
     return cell is None or (isinstance(cell, str) and not cell.strip())
 
 
+def _number(cell: object, decimal: str) -> object:
+    """A number cell as the ingest reads it: text with a decimal comma gets a point."""
+    if decimal == "," and isinstance(cell, str):
+        return cell.strip().replace(".", "").replace(",", ".")  # "1.234,5": points group thousands
+    return cell
+
+
 def _code(cell: object) -> object:
     """An item code as text: a sample number typed into Excel arrives as a number."""
     if isinstance(cell, bool):
@@ -84,14 +91,17 @@ def _local(naive: datetime, zone: ZoneInfo) -> datetime:
     )
 
 
-def measured_at(cell: object, zone: ZoneInfo) -> object:
+def measured_at(cell: object, zone: ZoneInfo, time_format: str = "") -> object:
     """The time cell as ISO 8601 with an offset; what is not a time goes to the ingest as sent,
-    whose rules name it (required, not ISO 8601, out of range)."""
+    whose rules name it (required, not ISO 8601, out of range). Text is read with `time_format`
+    (strptime) when the mapping has one, else as ISO 8601."""
     if isinstance(cell, str):
         text = cell.strip()
         try:
-            cell = datetime.fromisoformat(text)
+            cell = datetime.strptime(text, time_format) if time_format else datetime.fromisoformat(text)  # noqa: DTZ007
         except ValueError:
+            if time_format and text:
+                raise TimeProblem(f"{text!r} is not a time written as {time_format}.") from None
             return text or None
     if isinstance(cell, datetime):
         return (cell if cell.tzinfo is not None else _local(cell, zone)).isoformat()
@@ -109,13 +119,13 @@ def _row(mapping: ImportMapping, zone: ZoneInfo, cells: Cells, at: dict[str, int
 
     shared = {
         "item": _code(cell(mapping.item_column)),
-        "measured_at": measured_at(cell(mapping.time_column), zone),
+        "measured_at": measured_at(cell(mapping.time_column), zone, mapping.time_format),
         "source": mapping.source,
         "instrument": mapping.instrument,
     }
     if mapping.position_column:
         position = cell(mapping.position_column)
-        shared["position_m"] = None if _blank(position) else position
+        shared["position_m"] = None if _blank(position) else _number(position, mapping.decimal)
     return shared
 
 
@@ -147,6 +157,7 @@ def ingest_rows(mapping: ImportMapping, sheet: Sheet, reading: Reading) -> Itera
             entry = value_columns[k][1]
             reading.origin_rows.append(number)
             reading.origin_values.append(k)
+            value = _number(value, mapping.decimal)
             yield {"parameter": entry["parameter"], "value": value, "unit": entry["unit"], **shared}
 
 
@@ -171,9 +182,13 @@ def sheet_errors(mapping: ImportMapping, reading: Reading, ingest_errors: list[d
     return sorted(unique, key=lambda e: (e.row or 0, -1 if e.column is None else order.get(e.column, 0)))
 
 
-def would_store(reading: Reading, errors: list[LabError]) -> int:
-    """The values of rows without errors."""
+def would_store(reading: Reading, errors: list[LabError], *, complete: bool = True) -> int:
+    """The values of rows without errors; of an incomplete check (stopped at its error limit),
+    only those of the rows checked, before the last error."""
     bad = {error.row for error in errors}
+    if not complete:
+        last = max((row for row in bad if row is not None), default=0)
+        return sum(1 for number in reading.origin_rows if number < last and number not in bad)
     if not bad:
         return reading.values
     lost = sum(1 for number in reading.origin_rows if number in bad)

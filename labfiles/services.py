@@ -163,7 +163,7 @@ def _read(actor: Actor, mapping: ImportMapping, data: bytes) -> tuple[LabCheck, 
     check = LabCheck(
         rows=reading.rows,
         values=reading.values,
-        would_store=would_store(reading, errors),
+        would_store=would_store(reading, errors, complete=complete),
         errors=errors,
         complete=complete,
     )

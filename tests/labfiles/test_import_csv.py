@@ -194,3 +194,49 @@ def test_the_lists_read_in_a_fixed_number_of_queries(engineer, operator_client, 
         mapping_create(actor=engineer, data=caliper_fields(code=f"caliper-{minute}"))
     assert counts() == few
     assert few == (3, 3)
+
+
+def test_a_german_csv_with_decimal_commas_and_day_first_times(engineer_client, operator_client, params, roll, upload):
+    fields = caliper_fields(
+        code="caliper-de", delimiter=";", decimal=",", time_format="%d.%m.%Y %H:%M:%S", time_zone="Europe/Berlin"
+    )
+    response = engineer_client.post("/api/import-mappings/", fields, format="json")
+    assert response.status_code == 201, response.json()
+    assert (response.json()["decimal"], response.json()["time_format"]) == (",", "%d.%m.%Y %H:%M:%S")
+    data = csv_bytes(
+        [
+            "Roll;Position [m];Time;Thickness [mm];Loading [g/m2]",
+            "CR-0100;12,5;02.03.2026 09:10:00;0,120;205,5",
+            "CR-0100;13;2026-03-02 09:11:00;0,121;206",  # not the mapping's time format
+        ]
+    )
+    checked = upload(operator_client, data, "caliper-de", name="de.csv", dry_run="true").json()
+    assert errors_at(checked) == [(3, "Time")]
+    assert "%d.%m.%Y %H:%M:%S" in checked["errors"][0]["message"]
+    assert (
+        upload(operator_client, data.split(b"\r\nCR-0100;13")[0] + b"\r\n", "caliper-de", name="de.csv").status_code
+        == 201
+    )
+    stored = {m.parameter.code: m for m in Measurement.objects.select_related("parameter")}
+    assert stored["lab_thickness"].value == pytest.approx(120)
+    assert stored["lab_mass_loading"].value == pytest.approx(20.55)
+    assert stored["lab_thickness"].position_m == 12.5
+    assert stored["lab_thickness"].measured_at == datetime(2026, 3, 2, 8, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("time_format", ["%H:%M", "%Y", "nothing", "%d.%m.%Y %Q"])
+def test_a_time_format_without_the_date_and_the_minute_is_refused(engineer_client, params, time_format):
+    response = engineer_client.post("/api/import-mappings/", caliper_fields(time_format=time_format), format="json")
+    assert response.status_code == 400
+    assert "time_format" in response.json()["errors"]
+
+
+def test_the_check_stops_at_its_error_limit_and_says_so(operator_client, caliper, roll, upload, settings):
+    settings.CELLTRACE_LAB_MAX_ERRORS = 5
+    lines = ["CR-0100,1,2026-03-02 08:59,0.1,200,a"] + [f"CR-0100,1,2026-03-02 09:{m:02},abc,200,a" for m in range(20)]
+    body = upload(operator_client, csv_bytes([HEADER, *lines]), "caliper-csv", name="c.csv", dry_run="true").json()
+    assert body["complete"] is False
+    assert [e["row"] for e in body["errors"]] == [3, 4, 5, 6, 7]
+    # A bad thickness spoils its row: its loading is not storable either; the rows after the
+    # last error were not checked, so only line 2 counts.
+    assert (body["values"], body["would_store"]) == (42, 2)
