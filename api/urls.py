@@ -1,7 +1,7 @@
 from django.urls import path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import views, views_bulk, views_catalog, views_exports, views_limits, views_measurements
+from . import views, views_bulk, views_catalog, views_exports, views_labfiles, views_limits, views_measurements
 
 
 class IdentifierConverter:
@@ -48,6 +48,9 @@ urlpatterns = [
     path(MEASUREMENT, views_measurements.MeasurementDetailView.as_view(), name="measurement-detail"),
     path(f"{MEASUREMENT}file/", views_measurements.MeasurementFileView.as_view(), name="measurement-file"),
     path(f"{MEASUREMENT}correct/", views_measurements.MeasurementCorrectView.as_view(), name="measurement-correct"),
+    path("import-mappings/", views_labfiles.MappingListView.as_view(), name="import-mappings"),
+    path("import-mappings/<slug:code>/", views_labfiles.MappingDetailView.as_view(), name="import-mapping-detail"),
+    path("imports/", views_labfiles.LabImportView.as_view(), name="imports"),
     path("exports/", views_exports.ExportListView.as_view(), name="exports"),
     path("exports/<int:pk>/", views_exports.ExportDetailView.as_view(), name="export-detail"),
     path("exports/<int:pk>/download/", views_exports.ExportDownloadView.as_view(), name="export-download"),

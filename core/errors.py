@@ -64,6 +64,12 @@ class ErrorCode(StrEnum):
     UNIT_IN_USE = "unit_in_use"
     CODE_IMMUTABLE = "code_immutable"
     UNKNOWN_FIELD = "unknown_field"
+    # Lab files (labfiles).
+    UNKNOWN_MAPPING = "unknown_mapping"
+    MAPPING_IN_USE = "mapping_in_use"  # a mapping that imported files is not deleted
+    UNKNOWN_LAYOUT = "unknown_layout"  # the sheet, header row or a mapped column is not where the mapping says
+    BAD_ROWS = "bad_rows"  # rows of a lab file are bad: `errors` lists them by row and column
+    ALREADY_IMPORTED = "already_imported"  # the same file through the same mapping again
     # Exports.
     EXPORT_NOT_DONE = "export_not_done"
     EXPIRED = "expired"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_genealogy, views_station, views_station_after
+from . import views, views_genealogy, views_labfiles, views_station, views_station_after
 
 app_name = "web"
 
@@ -30,4 +30,5 @@ urlpatterns = [
     path("datasets/<int:pk>/", views.export, name="export"),
     path("catalog/", views.catalog, name="catalog"),
     path("catalog/<slug:code>/edit/", views.parameter_edit, name="parameter-edit"),
+    path("lab-files/", views_labfiles.lab_files, name="lab-files"),
 ]

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "measurements",
     "datasets",
     "connectors",
+    "labfiles",
     "api",
     "web",
     # Last: the demo builds on every domain app, none of them imports it.
@@ -131,6 +132,10 @@ CELLTRACE_MAX_FILE_BYTES = env_int("CELLTRACE_MAX_FILE_BYTES", 50 * 1024 * 1024)
 # or (above 1 MiB) to more than this many times their compressed size: zip bombs.
 CELLTRACE_MAX_UNZIPPED_BYTES = env_int("CELLTRACE_MAX_UNZIPPED_BYTES", 1024 * 1024 * 1024)
 CELLTRACE_MAX_UNZIP_RATIO = env_int("CELLTRACE_MAX_UNZIP_RATIO", 200)
+# Lab files (POST /api/imports/): read whole, so smaller than other files; a check lists at most
+# this many errors, then stops reading.
+CELLTRACE_MAX_LAB_FILE_BYTES = env_int("CELLTRACE_MAX_LAB_FILE_BYTES", 20 * 1024 * 1024)
+CELLTRACE_LAB_MAX_ERRORS = env_int("CELLTRACE_LAB_MAX_ERRORS", 10_000)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

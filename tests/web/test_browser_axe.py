@@ -71,6 +71,7 @@ def test_every_page_passes_axe_wcag2_a_and_aa(page: Any, live_server: Any, demo_
         "datasets": "/datasets/",
         "labels": f"/labels/?items={cell.code},{roll.code}",
         "parameter edit": "/catalog/mass_loading/edit/",
+        "lab files": "/lab-files/",
         "export": f"/datasets/{export.pk}/",
     }
     for name, path in pages.items():

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LabfilesConfig(AppConfig):
+    name = "labfiles"
+    verbose_name = "Lab files"
