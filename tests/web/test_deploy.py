@@ -5,6 +5,7 @@ local files. Over HTTP, as a browser or a client would see it."""
 import gzip
 import json
 import re
+import time
 from typing import Any
 
 import pytest
@@ -19,7 +20,12 @@ HASHED_CSS = re.compile(r'href="(/static/web/celltrace\.[0-9a-f]{12}\.css)"')
 
 def test_gunicorn_runs_with_its_settings_file_on_the_bind_given(deployment: Deployment) -> None:
     assert requests.get(deployment.url + "/api/health/", timeout=10).status_code == 200
+    # gunicorn writes the access line after the answer has gone out: wait for it a little.
+    deadline = time.monotonic() + 10
     log = deployment.log.read_text()
+    while '"GET /api/health/' not in log and time.monotonic() < deadline:
+        time.sleep(0.1)
+        log = deployment.log.read_text()
     assert f"Listening at: {deployment.url}" in log  # --bind wins over the file's 127.0.0.1:8000
     assert "Using worker: gthread" in log  # the file's threads (the default worker is sync)
     assert '"GET /api/health/ HTTP/1.1" 200' in log  # access log on stdout
