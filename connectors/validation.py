@@ -147,10 +147,33 @@ OPTION_SCHEMAS: dict[str, dict[str, Any]] = {
 _OPTION_VALIDATORS = {kind: Draft202012Validator(schema) for kind, schema in OPTION_SCHEMAS.items()}
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unstorable(value: object, path: str) -> Problem | None:
+    """A text a JSON column cannot hold (PostgreSQL refuses NUL and lone surrogates), anywhere in `value`."""
+    items: list[tuple[object, str]] = []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            items += [(key, path), (child, f"{path}.{key}")]
+    elif isinstance(value, list):
+        items += [(child, f"{path}[{i}]") for i, child in enumerate(value)]
+    elif isinstance(value, str) and ("\x00" in value or _SURROGATE.search(value)):
+        return Problem(path, "Text may not contain NUL or lone surrogate characters.")
+    for child, child_path in items:
+        if (problem := _unstorable(child, child_path)) is not None:
+            return problem
+    return None
+
+
 def options_problems(kind: str, options: object) -> list[Problem]:
     validator = _OPTION_VALIDATORS.get(kind)
     if validator is None:
         return []
+    if (problem := _unstorable(options, "options")) is not None:
+        return [
+            Problem(problem.field.encode("utf-8", "replace").decode()[:200], problem.message, ErrorCode.BAD_OPTIONS)
+        ]
     found = []
     for error in sorted(validator.iter_errors(options), key=lambda e: list(map(str, e.absolute_path))):
         path = ".".join(str(p) for p in error.absolute_path)

@@ -409,3 +409,23 @@ def test_services_refuse_what_the_api_cannot_send(engineer, line):
             connector_create(actor=engineer, data=data)
         assert field in caught.value.errors, caught.value.errors
     assert ErrorCode.DUPLICATE_SOURCE == "duplicate_source"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [b'{"username": "\\ud800"}', b'{"\\ud800": 1}', b'{"password": "\\udfff\\ud800"}'],
+)
+def test_options_a_json_column_cannot_hold_are_400(engineer_client, line, options):
+    body = b'{"code": "ab", "kind": "mqtt", "endpoint": "mqtt://h:1883", "options": ' + options + b"}"
+    response = engineer_client.post(URL, body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "bad_options"
+    assert not Connector.objects.exists()
+
+
+def test_surrogates_in_mappings_are_400(engineer_client, line):
+    body = (
+        b'{"code": "ab", "kind": "mqtt", "endpoint": "mqtt://h:1883", "mappings": [{"source": "a/\\ud800",'
+        b' "room": "r", "parameter": "dew_point_c", "unit": "degC"}]}'
+    )
+    _error(engineer_client.post(URL, body, content_type="application/json"), 400, "invalid", "mappings[0].source")
