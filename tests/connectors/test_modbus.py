@@ -157,26 +157,30 @@ def test_a_register_the_device_does_not_have_is_reported_and_the_others_go_on():
         port = _free_port()
         server = await _server(port)
         await server.async_setValues(UNIT, HOLDING, 198, [11, 22])
+        await server.async_setValues(UNIT, HOLDING, 50, [0x7FC0, 0x0000])  # a float32 NaN
         # 198, 199 exist, 200 does not: one block of three that the device refuses as a whole.
         mappings = [
             _mapping(1, "holding:198", "uint16"),
             _mapping(2, "holding:199", "uint16"),
             _mapping(3, "holding:200", "uint16"),
             _mapping(4, "input:60", "int16"),
+            _mapping(5, "holding:50", "float32"),
         ]
         sink = CollectingSink()
         task = await _driven(_config(port, mappings), sink)
         try:
             await _until(lambda: all(sink.latest(m.source) for m in mappings))
             second = len(sink.readings)
-            await _until(lambda: len(sink.readings) >= second + 4)  # it keeps polling
+            await _until(lambda: len(sink.readings) >= second + 5)  # it keeps polling
         finally:
             await _stop(task)
             await server.shutdown()
         assert sink.latest("holding:198").value == 11 and sink.latest("holding:199").value == 22
         for source in ("holding:200", "input:60"):
             missing = sink.latest(source)
-            assert missing.value is None and "illegal data address" in missing.error and source in missing.error
+            assert missing.value is None and "illegal data address" in missing.error
+        nan = sink.latest("holding:50")
+        assert nan.value is None and "not a finite number" in nan.error
         assert [s for s, _ in sink.states] == ["connected"]
 
     _run(scenario)
