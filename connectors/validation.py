@@ -93,6 +93,9 @@ def endpoint_problems(kind: str, endpoint: object) -> list[Problem]:
     if schemes and parts.scheme not in schemes:
         allowed = " or ".join(f"{s}://" for s in schemes)
         return [Problem("endpoint", f"A {kind} endpoint starts with {allowed}.", ErrorCode.BAD_ENDPOINT)]
+    if parts.username is not None or parts.password is not None:
+        message = "Credentials go in options.username and options.password, not in the endpoint."
+        return [Problem("endpoint", message, ErrorCode.BAD_ENDPOINT)]
     if not host or any(c.isspace() for c in endpoint):
         return [Problem("endpoint", f"{endpoint!r} names no host.", ErrorCode.BAD_ENDPOINT)]
     if port is None or port == 0:

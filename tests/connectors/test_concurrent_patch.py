@@ -67,3 +67,14 @@ def test_parallel_patches_both_land(engineer, stations, parameters, engineer_cli
     assert connector.enabled is False and connector.options == {"keepalive": 30}  # no lost update
     events = AuditEvent.objects.filter(action="connector.update").order_by("id")
     assert [e.after["revision"] for e in events] == [2, 3]
+
+
+def test_parallel_creates_of_one_code_one_wins(engineer, stations, parameters, engineer_client: APIClient):
+    body = {"code": "twice", "kind": "modbus", "endpoint": "modbus://10.0.0.7:502"}
+
+    def create() -> Any:
+        return engineer_client.post("/api/connectors/", body, format="json").status_code
+
+    assert sorted(_race(*(create for _ in range(4)))) == [201, 409, 409, 409]
+    assert Connector.objects.filter(code="twice").count() == 1
+    assert AuditEvent.objects.filter(action="connector.create").count() == 1
