@@ -1,7 +1,16 @@
 from django.urls import path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import views, views_bulk, views_catalog, views_exports, views_labfiles, views_limits, views_measurements
+from . import (
+    views,
+    views_bulk,
+    views_catalog,
+    views_connectors,
+    views_exports,
+    views_labfiles,
+    views_limits,
+    views_measurements,
+)
 
 
 class IdentifierConverter:
@@ -55,6 +64,9 @@ urlpatterns = [
     path("exports/<int:pk>/", views_exports.ExportDetailView.as_view(), name="export-detail"),
     path("exports/<int:pk>/download/", views_exports.ExportDownloadView.as_view(), name="export-download"),
     path("exports/<int:pk>/dictionary/", views_exports.ExportDictionaryView.as_view(), name="export-dictionary"),
+    path("connectors/", views_connectors.ConnectorListView.as_view(), name="connectors"),
+    path("connectors/<slug:code>/", views_connectors.ConnectorDetailView.as_view(), name="connector-detail"),
+    path("connectors/<slug:code>/status/", views_connectors.ConnectorStatusView.as_view(), name="connector-status"),
     path("scan/", views.ScanView.as_view(), name="scan"),
     path("audit/", views.AuditListView.as_view(), name="audit"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -73,6 +73,12 @@ class ErrorCode(StrEnum):
     # Exports.
     EXPORT_NOT_DONE = "export_not_done"
     EXPIRED = "expired"
+    # Connectors (machines and room monitors by configuration).
+    UNKNOWN_CONNECTOR = "unknown_connector"
+    BAD_ENDPOINT = "bad_endpoint"
+    BAD_OPTIONS = "bad_options"
+    BAD_SOURCE = "bad_source"
+    DUPLICATE_SOURCE = "duplicate_source"
     # The error pages outside DRF's views (api.error_pages).
     BAD_REQUEST = "bad_request"
     SERVER_ERROR = "server_error"

@@ -17,7 +17,7 @@ from core.errors import ErrorCode
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "api.md"
-SOURCE_APPS = ("api", "lots", "traceability", "measurements", "datasets", "audit")
+SOURCE_APPS = ("api", "lots", "traceability", "measurements", "datasets", "connectors", "audit")
 
 # Codes the code answers with beyond the registry's members it names: literals at the calls that
 # raise or answer errors (the code's keyword, or its position) ...
