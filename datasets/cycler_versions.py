@@ -167,5 +167,5 @@ def cycler_version(name: str, data: bytes) -> CyclerFileVersion:
     if kind == "maccor":
         return CyclerFileVersion("maccor", "maccor-text", f"celltrace-maccor {READER_VERSION}")
     text = head.decode("utf-8", errors="replace").splitlines()
-    found = f"a header {text[0][:80]!r}" if text and "\x00" not in text[0] else "no text header"
+    found = f"a header {text[0][:80]!r}" if text and text[0].isprintable() else "no text header"
     raise UnsupportedCyclerFile(f"{Path(name).name}: no cycler layout recognised ({found})")
