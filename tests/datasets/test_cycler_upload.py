@@ -31,6 +31,7 @@ MPR = FIXTURES / "biologic" / "00_test_04_MB_C01.mpr"
 ARBIN = FIXTURES / "arbin" / "2017-05-09_test-TC-contact_CH33.csv"
 MACCOR = FIXTURES / "maccor" / "maccor_test_file_4267-66-6519.041"
 URL = "/api/measurements/"
+FORMATION = "formation_charge_capacity"  # a parameter of the formation step
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def cell(engineer: User, stations: Any) -> Any:
     return build_line(engineer).cells[0]
 
 
-def upload(client: APIClient, cell: Any, name: str, content: bytes, parameter: str = "formation_charge_capacity") -> Any:
+def upload(client: APIClient, cell: Any, name: str, content: bytes, parameter: str = FORMATION) -> Any:
     body = {"parameter": parameter, "item": cell.code, "source": "offline", "instrument": "cycler-7"}
     body["file"] = SimpleUploadedFile(name, content)
     return client.post(URL, body, format="multipart")
@@ -111,7 +112,7 @@ def _ndax_with_ndc_version(path: Path, version: int) -> bytes:
 def test_a_patched_version_is_refused_naming_what_was_found_and_what_is_supported() -> None:
     nda = bytearray(NDA_29.read_bytes())
     nda[14] = 31
-    with pytest.raises(UnsupportedCyclerFile, match=r"^Neware \.nda version 31 is not supported \(supported: 29, 130\)$"):
+    with pytest.raises(UnsupportedCyclerFile, match=r"^Neware \.nda version 31 is not supported \(supported: 29, 130\)"):
         cycler_version("cell.nda", bytes(nda))
     with pytest.raises(UnsupportedCyclerFile, match=r"BioLogic \.mpr data module version 7 is not supported"):
         cycler_version("cell.mpr", _mpr_with_data_version(MPR.read_bytes(), 7))
