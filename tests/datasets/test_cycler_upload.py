@@ -112,7 +112,7 @@ def _ndax_with_ndc_version(path: Path, version: int) -> bytes:
 def test_a_patched_version_is_refused_naming_what_was_found_and_what_is_supported() -> None:
     nda = bytearray(NDA_29.read_bytes())
     nda[14] = 31
-    with pytest.raises(UnsupportedCyclerFile, match=r"^Neware \.nda version 31 is not supported \(supported: 29, 130\)"):
+    with pytest.raises(UnsupportedCyclerFile, match=r"^Neware .nda version 31 is not supported \(supported: 29, 130\)"):
         cycler_version("cell.nda", bytes(nda))
     with pytest.raises(UnsupportedCyclerFile, match=r"BioLogic \.mpr data module version 7 is not supported"):
         cycler_version("cell.mpr", _mpr_with_data_version(MPR.read_bytes(), 7))
