@@ -35,7 +35,7 @@ from measurements.services import (
 
 from .cycler_files import HEAD_BYTES, cycler_read, detect_format
 from .cycler_metrics import CyclerMetrics, cycler_metrics
-from .cycler_versions import SUPPORTED, CyclerFileVersion, UnsupportedCyclerFile, cycler_version, is_cycler_name
+from .cycler_versions import CyclerFileVersion, UnsupportedCyclerFile, cycler_version, is_cycler_name, supported
 
 # Steps whose CSV and text files must be cycler files (a photo or a PDF report is still taken).
 CYCLER_STEPS = ("formation", "aging", "eol_test")
@@ -94,9 +94,8 @@ class CyclerFileRead:
 
 
 def _refuse(name: str, message: str) -> InvalidInput:
-    return InvalidInput(
-        f"{name}: {message}. Supported cycler files: {SUPPORTED}.", field="file", code=ErrorCode.CYCLER_FILE_UNSUPPORTED
-    )
+    text = f"{name}: {message}. Supported cycler files: {supported()}."
+    return InvalidInput(text, field="file", code=ErrorCode.CYCLER_FILE_UNSUPPORTED)
 
 
 def is_cycler_file(name: str, head: bytes, *, step: str | None) -> bool:

@@ -12,6 +12,7 @@ layout the reader takes for another and returns wrong numbers, or none).
   brackets only as the reader converts them (s, A, V); a Maccor text export (`Rec#` header).
 """
 
+import functools
 import io
 import re
 import struct
@@ -86,9 +87,9 @@ def _ndax_version(data: bytes) -> CyclerFileVersion:
     if len(head) < 3:
         raise UnsupportedCyclerFile("Neware .ndax whose data.ndc is empty: truncated")
     filetype, version = head[0], head[2]
-    supported = ndc_supported()
-    if (version, filetype) not in supported:
-        known = ", ".join(sorted({str(v) for v, _ in supported}, key=int))
+    pairs = ndc_supported()
+    if (version, filetype) not in pairs:
+        known = ", ".join(sorted({str(v) for v, _ in pairs}, key=int))
         raise UnsupportedCyclerFile(
             f"Neware .ndax data.ndc version {version} (file type {filetype}) is not supported "
             f"(supported ndc versions: {known})"
@@ -137,11 +138,15 @@ def _csv_version(head: bytes) -> CyclerFileVersion:
     return CyclerFileVersion("arbin", f"arbin-csv {units}", f"celltrace-csv {READER_VERSION}")
 
 
-SUPPORTED = (
-    f"Neware .nda versions {', '.join(str(v) for v in NDA_VERSIONS)}; Neware .ndax (data.ndc versions NewareNDA "
-    f"reads); BioLogic .mpr data module versions {', '.join(str(v) for v in MPR_DATA_VERSIONS)}; Arbin or generic "
-    "CSV with Test_Time (s), Current (A), Voltage (V); Maccor text export (Rec# header)"
-)
+@functools.cache
+def supported() -> str:
+    """What the readers take, for a refusal's message."""
+    ndc = ", ".join(sorted({str(v) for v, _ in ndc_supported()}, key=int))
+    return (
+        f"Neware .nda versions {', '.join(str(v) for v in NDA_VERSIONS)}; Neware .ndax with data.ndc versions {ndc}; "
+        f"BioLogic .mpr data module versions {', '.join(str(v) for v in MPR_DATA_VERSIONS)}; Arbin or generic CSV "
+        "with Test_Time (s), Current (A), Voltage (V); Maccor text export (Rec# header)"
+    )
 
 
 def is_cycler_name(name: str) -> bool:
