@@ -11,7 +11,7 @@ Derived values point at their file (`derived_from`); deriving again (`cycler_fil
 import io
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -118,6 +118,8 @@ def cycler_file_read(name: str, handle: IO[bytes]) -> CyclerFileRead:
         table = cycler_read(io.BytesIO(data), name=name)
     except Exception as error:  # whatever a reader raises on a bad file: the upload is refused
         raise _refuse(Path(name).name, f"{version.format} could not be read ({public_message(error)})") from None
+    if table.num_rows == 0:
+        raise _refuse(Path(name).name, f"{version.format} without a single sample (truncated?)")
     return CyclerFileRead(version=version, table=table)
 
 
@@ -196,6 +198,8 @@ def metrics_record(*, actor: Actor, file_measurement: Measurement, read: CyclerF
     metrics = STEP_METRICS.get(file_measurement.parameter.step_id or "", ())
     if file_measurement.item is None or not metrics:
         return []
+    # One derivation of a file at a time, so that two cannot both find no values and record a set each.
+    Measurement.objects.select_for_update().filter(pk=file_measurement.pk).first()
     parameters = {p.code: p for p in Parameter.objects.filter(code__in=[m.parameter for m in metrics])}
     current = {
         m.parameter.code: m
@@ -243,26 +247,37 @@ def _metric_value(
         ys = metric.series(values)
         if not ys:
             return None, None
-        y = [convert(v, metric.unit, parameter.unit, field="file") for v in ys]
+        y = [_finite(convert(v, metric.unit, parameter.unit, field="file"), parameter) for v in ys]
         x = [float(c) for c in values.cycles]
         return None, {"x": x, "y": y, "x_kind": "cycle", "x_unit": "dimensionless", "y_unit": parameter.unit}
     raw = metric.value(values) if metric.value is not None else None
-    if raw is None or not math.isfinite(raw):
+    if raw is None:
         return None, None
-    return convert(raw, metric.unit, parameter.unit, field="file"), None
+    return _finite(convert(raw, metric.unit, parameter.unit, field="file"), parameter), None
+
+
+def _finite(value: float, parameter: Parameter) -> float:
+    """A file whose numbers integrate to infinity (or NaN) is refused, not stored in part."""
+    if not math.isfinite(value):
+        raise InvalidInput(
+            f"The file gives a {parameter.code} of {value}: its numbers are out of any range.",
+            field="file",
+            code=ErrorCode.NOT_FINITE,
+        )
+    return value
 
 
 @dataclass
 class Derived:
     files: int = 0
     recorded: int = 0
-    problems: list[str] | None = None
+    problems: list[str] = field(default_factory=list)
 
 
 def cycler_files_derive(*, actor: Actor) -> Derived:
     """The metrics of every current cycler file of a cell already stored (idempotent): each file
     in a transaction of its own; a file that cannot be read is reported, the others go on."""
-    result = Derived(problems=[])
+    result = Derived()
     steps = list(STEP_METRICS)
     files = (
         Measurement.objects.filter(
@@ -274,18 +289,21 @@ def cycler_files_derive(*, actor: Actor) -> Derived:
     )
     for measurement in files.iterator(chunk_size=200):
         name = Path(measurement.file.name).name
-        with measurement.file.open("rb") as handle:
-            head = handle.read(HEAD_BYTES)
-            handle.seek(0)
-            if not is_cycler_file(name, head, step=measurement.parameter.step_id):
-                continue
-            try:
+        try:
+            with measurement.file.open("rb") as handle:
+                head = handle.read(HEAD_BYTES)
+                handle.seek(0)
+                if not is_cycler_file(name, head, step=measurement.parameter.step_id):
+                    continue
                 read = cycler_file_read(name, handle)
-            except InvalidInput as error:
-                assert result.problems is not None
-                result.problems.append(f"measurement {measurement.pk}: {error}")
-                continue
-        with transaction.atomic():
-            result.recorded += len(metrics_record(actor=actor, file_measurement=measurement, read=read))
+        except (InvalidInput, OSError) as error:
+            result.problems.append(f"measurement {measurement.pk}: {public_message(error)}")
+            continue
+        try:
+            with transaction.atomic():
+                result.recorded += len(metrics_record(actor=actor, file_measurement=measurement, read=read))
+        except InvalidInput as error:
+            result.problems.append(f"measurement {measurement.pk}: {error}")
+            continue
         result.files += 1
     return result

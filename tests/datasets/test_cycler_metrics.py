@@ -212,6 +212,22 @@ def test_the_upload_is_all_or_nothing(operator_client: APIClient, cells: list[An
     assert Measurement.objects.count() == before
 
 
+def test_absurd_numbers_and_an_empty_file_are_refused_naming_file(
+    operator_client: APIClient, cells: list[Any], media: Path
+):
+    before = Measurement.objects.count()
+    huge = b"Test_Time,Current,Voltage,Cycle_Index\n0,1e308,3.6,1\n3600,1e308,4.1,1\n"
+    response = upload(operator_client, cells[0], "huge.csv", huge, "formation_charge_capacity")
+    assert response.status_code == 400, response.content
+    assert (response.json()["code"], list(response.json()["errors"])) == (ErrorCode.NOT_FINITE, ["file"])
+    header_only = b"Test_Time(s),Current(A),Voltage(V)\n"
+    response = upload(operator_client, cells[0], "empty.csv", header_only, "formation_charge_capacity")
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == ErrorCode.CYCLER_FILE_UNSUPPORTED
+    assert "empty.csv: arbin-csv with units without a single sample (truncated?)" in response.json()["detail"]
+    assert Measurement.objects.count() == before
+
+
 def test_the_command_derives_stored_files_once_and_a_changed_value_as_a_new_version(
     operator_client: APIClient, cells: list[Any], media: Path
 ):
@@ -230,11 +246,17 @@ def test_the_command_derives_stored_files_once_and_a_changed_value_as_a_new_vers
     first = derived()
     assert {m.derived_from_id for m in first.values()} == {old.pk}
     assert first["formation_internal_resistance"].method.startswith(f"from cycler file #{old.pk} (arbin-csv")
-    # Again: nothing new.
+    # Again: nothing new; a stored file of an unknown version is reported, the others go on.
+    unknown = Measurement(
+        parameter=Parameter.objects.get(code="eol_capacity"), item=cells[2], measured_at=T0, source="offline"
+    )
+    unknown.file.save("eol.nda", ContentFile(b"NEWARE" + bytes(8) + b"\x1f" + bytes(2000)), save=False)
+    unknown.save()
     count = Measurement.objects.count()
-    out = io.StringIO()
-    call_command("derive_cycler_metrics", stdout=out, stderr=io.StringIO())
+    out, err = io.StringIO(), io.StringIO()
+    call_command("derive_cycler_metrics", stdout=out, stderr=err)
     assert out.getvalue().strip() == "Read 1 cycler files; recorded 0 values."
+    assert err.getvalue().startswith(f"measurement {unknown.pk}: eol.nda: Neware .nda version 31 is not supported")
     assert Measurement.objects.count() == count
     # A value that differs from what the file gives (an older reader's): superseded, once.
     stale = Measurement(

@@ -15,6 +15,6 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         result = cycler_files_derive(actor=None)
-        for problem in result.problems or []:
+        for problem in result.problems:
             self.stderr.write(problem)
         self.stdout.write(f"Read {result.files} cycler files; recorded {result.recorded} values.")
