@@ -140,10 +140,12 @@ def _upload_read(parameter: Parameter, file: UploadedFile) -> CyclerFileRead | N
 def file_measurement_record(*, actor: Actor, data: MeasurementInput, file: UploadedFile | None = None) -> Recorded:
     """measurement_record, and for a cycler file of a cell also its metrics: all or nothing."""
     alone = file is not None and data.value is None and data.series is None  # else measurement_record refuses
-    read = _upload_read(parameter_get(data.parameter), file) if alone and file is not None else None
+    parameter = parameter_get(data.parameter)
+    read = _upload_read(parameter, file) if alone and file is not None else None
+    planned = metrics_plan(parameter.step_id, read) if read is not None else []
     recorded = measurement_record(actor=actor, data=data, file=file, file_reading=read.reading if read else None)
     if read is not None:
-        metrics_record(actor=actor, file_measurement=recorded.measurement, read=read)
+        metrics_record(actor=actor, file_measurement=recorded.measurement, read=read, planned=planned)
     return recorded
 
 
@@ -156,6 +158,7 @@ def file_measurement_correct(
     old = Measurement.objects.select_related("parameter").filter(pk=measurement_id).first()
     alone = file is not None and data.value is None and data.series is None
     read = _upload_read(old.parameter, file) if alone and file is not None and old is not None else None
+    planned = metrics_plan(old.parameter.step_id, read) if read is not None and old is not None else []
     recorded = measurement_correct(
         actor=actor,
         measurement_id=measurement_id,
@@ -165,7 +168,7 @@ def file_measurement_correct(
         file_reading=read.reading if read else None,
     )
     if read is not None:
-        metrics_record(actor=actor, file_measurement=recorded.measurement, read=read)
+        metrics_record(actor=actor, file_measurement=recorded.measurement, read=read, planned=planned)
     return recorded
 
 
@@ -191,40 +194,64 @@ def _same(old: Measurement, value: float | None, series: dict[str, Any] | None) 
     )
 
 
-def metrics_record(*, actor: Actor, file_measurement: Measurement, read: CyclerFileRead) -> list[Measurement]:
-    """The metrics of a cell's cycler file as measurements of its step's parameters (those the
-    catalog has): none for a file without a cell or of a step without metrics; a value equal to
-    the one its file (or a version of it) gave is not recorded again, a changed one supersedes it."""
-    metrics = STEP_METRICS.get(file_measurement.parameter.step_id or "", ())
-    if file_measurement.item is None or not metrics:
+@dataclass(frozen=True)
+class _Planned:
+    parameter: Parameter
+    value: float | None
+    series: dict[str, Any] | None
+
+
+def metrics_plan(step: str | None, read: CyclerFileRead) -> list[_Planned]:
+    """The values a cycler file of `step` gives, in their parameters' canonical units (those the
+    catalog has); InvalidInput naming `file` for one that cannot be stored. Made before the file
+    is stored, so that a refusal leaves no file behind."""
+    metrics = STEP_METRICS.get(step or "", ())
+    if not metrics:
+        return []
+    parameters = {p.code: p for p in Parameter.objects.filter(code__in=[m.parameter for m in metrics])}
+    values = cycler_metrics(read.table)
+    planned = []
+    for metric in metrics:
+        parameter = parameters.get(metric.parameter)
+        if parameter is None:
+            continue
+        value, series = _metric_value(metric, values, parameter)
+        if value is not None or series is not None:
+            planned.append(_Planned(parameter, value, series))
+    return planned
+
+
+def metrics_record(
+    *, actor: Actor, file_measurement: Measurement, read: CyclerFileRead, planned: list[_Planned] | None = None
+) -> list[Measurement]:
+    """The metrics of a cell's cycler file as measurements of its step's parameters (`planned`,
+    else planned here): none for a file without a cell or of a step without metrics; a value equal
+    to the one its file (or a version of it) gave is not recorded again, a changed one supersedes it."""
+    if file_measurement.item is None:
+        return []
+    if planned is None:
+        planned = metrics_plan(file_measurement.parameter.step_id, read)
+    if not planned:
         return []
     # One derivation of a file at a time, so that two cannot both find no values and record a set each.
     Measurement.objects.select_for_update().filter(pk=file_measurement.pk).first()
-    parameters = {p.code: p for p in Parameter.objects.filter(code__in=[m.parameter for m in metrics])}
     current = {
         m.parameter.code: m
         for m in Measurement.objects.select_for_update(of=("self",))
         .select_related("parameter")
         .filter(derived_from__in=_lineage(file_measurement), superseded_by__isnull=True)
     }
-    values = cycler_metrics(read.table)
     method = f"from cycler file #{file_measurement.pk} ({read.version.format}, {read.version.reader})"
     recorded: list[Measurement] = []
-    for metric in metrics:
-        parameter = parameters.get(metric.parameter)
-        if parameter is None:
-            continue
-        value, series = _metric_value(metric, values, parameter)
-        if value is None and series is None:
-            continue
-        old = current.get(metric.parameter)
-        if old is not None and _same(old, value, series):
+    for plan in planned:
+        old = current.get(plan.parameter.code)
+        if old is not None and _same(old, plan.value, plan.series):
             continue
         data = MeasurementInput(
-            parameter=parameter.code,
-            value=value,
-            unit=parameter.unit,
-            series=series,
+            parameter=plan.parameter.code,
+            value=plan.value,
+            unit=plan.parameter.unit,
+            series=plan.series,
             item=file_measurement.item.code,
             measured_at=file_measurement.measured_at,
             source=file_measurement.source,

@@ -210,6 +210,7 @@ def test_the_upload_is_all_or_nothing(operator_client: APIClient, cells: list[An
     assert response.json()["code"] == ErrorCode.INCOMPATIBLE_UNIT
     assert "file" in response.json()["errors"]
     assert Measurement.objects.count() == before
+    assert not [p for p in media.rglob("*") if p.is_file()], "the refused file is not kept"
 
 
 def test_absurd_numbers_and_an_empty_file_are_refused_naming_file(
@@ -226,6 +227,7 @@ def test_absurd_numbers_and_an_empty_file_are_refused_naming_file(
     assert response.json()["code"] == ErrorCode.CYCLER_FILE_UNSUPPORTED
     assert "empty.csv: arbin-csv with units without a single sample (truncated?)" in response.json()["detail"]
     assert Measurement.objects.count() == before
+    assert not [p for p in media.rglob("*") if p.is_file()]
 
 
 def test_the_command_derives_stored_files_once_and_a_changed_value_as_a_new_version(
