@@ -21,6 +21,11 @@ class MeasurementSerializer(serializers.Serializer[Measurement]):
     series = serializers.JSONField(allow_null=True)
     file = serializers.SerializerMethodField()
     file_sha256 = TextField()
+    file_format = TextField(help_text="a cycler file: its format and format version as detected")
+    file_reader = TextField(help_text="a cycler file: the reader that read it, and its version")
+    derived_from = serializers.IntegerField(
+        source="derived_from_id", allow_null=True, help_text="a value derived from a file: that file's measurement"
+    )
     sent_value = serializers.FloatField(allow_null=True)
     sent_unit = TextField()
     item = serializers.SerializerMethodField()
@@ -50,6 +55,9 @@ class MeasurementSerializer(serializers.Serializer[Measurement]):
             "series": m.series,
             "file": self.get_file(m),
             "file_sha256": m.file_sha256,
+            "file_format": m.file_format,
+            "file_reader": m.file_reader,
+            "derived_from": m.derived_from_id,
             "sent_value": m.sent_value,
             "sent_unit": m.sent_unit,
             "item": self.get_item(m),
@@ -107,7 +115,7 @@ class SeriesInput(serializers.Serializer[Any]):
     x = serializers.ListField(child=NumberField(), allow_empty=False)
     y = serializers.ListField(child=NumberField(), allow_empty=False)
     x_unit = TextField(max_length=32, required=False)
-    x_kind = serializers.ChoiceField(choices=["time", "position"], required=False, default="time")
+    x_kind = serializers.ChoiceField(choices=["time", "position", "cycle"], required=False, default="time")
     y_unit = TextField(max_length=32, required=False)
 
 

@@ -13,11 +13,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.errors import InvalidInput, NotFound
+from datasets.cycler_services import file_measurement_correct, file_measurement_record
 from lots.selectors import item_get
 from measurements.files import FileSizeLimitHandler, attachment_response, multipart_limit_check
 from measurements.models import Measurement, ModelType, Parameter
 from measurements.selectors import item_completeness, measurement_queryset, measurements_upstream
-from measurements.services import MeasurementInput, measurement_correct, measurement_record
+from measurements.services import MeasurementInput
 
 from . import serializers as s
 from . import serializers_measurements as ms
@@ -101,7 +102,7 @@ class MeasurementListView(generics.ListAPIView[Measurement]):
     @idempotent
     def post(self, request: Request) -> Response:
         v = s.validated(ms.MeasurementInputSerializer, request)
-        recorded = measurement_record(actor=request.user, data=_input(v), file=v.get("file"))
+        recorded = file_measurement_record(actor=request.user, data=_input(v), file=v.get("file"))
         body = ms.MeasurementSerializer(measurement_queryset().get(pk=recorded.measurement.pk)).data
         if recorded.assignment is not None:
             body["assigned"] = {
@@ -142,7 +143,7 @@ class MeasurementCorrectView(generics.GenericAPIView[Measurement]):
         reason = v.pop("reason")
         file = v.pop("file", None)
         fields = {k: val for k, val in v.items() if val not in (None, "")}
-        recorded = measurement_correct(
+        recorded = file_measurement_correct(
             actor=request.user,
             measurement_id=pk,
             reason=reason,

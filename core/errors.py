@@ -58,6 +58,7 @@ class ErrorCode(StrEnum):
     BAD_SERIES = "bad_series"
     BAD_FILE = "bad_file"
     UNKNOWN_FILE_TYPE = "unknown_file_type"
+    CYCLER_FILE_UNSUPPORTED = "cycler_file_unsupported"  # a cycler format version the readers do not know
     ALREADY_CORRECTED = "already_corrected"
     # The parameter catalog.
     BAD_RANGE = "bad_range"

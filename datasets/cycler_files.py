@@ -11,8 +11,9 @@ Formats, detected from the name and the first lines:
   units in brackets): current already positive on charge.
 - Maccor text export (tab separated, header line starting `Rec#`): `Amps` is a magnitude, the sign
   comes from `State` (`C` charge, `D` discharge); `TestTime` as `Nd HH:MM:SS.ffff` or seconds.
-- Neware `.nda`/`.ndax`, read with NewareNDA: current in mA, negative on discharge; the time column
-  restarts at each step, so the test time is rebuilt by adding the steps up.
+- Neware `.nda`/`.ndax`, read with NewareNDA: current in mA, negative on discharge; where the time
+  column restarts at each step (not in .nda version 130), the test time is rebuilt by adding the
+  steps up.
 - BioLogic EC-Lab `.mpr`, read with galvani: `I/mA` positive on charge (oxidation at the working
   electrode, the positive electrode of a cell); cycle from `cycle number`, else `half cycle` // 2.
 """
@@ -218,9 +219,12 @@ def _read_neware(path: Path) -> pa.Table:
         frame = NewareNDA.read(str(path))
     step_time = frame["Time"].to_numpy(dtype=np.float64)
     steps = frame["Step"].to_numpy(dtype=np.int64)
-    # `Time` restarts at every step: each step starts where the previous one ended.
-    starts = np.concatenate(([False], steps[1:] != steps[:-1]))
-    ends_before = np.where(starts, np.concatenate(([0.0], step_time[:-1])), 0.0)
+    # `Time` restarts at every step in .nda version 29 and .ndax (each step then starts where the
+    # previous one ended) but runs on through the test in version 130: a step adds the previous
+    # one's end only where its clock went back.
+    previous = np.concatenate(([0.0], step_time[:-1]))
+    starts = np.concatenate(([False], steps[1:] != steps[:-1])) & (step_time < previous)
+    ends_before = np.where(starts, previous, 0.0)
     time = step_time + np.cumsum(ends_before)
     return _table(
         time,

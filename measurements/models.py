@@ -121,6 +121,13 @@ class Measurement(models.Model):
     file = models.FileField(upload_to="measurements/%Y/%m/", max_length=300, blank=True, default="")
     file_sha256 = models.CharField(max_length=64, blank=True, default="")
     file_size = models.PositiveBigIntegerField(null=True, blank=True)
+    # A cycler file: its format and format version as detected ("neware-nda 130") and the reader
+    # that read it, with its version ("NewareNDA v2026.06.11"); empty for other files (a database
+    # default too: bulk ingest writes the columns it knows).
+    file_format = models.CharField(max_length=64, blank=True, default="", db_default="")
+    file_reader = models.CharField(max_length=64, blank=True, default="", db_default="")
+    # A value derived from a file (a capacity from a cycler file): that file's measurement.
+    derived_from = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="derived")
     out_of_range = models.BooleanField(default=False)
     # Against the specification limit that applied to its item when it was recorded; None: none did.
     out_of_limits = models.BooleanField(null=True, blank=True)

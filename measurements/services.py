@@ -25,6 +25,8 @@ from .models import Measurement, Parameter, Scope, Source
 from .selectors_limits import limit_book
 
 MAX_SERIES_POINTS = 1_000_000
+# What a series' x is, and the unit it is stored in (a cycle: the cycler's cycle number).
+SERIES_X_UNITS = {"time": "s", "position": "m", "cycle": "dimensionless"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,14 @@ class MeasurementInput:
     method: str = ""
     uncertainty: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FileReading:
+    """What a file was read as: its format and format version, and the reader and its version."""
+
+    format: str
+    reader: str
 
 
 @dataclass(frozen=True)
@@ -85,8 +95,8 @@ def out_of_range(parameter: Parameter, values: Sequence[float]) -> bool:
 
 
 def series_to_canonical(series: object, parameter: Parameter, *, field: str = "series") -> dict[str, Any]:
-    """{"x": [...], "y": [...], "x_unit", "x_kind": "time"|"position", "y_unit"?} with y in the
-    canonical unit and x in s (time) or m (position)."""
+    """{"x": [...], "y": [...], "x_unit", "x_kind": "time"|"position"|"cycle", "y_unit"?} with y in
+    the canonical unit and x in s (time), m (position) or cycle numbers (dimensionless)."""
     if not isinstance(series, dict):
         raise InvalidInput('series is {"x": [...], "y": [...], ...}.', field=field, code=ErrorCode.BAD_SERIES)
     x, y = series.get("x"), series.get("y")
@@ -99,9 +109,9 @@ def series_to_canonical(series: object, parameter: Parameter, *, field: str = "s
     if len(x) > MAX_SERIES_POINTS:
         raise InvalidInput(f"At most {MAX_SERIES_POINTS} points.", field=f"{field}.x", code=ErrorCode.BAD_SERIES)
     kind = series.get("x_kind", "time")
-    if kind not in ("time", "position"):
-        raise InvalidInput("x_kind is time or position.", field=f"{field}.x_kind", code=ErrorCode.BAD_SERIES)
-    target = "s" if kind == "time" else "m"
+    if kind not in SERIES_X_UNITS:
+        raise InvalidInput("x_kind is time, position or cycle.", field=f"{field}.x_kind", code=ErrorCode.BAD_SERIES)
+    target = SERIES_X_UNITS[kind]
     x_unit = series.get("x_unit") or target
     x_linear = Linear(
         convert(1.0, x_unit, target, field=f"{field}.x_unit") - convert(0.0, x_unit, target, field=f"{field}.x_unit"),
@@ -239,9 +249,12 @@ def measurement_record(
     file: UploadedFile | None = None,
     supersedes: Measurement | None = None,
     correction_reason: str = "",
+    file_reading: FileReading | None = None,
+    derived_from: Measurement | None = None,
 ) -> Recorded:
     """Record one value, series or file; convert it to the canonical unit; flag it when outside
-    the typical range (it is stored all the same)."""
+    the typical range (it is stored all the same). `file_reading`: what read the file (a cycler
+    file's format version and reader); `derived_from`: the file measurement a value comes from."""
     parameter = parameter_get(data.parameter)
     kinds = sum(x is not None for x in (data.value, data.series, file))
     if kinds != 1:
@@ -278,6 +291,9 @@ def measurement_record(
         series=series,
         file_sha256=digest,
         file_size=size,
+        file_format=file_reading.format if file_reading and file is not None else "",
+        file_reader=file_reading.reader if file_reading and file is not None else "",
+        derived_from=derived_from,
         out_of_range=values.out_of_range,
         out_of_limits=out_of_limits,
         supersedes=supersedes,
@@ -295,7 +311,13 @@ def measurement_record(
 
 @transaction.atomic
 def measurement_correct(
-    *, actor: Actor, measurement_id: int, reason: str, data: MeasurementInput, file: UploadedFile | None = None
+    *,
+    actor: Actor,
+    measurement_id: int,
+    reason: str,
+    data: MeasurementInput,
+    file: UploadedFile | None = None,
+    file_reading: FileReading | None = None,
 ) -> Recorded:
     """A correction is a new version pointing at the old one; the old one stays as it was."""
     if not reason or not reason.strip():
@@ -330,7 +352,9 @@ def measurement_correct(
         method=data.method or old.method,
         uncertainty=data.uncertainty,
     )
-    return measurement_record(actor=actor, data=merged, file=file, supersedes=old, correction_reason=reason)
+    return measurement_record(
+        actor=actor, data=merged, file=file, supersedes=old, correction_reason=reason, file_reading=file_reading
+    )
 
 
 def operation_parameters_record(*, actor: Actor, operation: Operation) -> list[Measurement]:

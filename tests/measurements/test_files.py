@@ -25,6 +25,7 @@ URL = "/api/measurements/"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n"
 HTML = b"<!DOCTYPE html><html><script>alert(document.cookie)</script></html>"
+CYCLERS = Path(__file__).resolve().parents[1] / "fixtures" / "cyclers"  # tests/fixtures/README.md
 
 
 @pytest.fixture
@@ -89,11 +90,12 @@ def test_the_default_list_takes_images_reports_sheets_and_cycler_files(operator_
         "photo.jpeg": b"\xff\xd8\xff\xe0\x00\x10JFIF",
         "report.pdf": PDF,
         "loading.csv": b"x,y\n1,2\n",
-        "maccor.txt": b"Rec#\tCyc#\tStep\tTestTime\tAmps\tVolts\tState\n",
+        "maccor.txt": (CYCLERS / "maccor" / "maccor_test_file_4267-66-6519.041").read_bytes(),
         "balance.xlsx": xlsx_like({"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<workbook/>"}),
-        "cell.nda": b"NEWARE" + bytes(100),
-        "cell.mpr": b"BIO-LOGIC MODULAR FILE\x1a" + bytes(100),
-        "run.041": b"Today's Date 03/07/2018\nRec#\tCyc#\tStep\tTestTime\tAmps\tVolts\tState\n",  # Maccor
+        # Cycler files are read when they arrive (a made-up one is refused: tests/datasets/test_cycler_upload.py).
+        "cell.nda": (CYCLERS / "neware" / "nda" / "neware_reader" / "new_nda_file.nda").read_bytes(),
+        "cell.mpr": (CYCLERS / "biologic" / "00_test_01_OCV_C01.mpr").read_bytes(),
+        "run.041": (CYCLERS / "maccor" / "maccor_test_file_4267-66-6519.041").read_bytes(),  # Maccor
     }
     for name, content in files.items():
         response = upload(operator_client, coated_roll, name, content)
