@@ -20,7 +20,7 @@ class ConnectorStatusSerializer(serializers.Serializer[Any]):
     last_value_at = serializers.DateTimeField(allow_null=True)
 
 
-class MappingSerializer(serializers.Serializer[ConnectorMapping]):
+class ConnectorMappingSerializer(serializers.Serializer[ConnectorMapping]):
     source = serializers.CharField()  # type: ignore[assignment]  # DRF pops declared fields
     station = serializers.CharField(source="station.code", allow_null=True, default=None)
     room = serializers.CharField(allow_blank=True)
@@ -38,7 +38,7 @@ class ConnectorSerializer(serializers.Serializer[Connector]):
     enabled = serializers.BooleanField()
     options = serializers.DictField()
     revision = serializers.IntegerField()
-    mappings = MappingSerializer(many=True)
+    mappings = ConnectorMappingSerializer(many=True)
     status = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -48,7 +48,7 @@ class ConnectorSerializer(serializers.Serializer[Connector]):
         return dict(ConnectorStatusSerializer(connector_status(connector)).data)
 
 
-class MappingInput(serializers.Serializer[Any]):
+class ConnectorMappingInput(serializers.Serializer[Any]):
     """A station or a room, exactly one. `unit` converts to the parameter's unit. Modbus only:
     `data_type` (required) and `scale` (the factor from the register's number to `unit`)."""
 
@@ -72,4 +72,4 @@ class ConnectorInput(serializers.Serializer[Any]):
     endpoint = TextField(max_length=500, help_text="opc.tcp://host:port, mqtt(s)://host:port, modbus://host:port.")
     enabled = serializers.BooleanField(required=False)
     options = serializers.DictField(required=False, help_text="Per kind; see the API guide.")
-    mappings = MappingInput(many=True, required=False, max_length=2000)  # type: ignore[call-arg]  # ListSerializer takes it
+    mappings = ConnectorMappingInput(many=True, required=False, max_length=2000)  # type: ignore[call-arg]  # ListSerializer takes it

@@ -42,7 +42,7 @@ class MappingValueSerializer(serializers.Serializer[Any]):
     unit = TextField(allow_blank=True)
 
 
-class MappingSerializer(serializers.Serializer[ImportMapping]):
+class ImportMappingSerializer(serializers.Serializer[ImportMapping]):
     code = TextField()
     format = TextField()
     sheet = TextField(allow_blank=True)
@@ -68,7 +68,7 @@ class MappingSerializer(serializers.Serializer[ImportMapping]):
         return mapping.position_column or None
 
 
-class MappingInput(serializers.Serializer[Any]):
+class ImportMappingInput(serializers.Serializer[Any]):
     """For the schema: the service (labfiles.mappings) checks every field and names the bad one."""
 
     code = TextField(max_length=64)
@@ -96,28 +96,28 @@ def _body(request: Request) -> dict[str, Any]:
 
 class MappingListView(generics.ListAPIView[ImportMapping]):
     queryset = ImportMapping.objects.select_related("created_by").order_by("code")
-    serializer_class = MappingSerializer
+    serializer_class = ImportMappingSerializer
     pagination_class = None  # one mapping per instrument layout: a short list
     write_role = Role.ENGINEER
 
-    @extend_schema(request=MappingInput, responses={201: MappingSerializer})
+    @extend_schema(request=ImportMappingInput, responses={201: ImportMappingSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
         mapping = mapping_create(actor=request.user, data=_body(request))
-        return Response(MappingSerializer(mapping).data, status=status.HTTP_201_CREATED)
+        return Response(ImportMappingSerializer(mapping).data, status=status.HTTP_201_CREATED)
 
 
 class MappingDetailView(generics.RetrieveAPIView[ImportMapping]):
     queryset = ImportMapping.objects.select_related("created_by")
-    serializer_class = MappingSerializer
+    serializer_class = ImportMappingSerializer
     lookup_field = "code"
     write_role = Role.ENGINEER
 
-    @extend_schema(request=MappingInput(partial=True), responses=MappingSerializer)
+    @extend_schema(request=ImportMappingInput(partial=True), responses=ImportMappingSerializer)
     @idempotent
     def patch(self, request: Request, code: str) -> Response:
         mapping = mapping_update(actor=request.user, code=code, data=_body(request))
-        return Response(MappingSerializer(mapping).data)
+        return Response(ImportMappingSerializer(mapping).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, code: str) -> Response:
