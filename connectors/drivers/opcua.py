@@ -135,13 +135,14 @@ class OpcUaDriver(Driver):
         pump = asyncio.ensure_future(self._consume(subscription))
         try:
             waiting: set[asyncio.Future[Any]] = {pump, lost}
-            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         finally:
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
-        if lost in done:
-            raise SessionLost(error_text(lost.result(), self.config.endpoint))
+        # The loss's own cause first: the subscription's end (BadShutdown) follows from it.
+        if lost.done():
+            raise SessionLost(f"connection lost: {error_text(lost.result(), self.config.endpoint)}")
         pump.result()  # the consumer's own error, if any
 
     async def _consume(self, subscription: Subscription) -> None:
@@ -298,4 +299,4 @@ def error_text(exc: BaseException, endpoint: str) -> str:
     if isinstance(exc, ua.UaStatusCodeError):
         return f"{endpoint}: {type(exc).__name__} ({exc})"
     text = str(exc) or type(exc).__name__
-    return text if isinstance(exc, SessionLost | ConnectionError) else f"{type(exc).__name__}: {text}"[:500]
+    return (text if isinstance(exc, SessionLost | ConnectionError) else f"{type(exc).__name__}: {text}")[:500]
