@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from asyncua import Server, ua
 from asyncua.crypto import cert_gen
+from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -27,6 +28,7 @@ CLIENT_URI = "urn:celltrace:connector"
 _VALIDATOR = CertificateValidator(
     CertificateValidatorOptions.BASIC_VALIDATION | CertificateValidatorOptions.PEER_CLIENT
 )
+LINE_USER, LINE_PASSWORD = "line1", "dry-room-7"
 T = TypeVar("T")
 
 
@@ -91,6 +93,17 @@ async def certs_make(directory: Path) -> Certs:
     return certs
 
 
+class LineUsers:
+    """The server's users: anonymous, and the line's account `line1` with its password."""
+
+    def get_user(
+        self, iserver: Any, username: str | None = None, password: str | None = None, certificate: Any = None
+    ) -> User | None:
+        if username is None or (username, password) == (LINE_USER, LINE_PASSWORD):
+            return User(role=UserRole.User)
+        return None
+
+
 class Coater:
     """An OPC UA server with Double variables `Coater.<name>` in namespace 2, run by its own
     thread and event loop as a machine would be: the driver under test shares nothing with it.
@@ -101,7 +114,7 @@ class Coater:
         self.port = port
         self.names = names
         self.endpoint = f"opc.tcp://127.0.0.1:{port}/"
-        self.server = Server()
+        self.server = Server(user_manager=LineUsers())
         self.variables: dict[str, ua.NodeId] = {}
         self.client_uris: list[str] = []  # the application URI of every client certificate seen
         self._loop = asyncio.new_event_loop()

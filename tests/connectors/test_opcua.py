@@ -13,7 +13,17 @@ from asyncua import ua
 
 from connectors.config import ConnectorConfig
 from connectors.drivers.opcua import OpcUaDriver
-from tests.connectors.opcua_plant import CLIENT_URI, Certs, Coater, CollectingSink, certs_make, coater_config, free_port
+from tests.connectors.opcua_plant import (
+    CLIENT_URI,
+    LINE_PASSWORD,
+    LINE_USER,
+    Certs,
+    Coater,
+    CollectingSink,
+    certs_make,
+    coater_config,
+    free_port,
+)
 
 MASS = "ns=2;s=Coater.MassLoading"
 THICKNESS = "ns=2;s=Coater.Thickness"
@@ -204,6 +214,59 @@ def test_basic256sha256_with_certificates_explicit_or_best_offered(plant: tuple[
     sinks = asyncio.run(asyncio.wait_for(scenario(), 25))
     assert sinks[0].values(MASS)[-1] == sinks[1].values(MASS)[-1] == (t3, 12.25)
     assert not sinks[2].readings and "connected" not in [s for _, s, _ in sinks[2].states]
+
+
+def test_a_user_signs_in_with_the_password_and_a_wrong_one_is_the_reported_reason(
+    plant: tuple[Coater, Certs],
+) -> None:
+    coater, _ = plant
+
+    async def scenario() -> None:
+        right, wrong = CollectingSink(), CollectingSink()
+        async with (
+            driving(coater_config(coater.endpoint, {"username": LINE_USER, "password": LINE_PASSWORD}), right),
+            driving(coater_config(coater.endpoint, {"username": LINE_USER, "password": "guess"}), wrong),
+        ):
+            await right.wait_state("connected")
+            await right.wait_values(MASS, 1)
+            _, _, error = await wrong.wait_state("reconnecting")
+        assert "BadUserAccessDenied" in error
+        assert not wrong.readings
+
+    run(scenario())
+
+
+async def _silent_server(accepted: list[int]) -> asyncio.Server:
+    """A TCP port that takes the connection and never answers: a hung PLC."""
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        await reader.read()  # until the client gives up
+        writer.close()
+
+    return await asyncio.start_server(hold, "127.0.0.1", 0)
+
+
+def test_a_server_that_never_answers_reads_reconnecting_and_cancelling_is_prompt() -> None:
+    async def scenario() -> None:
+        accepted: list[int] = []
+        silent = await _silent_server(accepted)
+        endpoint = f"opc.tcp://127.0.0.1:{silent.sockets[0].getsockname()[1]}/"
+        sink = CollectingSink()
+        started = time.monotonic()
+        async with driving(coater_config(endpoint), sink):
+            seen, _, error = await sink.wait_state("reconnecting", timeout=10.0)
+        assert seen - started < 10.0 and accepted
+        assert error == f"no answer from {endpoint} within 4 s"
+        # Cancelled again while waiting for the answer (driving asserts it stops within 2 s).
+        before = len(accepted)
+        async with driving(coater_config(endpoint), CollectingSink()):
+            while len(accepted) == before:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
+        silent.close()
+
+    run(scenario())
 
 
 def test_a_missing_certificate_file_is_the_reported_reason(plant: tuple[Coater, Certs], tmp_path: Any) -> None:
