@@ -138,12 +138,12 @@ class OpcUaDriver(Driver):
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         finally:
             pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
-        # The loss's own cause first: the subscription's end (BadShutdown) follows from it.
+            await asyncio.wait({pump})  # its end, without its error yet
+        # The loss's own cause first: asyncua tells the subscription BadShutdown after it.
         if lost.done():
             raise SessionLost(f"connection lost: {error_text(lost.result(), self.config.endpoint)}")
-        pump.result()  # the consumer's own error, if any
+        if not pump.cancelled():
+            pump.result()  # the consumer's own error (a server that ended the subscription)
 
     async def _consume(self, subscription: Subscription) -> None:
         async for event in subscription:
