@@ -29,7 +29,7 @@ from connectors.drivers.opcua_options import (
     source_check,
 )
 
-__all__ = ["OpcUaDriver", "options_check", "source_check"]
+__all__ = ["DRIVER", "OpcUaDriver", "options_check", "source_check"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ CLOSE_TIMEOUT_S = 1.0  # a cancelled driver gives the server this long to close 
 # Changes asyncua buffers between its publish loop and this driver; a full buffer forces a
 # reconnect (a visible error) rather than a silent drop.
 EVENT_BUFFER = 200_000
+ITEMS_PER_CALL = 500
 # asyncua decodes an unset DateTime as the FILETIME epoch (1601).
 _UNSET_BEFORE = datetime(1900, 1, 1, tzinfo=UTC)
 
@@ -123,13 +124,14 @@ class OpcUaDriver(Driver):
             handle = len(requests) + 1
             self._sources[handle] = source
             requests.append(monitored_item_request(node_id, handle, options))
-        if not requests:
-            return
-        results = await subscription.create_monitored_items(requests)
-        for request, result in zip(requests, results, strict=True):
-            if isinstance(result, ua.StatusCode):
-                source = self._sources.pop(request.RequestedParameters.ClientHandle)
-                self._reject(source, node_error(source, result))
+        # In slices: servers cap the items one call may create (MaxMonitoredItemsPerCall).
+        for start in range(0, len(requests), ITEMS_PER_CALL):
+            part = requests[start : start + ITEMS_PER_CALL]
+            results = await subscription.create_monitored_items(part)
+            for request, result in zip(part, results, strict=True):
+                if isinstance(result, ua.StatusCode):
+                    source = self._sources.pop(request.RequestedParameters.ClientHandle)
+                    self._reject(source, node_error(source, result))
 
     async def _pump(self, subscription: Subscription, lost: asyncio.Future[Exception]) -> None:
         pump = asyncio.ensure_future(self._consume(subscription))
@@ -300,3 +302,6 @@ def error_text(exc: BaseException, endpoint: str) -> str:
         return f"{endpoint}: {type(exc).__name__} ({exc})"
     text = str(exc) or type(exc).__name__
     return (text if isinstance(exc, SessionLost | ConnectionError) else f"{type(exc).__name__}: {text}")[:500]
+
+
+DRIVER = OpcUaDriver

@@ -103,6 +103,22 @@ def test_changes_arrive_with_their_source_timestamps_and_bad_nodes_are_reported(
     run(scenario())
 
 
+def test_many_nodes_are_monitored_in_slices_and_each_missing_one_is_reported(plant: tuple[Coater, Certs]) -> None:
+    coater, _ = plant
+    missing = [f"ns=2;s=Coater.Roller{i}" for i in range(1200)]
+
+    async def scenario() -> None:
+        sink = CollectingSink()
+        async with driving(coater_config(coater.endpoint, {}, *missing), sink):
+            await sink.wait_values(MASS, 1)
+            await sink.wait_values(THICKNESS, 1)
+            await sink.wait_values(POSITION, 1)
+        rejected = {r.source: r.error for r in sink.readings if r.value is None}
+        assert rejected == {source: f"node {source} does not exist on the server" for source in missing}
+
+    run(scenario())
+
+
 def test_server_restart_reconnects_without_losing_or_repeating_values(plant: tuple[Coater, Certs]) -> None:
     coater, _ = plant
     t1 = T0 + timedelta(hours=1)
