@@ -152,9 +152,14 @@ class Coater:
         await _VALIDATOR(certificate, app)
         self.client_uris.append(app.ApplicationUri)
 
-    async def write(self, name: str, value: float, source_time: datetime) -> None:
+    async def put(self, name: str, value: float, source_time: datetime) -> None:
+        """Change a variable, with its source time (on the server's loop)."""
         data_value = ua.DataValue(ua.Variant(value, ua.VariantType.Double), SourceTimestamp=source_time)
-        await self.run(self.server.write_attribute_value(self.variables[name], data_value))
+        await self.server.write_attribute_value(self.variables[name], data_value)
+
+    async def write(self, name: str, value: float, source_time: datetime) -> None:
+        """`put`, awaited from another loop."""
+        await self.run(self.put(name, value, source_time))
 
     async def stop(self) -> None:
         await self.run(self.server.stop())
