@@ -100,26 +100,24 @@ class OpcUaDriver(Driver):
                 queue_maxsize=EVENT_BUFFER,
                 overflow=OverflowPolicy.DISCONNECT,
             )
-            await self._monitor(subscription, options)
+            await self._monitor(client, subscription, options)
             self.sink.state(self.config.id, "connected")
             self._connected = True
             await self._pump(subscription, lost)
         finally:
             await client_close(client)
 
-    async def _monitor(self, subscription: Subscription, options: OpcUaOptions) -> None:
+    async def _monitor(self, client: Client, subscription: Subscription, options: OpcUaOptions) -> None:
         """Monitor every source; a node id that is malformed or unknown becomes a rejected reading."""
         self._sources.clear()
+        sources = sorted(self.config.sources())
+        # A namespace URI (nsu=) stands for the index the server gives it now.
+        namespaces = await client.get_namespace_array() if any(s.startswith("nsu=") for s in sources) else []
         requests: list[ua.MonitoredItemCreateRequest] = []
-        for source in sorted(self.config.sources()):
-            problem = source_check(source)
-            if not problem:
-                try:
-                    node_id = ua.NodeId.from_string(source)
-                except (ValueError, ua.UaError) as exc:
-                    problem = f"{source!r} is not an OPC UA node id: {exc}"
-            if problem:
-                self._reject(source, problem)
+        for source in sources:
+            node_id = node_id_of(source, namespaces)
+            if isinstance(node_id, str):
+                self._reject(source, node_id)
                 continue
             handle = len(requests) + 1
             self._sources[handle] = source
@@ -180,6 +178,22 @@ class OpcUaDriver(Driver):
             return  # said once is enough: the same bad node on every reconnect is not news
         self._last[source] = key
         self.sink.put(Reading(self.config.id, source, None, datetime.now(UTC), error=error))
+
+
+def node_id_of(source: str, namespaces: list[str]) -> ua.NodeId | str:
+    """The node id of a mapping's source, or why it is none (`namespaces`: the server's array)."""
+    problem = source_check(source)
+    if problem:
+        return problem
+    try:
+        node_id = ua.NodeId.from_string(source)
+    except (ValueError, ua.UaError) as exc:
+        return f"{source!r} is not an OPC UA node id: {exc}"
+    if isinstance(node_id, ua.ExpandedNodeId) and node_id.NamespaceUri is not None:
+        if node_id.NamespaceUri not in namespaces:
+            return f"node {source} does not exist on the server (no namespace {node_id.NamespaceUri})"
+        return ua.NodeId(node_id.Identifier, ua.Int16(namespaces.index(node_id.NamespaceUri)), node_id.NodeIdType)
+    return node_id
 
 
 def monitored_item_request(node_id: ua.NodeId, handle: int, options: OpcUaOptions) -> ua.MonitoredItemCreateRequest:

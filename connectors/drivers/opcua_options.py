@@ -29,16 +29,16 @@ _PATHS = ("certificate", "private_key", "server_certificate")
 _SECRETS = ("private_key_password", "username", "password")
 # name -> (lowest, highest, integer only)
 _NUMBERS: dict[str, tuple[float, float, bool]] = {
-    "publishing_interval_ms": (10.0, 60_000.0, False),
-    "sampling_interval_ms": (0.0, 60_000.0, False),
+    "publishing_interval_ms": (10.0, 3_600_000.0, False),
+    "sampling_interval_ms": (0.0, 3_600_000.0, False),
     "queue_size": (1, 100_000, True),
 }
 KNOWN_OPTIONS = ("security_policy", "security_mode", *_PATHS, *_SECRETS, *_NUMBERS)
 
-# ns=<index>;<type>=<identifier>, or a namespace 0 id (i=2258). The namespace URI form (nsu=) is
-# not taken: subscribing needs the index, which the driver would have to look up on every connect.
+# ns=<index>;<type>=<identifier>, nsu=<namespace URI>;<type>=<identifier> (the driver looks the
+# index up on each connect), or a namespace 0 id (i=2258).
 _NODE_ID = re.compile(
-    r"^(?:ns=\d{1,5};)?"
+    r"^(?:(?:ns=\d{1,5}|nsu=[^;\x00]{1,400});)?"
     r"(?:i=\d{1,10}|s=[^\x00]{1,480}|b=[A-Za-z0-9+/=]{1,480}"
     r"|g=[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})$"
 )
@@ -97,7 +97,8 @@ def options_read(options: dict[str, Any]) -> OpcUaOptions:
 def source_check(source: str) -> str:
     """Why `source` is not an OPC UA node id in its string form, or "" when it is one."""
     if not isinstance(source, str) or not _NODE_ID.match(source):
-        return f"{source!r} is not an OPC UA node id (like ns=2;s=Coater.MassLoading or ns=3;i=1001)"
+        shown = repr(source[:100]) if isinstance(source, str) else type(source).__name__
+        return f"{shown} is not an OPC UA node id (like ns=2;s=Coater.MassLoading or ns=3;i=1001)"
     return ""
 
 
@@ -130,8 +131,12 @@ def _number_problems(options: dict[str, Any]) -> list[str]:
         if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
             problems.append(f"options.{key}: must be {kind}")
         elif not math.isfinite(value) or not low <= value <= high:
-            problems.append(f"options.{key}: must be between {low:g} and {high:g}")
+            problems.append(f"options.{key}: must be between {_plain(low)} and {_plain(high)}")
     return problems
+
+
+def _plain(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
 
 
 def _security_problems(options: dict[str, Any]) -> list[str]:

@@ -28,6 +28,7 @@ from tests.connectors.opcua_plant import (
 MASS = "ns=2;s=Coater.MassLoading"
 THICKNESS = "ns=2;s=Coater.Thickness"
 POSITION = "ns=2;s=Coater.Position"
+BY_URI = "nsu=urn:celltrace:test:coater;s=Coater.Thickness"  # the namespace by its URI, not its index
 T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 
 
@@ -70,7 +71,8 @@ def test_changes_arrive_with_their_source_timestamps_and_bad_nodes_are_reported(
 
     async def scenario() -> None:
         sink = CollectingSink()
-        config = coater_config(coater.endpoint, {}, "ns=2;s=Coater.Missing", "ns=2;s=Coater.Recipe", "ns=2;x=bad")
+        extra = ("ns=2;s=Coater.Missing", "ns=2;s=Coater.Recipe", "ns=2;x=bad", BY_URI, "nsu=urn:nowhere;s=Coater.X")
+        config = coater_config(coater.endpoint, {}, *extra)
         async with driving(config, sink):
             await sink.wait_state("connected")
             # The subscription's first notification is the current value; wait for it so the
@@ -84,10 +86,11 @@ def test_changes_arrive_with_their_source_timestamps_and_bad_nodes_are_reported(
             await sink.wait_values(MASS, 21)
             await sink.wait_values(POSITION, 21)
             await sink.wait_values(THICKNESS, 2)
+            await sink.wait_values(BY_URI, 2)
 
         # Every change, in order, with the machine's own time (not the arrival time).
         assert sink.values(MASS)[1:] == [(T0 + timedelta(milliseconds=100 * i), 10.0 + i) for i in range(20)]
-        assert sink.values(THICKNESS)[-1] == (T0, 81.5)
+        assert sink.values(THICKNESS)[-1] == sink.values(BY_URI)[-1] == (T0, 81.5)
         # The position source is watched too: the runner needs it for position_m.
         assert sink.values(POSITION)[-1] == (T0 + timedelta(milliseconds=1900), 9.5)
         assert all(r.received_at.tzinfo is not None and r.connector_id == 7 for r in sink.readings)
@@ -96,6 +99,8 @@ def test_changes_arrive_with_their_source_timestamps_and_bad_nodes_are_reported(
             "ns=2;s=Coater.Missing": "node ns=2;s=Coater.Missing does not exist on the server",
             "ns=2;s=Coater.Recipe": "a str value, not a number",
             "ns=2;x=bad": errors["ns=2;x=bad"],
+            "nsu=urn:nowhere;s=Coater.X": "node nsu=urn:nowhere;s=Coater.X does not exist on the server"
+            " (no namespace urn:nowhere)",
         }
         assert "is not an OPC UA node id" in errors["ns=2;x=bad"]
         assert [s for _, s, _ in sink.states] == ["connected"]

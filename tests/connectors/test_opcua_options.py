@@ -64,8 +64,8 @@ def test_valid_options_have_no_problem(options: dict[str, Any]) -> None:
         ({"queue_size": 1.5}, ["options.queue_size: must be an integer"]),
         ({"queue_size": 0}, ["options.queue_size: must be between 1 and 100000"]),
         ({"publishing_interval_ms": True}, ["options.publishing_interval_ms: must be a number"]),
-        ({"publishing_interval_ms": float("nan")}, ["options.publishing_interval_ms: must be between 10 and 60000"]),
-        ({"sampling_interval_ms": 1e300}, ["options.sampling_interval_ms: must be between 0 and 60000"]),
+        ({"publishing_interval_ms": float("nan")}, ["options.publishing_interval_ms: must be between 10 and 3600000"]),
+        ({"sampling_interval_ms": 1e300}, ["options.sampling_interval_ms: must be between 0 and 3600000"]),
         ({"publishing_interval_ms": "100"}, ["options.publishing_interval_ms: must be a number"]),
     ],
 )
@@ -82,7 +82,16 @@ def test_options_read_defaults_and_security() -> None:
 
 
 @pytest.mark.parametrize(
-    "source", ["ns=2;s=Coater.MassLoading", "ns=3;i=1001", "i=2258", "ns=2;s=Line 1/Dryer;Zone 3", "ns=1;b=AAEC"]
+    "source",
+    [
+        "ns=2;s=Coater.MassLoading",
+        "ns=3;i=1001",
+        "i=2258",
+        "ns=2;s=Line 1/Dryer;Zone 3",
+        "ns=1;b=AAEC",
+        "ns=2;g=09087e75-8e5e-499b-954f-f2a9603db28a",
+        "nsu=urn:celltrace:coater;s=MassLoading",
+    ],
 )
 def test_node_ids_in_string_form_are_sources(source: str) -> None:
     assert source_check(source) == ""
@@ -90,7 +99,7 @@ def test_node_ids_in_string_form_are_sources(source: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "source", ["", "Coater.MassLoading", "ns=2;x=1", "ns=2;i=abc", "nsu=urn:plc;s=A", "ns=2;s=", "ns=2;s=a\x00b"]
+    "source", ["", "Coater.MassLoading", "ns=2;x=1", "ns=2;i=abc", "nsu=;s=A", "ns=2;s=", "ns=2;s=a\x00b", "ns=2;g=1"]
 )
 def test_anything_else_is_not_a_source(source: str) -> None:
     assert "is not an OPC UA node id" in source_check(source)
