@@ -110,8 +110,8 @@ def _text_problems(options: dict[str, Any]) -> list[str]:
         value = options[key]
         if not isinstance(value, str):
             problems.append(f"options.{key}: must be a string")
-        elif "\x00" in value or len(value) > 1000:
-            problems.append(f"options.{key}: must be at most 1000 characters, without NUL")
+        elif "\x00" in value or len(value) > (longest := 10_000 if key in _SECRETS else 1000):
+            problems.append(f"options.{key}: must be at most {longest} characters, without NUL")
         elif key in _PATHS and not value:
             problems.append(f"options.{key}: must be a file path, not empty")
     for key, allowed in (("security_policy", SECURITY_POLICIES), ("security_mode", SECURITY_MODES)):
