@@ -21,6 +21,7 @@ from measurements.models import Parameter
 from measurements.services import linear_to_canonical
 from traceability.models import Station
 
+from .drivers.opcua_options import options_check as opcua_options_check
 from .models import Connector, ConnectorKind, ConnectorMapping, ModbusDataType
 
 
@@ -121,6 +122,10 @@ OPTION_SCHEMAS: dict[str, dict[str, Any]] = {
             "username": {"type": "string", "maxLength": 200},
             "password": _SECRET,
             "publishing_interval_ms": {"type": "integer", "minimum": 10, "maximum": 3_600_000},
+            "sampling_interval_ms": {"type": "integer", "minimum": 0, "maximum": 3_600_000},
+            "queue_size": {"type": "integer", "minimum": 1, "maximum": 100_000},
+            "server_certificate": _PATH,
+            "private_key_password": _SECRET,
         },
     },
     ConnectorKind.MQTT: {
@@ -188,6 +193,11 @@ def options_problems(kind: str, options: object) -> list[Problem]:
             continue
         message = error.message if len(error.message) < 300 else error.message[:300] + "..."
         found.append(Problem(f"options.{path}" if path else "options", message, ErrorCode.BAD_OPTIONS))
+    if not found and kind == ConnectorKind.OPCUA:
+        # The options that go together (a policy needs a certificate...): the driver's own rules.
+        for problem in opcua_options_check(options):
+            field, _, message = problem.partition(": ")
+            found.append(Problem(field, message, ErrorCode.BAD_OPTIONS))
     return found
 
 

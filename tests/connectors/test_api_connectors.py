@@ -431,3 +431,14 @@ def test_surrogates_in_mappings_are_400(engineer_client, line):
         b' "room": "r", "parameter": "dew_point_c", "unit": "degC"}]}'
     )
     _error(engineer_client.post(URL, body, content_type="application/json"), 400, "invalid", "mappings[0].source")
+
+
+def test_opcua_options_that_go_together_are_checked_as_the_driver_checks_them(engineer_client, line):
+    body = {
+        **OPCUA,
+        "code": "coat-plc-sec",
+        "options": {"security_policy": "Basic256Sha256", "security_mode": "SignAndEncrypt"},
+    }
+    _error(_post(engineer_client, body), 400, "bad_options", "options.certificate")
+    body["options"] = {"queue_size": 500, "sampling_interval_ms": 50, "publishing_interval_ms": 100}
+    assert _post(engineer_client, body).status_code == 201
