@@ -195,8 +195,8 @@ def options_problems(kind: str, options: object) -> list[Problem]:
         found.append(Problem(f"options.{path}" if path else "options", message, ErrorCode.BAD_OPTIONS))
     if not found and kind == ConnectorKind.OPCUA:
         # The options that go together (a policy needs a certificate...): the driver's own rules.
-        for problem in opcua_options_check(options):
-            field, _, message = problem.partition(": ")
+        for text in opcua_options_check(options):
+            field, _, message = text.partition(": ")
             found.append(Problem(field, message, ErrorCode.BAD_OPTIONS))
     return found
 
