@@ -12,7 +12,13 @@ from .measure_record import demo_measurements_report
 def demo_report(summary: DemoSummary, seconds: float) -> tuple[str, list[str]]:
     """The headline (printed as a success) and the lines after it."""
     headline = f"Demo line loaded in {seconds:.1f} s (line day {LINE_START.isoformat()})."
-    return headline, [*_items(), *_holds(summary), *_pointers(), *demo_measurements_report(summary.measurements)]
+    return headline, [
+        *_items(),
+        *_holds(summary),
+        *_pointers(),
+        *_running(summary),
+        *demo_measurements_report(summary.measurements),
+    ]
 
 
 def _items() -> list[str]:
@@ -55,3 +61,18 @@ def _pointers() -> list[str]:
 
 def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _running(summary: DemoSummary) -> list[str]:
+    run, made = summary.running.operation, summary.running.roll.code
+    mappings = ", ".join(m.code for m in summary.configuration.mappings)
+    connectors = ", ".join(
+        f"{c.code} ({c.kind} {c.endpoint}, {'enabled' if c.enabled else 'disabled'})"
+        for c in summary.configuration.connectors
+    )
+    return [
+        f"Open run {run.pk} at {run.station.code}: {run.step_id} of {made} since {run.started_at.isoformat()}, "
+        f"{_n(len(summary.running.values), 'value')} sent by station; finish it on the station page.",
+        f"Lab-file mappings: {mappings} (try examples/lab/balance.csv with balance-csv).",
+        f"Connectors: {connectors}.",
+    ]

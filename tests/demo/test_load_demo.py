@@ -24,10 +24,10 @@ def demo_output(db: Any, settings: Any, tmp_path: Path) -> str:
 
 def test_the_demo_line(demo_output: str) -> None:
     assert Station.objects.count() == 13
-    assert Item.objects.count() == 629
+    assert Item.objects.count() == 631
     cells = dict(Item.objects.filter(kind="cell").values_list("status").annotate(n=Count("id")).order_by())
     assert cells == {"active": 10, "on_hold": 12, "scrapped": 2}
-    assert Measurement.objects.count() == 7643
+    assert Measurement.objects.count() == 7658
     assert Measurement.objects.filter(out_of_limits=True).count() == 4
     assert Hold.objects.count() == 2
     assert "Cells: 24 (CELL-000007, CELL-000019 scrapped at the end-of-line test)." in demo_output
@@ -48,4 +48,4 @@ def test_a_second_run_does_nothing(demo_output: str) -> None:
     out = StringIO()
     call_command("load_demo", stdout=out)
     assert "already loaded" in out.getvalue()
-    assert Item.objects.count() == 629
+    assert Item.objects.count() == 631
