@@ -63,6 +63,7 @@ class DemoLine(RunningStages, AssemblyStages, CellStages):  # RunningStages: the
         measured = demo_measurements_record(actor=self.actor, line=self.line_made(electrodes, rejects))
         self.waiting = self.roll_for_the_slitter()
         running = self.calender_running()
+        measured.counts["sent by station into the open run"] = len(running.values)
         return DemoSummary(
             rejects=[c.code for c in rejects],
             held=held,

@@ -4,6 +4,7 @@ from django.db.models import Count
 
 from lots.models import Item
 
+from .configuration import demo_configuration_report
 from .line import DemoSummary, example_cell
 from .line_data import HELD_LANE, HELD_STRETCH, LINE_START
 from .measure_record import demo_measurements_report
@@ -65,14 +66,8 @@ def _n(count: int, noun: str) -> str:
 
 def _running(summary: DemoSummary) -> list[str]:
     run, made = summary.running.operation, summary.running.roll.code
-    mappings = ", ".join(m.code for m in summary.configuration.mappings)
-    connectors = ", ".join(
-        f"{c.code} ({c.kind} {c.endpoint}, {'enabled' if c.enabled else 'disabled'})"
-        for c in summary.configuration.connectors
-    )
     return [
         f"Open run {run.pk} at {run.station.code}: {run.step_id} of {made} since {run.started_at.isoformat()}, "
         f"{_n(len(summary.running.values), 'value')} sent by station; finish it on the station page.",
-        f"Lab-file mappings: {mappings} (try examples/lab/balance.csv with balance-csv).",
-        f"Connectors: {connectors}.",
+        *demo_configuration_report(summary.configuration),
     ]
