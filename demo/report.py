@@ -46,7 +46,9 @@ def _holds(summary: DemoSummary) -> list[str]:
 
 def _pointers() -> list[str]:
     lines = []
-    waiting = Item.objects.filter(kind="calendered_roll", status="active").first()
+    # Made and waiting: not the roll still in the calender (the open run).
+    rolls = Item.objects.filter(kind="calendered_roll", status="active", produced_by__ended_at__isnull=False)
+    waiting = rolls.order_by("code").first()
     if waiting is not None:
         lines.append(
             f"Waiting at the slitter SLT-01: calendered roll {waiting.code} ({waiting.quantity:g} {waiting.unit})."
