@@ -4,7 +4,9 @@ The line: supplier lots -> cathode and anode slurry -> coated and dried rolls ->
 slit lanes each, post-dried overnight -> electrode sheets -> 24 stacks -> tab-welded stacks -> 24
 pouch cells -> filling, wetting, sealing, formation, degassing, aging, end-of-line test -> two cells
 scrapped, one anode lane put on hold with everything made from it, and metres 12.0-13.5 of the
-other anode lane held (what was made of them; the lane stays usable).
+other anode lane held (what was made of them; the lane stays usable). When it ends, a cathode roll
+waits at the slitter and an anode roll is in the calender (an open run, demo.line_running); two
+lab-file mappings and a disabled connector are saved (demo.configuration).
 
 Every operation carries its machine parameters under catalog codes (demo/data/steps.toml), so
 `operation_record` stores them as measurements; the few settings the catalog has no code for stay
@@ -19,11 +21,12 @@ from django.contrib.auth.models import Group, User
 
 from lots.models import Item, ItemStatus
 
+from .configuration import DemoConfiguration, demo_configuration_record
 from .line_assembly import AssemblyStages
 from .line_base import Electrode
 from .line_cells import CellStages
 from .line_data import ANODE, CATHODE, DRY_ROOM, LINE_START, LOT_KINDS, WAITING_CATHODE
-from .line_electrodes import ElectrodeStages
+from .line_running import RunningCalendering, RunningStages
 from .measure_record import demo_measurements_record
 from .measure_rows import DemoMeasurements, ElectrodeMade, LineMade
 
@@ -37,9 +40,11 @@ class DemoSummary:
     held: list[str]  # everything the lane hold caught
     stretch_held: list[str]  # everything the stretch hold caught
     measurements: DemoMeasurements
+    running: RunningCalendering  # the open run at the calender
+    configuration: DemoConfiguration  # lab-file mappings, connectors
 
 
-class DemoLine(ElectrodeStages, AssemblyStages, CellStages):
+class DemoLine(RunningStages, AssemblyStages, CellStages):  # RunningStages: the ElectrodeStages and more
     """Builds the demo in line order; each method of the stages is one stage of the line."""
 
     def build(self) -> DemoSummary:
@@ -57,8 +62,15 @@ class DemoLine(ElectrodeStages, AssemblyStages, CellStages):
         stretch_held = self.hold_stretch(electrodes)
         measured = demo_measurements_record(actor=self.actor, line=self.line_made(electrodes, rejects))
         self.waiting = self.roll_for_the_slitter()
+        running = self.calender_running()
+        measured.counts["sent by station into the open run"] = len(running.values)
         return DemoSummary(
-            rejects=[c.code for c in rejects], held=held, stretch_held=stretch_held, measurements=measured
+            rejects=[c.code for c in rejects],
+            held=held,
+            stretch_held=stretch_held,
+            measurements=measured,
+            running=running,
+            configuration=demo_configuration_record(actor=self.actor),
         )
 
     def roll_for_the_slitter(self) -> Item:

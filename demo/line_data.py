@@ -112,6 +112,7 @@ POUCH_PER_CELL_M: float = _LINE["pouch_per_cell_m"]
 SLITTING_TRIM_M: float = _LINE["slitting_trim_m"]
 HELD_LANE = LaneHold(**_LINE["held_lane"])
 HELD_STRETCH = LaneHold(**_LINE["held_stretch"])
+RUNNING_CALENDERING: dict[str, Any] = _LINE["running_calendering"]  # demo.line_running
 
 
 def param(value: float | str, unit: str | None = None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from django.db.models import Count
 
 from lots.models import Item
 
+from .configuration import demo_configuration_report
 from .line import DemoSummary, example_cell
 from .line_data import HELD_LANE, HELD_STRETCH, LINE_START
 from .measure_record import demo_measurements_report
@@ -12,7 +13,13 @@ from .measure_record import demo_measurements_report
 def demo_report(summary: DemoSummary, seconds: float) -> tuple[str, list[str]]:
     """The headline (printed as a success) and the lines after it."""
     headline = f"Demo line loaded in {seconds:.1f} s (line day {LINE_START.isoformat()})."
-    return headline, [*_items(), *_holds(summary), *_pointers(), *demo_measurements_report(summary.measurements)]
+    return headline, [
+        *_items(),
+        *_holds(summary),
+        *_pointers(),
+        *_running(summary),
+        *demo_measurements_report(summary.measurements),
+    ]
 
 
 def _items() -> list[str]:
@@ -39,7 +46,9 @@ def _holds(summary: DemoSummary) -> list[str]:
 
 def _pointers() -> list[str]:
     lines = []
-    waiting = Item.objects.filter(kind="calendered_roll", status="active").first()
+    # Made and waiting: not the roll still in the calender (the open run).
+    rolls = Item.objects.filter(kind="calendered_roll", status="active", produced_by__ended_at__isnull=False)
+    waiting = rolls.order_by("code").first()
     if waiting is not None:
         lines.append(
             f"Waiting at the slitter SLT-01: calendered roll {waiting.code} ({waiting.quantity:g} {waiting.unit})."
@@ -55,3 +64,12 @@ def _pointers() -> list[str]:
 
 def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _running(summary: DemoSummary) -> list[str]:
+    run, made = summary.running.operation, summary.running.roll.code
+    return [
+        f"Open run {run.pk} at {run.station.code}: {run.step_id} of {made} since {run.started_at.isoformat()}, "
+        f"{_n(len(summary.running.values), 'value')} sent by station; finish it on the station page.",
+        *demo_configuration_report(summary.configuration),
+    ]

@@ -9,8 +9,8 @@ from demo.readers import DATA_DIR
 
 def test_every_data_file_is_read() -> None:
     assert {p.name for p in DATA_DIR.iterdir()} == {
-        "electrodes.toml", "first_charge.csv", "instruments.csv", "line.toml", "lots.toml",
-        "measurements.toml", "ocv.csv", "recipes.toml", "stations.csv", "steps.toml",
+        "connectors.toml", "electrodes.toml", "first_charge.csv", "instruments.csv", "lab_mappings.toml",
+        "line.toml", "lots.toml", "measurements.toml", "ocv.csv", "recipes.toml", "stations.csv", "steps.toml",
     }  # fmt: skip
     assert len(STATIONS) == 13 and len(LOTS) == 15 and len(CODES) == 35
     assert set(ELECTRODES) == {"cathode", "anode"}

@@ -24,7 +24,8 @@ def test_an_operator_slits_a_roll_prints_its_labels_and_cannot_use_a_held_lane(
 ) -> None:
     user_with_role("otto", "operator")
     base = live_server.url
-    waiting = Item.objects.get(kind="calendered_roll", status=ItemStatus.ACTIVE)
+    # The roll the demo left at the slitter (not the one still in the calender, an open run).
+    waiting = Item.objects.get(kind="calendered_roll", status=ItemStatus.ACTIVE, produced_by__ended_at__isnull=False)
 
     page.goto(base + "/station/")
     shoot(page, "login")

@@ -54,7 +54,8 @@ def test_the_station_flags_a_value_outside_the_limits_and_holds_the_item(
     page: Any, live_server: Any, demo_line: None, shoot: Any
 ) -> None:
     user_with_role("otto", "operator")
-    waiting = Item.objects.get(kind="calendered_roll", status=ItemStatus.ACTIVE)
+    # The roll the demo left at the slitter (not the one still in the calender, an open run).
+    waiting = Item.objects.get(kind="calendered_roll", status=ItemStatus.ACTIVE, produced_by__ended_at__isnull=False)
     parameter = Parameter.objects.filter(step_id="slitting").exclude(online=True).order_by("step_id", "code").first()
     assert parameter is not None, "the catalog has an offline slitting parameter"
     engineer = User.objects.get(username="demo-engineer")

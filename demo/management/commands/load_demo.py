@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from demo.configuration import demo_configuration_record, demo_configuration_report
 from demo.line import DemoLine, demo_actor
 from demo.line_data import MARKER_STATION
 from demo.report import demo_report
@@ -21,7 +22,13 @@ class Command(BaseCommand):
         if not Parameter.objects.exists():
             call_command("load_catalog", stdout=self.stdout)
         if Station.objects.filter(code=MARKER_STATION).exists():
-            self.stdout.write(f"The demo line is already loaded (station {MARKER_STATION} exists); nothing to do.")
+            with transaction.atomic():
+                added = demo_configuration_record(actor=demo_actor())
+            added_lines = demo_configuration_report(added)
+            done = "added what was missing:" if added_lines else "nothing to do."
+            self.stdout.write(f"The demo line is already loaded (station {MARKER_STATION} exists); {done}")
+            for line in added_lines:
+                self.stdout.write(f"  {line}")
             return
         began = time.monotonic()
         with transaction.atomic():
