@@ -33,6 +33,18 @@ from .storage import Batch, Outcome, Pending, batch_store
 
 log = logging.getLogger("celltrace.connectors")
 
+try:  # COPY runs on psycopg's own cursor: its errors arrive unwrapped by Django
+    import psycopg
+
+    DATABASE_AWAY: tuple[type[Exception], ...] = (
+        OperationalError,
+        InterfaceError,
+        psycopg.OperationalError,
+        psycopg.InterfaceError,
+    )
+except ImportError:  # pragma: no cover - SQLite-only installs
+    DATABASE_AWAY = (OperationalError, InterfaceError)
+
 FLUSH_ROWS = 5_000
 FLUSH_S = 0.2
 POSITIONS_KEPT = 10_000  # per connector and mapping: the recent history of the metre
@@ -248,7 +260,7 @@ class BatchingSink:
             if batch:
                 self._stored(batch)
             return True
-        except (OperationalError, InterfaceError) as exc:
+        except DATABASE_AWAY as exc:
             _connection_drop()
             if self._spool is not None and batch and self._spool.append(batch):
                 self.outcomes["spooled"] += len(batch.values)
