@@ -211,7 +211,7 @@ def test_values_received_while_postgresql_is_away_are_spooled_acknowledged_and_s
     process = start()
     try:
         wait_for(
-            lambda: _count(url, f"SELECT count(*) FROM connectors_connectorstatus WHERE state = 'connected'") == 1,
+            lambda: _count(url, "SELECT count(*) FROM connectors_connectorstatus WHERE state = 'connected'") == 1,
             timeout=20,
             what="connected",
         )
