@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from django.db import connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest
@@ -83,8 +84,11 @@ def _receipts_insert(values: list[Pending]) -> list[int | None]:
     """Each value's new receipt id, or None when the value was stored before."""
     if not values:
         return []
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql":
+        connection.ensure_connection()
+        # psycopg's own cursor, binding on the server in binary: Django's client-side binding
+        # would spell the four arrays out as text.
+        with psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(
                 _PG_RECEIPTS_SQL,
                 [
@@ -93,9 +97,11 @@ def _receipts_insert(values: list[Pending]) -> list[int | None]:
                     [v.source_time for v in values],
                     [v.value for v in values],
                 ],
+                binary=True,
             )
             ids = {(c, s, t, x): pk for pk, c, s, t, x in cursor.fetchall()}
-            return [ids.get(v.key()) for v in values]
+        return [ids.get(v.key()) for v in values]
+    with connection.cursor() as cursor:
         adapt = connection.ops.adapt_datetimefield_value
         found: list[int | None] = []
         for v in values:  # SQLite: one statement a value, the slower path

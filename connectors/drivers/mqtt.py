@@ -35,6 +35,7 @@ DEFAULT_PORT = 1883
 SESSION_EXPIRY_S = 7 * 24 * 3600
 RECEIVE_MAXIMUM = 65535
 CONNECT_TIMEOUT_S = 5.0
+DELIVER_S = 0.02
 
 
 def _number(raw: object) -> float | None:
@@ -83,6 +84,7 @@ class MqttDriver(Driver):
         self._generation = 0  # the connection an ack belongs to
         self._lock = threading.Lock()
         self._current: mqtt.Client | None = None
+        self._inbox: list[Reading] = []
 
     def pause(self) -> None:
         self._paused = True
@@ -97,13 +99,13 @@ class MqttDriver(Driver):
         )
         if options.get("username"):
             client.username_pw_set(str(options["username"]), str(options.get("password") or ""))
-        client.on_message = lambda _c, _u, message: self._on_message(loop, message)
+        client.on_message = lambda _c, _u, message: self._on_message(message)
         client.on_connect = lambda _c, _u, _f, reason, _p: session.on_connect(loop, reason)
         client.on_disconnect = lambda _c, _u, _f, _r, _p: session.on_disconnect(loop)
         return client
 
-    def _on_message(self, loop: asyncio.AbstractEventLoop, message: mqtt.MQTTMessage) -> None:
-        """In paho's thread: read the payload, hand the reading to the event loop."""
+    def _on_message(self, message: mqtt.MQTTMessage) -> None:
+        """In paho's thread: read the payload, keep the reading for the event loop."""
         if self._paused:
             return  # not acknowledged: the broker sends it again to the next session
         value, unit, measured_at, position, error = payload_read(message.payload)
@@ -127,7 +129,19 @@ class MqttDriver(Driver):
             error=error,
             ack=ack,
         )
-        loop.call_soon_threadsafe(self.sink.put, reading)
+        with self._lock:
+            self._inbox.append(reading)
+
+    async def _deliver(self) -> None:
+        """On the event loop, every DELIVER_S: hand the readings paho's thread collected to the
+        sink (a wake-up of the loop per message would cost a system call each)."""
+        while True:
+            await asyncio.sleep(DELIVER_S)
+            with self._lock:
+                readings, self._inbox = self._inbox, []
+            put = self.sink.put
+            for reading in readings:
+                put(reading)
 
     def _connect(self, client: mqtt.Client) -> None:
         """Blocking (in a thread): connect with the persistent session, subscribe."""
@@ -139,11 +153,15 @@ class MqttDriver(Driver):
 
     async def run(self) -> None:
         attempt = 0
-        while True:
-            if await self._session():
-                attempt = 0
-            await self.backoff(attempt)
-            attempt = min(attempt + 1, 10)
+        delivering = asyncio.create_task(self._deliver())
+        try:
+            while True:
+                if await self._session():
+                    attempt = 0
+                await self.backoff(attempt)
+                attempt = min(attempt + 1, 10)
+        finally:
+            delivering.cancel()
 
     async def _session(self) -> bool:
         """One connection, until it is lost (True if it was up) or the task is cancelled."""
