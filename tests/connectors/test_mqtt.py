@@ -16,7 +16,9 @@ from measurements.models import Measurement
 from .conftest import ConnectorMake, at
 from .support import publish, running, session_subscribe, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Transactional (the runner's threads commit): PostgreSQL only, as SQLite cannot flush the
+# append-only record tables between such tests.
+pytestmark = [pytest.mark.postgresql_only, pytest.mark.django_db(transaction=True)]
 
 
 def status(connector: Connector) -> ConnectorStatus:

@@ -19,7 +19,9 @@ from measurements.models import Measurement
 from .conftest import ConnectorMake, at
 from .support import publish, running, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Transactional (the runner's threads commit): PostgreSQL only, as SQLite cannot flush the
+# append-only record tables between such tests.
+pytestmark = [pytest.mark.postgresql_only, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
 
 
