@@ -218,7 +218,10 @@ class BatchingSink:
             except TimeoutError:
                 pass
             self._wake.clear()
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:  # a bug must not stop the flushing: what was not acked comes again
+                log.exception("connectors: a flush failed")
 
     async def flush(self) -> None:
         async with self._lock:  # one flush at a time: batches are stored in arrival order
@@ -258,7 +261,14 @@ class BatchingSink:
             if self._spool is not None and self._spool.pending():
                 self._spool.replay(self._stored)
             if batch:
-                self._stored(batch)
+                try:
+                    self._stored(batch)
+                except DATABASE_AWAY:
+                    raise
+                except Exception:  # one value the database refuses must not hold back the others
+                    log.exception("connectors: a batch failed; storing its values one by one")
+                    _connection_drop()
+                    self._isolate(batch)
             return True
         except DATABASE_AWAY as exc:
             _connection_drop()
@@ -269,6 +279,22 @@ class BatchingSink:
             if batch:
                 log.error("connectors: database unreachable (%s); spool full or off: values held", exc)
             return False if batch else None
+
+    def _isolate(self, batch: Batch) -> None:
+        """Store a failed batch value by value; a value that fails alone is rejected with the
+        error."""
+        received = Counter(batch.received)
+        for v in batch.values:
+            received[v.connector_id] -= 1
+        self._stored(Batch(received=+received, refused=batch.refused))
+        for v in batch.values:
+            try:
+                self._stored(Batch(received=Counter({v.connector_id: 1}), values=[v]))
+            except DATABASE_AWAY:
+                raise
+            except Exception as exc:
+                reason = f"{v.source[:200]}: {type(exc).__name__}: {str(exc)[:300]}"
+                self._stored(Batch(received=Counter({v.connector_id: 1}), refused=[(v.connector_id, reason)]))
 
     def _stored(self, batch: Batch) -> dict[int, Outcome]:
         outcomes = batch_store(batch)

@@ -12,12 +12,11 @@ from django.contrib.auth.models import User
 from connectors.models import Connector, ConnectorMapping, ConnectorStatus
 from lots.models import Item
 from measurements.models import Parameter
-from tests.support import reseed_after_the_last_truncate, seed_kinds_and_steps
+from tests.support import seed_kinds_and_steps
 from traceability.services import OutputSpec, operation_record
 
 T0 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
 BROKER = "mqtt://127.0.0.1:1883"
-__all__ = ["reseed_after_the_last_truncate"]  # module-scoped autouse: later modules find the seeds
 
 
 def at(minutes: float) -> datetime:

@@ -12,6 +12,7 @@ import pytest
 
 from connectors.models import Connector, ConnectorStatus
 from measurements.models import Measurement
+from tests.support import reseed_after_the_last_truncate  # noqa: F401  (module-scoped autouse fixture)
 
 from .conftest import ConnectorMake, at
 from .support import publish, running, session_subscribe, wait_for

@@ -15,6 +15,7 @@ from django.db import connection
 from connectors import runner as runner_module
 from connectors.models import Connector, ConnectorStatus
 from measurements.models import Measurement
+from tests.support import reseed_after_the_last_truncate  # noqa: F401  (module-scoped autouse fixture)
 
 from .conftest import ConnectorMake, at
 from .support import publish, running, wait_for

@@ -20,6 +20,7 @@ from django.db import connection
 
 from connectors.spool import Spool
 from connectors.storage import Batch, Pending
+from tests.support import reseed_after_the_last_truncate  # noqa: F401  (module-scoped autouse fixture)
 
 from .conftest import ConnectorMake, at
 from .support import publish, wait_for
