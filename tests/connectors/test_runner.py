@@ -91,3 +91,18 @@ def test_sigterm_commits_and_acknowledges_what_it_received_and_exits_0(
         time.sleep(0.5)
     assert Measurement.objects.count() == n
     assert status(connector).stored == n
+
+
+def test_a_connector_created_while_running_starts_and_its_heartbeat_moves(
+    connector_make: ConnectorMake, prefix: str
+) -> None:
+    with running():
+        time.sleep(0.5)
+        started = time.monotonic()
+        connector = connector_make(
+            "late-mqtt", room_mapping(f"{prefix}/#"), options={"client_id": f"ct-{prefix[-12:]}"}
+        )
+        wait_for(lambda: status(connector).state == "connected", what="connected")
+        assert time.monotonic() - started < 10
+        first = status(connector).heartbeat_at
+        wait_for(lambda: status(connector).heartbeat_at > first, what="a later heartbeat")
