@@ -160,6 +160,14 @@ class Runner:
             attempt = min(attempt + 1, 10)
 
     async def _stop(self, ids: list[int]) -> None:
+        """Stop connectors: paused, what they handed committed and acknowledged on their own
+        connection (an MQTT ack cannot go out on the next one), then cancelled."""
+        for pk in ids:
+            pause = getattr(self.running[pk].driver, "pause", None) if pk in self.running else None
+            if pause is not None:
+                pause()
+        if ids:
+            await self.sink.flush()
         tasks = [self.running.pop(pk).task for pk in ids if pk in self.running]
         for task in tasks:
             task.cancel()
@@ -171,9 +179,9 @@ class Runner:
     async def reconcile(self) -> None:
         """Start, restart and stop connectors to match the configuration."""
         enabled, disabled = await self._db(configs_load)
-        self.sink.routes.configure(enabled.values())
         gone = [pk for pk, r in self.running.items() if pk not in enabled or enabled[pk].revision != r.config.revision]
-        await self._stop(gone)
+        await self._stop(gone)  # with the old routes: what they received is stored under them
+        self.sink.routes.configure(enabled.values())
         for pk, config in enabled.items():
             if pk not in self.running:
                 self._start(config)

@@ -88,6 +88,7 @@ class MqttDriver(Driver):
 
     def pause(self) -> None:
         self._paused = True
+        self._drain()  # what came before the pause is the runner's to commit and acknowledge
 
     def _client(self, loop: asyncio.AbstractEventLoop, session: "_Session") -> mqtt.Client:
         options = self.config.options
@@ -137,11 +138,14 @@ class MqttDriver(Driver):
         sink (a wake-up of the loop per message would cost a system call each)."""
         while True:
             await asyncio.sleep(DELIVER_S)
-            with self._lock:
-                readings, self._inbox = self._inbox, []
-            put = self.sink.put
-            for reading in readings:
-                put(reading)
+            self._drain()
+
+    def _drain(self) -> None:
+        with self._lock:
+            readings, self._inbox = self._inbox, []
+        put = self.sink.put
+        for reading in readings:
+            put(reading)
 
     def _connect(self, client: mqtt.Client) -> None:
         """Blocking (in a thread): connect with the persistent session, subscribe."""

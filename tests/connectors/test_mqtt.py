@@ -5,6 +5,7 @@ redeliveries stored once, a broker that cannot be reached reads `reconnecting`."
 
 import socket
 import subprocess
+import threading
 import time
 from typing import Any
 
@@ -174,3 +175,31 @@ def test_a_broker_that_cannot_be_reached_reads_reconnecting_then_connected(
             wait_for(lambda: status(connector).state == "reconnecting", what="reconnecting again")
         finally:
             broker.kill()
+
+
+def test_a_restart_for_a_changed_revision_neither_loses_nor_repeats_bare_numbers(
+    coater: Connector, prefix: str
+) -> None:
+    """Bare numbers take their arrival time: one acknowledged late (on the next connection)
+    would come again and be stored twice. The runner commits and acknowledges what a
+    connector handed before restarting it."""
+    n = 400
+    with running():
+        wait_for(lambda: status(coater).state == "connected", what="connected")
+        messages = [(f"{prefix}/room/a", str(-40 - i / 100)) for i in range(n)]
+
+        def trickle() -> None:  # over ~2 s, so that the restarts fall in the middle
+            for start in range(0, n, 20):
+                publish(messages[start : start + 20])
+                time.sleep(0.1)
+
+        publisher = threading.Thread(target=trickle)
+        publisher.start()
+        for revision in (2, 3, 4):
+            time.sleep(0.6)
+            Connector.objects.filter(pk=coater.pk).update(revision=revision)
+        publisher.join()
+        wait_for(lambda: counts(coater)[1] >= n, timeout=20, what=f"{n} stored")
+        time.sleep(1.5)  # a redelivery would show here
+    assert counts(coater) == (n, n, 0)
+    assert Measurement.objects.count() == n
