@@ -107,12 +107,13 @@ class Routes:
     def batch(self, readings: list[Reading]) -> Batch:
         """The readings as a storage batch: positions first, so a value finds the metre sent
         with it in the same flush."""
-        batch = Batch(received=Counter(r.connector_id for r in readings))
+        batch = Batch()
         checked: list[tuple[Reading, ConnectorConfig, _Route, datetime, float]] = []
         for reading in readings:
             config = self.configs.get(reading.connector_id)
             if config is None:  # deleted or disabled meanwhile: nothing to store it under
                 continue
+            batch.received[reading.connector_id] += 1
             refusal, at, value = _refusal(reading)
             route = self._route(config, reading.source) if not refusal else _Route((), ())
             if not refusal and not route.values and not route.positions:

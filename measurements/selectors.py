@@ -339,6 +339,21 @@ def _decide(rows: list[tuple[int, int | None, int | None]]) -> InProcess:
     return InProcess(reason="no_item")
 
 
+def _in_process_rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        # psycopg's own cursor binds the key arrays on the server, in binary; Django's binds on
+        # the client, spelling thousands of keys out as text.
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, params, binary=True)
+            return cursor.fetchall()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 def items_in_process(keys: list[tuple[int, datetime, str | None]]) -> list[InProcess]:
     """For each (station id, time, step or None) what the station was working on, in one query
     whatever the number of keys (the same rule for one measurement and for a bulk upload)."""
@@ -356,9 +371,7 @@ def items_in_process(keys: list[tuple[int, datetime, str | None]]) -> list[InPro
         params = [x for n, (station, at, step) in enumerate(distinct) for x in (n, station, adapt(at), step)]
     sql = _IN_PROCESS.format(values=values, limit=RUNNING_LIMIT)
     found: dict[int, list[tuple[int, int | None, int | None]]] = {n: [] for n in range(len(distinct))}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, False])
-        for n, operation_id, item_id, passing in cursor.fetchall():
-            found[n].append((operation_id, item_id, passing))
+    for n, operation_id, item_id, passing in _in_process_rows(sql, [*params, False]):
+        found[n].append((operation_id, item_id, passing))
     decided = {key: _decide(found[n]) for n, key in enumerate(distinct)}
     return [decided[key] for key in keys]

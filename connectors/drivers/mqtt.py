@@ -14,6 +14,7 @@ new one (packet ids are per connection).
 """
 
 import asyncio
+import functools
 import json
 import math
 import threading
@@ -111,13 +112,8 @@ class MqttDriver(Driver):
             return  # not acknowledged: the broker sends it again to the next session
         value, unit, measured_at, position, error = payload_read(message.payload)
         ack = None
-        if message.qos > 0:
-            generation, client, mid, qos = self._generation, self._current, message.mid, message.qos
-
-            def ack() -> None:
-                with self._lock:
-                    if generation == self._generation and client is not None:
-                        client.ack(mid, qos)
+        if message.qos > 0:  # a partial, not a closure: it is made for every message
+            ack = functools.partial(self._ack, self._generation, self._current, message.mid, message.qos)
 
         reading = Reading(
             connector_id=self.config.id,
@@ -132,6 +128,12 @@ class MqttDriver(Driver):
         )
         with self._lock:
             self._inbox.append(reading)
+
+    def _ack(self, generation: int, client: mqtt.Client | None, mid: int, qos: int) -> None:
+        """Acknowledge on the connection the message came by, never on a later one."""
+        with self._lock:
+            if generation == self._generation and client is not None:
+                client.ack(mid, qos)
 
     async def _deliver(self) -> None:
         """On the event loop, every DELIVER_S: hand the readings paho's thread collected to the
