@@ -153,17 +153,9 @@ def _count(url: str, sql: str) -> int:
         return -1
 
 
-@pytest.mark.postgresql_only
-@pytest.mark.django_db(transaction=True)
-def test_values_received_while_postgresql_is_away_are_spooled_acknowledged_and_stored_once_back(
-    connector_make: ConnectorMake, prefix: str, cluster: Cluster, tmp_path: Path
-) -> None:
-    connector = connector_make(
-        "room-mqtt",
-        [{"source": f"{prefix}/#", "room": "dry-room-1", "parameter": "ct_dew_point", "unit": "degC"}],
-        options={"client_id": f"ct-{prefix[-12:]}"},
-    )
-    # The cluster gets this test database's schema and rows (the connector, its mapping).
+def _database_copy(cluster: Cluster) -> str:
+    """A database on the cluster with this test database's schema and rows (the connector, its
+    mapping, the station); its URL."""
     s = connection.settings_dict
     dump = subprocess.run(  # noqa: S603
         ["pg_dump", "--no-owner", "--no-privileges", "-h", s["HOST"], "-p", str(s["PORT"]), "-U", s["USER"], s["NAME"]],  # noqa: S607
@@ -174,13 +166,39 @@ def test_values_received_while_postgresql_is_away_are_spooled_acknowledged_and_s
     with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
         conn.execute("CREATE DATABASE ct_fault")
     subprocess.run(  # noqa: S603
-        ["psql", "-q", "-v", "ON_ERROR_STOP=1", cluster.url("ct_fault")],
+        ["psql", "-q", "-v", "ON_ERROR_STOP=1", cluster.url("ct_fault")],  # noqa: S607
         input=dump,
-        check=True,  # noqa: S607
+        check=True,
         capture_output=True,
         timeout=120,
     )
-    url = cluster.url("ct_fault")
+    return cluster.url("ct_fault")
+
+
+def _run_connectors(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "manage.py", "run_connectors"]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
+
+
+def _messages(prefix: str, start_at: int, n: int) -> list[tuple[str, dict[str, object]]]:
+    base = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
+    return [
+        (f"{prefix}/a", {"value": -50.0 - i / 100, "measured_at": (base + timedelta(seconds=i)).isoformat()})
+        for i in range(start_at, start_at + n)
+    ]
+
+
+@pytest.mark.postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_values_received_while_postgresql_is_away_are_spooled_acknowledged_and_stored_once_back(
+    connector_make: ConnectorMake, prefix: str, cluster: Cluster, tmp_path: Path
+) -> None:
+    connector = connector_make(
+        "room-mqtt",
+        [{"source": f"{prefix}/#", "room": "dry-room-1", "parameter": "ct_dew_point", "unit": "degC"}],
+        options={"client_id": f"ct-{prefix[-12:]}"},
+    )
+    url = _database_copy(cluster)
     stored_sql = "SELECT count(*) FROM measurements_measurement"
     counts_sql = (
         f"SELECT received * 1000000 + stored FROM connectors_connectorstatus WHERE connector_id = {connector.pk}"
@@ -194,20 +212,10 @@ def test_values_received_while_postgresql_is_away_are_spooled_acknowledged_and_s
     }
 
     def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(  # noqa: S603
-            [sys.executable, "manage.py", "run_connectors"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        return _run_connectors(env)
 
     def messages(start_at: int, n: int) -> list[tuple[str, dict[str, object]]]:
-        base = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
-        return [
-            (f"{prefix}/a", {"value": -50.0 - i / 100, "measured_at": (base + timedelta(seconds=i)).isoformat()})
-            for i in range(start_at, start_at + n)
-        ]
+        return _messages(prefix, start_at, n)
 
     process = start()
     try:
@@ -238,3 +246,51 @@ def test_values_received_while_postgresql_is_away_are_spooled_acknowledged_and_s
     # Received 500, not more: the spooled messages were acknowledged, the broker did not resend them.
     assert _count(url, counts_sql) == 500 * 1000000 + 500
     assert not list(spool_dir.glob("*.jsonl"))
+
+
+@pytest.mark.postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_with_the_spool_full_mqtt_messages_stay_unacknowledged_and_are_stored_once_back(
+    connector_make: ConnectorMake, prefix: str, cluster: Cluster, tmp_path: Path
+) -> None:
+    connector = connector_make(
+        "room-mqtt",
+        [{"source": f"{prefix}/#", "room": "dry-room-1", "parameter": "ct_dew_point", "unit": "degC"}],
+        options={"client_id": f"ct-{prefix[-12:]}"},
+    )
+    url = _database_copy(cluster)
+    spool_dir = tmp_path / "spool"
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "CELLTRACE_CONNECTOR_SPOOL_DIR": str(spool_dir),
+        "CELLTRACE_CONNECTOR_SPOOL_MAX_BYTES": "1",  # full from the start
+    }
+    stored_sql = "SELECT count(*) FROM measurements_measurement"
+    status_sql = (
+        f"SELECT received, stored, rejected FROM connectors_connectorstatus WHERE connector_id = {connector.pk}"
+    )
+    process = _run_connectors(env)
+    try:
+        connected_sql = "SELECT count(*) FROM connectors_connectorstatus WHERE state = 'connected'"
+        wait_for(
+            lambda: _count(url, connected_sql) == 1,
+            timeout=20,
+            what="connected",
+        )
+        publish(_messages(prefix, 0, 100))
+        wait_for(lambda: _count(url, stored_sql) == 100, what="the first 100 stored")
+        cluster.stop()
+        publish(_messages(prefix, 100, 150))
+        time.sleep(2.0)  # held in memory, unacknowledged: nothing is spooled
+        assert not list(spool_dir.glob("*.jsonl"))
+        cluster.start()
+        wait_for(lambda: _count(url, stored_sql) == 250, timeout=20, what="all 250 stored")
+        time.sleep(1.0)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+    finally:
+        process.kill()
+    with psycopg.connect(url) as conn:
+        assert conn.execute(status_sql).fetchone() == (250, 250, 0)
