@@ -88,7 +88,8 @@ class MqttDriver(Driver):
         self._inbox: list[Reading] = []
 
     def pause(self) -> None:
-        self._paused = True
+        with self._lock:  # after this no reading enters the inbox (see _on_message)
+            self._paused = True
         self._drain()  # what came before the pause is the runner's to commit and acknowledge
 
     def _client(self, loop: asyncio.AbstractEventLoop, session: "_Session") -> mqtt.Client:
@@ -104,6 +105,7 @@ class MqttDriver(Driver):
         client.on_message = lambda _c, _u, message: self._on_message(message)
         client.on_connect = lambda _c, _u, _f, reason, _p: session.on_connect(loop, reason)
         client.on_disconnect = lambda _c, _u, _f, _r, _p: session.on_disconnect(loop)
+        client.on_unsubscribe = lambda _c, _u, _m, _r, _p: session.on_unsubscribe(loop)
         return client
 
     def _on_message(self, message: mqtt.MQTTMessage) -> None:
@@ -127,6 +129,8 @@ class MqttDriver(Driver):
             ack=ack,
         )
         with self._lock:
+            if self._paused:  # paused while this one was read: the broker sends it again
+                return
             self._inbox.append(reading)
 
     def _ack(self, generation: int, client: mqtt.Client | None, mid: int, qos: int) -> None:
@@ -188,10 +192,10 @@ class MqttDriver(Driver):
             await session.lost.wait()
             raise ConnectionError("the connection to the broker was lost")
         except asyncio.CancelledError:
-            await self._close(client, session.lost)
+            await self._close(client, session)
             raise
         except (OSError, TimeoutError, ConnectionError, ValueError) as exc:
-            await self._close(client, session.lost)
+            await self._close(client, session)
             reason = str(exc) or type(exc).__name__
             self.sink.state(self.config.id, "reconnecting", f"MQTT {self.host}:{self.port}: {reason}")
         return session.connected.is_set()
@@ -203,16 +207,25 @@ class MqttDriver(Driver):
             if result != mqtt.MQTT_ERR_SUCCESS:
                 raise ConnectionError(f"subscribing failed: {mqtt.error_string(result)}")
 
-    async def _close(self, client: mqtt.Client, lost: asyncio.Event) -> None:
-        """Disconnect after the acknowledgements already queued are sent (paho sends its
-        queue in order), then stop paho's thread."""
+    async def _close(self, client: mqtt.Client, session: "_Session") -> None:
+        """Disconnect once the broker has the acknowledgements already queued, then stop
+        paho's thread. The broker handles a connection's packets in order, so the answer to an
+        UNSUBSCRIBE (of a filter never subscribed) sent after them says it has read them: a
+        next connection of the same client id that came sooner would take the session over
+        with them unread, and the broker would send those messages again."""
         with self._lock:
             self._generation += 1  # acks of this connection are not sent on the next one
             self._current = None
         if client.is_connected():
+            result, _mid = client.unsubscribe(f"celltrace/drain/{self.client_id}")
+            if result == mqtt.MQTT_ERR_SUCCESS:
+                try:
+                    await asyncio.wait_for(_first(session.drained, session.lost), 2.0)
+                except TimeoutError:
+                    pass
             client.disconnect()
             try:
-                await asyncio.wait_for(lost.wait(), 2.0)
+                await asyncio.wait_for(session.lost.wait(), 2.0)
             except TimeoutError:
                 pass
         await asyncio.get_running_loop().run_in_executor(None, client.loop_stop)
@@ -224,6 +237,7 @@ class _Session:
     def __init__(self) -> None:
         self.lost = asyncio.Event()
         self.connected = asyncio.Event()
+        self.drained = asyncio.Event()  # the broker answered the closing UNSUBSCRIBE
         self.refused = ""
 
     def on_connect(self, loop: asyncio.AbstractEventLoop, reason: Any) -> None:
@@ -235,6 +249,9 @@ class _Session:
 
     def on_disconnect(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.call_soon_threadsafe(self.lost.set)
+
+    def on_unsubscribe(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.call_soon_threadsafe(self.drained.set)
 
 
 async def _first(*events: asyncio.Event) -> None:
