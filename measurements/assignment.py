@@ -1,6 +1,7 @@
 """Where a value lies: a position on an item checked, or the item in process at a station and
 the position on it, for one value (services.measurement_record) and for bulk rows (ingest_station)."""
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -79,16 +80,26 @@ def item_in_process(*, station: Station, at: datetime, step: str | None = None) 
 
 def line_speed_m_per_s(operation: Operation) -> float | None:
     """The operation's line speed, from the first machine parameter that is a velocity."""
-    velocity = ureg.Unit("m/s").dimensionality
+    numbers = []
     for entry in (operation.parameters or {}).values():
         unit = entry.get("unit") if isinstance(entry, dict) else None
         value = entry.get("value") if isinstance(entry, dict) else None
-        if unit and isinstance(value, int | float):
-            try:
-                if ureg.Unit(unit).dimensionality == velocity:
-                    return float(ureg.Quantity(value, unit).to("m/s").magnitude)
-            except Exception:  # a free-form unit in an old operation: not a speed
-                continue
+        if unit and isinstance(unit, str) and isinstance(value, int | float):
+            numbers.append((unit, value))
+    return _line_speed(tuple(numbers))
+
+
+@functools.lru_cache(maxsize=4096)
+def _line_speed(numbers: tuple[tuple[str, int | float], ...]) -> float | None:
+    """Cached: a bulk upload assigns thousands of values to the same operation, and pint parses
+    each unit anew."""
+    velocity = ureg.Unit("m/s").dimensionality
+    for unit, value in numbers:
+        try:
+            if ureg.Unit(unit).dimensionality == velocity:
+                return float(ureg.Quantity(value, unit).to("m/s").magnitude)
+        except Exception:  # a free-form unit in an old operation: not a speed
+            continue
     return None
 
 

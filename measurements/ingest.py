@@ -50,7 +50,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -83,6 +83,8 @@ class IngestResult:
     out_of_range: int
     out_of_limits: int = 0
     holds: int = 0
+    # on_error="skip": the bad rows, which were left out (row numbers over the rows iterated).
+    rejected: tuple[RowError, ...] = ()
 
 
 @dataclass
@@ -107,6 +109,7 @@ class _Run:
     errors: list[RowError] = field(default_factory=list)
     number: int = 0  # rows read so far, None rows included
     complete: bool = True
+    skip: bool = False  # on_error="skip": bad rows are left out, the others stored
 
 
 def _chunk_check(run: _Run, chunk: list[Any]) -> list[tuple[int, tuple[Any, ...]]]:
@@ -131,9 +134,13 @@ def _chunk_check(run: _Run, chunk: list[Any]) -> list[tuple[int, tuple[Any, ...]
     rules = run.rules
     if any(by_time(rules, row) for _, row in checked):
         run.writer.pause()  # the assignment queries need the connection
-        errors.extend(rows_assign(rules, checked))
+        unassigned = rows_assign(rules, checked)
+        errors.extend(unassigned)
         errors.sort(key=lambda e: e.row)
         del errors[max_errors:]
+        if run.skip and unassigned:
+            bad = {e.row for e in unassigned}
+            checked = [entry for entry in checked if entry[0] not in bad]
     return checked
 
 
@@ -158,7 +165,7 @@ def _rows_store(run: _Run, rows: Iterable[Mapping[Any, Any] | None], chunk_rows:
     try:
         while chunk := list(itertools.islice(iterator, chunk_rows)):
             checked = _chunk_check(run, chunk)
-            if not run.errors:  # once a row is bad nothing will be stored: keep checking, stop writing
+            if run.skip or not run.errors:  # once a row is bad nothing will be stored: stop writing
                 _chunk_write(run, checked)
             if len(run.errors) >= run.max_errors:
                 run.complete = False  # the rest is not read
@@ -194,23 +201,35 @@ def measurements_ingest(
     rows: Iterable[Mapping[Any, Any] | None],
     chunk_rows: int = CHUNK_ROWS,
     max_errors: int = MAX_ERRORS,
+    on_error: Literal["raise", "skip"] = "raise",
 ) -> IngestResult:
     """Validate and store every row, or none: BulkInvalid (400) lists up to `max_errors` bad
-    rows; reading stops there. See the module docstring for the rules and the row numbering."""
+    rows; reading stops there. See the module docstring for the rules and the row numbering.
+
+    With on_error="skip" (a connector's batch of machine values, where one bad value must not
+    hold back the others) the bad rows are left out and returned in `rejected`, the good ones
+    stored, and a batch with no good row stores nothing and raises nothing."""
     created_at = timezone.now()
     user = actor_user(actor)
     rules = RowRules(created_at=created_at, created_by_id=user.pk if user is not None else None)
     writer = CopyWriter() if connection.vendor == "postgresql" else InsertWriter()
-    run = _Run(rules=rules, writer=writer, max_errors=max_errors)
+    skip = on_error == "skip"
+    run = _Run(rules=rules, writer=writer, max_errors=2**62 if skip else max_errors, skip=skip)
     _rows_store(run, rows, chunk_rows)
-    if run.errors:
+    if run.errors and not skip:
         raise BulkInvalid(run.errors, complete=run.complete)
     totals = run.totals
     if totals.count == 0:
+        if skip:
+            return IngestResult(count=0, out_of_range=0, rejected=tuple(run.errors))
         raise InvalidInput("The upload holds no measurements.", field="rows")
     _audit(actor, created_at, totals)
     # A violation seen on a row that was then rolled back never got here: errors raise above.
     holds = limit_holds_place(actor=actor, violations=rules.violations)
     return IngestResult(
-        count=totals.count, out_of_range=totals.out_of_range, out_of_limits=totals.out_of_limits, holds=len(holds)
+        count=totals.count,
+        out_of_range=totals.out_of_range,
+        out_of_limits=totals.out_of_limits,
+        holds=len(holds),
+        rejected=tuple(run.errors),
     )

@@ -200,6 +200,13 @@ CELLTRACE_EXPORT_WORK_MEM = env_str("CELLTRACE_EXPORT_WORK_MEM", "512MB")
 CELLTRACE_RESOLVER = env_str("CELLTRACE_RESOLVER", "id.celltrace.example")
 CELLTRACE_GS1_COMPANY_PREFIX = env_str("CELLTRACE_GS1_COMPANY_PREFIX", "0614141")
 
+# run_connectors: batches that cannot reach PostgreSQL wait here, on local disk, up to this many
+# bytes in all (docs/connectors.md says what happens when it is full).
+CELLTRACE_CONNECTOR_SPOOL_DIR = Path(
+    env_str("CELLTRACE_CONNECTOR_SPOOL_DIR", str(Path(tempfile.gettempdir()) / "celltrace-connector-spool"))
+)
+CELLTRACE_CONNECTOR_SPOOL_MAX_BYTES = env_int("CELLTRACE_CONNECTOR_SPOOL_MAX_BYTES", 1024 * 1024 * 1024)
+
 # A value outside a "hold" specification limit holds its item's stretch of +- this many metres.
 LIMIT_HOLD_WINDOW_M = float(env_str("CELLTRACE_LIMIT_HOLD_WINDOW_M", "0.5"))
 

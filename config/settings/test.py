@@ -11,6 +11,8 @@ os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
 # Export ids repeat in every test database: two runs on one machine must not share work files.
 # Set in the environment, so the worker processes the tests start use the same directory.
 os.environ.setdefault("CELLTRACE_EXPORT_WORK_DIR", tempfile.mkdtemp(prefix="celltrace-exports-"))
+# run_connectors' spool, likewise: two runs must not replay each other's batches.
+os.environ.setdefault("CELLTRACE_CONNECTOR_SPOOL_DIR", tempfile.mkdtemp(prefix="celltrace-spool-"))
 
 from .base import *  # noqa: E402,F403
 

@@ -55,6 +55,10 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     async def run(self) -> None: ...
 
+    def pause(self) -> None:  # noqa: B027 - optional: the default hands on until cancelled
+        """Stop handing readings to the sink: the runner is shutting down and commits what it
+        has. A source that keeps unacknowledged values (MQTT) sends the later ones again."""
+
     async def backoff(self, attempt: int) -> None:
         delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2**attempt)
         await asyncio.sleep(delay * random.uniform(0.8, 1.2))

@@ -1,0 +1,266 @@
+"""MQTT connector (paho-mqtt 2.x, MQTT 5): QoS 1 subscriptions on a persistent session.
+
+Endpoint `mqtt://host:1883`. Options: `client_id` (default `celltrace-<code>`), `username`,
+`password`, `keepalive` (s, default 30), `session_expiry_s` (how long the broker keeps the
+session and its messages while the process is away, default 7 days).
+
+Every mapping's topic filter and position source is subscribed with QoS 1 (retained messages
+only on a new subscription). Paho's network thread parses each payload (JSON `{"value", "unit",
+"measured_at", "position_m"}` or a bare number) and hands the Reading to the event loop with
+loop.call_soon_threadsafe; the message is acknowledged (manual_ack) only once the runner has
+committed it, or spooled it durably. Receive Maximum 65535 lets the broker keep that many
+messages in flight while a batch commits; an ack from a previous connection is never sent on a
+new one (packet ids are per connection).
+"""
+
+import asyncio
+import functools
+import json
+import math
+import threading
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from core.errors import InvalidInput
+from core.values import moment
+
+from .base import Driver, Reading
+
+DEFAULT_PORT = 1883
+SESSION_EXPIRY_S = 7 * 24 * 3600
+RECEIVE_MAXIMUM = 65535
+CONNECT_TIMEOUT_S = 5.0
+DELIVER_S = 0.02
+
+
+def _number(raw: object) -> float | None:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    value = float(raw)
+    return value if math.isfinite(value) else None
+
+
+def payload_read(payload: bytes) -> tuple[float | None, str | None, datetime | None, float | None, str]:
+    """(value, unit, measured_at, position_m, error) of one message."""
+    try:
+        document = json.loads(payload)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None, None, None, None, "the payload is not JSON or a number."
+    if not isinstance(document, dict):
+        value = _number(document)
+        return value, None, None, None, "" if value is not None else "the payload is not a finite number."
+    value = _number(document.get("value"))
+    if value is None:
+        return None, None, None, None, "value: a finite number is required."
+    unit = document.get("unit")
+    if unit is not None and not isinstance(unit, str):
+        return None, None, None, None, "unit: a string is required."
+    measured_at = None
+    if document.get("measured_at") is not None:
+        try:
+            measured_at = moment(document["measured_at"], field="measured_at")
+        except InvalidInput as exc:
+            return None, None, None, None, f"measured_at: {exc.message}"
+    position = document.get("position_m")
+    if position is not None and _number(position) is None:
+        return None, None, None, None, "position_m: a finite number is required."
+    return value, unit, measured_at, _number(position), ""
+
+
+class MqttDriver(Driver):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        url = urlsplit(self.config.endpoint)
+        self.host = url.hostname or "127.0.0.1"
+        self.port = url.port or DEFAULT_PORT
+        options = self.config.options
+        self.client_id = str(options.get("client_id") or f"celltrace-{self.config.code}")
+        self._paused = False
+        self._generation = 0  # the connection an ack belongs to
+        self._lock = threading.Lock()
+        self._current: mqtt.Client | None = None
+        self._inbox: list[Reading] = []
+
+    def pause(self) -> None:
+        with self._lock:  # after this no reading enters the inbox (see _on_message)
+            self._paused = True
+        self._drain()  # what came before the pause is the runner's to commit and acknowledge
+
+    def _client(self, loop: asyncio.AbstractEventLoop, session: "_Session") -> mqtt.Client:
+        options = self.config.options
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if options.get("username"):
+            client.username_pw_set(str(options["username"]), str(options.get("password") or ""))
+        client.on_message = lambda _c, _u, message: self._on_message(message)
+        client.on_connect = lambda _c, _u, _f, reason, _p: session.on_connect(loop, reason)
+        client.on_disconnect = lambda _c, _u, _f, _r, _p: session.on_disconnect(loop)
+        client.on_unsubscribe = lambda _c, _u, _m, _r, _p: session.on_unsubscribe(loop)
+        return client
+
+    def _on_message(self, message: mqtt.MQTTMessage) -> None:
+        """In paho's thread: read the payload, keep the reading for the event loop."""
+        if self._paused:
+            return  # not acknowledged: the broker sends it again to the next session
+        value, unit, measured_at, position, error = payload_read(message.payload)
+        ack = None
+        if message.qos > 0:  # a partial, not a closure: it is made for every message
+            ack = functools.partial(self._ack, self._generation, self._current, message.mid, message.qos)
+
+        reading = Reading(
+            connector_id=self.config.id,
+            source=message.topic,
+            value=value,
+            received_at=datetime.now(UTC),
+            measured_at=measured_at,
+            unit=unit,
+            position_m=position,
+            error=error,
+            ack=ack,
+        )
+        with self._lock:
+            if self._paused:  # paused while this one was read: the broker sends it again
+                return
+            self._inbox.append(reading)
+
+    def _ack(self, generation: int, client: mqtt.Client | None, mid: int, qos: int) -> None:
+        """Acknowledge on the connection the message came by, never on a later one."""
+        with self._lock:
+            if generation == self._generation and client is not None:
+                client.ack(mid, qos)
+
+    async def _deliver(self) -> None:
+        """On the event loop, every DELIVER_S: hand the readings paho's thread collected to the
+        sink (a wake-up of the loop per message would cost a system call each)."""
+        while True:
+            await asyncio.sleep(DELIVER_S)
+            self._drain()
+
+    def _drain(self) -> None:
+        with self._lock:
+            readings, self._inbox = self._inbox, []
+        put = self.sink.put
+        for reading in readings:
+            put(reading)
+
+    def _connect(self, client: mqtt.Client) -> None:
+        """Blocking (in a thread): connect with the persistent session, subscribe."""
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = int(self.config.options.get("session_expiry_s") or SESSION_EXPIRY_S)
+        properties.ReceiveMaximum = RECEIVE_MAXIMUM
+        keepalive = int(self.config.options.get("keepalive") or 30)
+        client.connect(self.host, self.port, keepalive=keepalive, clean_start=False, properties=properties)
+
+    async def run(self) -> None:
+        attempt = 0
+        delivering = asyncio.create_task(self._deliver())
+        try:
+            while True:
+                if await self._session():
+                    attempt = 0
+                await self.backoff(attempt)
+                attempt = min(attempt + 1, 10)
+        finally:
+            delivering.cancel()
+
+    async def _session(self) -> bool:
+        """One connection, until it is lost (True if it was up) or the task is cancelled."""
+        loop = asyncio.get_running_loop()
+        session = _Session()
+        client = self._client(loop, session)
+        try:
+            await asyncio.wait_for(loop.run_in_executor(None, self._connect, client), CONNECT_TIMEOUT_S)
+            with self._lock:
+                self._generation += 1
+                self._current = client
+            client.loop_start()
+            await asyncio.wait_for(_first(session.connected, session.lost), CONNECT_TIMEOUT_S)
+            if not session.connected.is_set():
+                raise ConnectionError(f"the broker refused the connection: {session.refused or 'closed'}")
+            self._subscribe(client)
+            self.sink.state(self.config.id, "connected")
+            await session.lost.wait()
+            raise ConnectionError("the connection to the broker was lost")
+        except asyncio.CancelledError:
+            await self._close(client, session)
+            raise
+        except (OSError, TimeoutError, ConnectionError, ValueError) as exc:
+            await self._close(client, session)
+            reason = str(exc) or type(exc).__name__
+            self.sink.state(self.config.id, "reconnecting", f"MQTT {self.host}:{self.port}: {reason}")
+        return session.connected.is_set()
+
+    def _subscribe(self, client: mqtt.Client) -> None:
+        topics = [(source, SubscribeOptions(qos=1, retainHandling=1)) for source in sorted(self.config.sources())]
+        if topics:
+            result, _mid = client.subscribe(topics)
+            if result != mqtt.MQTT_ERR_SUCCESS:
+                raise ConnectionError(f"subscribing failed: {mqtt.error_string(result)}")
+
+    async def _close(self, client: mqtt.Client, session: "_Session") -> None:
+        """Disconnect once the broker has the acknowledgements already queued, then stop
+        paho's thread. The broker handles a connection's packets in order, so the answer to an
+        UNSUBSCRIBE (of a filter never subscribed) sent after them says it has read them: a
+        next connection of the same client id that came sooner would take the session over
+        with them unread, and the broker would send those messages again."""
+        with self._lock:
+            self._generation += 1  # acks of this connection are not sent on the next one
+            self._current = None
+        if client.is_connected():
+            result, _mid = client.unsubscribe(f"celltrace/drain/{self.client_id}")
+            if result == mqtt.MQTT_ERR_SUCCESS:
+                try:
+                    await asyncio.wait_for(_first(session.drained, session.lost), 2.0)
+                except TimeoutError:
+                    pass
+            client.disconnect()
+            try:
+                await asyncio.wait_for(session.lost.wait(), 2.0)
+            except TimeoutError:
+                pass
+        await asyncio.get_running_loop().run_in_executor(None, client.loop_stop)
+
+
+class _Session:
+    """One connection's events, set from paho's thread."""
+
+    def __init__(self) -> None:
+        self.lost = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.drained = asyncio.Event()  # the broker answered the closing UNSUBSCRIBE
+        self.refused = ""
+
+    def on_connect(self, loop: asyncio.AbstractEventLoop, reason: Any) -> None:
+        if reason.is_failure:
+            self.refused = str(reason)
+            loop.call_soon_threadsafe(self.lost.set)
+        else:
+            loop.call_soon_threadsafe(self.connected.set)
+
+    def on_disconnect(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.call_soon_threadsafe(self.lost.set)
+
+    def on_unsubscribe(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.call_soon_threadsafe(self.drained.set)
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+DRIVER = MqttDriver

@@ -1,0 +1,182 @@
+"""A batch of connector values into the record: receipts, measurements and counts, one transaction.
+
+The values go through `measurements.ingest.measurements_ingest` (COPY on PostgreSQL), so a value
+naming a station is assigned to the item in process there at its time exactly as a single value
+is; a bad value (a unit that does not convert, no operation covering its time) is left out and
+counted as rejected, never aborting the batch (on_error="skip").
+
+A value is stored once per connector, source, source time and value: the batch's receipts are
+inserted first (INSERT .. ON CONFLICT DO NOTHING RETURNING), only the values whose receipt is new
+are ingested, and the receipts of the rejected ones are deleted again, all in the same
+transaction as the measurements and the status counts (F() increments). Replaying a batch, from
+the spool or after a redelivery, therefore stores nothing twice.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from django.db import connection, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+
+from measurements.ingest import measurements_ingest
+
+from .models import Connector, ConnectorReceipt, ConnectorStatus
+
+_RECEIPTS = ConnectorReceipt._meta.db_table
+_PG_RECEIPTS_SQL = (
+    f"INSERT INTO {_RECEIPTS} (connector_id, source, source_time, value) "  # noqa: S608
+    "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::float8[]) "
+    "ON CONFLICT DO NOTHING RETURNING id, connector_id, source, source_time, value"
+)
+_SQLITE_RECEIPT_SQL = (
+    f"INSERT INTO {_RECEIPTS} (connector_id, source, source_time, value) VALUES (%s, %s, %s, %s) "  # noqa: S608
+    "ON CONFLICT DO NOTHING RETURNING id"
+)
+
+Key = tuple[int, str, datetime, float]
+
+
+@dataclass(slots=True)
+class Pending:
+    """One value ready to store: its receipt key and its bulk-ingest row."""
+
+    connector_id: int
+    source: str
+    source_time: datetime
+    value: float
+    row: dict[str, Any]
+    received_at: datetime
+
+    def key(self) -> Key:
+        return (self.connector_id, self.source, self.source_time, self.value)
+
+
+@dataclass
+class Batch:
+    """What the connectors received in one flush: counts per connector, the values refused
+    before the database (no mapping, no number) and the values to store."""
+
+    received: Counter[int] = field(default_factory=Counter)
+    refused: list[tuple[int, str]] = field(default_factory=list)  # (connector id, reason)
+    values: list[Pending] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.received or self.refused or self.values)
+
+
+@dataclass
+class Outcome:
+    """One connector's share of a stored batch."""
+
+    received: int = 0
+    stored: int = 0
+    rejected: int = 0
+    last_error: str = ""
+    last_value_at: datetime | None = None
+
+
+def _receipts_insert(values: list[Pending]) -> list[int | None]:
+    """Each value's new receipt id, or None when the value was stored before."""
+    if not values:
+        return []
+    if connection.vendor == "postgresql":
+        connection.ensure_connection()
+        # psycopg's own cursor, binding on the server in binary: Django's client-side binding
+        # would spell the four arrays out as text.
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(
+                _PG_RECEIPTS_SQL,
+                [
+                    [v.connector_id for v in values],
+                    [v.source for v in values],
+                    [v.source_time for v in values],
+                    [v.value for v in values],
+                ],
+                binary=True,
+            )
+            ids = {(c, s, t, x): pk for pk, c, s, t, x in cursor.fetchall()}
+        return [ids.get(v.key()) for v in values]
+    with connection.cursor() as cursor:
+        adapt = connection.ops.adapt_datetimefield_value
+        found: list[int | None] = []
+        for v in values:  # SQLite: one statement a value, the slower path
+            cursor.execute(_SQLITE_RECEIPT_SQL, [v.connector_id, v.source, adapt(v.source_time), v.value])
+            row = cursor.fetchone()
+            found.append(row[0] if row else None)
+        return found
+
+
+def _unique(values: list[Pending]) -> list[Pending]:
+    """The batch without values repeated inside it (a redelivery in the same flush)."""
+    seen: set[Key] = set()
+    kept = []
+    for v in values:
+        key = v.key()
+        if key not in seen:
+            seen.add(key)
+            kept.append(v)
+    return kept
+
+
+def _outcomes(batch: Batch, live: set[int]) -> dict[int, Outcome]:
+    outcomes = {cid: Outcome(received=n) for cid, n in batch.received.items() if cid in live}
+    for cid, reason in batch.refused:
+        if cid in live:
+            outcome = outcomes.setdefault(cid, Outcome())
+            outcome.rejected += 1
+            outcome.last_error = reason
+    return outcomes
+
+
+def _statuses_update(outcomes: dict[int, Outcome]) -> None:
+    now = timezone.now()
+    ConnectorStatus.objects.bulk_create([ConnectorStatus(connector_id=cid) for cid in outcomes], ignore_conflicts=True)
+    for cid, o in outcomes.items():
+        changes: dict[str, Any] = {
+            "received": F("received") + o.received,
+            "stored": F("stored") + o.stored,
+            "rejected": F("rejected") + o.rejected,
+        }
+        if o.last_error:
+            changes.update(last_error=o.last_error[:2000].replace("\x00", "\\x00"), last_error_at=now)
+        if o.last_value_at is not None:
+            changes["last_value_at"] = Greatest(Coalesce(F("last_value_at"), Value(o.last_value_at)), o.last_value_at)
+        ConnectorStatus.objects.filter(pk=cid).update(**changes)
+
+
+def batch_store(batch: Batch) -> dict[int, Outcome]:
+    """Store the batch in one transaction; returns each connector's counts. Values of a
+    connector deleted meanwhile are dropped. Raises OperationalError / InterfaceError when the
+    database is unreachable (the caller spools the batch)."""
+    with transaction.atomic():
+        ids = set(batch.received) | {cid for cid, _ in batch.refused} | {v.connector_id for v in batch.values}
+        live = set(Connector.objects.filter(pk__in=ids).values_list("pk", flat=True))
+        outcomes = _outcomes(batch, live)
+        values = _unique([v for v in batch.values if v.connector_id in live])
+        receipts = _receipts_insert(values)
+        fresh = [(v, pk) for v, pk in zip(values, receipts, strict=True) if pk is not None]
+        result = None
+        if fresh:
+            result = measurements_ingest(actor=None, rows=(v.row for v, _ in fresh), on_error="skip")
+        bad: dict[int, str] = {}
+        for error in result.rejected if result is not None else ():
+            v = fresh[error.row - 1][0]
+            bad.setdefault(error.row - 1, f"{v.source}: {error.field}: {error.message}")
+        if bad:
+            ConnectorReceipt.objects.filter(pk__in=[fresh[i][1] for i in bad]).delete()
+        for index, (v, _) in enumerate(fresh):
+            outcome = outcomes.setdefault(v.connector_id, Outcome())
+            if index in bad:
+                outcome.rejected += 1
+                outcome.last_error = bad[index]
+            else:
+                outcome.stored += 1
+                if outcome.last_value_at is None or v.received_at > outcome.last_value_at:
+                    outcome.last_value_at = v.received_at
+        _statuses_update(outcomes)
+    return outcomes

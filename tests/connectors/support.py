@@ -1,0 +1,90 @@
+"""Helpers of the connector tests: the runner in a thread, a publisher, waiting for a condition."""
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from django.db import connection
+
+from connectors.runner import Runner
+
+
+@contextmanager
+def running(runner: Runner | None = None) -> Iterator[Runner]:
+    """run_connectors' Runner in a thread, stopped (and joined) on exit."""
+    runner = runner or Runner(reload_s=0.5, heartbeat_s=0.5)
+    stop = threading.Event()
+    failed: list[BaseException] = []
+
+    def main() -> None:
+        try:
+            runner.run_until(stop)
+        except BaseException as exc:  # reported by the test thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=main, daemon=True)
+    thread.start()
+    try:
+        yield runner
+    finally:
+        stop.set()
+        thread.join(15)
+        assert not thread.is_alive(), "the runner did not stop within 15 s"
+        assert not failed, failed
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = condition()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what or condition}")
+        time.sleep(0.1)
+
+
+def publish(messages: list[tuple[str, Any]], port: int = 1883) -> None:
+    """Publish (topic, payload) with QoS 1 and wait until the broker has them all."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        infos = []
+        for topic, payload in messages:
+            body = payload if isinstance(payload, bytes | str) else json.dumps(payload)
+            infos.append(client.publish(topic, body, qos=1))
+        for info in infos:
+            info.wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def fresh() -> None:
+    """Let the test thread see what other connections committed since."""
+    connection.close()
+
+
+def session_subscribe(client_id: str, topic_filter: str) -> None:
+    """Leave a QoS 1 subscription in the persistent session of client_id."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = 3600
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", 1883, clean_start=False, properties=properties)
+    client.loop_start()
+    try:
+        done = threading.Event()
+        client.on_subscribe = lambda *_args: done.set()
+        client.subscribe(topic_filter, qos=1)
+        done.wait(5)
+    finally:
+        client.disconnect()
+        client.loop_stop()
