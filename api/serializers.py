@@ -168,7 +168,11 @@ class ScanResultSerializer(serializers.Serializer[Any]):
     item = ItemSerializer()
     warnings = serializers.ListField(child=TextField())
     next_steps = serializers.ListField(child=TextField())
-    open_operation = serializers.JSONField(allow_null=True)
+    open_operation = OperationSerializer(
+        allow_null=True,
+        help_text="The open run the scan is about: at the station, the one the item is in, else the latest "
+        "started there; with none there, the open run the item is in. null when none.",
+    )
 
 
 class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):

@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from connectors.models import Connector, ConnectorKind, ConnectorMapping, ConnectorState, ModbusDataType
-from connectors.selectors import connector_status
+from connectors.selectors import connector_status, options_shown
 
 from .fields import NumberField, TextField
 
@@ -36,12 +36,16 @@ class ConnectorSerializer(serializers.Serializer[Connector]):
     kind = serializers.ChoiceField(choices=ConnectorKind.choices)
     endpoint = serializers.CharField()
     enabled = serializers.BooleanField()
-    options = serializers.DictField()
+    options = serializers.SerializerMethodField(help_text="A password set reads as ********.")
     revision = serializers.IntegerField()
     mappings = ConnectorMappingSerializer(many=True)
     status = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+
+    @extend_schema_field(serializers.DictField())
+    def get_options(self, connector: Connector) -> dict[str, Any]:
+        return options_shown(connector.options)
 
     @extend_schema_field(ConnectorStatusSerializer)
     def get_status(self, connector: Connector) -> dict[str, Any]:

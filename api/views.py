@@ -364,11 +364,14 @@ class ScanView(APIView):
         v = s.validated(s.ScanInput, request)
         station = _station_or_none(v.get("station"))
         scan = item_scan(code=v["code"], station=station)
+        running = scan.open_operation
         return Response(
             {
                 "item": s.ItemSerializer(scan.item).data,
                 "warnings": scan.warnings,
                 "next_steps": scan.next_steps,
-                "open_operation": None,
+                "open_operation": (
+                    s.OperationSerializer(_operation_queryset().get(pk=running.pk)).data if running else None
+                ),
             }
         )

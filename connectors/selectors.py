@@ -10,6 +10,7 @@ from core.errors import ErrorCode, NotFound
 
 from .config import STALE_AFTER_S
 from .models import Connector, ConnectorMapping, ConnectorState, ConnectorStatus
+from .validation import MASKED_OPTIONS, OPTION_MASK
 
 
 def connector_list() -> QuerySet[Connector]:
@@ -17,6 +18,11 @@ def connector_list() -> QuerySet[Connector]:
     queries however many there are."""
     mappings = ConnectorMapping.objects.select_related("station", "parameter").order_by("id")
     return Connector.objects.select_related("status").prefetch_related(Prefetch("mappings", queryset=mappings))
+
+
+def options_shown(options: dict[str, Any]) -> dict[str, Any]:
+    """The options as answers show them: a password set is the mask, never its text."""
+    return {k: (OPTION_MASK if k in MASKED_OPTIONS and v else v) for k, v in options.items()}
 
 
 def connector_get(code: object) -> Connector:

@@ -16,6 +16,8 @@ from core.errors import Conflict, ErrorCode, InvalidInput, NotFound
 
 from .models import Connector, ConnectorKind, ConnectorMapping, ConnectorStatus
 from .validation import (
+    MASKED_OPTIONS,
+    OPTION_MASK,
     MappingRow,
     Problem,
     code_problems,
@@ -58,6 +60,23 @@ def connector_values(connector: Connector) -> dict[str, Any]:
             for m in connector.mappings.select_related("station", "parameter").order_by("id")
         ],
     }
+
+
+def _unmasked(options: object, stored: Mapping[str, Any]) -> object:
+    """`options` with each secret sent back as the mask replaced by the stored value, so that a
+    client that reads, edits and writes the whole object keeps the password. The mask with no
+    stored value to keep is refused (it would become the password)."""
+    if not isinstance(options, Mapping):
+        return options  # the option rules name it
+    kept = dict(options)
+    for name in MASKED_OPTIONS:
+        if kept.get(name) != OPTION_MASK:
+            continue
+        if not stored.get(name):
+            message = f"{OPTION_MASK} stands for the stored {name}; there is none to keep. Send the {name} itself."
+            raise InvalidInput(f"options.{name}: {message}", field=f"options.{name}", code=ErrorCode.BAD_OPTIONS)
+        kept[name] = stored[name]
+    return kept
 
 
 def _check(values: Mapping[str, Any]) -> list[MappingRow]:
@@ -125,7 +144,7 @@ def connector_create(*, actor: Actor, data: Mapping[str, Any]) -> Connector:
         "kind": data.get("kind"),
         "endpoint": data.get("endpoint"),
         "enabled": data.get("enabled", True),
-        "options": data.get("options", {}),
+        "options": _unmasked(data.get("options", {}), {}),
         "mappings": data.get("mappings", []),
     }
     rows = _check(values)
@@ -180,6 +199,7 @@ def connector_update(*, actor: Actor, code: str, data: Mapping[str, Any]) -> Con
             "mappings": before["mappings"],
         }
         after = current | {k: v for k, v in data.items() if k in FIELDS}
+        after["options"] = _unmasked(after["options"], connector.options)
         # A kind change checks the kept mappings and options against the new kind too.
         rows = _check(after)
         after["mappings"] = [_row_values(row) for row in rows]

@@ -48,6 +48,7 @@ class ErrorCode(StrEnum):
     BODY_TRUNCATED = "body_truncated"
     MALFORMED = "malformed"
     NUL_CHARACTER = "nul_character"
+    LONE_SURROGATE = "lone_surrogate"  # "\ud800" escaped in JSON: no character, PostgreSQL refuses it
     TOO_DEEP = "too_deep"
     BAD_CURSOR = "bad_cursor"
     BAD_PAGE_SIZE = "bad_page_size"

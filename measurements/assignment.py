@@ -1,10 +1,17 @@
 """Where a value lies: a position on an item checked, or the item in process at a station and
-the position on it, for one value (services.measurement_record) and for bulk rows (ingest_station)."""
+the position on it, for one value (services.measurement_record) and for bulk rows (ingest_station).
+
+A value assigned to a run by station and time holds the run (FOR SHARE) until its ingest
+commits: finishing the run (traceability.runs.operation_finish, FOR UPDATE) waits for it and
+then sees it (run_end_check), and a value whose run a finish ended meanwhile is assigned again.
+"""
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Max
 
 from core.errors import Conflict, ErrorCode, InvalidInput
@@ -68,9 +75,54 @@ def in_process_error(found: InProcess, *, station: str, at: datetime) -> Conflic
     return None
 
 
+# Re-reads when finishes keep ending the runs found: one is usual, more means a station whose
+# runs are finished as fast as values arrive.
+HOLD_ATTEMPTS = 3
+
+
+def runs_hold(operation_ids: Iterable[int]) -> dict[int, datetime | None]:
+    """Each operation's `ended_at`, read under a share lock (PostgreSQL) kept until the caller's
+    transaction ends: a finish waits for the values being stored, and this read waits for a
+    finish under way and sees its end. One query whatever the number. SQLite has one writer at
+    a time and no row locks: the read only."""
+    ids = sorted(set(operation_ids))
+    if not ids:
+        return {}
+    if connection.vendor != "postgresql":
+        return dict(Operation.objects.filter(pk__in=ids).values_list("pk", "ended_at"))
+    table = connection.ops.quote_name(Operation._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, ended_at FROM {table} WHERE id = ANY(%s) ORDER BY id FOR SHARE", [ids])
+        return dict(cursor.fetchall())
+
+
+def items_in_process_held(keys: list[tuple[int, datetime, str | None]]) -> list[InProcess]:
+    """selectors.items_in_process, with the operations given an item held by runs_hold; a key
+    whose operation had been ended before its time (a finish committed after the first read)
+    is read again, and what it finds held in turn. Inside the ingest's transaction."""
+    found = items_in_process(keys)
+    for _ in range(HOLD_ATTEMPTS):
+        ends = runs_hold(f.operation_id for f in found if f.operation_id is not None and f.item_id is not None)
+        stale = [n for n, f in enumerate(found) if _ended_before(ends.get(f.operation_id or 0), keys[n][1])]
+        if not stale:
+            return found
+        for n, again in zip(stale, items_in_process([keys[n] for n in stale]), strict=True):
+            found[n] = again
+    raise Conflict(
+        "The runs at the station were finished while the values were assigned; send them again.",
+        field="measured_at",
+        code=ErrorCode.NO_OPERATION_AT_STATION,
+    )
+
+
+def _ended_before(ended_at: datetime | None, at: datetime) -> bool:
+    return ended_at is not None and ended_at < at
+
+
 def item_in_process(*, station: Station, at: datetime, step: str | None = None) -> tuple[Operation, Item]:
-    """The item a station was working on at `at` (the rule: selectors.items_in_process)."""
-    [found] = items_in_process([(station.pk, at, step)])
+    """The item a station was working on at `at` (the rule: selectors.items_in_process), its
+    operation held until the value is committed (items_in_process_held)."""
+    [found] = items_in_process_held([(station.pk, at, step)])
     error = in_process_error(found, station=station.code, at=at)
     if error is not None:
         raise error

@@ -21,7 +21,8 @@ What bulk does differently:
   `station` and no `item`, of a parameter not about the room, is assigned like a single value:
   the item (and operation) in process at the station at `measured_at`, its position from the
   sent `position_m` or the line speed (selectors.items_in_process, one query per chunk for all
-  its rows). A row with no item in process is a bad row (400 here, where a single value is 409).
+  its rows; one more holds their runs until the upload commits, assignment.runs_hold). A row
+  with no item in process is a bad row (400 here, where a single value is 409).
 
 Speed: parameters, conversions (one `Linear` per parameter and unit), stations and items are
 cached; item codes are resolved in batches (one query per LOOKUP_BATCH distinct codes of a chunk

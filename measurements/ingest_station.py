@@ -6,7 +6,7 @@ from core.errors import DomainError
 from lots.models import Item
 from traceability.models import Operation
 
-from .assignment import assigned_position, in_process_error
+from .assignment import assigned_position, in_process_error, items_in_process_held
 from .ingest_rows import (
     AT_ITEM,
     AT_MEASURED_AT,
@@ -20,7 +20,6 @@ from .ingest_rows import (
     RowRules,
     row_error,
 )
-from .selectors import items_in_process
 
 
 def by_time(rules: RowRules, row: tuple[Any, ...]) -> bool:
@@ -31,12 +30,13 @@ def by_time(rules: RowRules, row: tuple[Any, ...]) -> bool:
 def rows_assign(rules: RowRules, checked: list[tuple[int, tuple[Any, ...]]]) -> list[RowError]:
     """Rows naming a station and no item get the item in process there and then, by
     measurement_record's rule (selectors.items_in_process): one query for the chunk's rows,
-    one for their operations and one for their items. Returns the rows that have none."""
+    one holding their runs (assignment.runs_hold), one for their operations and one for their
+    items. Returns the rows that have none."""
     pending = [(index, row_number, row) for index, (row_number, row) in enumerate(checked) if by_time(rules, row)]
     if not pending:
         return []
     keys = [(row[AT_STATION], row[AT_MEASURED_AT], rules.by_station[row[AT_PARAMETER]]) for _, _, row in pending]
-    found = items_in_process(keys)
+    found = items_in_process_held(keys)
     operations = Operation.objects.only("id", "started_at", "parameters").in_bulk(
         {f.operation_id for f in found if f.item_id is not None}
     )

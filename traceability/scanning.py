@@ -5,6 +5,8 @@ One statement of the rule for `POST /api/scan/` and the station page.
 
 from dataclasses import dataclass, field
 
+from django.db.models import Q
+
 from core.errors import ErrorCode, NotFound
 from lots.identifiers import foreign_label
 from lots.models import Item, ItemKind, ItemStatus
@@ -19,6 +21,7 @@ class Scan:
     item: Item
     warnings: list[str] = field(default_factory=list)
     next_steps: list[str] = field(default_factory=list)
+    open_operation: Operation | None = None
 
     @property
     def usable(self) -> bool:
@@ -83,7 +86,23 @@ def item_scan(*, code: str, station: Station | None = None) -> Scan:
     scan.warnings += stretch_warnings(item)
     if station is not None:
         scan.next_steps = list(station.steps.values_list("code", flat=True))
+    scan.open_operation = open_operation_of(item, station)
     return scan
+
+
+def open_operation_of(item: Item, station: Station | None) -> Operation | None:
+    """The open run (no `ended_at`) a scan is about. At the scanning station: the one the item is
+    in (an output or an input of it), else the latest started there (the run the operator adds
+    to or finishes). With no run open there, or no station: the open run the item is in,
+    wherever it is, the latest started first. None when there is none."""
+    open_runs = Operation.objects.filter(ended_at__isnull=True).order_by("-started_at", "-pk")
+    holding = Q(outputs=item) | Q(inputs__item=item)
+    if station is not None:
+        at_station = open_runs.filter(station=station)
+        found = at_station.filter(holding).first() or at_station.first()
+        if found is not None:
+            return found
+    return open_runs.filter(holding).first()
 
 
 def last_parameters(*, station: Station, step: str) -> dict[str, dict[str, object]]:
