@@ -21,7 +21,14 @@ OPCUA = {
     "code": "COAT-01-plc",
     "kind": "opcua",
     "endpoint": "opc.tcp://10.0.0.5:4840",
-    "options": {"security_mode": "Sign", "private_key": "/etc/celltrace/key.pem", "password": "opc-secret"},
+    "options": {
+        "security_policy": "Basic256Sha256",
+        "security_mode": "Sign",
+        "certificate": "/etc/celltrace/cert.der",
+        "private_key": "/etc/celltrace/key.pem",
+        "username": "line",
+        "password": "opc-secret",
+    },
     "mappings": [],
 }
 
