@@ -203,7 +203,7 @@ CELLTRACE_GS1_COMPANY_PREFIX = env_str("CELLTRACE_GS1_COMPANY_PREFIX", "0614141"
 # run_connectors: batches that cannot reach PostgreSQL wait here, on local disk, up to this many
 # bytes in all (docs/connectors.md says what happens when it is full).
 CELLTRACE_CONNECTOR_SPOOL_DIR = Path(
-    env_str("CELLTRACE_CONNECTOR_SPOOL_DIR", str(Path(tempfile.gettempdir()) / "celltrace-connector-spool"))
+    env_str("CELLTRACE_CONNECTOR_SPOOL_DIR", str(BASE_DIR / "var" / "connector-spool"))
 )
 CELLTRACE_CONNECTOR_SPOOL_MAX_BYTES = env_int("CELLTRACE_CONNECTOR_SPOOL_MAX_BYTES", 1024 * 1024 * 1024)
 
