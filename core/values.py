@@ -99,6 +99,10 @@ def moment(raw: object, *, field: str) -> datetime:
             field=field,
             code=ErrorCode.BAD_TIME,
         )
+    if "\x00" in raw:  # fromisoformat reads a NUL as the date-time separator or skips it before the offset
+        raise InvalidInput(
+            "Text may not contain the NUL character (U+0000).", field=field, code=ErrorCode.NUL_CHARACTER
+        )
     try:
         parsed = datetime.fromisoformat(raw.strip())
     except ValueError:

@@ -53,7 +53,10 @@ class LabFileInvalid(InvalidInput):
 
 def mapping_get(code: object, *, field: str = "mapping") -> ImportMapping:
     """The mapping of `code`; InvalidInput (UNKNOWN_MAPPING) naming `field` when there is none."""
-    found = ImportMapping.objects.filter(code=code).first() if isinstance(code, str) else None
+    # A code with NUL cannot name a mapping (its text fields refuse it), and PostgreSQL cannot
+    # even compare it: unknown without asking.
+    known = isinstance(code, str) and "\x00" not in code
+    found = ImportMapping.objects.filter(code=code).first() if known else None
     if found is None:
         raise InvalidInput(f"Unknown mapping {code!r}.", field=field, code=ErrorCode.UNKNOWN_MAPPING)
     return found

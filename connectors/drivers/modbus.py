@@ -137,31 +137,36 @@ class ModbusDriver(Driver):
         host, port = parts.hostname or "", parts.port or DEFAULT_PORT
         timeout_s = int(options.get("timeout_ms", DEFAULT_TIMEOUT_MS)) / 1000
         blocks = blocks_of(registers_of(self.config))
-        attempt = 0
+        self._attempt = 0
         while True:
             # reconnect_delay=0: pymodbus does not reconnect on its own; the back-off is ours.
             client = AsyncModbusTcpClient(host, port=port, timeout=timeout_s, retries=0, reconnect_delay=0)
             try:
                 if not await client.connect():
                     raise ConnectionError(f"cannot connect to {host}:{port}")
-                self.sink.state(self.config.id, "connected")
-                attempt = 0
                 await self._poll(client, blocks)
             except (ModbusException, OSError, TimeoutError) as exc:
                 self.sink.state(self.config.id, "reconnecting", f"{host}:{port}: {exc}")
-                await self.backoff(attempt)
-                attempt += 1
+                await self.backoff(self._attempt)
+                self._attempt += 1
             finally:
                 client.close()
 
     async def _poll(self, client: AsyncModbusTcpClient, blocks: Sequence[Block]) -> None:
+        """Poll until a read fails. Connected only once the device has answered a whole poll:
+        an open TCP port (a gateway, a firewall) with no Modbus answer behind it is not."""
         interval_s = int(self.config.options.get("poll_interval_ms", DEFAULT_POLL_MS)) / 1000
         loop = asyncio.get_running_loop()
+        answered = False
         while True:
             started = loop.time()
             polled_at = datetime.now(UTC)
             for block in blocks:
                 await self._read_block(client, block, polled_at)
+            if not answered:
+                answered = True
+                self.sink.state(self.config.id, "connected")
+                self._attempt = 0
             await asyncio.sleep(max(0.0, interval_s - (loop.time() - started)))
 
     async def _read(self, client: AsyncModbusTcpClient, table: str, address: int, count: int) -> list[int]:

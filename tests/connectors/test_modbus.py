@@ -226,6 +226,32 @@ def test_nothing_listening_is_reconnecting_with_the_error_soon():
     _run(scenario)
 
 
+def test_a_device_that_accepts_but_never_answers_is_reconnecting_not_connected():
+    """A TCP port that is open (a gateway, a firewall) but no Modbus answer: the connector
+    cannot talk to the device, so it is never reported connected."""
+
+    async def scenario() -> None:
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read(-1)  # take the request, answer nothing
+            writer.close()
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        sink = CollectingSink()
+        config = _config(port, [_mapping(1, "holding:5", "uint16")], timeout_ms=300, poll_interval_ms=100)
+        task = await _driven(config, sink)
+        try:
+            await _until(lambda: any(s == "reconnecting" for s, _ in sink.states), timeout=5)
+        finally:
+            await _stop(task)
+            server.close()
+        assert "connected" not in [s for s, _ in sink.states]
+        assert "No response" in next(e for s, e in sink.states if s == "reconnecting")
+        assert sink.readings == []
+
+    _run(scenario)
+
+
 def _register(source: str, data_type: str = "uint16") -> Register:
     table, address = source.split(":")
     return Register(source, table, int(address), data_type, 1.0)

@@ -6,6 +6,7 @@ or nothing, again by the command without a second set, and in a dataset export r
 import csv
 import io
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from datasets.cycler_files import cycler_read
 from datasets.cycler_metrics import cycler_metrics
 from measurements.models import Measurement, Parameter
 from tests.factories import T0, build_line
+from traceability.services import InputSpec, operation_record
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cyclers"  # see tests/fixtures/README.md
 NDA_130 = FIXTURES / "neware" / "nda" / "github" / "Issue72" / "TestFile.nda"
@@ -320,3 +322,33 @@ def test_the_values_reach_a_dataset_export_row(
     assert row["formation.formation_charge_capacity"] == pytest.approx(derived()["formation_charge_capacity"].value)
     others = [r for r in table.to_pylist() if r["code"] != cells[0].code]
     assert others and all(r["formation.formation_internal_resistance"] is None for r in others)
+
+
+def test_the_derived_values_count_in_the_cells_completeness(
+    operator_client: APIClient, engineer: User, cells: list[Any], media: Path
+) -> None:
+    """The paper's empirical model names the formation discharge capacity and internal
+    resistance: missing for a formed cell before its cycler file, present after it."""
+    operation_record(
+        actor=engineer,
+        step="formation",
+        station="FORM-01",
+        started_at=T0 - timedelta(hours=20),
+        ended_at=T0,
+        inputs=[InputSpec(item=cells[0].code, consume=False)],
+        outputs=[],
+        parameters={},
+    )
+    wanted = {"formation_discharge_capacity", "formation_internal_resistance"}
+    url = f"/api/items/{cells[0].code}/completeness/?model=empirical"
+
+    def codes(part: str) -> set[str]:
+        response = operator_client.get(url)
+        assert response.status_code == 200, response.content
+        return {row["code"] for row in response.json()[part]}
+
+    assert wanted <= codes("missing")
+    response = upload(operator_client, cells[0], "formation.csv", cycler_csv(FORMATION), "formation_charge_capacity")
+    assert response.status_code == 201, response.content
+    assert wanted <= codes("present")
+    assert not wanted & codes("missing")

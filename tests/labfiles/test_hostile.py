@@ -92,6 +92,13 @@ def test_an_unknown_mapping_is_named(operator_client, balance, upload):
     refused(response, ErrorCode.INVALID, "dry_run")
 
 
+@pytest.mark.parametrize("mapping", ["balance-xlsx\x00", "\x00", "\U0001e304\x00"])
+def test_a_nul_in_the_mapping_code_is_an_unknown_mapping(operator_client, balance, upload, mapping):
+    """PostgreSQL cannot even compare text holding NUL: the code is refused before it is looked up."""
+    message = refused(upload(operator_client, xlsx(GOOD), mapping), ErrorCode.UNKNOWN_MAPPING, "mapping")
+    assert "\\x00" in message
+
+
 def test_a_sheet_the_workbook_does_not_have(operator_client, balance, upload):
     message = refused(upload(operator_client, xlsx(GOOD, sheet="Sheet1"), "balance-xlsx"), ErrorCode.UNKNOWN_LAYOUT)
     assert "'Results'" in message and "'Sheet1'" in message

@@ -52,6 +52,10 @@ def test_finite_names_the_field_with_its_own_code(value):
         ("yesterday", ErrorCode.BAD_TIME),
         (5, ErrorCode.BAD_TIME),
         (["2026-03-02T09:10:00Z"], ErrorCode.BAD_TIME),
+        # CPython's fromisoformat takes a NUL for the "T" or skips it before the offset.
+        ("2026-03-02\x0009:10:00Z", ErrorCode.NUL_CHARACTER),
+        ("2026-03-02T09:10:00\x00Z", ErrorCode.NUL_CHARACTER),
+        ("2026-03-02T09:10:00Z\x00", ErrorCode.NUL_CHARACTER),
     ],
 )
 def test_moment_refuses_times_outside_the_record(raw, code):
