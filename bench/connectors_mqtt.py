@@ -50,6 +50,7 @@ from support import (
     bulk_rate,
     connector_setup,
     connector_status,
+    cpu_seconds,
     database_drop,
     database_recreate,
     django_environment,
@@ -101,9 +102,11 @@ def witness(port: int, run: str, n: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, stdout=subprocess.PIPE)  # noqa: S603
 
 
-def phase(watcher: CommitWatcher, port: int, run: str, n: int, rate: float | None) -> dict[str, Any]:
-    """Publish n messages (at `rate`, or flat out) and wait until they are all committed."""
+def phase(watcher: CommitWatcher, runner: int, port: int, run: str, n: int, rate: float | None) -> dict[str, Any]:
+    """Publish n messages (at `rate`, or flat out) and wait until they are all committed; with
+    the CPU time the runner (process id `runner`) spent on them."""
     before = watcher.count()
+    cpu = cpu_seconds(runner)
     load_before = load()
     box: list[tuple[float, float]] = []
     publishing = threading.Thread(target=lambda: box.append(publish(port, run, n, rate)))
@@ -112,6 +115,7 @@ def phase(watcher: CommitWatcher, port: int, run: str, n: int, rate: float | Non
     while watcher.count() < before + n and time.monotonic() < deadline:
         time.sleep(0.05)
     publishing.join()
+    cpu = cpu_seconds(runner) - cpu
     wall, publish_s = box[0]
     rows = watcher.seen[before : before + n]
     stored_s = (max(seen for _, seen, _ in rows) - wall) if rows else float("nan")
@@ -123,6 +127,7 @@ def phase(watcher: CommitWatcher, port: int, run: str, n: int, rate: float | Non
         "seconds": round(stored_s, 3),
         "messages_per_s": round(len(rows) / stored_s),
         "latency_ms": CommitWatcher.latency_ms(rows),
+        "runner_cpu_us_per_message": round(cpu / n * 1e6, 1),
         "load_average_before": load_before,
         "load_average_after": load(),
     }
@@ -167,9 +172,9 @@ def main() -> None:
         watcher = CommitWatcher(args.database_url, "bench-mqtt")
         time.sleep(0.5)
         log(f"latency phase: {args.latency_messages:,} messages at {args.latency_rate:,.0f}/s (pid {runner.pid})")
-        paced = phase(watcher, port, run, args.latency_messages, args.latency_rate)
+        paced = phase(watcher, runner.pid, port, run, args.latency_messages, args.latency_rate)
         log(f"throughput phase: {args.messages:,} messages flat out")
-        flat = phase(watcher, port, run, args.messages, None)
+        flat = phase(watcher, runner.pid, port, run, args.messages, None)
         time.sleep(1.0)  # anything late (a duplicate would show here)
         watcher.stop()
         try:
@@ -218,7 +223,8 @@ def main() -> None:
         print(
             f"{name:<9} published {p['messages']:,} at {p['publish']['messages_per_s']:,}/s, stored "
             f"{p['stored']:,} at {p['messages_per_s']:,}/s; latency p50 {p['latency_ms']['p50']} ms, "
-            f"p99 {p['latency_ms']['p99']} ms (load {p['load_average_before']} -> {p['load_average_after']})"
+            f"p99 {p['latency_ms']['p99']} ms, runner CPU {p['runner_cpu_us_per_message']} us/message "
+            f"(load {p['load_average_before']} -> {p['load_average_after']})"
         )
     print(f"witness   {seen:,} delivered by the broker; stored {rows:,}")
     print(f"loss      {seen - rows}, duplicates {rows - distinct}")
