@@ -1,29 +1,34 @@
 #!/usr/bin/env python
 """MQTT connector benchmark: messages published to Mosquitto, stored by run_connectors.
 
-    .venv/bin/python bench/connectors_mqtt.py [--messages 100000] [--database-url URL]
+    .venv/bin/python bench/connectors_mqtt.py [--messages 100000] [--latency-rate 2000]
+                                              [--latency-messages 20000] [--database-url URL]
                                               [--broker-port PORT] [--output FILE]
 
 What it does, in one run:
 
 1. Points Django (config.settings.test) at a dedicated PostgreSQL database (default
    postgres://postgres@127.0.0.1:5432/celltrace_bench_connectors; its name must contain "bench":
-   it is dropped), migrates it, registers station COAT-01 (coating), one coating run covering
-   the whole benchmark, the parameter bench_thickness (um), an operator with an API token and an
-   MQTT connector mapping `bench/<run>/+/thickness` to COAT-01: every value is assigned by
-   station and time, as a machine's would be.
+   it is recreated, and dropped at the end), migrates it, and registers (bench/support.py) station
+   COAT-01, a coating run covering the benchmark, the parameter bench_thickness (um), an operator
+   with an API token and an MQTT connector mapping `bench/<run>/+/thickness` to COAT-01: every
+   value is assigned by station and time, as a machine's would be.
 2. Starts its own Mosquitto on a free port (unless --broker-port names one already running) with
    no in-flight or queue limit, so the figure is the connector's and not a broker setting, and
    `manage.py run_connectors` in a subprocess; waits until the connector reads `connected`.
-3. Publishes --messages QoS 1 messages as fast as `mosquitto_pub -l` takes them, each JSON
-   `{"value", "unit", "measured_at"}` with measured_at the time of publishing, while polling
-   the connector's `stored` count (one status row, committed with the values) every 20 ms.
-4. Prints: messages/s stored (first publish to the commit that made `stored` reach the count),
-   the publish rate, loss (messages the broker delivered to an independent QoS 1 subscriber,
-   `mosquitto_sub`, minus rows stored), end-to-end latency p50/p99 (a message's
-   publish time to the first poll that sees it committed, so +- 20 ms), and the rate of
+3. Latency phase: --latency-messages QoS 1 messages at --latency-rate per second (a rate the
+   connector keeps up with), each JSON `{"value", "unit", "measured_at"}` with measured_at the
+   time of publishing; waits until all are stored.
+4. Throughput phase: --messages messages as fast as `mosquitto_pub -l` takes them.
+5. A watcher polls the committed rows every 20 ms (bench/support.py CommitWatcher). Prints, per
+   phase: messages/s stored (first publish to the poll that saw the last row committed), the
+   publish rate, end-to-end latency p50/p99 (measured_at to the first poll that sees the row
+   committed, so +- 20 ms; in the throughput phase it is mostly the backlog when publishing is
+   faster than storing); loss over both phases (messages the broker delivered to an independent
+   QoS 1 subscriber, `mosquitto_sub`, minus rows stored) and duplicates; and the rate of
    POST /api/measurements/bulk/ for the same values (a JSON array, the Django test client,
-   in-process, so no HTTP) with the ratio connector/bulk. Writes bench/connectors-mqtt-results.json.
+   in-process, so no HTTP) with the ratio connector/bulk. Writes
+   bench/connectors-mqtt-results.json, with the load average at start and end.
 
 Goal: >= 10,000 messages/s stored with zero loss.
 """
@@ -32,18 +37,31 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from support import database_recreate, free_port, log
+from support import (
+    CommitWatcher,
+    bulk_rate,
+    connector_setup,
+    connector_status,
+    cpu_seconds,
+    database_drop,
+    database_recreate,
+    django_environment,
+    free_port,
+    load,
+    log,
+    runner_connected,
+    runner_start,
+    runner_stop,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "connectors-mqtt-results.json"
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/celltrace_bench_connectors"
 PUBLISH_CHUNK = 5_000
@@ -51,77 +69,30 @@ GOALS = {"messages_per_s_min": 10_000, "loss_max": 0}
 BROKER_CONF = "listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 0\nmax_queued_messages 0\n"
 
 
-def setup(run: str) -> tuple[int, str]:
-    """The station, its coating run, the parameter, the connector; (connector id, token)."""
-    from django.contrib.auth.models import Group, User
-    from rest_framework.authtoken.models import Token
-
-    from connectors.models import Connector, ConnectorMapping, ConnectorStatus
-    from measurements.models import Parameter
-    from traceability.models import Station
-    from traceability.services import OutputSpec, operation_record, station_create
-
-    admin = User.objects.create_superuser(username="bench-admin")
-    operator = User.objects.create_user(username="bench-operator")
-    operator.groups.add(Group.objects.get_or_create(name="operator")[0])
-    token = Token.objects.create(user=operator).key
-    station_create(actor=admin, code="COAT-01", name="Coater", steps=["coating"], room="dry-room-1")
-    parameter = Parameter.objects.create(
-        code="bench_thickness", name="Coating thickness", scope="step", step_id="coating", category="SP", unit="um"
-    )
-    now = datetime.now(UTC)
-    operation_record(
-        actor=admin,
-        step="coating",
-        station="COAT-01",
-        started_at=now - timedelta(hours=1),
-        ended_at=now + timedelta(hours=6),
-        inputs=[],
-        outputs=[OutputSpec(kind="coated_roll", quantity=10_000, unit="m", code="CR-bench", polarity="cathode")],
-        parameters={},
-    )
-    connector = Connector.objects.create(code="bench-mqtt", kind="mqtt", endpoint="mqtt://127.0.0.1:1883")
-    ConnectorMapping.objects.create(
-        connector=connector,
-        source=f"bench/{run}/+/thickness",
-        station=Station.objects.get(code="COAT-01"),
-        parameter=parameter,
-        unit="um",
-    )
-    ConnectorStatus.objects.create(connector=connector)
-    return connector.pk, token
-
-
-def status(connector_id: int) -> tuple[str, int]:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT state, stored FROM connectors_connectorstatus WHERE connector_id = %s", [connector_id])
-        state, stored = cursor.fetchone()
-    return state, int(stored)
-
-
-def publish(port: int, run: str, n: int, sent_at: list[float]) -> float:
+def publish(port: int, run: str, n: int, rate: float | None = None) -> tuple[float, float]:
     """n QoS 1 messages through `mosquitto_pub -l` (a C client: paho's Python publisher tops out
     far below the connector), one line a message, timestamped as it is written, PUBLISH_CHUNK
-    lines per mosquitto_pub (one fed 100,000 lines at once dropped two thirds of them itself);
-    returns when the last mosquitto_pub has had its messages acknowledged (seconds taken)."""
+    lines per mosquitto_pub (one fed 100,000 lines at once dropped two thirds of them itself),
+    at most `rate` a second when given; returns (wall-clock start, seconds taken) once the last
+    mosquitto_pub has had its messages acknowledged."""
     topic = f"bench/{run}/coater-1/thickness"
     command = ["mosquitto_pub", "-p", str(port), "-q", "1", "-t", topic, "-l", "-V", "mqttv5"]
-    started = time.monotonic()
+    wall, started = time.time(), time.monotonic()
     for first in range(0, n, PUBLISH_CHUNK):
-        publisher = subprocess.Popen(command, stdin=subprocess.PIPE)  # noqa: S603
+        publisher = subprocess.Popen(command, stdin=subprocess.PIPE, bufsize=0)  # noqa: S603
         assert publisher.stdin is not None
         write = publisher.stdin.write
         for i in range(first, min(n, first + PUBLISH_CHUNK)):
-            now = time.time()
-            sent_at.append(time.monotonic())
-            measured_at = datetime.fromtimestamp(now, UTC).isoformat()
+            if rate is not None and i % 20 == 0:  # paced in steps of 20 messages
+                ahead = started + i / rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
+            measured_at = datetime.fromtimestamp(time.time(), UTC).isoformat()
             write(f'{{"value": {100.0 + (i % 1000) / 100}, "unit": "um", "measured_at": "{measured_at}"}}\n'.encode())
         publisher.stdin.close()
         if publisher.wait(120) != 0:
             raise SystemExit("mosquitto_pub failed")
-    return time.monotonic() - started
+    return wall, time.monotonic() - started
 
 
 def witness(port: int, run: str, n: int) -> subprocess.Popen[bytes]:
@@ -131,56 +102,48 @@ def witness(port: int, run: str, n: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, stdout=subprocess.PIPE)  # noqa: S603
 
 
-def bulk_rate(token: str) -> dict[str, Any]:
-    """The same values through POST /api/measurements/bulk/ (JSON, Django test client)."""
-    from django.db import connection
-    from rest_framework.test import APIClient
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT value, sent_unit, measured_at FROM measurements_measurement WHERE instrument = 'bench-mqtt'"
-        )
-        values = cursor.fetchall()
-    rows = [
-        {
-            "parameter": "bench_thickness",
-            "value": v,
-            "unit": u,
-            "station": "COAT-01",
-            "measured_at": t.isoformat(),
-            "source": "online",
-            "instrument": "bench-bulk",
-        }
-        for v, u, t in values
-    ]
-    body = json.dumps(rows)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    started = time.monotonic()
-    response = client.post("/api/measurements/bulk/", body, content_type="application/json")
-    seconds = time.monotonic() - started
-    if response.status_code != 201:
-        raise SystemExit(f"bulk: {response.status_code} {response.content[:500]!r}")
-    return {"rows": len(rows), "seconds": round(seconds, 3), "rows_per_s": round(len(rows) / seconds)}
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+def phase(watcher: CommitWatcher, runner: int, port: int, run: str, n: int, rate: float | None) -> dict[str, Any]:
+    """Publish n messages (at `rate`, or flat out) and wait until they are all committed; with
+    the CPU time the runner (process id `runner`) spent on them."""
+    before = watcher.count()
+    cpu = cpu_seconds(runner)
+    load_before = load()
+    box: list[tuple[float, float]] = []
+    publishing = threading.Thread(target=lambda: box.append(publish(port, run, n, rate)))
+    publishing.start()
+    deadline = time.monotonic() + 60 + n / 1000
+    while watcher.count() < before + n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    publishing.join()
+    cpu = cpu_seconds(runner) - cpu
+    wall, publish_s = box[0]
+    rows = watcher.seen[before : before + n]
+    stored_s = (max(seen for _, seen, _ in rows) - wall) if rows else float("nan")
+    return {
+        "messages": n,
+        "publish_rate_asked": rate,
+        "publish": {"seconds": round(publish_s, 3), "messages_per_s": round(n / publish_s)},
+        "stored": len(rows),
+        "seconds": round(stored_s, 3),
+        "messages_per_s": round(len(rows) / stored_s),
+        "latency_ms": CommitWatcher.latency_ms(rows),
+        "runner_cpu_us_per_message": round(cpu / n * 1e6, 1),
+        "load_average_before": load_before,
+        "load_average_after": load(),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--latency-rate", type=float, default=2_000.0)
+    parser.add_argument("--latency-messages", type=int, default=20_000)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--broker-port", type=int, help="a Mosquitto already running (default: start one)")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args()
 
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
-    sys.path.insert(0, str(ROOT))
-    os.chdir(ROOT)
+    env = django_environment(args.database_url)
     log(f"recreating {args.database_url}")
     database_recreate(args.database_url)
     import django
@@ -191,7 +154,6 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     run = uuid.uuid4().hex[:8]
-    connector_id, token = setup(run)
     tmp = Path(tempfile.mkdtemp(prefix="celltrace-bench-connectors-"))
     broker = None
     port = args.broker_port
@@ -200,98 +162,75 @@ def main() -> None:
         (tmp / "mosquitto.conf").write_text(BROKER_CONF.format(port=port))
         broker = subprocess.Popen(["mosquitto", "-c", str(tmp / "mosquitto.conf")], stderr=subprocess.DEVNULL)  # noqa: S603,S607
         time.sleep(0.5)
-    from connectors.models import Connector
-
-    Connector.objects.filter(pk=connector_id).update(endpoint=f"mqtt://127.0.0.1:{port}")
-    env = dict(os.environ) | {"CELLTRACE_CONNECTOR_SPOOL_DIR": str(tmp / "spool"), "DATABASE_CONN_MAX_AGE": "600"}
-    runner = subprocess.Popen(  # noqa: S603
-        [sys.executable, "manage.py", "run_connectors"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
-    )
+    connector_id, token = connector_setup("mqtt", f"mqtt://127.0.0.1:{port}", {}, [f"bench/{run}/+/thickness"])
+    runner = runner_start(env, tmp / "spool")
+    watcher = None
     try:
-        deadline = time.monotonic() + 30
-        while status(connector_id)[0] != "connected":
-            if time.monotonic() > deadline or runner.poll() is not None:
-                raise SystemExit("run_connectors did not connect")
-            time.sleep(0.1)
-        n = args.messages
-        watching = witness(port, run, n)
+        runner_connected(runner, connector_id)
+        total = args.latency_messages + args.messages
+        watching = witness(port, run, total)
+        watcher = CommitWatcher(args.database_url, "bench-mqtt")
         time.sleep(0.5)
-        sent_at: list[float] = []
-        polls: list[tuple[float, int]] = []
-        publishing = threading.Thread(target=lambda: polls.append((publish(port, run, n, sent_at), -1)))
-        log(f"publishing {n:,} messages (run_connectors pid {runner.pid})")
-        publishing.start()
-        deadline = time.monotonic() + 60 + n / 1000
-        while True:
-            stored = status(connector_id)[1]
-            polls.append((time.monotonic(), stored))
-            if stored >= n or time.monotonic() > deadline:
-                break
-            time.sleep(0.02)
-        publishing.join()
-        publish_s = next(t for t, k in polls if k == -1)
-        polls = [(t, k) for t, k in polls if k >= 0]
+        log(f"latency phase: {args.latency_messages:,} messages at {args.latency_rate:,.0f}/s (pid {runner.pid})")
+        paced = phase(watcher, runner.pid, port, run, args.latency_messages, args.latency_rate)
+        log(f"throughput phase: {args.messages:,} messages flat out")
+        flat = phase(watcher, runner.pid, port, run, args.messages, None)
         time.sleep(1.0)  # anything late (a duplicate would show here)
+        watcher.stop()
         try:
             seen = watching.communicate(timeout=10)[0].count(b"\n")
         except subprocess.TimeoutExpired:
             watching.kill()
             seen = watching.communicate()[0].count(b"\n")
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM measurements_measurement WHERE item_id IS NOT NULL")
-            rows = int(cursor.fetchone()[0])
-        latencies = []
-        index = 0
-        for i, sent in enumerate(sent_at):
-            while index < len(polls) and polls[index][1] < i + 1:
-                index += 1
-            if index < len(polls):
-                latencies.append(polls[index][0] - sent)
-        latencies.sort()
-        done_at = next((t for t, k in polls if k >= n), polls[-1][0])
-        stored_s = done_at - sent_at[0]
+            cursor.execute(
+                "SELECT count(*), count(DISTINCT (measured_at, value)) FROM measurements_measurement "
+                "WHERE instrument = 'bench-mqtt' AND item_id IS NOT NULL"
+            )
+            rows, distinct = (int(x) for x in cursor.fetchone())
+        counted = connector_status(connector_id)[1]
         log("bulk endpoint, the same values")
-        bulk = bulk_rate(token)
+        bulk = bulk_rate(token, "bench-mqtt")
     finally:
-        runner.terminate()
-        runner.wait(15)
+        if watcher is not None:
+            watcher.stop()
+        runner_stop(runner)
         if broker is not None:
             broker.terminate()
             broker.wait(10)
-    rate = rows / stored_s
+        connection.close()
+        database_drop(args.database_url)
+    rate = flat["messages_per_s"]
     results = {
-        "messages": n,
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
-        "load_average_at_end": os.getloadavg(),
         "broker": "own mosquitto, no in-flight or queue limit" if broker is not None else f"127.0.0.1:{port}",
-        "publish": {"seconds": round(publish_s, 3), "messages_per_s": round(n / publish_s)},
-        "connector": {
-            "stored_rows": rows,
-            "broker_delivered_to_witness": seen,
-            "loss": seen - rows,
-            "seconds": round(stored_s, 3),
-            "messages_per_s": round(rate),
-            "latency_ms": {
-                "p50": round(percentile(latencies, 0.5) * 1000, 1),
-                "p99": round(percentile(latencies, 0.99) * 1000, 1),
-                "max": round(latencies[-1] * 1000, 1),
-            },
-        },
+        "latency_phase": paced,
+        "throughput_phase": flat,
+        "stored_rows": rows,
+        "status_stored": counted,
+        "broker_delivered_to_witness": seen,
+        "loss": seen - rows,
+        "duplicates": rows - distinct,
         "bulk_endpoint": bulk,
         "ratios": {"connector_vs_bulk": round(rate / bulk["rows_per_s"], 3)},
+        "load_average_at_end": load(),
         "goals": GOALS,
-        "goals_met": {"messages_per_s": rate >= GOALS["messages_per_s_min"], "zero_loss": rows == seen == n},
+        "goals_met": {"messages_per_s": rate >= GOALS["messages_per_s_min"], "zero_loss": rows == seen == total},
     }
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
-    c = results["connector"]
-    print(f"published      {n:,} in {publish_s:.2f} s ({n / publish_s:,.0f}/s)")
-    print(f"witness        {seen:,} delivered by the broker to an independent subscriber")
-    print(f"stored         {rows:,} in {stored_s:.2f} s ({rate:,.0f} messages/s), loss {seen - rows}")
-    print(f"latency        p50 {c['latency_ms']['p50']} ms, p99 {c['latency_ms']['p99']} ms (publish -> committed)")
-    print(f"bulk endpoint  {bulk['rows']:,} rows in {bulk['seconds']} s ({bulk['rows_per_s']:,}/s)")
-    print(f"connector/bulk {results['ratios']['connector_vs_bulk']}")
-    print(f"goals met      {results['goals_met']}")
+    for name, p in (("paced", paced), ("flat out", flat)):
+        print(
+            f"{name:<9} published {p['messages']:,} at {p['publish']['messages_per_s']:,}/s, stored "
+            f"{p['stored']:,} at {p['messages_per_s']:,}/s; latency p50 {p['latency_ms']['p50']} ms, "
+            f"p99 {p['latency_ms']['p99']} ms, runner CPU {p['runner_cpu_us_per_message']} us/message "
+            f"(load {p['load_average_before']} -> {p['load_average_after']})"
+        )
+    print(f"witness   {seen:,} delivered by the broker; stored {rows:,}")
+    print(f"loss      {seen - rows}, duplicates {rows - distinct}")
+    print(f"bulk      {bulk['rows']:,} rows in {bulk['seconds']} s ({bulk['rows_per_s']:,}/s)")
+    print(f"ratio     connector/bulk {results['ratios']['connector_vs_bulk']}")
+    print(f"goals met {results['goals_met']} (load at end {results['load_average_at_end']})")
 
 
 if __name__ == "__main__":

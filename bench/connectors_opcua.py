@@ -1,61 +1,81 @@
 #!/usr/bin/env python
-"""OPC UA connector benchmark: a machine changing many values fast, the driver taking them all.
+"""OPC UA connector benchmark: a machine changing many values fast, run_connectors storing them.
 
-    .venv/bin/python bench/connectors_opcua.py [--nodes 20] [--rate 6000] [--seconds 10]
-                                               [--publishing-interval-ms 100] [--queue-size 1000]
+    .venv/bin/python bench/connectors_opcua.py [--nodes 20] [--latency-rate 1000] [--rate 6000]
+                                               [--seconds 10] [--publishing-interval-ms 100]
+                                               [--queue-size 1000] [--database-url URL]
 
-1. Starts an asyncua server in a child process (its own interpreter, as a PLC would be) with
-   --nodes Double variables `ns=2;s=Bench.V<i>`.
-2. Runs `OpcUaDriver` in this process on a connector mapping every variable, into a sink that
-   keeps (source, source time, value, arrival).
-3. The server writes --rate changes per second in total, round robin over the variables, for
-   --seconds, each with its own SourceTimestamp (the wall clock) and value (its sequence
-   number per variable), then reports how many it wrote per variable.
-4. Prints: changes/s written and received, loss (written minus received, per variable and in
-   total), duplicates, and the latency from source timestamp to arrival, p50 and p99 (it
-   includes up to one publishing interval, which the server waits before it publishes).
+1. Points Django (config.settings.test) at a dedicated PostgreSQL database (default
+   postgres://postgres@127.0.0.1:5432/celltrace_bench_opcua; its name must contain "bench": it is
+   recreated, and dropped at the end), migrates it, and registers (bench/support.py) station
+   COAT-01 with a coating run covering the benchmark, the parameter bench_thickness (um), an
+   operator's API token and an OPC UA connector mapping every variable to COAT-01.
+2. Starts an asyncua server in a child process (its own interpreter, as a PLC would be) with
+   --nodes Double variables `ns=2;s=Bench.V<i>`, then `manage.py run_connectors` (the real
+   driver, sink, receipts and bulk-ingest storage) in a subprocess; waits until every variable's
+   initial value is stored.
+3. Two phases, each --seconds long: the server writes --latency-rate changes per second (a rate
+   the connector keeps up with: the latency figure), then --rate (the throughput figure), round
+   robin over the variables, each change with its own SourceTimestamp (the wall clock) and value
+   (its sequence number per variable); after each phase it reports how many it wrote.
+4. A watcher polls the committed rows every 20 ms (bench/support.py CommitWatcher). Prints, per
+   phase: changes/s written and stored (phase start to the poll that saw its last row), the
+   latency from source timestamp to committed row at p50/p99 (it includes up to one publishing
+   interval, which the server waits before it publishes, and the batching), and the runner's CPU
+   time per change; then the loss (written minus distinct receipts stored, per variable and in
+   total), duplicates (measurement rows minus distinct (source time, value)), and the rate of
+   POST /api/measurements/bulk/ for the same values, with the ratio connector/bulk. Writes
+   bench/connectors-opcua-results.json, with the load average.
 
-The latency is the server's more than the driver's: asyncua's server is Python too, and
-writing several thousand values a second leaves its publishing little of its process (a
-profile of the driver side shows it idle a quarter of the time at 6,000/s). At 1,000/s the p50
-is about half the publishing interval.
-
-The end-to-end stage (the runner's batching sink storing through bulk ingest) plugs in at
-`store_stage` below; until then this measures the driver alone.
+Goal: >= 5,000 changes/s stored with zero loss. asyncua's server is Python too: on 2 cores it
+shares them with the runner, PostgreSQL and the watcher, so the written rate can fall short of
+--rate; the figures say what was written.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import json
 import multiprocessing
-import statistics
-import sys
+import os
+import tempfile
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
 
-from support import ROOT, free_port, log
+from support import (
+    CommitWatcher,
+    bulk_rate,
+    connector_setup,
+    cpu_seconds,
+    database_drop,
+    database_recreate,
+    django_environment,
+    free_port,
+    load,
+    log,
+    runner_connected,
+    runner_start,
+    runner_stop,
+)
 
-sys.path.insert(0, str(ROOT))
-
-from connectors.config import ConnectorConfig, MappingConfig  # noqa: E402
-from connectors.drivers.base import Reading, Sink  # noqa: E402
-from connectors.drivers.opcua import OpcUaDriver  # noqa: E402
-
+RESULTS = Path(__file__).resolve().parent / "connectors-opcua-results.json"
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/celltrace_bench_opcua"
+GOALS = {"changes_per_s_min": 5_000, "loss_max": 0}
 TICK_S = 0.005
 
 
 # --- the machine (child process) -----------------------------------------------------------------
 
 
-def machine(port: int, nodes: int, rate: float, seconds: float, pipe: Connection) -> None:
-    asyncio.run(_machine(port, nodes, rate, seconds, pipe))
+def machine(port: int, nodes: int, phases: list[tuple[float, float]], pipe: Connection) -> None:
+    asyncio.run(_machine(port, nodes, phases, pipe))
 
 
-async def _machine(port: int, nodes: int, rate: float, seconds: float, pipe: Connection) -> None:
+async def _machine(port: int, nodes: int, phases: list[tuple[float, float]], pipe: Connection) -> None:
     import logging
 
     from asyncua import Server, ua
@@ -72,21 +92,22 @@ async def _machine(port: int, nodes: int, rate: float, seconds: float, pipe: Con
         ids.append(node.nodeid)
     await server.start()
     pipe.send("ready")
-    await _message(pipe)  # the driver is subscribed
     written = [0] * nodes
-    started = time.monotonic()
-    total = 0
-    while (elapsed := time.monotonic() - started) < seconds:
-        due = int(rate * elapsed) - total
-        for _ in range(due):
-            i = total % nodes
-            variant = ua.Variant(float(written[i]), ua.VariantType.Double)
-            await server.write_attribute_value(ids[i], ua.DataValue(variant, SourceTimestamp=datetime.now(UTC)))
-            written[i] += 1
-            total += 1
-        await asyncio.sleep(TICK_S)
-    pipe.send((written, time.monotonic() - started))
-    await _message(pipe)  # the driver has drained
+    for rate, seconds in phases:
+        await _message(pipe)  # go
+        before = list(written)
+        wall, started = time.time(), time.monotonic()
+        total = 0
+        while (elapsed := time.monotonic() - started) < seconds:
+            for _ in range(int(rate * elapsed) - total):
+                i = total % nodes
+                variant = ua.Variant(float(written[i]), ua.VariantType.Double)
+                await server.write_attribute_value(ids[i], ua.DataValue(variant, SourceTimestamp=datetime.now(UTC)))
+                written[i] += 1
+                total += 1
+            await asyncio.sleep(TICK_S)
+        pipe.send(([w - b for w, b in zip(written, before, strict=True)], wall, time.monotonic() - started))
+    await _message(pipe)  # the runner has stored everything
     await server.stop()
 
 
@@ -97,114 +118,153 @@ async def _message(pipe: Connection) -> object:
     return pipe.recv()
 
 
-# --- the driver (this process) -------------------------------------------------------------------
+# --- the benchmark (this process) ----------------------------------------------------------------
 
 
-@dataclass
-class KeepingSink:
-    arrivals: list[tuple[str, datetime | None, float | None, datetime]] = field(default_factory=list)
-    states: list[tuple[str, str]] = field(default_factory=list)
-    forward: Sink | None = None
-
-    def put(self, reading: Reading) -> None:
-        self.arrivals.append((reading.source, reading.measured_at, reading.value, reading.received_at))
-        if self.forward is not None:
-            self.forward.put(reading)
-
-    def state(self, connector_id: int, state: str, error: str = "") -> None:
-        self.states.append((state, error))
-        if self.forward is not None:
-            self.forward.state(connector_id, state, error)
+def _changes(watcher: CommitWatcher) -> list[tuple[float, float, float]]:
+    return [row for row in watcher.seen if row[2] >= 0]  # the initial values are -1
 
 
-def store_stage(config: ConnectorConfig) -> Sink | None:
-    """END-TO-END STORE STAGE, NOT WIRED YET: return the runner's batching sink for `config`
-    (it maps the readings, stores them through bulk ingest with receipts) to measure the whole
-    path; every reading is then forwarded to it. None measures the driver alone."""
-    return None
-
-
-def connector(port: int, nodes: int, options: dict[str, object]) -> ConnectorConfig:
-    mappings = tuple(
-        MappingConfig(i, f"ns=2;s=Bench.V{i}", "mass_loading", "g/m**2", "COAT-01", "", "", "", 1.0)
-        for i in range(nodes)
-    )
-    return ConnectorConfig(1, "bench-plc", "opcua", f"opc.tcp://127.0.0.1:{port}/", options, 1, mappings)
-
-
-async def drive(args: argparse.Namespace, port: int, pipe: Connection) -> tuple[KeepingSink, list[int], float]:
-    config = connector(
-        port, args.nodes, {"publishing_interval_ms": args.publishing_interval_ms, "queue_size": args.queue_size}
-    )
-    sink = KeepingSink(forward=store_stage(config))
-    task = asyncio.create_task(OpcUaDriver(config, sink).run())
-    try:
-        while len({a[0] for a in sink.arrivals}) < args.nodes:  # every initial value arrived
-            await asyncio.sleep(0.05)
-        pipe.send("go")
-        written, duration = await _message(pipe)  # type: ignore[misc]
-        wanted = sum(written)
-        deadline = time.monotonic() + 5.0
-        while _changes(sink) < wanted and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(2 * args.publishing_interval_ms / 1000)  # room for late duplicates
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        pipe.send("done")
-    return sink, written, duration
-
-
-def _changes(sink: KeepingSink) -> int:
-    return sum(1 for _, _, value, _ in sink.arrivals if value is not None and value >= 0)
-
-
-def report(args: argparse.Namespace, sink: KeepingSink, written: list[int], duration: float) -> None:
-    changes = [a for a in sink.arrivals if a[2] is not None and a[2] >= 0]
-    keys = [(source, at, value) for source, at, value, _ in changes]
-    received: dict[str, set[float]] = {}
-    for source, _, value, _ in changes:
-        received.setdefault(source, set()).add(float(value or 0))
-    lost = {
-        f"ns=2;s=Bench.V{i}": count - len(received.get(f"ns=2;s=Bench.V{i}", set())) for i, count in enumerate(written)
+def phase(pipe: Connection, watcher: CommitWatcher, runner: int, rate: float, wanted_before: int) -> dict[str, Any]:
+    load_before, cpu = load(), cpu_seconds(runner)
+    pipe.send("go")
+    written, wall, duration = pipe.recv()
+    wanted = wanted_before + sum(written)
+    deadline = time.monotonic() + 30.0
+    while len(_changes(watcher)) < wanted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cpu = cpu_seconds(runner) - cpu
+    rows = [row for row in _changes(watcher) if wall <= row[0] < wall + duration + 1.0]
+    stored_s = (max(seen for _, seen, _ in rows) - wall) if rows else float("nan")
+    n = sum(written)
+    return {
+        "rate_asked": rate,
+        "written": n,
+        "written_per_s": round(n / duration),
+        "written_per_variable": written,
+        "stored": len(rows),
+        "seconds": round(stored_s, 3),
+        "changes_per_s": round(len(rows) / stored_s),
+        "latency_ms": CommitWatcher.latency_ms(rows),
+        "runner_cpu_us_per_change": round(cpu / max(1, n) * 1e6, 1),
+        "load_average_before": load_before,
+        "load_average_after": load(),
     }
-    latencies = sorted((arrival - at).total_seconds() * 1000 for _, at, _, arrival in changes if at is not None)
-    p50 = statistics.median(latencies) if latencies else float("nan")
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else float("nan")
-    errors = [state for state in sink.states if state[0] != "connected"]
-    print(f"nodes {args.nodes}, publishing interval {args.publishing_interval_ms:g} ms, queue {args.queue_size}")
-    print(f"written   {sum(written):>8} changes in {duration:.2f} s = {sum(written) / duration:,.0f}/s")
-    print(f"received  {len(changes):>8} changes = {len(changes) / duration:,.0f}/s")
-    print(f"lost      {sum(lost.values()):>8} (worst variable {max(lost.values())})")
-    print(f"duplicate {len(keys) - len(set(keys)):>8}")
-    print(f"latency source time -> arrival: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-    if errors:
-        print(f"states other than connected: {errors[:3]}")
-    if store_stage(connector(0, 0, {})) is None:
-        print("driver only: the end-to-end store stage is not wired (bench/connectors_opcua.py store_stage)")
+
+
+def tally(nodes: int, written: list[int]) -> dict[str, Any]:
+    """Loss per variable (written minus distinct receipts of changes) and duplicate rows."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT source, count(*) FROM connectors_connectorreceipt WHERE value >= 0 GROUP BY source",
+        )
+        receipts = dict(cursor.fetchall())
+        cursor.execute(
+            "SELECT count(*), count(DISTINCT (measured_at, value)) FROM measurements_measurement "
+            "WHERE instrument = 'bench-opcua' AND value >= 0 AND item_id IS NOT NULL"
+        )
+        rows, distinct = (int(x) for x in cursor.fetchone())
+    lost = [count - receipts.get(f"ns=2;s=Bench.V{i}", 0) for i, count in enumerate(written)]
+    return {"stored_rows": rows, "loss": sum(lost), "worst_variable_loss": max(lost), "duplicates": rows - distinct}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nodes", type=int, default=20)
-    parser.add_argument("--rate", type=float, default=6000.0, help="changes per second, all variables together")
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--latency-rate", type=float, default=1000.0, help="changes/s of the latency phase")
+    parser.add_argument("--rate", type=float, default=6000.0, help="changes/s of the throughput phase")
+    parser.add_argument("--seconds", type=float, default=10.0, help="of each phase")
     parser.add_argument("--publishing-interval-ms", type=float, default=100.0)
     parser.add_argument("--queue-size", type=int, default=1000)
+    parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args()
+
+    env = django_environment(args.database_url)
+    log(f"recreating {args.database_url}")
+    database_recreate(args.database_url)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
     port = free_port()
+    options = {"publishing_interval_ms": args.publishing_interval_ms, "queue_size": args.queue_size}
+    sources = [f"ns=2;s=Bench.V{i}" for i in range(args.nodes)]
+    connector_id, token = connector_setup("opcua", f"opc.tcp://127.0.0.1:{port}/", options, sources)
     ours, theirs = multiprocessing.Pipe()
+    phases = [(args.latency_rate, args.seconds), (args.rate, args.seconds)]
     child = multiprocessing.get_context("spawn").Process(
-        target=machine, args=(port, args.nodes, args.rate, args.seconds, theirs), daemon=True
+        target=machine, args=(port, args.nodes, phases, theirs), daemon=True
     )
     child.start()
     log("starting the OPC UA server (building its address space takes a few seconds)...")
     if not ours.poll(120) or ours.recv() != "ready":
         raise SystemExit("the server did not start")
-    sink, written, duration = asyncio.run(drive(args, port, ours))
-    child.join(10)
-    report(args, sink, written, duration)
+    runner = runner_start(env, Path(tempfile.mkdtemp(prefix="celltrace-bench-opcua-")) / "spool")
+    watcher = CommitWatcher(args.database_url, "bench-opcua")
+    try:
+        runner_connected(runner, connector_id)
+        deadline = time.monotonic() + 30
+        while watcher.count() < args.nodes and time.monotonic() < deadline:  # every initial value
+            time.sleep(0.05)
+        log(f"latency phase: {args.latency_rate:,.0f} changes/s for {args.seconds:g} s (runner pid {runner.pid})")
+        paced = phase(ours, watcher, runner.pid, args.latency_rate, 0)
+        log(f"throughput phase: {args.rate:,.0f} changes/s for {args.seconds:g} s")
+        flat = phase(ours, watcher, runner.pid, args.rate, paced["written"])
+        ours.send("done")
+        time.sleep(1.0)  # anything late (a duplicate would show here)
+        watcher.stop()
+        written = [a + b for a, b in zip(paced["written_per_variable"], flat["written_per_variable"], strict=True)]
+        counts = tally(args.nodes, written)
+        log("bulk endpoint, the same values")
+        bulk = bulk_rate(token, "bench-opcua")
+    finally:
+        watcher.stop()
+        runner_stop(runner)
+        child.join(10)
+        connection.close()
+        database_drop(args.database_url)
+    rate = flat["changes_per_s"]
+    results: dict[str, Any] = {
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "nodes": args.nodes,
+        "publishing_interval_ms": args.publishing_interval_ms,
+        "queue_size": args.queue_size,
+        "latency_phase": paced,
+        "throughput_phase": flat,
+        "written": sum(written),
+        **counts,
+        "bulk_endpoint": bulk,
+        "ratios": {"connector_vs_bulk": round(rate / bulk["rows_per_s"], 3)},
+        "load_average_at_end": load(),
+        "goals": GOALS,
+        "goals_met": {
+            "changes_per_s": rate >= GOALS["changes_per_s_min"],
+            "zero_loss": counts["loss"] == 0 and counts["duplicates"] == 0,
+        },
+    }
+    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"nodes {args.nodes}, publishing interval {args.publishing_interval_ms:g} ms, queue {args.queue_size}")
+    for name, p in (("paced", paced), ("flat out", flat)):
+        print(
+            f"{name:<9} written {p['written']:,} at {p['written_per_s']:,}/s, stored {p['stored']:,} at "
+            f"{p['changes_per_s']:,}/s; latency p50 {p['latency_ms']['p50']} ms, p99 {p['latency_ms']['p99']} ms, "
+            f"runner CPU {p['runner_cpu_us_per_change']} us/change "
+            f"(load {p['load_average_before']} -> {p['load_average_after']})"
+        )
+    print(
+        f"stored    {counts['stored_rows']:,} of {sum(written):,} written; loss {counts['loss']} "
+        f"(worst variable {counts['worst_variable_loss']}), duplicates {counts['duplicates']}"
+    )
+    print(f"bulk      {bulk['rows']:,} rows in {bulk['seconds']} s ({bulk['rows_per_s']:,}/s)")
+    print(f"ratio     connector/bulk {results['ratios']['connector_vs_bulk']}")
+    print(f"goals met {results['goals_met']} (load at end {results['load_average_at_end']})")
 
 
 if __name__ == "__main__":

@@ -133,3 +133,207 @@ class Server:
         self.log.close()
         if not crashed:
             Path(self.log.name).unlink(missing_ok=True)
+
+
+def database_drop(url: str) -> None:
+    """Drop the database of `url` (a bench database: the name must contain "bench")."""
+    import psycopg
+    from psycopg import sql
+
+    admin, name = _admin_dsn(url)
+    if "bench" not in name:
+        raise SystemExit(f"Refusing to drop database {name!r}: its name must contain 'bench'.")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def load() -> str:
+    """The machine's load averages (1, 5, 15 min), as `uptime` prints them."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, every thread) a process has used so far: the cost of a figure on a
+    machine shared with other work, where the rate alone depends on what else runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+# --- connector benchmarks: the record, run_connectors, the committed rows ----------------------
+
+
+def connector_setup(kind: str, endpoint: str, options: dict[str, object], sources: list[str]) -> tuple[int, str]:
+    """Station COAT-01 (coating) with a coating run covering the benchmark, the parameter
+    bench_thickness (um), an operator's API token, and a connector of `kind` mapping every
+    source to COAT-01 (each value assigned by station and time, as a machine's would be);
+    returns (connector id, token). Django must be set up."""
+    from datetime import UTC, datetime, timedelta
+
+    from django.contrib.auth.models import Group, User
+    from rest_framework.authtoken.models import Token
+
+    from connectors.models import Connector, ConnectorMapping, ConnectorStatus
+    from measurements.models import Parameter
+    from traceability.models import Station
+    from traceability.services import OutputSpec, operation_record, station_create
+
+    admin = User.objects.create_superuser(username="bench-admin")
+    operator = User.objects.create_user(username="bench-operator")
+    operator.groups.add(Group.objects.get_or_create(name="operator")[0])
+    token = Token.objects.create(user=operator).key
+    station_create(actor=admin, code="COAT-01", name="Coater", steps=["coating"], room="dry-room-1")
+    parameter = Parameter.objects.create(
+        code="bench_thickness", name="Coating thickness", scope="step", step_id="coating", category="SP", unit="um"
+    )
+    now = datetime.now(UTC)
+    operation_record(
+        actor=admin,
+        step="coating",
+        station="COAT-01",
+        started_at=now - timedelta(hours=1),
+        ended_at=now + timedelta(hours=6),
+        inputs=[],
+        outputs=[OutputSpec(kind="coated_roll", quantity=10_000, unit="m", code="CR-bench", polarity="cathode")],
+        parameters={},
+    )
+    connector = Connector.objects.create(code=f"bench-{kind}", kind=kind, endpoint=endpoint, options=options)
+    station = Station.objects.get(code="COAT-01")
+    ConnectorMapping.objects.bulk_create(
+        ConnectorMapping(connector=connector, source=s, station=station, parameter=parameter, unit="um")
+        for s in sources
+    )
+    ConnectorStatus.objects.create(connector=connector)
+    return connector.pk, token
+
+
+def connector_status(connector_id: int) -> tuple[str, int]:
+    """(state, stored count) of the connector's status row."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT state, stored FROM connectors_connectorstatus WHERE connector_id = %s", [connector_id])
+        state, stored = cursor.fetchone()
+    return state, int(stored)
+
+
+def runner_start(env: dict[str, str], spool_dir: Path) -> subprocess.Popen[bytes]:
+    """`manage.py run_connectors` in a subprocess (its own spool, a kept database connection)."""
+    env = env | {"CELLTRACE_CONNECTOR_SPOOL_DIR": str(spool_dir), "DATABASE_CONN_MAX_AGE": "600"}
+    command = [sys.executable, "manage.py", "run_connectors"]
+    if os.environ.get("BENCH_PROFILE"):  # a profile of the runner (yappi, every thread)
+        command = [sys.executable, str(ROOT / "bench" / "profile_runner.py"), os.environ["BENCH_PROFILE"]]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
+
+
+def runner_connected(runner: subprocess.Popen[bytes], connector_id: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while connector_status(connector_id)[0] != "connected":
+        if time.monotonic() > deadline or runner.poll() is not None:
+            raise SystemExit("run_connectors did not connect")
+        time.sleep(0.1)
+
+
+def runner_stop(runner: subprocess.Popen[bytes]) -> None:
+    runner.terminate()  # SIGTERM: what it holds is committed first
+    try:
+        runner.wait(30)
+    except subprocess.TimeoutExpired:
+        runner.kill()
+        runner.wait()
+
+
+class CommitWatcher:
+    """Polls, on its own connection, every `every_s`, the measurement rows of `instrument`
+    committed since the last poll (one storage thread commits batches in order, so a new
+    commit only adds ids above the highest seen). Each row's latency is the wall-clock time of
+    the poll that first saw it minus its measured_at (the source timestamp): source time to
+    committed row, within one poll interval."""
+
+    def __init__(self, url: str, instrument: str, every_s: float = 0.02) -> None:
+        import threading
+
+        self.url, self.instrument, self.every_s = url, instrument, every_s
+        self.seen: list[tuple[float, float, float]] = []  # (measured_at, first seen, value), epoch s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psycopg
+
+        last = 0
+        sql = (
+            "SELECT id, extract(epoch FROM measured_at)::float8, value FROM measurements_measurement "
+            "WHERE instrument = %s AND id > %s ORDER BY id"
+        )
+        with psycopg.connect(dsn(self.url), autocommit=True) as conn:
+            while True:
+                stopping = self._stop.is_set()
+                rows = conn.execute(sql, [self.instrument, last]).fetchall()
+                now = time.time()
+                if rows:
+                    last = rows[-1][0]
+                    self.seen.extend((at, now, value) for _, at, value in rows)
+                if stopping:
+                    return
+                time.sleep(self.every_s)
+
+    def count(self) -> int:
+        return len(self.seen)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @staticmethod
+    def latency_ms(rows: list[tuple[float, float, float]]) -> dict[str, float]:
+        latencies = sorted(seen - at for at, seen, _ in rows)
+        return {
+            "p50": round(percentile(latencies, 0.5) * 1000, 1),
+            "p99": round(percentile(latencies, 0.99) * 1000, 1),
+            "max": round(latencies[-1] * 1000, 1) if latencies else float("nan"),
+        }
+
+
+def bulk_rate(token: str, instrument: str, station: str = "COAT-01") -> dict[str, object]:
+    """The values the connector `instrument` stored, again through POST /api/measurements/bulk/
+    (one JSON array, the Django test client in process, so no HTTP): the baseline."""
+    import json
+
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.code, m.value, m.sent_unit, m.measured_at FROM measurements_measurement m "
+            "JOIN measurements_parameter p ON p.id = m.parameter_id WHERE m.instrument = %s",
+            [instrument],
+        )
+        values = cursor.fetchall()
+    rows = [
+        {
+            "parameter": p,
+            "value": v,
+            "unit": u,
+            "station": station,
+            "measured_at": t.isoformat(),
+            "source": "online",
+            "instrument": "bench-bulk",
+        }
+        for p, v, u, t in values
+    ]
+    body = json.dumps(rows)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    started = time.monotonic()
+    response = client.post("/api/measurements/bulk/", body, content_type="application/json")
+    seconds = time.monotonic() - started
+    if response.status_code != 201:
+        raise SystemExit(f"bulk: {response.status_code} {response.content[:500]!r}")
+    return {"rows": len(rows), "seconds": round(seconds, 3), "rows_per_s": round(len(rows) / seconds)}

@@ -45,7 +45,7 @@ try:  # COPY runs on psycopg's own cursor: its errors arrive unwrapped by Django
 except ImportError:  # pragma: no cover - SQLite-only installs
     DATABASE_AWAY = (OperationalError, InterfaceError)
 
-FLUSH_ROWS = 5_000
+FLUSH_ROWS = 10_000
 FLUSH_S = 0.2
 POSITIONS_KEPT = 10_000  # per connector and mapping: the recent history of the metre
 SOURCE_MAX = 500  # ConnectorReceipt.source

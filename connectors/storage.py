@@ -28,9 +28,18 @@ from measurements.ingest import measurements_ingest
 from .models import Connector, ConnectorReceipt, ConnectorStatus
 
 _RECEIPTS = ConnectorReceipt._meta.db_table
+# The batch's receipt keys are COPYed (binary, psycopg's C writer) into a temporary table of the
+# session and inserted from there: binding four arrays of thousands of elements costs more in
+# psycopg's Python list dumper than the COPY does (10,000 keys: about 70 ms against 150 ms).
+_PG_RECEIPTS_IN = "connector_receipts_in"
+_PG_RECEIPTS_IN_SQL = (
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_RECEIPTS_IN} "
+    "(connector_id bigint, source text, source_time timestamptz, value float8) ON COMMIT DELETE ROWS"
+)
+_PG_RECEIPTS_COPY = f"COPY {_PG_RECEIPTS_IN} (connector_id, source, source_time, value) FROM STDIN (FORMAT BINARY)"
 _PG_RECEIPTS_SQL = (
     f"INSERT INTO {_RECEIPTS} (connector_id, source, source_time, value) "  # noqa: S608
-    "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::float8[]) "
+    f"SELECT connector_id, source, source_time, value FROM {_PG_RECEIPTS_IN} "
     "ON CONFLICT DO NOTHING RETURNING id, connector_id, source, source_time, value"
 )
 _SQLITE_RECEIPT_SQL = (
@@ -86,19 +95,16 @@ def _receipts_insert(values: list[Pending]) -> list[int | None]:
         return []
     if connection.vendor == "postgresql":
         connection.ensure_connection()
-        # psycopg's own cursor, binding on the server in binary: Django's client-side binding
-        # would spell the four arrays out as text.
         with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(
-                _PG_RECEIPTS_SQL,
-                [
-                    [v.connector_id for v in values],
-                    [v.source for v in values],
-                    [v.source_time for v in values],
-                    [v.value for v in values],
-                ],
-                binary=True,
-            )
+            cursor.execute(_PG_RECEIPTS_IN_SQL)
+            # Empty at commit; emptied here too for batches inside one outer transaction (tests).
+            cursor.execute(f"DELETE FROM {_PG_RECEIPTS_IN}")  # noqa: S608
+            with cursor.copy(_PG_RECEIPTS_COPY) as copy:
+                copy.set_types(["int8", "text", "timestamptz", "float8"])
+                write_row = copy.write_row
+                for v in values:
+                    write_row((v.connector_id, v.source, v.source_time, v.value))
+            cursor.execute(_PG_RECEIPTS_SQL)
             ids = {(c, s, t, x): pk for pk, c, s, t, x in cursor.fetchall()}
         return [ids.get(v.key()) for v in values]
     with connection.cursor() as cursor:

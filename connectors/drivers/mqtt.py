@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -49,9 +50,14 @@ def _number(raw: object) -> float | None:
 def payload_read(payload: bytes) -> tuple[float | None, str | None, datetime | None, float | None, str]:
     """(value, unit, measured_at, position_m, error) of one message."""
     try:
-        document = json.loads(payload)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return None, None, None, None, "the payload is not JSON or a number."
+        document = orjson.loads(payload)  # several times faster than json
+    except orjson.JSONDecodeError:
+        # What orjson refuses and json reads (NaN, integers beyond 64 bits) is refused below
+        # with the same reason as before; what neither reads is not JSON.
+        try:
+            document = json.loads(payload)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return None, None, None, None, "the payload is not JSON or a number."
     if not isinstance(document, dict):
         value = _number(document)
         return value, None, None, None, "" if value is not None else "the payload is not a finite number."
