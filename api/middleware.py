@@ -25,8 +25,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.exceptions import ParseError
 
 from core.errors import ErrorCode
-
-from .parsers import NUL_MESSAGE, has_nul, printable
+from core.text import NUL_MESSAGE, has_nul, printable
 
 try:
     from gunicorn.http.errors import ChunkMissingTerminator, InvalidChunkSize, NoMoreData

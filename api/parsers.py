@@ -5,7 +5,8 @@ may escape but UTF-8 cannot encode) in jsonb (a DataError, a 500, once the row i
 Python's json raises RecursionError near 1,000 levels: all are refused here, before any
 serializer runs, with a 400 naming the JSON path of the field (`attributes.note`,
 `inputs[0].item`). The middleware applies the same NUL rule to the path, query and headers
-(Django decodes those with replacement characters, so no surrogate reaches them).
+(Django decodes those with replacement characters, so no surrogate reaches them). The rules
+for text are core.text's.
 """
 
 import json
@@ -18,38 +19,12 @@ from rest_framework.parsers import JSONParser
 from rest_framework.utils.json import strict_constant
 
 from core.errors import ErrorCode, InvalidInput
+from core.text import printable, text_problem
 
 MAX_JSON_DEPTH = 64
-NUL_MESSAGE = "Text may not contain the NUL character (U+0000)."
-SURROGATE_MESSAGE = "Text may not contain a lone surrogate (U+D800..U+DFFF): it is no character."
-_SURROGATE = re.compile("[\ud800-\udfff]")
 # In a JSON text decoded strictly from UTF-8 a lone surrogate can only arrive escaped,
 # \uD800..\uDFFF; the raw range catches a text made some other way.
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
-
-
-def has_nul(text: str) -> bool:
-    return "\x00" in text
-
-
-def has_surrogate(text: str) -> bool:
-    return _SURROGATE.search(text) is not None
-
-
-def printable(name: str) -> str:
-    """A name as an error may show it: NUL and lone surrogates written as JSON escapes (an
-    answer could not be encoded with a surrogate in it)."""
-    name = name.replace("\x00", "\\u0000")
-    return _SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", name) if has_surrogate(name) else name
-
-
-def _text_problem(text: str) -> tuple[str, str] | None:
-    """The message and code refusing `text`, or None when PostgreSQL can store it."""
-    if has_nul(text):
-        return NUL_MESSAGE, ErrorCode.NUL_CHARACTER
-    if has_surrogate(text):
-        return SURROGATE_MESSAGE, ErrorCode.LONE_SURROGATE
-    return None
 
 
 def _child(path: str, key: str | int) -> str:
@@ -75,7 +50,7 @@ def json_check(data: Any, *, prefix: str = "", strings: bool = True) -> None:
     while stack:
         value, path, depth = stack.pop()
         if isinstance(value, str):
-            if strings and (problem := _text_problem(value)) is not None:
+            if strings and (problem := text_problem(value)) is not None:
                 raise refuse(printable(path) or "body", *problem)
             continue
         if not isinstance(value, dict | list):
@@ -84,7 +59,7 @@ def json_check(data: Any, *, prefix: str = "", strings: bool = True) -> None:
             raise _too_deep(path or "body")
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, child in items:
-            if strings and isinstance(key, str) and (problem := _text_problem(key)) is not None:
+            if strings and isinstance(key, str) and (problem := text_problem(key)) is not None:
                 raise refuse(_child(path, key), *problem)
             stack.append((child, _child(path, key), depth + 1))
 

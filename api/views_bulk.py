@@ -41,13 +41,14 @@ from rest_framework.views import APIView
 from core.errors import ErrorCode, InvalidInput
 from core.idempotency import MAX_KEY_LENGTH
 from core.roles import Role
+from core.text import has_nul
 from measurements.ingest import measurements_ingest
 from measurements.ingest_rows import FIELDS, REQUIRED, SUBJECTS, BulkInvalid, RowError
 
 from .errors import error_response
 from .fields import TextField
 from .idempotency import HEADER, key_too_long, write_once
-from .parsers import CheckedJSONParser, has_nul, json_loads
+from .parsers import CheckedJSONParser, json_loads
 
 READ_BYTES = 1024 * 1024
 CSV_TYPES = ("text/csv", "application/csv")

@@ -17,6 +17,7 @@ from django.core.validators import validate_slug
 from jsonschema import Draft202012Validator
 
 from core.errors import ErrorCode, InvalidInput
+from core.text import NUL_MESSAGE, has_nul, text_problem
 from measurements.models import Parameter
 from measurements.services import linear_to_canonical
 from traceability.models import Station
@@ -54,8 +55,8 @@ def _text(value: object, field: str, max_length: int, *, blank: bool = False) ->
         return Problem(field, "A non-empty text is required.")
     if len(value) > max_length:
         return Problem(field, f"At most {max_length} characters.")
-    if "\x00" in value:
-        return Problem(field, "Text may not contain the NUL character (U+0000).", ErrorCode.NUL_CHARACTER)
+    if has_nul(value):
+        return Problem(field, NUL_MESSAGE, ErrorCode.NUL_CHARACTER)
     return None
 
 
@@ -158,19 +159,17 @@ OPTION_SCHEMAS: dict[str, dict[str, Any]] = {
 _OPTION_VALIDATORS = {kind: Draft202012Validator(schema) for kind, schema in OPTION_SCHEMAS.items()}
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _unstorable(value: object, path: str) -> Problem | None:
-    """A text a JSON column cannot hold (PostgreSQL refuses NUL and lone surrogates), anywhere in `value`."""
+    """A text a JSON column cannot hold (core.text's rules), anywhere in `value`; the admin's
+    forms reach here without the API's JSON parser."""
     items: list[tuple[object, str]] = []
     if isinstance(value, dict):
         for key, child in value.items():
             items += [(key, path), (child, f"{path}.{key}")]
     elif isinstance(value, list):
         items += [(child, f"{path}[{i}]") for i, child in enumerate(value)]
-    elif isinstance(value, str) and ("\x00" in value or _SURROGATE.search(value)):
-        return Problem(path, "Text may not contain NUL or lone surrogate characters.")
+    elif isinstance(value, str) and (refused := text_problem(value)) is not None:
+        return Problem(path, refused[0])
     for child, child_path in items:
         if (problem := _unstorable(child, child_path)) is not None:
             return problem
