@@ -22,7 +22,7 @@ from django.db import transaction
 from audit.services import Actor
 from core.errors import ErrorCode, InvalidInput
 from core.units import convert
-from measurements.files import public_message, upload_check
+from measurements.files import public_message, upload_type_check
 from measurements.models import Measurement, Parameter
 from measurements.services import (
     FileReading,
@@ -124,7 +124,8 @@ def cycler_file_read(name: str, handle: IO[bytes]) -> CyclerFileRead:
 
 
 def _upload_read(parameter: Parameter, file: UploadedFile) -> CyclerFileRead | None:
-    upload_check(parameter=parameter.code, file_types=parameter.file_types, upload=file)
+    # The type first, so a wrong file is refused as such; measurement_record hashes it.
+    upload_type_check(parameter=parameter.code, file_types=parameter.file_types, upload=file)
     name = file.name or ""
     file.seek(0)
     head = file.read(HEAD_BYTES)

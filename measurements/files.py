@@ -99,6 +99,17 @@ def size_limit_check(size: int | None) -> None:
 
 def upload_check(*, parameter: str, file_types: Iterable[str], upload: UploadedFile) -> tuple[str, int]:
     """(sha256, size) of an upload the parameter takes; else InvalidInput naming `file`."""
+    upload_type_check(parameter=parameter, file_types=file_types, upload=upload)
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return digest.hexdigest(), int(upload.size or 0)
+
+
+def upload_type_check(*, parameter: str, file_types: Iterable[str], upload: UploadedFile) -> None:
+    """InvalidInput naming `file` unless the upload is a file the parameter takes (size, type by
+    name and content, a sound archive); reads only its head (and an archive's directory)."""
     size_limit_check(upload.size)
     name = upload.name or ""
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
@@ -118,11 +129,6 @@ def upload_check(*, parameter: str, file_types: Iterable[str], upload: UploadedF
         except ValueError as error:
             raise _refuse(f"{name} is refused: {error}.") from None
         upload.seek(0)
-    digest = hashlib.sha256()
-    for chunk in upload.chunks():
-        digest.update(chunk)
-    upload.seek(0)
-    return digest.hexdigest(), int(upload.size or 0)
 
 
 # --- Zip archives --------------------------------------------------------------------------------
