@@ -157,7 +157,7 @@ def _matches(topic_filter: str, topic: str) -> bool:
 def _refusal(reading: Reading) -> tuple[str, datetime, float]:
     """Why a reading cannot be stored ("" when it can), its source time and value."""
     at = reading.measured_at or reading.received_at
-    where = reading.source[:200].replace("\x00", "\\x00")
+    where = reading.source[:200]  # batch_store writes last_error printable
     if reading.value is None:
         return f"{where}: {reading.error or 'the payload holds no number.'}", at, 0.0
     if len(reading.source) > SOURCE_MAX or "\x00" in reading.source:

@@ -23,6 +23,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from core.text import printable
 from measurements.ingest import measurements_ingest
 
 from .models import Connector, ConnectorReceipt, ConnectorStatus
@@ -149,7 +150,7 @@ def _statuses_update(outcomes: dict[int, Outcome]) -> None:
             "rejected": F("rejected") + o.rejected,
         }
         if o.last_error:
-            changes.update(last_error=o.last_error[:2000].replace("\x00", "\\x00"), last_error_at=now)
+            changes.update(last_error=printable(o.last_error[:2000]), last_error_at=now)
         if o.last_value_at is not None:
             changes["last_value_at"] = Greatest(Coalesce(F("last_value_at"), Value(o.last_value_at)), o.last_value_at)
         ConnectorStatus.objects.filter(pk=cid).update(**changes)

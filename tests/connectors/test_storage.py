@@ -110,6 +110,7 @@ def test_bad_values_are_rejected_with_their_reason_and_the_good_ones_stored(coat
         ({"source": "nowhere/x"}, "no mapping"),
         ({"value": float("inf")}, "finite"),
         ({"source": "line1/a\x00/thickness"}, "NUL"),
+        ({"unit": "k\ud800g"}, "unit"),  # a lone surrogate, which a text column cannot hold either
     ],
 )
 def test_each_rejection_names_its_reason_in_last_error(coater: Connector, sent: dict[str, Any], reason: str) -> None:
