@@ -30,7 +30,8 @@ from .validation import (
 
 FIELDS = ("kind", "endpoint", "enabled", "options", "mappings")
 # Options never written into the audit trail as they were sent.
-SECRET_OPTIONS = frozenset({"password", "private_key"})
+# The audit trail also leaves out where the private key lies.
+SECRET_OPTIONS = MASKED_OPTIONS | {"private_key"}
 
 
 def _redacted(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -112,7 +112,7 @@ def endpoint_problems(kind: str, endpoint: object) -> list[Problem]:
 _SECRET = {"type": "string", "maxLength": 10_000}
 # Answers show a secret option as the mask; a write that sends the mask back keeps the stored value.
 OPTION_MASK = "********"
-MASKED_OPTIONS = frozenset({"password"})
+MASKED_OPTIONS = frozenset({"password", "private_key_password"})
 _PATH = {"type": "string", "maxLength": 1_000}
 OPTION_SCHEMAS: dict[str, dict[str, Any]] = {
     ConnectorKind.OPCUA: {

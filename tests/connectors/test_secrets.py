@@ -106,3 +106,15 @@ def test_the_mask_with_no_stored_password_is_400(engineer_client, stations, para
     response = engineer_client.patch(f"{URL}dry-room-mqtt/", patch, format="json")
     assert response.status_code == 400 and "options.password" in response.json()["errors"]
     assert "password" not in _stored()
+
+
+def test_the_private_keys_password_is_masked_in_answers_and_the_audit_trail(engineer_client, stations, parameters):
+    body = copy.deepcopy(OPCUA)
+    body["options"]["private_key_password"] = "key-secret"
+    response = engineer_client.post(URL, body, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["options"]["private_key_password"] == OPTION_MASK
+    assert b"key-secret" not in engineer_client.get(f"{URL}COAT-01-plc/").content
+    event = AuditEvent.objects.get(action="connector.create", entity_id="COAT-01-plc")
+    assert "key-secret" not in str(event.after)
+    assert _stored("COAT-01-plc")["private_key_password"] == "key-secret"
