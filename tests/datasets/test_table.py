@@ -24,7 +24,9 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from datasets.aggregation_sql import LONG_TABLE, RESIDUE, dataset_cte
 from datasets.dictionary import catalog_version, data_dictionary, dictionary_csv
+from datasets.selection import lot_kinds, parameter_where, root_where
 from datasets.table import dataset_rows
 from datasets.writers import write_dataset
 from lots.services import item_register
@@ -256,6 +258,38 @@ def test_a_value_reaching_a_cell_by_two_claims_counts_once(line: dict[str, Any],
     assert first["environment.dew_point_ds.n"] == 3
     assert first["environment.dew_point_ds.mean"] == pytest.approx(-50.0)
     assert second["environment.dew_point_ds.n"] == 3
+
+
+def _aggregates(residue: str) -> list[tuple[Any, ...]]:
+    roots, chosen = root_where("cell", {}), parameter_where(None, None)
+    cte = dataset_cte(roots.sql, chosen.sql, lot_kinds(), residue=residue)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            cte + "SELECT root_id, pol, parameter_id, n, s, ss, mn, mx FROM agg", roots.params + chosen.params
+        )
+        rows = cursor.fetchall()
+    return sorted((r[:4] + tuple(round(float(v), 9) for v in r[4:]) for r in rows), key=repr)
+
+
+@pytest.mark.django_db
+def test_the_partial_sums_add_up_as_every_value_counted_once_by_its_id(line: dict[str, Any], engineer: Any) -> None:
+    # The sums per claim (ids kept only for the values that may come by two claims) against every
+    # value keeping its id and counted once per root: the same aggregates, values on the edges of
+    # two sheets and a room value about a roll included.
+    for metre, value in ((2.0, 16.0), (4.0, 18.0)):
+        _record(engineer, "mass_loading_ds", value, "mg/cm**2", item=line["coated"]["anode"].code, position_m=metre)
+    _record(
+        engineer,
+        "dew_point_ds",
+        -40,
+        "degC",
+        item=line["coated"]["cathode"].code,
+        room="dry-room-1",
+        measured_at=T0 + timedelta(minutes=160),
+    )
+    summed = _aggregates(RESIDUE)
+    assert len(summed) > 3 * CELLS
+    assert summed == _aggregates(LONG_TABLE)
 
 
 @pytest.mark.django_db
