@@ -479,8 +479,9 @@ def test_lot_columns_take_the_same_queries_for_two_and_ten_cells(line: dict[str,
     # aggregates), discovery, catalog parameters, steps, rows, eight drops (one statement on
     # PostgreSQL): whatever the number of cells; on PostgreSQL also an ANALYZE of the line's tables
     # that have no statistics yet and of each temporary table, setting work_mem for the export and
-    # resetting it.
-    expected = 25 if connection.vendor == "postgresql" else 21
+    # resetting it; there the aggregates are not a table but one COPY, on the driver's cursor (not
+    # counted here).
+    expected = 23 if connection.vendor == "postgresql" else 21
     assert _queries(codes[:2]) == _queries(codes) == expected
 
 
