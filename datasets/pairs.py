@@ -1,10 +1,13 @@
-"""The aggregates of every root on PostgreSQL, read once: `agg` streamed by a binary COPY straight
-into numpy, instead of written to a temporary table that the discovery of the columns and then
-the rows each read again (and the rows sorted and packed into arrays per root).
+"""The aggregates of every root on PostgreSQL, read once: the partial sums that `agg` adds up
+(`summed`, one row per root, pair and claim) streamed by a binary COPY straight into numpy and
+added up there, instead of sorted and grouped by PostgreSQL into a temporary table that the
+discovery of the columns and then the rows each read again (and the rows sorted and packed into
+arrays per root).
 
-Each (root, polarity, parameter) aggregate is a fixed-width record of the COPY: no text to parse,
-no Python object per value. The coverage of each pair (`PairCoverage`) is counted from the same
-arrays, and the rows take each root's slice (`BlockBuilder.measures`).
+Each partial sum is a fixed-width record of the COPY: no text to parse, no Python object per
+value. n and the sums add, min and max combine, as `agg` does; the coverage of each pair
+(`PairCoverage`) is counted from the same arrays, and the rows take each root's slice
+(`BlockBuilder.measures`).
 """
 
 from dataclasses import dataclass
@@ -16,11 +19,16 @@ from .blocks import pair_key
 from .columns import POLARITIES, PairCoverage
 from .shapes_sql import PAIR_KEY_SQL
 
-# Every column NOT NULL and fixed width (COUNT and the sums of non-null values): one record each.
-AGGREGATES = f"""SELECT CAST(root_id AS BIGINT), CAST({PAIR_KEY_SQL} AS BIGINT), CAST(n AS BIGINT),
+# The rows `agg` groups (`datasets.aggregation_sql`), each column NOT NULL and fixed width (COUNT
+# and the sums of non-null values): one record each.
+PARTIAL_SUMS = f"""SELECT CAST(root_id AS BIGINT), CAST({PAIR_KEY_SQL} AS BIGINT), CAST(n AS BIGINT),
     CAST(s AS DOUBLE PRECISION), CAST(ss AS DOUBLE PRECISION), CAST(mn AS DOUBLE PRECISION),
     CAST(mx AS DOUBLE PRECISION)
-FROM agg"""
+FROM (
+    SELECT root_id, pol, parameter_id, n, s, ss, mn, mx FROM parts
+    UNION ALL
+    SELECT root_id, pol, parameter_id, n, s, ss, mn, mx FROM once
+) summed"""
 _FIELDS = ("root", "pair", "n", "s", "ss", "mn", "mx")
 _TYPES = (">i8", ">i8", ">i8", ">f8", ">f8", ">f8", ">f8")
 # A binary COPY tuple: its field count (int16), then each field's length (int32) and value.
@@ -80,10 +88,42 @@ def _parse(data: bytes | bytearray, parts: dict[str, list[np.ndarray]]) -> int:
 
 def root_aggregates(cte: str) -> RootAggregates:
     """`agg` of the WITH clause `cte` (no parameters: it reads the temporary tables)."""
+    columns = _partial_sums(cte)
+    # One key per (root, pair), root first, so that the groups come out in root order.
+    width = int(columns["pair"].max()) + 1 if len(columns["pair"]) else 1
+    if len(columns["root"]) and int(columns["root"].max()) >= 2**62 // width:
+        order = np.lexsort((columns["pair"], columns["root"]))
+    else:
+        order = np.argsort(columns["root"] * width + columns["pair"], kind="stable")
+    roots, pairs = columns.pop("root")[order], columns.pop("pair")[order]
+    changes = (roots[1:] != roots[:-1]) | (pairs[1:] != pairs[:-1])
+    starts = np.flatnonzero(np.concatenate(([True], changes))) if len(roots) else np.zeros(0, dtype=np.int64)
+    sums = {
+        name: reduce.reduceat(columns.pop(name)[order], starts) if len(starts) else np.zeros(0, dtype=kind)
+        for name, reduce, kind in (
+            ("n", np.add, np.int64),
+            ("s", np.add, np.float64),
+            ("ss", np.add, np.float64),
+            ("mn", np.minimum, np.float64),
+            ("mx", np.maximum, np.float64),
+        )
+    }
+    del order
+    roots, pairs = roots[starts], pairs[starts]
+    ids, first, counts = np.unique(roots, return_index=True, return_counts=True)
+    spans = {
+        root: (start, start + count)
+        for root, start, count in zip(ids.tolist(), first.tolist(), counts.tolist(), strict=True)
+    }
+    return RootAggregates(pair=pairs, spans=spans, **sums)
+
+
+def _partial_sums(cte: str) -> dict[str, np.ndarray]:
+    """The partial sums of `cte`'s `summed`, column by column."""
     parts: dict[str, list[np.ndarray]] = {name: [] for name in _FIELDS}
     buffer = bytearray()
     started = False
-    statement = f"COPY ({cte}{AGGREGATES}) TO STDOUT (FORMAT BINARY)"
+    statement = f"COPY ({cte}{PARTIAL_SUMS}) TO STDOUT (FORMAT BINARY)"
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         for block in copy:
             buffer += block
@@ -95,18 +135,7 @@ def root_aggregates(cte: str) -> RootAggregates:
     if started:
         # The trailer: a field count of -1 (two bytes) after the last record.
         _parse(buffer[:-2], parts)
-    columns = {
+    return {
         name: np.concatenate(chunks) if chunks else np.zeros(0, dtype=kind.lstrip(">"))
         for (name, chunks), kind in zip(parts.items(), _TYPES, strict=True)
     }
-    del parts
-    order = np.argsort(columns["root"], kind="stable")
-    for name in _FIELDS:
-        columns[name] = columns[name][order]
-    roots = columns.pop("root")
-    ids, starts, counts = np.unique(roots, return_index=True, return_counts=True)
-    spans = {
-        root: (start, start + count)
-        for root, start, count in zip(ids.tolist(), starts.tolist(), counts.tolist(), strict=True)
-    }
-    return RootAggregates(spans=spans, **columns)
