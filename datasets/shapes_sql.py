@@ -36,9 +36,8 @@ LEFT JOIN keys k ON k.root_id = r.root_id AND k.kind_id = '{{kind}}'
 
 # The rows, in five shapes per root (0 identity, 1 group key, 2 aggregates, 3 supplier lot of a
 # supplier lot, 4 numeric attribute of a supplier lot, the mean over the distinct lots), ordered by root.
-# Shape 2 is `{measures}`: on PostgreSQL one row per root whose arrays hold the key of each of its
-# (polarity, parameter) pairs (`PAIR_KEY_SQL`) and their sums, so Python reads thousands of rows
-# rather than millions; elsewhere one row per pair, with the arrays NULL.
+# Shape 2 is `{measures}`, one row per (polarity, parameter) pair; PostgreSQL leaves it out
+# (`ROWS_NO_MEASURES`): its aggregates come by one binary COPY, added up in numpy (`datasets.pairs`).
 ROWS = f"""
 SELECT r.root_id, 0, i.code, i.kind_id, i.status, i.created_at,
        {NULL_I}, {NULL_I}, {NULL_F}, {NULL_F}, {NULL_F}, {NULL_F}

@@ -5,7 +5,9 @@ Which values count for a root, and how each counts once, is the SQL of `aggregat
 columns are planned in `columns` from what a first set-based query finds (the coverage of each
 column and the roots with two values or more of each (polarity, parameter) pair); the rows then
 stream from a second query ordered by root, through a server-side cursor on PostgreSQL, and are
-assembled in blocks (`blocks`). Two queries whatever the number of roots.
+assembled in blocks (`blocks`). Two queries whatever the number of roots. On PostgreSQL the
+aggregates are read before both, once, by a binary COPY of the partial sums into numpy
+(`pairs`), which also counts the pairs' coverage.
 
 Only columns that can carry information are written: a pair no root has two values of is one
 column, its value (`VALUE`, no suffix); the others get the aggregations asked for (all of
