@@ -34,16 +34,19 @@ class Materialised:
     tables: list[str]
 
 
-def materialise(cte: str, root_params: list[Any], parameter_params: list[Any]) -> Materialised:
+def materialise(
+    cte: str, root_params: list[Any], parameter_params: list[Any], *, aggregate: bool = True
+) -> Materialised:
     """Run the walk, the claims and the aggregation once, into temporary tables, for both the
-    discovery of the columns and the rows."""
+    discovery of the columns and the rows; without `aggregate`, all but the aggregation (`agg`
+    then stays a piece of the WITH clause, for a caller that reads it once)."""
     pieces = _pieces(cte)
     params = {"roots": root_params, "chosen": parameter_params}
     stem = f"dataset_{uuid.uuid4().hex[:12]}"
     made: dict[str, str] = {}
     names = list(pieces)
     with connection.cursor() as cursor:
-        for name in _MATERIALISED:
+        for name in _MATERIALISED if aggregate else _MATERIALISED[:-1]:
             table = f"{stem}_{name}"
             reads = [f"{done} AS (SELECT * FROM {made[done]})" for done in made]
             fresh = [pieces[n] for n in names[: names.index(name) + 1] if n not in made]
@@ -52,7 +55,7 @@ def materialise(cte: str, root_params: list[Any], parameter_params: list[Any]) -
             if connection.vendor == "postgresql":
                 cursor.execute(f"ANALYZE {table}")  # autovacuum never analyses temporary tables
             made[name] = table
-    rest = [pieces[n] for n in names[names.index(_MATERIALISED[-1]) + 1 :]]
+    rest = [pieces[n] for n in names[names.index(list(made)[-1]) + 1 :]]
     reads = [f"{done} AS (SELECT * FROM {table})" for done, table in made.items()]
     return Materialised("WITH " + ",\n".join(reads + rest) + "\n", [], list(made.values()))
 
