@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from measurements.models import Measurement, Source
@@ -156,13 +157,15 @@ _LISTED_KEYS = tuple(MeasurementSerializer().fields)
 
 def upstream_listing_data(rows: list[UpstreamRow]) -> list[dict[str, Any]]:
     """UpstreamValueSerializer's shape from plain rows: one dict per value, no serializer call."""
-    keys, when = _LISTED_KEYS, _DATETIME.to_representation
+    keys, zone = _LISTED_KEYS, timezone.get_current_timezone()
     results = []
     for row in rows:
         m = row.measurement
         data = dict(zip(keys, m, strict=False))
         data["file"] = f"/api/measurements/{m[0]}/file/" if m[6] else None
-        data["measured_at"] = when(m[18])
+        # DateTimeField.to_representation without its per-call settings lookups.
+        when = m[18].astimezone(zone).isoformat()
+        data["measured_at"] = when[:-6] + "Z" if when.endswith("+00:00") else when
         data["upstream"] = {
             "item": row.upstream_item,
             "depth": row.depth,

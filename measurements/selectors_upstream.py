@@ -5,6 +5,9 @@ objects for each cost ten times the SQL (issue 14)."""
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
+from django.db.models.expressions import RawSQL
+
 from lots.models import Item
 
 from .models import Measurement
@@ -69,7 +72,9 @@ def upstream_listing(*, item: Item, parameter: str | None = None, step: str | No
     ids = {row[0] for row in unique.values()}
     if not ids:
         return []
-    queryset = Measurement.objects.filter(pk__in=ids)
+    # On PostgreSQL one array parameter: 10,000 bound ids cost twice the lookup they feed.
+    wanted = RawSQL("SELECT unnest(%s::bigint[])", (list(ids),)) if connection.vendor == "postgresql" else ids
+    queryset = Measurement.objects.filter(pk__in=wanted).order_by()
     if parameter:
         queryset = queryset.filter(parameter__code=parameter)
     if step:
