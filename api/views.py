@@ -27,7 +27,7 @@ from traceability.models import OperationInput as OperationInputRow
 from traceability.runs import operation_finish
 from traceability.scanning import item_scan
 from traceability.scrapping import item_scrap
-from traceability.selectors import lineage_walk
+from traceability.selectors_graph import lineage_json
 from traceability.services import (
     InputSpec,
     OutputSpec,
@@ -178,17 +178,18 @@ class GenealogyView(APIView):
             OpenApiParameter("edges", bool, description="false: nodes only (which cells hold this lot)."),
         ],
     )
-    def get(self, request: Request, identifier: str) -> Response:
+    def get(self, request: Request, identifier: str) -> HttpResponse:
         query = genealogy_query(request.query_params)
         item = item_get(identifier, lean=True)
-        genealogy = lineage_walk(
+        # The body comes out of PostgreSQL as JSON text (issue 14): no row reaches Python.
+        body = lineage_json(
             item=item,
             direction=self.direction,  # type: ignore[arg-type]
             depth=query.depth,
             kinds=query.kinds,
             edges=query.edges,
         )
-        return Response(genealogy)
+        return HttpResponse(body, content_type="application/json")
 
 
 # --- Operations -------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from datasets.cycler_services import file_measurement_correct, file_measurement_
 from lots.selectors import item_get
 from measurements.files import FileSizeLimitHandler, attachment_response, multipart_limit_check
 from measurements.models import Measurement, ModelType, Parameter
-from measurements.selectors import item_completeness, measurement_queryset, measurements_upstream
+from measurements.selectors import item_completeness, measurement_queryset
+from measurements.selectors_upstream import upstream_listing
 from measurements.services import MeasurementInput
 
 from . import serializers as s
@@ -90,12 +91,12 @@ class MeasurementListView(generics.ListAPIView[Measurement]):
             code = request.query_params.get("item")
             if not code:
                 raise InvalidInput("upstream=true needs item=.", field="item")
-            values = measurements_upstream(item=item_get(code), parameter=request.query_params.get("parameter"))
-            step = request.query_params.get("step")
-            if step:
-                values = [v for v in values if v.measurement.parameter.step_id == step]
-            results = ms.UpstreamValueSerializer(values, many=True).data  # type: ignore[arg-type]
-            return Response({"item": code, "results": results})
+            rows = upstream_listing(
+                item=item_get(code),
+                parameter=request.query_params.get("parameter"),
+                step=request.query_params.get("step"),
+            )
+            return Response({"item": code, "results": ms.upstream_listing_data(rows)})
         return super().get(request, *args, **kwargs)
 
     @extend_schema(request=ms.MeasurementInputSerializer, responses={201: ms.MeasurementSerializer})

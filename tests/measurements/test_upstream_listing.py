@@ -1,0 +1,94 @@
+"""The roll map listing (GET /api/measurements/?item=&upstream=true) built from plain rows
+(measurements.selectors_upstream) gives, field by field, the body the serializer path gave:
+the contract of /work/shared/API.md and docs/api.md. On PostgreSQL and SQLite."""
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from api.serializers_measurements import UpstreamValueSerializer
+from lots.models import Item
+from measurements.selectors import measurements_upstream
+from tests.factories import T0
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/measurements/"
+
+
+def at(**delta: float) -> str:
+    return (T0 + timedelta(**delta)).isoformat()
+
+
+def post(client: Any, body: dict[str, Any]) -> int:
+    response = client.post(URL, body, format="json")
+    assert response.status_code == 201, response.content
+    return int(response.json()["id"])
+
+
+@pytest.fixture
+def values(operator_client, line, catalog) -> list[int]:
+    """Every way a value belongs: along the roll (inside and outside a sheet), about the whole
+    roll, a series, on a sheet, by station and time, in the room, and a corrected value."""
+    coated, sheet = line.coated_roll.code, line.sheets[0].code
+    mass = {"parameter": "mass_loading_t", "unit": "mg/cm**2", "measured_at": at(hours=2)}
+    ids = [
+        post(operator_client, mass | {"item": coated, "value": 21.0, "position_m": 90.0, "uncertainty": 0.2}),
+        post(operator_client, mass | {"item": coated, "value": 21.5, "position_m": 95.0}),
+        post(operator_client, mass | {"item": coated, "value": 21.2, "instrument": "beta-gauge-2"}),
+        post(
+            operator_client,
+            mass | {"item": coated, "series": {"x": [89.0, 91.0], "y": [21.0, 21.1], "x_kind": "position"}},
+        ),
+        post(
+            operator_client,
+            {"parameter": "sheet_mass_t", "value": 15, "unit": "mg", "item": sheet, "measured_at": at(hours=5)},
+        ),
+        post(operator_client, mass | {"station": "COAT-01", "value": 20.9, "measured_at": at(hours=2, minutes=30)}),
+        post(
+            operator_client,
+            {
+                "parameter": "dew_point_t",
+                "value": -50,
+                "unit": "degC",
+                "room": "dry-room-1",
+                "measured_at": at(hours=2, minutes=30),
+            },
+        ),
+    ]
+    corrected = operator_client.post(
+        f"{URL}{ids[2]}/correct/", {"value": 21.3, "unit": "mg/cm**2", "reason": "gauge recalibrated"}, format="json"
+    )
+    assert corrected.status_code == 201, corrected.content
+    return ids + [int(corrected.json()["id"])]
+
+
+@pytest.mark.parametrize("query", [{}, {"parameter": "mass_loading_t"}, {"step": "coating"}, {"step": "cutting"}])
+def test_the_listing_equals_the_serializer_path_field_by_field(operator_client, line, values, query):
+    for item in (line.cells[0], line.sheets[0], line.coated_roll):
+        response = operator_client.get(URL, {"item": item.code, "upstream": "true"} | query)
+        assert response.status_code == 200
+        body = response.json()
+        listed = measurements_upstream(item=Item.objects.get(pk=item.pk), parameter=query.get("parameter"))
+        if query.get("step"):
+            listed = [v for v in listed if v.measurement.parameter.step_id == query["step"]]
+        expected = UpstreamValueSerializer(listed, many=True).data
+        assert body["item"] == item.code
+        assert len(body["results"]) == len(expected)
+        for got, want in zip(body["results"], expected, strict=True):
+            assert list(got) == list(want)  # the same keys in the same order
+            for key in want:
+                assert got[key] == want[key], key
+    # Not vacuous: the cell lists the roll values in its stretch, the series, the sheet's, the
+    # machine's, the room's and the correction (not the value it corrected).
+    ids = {
+        r["id"] for r in operator_client.get(URL, {"item": line.cells[0].code, "upstream": "true"}).json()["results"]
+    }
+    assert values[0] in ids and values[1] not in ids and values[2] not in ids and values[-1] in ids
+    assert {values[3], values[4], values[5], values[6]} <= ids
+
+
+def test_an_item_with_nothing_upstream_lists_nothing(operator_client, line, catalog):
+    response = operator_client.get(URL, {"item": line.slurry.code, "upstream": "true"})
+    assert response.json() == {"item": line.slurry.code, "results": []}
