@@ -216,3 +216,32 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
 }
+
+# --- Streaming replica and shared storage (docs/scale.md) -------------------------------------
+# DATABASE_REPLICA_URL: a hot standby of DATABASE_URL (pg_basebackup -R). Genealogy reads and
+# export builds go there (core.routing); writes, and a client's reads for a few seconds after it
+# wrote, go to the primary.
+CELLTRACE_READ_REPLICA: str | None = None
+if env_str("DATABASE_REPLICA_URL", ""):
+    DATABASES["replica"] = dj_database_url.parse(
+        env_str("DATABASE_REPLICA_URL"), conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60)
+    )
+    DATABASES["replica"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    CELLTRACE_READ_REPLICA = "replica"
+DATABASE_ROUTERS = ["core.routing.ReplicaRouter"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"), "core.routing.ReadYourWritesMiddleware"
+)
+CELLTRACE_READ_YOUR_WRITES_SECONDS = env_int("CELLTRACE_READ_YOUR_WRITES_SECONDS", 10)
+# An export waits this long for the replica to replay what was committed before it started,
+# then builds on the primary.
+CELLTRACE_REPLICA_WAIT_SECONDS = float(env_str("CELLTRACE_REPLICA_WAIT_SECONDS", "5"))
+# The pins of read-your-writes live in this cache: shared (redis://...) when several app
+# processes serve one plant, else each process's memory.
+if env_str("CELLTRACE_CACHE_URL", ""):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env_str("CELLTRACE_CACHE_URL"),
+        }
+    }
