@@ -19,7 +19,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import default_storage
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
@@ -28,7 +27,7 @@ from core.routing import primary_reads, read_alias, replica_caught_up, replica_r
 
 from .cycling_writers import cycling_paths, write_cycling
 from .dictionary import catalog_version, data_dictionary
-from .models import Export, ExportStatus, export_upload_to
+from .models import Export, ExportStatus, export_storage, export_upload_to
 from .services import export_query
 from .table import dataset_rows
 from .writers import Written, write_dataset
@@ -160,7 +159,7 @@ def _delete_files(export: Export) -> None:
     if export.file:
         export.file.delete(save=False)
     for table in (export.tables or {}).values():
-        default_storage.delete(table["file"])
+        export_storage().delete(table["file"])
     export.tables = {}
 
 
@@ -236,7 +235,7 @@ def _export_build(export_id: int) -> Export | None:
             export.file.save(name, File(stream), save=False)
         for table, written in built.cycling.items():
             with written.path.open("rb") as stream:
-                stored = default_storage.save(export_upload_to(export, written.path.name), File(stream))
+                stored = export_storage().save(export_upload_to(export, written.path.name), File(stream))
             export.tables[table] = {
                 "file": stored,
                 "rows": written.rows,

@@ -107,8 +107,9 @@ class Pair:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def pair_start(base: Path) -> Pair:
-    """The running pair, its database migrated and seeded; `stop()` it."""
+def pair_start(base: Path, also_listen: tuple[str, ...] = ()) -> Pair:
+    """The running pair, its database migrated and seeded; `stop()` it. `also_listen`: addresses
+    (of other network namespaces' links) both servers answer on too, without a password."""
     base.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         shutil.chown(base, "postgres", "postgres")
@@ -117,7 +118,7 @@ def pair_start(base: Path) -> Pair:
     _run(_as_postgres([str(BIN / "initdb"), "-D", str(primary), "-U", "postgres", "--auth=trust", "--no-sync"]))
     settings = {
         "port": pair.primary_port,
-        "listen_addresses": "'127.0.0.1'",
+        "listen_addresses": "'" + ",".join(("127.0.0.1", *also_listen)) + "'",
         "unix_socket_directories": f"'{base}'",
         "wal_level": "replica",
         "max_wal_senders": 4,
@@ -128,6 +129,9 @@ def pair_start(base: Path) -> Pair:
     }
     with (primary / "postgresql.conf").open("a") as conf:
         conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
+    with (primary / "pg_hba.conf").open("a") as hba:
+        hba.writelines(f"host all all {address}/32 trust\n" for address in also_listen)
+        hba.writelines(f"host all all {address.rsplit('.', 1)[0]}.2/32 trust\n" for address in also_listen)
     pg_ctl = str(BIN / "pg_ctl")
     _run(_as_postgres([pg_ctl, "-D", str(primary), "-l", str(base / "primary.log"), "-w", "start"]))
     _run(

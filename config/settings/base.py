@@ -5,6 +5,7 @@ Defaults here are the safe production ones (DEBUG off, no hosts); `local` and `t
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 import django_stubs_ext
@@ -111,7 +112,7 @@ STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 MEDIA_ROOT = Path(env_str("DJANGO_MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "media/"
 # Plain storage for development and tests; production serves hashed, compressed copies.
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
@@ -245,3 +246,22 @@ if env_str("CELLTRACE_CACHE_URL", ""):
             "LOCATION": env_str("CELLTRACE_CACHE_URL"),
         }
     }
+# Export files: on a storage every Celery worker and app server reaches. The file system under
+# MEDIA_ROOT by default (a shared mount when workers run on several hosts); an S3-compatible
+# bucket with CELLTRACE_EXPORT_STORAGE=s3 (needs django-storages[s3], not a requirement).
+STORAGES["exports"] = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+if env_str("CELLTRACE_EXPORT_STORAGE", "filesystem") == "s3":
+    STORAGES["exports"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("CELLTRACE_EXPORT_BUCKET"),
+            "endpoint_url": env_str("CELLTRACE_EXPORT_S3_ENDPOINT", "") or None,
+            "region_name": env_str("CELLTRACE_EXPORT_S3_REGION", "") or None,
+            # Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment (boto3).
+            "file_overwrite": False,
+        },
+    }
+elif env_str("CELLTRACE_EXPORT_STORAGE", "filesystem") != "filesystem":
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("CELLTRACE_EXPORT_STORAGE must be filesystem or s3.")
