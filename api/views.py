@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from audit.models import AuditEvent
 from core.errors import ErrorCode, InvalidInput, NotFound
 from core.roles import Role
+from core.routing import replica_safe
 from lots.labels import label_pdf, label_png
 from lots.models import Item, ItemKind, ItemStatus, ItemStatusChange
 from lots.selectors import item_get, item_queryset, item_status_changes
@@ -178,6 +179,8 @@ class GenealogyView(APIView):
             OpenApiParameter("edges", bool, description="false: nodes only (which cells hold this lot)."),
         ],
     )
+    # The item and its genealogy from one server: the replica when there is one.
+    @replica_safe
     def get(self, request: Request, identifier: str) -> HttpResponse:
         query = genealogy_query(request.query_params)
         item = item_get(identifier, lean=True)

@@ -13,7 +13,8 @@ value. n and the sums add, min and max combine, as `agg` does; the coverage of e
 from dataclasses import dataclass
 
 import numpy as np
-from django.db import connection
+
+from core.routing import routed_connection as connection
 
 from .blocks import pair_key
 from .columns import POLARITIES, PairCoverage

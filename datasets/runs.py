@@ -19,13 +19,15 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import default_storage
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
+
+from core.routing import primary_reads, read_alias, replica_caught_up, replica_reads
 
 from .cycling_writers import cycling_paths, write_cycling
 from .dictionary import catalog_version, data_dictionary
-from .models import Export, ExportStatus, export_upload_to
+from .models import Export, ExportStatus, export_storage, export_upload_to
 from .services import export_query
 from .table import dataset_rows
 from .writers import Written, write_dataset
@@ -129,17 +131,22 @@ def _build(export: Export, directory: Path) -> _Built:
 
 def _snapshot_build(export: Export, directory: Path) -> _Built:
     """Every read of the export in one transaction; REPEATABLE READ on PostgreSQL when this is
-    the outermost transaction (SQLite transactions read one snapshot anyway)."""
-    with transaction.atomic():
-        if connection.vendor == "postgresql" and not _inside_transaction():
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        return _build(export, directory)
+    the outermost transaction (SQLite transactions read one snapshot anyway). On the replica
+    when there is one and it has replayed what was committed before the build started (the
+    client's last writes included), else on the primary."""
+    caught_up = replica_caught_up(wait_s=settings.CELLTRACE_REPLICA_WAIT_SECONDS)
+    with replica_reads() if caught_up else primary_reads():
+        reads = connections[read_alias()]
+        with transaction.atomic(using=reads.alias):
+            if reads.vendor == "postgresql" and not _inside_transaction(reads):
+                with reads.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            return _build(export, directory)
 
 
-def _inside_transaction() -> bool:
+def _inside_transaction(reads: BaseDatabaseWrapper) -> bool:
     # atomic() above opened the outermost block unless there was one already (the test suite).
-    return len(connection.savepoint_ids) > 0
+    return len(reads.savepoint_ids) > 0
 
 
 def work_directory(export_id: int) -> Path:
@@ -152,7 +159,7 @@ def _delete_files(export: Export) -> None:
     if export.file:
         export.file.delete(save=False)
     for table in (export.tables or {}).values():
-        default_storage.delete(table["file"])
+        export_storage().delete(table["file"])
     export.tables = {}
 
 
@@ -228,7 +235,7 @@ def _export_build(export_id: int) -> Export | None:
             export.file.save(name, File(stream), save=False)
         for table, written in built.cycling.items():
             with written.path.open("rb") as stream:
-                stored = default_storage.save(export_upload_to(export, written.path.name), File(stream))
+                stored = export_storage().save(export_upload_to(export, written.path.name), File(stream))
             export.tables[table] = {
                 "file": stored,
                 "rows": written.rows,

@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+
+from core.routing import routed_connection as connection
 
 from .aggregation_sql import dataset_cte
 from .blocks import Block, BlockBuilder, Slot, WideRows, pair_key

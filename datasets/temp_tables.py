@@ -7,8 +7,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS
+from django.db import connection as primary
 
+from core.routing import routed_connection as connection
 from lots.models import Item
 from measurements.models import Measurement, Parameter
 from traceability.models import LineageEdge, Operation, OperationInput, Station
@@ -42,6 +44,11 @@ def materialise(
     then stays a piece of the WITH clause, for a caller that reads it once)."""
     pieces = _pieces(cte)
     params = {"roots": root_params, "chosen": parameter_params}
+    if connection.alias != DEFAULT_DB_ALIAS:
+        # A hot standby creates no tables, temporary ones included: each read runs the whole
+        # WITH clause, its parameters in the order of its pieces.
+        ordered = [value for name in pieces for value in params.get(name, [])]
+        return Materialised(cte, ordered, [])
     stem = f"dataset_{uuid.uuid4().hex[:12]}"
     made: dict[str, str] = {}
     names = list(pieces)
@@ -67,11 +74,12 @@ _READ_MODELS = (Item, LineageEdge, Operation, OperationInput, Station, Measureme
 
 
 def analyze_unanalyzed() -> None:
-    """One statement whatever the state: the tables are the models' names, not input."""
-    if connection.vendor != "postgresql":
+    """One statement whatever the state: the tables are the models' names, not input. On the
+    primary, a standby can't ANALYZE and replays the primary's statistics."""
+    if primary.vendor != "postgresql":
         return
     names = ", ".join(f"'{model._meta.db_table}'" for model in _READ_MODELS)
-    with connection.cursor() as cursor:
+    with primary.cursor() as cursor:
         cursor.execute(
             "DO $$ DECLARE t text; BEGIN "
             f"FOR t IN SELECT relname FROM pg_stat_user_tables WHERE relname IN ({names}) "

@@ -5,9 +5,9 @@ objects for each cost ten times the SQL (issue 14)."""
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
 from django.db.models.expressions import RawSQL
 
+from core.routing import routed_connection as connection
 from lots.models import Item
 
 from .models import Measurement

@@ -9,8 +9,8 @@ value in the contract's shape. PostgreSQL only: other databases take `lineage_wa
 from typing import Any
 
 import orjson
-from django.db import connection
 
+from core.routing import routed_connection as connection
 from lots.models import Item
 
 from .models import Operation
