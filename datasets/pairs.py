@@ -11,6 +11,7 @@ value. n and the sums add, min and max combine, as `agg` does; the coverage of e
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -87,9 +88,9 @@ def _parse(data: bytes | bytearray, parts: dict[str, list[np.ndarray]]) -> int:
     return whole * _RECORD.itemsize
 
 
-def root_aggregates(cte: str) -> RootAggregates:
+def root_aggregates(cte: str, params: list[Any]) -> RootAggregates:
     """`agg` of the WITH clause `cte` (no parameters: it reads the temporary tables)."""
-    columns = _partial_sums(cte)
+    columns = _partial_sums(cte, params)
     # One key per (root, pair), root first, so that the groups come out in root order.
     width = int(columns["pair"].max()) + 1 if len(columns["pair"]) else 1
     if len(columns["root"]) and int(columns["root"].max()) >= 2**62 // width:
@@ -119,13 +120,13 @@ def root_aggregates(cte: str) -> RootAggregates:
     return RootAggregates(pair=pairs, spans=spans, **sums)
 
 
-def _partial_sums(cte: str) -> dict[str, np.ndarray]:
+def _partial_sums(cte: str, params: list[Any]) -> dict[str, np.ndarray]:
     """The partial sums of `cte`'s `summed`, column by column."""
     parts: dict[str, list[np.ndarray]] = {name: [] for name in _FIELDS}
     buffer = bytearray()
     started = False
     statement = f"COPY ({cte}{PARTIAL_SUMS}) TO STDOUT (FORMAT BINARY)"
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+    with connection.cursor() as cursor, cursor.cursor.copy(statement, params or None) as copy:
         for block in copy:
             buffer += block
             if not started and len(buffer) >= _HEADER:

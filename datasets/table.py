@@ -262,7 +262,7 @@ def dataset_rows(
     # PostgreSQL: the aggregates read once, by a binary COPY (`datasets.pairs`).
     streamed = connection.vendor == "postgresql"
     materialised = materialise(cte, roots.params, chosen.params, aggregate=not streamed)
-    aggregates = root_aggregates(materialised.cte) if streamed else None
+    aggregates = root_aggregates(materialised.cte, materialised.params) if streamed else None
     found = _discover(materialised, aggregates)
     plan = _plan(found, kinds, checked_split, checked_aggregations)
     if found.roots == 0:

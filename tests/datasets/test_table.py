@@ -306,7 +306,7 @@ def test_the_aggregates_added_up_in_numpy_are_those_of_the_sql(line: dict[str, A
     cte = dataset_cte(roots.sql, chosen.sql, lot_kinds())
     materialised = materialise(cte, roots.params, chosen.params, aggregate=False)
     try:
-        found = root_aggregates(materialised.cte)
+        found = root_aggregates(materialised.cte, materialised.params)
         with connection.cursor() as cursor:
             cursor.execute(materialised.cte + "SELECT root_id, pol, parameter_id, n, s, ss, mn, mx FROM agg")
             expected = cursor.fetchall()
