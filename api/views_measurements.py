@@ -94,14 +94,13 @@ class MeasurementListView(generics.ListAPIView[Measurement]):
             code = request.query_params.get("item")
             if not code:
                 raise InvalidInput("upstream=true needs item=.", field="item")
-            query = {
-                "item": item_get(code),
-                "parameter": request.query_params.get("parameter"),
-                "step": request.query_params.get("step"),
-            }
+            item = item_get(code)
+            parameter, step = request.query_params.get("parameter"), request.query_params.get("step")
             if connection.vendor == "postgresql":  # the body's text from PostgreSQL, not re-parsed
-                return Response({"item": code, "results": orjson.Fragment(upstream_listing_json(**query))})
-            return Response({"item": code, "results": ms.upstream_listing_data(upstream_listing(**query))})
+                results = orjson.Fragment(upstream_listing_json(item=item, parameter=parameter, step=step))
+                return Response({"item": code, "results": results})
+            rows = upstream_listing(item=item, parameter=parameter, step=step)
+            return Response({"item": code, "results": ms.upstream_listing_data(rows)})
         return super().get(request, *args, **kwargs)
 
     @extend_schema(request=ms.MeasurementInputSerializer, responses={201: ms.MeasurementSerializer})
