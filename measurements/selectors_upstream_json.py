@@ -10,6 +10,7 @@ order, sorted as `upstream_listing` sorts. PostgreSQL only: others take `upstrea
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
@@ -23,7 +24,8 @@ from .selectors import _metres, upstream_rows
 
 
 def _text(column: str) -> str:
-    return f"COALESCE(CAST(to_json({column}) AS TEXT), 'null')"
+    # Most text columns are empty: to_json costs a type lookup per call.
+    return f"CASE WHEN {column} = '' THEN '\"\"' ELSE COALESCE(CAST(to_json({column}) AS TEXT), 'null') END"
 
 
 def _integer(column: str) -> str:
@@ -74,12 +76,12 @@ _FIELDS: tuple[tuple[str, str], ...] = (
     ("created_by", _text("x.username")),
 )
 _UPSTREAM: tuple[tuple[str, str], ...] = (
-    ("item", "to_json(x.upstream_code)"),
+    ("item", "x.upstream_code"),
     ("depth", "CAST(x.depth AS TEXT)"),
-    ("relation", "to_json(x.relation)"),
+    ("relation", "x.relation"),
     ("from_m", json_number("x.lo")),
     ("to_m", json_number("x.hi")),
-    ("via", _text("x.via_code")),
+    ("via", "x.via_code"),
     ("mapped_position_m", json_number("x.mapped")),
 )
 LISTED_KEYS = tuple(key for key, _ in _FIELDS)
@@ -108,19 +110,20 @@ def _listing_sql(*, parameter: bool, step: bool) -> str:
     where = " AND ".join(
         [cond for cond, wanted in (("p.code = %(parameter)s", parameter), ("p.step_id = %(step)s", step)) if wanted]
     )
-    # Sorted as upstream_listing sorts (codes compared bytewise, as Python compares str).
+    # Sorted as upstream_listing sorts.
     return f"""
 SELECT COALESCE(string_agg({value}, ','
-    ORDER BY x.depth, x.upstream_code COLLATE "C", x.parameter_id, x.measured_at, x.ord), '')
+    ORDER BY x.depth, x.code_rank, x.parameter_id, x.measured_at, x.ord), '')
 FROM (
     SELECT m.*, p.code AS parameter_code, p.step_id, p.unit, mi.code AS item_code, s.code AS station_code,
-        u.username, r.upstream_code, r.depth, r.relation, r.lo, r.hi, r.via_code, r.mapped, r.ord,
+        u.username, r.upstream_code, r.code_rank, r.depth, r.relation, r.lo, r.hi, r.via_code, r.mapped, r.ord,
         m.measured_at AT TIME ZONE %(zone)s AS local,
         (m.measured_at AT TIME ZONE %(zone)s) - (m.measured_at AT TIME ZONE 'UTC') AS off
-    FROM unnest(%(ids)s::bigint[], %(codes)s::text[], %(depths)s::integer[], %(relations)s::text[],
+    FROM unnest(%(ids)s::bigint[], %(codes)s::text[], %(ranks)s::integer[], %(depths)s::integer[],
+                %(relations)s::text[],
                 %(lo)s::double precision[], %(hi)s::double precision[], %(vias)s::text[],
                 %(mapped)s::double precision[])
-         WITH ORDINALITY AS r(m_id, upstream_code, depth, relation, lo, hi, via_code, mapped, ord)
+         WITH ORDINALITY AS r(m_id, upstream_code, code_rank, depth, relation, lo, hi, via_code, mapped, ord)
     JOIN {Measurement._meta.db_table} m ON m.id = r.m_id
     JOIN {Parameter._meta.db_table} p ON p.id = m.parameter_id
     LEFT JOIN {Item._meta.db_table} mi ON mi.id = m.item_id
@@ -142,14 +145,19 @@ def upstream_listing_json(*, item: Item, parameter: str | None = None, step: str
     ids, items, depths, lo, hi, mapped, vias, relations = zip(*unique.values(), strict=True)
     # The few items named, once (a join of the item table per value cost more than the rest).
     codes = dict(Item.objects.filter(pk__in=set(items) | (set(vias) - {None})).values_list("pk", "code"))
+    # The codes as JSON text, as array elements: the statement only concatenates them.
+    quoted = {pk: _quoted(orjson.dumps(code).decode()) for pk, code in codes.items()}
+    # Sorted by the code as Python sorts str (upstream_listing), whatever the collation.
+    rank = {pk: n for n, pk in enumerate(sorted(codes, key=codes.__getitem__))}
     params: dict[str, Any] = {
         "ids": _array(ids),
-        "codes": _array(_quoted(codes[pk]) for pk in items),
+        "codes": _array(quoted[pk] for pk in items),
+        "ranks": _array(rank[pk] for pk in items),
         "depths": _array(depths),
-        "relations": _array(relations),
+        "relations": _array(_quoted(orjson.dumps(r).decode()) for r in relations),
         "lo": _array(_metres(v) for v in lo),
         "hi": _array(_metres(v) for v in hi),
-        "vias": _array(_quoted(codes[pk]) if pk else None for pk in vias),
+        "vias": _array(quoted[pk] if pk else '"null"' for pk in vias),
         "mapped": _array(_metres(v) for v in mapped),
         "zone": timezone.get_current_timezone_name(),
         "parameter": parameter,
