@@ -47,9 +47,9 @@ _MEASURED_AT = """'"' || to_char(x.local, 'YYYY-MM-DD"T"HH24:MI:SS')
 # The keys of MeasurementSerializer, in its order, then the way the value belongs.
 _FIELDS: tuple[tuple[str, str], ...] = (
     ("id", "CAST(x.id AS TEXT)"),
-    ("parameter", _text("x.parameter_code")),
-    ("step", _text("x.step_id")),
-    ("unit", _text("x.unit")),
+    ("parameter", "x.parameter_code"),
+    ("step", "x.step_json"),
+    ("unit", "x.unit"),
     ("value", json_number("x.value")),
     ("series", "COALESCE(CAST(x.series AS TEXT), 'null')"),
     ("file", "CASE WHEN x.file <> '' THEN '\"/api/measurements/' || x.id || '/file/\"' ELSE 'null' END"),
@@ -61,7 +61,7 @@ _FIELDS: tuple[tuple[str, str], ...] = (
     ("sent_unit", _text("x.sent_unit")),
     ("item", _text("x.item_code")),
     ("operation", _integer("x.operation_id")),
-    ("station", _text("x.station_code")),
+    ("station", "COALESCE(x.station_code, 'null')"),
     ("room", _text("x.room")),
     ("position_m", json_number("x.position_m")),
     ("measured_at", _MEASURED_AT),
@@ -73,7 +73,7 @@ _FIELDS: tuple[tuple[str, str], ...] = (
     ("out_of_limits", _boolean("x.out_of_limits")),
     ("supersedes", _integer("x.supersedes_id")),
     ("correction_reason", _text("x.correction_reason")),
-    ("created_by", _text("x.username")),
+    ("created_by", "COALESCE(x.username, 'null')"),
 )
 _UPSTREAM: tuple[tuple[str, str], ...] = (
     ("item", "x.upstream_code"),
@@ -108,14 +108,24 @@ def _quoted(text: str) -> str:
 def _listing_sql(*, parameter: bool, step: bool) -> str:
     value = "concat(" + ", ".join(_pieces(_FIELDS, tail=("',\"upstream\":'", *_pieces(_UPSTREAM)))) + ")"
     where = " AND ".join(
-        [cond for cond, wanted in (("p.code = %(parameter)s", parameter), ("p.step_id = %(step)s", step)) if wanted]
+        [cond for cond, wanted in (("p.raw_code = %(parameter)s", parameter), ("p.step_id = %(step)s", step)) if wanted]
     )
     # Sorted as upstream_listing sorts.
+    # The few parameters, stations and users JSON-encoded once each, not once per value.
     return f"""
+WITH p AS MATERIALIZED (
+    SELECT id, code AS raw_code, step_id, CAST(to_json(code) AS TEXT) AS code,
+        {_text("step_id")} AS step_json, CAST(to_json(unit) AS TEXT) AS unit
+    FROM {Parameter._meta.db_table}
+), s AS MATERIALIZED (
+    SELECT id, CAST(to_json(code) AS TEXT) AS code FROM {Station._meta.db_table}
+), u AS MATERIALIZED (
+    SELECT id, CAST(to_json(username) AS TEXT) AS username FROM {get_user_model()._meta.db_table}
+)
 SELECT COALESCE(string_agg({value}, ','
     ORDER BY x.depth, x.code_rank, x.parameter_id, x.measured_at, x.ord), '')
 FROM (
-    SELECT m.*, p.code AS parameter_code, p.step_id, p.unit, mi.code AS item_code, s.code AS station_code,
+    SELECT m.*, p.code AS parameter_code, p.step_json, p.unit, mi.code AS item_code, s.code AS station_code,
         u.username, r.upstream_code, r.code_rank, r.depth, r.relation, r.lo, r.hi, r.via_code, r.mapped, r.ord,
         m.measured_at AT TIME ZONE %(zone)s AS local,
         (m.measured_at AT TIME ZONE %(zone)s) - (m.measured_at AT TIME ZONE 'UTC') AS off
@@ -125,10 +135,10 @@ FROM (
                 %(mapped)s::double precision[])
          WITH ORDINALITY AS r(m_id, upstream_code, code_rank, depth, relation, lo, hi, via_code, mapped, ord)
     JOIN {Measurement._meta.db_table} m ON m.id = r.m_id
-    JOIN {Parameter._meta.db_table} p ON p.id = m.parameter_id
+    JOIN p ON p.id = m.parameter_id
     LEFT JOIN {Item._meta.db_table} mi ON mi.id = m.item_id
-    LEFT JOIN {Station._meta.db_table} s ON s.id = m.station_id
-    LEFT JOIN {get_user_model()._meta.db_table} u ON u.id = m.created_by_id
+    LEFT JOIN s ON s.id = m.station_id
+    LEFT JOIN u ON u.id = m.created_by_id
     {"WHERE " + where if where else ""}
 ) x"""
 
