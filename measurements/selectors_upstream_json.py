@@ -101,6 +101,15 @@ def _array(values: Iterable[object]) -> str:
     return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
 
 
+def _metres_array(values: Iterable[float | None]) -> str:
+    """`_metres` of each value as an array literal; a walk's stretches repeat a few ends."""
+    done: dict[float | None, str] = {}
+    for v in values:
+        if v not in done:
+            done[v] = "NULL" if v is None else str(_metres(v))
+    return "{" + ",".join(done[v] for v in values) + "}"
+
+
 def _quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -165,10 +174,10 @@ def upstream_listing_json(*, item: Item, parameter: str | None = None, step: str
         "ranks": _array(rank[pk] for pk in items),
         "depths": _array(depths),
         "relations": _array(_quoted(orjson.dumps(r).decode()) for r in relations),
-        "lo": _array(_metres(v) for v in lo),
-        "hi": _array(_metres(v) for v in hi),
+        "lo": _metres_array(lo),
+        "hi": _metres_array(hi),
         "vias": _array(quoted[pk] if pk else '"null"' for pk in vias),
-        "mapped": _array(_metres(v) for v in mapped),
+        "mapped": _metres_array(mapped),
         "zone": timezone.get_current_timezone_name(),
         "parameter": parameter,
         "step": step,
