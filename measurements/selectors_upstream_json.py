@@ -20,7 +20,8 @@ from traceability.models import Station
 from traceability.selectors_graph import json_number
 
 from .models import Measurement, Parameter
-from .selectors import _metres, upstream_rows
+from .selectors import _metres
+from .selectors_upstream import unique_rows
 
 
 def _text(column: str) -> str:
@@ -155,10 +156,7 @@ FROM (
 def upstream_listing_json(*, item: Item, parameter: str | None = None, step: str | None = None) -> bytes:
     """The JSON array `upstream_listing` + the serializer give, as one text value (PostgreSQL)."""
     assert connection.vendor == "postgresql", "other databases take upstream_listing"
-    unique: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    for row in upstream_rows(item):  # de-duplicated as upstream_listing does
-        key = (row[0], row[1], row[7], row[6], None if row[5] is None else round(row[5], 9))
-        unique.setdefault(key, row)
+    unique = unique_rows(item)  # as upstream_listing finds them
     if not unique:
         return b"[]"
     ids, items, depths, lo, hi, mapped, vias, relations = zip(*unique.values(), strict=True)

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from api.serializers_measurements import UpstreamValueSerializer
+from api.serializers_measurements import MeasurementSerializer, UpstreamValueSerializer
 from lots.models import Item
 from measurements.selectors import measurements_upstream
+from measurements.selectors_upstream_json import LISTED_KEYS
 from tests.factories import T0
 
 pytestmark = pytest.mark.django_db
@@ -141,3 +142,7 @@ def test_times_text_and_files_are_written_as_the_serializer_writes_them(operator
     )
     assert first["instrument"] == 'gauge "B"\\2\n\u00b5-Pr\u00fcfer \U0001f50b' and first["value"] == 1e-7
     assert file["file"] == f"/api/measurements/{awkward[2]}/file/"
+
+
+def test_the_postgresql_text_lists_the_serializer_fields_in_order():
+    assert LISTED_KEYS == tuple(MeasurementSerializer().fields)
