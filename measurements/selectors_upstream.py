@@ -62,13 +62,20 @@ class UpstreamRow:
     mapped_position_m: float | None
 
 
-def upstream_listing(*, item: Item, parameter: str | None = None, step: str | None = None) -> list[UpstreamRow]:
-    """What `measurements_upstream` lists, in its order, in three queries (the walk, the values,
-    the measurements with their codes joined) and no model instance per value."""
+def unique_rows(item: Item) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    """`upstream_rows`, the same value reached twice the same way (two sheets of one lane at
+    one metre) kept once, in the order found."""
     unique: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     for row in upstream_rows(item):
         key = (row[0], row[1], row[7], row[6], None if row[5] is None else round(row[5], 9))
         unique.setdefault(key, row)
+    return unique
+
+
+def upstream_listing(*, item: Item, parameter: str | None = None, step: str | None = None) -> list[UpstreamRow]:
+    """What `measurements_upstream` lists, in its order, in three queries (the walk, the values,
+    the measurements with their codes joined) and no model instance per value."""
+    unique = unique_rows(item)
     ids = {row[0] for row in unique.values()}
     if not ids:
         return []

@@ -20,7 +20,7 @@ _ITEM = Item._meta.db_table
 _OPERATION = Operation._meta.db_table
 
 
-def _number(column: str) -> str:
+def json_number(column: str) -> str:
     """A nullable number as JSON text (PostgreSQL prints the shortest exact float)."""
     return f"COALESCE(CAST({column} AS TEXT), 'null')"
 
@@ -44,9 +44,9 @@ SELECT '{{{{"root":' || to_json(CAST(%(root)s AS TEXT)) || ',"direction":' || to
 _EDGES = f"""COALESCE((
         SELECT string_agg('{{{{"parent":' || to_json(p.code) || ',"child":' || to_json(c.code)
             || ',"operation":' || e.operation_id || ',"step":' || to_json(o.step_id)
-            || ',"from_m":' || {_number("e.p_from")} || ',"to_m":' || {_number("e.p_to")}
-            || ',"child_from_m":' || {_number("e.c_from")} || ',"child_to_m":' || {_number("e.c_to")}
-            || ',"lane":' || {_number("e.lane")} || ',"reversed":' || CASE WHEN e.rev THEN 'true' ELSE 'false' END
+            || ',"from_m":' || {json_number("e.p_from")} || ',"to_m":' || {json_number("e.p_to")}
+            || ',"child_from_m":' || {json_number("e.c_from")} || ',"child_to_m":' || {json_number("e.c_to")}
+            || ',"lane":' || {json_number("e.lane")} || ',"reversed":' || CASE WHEN e.rev THEN 'true' ELSE 'false' END
             || '}}}}', ',' ORDER BY e.edge_id)
         FROM (SELECT DISTINCT ON (edge_id) * FROM walk WHERE edge_id IS NOT NULL ORDER BY edge_id) e
         JOIN nodes p ON p.item_id = e.{{parent}}

@@ -6,10 +6,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
-from api.serializers_measurements import UpstreamValueSerializer
+from api.serializers_measurements import MeasurementSerializer, UpstreamValueSerializer
 from lots.models import Item
 from measurements.selectors import measurements_upstream
+from measurements.selectors_upstream_json import LISTED_KEYS
 from tests.factories import T0
 
 pytestmark = pytest.mark.django_db
@@ -92,3 +94,55 @@ def test_the_listing_equals_the_serializer_path_field_by_field(operator_client, 
 def test_an_item_with_nothing_upstream_lists_nothing(operator_client, line, catalog):
     response = operator_client.get(URL, {"item": line.slurry.code, "upstream": "true"})
     assert response.json() == {"item": line.slurry.code, "results": []}
+
+
+@pytest.fixture
+def awkward(operator_client, line, catalog, settings, tmp_path) -> list[int]:
+    """Values whose text PostgreSQL must write as the serializer does: a time with microseconds,
+    text to escape, an uploaded file (its download URL), large and small floats."""
+    settings.MEDIA_ROOT = str(tmp_path)
+    coated = line.coated_roll.code
+    mass = {"parameter": "mass_loading_t", "unit": "mg/cm**2", "item": coated}
+    ids = [
+        post(
+            operator_client,
+            mass
+            | {
+                "value": 1e-7,
+                "position_m": 90.0,
+                "measured_at": at(hours=3, microseconds=123456),
+                "instrument": 'gauge "B"\\2\n\u00b5-Pr\u00fcfer \U0001f50b',
+                "method": "</script>",
+            },
+        ),
+        post(operator_client, mass | {"value": 123456789.125, "position_m": 90.0, "measured_at": at(hours=3)}),
+    ]
+    body = mass | {"source": "offline", "measured_at": at(hours=4)}
+    body["file"] = SimpleUploadedFile("loading-map.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    response = operator_client.post(URL, body, format="multipart")
+    assert response.status_code == 201, response.content
+    return ids + [int(response.json()["id"])]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"])
+def test_times_text_and_files_are_written_as_the_serializer_writes_them(operator_client, line, awkward, settings, zone):
+    settings.TIME_ZONE = zone
+    response = operator_client.get(URL, {"item": line.cells[0].code, "upstream": "true"})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    got = {r["id"]: r for r in response.json()["results"]}
+    want = {r["id"]: r for r in UpstreamValueSerializer(measurements_upstream(item=line.cells[0]), many=True).data}
+    assert set(awkward) <= set(got) and set(got) == set(want)
+    for key in awkward:
+        assert list(got[key]) == list(want[key])
+        assert got[key] == want[key]
+    first, _, file = (got[key] for key in awkward)
+    assert ".123456" in first["measured_at"] and first["measured_at"].endswith(
+        {"UTC": "Z", "Europe/Berlin": "+01:00", "America/New_York": "-05:00", "Asia/Kolkata": "+05:30"}[zone]
+    )
+    assert first["instrument"] == 'gauge "B"\\2\n\u00b5-Pr\u00fcfer \U0001f50b' and first["value"] == 1e-7
+    assert file["file"] == f"/api/measurements/{awkward[2]}/file/"
+
+
+def test_the_postgresql_text_lists_the_serializer_fields_in_order():
+    assert LISTED_KEYS == tuple(MeasurementSerializer().fields)
