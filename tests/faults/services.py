@@ -160,9 +160,10 @@ def mosquitto_daemon(tmp: Path) -> Daemon:
     def command(port: int) -> list[str]:
         conf = tmp / "mosquitto.conf"
         # In memory only (persistence off): it keeps sessions as long as it runs.
-        conf.write_text(
-            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\nmax_queued_messages 0\n"
-        )
+        lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
+        # No cap on a session's queue: what waits for a killed client is all kept.
+        lines += ["max_inflight_messages 0", "max_queued_messages 0"]
+        conf.write_text("\n".join(lines) + "\n")
         return ["mosquitto", "-c", str(conf)]
 
     return Daemon(command, tmp / "mosquitto.log")
