@@ -7,6 +7,7 @@ download and a redelivered task simply starts again. A run holds the export's ad
 copy of the task delivered while the first run still builds it raises `ExportRunning`.
 """
 
+import errno
 import logging
 import shutil
 import time
@@ -34,6 +35,7 @@ from .writers import Written, write_dataset
 
 log = logging.getLogger(__name__)
 EXPORT_FAILED = "export_failed"  # the code in a failed export's `error`
+EXPORT_NO_SPACE = "export_no_space"  # its disk (work directory or media) is full
 EXTENSIONS = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
 _PROGRESS_EVERY_S = 1.0
 _LOCK_CLASS = 74011  # the namespace (first key) of the export runs' advisory locks
@@ -253,12 +255,12 @@ def _export_build(export_id: int) -> Export | None:
         export.error = ""
         export.warnings = built.warnings
         export.status_set(ExportStatus.DONE, fields=_RESULT_FIELDS)
-    except Exception:
+    except Exception as exc:
         log.exception("export %s failed", export_id)
         _delete_files(export)
         export.refresh_from_db()  # what the failed run set on the instance is not kept
         # The detail (SQL, server paths) stays in the log above; the client gets a code.
-        export.error = f"The export could not be built ({EXPORT_FAILED}); the server log has the detail."
+        export.error = _failure(exc)
         export.warnings, export.finished_at, export.file, export.tables = [], timezone.now(), "", {}
         export.content_sha256 = export.file_sha256 = ""
         failed = ["error", "warnings", "finished_at", "file", "tables", "content_sha256", "file_sha256"]
@@ -266,6 +268,17 @@ def _export_build(export_id: int) -> Export | None:
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     return export
+
+
+def _failure(exc: BaseException) -> str:
+    """What a failed export says: why, where the client or operator can act on it (a full disk),
+    a code otherwise; never SQL or server paths."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return f"The export could not be written: no space left on the server's export disk ({EXPORT_NO_SPACE})."
+        seen = seen.__cause__ or seen.__context__
+    return f"The export could not be built ({EXPORT_FAILED}); the server log has the detail."
 
 
 def exports_expire() -> int:

@@ -187,6 +187,8 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Celery beat (`celery -A config beat`) deletes the files of expired exports every hour.
 CELERY_BEAT_SCHEDULE = {
     "expire-exports": {"task": "datasets.tasks.expire_exports_task", "schedule": 3600.0},
+    # Exports requested while Redis was away are recorded queued, unsent: sent once it is back.
+    "requeue-exports": {"task": "datasets.tasks.requeue_exports_task", "schedule": 60.0},
 }
 # Exported dataset files are deleted this many hours after the export finished.
 CELLTRACE_EXPORT_TTL_HOURS = env_int("CELLTRACE_EXPORT_TTL_HOURS", 72)
