@@ -1,6 +1,8 @@
 from typing import Any
 
 from django.apps import AppConfig
+from django.db import connections
+from django.db.models.signals import post_migrate
 
 
 class MeasurementsConfig(AppConfig):
@@ -12,6 +14,7 @@ class MeasurementsConfig(AppConfig):
 
         operation_recorded.connect(_parameters_record, dispatch_uid="measurements.operation_parameters")
         operation_finishing.connect(_run_end_check, dispatch_uid="measurements.run_end")
+        post_migrate.connect(_partitions_ensure, sender=self, dispatch_uid="measurements.partitions")
 
 
 def _parameters_record(sender: Any, *, operation: Any, actor: Any, **kwargs: Any) -> None:
@@ -27,3 +30,10 @@ def _run_end_check(sender: Any, *, operation: Any, ended_at: Any, **kwargs: Any)
     from .assignment import run_end_check
 
     run_end_check(operation=operation, ended_at=ended_at)
+
+
+def _partitions_ensure(sender: Any, *, using: str = "default", **kwargs: Any) -> None:
+    """Every migrate moves the partition horizon on (measurements.partitioning)."""
+    from .partitioning import partitions_ensure
+
+    partitions_ensure(connection=connections[using])

@@ -99,13 +99,27 @@ class Measurement(models.Model):
     `supersedes` points to the old one; reads take rows nothing supersedes.
     """
 
-    parameter = models.ForeignKey(Parameter, on_delete=models.PROTECT, related_name="measurements")
-    item = models.ForeignKey("lots.Item", on_delete=models.PROTECT, null=True, blank=True, related_name="measurements")
+    # No index of their own on the foreign keys: each leads one of Meta.indexes (parameter, item,
+    # operation, station, derived_from), or is never searched (created_by: users are not deleted).
+    parameter = models.ForeignKey(Parameter, on_delete=models.PROTECT, related_name="measurements", db_index=False)
+    item = models.ForeignKey(
+        "lots.Item", on_delete=models.PROTECT, null=True, blank=True, related_name="measurements", db_index=False
+    )
     operation = models.ForeignKey(
-        "traceability.Operation", on_delete=models.PROTECT, null=True, blank=True, related_name="measurements"
+        "traceability.Operation",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="measurements",
+        db_index=False,
     )
     station = models.ForeignKey(
-        "traceability.Station", on_delete=models.PROTECT, null=True, blank=True, related_name="measurements"
+        "traceability.Station",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="measurements",
+        db_index=False,
     )
     room = models.CharField(max_length=64, blank=True, default="")
     position_m = models.FloatField(null=True, blank=True)
@@ -127,7 +141,11 @@ class Measurement(models.Model):
     file_format = models.CharField(max_length=64, blank=True, default="", db_default="")
     file_reader = models.CharField(max_length=64, blank=True, default="", db_default="")
     # A value derived from a file (a capacity from a cycler file): that file's measurement.
-    derived_from = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="derived")
+    # On PostgreSQL the two self references are checked by a trigger, not a foreign key, and
+    # "superseded once" by a unique index with measured_at (measurements.partitioning).
+    derived_from = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="derived", db_index=False
+    )
     out_of_range = models.BooleanField(default=False)
     # Against the specification limit that applied to its item when it was recorded; None: none did.
     out_of_limits = models.BooleanField(null=True, blank=True)
@@ -137,7 +155,7 @@ class Measurement(models.Model):
     correction_reason = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
 
     class Meta:
@@ -173,9 +191,20 @@ class Measurement(models.Model):
             # whatever its parameter (DESIGN.md suggests the parameter in the middle, which
             # would turn that range into a scan of the whole roll).
             models.Index(fields=["item", "position_m"], name="measurement_item_position"),
-            models.Index(fields=["station", "measured_at"], name="measurement_station_time"),
-            models.Index(fields=["room", "measured_at"], name="measurement_room_time"),
-            models.Index(fields=["operation"], name="measurement_operation"),
+            # Datasets and exports: one parameter over a time range.
+            models.Index(fields=["parameter", "measured_at"], name="measurement_parameter_time"),
+            # Partial: most rows have no station, room or operation (a roll's values), and a
+            # partial index costs nothing to the rows it leaves out.
+            models.Index(
+                fields=["station", "measured_at"],
+                name="measurement_station_time",
+                condition=Q(station__isnull=False),
+            ),
+            models.Index(fields=["room", "measured_at"], name="measurement_room_time", condition=~Q(room="")),
+            models.Index(fields=["operation"], name="measurement_operation", condition=Q(operation__isnull=False)),
+            models.Index(
+                fields=["derived_from"], name="measurement_derived_from", condition=Q(derived_from__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:
