@@ -58,12 +58,7 @@ def _files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.is_file() and p.name != "filler")
 
 
-_HALF_STORED = "FileSystemStorage leaves the half-written file behind when the disk fills (no cleanup on error)"
-
-
-@pytest.mark.parametrize(
-    "full", ["work", pytest.param("storage", marks=pytest.mark.xfail(strict=True, reason=_HALF_STORED))]
-)
+@pytest.mark.parametrize("full", ["work", "storage"])
 def test_a_full_export_disk_fails_the_export_saying_so_and_leaves_no_file(
     full: str, engineer: User, stations: Any, settings: Any, tmp_path: Path, small_disk: Path
 ) -> None:
