@@ -218,6 +218,20 @@ _RESULT_FIELDS = [
 ]
 
 
+def _store(name: str, path: Path) -> str:
+    """Store the file under a name chosen first, so that a failed save (a full disk) can delete
+    what it wrote: FileSystemStorage leaves the half file behind."""
+    storage = export_storage()
+    target = storage.get_available_name(name)
+    try:
+        with path.open("rb") as stream:
+            return storage.save(target, File(stream))
+    except BaseException:
+        if storage.exists(target):
+            storage.delete(target)
+        raise
+
+
 def _export_build(export_id: int) -> Export | None:
     with transaction.atomic():
         export = Export.objects.select_for_update().filter(pk=export_id).first()
@@ -233,11 +247,9 @@ def _export_build(export_id: int) -> Export | None:
         directory.mkdir(parents=True)
         built = _snapshot_build(export, directory)
         name = f"export-{export.pk}.{EXTENSIONS[export.format]}"
-        with (directory / name).open("rb") as stream:
-            export.file.save(name, File(stream), save=False)
+        export.file = _store(export_upload_to(export, name), directory / name)
         for table, written in built.cycling.items():
-            with written.path.open("rb") as stream:
-                stored = export_storage().save(export_upload_to(export, written.path.name), File(stream))
+            stored = _store(export_upload_to(export, written.path.name), written.path)
             export.tables[table] = {
                 "file": stored,
                 "rows": written.rows,

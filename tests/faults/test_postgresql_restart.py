@@ -30,7 +30,7 @@ ROWS = 25
 @pytest.fixture
 def app(operator: User, cluster: Cluster, work: Path) -> Iterator[tuple[str, str, str]]:
     """gunicorn (2 processes, 4 threads each) on a copy of the test database on `cluster`."""
-    Parameter.objects.create(code="ct_dew_point", name="Dew point", scope="room", category="PP", unit="degC")
+    Parameter.objects.create(code="ct_dew_point", name="Dew point", scope="environment", category="PP", unit="degC")
     token = Token.objects.create(user=operator).key
     url = cluster.copy_of_the_test_database()
     process, base = gunicorn(app_env(url, work), work)
