@@ -75,7 +75,7 @@ def publish(port: int, run: str, n: int, rate: float | None = None) -> tuple[flo
     lines per mosquitto_pub (one fed 100,000 lines at once dropped two thirds of them itself),
     at most `rate` a second when given; returns (wall-clock start, seconds taken) once the last
     mosquitto_pub has had its messages acknowledged."""
-    topic = f"bench/{run}/coater-1/thickness"
+    topic = f"bench-mqtt-{run}/coater-1/thickness"
     command = ["mosquitto_pub", "-p", str(port), "-q", "1", "-t", topic, "-l", "-V", "mqttv5"]
     wall, started = time.time(), time.monotonic()
     for first in range(0, n, PUBLISH_CHUNK):
@@ -98,7 +98,7 @@ def publish(port: int, run: str, n: int, rate: float | None = None) -> tuple[flo
 def witness(port: int, run: str, n: int) -> subprocess.Popen[bytes]:
     """An independent QoS 1 subscriber: what the broker accepted and delivered (the loss is
     counted against it, not against what was written to mosquitto_pub)."""
-    command = ["mosquitto_sub", "-p", str(port), "-q", "1", "-t", f"bench/{run}/#", "-C", str(n), "-V", "mqttv5"]
+    command = ["mosquitto_sub", "-p", str(port), "-q", "1", "-t", f"bench-mqtt-{run}/#", "-C", str(n), "-V", "mqttv5"]
     return subprocess.Popen(command, stdout=subprocess.PIPE)  # noqa: S603
 
 
@@ -162,7 +162,14 @@ def main() -> None:
         (tmp / "mosquitto.conf").write_text(BROKER_CONF.format(port=port))
         broker = subprocess.Popen(["mosquitto", "-c", str(tmp / "mosquitto.conf")], stderr=subprocess.DEVNULL)  # noqa: S603,S607
         time.sleep(0.5)
-    connector_id, token = connector_setup("mqtt", f"mqtt://127.0.0.1:{port}", {}, [f"bench/{run}/+/thickness"])
+    connector_id, token = connector_setup(
+        "mqtt",
+        f"mqtt://127.0.0.1:{port}",
+        # A client id and topics of this run only, and a session the broker forgets soon: on a
+        # shared broker neither clashes with anyone else's.
+        {"client_id": f"celltrace-bench-mqtt-{run}", "session_expiry_s": 300},
+        [f"bench-mqtt-{run}/+/thickness"],
+    )
     runner = runner_start(env, tmp / "spool")
     watcher = None
     try:
