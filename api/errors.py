@@ -1,8 +1,10 @@
 """One error shape for the whole API: {"detail", "code", "errors": {field: [messages]}}."""
 
+import logging
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -12,7 +14,10 @@ from core.errors import Conflict, DomainError, ErrorCode, InvalidInput, NotFound
 
 from .middleware import BodyTruncated
 
+log = logging.getLogger(__name__)
 _STATUS = {InvalidInput: 400, NotFound: 404, Conflict: 409}
+# A database restarting or failing over: the client retries (with its Idempotency-Key) after this.
+RETRY_AFTER_S = 5
 _VALUE_CODES = frozenset({ErrorCode.OUT_OF_RANGE, ErrorCode.NOT_FINITE})  # a malformed time stays "invalid"
 
 
@@ -48,6 +53,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return error_response(status_code, exc.message, exc.code, exc.errors)
     if isinstance(exc, RequestDataTooBig):
         return error_response(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, str(exc), ErrorCode.BODY_TOO_LARGE)
+    if isinstance(exc, OperationalError | InterfaceError):
+        # Not a 500: the request was fine, the database was away (the detail is in the log).
+        log.warning("database unavailable: %s", exc)
+        unavailable = error_response(503, "The database is unavailable; retry later.", ErrorCode.DATABASE_UNAVAILABLE)
+        unavailable["Retry-After"] = str(RETRY_AFTER_S)
+        return unavailable
     if isinstance(exc, Http404):
         return error_response(404, str(exc) or "Not found.", ErrorCode.NOT_FOUND)
     if isinstance(exc, exceptions.ValidationError):

@@ -2,10 +2,12 @@
 
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from measurements.models import Measurement, Source
 from measurements.selectors import UpstreamValue
+from measurements.selectors_upstream import UpstreamRow
 
 from .fields import AwareDateTimeField, NumberField, TextField
 
@@ -147,3 +149,31 @@ class CorrectionInputSerializer(serializers.Serializer[Any]):
     instrument = TextField(max_length=128, required=False, allow_blank=True, default="")
     method = TextField(max_length=200, required=False, allow_blank=True, default="")
     file = serializers.FileField(required=False, allow_null=True)
+
+
+# The listing's keys in MEASUREMENT_COLUMNS order (the last column, parameter_id, only sorts).
+_LISTED_KEYS = tuple(MeasurementSerializer().fields)
+
+
+def upstream_listing_data(rows: list[UpstreamRow]) -> list[dict[str, Any]]:
+    """UpstreamValueSerializer's shape from plain rows: one dict per value, no serializer call."""
+    keys, zone = _LISTED_KEYS, timezone.get_current_timezone()
+    results = []
+    for row in rows:
+        m = row.measurement
+        data = dict(zip(keys, m, strict=False))
+        data["file"] = f"/api/measurements/{m[0]}/file/" if m[6] else None
+        # DateTimeField.to_representation without its per-call settings lookups.
+        when = m[18].astimezone(zone).isoformat()
+        data["measured_at"] = when[:-6] + "Z" if when.endswith("+00:00") else when
+        data["upstream"] = {
+            "item": row.upstream_item,
+            "depth": row.depth,
+            "relation": row.relation,
+            "from_m": row.from_m,
+            "to_m": row.to_m,
+            "via": row.via,
+            "mapped_position_m": row.mapped_position_m,
+        }
+        results.append(data)
+    return results

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from audit.models import AuditEvent
 from core.errors import ErrorCode, InvalidInput, NotFound
 from core.roles import Role
+from core.routing import replica_safe
 from lots.labels import label_pdf, label_png
 from lots.models import Item, ItemKind, ItemStatus, ItemStatusChange
 from lots.selectors import item_get, item_queryset, item_status_changes
@@ -27,7 +28,7 @@ from traceability.models import OperationInput as OperationInputRow
 from traceability.runs import operation_finish
 from traceability.scanning import item_scan
 from traceability.scrapping import item_scrap
-from traceability.selectors import lineage_walk
+from traceability.selectors_graph import lineage_json
 from traceability.services import (
     InputSpec,
     OutputSpec,
@@ -178,17 +179,20 @@ class GenealogyView(APIView):
             OpenApiParameter("edges", bool, description="false: nodes only (which cells hold this lot)."),
         ],
     )
-    def get(self, request: Request, identifier: str) -> Response:
+    # The item and its genealogy from one server: the replica when there is one.
+    @replica_safe
+    def get(self, request: Request, identifier: str) -> HttpResponse:
         query = genealogy_query(request.query_params)
         item = item_get(identifier, lean=True)
-        genealogy = lineage_walk(
+        # The body comes out of PostgreSQL as JSON text (issue 14): no row reaches Python.
+        body = lineage_json(
             item=item,
             direction=self.direction,  # type: ignore[arg-type]
             depth=query.depth,
             kinds=query.kinds,
             edges=query.edges,
         )
-        return Response(genealogy)
+        return HttpResponse(body, content_type="application/json")
 
 
 # --- Operations -------------------------------------------------------------------------------

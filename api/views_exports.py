@@ -3,7 +3,6 @@
 from collections.abc import Iterable
 from typing import Any
 
-from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpResponse
 from django.urls import reverse
@@ -20,7 +19,7 @@ from core.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from core.roles import Role
 from datasets.dictionary import dictionary_csv, dictionary_json
 from datasets.export_rules import exports_visible
-from datasets.models import Export, ExportStatus
+from datasets.models import Export, ExportStatus, export_storage
 from datasets.services import CONTENT_TYPES, DOWNLOAD_TABLES, export_expired, export_request
 from measurements.models import ModelType
 
@@ -211,7 +210,7 @@ class ExportDownloadView(APIView):
                 raise NotFound(
                     f"Export {export.pk} has no {table} table: only cell exports have cycling tables.", field="table"
                 )
-            stream, sha256 = default_storage.open(stored["file"], "rb"), stored["sha256"]
+            stream, sha256 = export_storage().open(stored["file"], "rb"), stored["sha256"]
             name = f"celltrace-{table}-{export.pk}.{extension}"
         response = FileResponse(stream, as_attachment=True, filename=name, content_type=CONTENT_TYPES[export.format])
         response["X-Content-SHA256"] = sha256  # of the file (file_sha256), to check the download

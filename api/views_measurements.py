@@ -2,6 +2,8 @@
 
 from typing import Any
 
+import orjson
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import FileResponse
 from django_filters import rest_framework as filters
@@ -17,7 +19,9 @@ from datasets.cycler_services import file_measurement_correct, file_measurement_
 from lots.selectors import item_get
 from measurements.files import FileSizeLimitHandler, attachment_response, multipart_limit_check
 from measurements.models import Measurement, ModelType, Parameter
-from measurements.selectors import item_completeness, measurement_queryset, measurements_upstream
+from measurements.selectors import item_completeness, measurement_queryset
+from measurements.selectors_upstream import upstream_listing
+from measurements.selectors_upstream_json import upstream_listing_json
 from measurements.services import MeasurementInput
 
 from . import serializers as s
@@ -90,12 +94,13 @@ class MeasurementListView(generics.ListAPIView[Measurement]):
             code = request.query_params.get("item")
             if not code:
                 raise InvalidInput("upstream=true needs item=.", field="item")
-            values = measurements_upstream(item=item_get(code), parameter=request.query_params.get("parameter"))
-            step = request.query_params.get("step")
-            if step:
-                values = [v for v in values if v.measurement.parameter.step_id == step]
-            results = ms.UpstreamValueSerializer(values, many=True).data  # type: ignore[arg-type]
-            return Response({"item": code, "results": results})
+            item = item_get(code)
+            parameter, step = request.query_params.get("parameter"), request.query_params.get("step")
+            if connection.vendor == "postgresql":  # the body's text from PostgreSQL, not re-parsed
+                results = orjson.Fragment(upstream_listing_json(item=item, parameter=parameter, step=step))
+                return Response({"item": code, "results": results})
+            rows = upstream_listing(item=item, parameter=parameter, step=step)
+            return Response({"item": code, "results": ms.upstream_listing_data(rows)})
         return super().get(request, *args, **kwargs)
 
     @extend_schema(request=ms.MeasurementInputSerializer, responses={201: ms.MeasurementSerializer})

@@ -25,12 +25,11 @@ sheets; run that first). What it does:
 2. The export: `manage.py export_dataset --format parquet --layout wide --out <tmp>` as a
    subprocess (DJANGO_SETTINGS_MODULE=config.settings.test, DATABASE_URL of the bench database),
    timed by wall clock; its peak resident memory is the ru_maxrss that wait4() reports for it.
-3. The ceiling: `COPY (SELECT root_id, pol, parameter_id, s FROM once) TO STDOUT` on a plain
-   psycopg connection, where `once` is the dataset's own CTE (datasets.aggregation_sql.dataset_cte, as
-   dataset_rows formats it but with every measurement keeping its id, `LONG_TABLE`, and the same
-   work_mem): the joined long table, one row per (cell, measurement), that the export used to
-   build and aggregate; it now sums per claim before fanning out. The export / ceiling ratio is
-   printed.
+3. The ceiling, the floor of the same work without the traceability: every stored measurement
+   read once (`COPY (SELECT item_id, operation_id, room, position_m, parameter_id, value ...) TO
+   STDOUT (FORMAT BINARY)` on a plain psycopg connection), then a table of the export's shape
+   (its rows x columns of float64, numpy straight to Arrow) written as zstd Parquet. The export /
+   ceiling ratio is printed, with the load average before and after.
 4. Prints the figures against the goals (<= 30 s wall, <= 1 GB peak memory) and writes
    bench/export-results.json.
 """
@@ -334,36 +333,39 @@ def run_export(url: str, out: Path) -> dict[str, Any]:
     }
 
 
-def ceiling_sql() -> tuple[str, list[Any]]:
-    """The dataset's CTE as dataset_rows builds it (every cell, no parameter filter), with every
-    measurement keeping its own id through the partial sums (`LONG_TABLE`), cut after `once`:
-    the long table, one row per (cell, polarity, measurement)."""
-    from datasets.aggregation_sql import LONG_TABLE, dataset_cte
-    from datasets.selection import lot_kinds, parameter_where, root_where
-
-    roots = root_where("cell", {})
-    chosen = parameter_where(None, None)
-    cte = dataset_cte(roots.sql, chosen.sql, lot_kinds(), residue=LONG_TABLE)
-    head = cte[: cte.index("agg(root_id, pol, parameter_id, n, s, ss, mn, mx) AS (")].rstrip().rstrip(",")
-    return head + "\nSELECT root_id, pol, parameter_id, s FROM once", roots.params + chosen.params
-
-
-def run_ceiling(url: str, work_mem: str) -> dict[str, Any]:
-    """COPY (SELECT ... FROM once) TO STDOUT on a fresh psycopg connection, same work_mem and jit=off."""
+def run_ceiling(url: str, rows: int, columns: int) -> dict[str, Any]:
+    """The floor of the same work, without the traceability: every stored measurement read once
+    (binary COPY of what the export reads of each value: its item, operation, room, position,
+    parameter and value) on a plain psycopg connection, then a table of the export's shape
+    (`rows` x `columns` float64, numpy straight to Arrow) written as zstd Parquet."""
+    import numpy as np
     import psycopg
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    query, params = ceiling_sql()
+    query = (
+        "COPY (SELECT item_id, operation_id, room, position_m, parameter_id, value "
+        "FROM measurements_measurement WHERE value IS NOT NULL) TO STDOUT (FORMAT BINARY)"
+    )
     with psycopg.connect(dsn(url), options="-c jit=off", autocommit=True) as conn:
-        conn.execute("SELECT set_config('work_mem', %s, false)", [work_mem])
-        statement = psycopg.ClientCursor(conn).mogrify(f"COPY ({query}) TO STDOUT", params)
-        rows = size = 0
+        size = 0
         t0 = time.perf_counter()
-        with conn.cursor() as cursor, cursor.copy(statement) as copy:
+        with conn.cursor() as cursor, cursor.copy(query) as copy:
             for block in copy:
                 size += len(block)
-                rows += bytes(block).count(b"\n")
-        seconds = time.perf_counter() - t0
-    return {"seconds": round(seconds, 2), "rows": rows, "mib": round(size / 2**20, 1)}
+        read_s = time.perf_counter() - t0
+    values = np.random.default_rng(1).normal(size=(columns, rows))
+    t0 = time.perf_counter()
+    table = pa.table({f"c{i}": values[i] for i in range(columns)})
+    with tempfile.TemporaryDirectory(prefix="celltrace-bench-ceiling-") as folder:
+        pq.write_table(table, Path(folder) / "floor.parquet", compression="zstd")
+    write_s = time.perf_counter() - t0
+    return {
+        "seconds": round(read_s + write_s, 2),
+        "read_s": round(read_s, 2),
+        "write_s": round(write_s, 2),
+        "copy_mib": round(size / 2**20, 1),
+    }
 
 
 # --- Main ----------------------------------------------------------------------------------------
@@ -403,13 +405,14 @@ def main() -> None:
     connection.close()
     log(f"{cells:,} cells, {stored:,} measurements over {distinct} parameters")
 
+    load_before = os.getloadavg()[0]
     out = Path(tempfile.mkdtemp(prefix="celltrace-bench-export-")) / "dataset.parquet"
     log("export_dataset --format parquet --layout wide ...")
     export = run_export(args.database_url, out)
     log(f"  {export['wall_s']} s, {export['rows']:,} rows x {export['columns']} columns")
-    log("COPY (SELECT ... FROM once) TO STDOUT ...")
-    ceiling = run_ceiling(args.database_url, settings.CELLTRACE_EXPORT_WORK_MEM)
-    log(f"  {ceiling['seconds']} s, {ceiling['rows']:,} long rows")
+    log("ceiling: COPY every measurement out, write a table of the same shape ...")
+    ceiling = run_ceiling(args.database_url, export["rows"], export["columns"])
+    log(f"  {ceiling['seconds']} s (read {ceiling['read_s']} s, write {ceiling['write_s']} s)")
     if args.keep_file:
         log(f"Parquet file kept: {out}")
     else:
@@ -427,13 +430,13 @@ def main() -> None:
     lines = (
         ("wall time (s)", f"{export['wall_s']:.1f}", f"<= {GOALS['wall_s']:.0f} s", met["wall_s"]),
         ("peak RSS of the worker (MiB)", f"{export['peak_rss_mib']:.0f}", "<= 1024 MiB", met["peak_rss_mib"]),
+        ("load average (1 min) before / after", f"{load_before:.2f} / {os.getloadavg()[0]:.2f}", "", None),
         ("rows (cells) / columns", f"{export['rows']:,} / {export['columns']}", "", None),
         ("rows/s", f"{export['rows_per_s']:,.0f}", "", None),
         ("CPU of the worker, user+sys (s)", f"{export['cpu_user_s'] + export['cpu_sys_s']:.1f}", "", None),
         ("Parquet file (MiB)", f"{export['file_mib']:.1f}", "", None),
-        ("COPY ceiling (s)", f"{ceiling['seconds']:.1f}", "", None),
-        ("COPY ceiling long rows", f"{ceiling['rows']:,}", "", None),
-        ("ratio export / COPY ceiling", f"{ratio:.2f}" if ratio else "-", "printed", None),
+        ("ceiling: read + write (s)", f"{ceiling['read_s']:.1f} + {ceiling['write_s']:.1f}", "", None),
+        ("ratio export / ceiling", f"{ratio:.2f}" if ratio else "-", "printed", None),
         ("parameters with measurements", f"{distinct}", ">= 150", met["min_parameters"]),
     )
     for name, value, goal, ok in lines:
@@ -452,6 +455,7 @@ def main() -> None:
                 "export": export,
                 "ceiling": ceiling,
                 "ratio_export_to_ceiling": round(ratio, 2) if ratio else None,
+                "load_average": [load_before, os.getloadavg()[0]],
                 "goals": GOALS,
                 "met": met,
                 "work_mem": settings.CELLTRACE_EXPORT_WORK_MEM,

@@ -84,6 +84,7 @@ class ErrorCode(StrEnum):
     # The error pages outside DRF's views (api.error_pages).
     BAD_REQUEST = "bad_request"
     SERVER_ERROR = "server_error"
+    DATABASE_UNAVAILABLE = "database_unavailable"  # a 503: the database cannot be reached, retry
     # DRF's own answers (authentication, roles, routing, content negotiation): their default_code.
     NOT_AUTHENTICATED = "not_authenticated"
     AUTHENTICATION_FAILED = "authentication_failed"

@@ -107,26 +107,19 @@ op_vals(operation_id, parameter_id, env, rid, n, s, ss, mn, mx) AS (
 room_vals(room, lo, hi, parameter_id, env, rid, n, s, ss, mn, mx) AS (
     {room_vals}
 ),
-parts(root_id, pol, parameter_id, rid, n, s, ss, mn, mx) AS (
-    SELECT c.root_id, CASE WHEN v.env = 1 THEN NULL ELSE c.pol END, v.parameter_id, v.rid, v.n, v.s, v.ss, v.mn, v.mx
-    FROM claims c JOIN item_vals v ON v.item_id = c.item_id AND (c.whole = 1 OR v.positioned = 0)
-    UNION ALL
-    SELECT c.root_id, CASE WHEN v.env = 1 THEN NULL ELSE c.pol END, v.parameter_id, v.rid, v.n, v.s, v.ss, v.mn, v.mx
-    FROM spans c JOIN span_vals v ON v.item_id = c.item_id AND v.lo = c.lo AND v.hi = c.hi
-    UNION ALL
-    SELECT c.root_id, CASE WHEN v.env = 1 THEN NULL ELSE c.pol END, v.parameter_id, v.rid, v.n, v.s, v.ss, v.mn, v.mx
-    FROM ops c JOIN op_vals v ON v.operation_id = c.operation_id
-    UNION ALL
-    SELECT c.root_id, c.pol, v.parameter_id, v.rid, v.n, v.s, v.ss, v.mn, v.mx
-    FROM windows c JOIN room_vals v ON v.room = c.room AND v.lo = c.lo AND v.hi = c.hi AND v.env = c.env
+parts(root_id, pol, parameter_id, rid, n, s, ss, mn, mx) AS (  -- the partial sums without an id
+    {parts_null}
+),
+residue(root_id, pol, parameter_id, rid, n, s, ss, mn, mx) AS (  -- those with one
+    {parts_id}
 ),
 once(root_id, pol, parameter_id, rid, n, s, ss, mn, mx) AS (  -- the values with an id, each once
-    SELECT DISTINCT root_id, pol, parameter_id, rid, n, s, ss, mn, mx FROM parts WHERE rid IS NOT NULL
+    SELECT DISTINCT root_id, pol, parameter_id, rid, n, s, ss, mn, mx FROM residue
 ),
 agg(root_id, pol, parameter_id, n, s, ss, mn, mx) AS (
     SELECT root_id, pol, parameter_id, CAST(SUM(n) AS BIGINT), SUM(s), SUM(ss), MIN(mn), MAX(mx)
     FROM (
-        SELECT root_id, pol, parameter_id, n, s, ss, mn, mx FROM parts WHERE rid IS NULL
+        SELECT root_id, pol, parameter_id, n, s, ss, mn, mx FROM parts
         UNION ALL
         SELECT root_id, pol, parameter_id, n, s, ss, mn, mx FROM once
     ) summed
@@ -154,6 +147,24 @@ lot_attrs(root_id, kind_id, pol, attr, n, s) AS (
     GROUP BY l.root_id, l.kind_id, l.pol, a.key
 )
 """
+
+
+# The fan-out of the partial sums to the roots, those without an id (`parts`) and those with one
+# (`residue`) apart: `parts`, by far the larger (millions of rows), is then read once, so
+# PostgreSQL streams it into the aggregation instead of spilling it to a work table first.
+_FAN_OUT = """SELECT c.root_id, CASE WHEN v.env = 1 THEN NULL ELSE c.pol END, v.parameter_id, v.rid,
+        v.n, v.s, v.ss, v.mn, v.mx
+    FROM claims c JOIN item_vals v ON v.item_id = c.item_id AND (c.whole = 1 OR v.positioned = 0) WHERE v.rid IS {which}
+    UNION ALL
+    SELECT c.root_id, CASE WHEN v.env = 1 THEN NULL ELSE c.pol END, v.parameter_id, v.rid, v.n, v.s, v.ss, v.mn, v.mx
+    FROM spans c JOIN span_vals v ON v.item_id = c.item_id AND v.lo = c.lo AND v.hi = c.hi WHERE v.rid IS {which}
+    UNION ALL
+    SELECT c.root_id, CASE WHEN v.env = 1 THEN NULL ELSE c.pol END, v.parameter_id, v.rid, v.n, v.s, v.ss, v.mn, v.mx
+    FROM ops c JOIN op_vals v ON v.operation_id = c.operation_id WHERE v.rid IS {which}
+    UNION ALL
+    SELECT c.root_id, c.pol, v.parameter_id, v.rid, v.n, v.s, v.ss, v.mn, v.mx
+    FROM windows c JOIN room_vals v ON v.room = c.room AND v.lo = c.lo AND v.hi = c.hi AND v.env = c.env
+    WHERE v.rid IS {which}"""
 
 
 def _usable() -> str:
@@ -255,6 +266,8 @@ def dataset_cte(where: str, parameter_where: str, kinds: list[str], residue: str
         partial_group=partial_group,
         span_vals=_interval_vals("item_id", "spans", along_sql("x.item_id", "x.lo", "x.hi"), residue),
         room_vals=_interval_vals("room", "windows", in_room_during_sql("x.room", "x.lo", "x.hi"), residue),
+        parts_null=_FAN_OUT.format(which="NULL"),
+        parts_id=_FAN_OUT.format(which="NOT NULL"),
         **_lot_sql(),
     )
 

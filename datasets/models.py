@@ -3,6 +3,7 @@
 from collections.abc import Iterable, Mapping
 
 from django.conf import settings
+from django.core.files.storage import Storage, storages
 from django.db import models
 from django.db.models import Q
 
@@ -32,6 +33,12 @@ def export_upload_to(instance: "Export", filename: str) -> str:
     return f"exports/{instance.pk}/{filename}"
 
 
+def export_storage() -> Storage:
+    """Where export files go (STORAGES["exports"]): a storage every worker and app server reaches,
+    the file system by default, an S3-compatible bucket when configured (docs/scale.md)."""
+    return storages["exports"]
+
+
 class Export(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="exports")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -54,7 +61,7 @@ class Export(models.Model):
     error = models.TextField(blank=True, default="")
     # Cycler files a done export passed over: [{"cell", "file", "message"}].
     warnings = models.JSONField(default=list, blank=True)
-    file = models.FileField(upload_to=export_upload_to, max_length=300, blank=True, default="")
+    file = models.FileField(upload_to=export_upload_to, storage=export_storage, max_length=300, blank=True, default="")
     # The cycling tables of a cell export: {"cycling"|"cycles": {"file", "rows", "columns",
     # "sha256", "file_sha256"}}, both the file's sha256 (the first its older name).
     tables = models.JSONField(default=dict, blank=True)

@@ -7,6 +7,7 @@ download and a redelivered task simply starts again. A run holds the export's ad
 copy of the task delivered while the first run still builds it raises `ExportRunning`.
 """
 
+import errno
 import logging
 import shutil
 import time
@@ -19,19 +20,22 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import default_storage
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
+
+from core.routing import primary_reads, read_alias, replica_caught_up, replica_reads
 
 from .cycling_writers import cycling_paths, write_cycling
 from .dictionary import catalog_version, data_dictionary
-from .models import Export, ExportStatus, export_upload_to
+from .models import Export, ExportStatus, export_storage, export_upload_to
 from .services import export_query
 from .table import dataset_rows
 from .writers import Written, write_dataset
 
 log = logging.getLogger(__name__)
 EXPORT_FAILED = "export_failed"  # the code in a failed export's `error`
+EXPORT_NO_SPACE = "export_no_space"  # its disk (work directory or media) is full
 EXTENSIONS = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
 _PROGRESS_EVERY_S = 1.0
 _LOCK_CLASS = 74011  # the namespace (first key) of the export runs' advisory locks
@@ -129,17 +133,22 @@ def _build(export: Export, directory: Path) -> _Built:
 
 def _snapshot_build(export: Export, directory: Path) -> _Built:
     """Every read of the export in one transaction; REPEATABLE READ on PostgreSQL when this is
-    the outermost transaction (SQLite transactions read one snapshot anyway)."""
-    with transaction.atomic():
-        if connection.vendor == "postgresql" and not _inside_transaction():
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        return _build(export, directory)
+    the outermost transaction (SQLite transactions read one snapshot anyway). On the replica
+    when there is one and it has replayed what was committed before the build started (the
+    client's last writes included), else on the primary."""
+    caught_up = replica_caught_up(wait_s=settings.CELLTRACE_REPLICA_WAIT_SECONDS)
+    with replica_reads() if caught_up else primary_reads():
+        reads = connections[read_alias()]
+        with transaction.atomic(using=reads.alias):
+            if reads.vendor == "postgresql" and not _inside_transaction(reads):
+                with reads.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            return _build(export, directory)
 
 
-def _inside_transaction() -> bool:
+def _inside_transaction(reads: BaseDatabaseWrapper) -> bool:
     # atomic() above opened the outermost block unless there was one already (the test suite).
-    return len(connection.savepoint_ids) > 0
+    return len(reads.savepoint_ids) > 0
 
 
 def work_directory(export_id: int) -> Path:
@@ -152,7 +161,7 @@ def _delete_files(export: Export) -> None:
     if export.file:
         export.file.delete(save=False)
     for table in (export.tables or {}).values():
-        default_storage.delete(table["file"])
+        export_storage().delete(table["file"])
     export.tables = {}
 
 
@@ -228,7 +237,7 @@ def _export_build(export_id: int) -> Export | None:
             export.file.save(name, File(stream), save=False)
         for table, written in built.cycling.items():
             with written.path.open("rb") as stream:
-                stored = default_storage.save(export_upload_to(export, written.path.name), File(stream))
+                stored = export_storage().save(export_upload_to(export, written.path.name), File(stream))
             export.tables[table] = {
                 "file": stored,
                 "rows": written.rows,
@@ -246,12 +255,12 @@ def _export_build(export_id: int) -> Export | None:
         export.error = ""
         export.warnings = built.warnings
         export.status_set(ExportStatus.DONE, fields=_RESULT_FIELDS)
-    except Exception:
+    except Exception as exc:
         log.exception("export %s failed", export_id)
         _delete_files(export)
         export.refresh_from_db()  # what the failed run set on the instance is not kept
         # The detail (SQL, server paths) stays in the log above; the client gets a code.
-        export.error = f"The export could not be built ({EXPORT_FAILED}); the server log has the detail."
+        export.error = _failure(exc)
         export.warnings, export.finished_at, export.file, export.tables = [], timezone.now(), "", {}
         export.content_sha256 = export.file_sha256 = ""
         failed = ["error", "warnings", "finished_at", "file", "tables", "content_sha256", "file_sha256"]
@@ -259,6 +268,17 @@ def _export_build(export_id: int) -> Export | None:
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     return export
+
+
+def _failure(exc: BaseException) -> str:
+    """What a failed export says: why, where the client or operator can act on it (a full disk),
+    a code otherwise; never SQL or server paths."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return f"The export could not be written: no space left on the server's export disk ({EXPORT_NO_SPACE})."
+        seen = seen.__cause__ or seen.__context__
+    return f"The export could not be built ({EXPORT_FAILED}); the server log has the detail."
 
 
 def exports_expire() -> int:

@@ -7,6 +7,7 @@ The task's run (building the files) and the expiry of files are in `runs`.
 
 import hashlib
 import json
+import logging
 import uuid
 from typing import Any
 
@@ -27,6 +28,7 @@ from .models import Export, ExportStatus
 from .selection import FILTERS
 from .writers import FORMATS, LAYOUTS
 
+log = logging.getLogger(__name__)
 # API.md says "json"; the writers call it JSON Lines.
 FORMAT_ALIASES = {"json": "jsonl"}
 CONTENT_TYPES = {"parquet": "application/vnd.apache.parquet", "csv": "text/csv", "jsonl": "application/x-ndjson"}
@@ -205,13 +207,40 @@ def export_request(
             actor=actor, action="export.request", entity="export", entity_id=export_id, after=export_query(export)
         )
 
-        def queue() -> None:
-            from .tasks import export_dataset_task
-
-            export_dataset_task.apply_async(args=[export_id], task_id=task_id)
-
-        transaction.on_commit(queue)
+        transaction.on_commit(lambda: _dispatch(export_id, task_id))
     return export
+
+
+def _dispatch(export_id: int, task_id: str) -> bool:
+    """Send the export's task; with the broker away the export stays queued, its task id
+    cleared: `exports_requeue` (Celery beat each minute, or `manage.py requeue_exports`) sends it
+    once the broker is back. The request itself is not refused: the export is recorded."""
+    from kombu.exceptions import OperationalError as BrokerUnavailable
+
+    from .tasks import export_dataset_task
+
+    try:
+        export_dataset_task.apply_async(args=[export_id], task_id=task_id)
+    except BrokerUnavailable:
+        log.warning("export %s: the broker is unavailable, left queued for exports_requeue", export_id)
+        Export.objects.filter(pk=export_id, celery_task_id=task_id).update(celery_task_id="")
+        return False
+    return True
+
+
+def exports_requeue() -> int:
+    """Send the tasks of queued exports that were never sent (the broker was away): each gets a
+    new task id first, so a concurrent requeue sends it once. How many were sent."""
+    sent = 0
+    for export_id in Export.objects.filter(status=ExportStatus.QUEUED, celery_task_id="").values_list("pk", flat=True):
+        task_id = str(uuid.uuid4())
+        if Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED, celery_task_id="").update(
+            celery_task_id=task_id
+        ):
+            if not _dispatch(export_id, task_id):
+                break  # the broker is still away: the rest wait for the next requeue
+            sent += 1
+    return sent
 
 
 def export_expired(export: Export) -> bool:

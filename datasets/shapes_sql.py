@@ -13,19 +13,19 @@ NULL_I = "CAST(NULL AS BIGINT)"
 NULL_F = "CAST(NULL AS DOUBLE PRECISION)"
 
 # How many roots, which group keys, (polarity, parameter), lot code and lot attribute columns,
-# with their coverage.
-DISCOVER = f"""
-SELECT 0, {NULL_T}, {NULL_T}, {NULL_I}, COUNT(*), {NULL_I}, {NULL_T} FROM roots
-UNION ALL
-SELECT 1, kind_id, pol, {NULL_I}, COUNT(DISTINCT root_id), {NULL_I}, {NULL_T} FROM keys GROUP BY kind_id, pol
-UNION ALL
-SELECT 2, {NULL_T}, pol, parameter_id, COUNT(*), SUM(CASE WHEN n > 1 THEN 1 ELSE 0 END), {NULL_T}
-FROM agg GROUP BY pol, parameter_id
-UNION ALL
-SELECT 3, kind_id, pol, {NULL_I}, COUNT(DISTINCT root_id), {NULL_I}, {NULL_T} FROM lot_codes GROUP BY kind_id, pol
-UNION ALL
-SELECT 4, kind_id, pol, {NULL_I}, COUNT(*), {NULL_I}, attr FROM lot_attrs GROUP BY kind_id, pol, attr
-"""
+# with their coverage. `DISCOVER_NO_PAIRS` leaves the pairs out: on PostgreSQL they are counted
+# from the aggregates themselves (`datasets.pairs`).
+_DISCOVER = (
+    f"SELECT 0, {NULL_T}, {NULL_T}, {NULL_I}, COUNT(*), {NULL_I}, {NULL_T} FROM roots",
+    f"SELECT 1, kind_id, pol, {NULL_I}, COUNT(DISTINCT root_id), {NULL_I}, {NULL_T} FROM keys GROUP BY kind_id, pol",
+    f"""SELECT 2, {NULL_T}, pol, parameter_id, COUNT(*), SUM(CASE WHEN n > 1 THEN 1 ELSE 0 END), {NULL_T}
+FROM agg GROUP BY pol, parameter_id""",
+    f"""SELECT 3, kind_id, pol, {NULL_I}, COUNT(DISTINCT root_id), {NULL_I}, {NULL_T}
+FROM lot_codes GROUP BY kind_id, pol""",
+    f"SELECT 4, kind_id, pol, {NULL_I}, COUNT(*), {NULL_I}, attr FROM lot_attrs GROUP BY kind_id, pol, attr",
+)
+DISCOVER = "\nUNION ALL\n".join(_DISCOVER) + "\n"
+DISCOVER_NO_PAIRS = "\nUNION ALL\n".join(_DISCOVER[:2] + _DISCOVER[3:]) + "\n"
 
 # The group codes of every root, for a split: (root id, root code, group code or NULL).
 SPLIT_KEYS = f"""
@@ -36,30 +36,30 @@ LEFT JOIN keys k ON k.root_id = r.root_id AND k.kind_id = '{{kind}}'
 
 # The rows, in five shapes per root (0 identity, 1 group key, 2 aggregates, 3 supplier lot of a
 # supplier lot, 4 numeric attribute of a supplier lot, the mean over the distinct lots), ordered by root.
-# Shape 2 is `{measures}`: on PostgreSQL one row per root whose arrays hold the key of each of its
-# (polarity, parameter) pairs (`PAIR_KEY_SQL`) and their sums, so Python reads thousands of rows
-# rather than millions; elsewhere one row per pair, with the arrays NULL.
-NO_ARRAYS = ", CAST(NULL AS BYTEA)" * 6
+# Shape 2 is `{measures}`, one row per (polarity, parameter) pair; PostgreSQL leaves it out
+# (`ROWS_NO_MEASURES`): its aggregates come by one binary COPY, added up in numpy (`datasets.pairs`).
 ROWS = f"""
 SELECT r.root_id, 0, i.code, i.kind_id, i.status, i.created_at,
-       {NULL_I}, {NULL_I}, {NULL_F}, {NULL_F}, {NULL_F}, {NULL_F}{{arrays}}
+       {NULL_I}, {NULL_I}, {NULL_F}, {NULL_F}, {NULL_F}, {NULL_F}
 FROM roots r JOIN {_ITEM} i ON i.id = r.root_id
 UNION ALL
 SELECT root_id, 1, code, kind_id, pol, CAST(NULL AS TIMESTAMP WITH TIME ZONE),
-       {NULL_I}, {NULL_I}, {NULL_F}, {NULL_F}, {NULL_F}, {NULL_F}{{arrays}}
+       {NULL_I}, {NULL_I}, {NULL_F}, {NULL_F}, {NULL_F}, {NULL_F}
 FROM keys
 UNION ALL
 {{measures}}
 UNION ALL
 SELECT root_id, 3, code, kind_id, pol, CAST(NULL AS TIMESTAMP WITH TIME ZONE),
-       {NULL_I}, {NULL_I}, {NULL_F}, {NULL_F}, {NULL_F}, {NULL_F}{{arrays}}
+       {NULL_I}, {NULL_I}, {NULL_F}, {NULL_F}, {NULL_F}, {NULL_F}
 FROM lot_codes
 UNION ALL
 SELECT root_id, 4, attr, kind_id, pol, CAST(NULL AS TIMESTAMP WITH TIME ZONE),
-       {NULL_I}, n, s, {NULL_F}, {NULL_F}, {NULL_F}{{arrays}}
+       {NULL_I}, n, s, {NULL_F}, {NULL_F}, {NULL_F}
 FROM lot_attrs
 ORDER BY 1, 2, 3
 """
+# On PostgreSQL the aggregates come by themselves (`datasets.pairs`), not among the rows.
+ROWS_NO_MEASURES = ROWS.replace("{measures}\nUNION ALL\n", "")
 MEASURES = f"""SELECT root_id, 2, {NULL_T}, {NULL_T}, pol, CAST(NULL AS TIMESTAMP WITH TIME ZONE),
        parameter_id, n, s, ss, mn, mx
 FROM agg"""
@@ -69,11 +69,3 @@ PAIR_KEY_SQL = (
     + " ".join(f"WHEN '{polarity}' THEN {index}" for index, polarity in enumerate(POLARITIES))
     + f" ELSE {len(POLARITIES)} END"
 )
-# Grouped from input sorted by root: PostgreSQL would otherwise hash the 10,000 groups' arrays,
-# twice as slow. The arrays in their binary form (`_numbers`): no text to parse per number.
-ARRAYS = f"""SELECT root_id, 2, {NULL_T}, {NULL_T}, {NULL_T}, CAST(NULL AS TIMESTAMP WITH TIME ZONE),
-       {NULL_I}, {NULL_I}, {NULL_F}, {NULL_F}, {NULL_F}, {NULL_F},
-       array_send(array_agg(pair)), array_send(array_agg(n)), array_send(array_agg(s)),
-       array_send(array_agg(ss)), array_send(array_agg(mn)), array_send(array_agg(mx))
-FROM (SELECT root_id, CAST({PAIR_KEY_SQL} AS BIGINT) AS pair, n, s, ss, mn, mx FROM agg ORDER BY root_id) a
-GROUP BY root_id"""

@@ -5,7 +5,9 @@ Which values count for a root, and how each counts once, is the SQL of `aggregat
 columns are planned in `columns` from what a first set-based query finds (the coverage of each
 column and the roots with two values or more of each (polarity, parameter) pair); the rows then
 stream from a second query ordered by root, through a server-side cursor on PostgreSQL, and are
-assembled in blocks (`blocks`). Two queries whatever the number of roots.
+assembled in blocks (`blocks`). Two queries whatever the number of roots. On PostgreSQL the
+aggregates are read before both, once, by a binary COPY of the partial sums into numpy
+(`pairs`), which also counts the pairs' coverage.
 
 Only columns that can carry information are written: a pair no root has two values of is one
 column, its value (`VALUE`, no suffix); the others get the aggregations asked for (all of
@@ -19,7 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+
+from core.routing import routed_connection as connection
 
 from .aggregation_sql import dataset_cte
 from .blocks import Block, BlockBuilder, Slot, WideRows, pair_key
@@ -41,8 +44,9 @@ from .columns import (
     measurement_columns,
     split_column,
 )
+from .pairs import RootAggregates, root_aggregates
 from .selection import FILTERS, as_datetime, lot_kinds, parameter_where, root_where, validate_aggregations
-from .shapes_sql import ARRAYS, DISCOVER, MEASURES, NO_ARRAYS, ROWS, SPLIT_KEYS
+from .shapes_sql import DISCOVER, DISCOVER_NO_PAIRS, MEASURES, ROWS, ROWS_NO_MEASURES, SPLIT_KEYS
 from .splits import SPLIT_FIELDS, assign_split, split_hash, validate_split
 from .temp_tables import Materialised, analyze_unanalyzed, materialise, release, work_mem
 
@@ -97,11 +101,12 @@ class Plan:
         return [column.name for column in self.columns]
 
 
-def _discover(materialised: Materialised) -> Discovery:
+def _discover(materialised: Materialised, aggregates: RootAggregates | None) -> Discovery:
+    """The pairs from `aggregates` where given (PostgreSQL), else from `agg`."""
     with connection.cursor() as cursor:
-        cursor.execute(materialised.cte + DISCOVER, materialised.params)
+        cursor.execute(materialised.cte + (DISCOVER if aggregates is None else DISCOVER_NO_PAIRS), materialised.params)
         rows = cursor.fetchall()
-    found = Discovery()
+    found = Discovery(pairs=[] if aggregates is None else aggregates.coverage())
     for shape, kind, polarity, parameter_id, count, several, attr in rows:
         if shape == 0:
             found.roots = count
@@ -153,9 +158,10 @@ def _timestamp(value: Any) -> datetime | None:
 class _RowAssembler:
     """Turns the shaped rows of one root after another into the block's rows."""
 
-    def __init__(self, block: BlockBuilder, sides: dict[int, str]) -> None:
+    def __init__(self, block: BlockBuilder, sides: dict[int, str], aggregates: RootAggregates | None) -> None:
         self.block = block
         self.sides = sides
+        self.aggregates = aggregates
         self.group_stems = {kind: stem for stem, kind in GROUP_KEYS}
         self.current: int | None = None
         self.row: dict[str, Any] = {}
@@ -172,10 +178,13 @@ class _RowAssembler:
 
     def take(self, fetched: tuple[Any, ...]) -> None:
         """One row of `ROWS`; the caller calls `finish` first when the root changes."""
-        root_id, shape, code, kind, text, created_at, parameter_id, n, s, ss, mn, mx, *arrays = fetched
+        root_id, shape, code, kind, text, created_at, parameter_id, n, s, ss, mn, mx = fetched
         self.current = root_id
         if shape == 0:
             self.row.update(code=code, kind=kind, status=text, created_at=_timestamp(created_at))
+            pairs = self.aggregates.of(root_id) if self.aggregates is not None else None
+            if pairs is not None:
+                self.block.measures(*pairs)
             if self.sides:
                 self.row["split"] = self.sides.get(root_id)
         elif shape == 1:
@@ -184,24 +193,28 @@ class _RowAssembler:
             self.codes.setdefault(f"{lot_stem(kind, text)}.supplier_lot", []).append(code)
         elif shape == 4:
             self.row[f"{lot_stem(kind, text)}.attr.{code}"] = s / n
-        elif arrays:
-            self.block.measures(*arrays)
         else:
             self.block.measures([pair_key(text, parameter_id)], [n], [s], [ss], [mn], [mx])
 
 
-def _blocks(materialised: Materialised, plan: Plan, sides: dict[int, str], batch_size: int) -> Iterator[Block]:
-    """The rows in blocks of `batch_size`, the temporary tables dropped at the end."""
-    if connection.vendor == "postgresql":
-        query = materialised.cte + ROWS.format(arrays=NO_ARRAYS, measures=ARRAYS)
-        cursor = connection.chunked_cursor()
+def _blocks(
+    materialised: Materialised,
+    plan: Plan,
+    sides: dict[int, str],
+    batch_size: int,
+    aggregates: RootAggregates | None,
+) -> Iterator[Block]:
+    """The rows in blocks of `batch_size`, the temporary tables dropped at the end; the
+    aggregates from `aggregates` where given, else among the rows."""
+    if aggregates is not None:
+        query = materialised.cte + ROWS_NO_MEASURES
     else:
-        query = materialised.cte + ROWS.format(arrays="", measures=MEASURES)
-        cursor = connection.cursor()
+        query = materialised.cte + ROWS.format(measures=MEASURES)
+    cursor = connection.chunked_cursor() if connection.vendor == "postgresql" else connection.cursor()
     try:
         cursor.execute(query, materialised.params)
         block = BlockBuilder(plan.names[: plan.first], plan.keys, plan.layout)
-        assembler = _RowAssembler(block, sides)
+        assembler = _RowAssembler(block, sides, aggregates)
         while fetched := cursor.fetchmany(batch_size):
             for row in fetched:
                 if row[0] != assembler.current and assembler.current is not None:
@@ -246,11 +259,14 @@ def dataset_rows(
     cte = dataset_cte(roots.sql, chosen.sql, kinds)
     analyze_unanalyzed()
     work_mem(settings.CELLTRACE_EXPORT_WORK_MEM)
-    materialised = materialise(cte, roots.params, chosen.params)
-    found = _discover(materialised)
+    # PostgreSQL: the aggregates read once, by a binary COPY (`datasets.pairs`).
+    streamed = connection.vendor == "postgresql"
+    materialised = materialise(cte, roots.params, chosen.params, aggregate=not streamed)
+    aggregates = root_aggregates(materialised.cte, materialised.params) if streamed else None
+    found = _discover(materialised, aggregates)
     plan = _plan(found, kinds, checked_split, checked_aggregations)
     if found.roots == 0:
         release(materialised.tables)
         return plan.columns, iter(())
     sides = _sides(materialised, checked_split) if checked_split else {}
-    return plan.columns, WideRows(plan.names, _blocks(materialised, plan, sides, batch_size))
+    return plan.columns, WideRows(plan.names, _blocks(materialised, plan, sides, batch_size, aggregates))

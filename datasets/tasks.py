@@ -7,6 +7,7 @@ from celery import shared_task
 from django.conf import settings
 
 from .runs import ExportRunning, export_run, exports_expire
+from .services import exports_requeue
 
 log = logging.getLogger(__name__)
 
@@ -35,3 +36,9 @@ def export_dataset_task(self: Any, export_id: int) -> str | None:
 def expire_exports_task() -> int:
     """Delete the files of expired exports; schedule it (Celery beat or cron) e.g. hourly."""
     return exports_expire()
+
+
+@shared_task
+def requeue_exports_task() -> int:
+    """Send the tasks of exports requested while the broker was away; beat runs it each minute."""
+    return exports_requeue()

@@ -7,8 +7,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS
+from django.db import connection as primary
 
+from core.routing import routed_connection as connection
 from lots.models import Item
 from measurements.models import Measurement, Parameter
 from traceability.models import LineageEdge, Operation, OperationInput, Station
@@ -34,16 +36,24 @@ class Materialised:
     tables: list[str]
 
 
-def materialise(cte: str, root_params: list[Any], parameter_params: list[Any]) -> Materialised:
+def materialise(
+    cte: str, root_params: list[Any], parameter_params: list[Any], *, aggregate: bool = True
+) -> Materialised:
     """Run the walk, the claims and the aggregation once, into temporary tables, for both the
-    discovery of the columns and the rows."""
+    discovery of the columns and the rows; without `aggregate`, all but the aggregation (`agg`
+    then stays a piece of the WITH clause, for a caller that reads it once)."""
     pieces = _pieces(cte)
     params = {"roots": root_params, "chosen": parameter_params}
+    if connection.alias != DEFAULT_DB_ALIAS:
+        # A hot standby creates no tables, temporary ones included: each read runs the whole
+        # WITH clause, its parameters in the order of its pieces.
+        ordered = [value for name in pieces for value in params.get(name, [])]
+        return Materialised(cte, ordered, [])
     stem = f"dataset_{uuid.uuid4().hex[:12]}"
     made: dict[str, str] = {}
     names = list(pieces)
     with connection.cursor() as cursor:
-        for name in _MATERIALISED:
+        for name in _MATERIALISED if aggregate else _MATERIALISED[:-1]:
             table = f"{stem}_{name}"
             reads = [f"{done} AS (SELECT * FROM {made[done]})" for done in made]
             fresh = [pieces[n] for n in names[: names.index(name) + 1] if n not in made]
@@ -52,7 +62,7 @@ def materialise(cte: str, root_params: list[Any], parameter_params: list[Any]) -
             if connection.vendor == "postgresql":
                 cursor.execute(f"ANALYZE {table}")  # autovacuum never analyses temporary tables
             made[name] = table
-    rest = [pieces[n] for n in names[names.index(_MATERIALISED[-1]) + 1 :]]
+    rest = [pieces[n] for n in names[names.index(list(made)[-1]) + 1 :]]
     reads = [f"{done} AS (SELECT * FROM {table})" for done, table in made.items()]
     return Materialised("WITH " + ",\n".join(reads + rest) + "\n", [], list(made.values()))
 
@@ -64,11 +74,12 @@ _READ_MODELS = (Item, LineageEdge, Operation, OperationInput, Station, Measureme
 
 
 def analyze_unanalyzed() -> None:
-    """One statement whatever the state: the tables are the models' names, not input."""
-    if connection.vendor != "postgresql":
+    """One statement whatever the state: the tables are the models' names, not input. On the
+    primary, a standby can't ANALYZE and replays the primary's statistics."""
+    if primary.vendor != "postgresql":
         return
     names = ", ".join(f"'{model._meta.db_table}'" for model in _READ_MODELS)
-    with connection.cursor() as cursor:
+    with primary.cursor() as cursor:
         cursor.execute(
             "DO $$ DECLARE t text; BEGIN "
             f"FOR t IN SELECT relname FROM pg_stat_user_tables WHERE relname IN ({names}) "

@@ -151,7 +151,8 @@ def partitions_ensure(
         return [], []
     quote = connection.ops.quote_name
     current = Month.of(now or datetime.now(UTC))
-    ensured, skipped = [], []
+    ensured: list[str] = []
+    skipped: list[str] = []
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TABLE IF NOT EXISTS {quote(DEFAULT_PARTITION)} PARTITION OF {quote(TABLE)} DEFAULT")
         cursor.execute(_truncate_trigger_sql(DEFAULT_PARTITION, quote))

@@ -7,10 +7,11 @@ queries never depends on the size of the graph.
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from django.db import connection
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
+from core.routing import replica_safe
+from core.routing import routed_connection as connection
 from lots.models import Item
 
 from .intervals import stretch_hi_sql, stretch_lo_sql, stretch_reaches_sql, vendor_functions
@@ -106,6 +107,7 @@ class Genealogy:
     edges: list[GenealogyEdge]
 
 
+@replica_safe
 def lineage_walk(
     *,
     item: Item,
@@ -175,6 +177,7 @@ _TRACK_IDS = (
 )
 
 
+@replica_safe
 def track_ends(*, item: Item, kind: str = "cell") -> QuerySet[Item]:
     """What a recall of `item` reaches in the end: every downstream item of `kind` and every
     downstream item nothing is made from yet (a sheet not stacked, a scrapped lane), `item`
@@ -227,6 +230,7 @@ class Stretch:
     to_m: float | None
 
 
+@replica_safe
 def roll_map(*, item: Item, from_m: float | None = None, to_m: float | None = None) -> list[Stretch]:
     """The roll map's stretches: map a stretch of `item` (or all of it, or one point when
     from_m == to_m) to every upstream item, through calendering's length change, slitting and
@@ -290,6 +294,7 @@ def position_down_cte(*, half_open: bool = False) -> str:
     return POSITION_DOWN_CTE.format(**vendor_functions(), **strict, edge_table=_EDGE)
 
 
+@replica_safe
 def position_track(*, item: Item, from_m: float, to_m: float | None = None) -> list[Stretch]:
     """Every descendant that holds metres [from_m, to_m] of `item` (a defect at metre 123.4 of a
     coated roll: which lanes, sheets and cells contain it), with the stretch of each it became."""

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
+from core.routing import replica_safe
 from lots.models import Item
 
 from .models import Hold, LineageEdge
@@ -17,6 +18,7 @@ class ItemLineage:
     children: list[LineageEdge]
 
 
+@replica_safe
 def item_lineage(item: Item) -> ItemLineage:
     """Parents by code; daughters along the item (by the metre they start at), then by code."""
     parents = (
@@ -52,6 +54,7 @@ class TrackEnds:
     total: int
 
 
+@replica_safe
 def track_ends_listed(item: Item, limit: int) -> TrackEnds:
     """Counted only when more than `limit` are found: the list is what the page shows."""
     ends = list(track_ends(item=item)[: limit + 1])

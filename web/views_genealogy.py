@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from core.errors import DomainError
 from core.roles import Role
+from core.routing import replica_safe
 from core.spreadsheet import cell_text, csv_writer
 from lots.models import Item, ItemKind
 from lots.selectors import item_get
@@ -75,6 +76,7 @@ def _elements(graph: Genealogy, root: str, names: dict[str, str]) -> dict[str, l
 
 
 @operator
+@replica_safe  # the item and its genealogy from one server, the replica when there is one
 def genealogy(request: HttpRequest, code: str) -> HttpResponse:
     try:
         item = item_get(code)
@@ -102,6 +104,7 @@ def genealogy(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @operator
+@replica_safe
 def track_csv(request: HttpRequest, code: str) -> HttpResponse:
     """What a recall of the item reaches (track_ends), one row per item; text cells are made
     safe for a spreadsheet (a code such as "=HYPERLINK(...)" is not run)."""

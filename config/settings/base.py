@@ -5,6 +5,7 @@ Defaults here are the safe production ones (DEBUG off, no hosts); `local` and `t
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 import django_stubs_ext
@@ -111,7 +112,7 @@ STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 MEDIA_ROOT = Path(env_str("DJANGO_MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "media/"
 # Plain storage for development and tests; production serves hashed, compressed copies.
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
@@ -186,6 +187,8 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Celery beat (`celery -A config beat`) deletes the files of expired exports every hour.
 CELERY_BEAT_SCHEDULE = {
     "expire-exports": {"task": "datasets.tasks.expire_exports_task", "schedule": 3600.0},
+    # Exports requested while Redis was away are recorded queued, unsent: sent once it is back.
+    "requeue-exports": {"task": "datasets.tasks.requeue_exports_task", "schedule": 60.0},
 }
 # Exported dataset files are deleted this many hours after the export finished.
 CELLTRACE_EXPORT_TTL_HOURS = env_int("CELLTRACE_EXPORT_TTL_HOURS", 72)
@@ -216,3 +219,51 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
 }
+
+# --- Streaming replica and shared storage (docs/scale.md) -------------------------------------
+# DATABASE_REPLICA_URL: a hot standby of DATABASE_URL (pg_basebackup -R). Genealogy reads and
+# export builds go there (core.routing); writes, and a client's reads for a few seconds after it
+# wrote, go to the primary.
+CELLTRACE_READ_REPLICA: str | None = None
+if env_str("DATABASE_REPLICA_URL", ""):
+    DATABASES["replica"] = dj_database_url.parse(
+        env_str("DATABASE_REPLICA_URL"), conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60)
+    )
+    DATABASES["replica"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    CELLTRACE_READ_REPLICA = "replica"
+DATABASE_ROUTERS = ["core.routing.ReplicaRouter"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"), "core.routing.ReadYourWritesMiddleware"
+)
+CELLTRACE_READ_YOUR_WRITES_SECONDS = env_int("CELLTRACE_READ_YOUR_WRITES_SECONDS", 10)
+# An export waits this long for the replica to replay what was committed before it started,
+# then builds on the primary.
+CELLTRACE_REPLICA_WAIT_SECONDS = float(env_str("CELLTRACE_REPLICA_WAIT_SECONDS", "5"))
+# The pins of read-your-writes live in this cache: shared (redis://...) when several app
+# processes serve one plant, else each process's memory.
+if env_str("CELLTRACE_CACHE_URL", ""):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env_str("CELLTRACE_CACHE_URL"),
+        }
+    }
+# Export files: on a storage every Celery worker and app server reaches. The file system under
+# MEDIA_ROOT by default (a shared mount when workers run on several hosts); an S3-compatible
+# bucket with CELLTRACE_EXPORT_STORAGE=s3 (needs django-storages[s3], not a requirement).
+STORAGES["exports"] = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+if env_str("CELLTRACE_EXPORT_STORAGE", "filesystem") == "s3":
+    STORAGES["exports"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("CELLTRACE_EXPORT_BUCKET"),
+            "endpoint_url": env_str("CELLTRACE_EXPORT_S3_ENDPOINT", "") or None,
+            "region_name": env_str("CELLTRACE_EXPORT_S3_REGION", "") or None,
+            # Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment (boto3).
+            "file_overwrite": False,
+        },
+    }
+elif env_str("CELLTRACE_EXPORT_STORAGE", "filesystem") != "filesystem":
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("CELLTRACE_EXPORT_STORAGE must be filesystem or s3.")

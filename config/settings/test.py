@@ -25,3 +25,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F
 # No collectstatic before tests: WhiteNoise finds the apps' files itself, as under DEBUG.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# The routing tests read through a `replica` alias that is the test database itself (routing
+# stays off unless a test sets CELLTRACE_READ_REPLICA); tests/core/test_replica.py uses a real one.
+if "replica" not in DATABASES:  # noqa: F405
+    DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}  # noqa: F405

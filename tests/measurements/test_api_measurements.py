@@ -717,10 +717,10 @@ def test_the_upstream_listing_takes_as_many_queries_for_4_as_for_20_sheets_per_l
             record(operator_client, sheet.code, 15, parameter="sheet_mass_t", unit="mg")
         # 1. the token and its user, 2. the user's groups (the role), 3. the item by code,
         # 4. the recursive walk up the lineage (one row per distinct stretch), 5. the values that
-        # belong to those stretches (item, operation and room values), 6. those measurements,
-        # 7.-9. their parameters, items and creators (one query each; none names a station),
-        # 10. the codes of the upstream items and of the sheets the values are mapped onto.
-        with django_assert_num_queries(10):
+        # belong to those stretches (item, operation and room values), 6. those measurements with
+        # their parameters, items, stations and creators joined, 7. the codes of the upstream
+        # items and of the sheets the values are mapped onto.
+        with django_assert_num_queries(7):
             response = operator_client.get(URL, {"item": cell.code, "upstream": "true"})
         assert response.status_code == 200
         sizes.append(len(response.json()["results"]))

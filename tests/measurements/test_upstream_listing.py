@@ -1,0 +1,148 @@
+"""The roll map listing (GET /api/measurements/?item=&upstream=true) built from plain rows
+(measurements.selectors_upstream) gives, field by field, the body the serializer path gave:
+the contract of /work/shared/API.md and docs/api.md. On PostgreSQL and SQLite."""
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from api.serializers_measurements import MeasurementSerializer, UpstreamValueSerializer
+from lots.models import Item
+from measurements.selectors import measurements_upstream
+from measurements.selectors_upstream_json import LISTED_KEYS
+from tests.factories import T0
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/measurements/"
+
+
+def at(**delta: float) -> str:
+    return (T0 + timedelta(**delta)).isoformat()
+
+
+def post(client: Any, body: dict[str, Any]) -> int:
+    response = client.post(URL, body, format="json")
+    assert response.status_code == 201, response.content
+    return int(response.json()["id"])
+
+
+@pytest.fixture
+def values(operator_client, line, catalog) -> list[int]:
+    """Every way a value belongs: along the roll (inside and outside a sheet), about the whole
+    roll, a series, on a sheet, by station and time, in the room, and a corrected value."""
+    coated, sheet = line.coated_roll.code, line.sheets[0].code
+    mass = {"parameter": "mass_loading_t", "unit": "mg/cm**2", "measured_at": at(hours=2)}
+    ids = [
+        post(operator_client, mass | {"item": coated, "value": 21.0, "position_m": 90.0, "uncertainty": 0.2}),
+        post(operator_client, mass | {"item": coated, "value": 21.5, "position_m": 95.0}),
+        post(operator_client, mass | {"item": coated, "value": 21.2, "instrument": "beta-gauge-2"}),
+        post(
+            operator_client,
+            mass | {"item": coated, "series": {"x": [89.0, 91.0], "y": [21.0, 21.1], "x_kind": "position"}},
+        ),
+        post(
+            operator_client,
+            {"parameter": "sheet_mass_t", "value": 15, "unit": "mg", "item": sheet, "measured_at": at(hours=5)},
+        ),
+        post(operator_client, mass | {"station": "COAT-01", "value": 20.9, "measured_at": at(hours=2, minutes=30)}),
+        post(
+            operator_client,
+            {
+                "parameter": "dew_point_t",
+                "value": -50,
+                "unit": "degC",
+                "room": "dry-room-1",
+                "measured_at": at(hours=2, minutes=30),
+            },
+        ),
+    ]
+    corrected = operator_client.post(
+        f"{URL}{ids[2]}/correct/", {"value": 21.3, "unit": "mg/cm**2", "reason": "gauge recalibrated"}, format="json"
+    )
+    assert corrected.status_code == 201, corrected.content
+    return ids + [int(corrected.json()["id"])]
+
+
+@pytest.mark.parametrize("query", [{}, {"parameter": "mass_loading_t"}, {"step": "coating"}, {"step": "cutting"}])
+def test_the_listing_equals_the_serializer_path_field_by_field(operator_client, line, values, query):
+    for item in (line.cells[0], line.sheets[0], line.coated_roll):
+        response = operator_client.get(URL, {"item": item.code, "upstream": "true"} | query)
+        assert response.status_code == 200
+        body = response.json()
+        listed = measurements_upstream(item=Item.objects.get(pk=item.pk), parameter=query.get("parameter"))
+        if query.get("step"):
+            listed = [v for v in listed if v.measurement.parameter.step_id == query["step"]]
+        expected = UpstreamValueSerializer(listed, many=True).data
+        assert body["item"] == item.code
+        assert len(body["results"]) == len(expected)
+        for got, want in zip(body["results"], expected, strict=True):
+            assert list(got) == list(want)  # the same keys in the same order
+            for key in want:
+                assert got[key] == want[key], key
+    # Not vacuous: the cell lists the roll values in its stretch, the series, the sheet's, the
+    # machine's, the room's and the correction (not the value it corrected).
+    ids = {
+        r["id"] for r in operator_client.get(URL, {"item": line.cells[0].code, "upstream": "true"}).json()["results"]
+    }
+    assert values[0] in ids and values[1] not in ids and values[2] not in ids and values[-1] in ids
+    assert {values[3], values[4], values[5], values[6]} <= ids
+
+
+def test_an_item_with_nothing_upstream_lists_nothing(operator_client, line, catalog):
+    response = operator_client.get(URL, {"item": line.slurry.code, "upstream": "true"})
+    assert response.json() == {"item": line.slurry.code, "results": []}
+
+
+@pytest.fixture
+def awkward(operator_client, line, catalog, settings, tmp_path) -> list[int]:
+    """Values whose text PostgreSQL must write as the serializer does: a time with microseconds,
+    text to escape, an uploaded file (its download URL), large and small floats."""
+    settings.MEDIA_ROOT = str(tmp_path)
+    coated = line.coated_roll.code
+    mass = {"parameter": "mass_loading_t", "unit": "mg/cm**2", "item": coated}
+    ids = [
+        post(
+            operator_client,
+            mass
+            | {
+                "value": 1e-7,
+                "position_m": 90.0,
+                "measured_at": at(hours=3, microseconds=123456),
+                "instrument": 'gauge "B"\\2\n\u00b5-Pr\u00fcfer \U0001f50b',
+                "method": "</script>",
+            },
+        ),
+        post(operator_client, mass | {"value": 123456789.125, "position_m": 90.0, "measured_at": at(hours=3)}),
+    ]
+    body = mass | {"source": "offline", "measured_at": at(hours=4)}
+    body["file"] = SimpleUploadedFile("loading-map.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    response = operator_client.post(URL, body, format="multipart")
+    assert response.status_code == 201, response.content
+    return ids + [int(response.json()["id"])]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"])
+def test_times_text_and_files_are_written_as_the_serializer_writes_them(operator_client, line, awkward, settings, zone):
+    settings.TIME_ZONE = zone
+    response = operator_client.get(URL, {"item": line.cells[0].code, "upstream": "true"})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    got = {r["id"]: r for r in response.json()["results"]}
+    want = {r["id"]: r for r in UpstreamValueSerializer(measurements_upstream(item=line.cells[0]), many=True).data}
+    assert set(awkward) <= set(got) and set(got) == set(want)
+    for key in awkward:
+        assert list(got[key]) == list(want[key])
+        assert got[key] == want[key]
+    first, _, file = (got[key] for key in awkward)
+    assert ".123456" in first["measured_at"] and first["measured_at"].endswith(
+        {"UTC": "Z", "Europe/Berlin": "+01:00", "America/New_York": "-05:00", "Asia/Kolkata": "+05:30"}[zone]
+    )
+    assert first["instrument"] == 'gauge "B"\\2\n\u00b5-Pr\u00fcfer \U0001f50b' and first["value"] == 1e-7
+    assert file["file"] == f"/api/measurements/{awkward[2]}/file/"
+
+
+def test_the_postgresql_text_lists_the_serializer_fields_in_order():
+    assert LISTED_KEYS == tuple(MeasurementSerializer().fields)
