@@ -13,8 +13,6 @@ from .partitioning import (
     TABLE,
     Month,
     _truncate_trigger_sql,
-    parent_delete_guard_sql,
-    parents_check_sql,
     partitions_ensure,
 )
 
@@ -64,17 +62,9 @@ def partitioned_table_build(apps: Any, schema_editor: Any) -> None:
         cursor.execute(f"DROP TABLE {OLD}")
     for index in model._meta.indexes:
         schema_editor.add_index(model, index)
-    parents = [
-        (field.column, field.related_model._meta.db_table)
-        for field in model._meta.local_fields
-        if field.remote_field is not None and field.related_model is not model
-    ]
-    assert all(  # noqa: S101 (the trigger SQL names the parents' key "id")
-        field.target_field.column == "id" for field in model._meta.local_fields if field.remote_field is not None
-    )
-    schema_editor.execute(parents_check_sql(parents), params=None)
-    for column, parent in parents:
-        schema_editor.execute(parent_delete_guard_sql(column, parent))
+    for field in model._meta.local_fields:
+        if field.remote_field is not None and field.db_constraint and field.related_model is not model:
+            schema_editor.execute(schema_editor._create_fk_sql(model, field, "_fk_%(to_table)s_%(to_column)s"))
     schema_editor.execute(EXTRA_INDEXES_SQL)
     schema_editor.execute(REFERENCES_SQL, params=None)
     schema_editor.execute(
