@@ -21,6 +21,8 @@ its months (partition pruning). Layout, built by migration 0010 (`partitioned_ta
   which the trigger requires: so the unique index (supersedes_id, measured_at) holds the rule
   "a value is superseded at most once" across partitions, under concurrency too (the second
   insert waits for the first's commit, then fails on the unique index).
+- The foreign keys to other tables are checked once per statement, with delete guards on the
+  parents (migration 0011, `parents_check_sql`); docs/partitioning.md has the whole design.
 - The append-only triggers: the row trigger of 0002 is cloned by PostgreSQL onto every
   partition; TRUNCATE triggers are per table, so each partition gets its own.
 """
