@@ -1,14 +1,16 @@
 #!/usr/bin/env python
-"""Bulk-ingest benchmark: the same measurements loaded three ways into the same table.
+"""Bulk-ingest benchmark: the same measurements loaded by psql \\copy, the bulk endpoint and a naive
+serializer, against a lean table of the same columns measured in the same run.
 
     .venv/bin/python bench/ingest.py [--rows 1000000] [--memory-rows 200000] [--naive-rows 100000]
-                                     [--database-url URL] [--repeat 1]
+                                     [--preload-rows 2000000] [--database-url URL] [--repeat 1]
 
 What it does, in one run:
 
 1. Points Django (config.settings.test) at a dedicated PostgreSQL database (default
    postgres://postgres@127.0.0.1:5432/celltrace_bench_ingest), drops and recreates it and
    migrates it. --database-url must name a database whose name contains "bench": it is dropped.
+   The monthly partitions of the bench's year (the 12 months up to March 2026) are created.
 2. Creates the parameters mass_loading (mg/cm**2) and coating_thickness (um) of the coating
    step, with typical ranges that flag some of the values, registers 20 coated rolls of
    1000 m through lots.services.item_register and an operator with an API token.
@@ -16,10 +18,14 @@ What it does, in one run:
    position_m, measured_at, source, instrument): mass_loading sent in g/m**2 (so every row is
    converted), coating_thickness in um, every 0.02 m along the rolls, one per 10 ms; and the same
    rows pre-converted to the table's columns for psql.
-4. Loads them, the table TRUNCATEd before each run (its triggers refuse DELETE and TRUNCATE; the
-   bench, a superuser, switches them off for it), and counts the rows after each:
-   a. `psql \\copy measurements_measurement(...) FROM file WITH (FORMAT csv, HEADER, ...)` of the pre-converted CSV:
-      the ceiling (no validation, no conversion, no HTTP);
+4. Loads them, the tables TRUNCATEd before each run (the measurement table's triggers refuse
+   DELETE and TRUNCATE; the bench, a superuser, switches them off for it), and counts the rows:
+   a. the ceiling: `psql \\copy` of the pre-converted CSV into `bench_lean_measurement`, a plain
+      table the bench creates with the measurement table's columns, a primary key and the two
+      indexes a measurement table needs, (item_id, position_m) and (parameter_id, measured_at):
+      no partitions, no foreign keys, no checks, no triggers, no validation, no HTTP;
+   a'. the same \\copy into the measurement table itself (partitioned, its indexes, foreign
+      keys, checks and triggers): what the table costs, without the endpoint;
    b. POST /api/measurements/bulk/ over real HTTP: `manage.py runserver --noreload` in a
       subprocess (DATABASE_CONN_MAX_AGE=60), the CSV streamed from the file by requests with an
       operator's token. The server is started fresh for each upload size, and its peak RSS
@@ -30,13 +36,21 @@ What it does, in one run:
       --naive-rows rows (dicts from the same CSV; unit conversion through a cached
       measurements.services.linear_to_canonical, position and range checks as the service does),
       then Measurement.objects.bulk_create(batch_size=1000) in one transaction. Its rate is
-      measured on that subset and taken as the rate for the full size (it is linear in rows).
-5. Prints rows/s for each, bulk/\\copy and bulk/naive, the memory figures and the goals
-   (bulk >= 50% of \\copy and >= 5x naive, memory flat), and writes bench/ingest-results.json.
+      measured on that subset and taken as the rate for the full size (it is linear in rows);
+   d. with --preload-rows N (0: skipped): N rows put straight into the measurement table by one
+      INSERT ... SELECT FROM generate_series, spread evenly over the 12 months before the bench's
+      rows and half a month past their start (so the partition they go to is not empty either),
+      then the --rows upload of (b) again: the rate when the table already holds a year of data.
+      The issue's figure is --preload-rows 50000000 (about 15 minutes of preload on 2 cores and
+      some 20 GB of disk); the default, 2,000,000, keeps a run short.
+5. Prints rows/s for each, bulk/lean \\copy, bulk/naive and preloaded bulk/lean \\copy, the
+   memory figures and the goals (bulk >= 0.5 of the lean \\copy, empty and preloaded, and >= 5x
+   naive, memory flat), and writes bench/ingest-results.json.
 
 With --repeat N the \\copy and bulk loads run N times each and the best is kept (the naive
-baseline runs once). The machine's load average is recorded: on a shared machine the figures
-move with it (the bulk endpoint needs two busy processes, its server and PostgreSQL; psql one).
+baseline and the preloaded run once). The machine's load average is recorded: on a shared machine
+the figures move with it (the bulk endpoint needs two busy processes, its server and PostgreSQL;
+psql one).
 """
 
 import argparse
@@ -60,7 +74,9 @@ ROLLS = 20
 ROLL_M = 1000.0
 STEP_M = 0.02
 BASE_TIME = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
-GOALS = {"bulk_vs_copy_min": 0.5, "bulk_vs_naive_min": 5.0}
+GOALS = {"bulk_vs_lean_copy_min": 0.5, "bulk_vs_naive_min": 5.0, "preloaded_bulk_vs_lean_copy_min": 0.5}
+LEAN_TABLE = "bench_lean_measurement"
+MEASUREMENT_TABLE = "measurements_measurement"
 API_COLUMNS = ["parameter", "value", "unit", "item", "position_m", "measured_at", "source", "instrument"]
 TABLE_COLUMNS = [
     "parameter_id",
@@ -92,15 +108,56 @@ def truncate() -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         # The table refuses TRUNCATE; a superuser (the bench's user) may switch its triggers off.
         cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute("TRUNCATE measurements_measurement")
+        cursor.execute(f"TRUNCATE {MEASUREMENT_TABLE}, {LEAN_TABLE}")
     with connection.cursor() as cursor:
         cursor.execute("CHECKPOINT")
 
 
-def measurement_count() -> int:
-    from measurements.models import Measurement
+def measurement_count(table: str = MEASUREMENT_TABLE) -> int:
+    from django.db import connection
 
-    return Measurement.objects.count()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608
+        return int(cursor.fetchone()[0])
+
+
+def tables_prepare() -> None:
+    """The bench's year of monthly partitions, and the lean table of the ceiling (see the module)."""
+    from django.db import connection
+
+    from measurements.partitioning import partitions_ensure
+
+    partitions_ensure(months_ahead=1, months_back=12, now=BASE_TIME)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {LEAN_TABLE}")
+        cursor.execute(f"CREATE TABLE {LEAN_TABLE} (LIKE {MEASUREMENT_TABLE} INCLUDING DEFAULTS)")
+        cursor.execute(f"ALTER TABLE {LEAN_TABLE} ADD PRIMARY KEY (id)")
+        cursor.execute(f"CREATE INDEX ON {LEAN_TABLE} (item_id, position_m)")
+        cursor.execute(f"CREATE INDEX ON {LEAN_TABLE} (parameter_id, measured_at)")
+
+
+def preload(setup: "Setup", rows: int) -> float:
+    """`rows` measurements straight into the table by one INSERT ... SELECT (see the module)."""
+    from django.db import connection
+
+    loading, thickness = setup.parameters["mass_loading"], setup.parameters["coating_thickness"]
+    rolls = [roll.pk for roll in setup.rolls]
+    start = BASE_TIME - timedelta(days=365)
+    span_s = (timedelta(days=365 + 15)).total_seconds()
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {MEASUREMENT_TABLE} (parameter_id, item_id, room, position_m, measured_at, source, "  # noqa: S608
+            "instrument, method, value, sent_value, sent_unit, file, file_sha256, out_of_range, correction_reason, "
+            "created_at, created_by_id) "
+            "SELECT CASE WHEN n %% 2 = 0 THEN %s ELSE %s END, (%s::bigint[])[1 + (n / 2) %% %s], '', "
+            "((n / 2) %% 50000) * 0.02, %s::timestamptz + make_interval(secs => n * %s), 'online', 'gauge-1', '', "
+            "70.0 + (n %% 97) * 0.1, 700.0, 'g/m**2', '', '', false, '', now(), %s "
+            "FROM generate_series(0, %s - 1) AS n",
+            [loading.pk, thickness.pk, rolls, len(rolls), start, span_s / rows, setup.user.pk, rows],
+        )
+        cursor.execute("CHECKPOINT")
+    return time.perf_counter() - started
 
 
 def _server_version() -> int:
@@ -217,13 +274,13 @@ def head(path: Path, rows: int, directory: Path) -> Path:
 # --- the three loads -----------------------------------------------------------------------------
 
 
-def load_psql_copy(url: str, table_csv: Path) -> float:
+def load_psql_copy(url: str, table_csv: Path, table: str) -> float:
     psql = shutil.which("psql")
     if psql is None:
         raise SystemExit("psql is not on PATH")
     empty = "room, method, file, file_sha256, correction_reason"  # '' rather than NULL (NOT NULL columns)
     command = (
-        f"\\copy measurements_measurement({', '.join(TABLE_COLUMNS)}) FROM '{table_csv}' "
+        f"\\copy {table}({', '.join(TABLE_COLUMNS)}) FROM '{table_csv}' "
         f"WITH (FORMAT csv, HEADER, FORCE_NOT_NULL ({empty}))"
     )
     started = time.perf_counter()
@@ -321,12 +378,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--memory-rows", type=int, default=200_000, help="the smaller upload for the memory check")
     parser.add_argument("--naive-rows", type=int, default=100_000, help="rows the naive baseline is timed on")
+    parser.add_argument("--preload-rows", type=int, default=2_000_000, help="rows in the table before (d); 0: skip")
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--repeat", type=int, default=1, help="\\copy and bulk loads per size; the best is kept")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args()
-    if not 0 < args.memory_rows <= args.rows or not 0 < args.naive_rows <= args.rows:
-        parser.error("--memory-rows and --naive-rows must be positive and at most --rows")
+    if not 0 < args.memory_rows <= args.rows or not 0 < args.naive_rows <= args.rows or args.preload_rows < 0:
+        parser.error("--memory-rows and --naive-rows must be positive and at most --rows; --preload-rows >= 0")
 
     server_env = django_environment(args.database_url) | {"DATABASE_CONN_MAX_AGE": "60"}
 
@@ -339,6 +397,7 @@ def main() -> None:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
+    tables_prepare()
     setup = Setup()
     results: dict[str, Any] = {
         "database": args.database_url,
@@ -356,13 +415,13 @@ def main() -> None:
         small_csv = head(api_csv, args.memory_rows, directory)
         results["csv_bytes"] = api_csv.stat().st_size
 
-        def best(label: str, run: Any, expected: int, repeat: int = args.repeat) -> Any:
+        def best(label: str, run: Any, expected: int, repeat: int = args.repeat, table: str = MEASUREMENT_TABLE) -> Any:
             outcomes = []
             for attempt in range(repeat):
                 truncate()
                 connection.close()  # no open transaction or connection state between runs
                 outcome = run()
-                count = measurement_count()
+                count = measurement_count(table)
                 if count != expected:
                     raise SystemExit(f"{label}: {count} rows stored, expected {expected}")
                 seconds = outcome["seconds"] if isinstance(outcome, dict) else outcome
@@ -371,21 +430,51 @@ def main() -> None:
                 outcomes.append(outcome)
             return min(outcomes, key=lambda o: o["seconds"] if isinstance(o, dict) else o)
 
-        log("a. psql \\copy")
-        copy_s = best("\\copy", lambda: load_psql_copy(args.database_url, table_csv), args.rows)
+        url = args.database_url
+        log("a. psql \\copy into the lean table (ceiling)")
+        lean_s = best("\\copy lean", lambda: load_psql_copy(url, table_csv, LEAN_TABLE), args.rows, table=LEAN_TABLE)
+        log("a'. psql \\copy into the measurement table")
+        copy_s = best("\\copy table", lambda: load_psql_copy(url, table_csv, MEASUREMENT_TABLE), args.rows)
         log(f"b. bulk endpoint, {args.memory_rows:,} rows (memory check)")
         small = best("bulk", lambda: load_endpoint(server_env, setup.token, small_csv), args.memory_rows)
         log(f"b. bulk endpoint, {args.rows:,} rows")
         full = best("bulk", lambda: load_endpoint(server_env, setup.token, api_csv), args.rows)
         log(f"c. naive serializer + bulk_create, {args.naive_rows:,} rows")
         naive_s = best("naive", lambda: load_naive(setup, api_csv, args.naive_rows), args.naive_rows, repeat=1)
+        preloaded: dict[str, Any] | None = None
+        if args.preload_rows:
+            truncate()
+            log(f"d. preloading {args.preload_rows:,} rows")
+            preload_s = preload(setup, args.preload_rows)
+            log(f"  preloaded in {preload_s:.1f} s; bulk endpoint, {args.rows:,} rows")
+            connection.close()
+            preloaded = load_endpoint(server_env, setup.token, api_csv)
+            count = measurement_count()
+            if count != args.preload_rows + args.rows:
+                raise SystemExit(f"preloaded bulk: {count} rows, expected {args.preload_rows + args.rows}")
+            preloaded["preload_seconds"] = preload_s
         truncate()
 
+    _report(args, results, lean_s, copy_s, small, full, naive_s, preloaded)
+
+
+def _report(
+    args: Any,
+    results: dict[str, Any],
+    lean_s: float,
+    copy_s: float,
+    small: dict[str, Any],
+    full: dict[str, Any],
+    naive_s: float,
+    preloaded: dict[str, Any] | None,
+) -> None:
+    lean_rate = args.rows / lean_s
     copy_rate = args.rows / copy_s
     bulk_rate = args.rows / full["seconds"]
     naive_rate = args.naive_rows / naive_s
     results |= {
-        "psql_copy": {"rows": args.rows, "seconds": round(copy_s, 3), "rows_per_s": round(copy_rate)},
+        "psql_copy_lean": {"rows": args.rows, "seconds": round(lean_s, 3), "rows_per_s": round(lean_rate)},
+        "psql_copy_table": {"rows": args.rows, "seconds": round(copy_s, 3), "rows_per_s": round(copy_rate)},
         "bulk_endpoint": {
             "rows": args.rows,
             "seconds": round(full["seconds"], 3),
@@ -399,7 +488,12 @@ def main() -> None:
             "rows_per_s": round(naive_rate),
             "note": "in-process (no HTTP, no CSV parsing timed); the rate on rows_timed stands for the full size",
         },
-        "ratios": {"bulk_vs_copy": round(bulk_rate / copy_rate, 3), "bulk_vs_naive": round(bulk_rate / naive_rate, 2)},
+        "ratios": {
+            "bulk_vs_lean_copy": round(bulk_rate / lean_rate, 3),
+            "bulk_vs_table_copy": round(bulk_rate / copy_rate, 3),
+            "table_copy_vs_lean_copy": round(copy_rate / lean_rate, 3),
+            "bulk_vs_naive": round(bulk_rate / naive_rate, 2),
+        },
         "memory": {
             "note": "runserver process, fresh per upload; VmHWM after the upload, VmRSS after one warm-up GET",
             f"upload_{args.memory_rows}_rows": {k: v for k, v in small.items() if k != "response"},
@@ -409,21 +503,46 @@ def main() -> None:
     results["memory"]["peak_rss_ratio_large_vs_small"] = round(
         full["server_peak_rss_kib"] / small["server_peak_rss_kib"], 3
     )
-    results["load_average_at_end"] = os.getloadavg()
     results["goals_met"] = {
-        "bulk_vs_copy": results["ratios"]["bulk_vs_copy"] >= GOALS["bulk_vs_copy_min"],
+        "bulk_vs_lean_copy": results["ratios"]["bulk_vs_lean_copy"] >= GOALS["bulk_vs_lean_copy_min"],
         "bulk_vs_naive": results["ratios"]["bulk_vs_naive"] >= GOALS["bulk_vs_naive_min"],
     }
+    preloaded_rate = None
+    if preloaded is not None:
+        preloaded_rate = args.rows / preloaded["seconds"]
+        results["bulk_endpoint_preloaded"] = {
+            "preload_rows": args.preload_rows,
+            "preload_seconds": round(preloaded["preload_seconds"], 1),
+            "rows": args.rows,
+            "seconds": round(preloaded["seconds"], 3),
+            "rows_per_s": round(preloaded_rate),
+        }
+        results["ratios"]["preloaded_bulk_vs_lean_copy"] = round(preloaded_rate / lean_rate, 3)
+        results["ratios"]["preloaded_bulk_vs_empty_bulk"] = round(preloaded_rate / bulk_rate, 3)
+        results["goals_met"]["preloaded_bulk_vs_lean_copy"] = (
+            results["ratios"]["preloaded_bulk_vs_lean_copy"] >= GOALS["preloaded_bulk_vs_lean_copy_min"]
+        )
+    results["load_average_at_end"] = os.getloadavg()
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
 
     mib = 1024.0
     size = f"{results['csv_bytes'] / 2**20:,.0f} MiB of CSV"
     print(f"{args.rows:,} measurements, {size}, PostgreSQL {results['postgresql']}, {os.cpu_count()} CPUs")
-    print(f"  psql \\copy (ceiling)       {copy_rate:>10,.0f} rows/s  ({copy_s:.1f} s)")
-    print(f"  bulk endpoint (HTTP, CSV)  {bulk_rate:>10,.0f} rows/s  ({full['seconds']:.1f} s)")
-    print(f"  naive serializer (in-proc) {naive_rate:>10,.0f} rows/s  ({args.naive_rows:,} rows in {naive_s:.1f} s)")
-    print(f"  bulk / \\copy  {bulk_rate / copy_rate:6.2f}   (goal >= {GOALS['bulk_vs_copy_min']})")
-    print(f"  bulk / naive  {bulk_rate / naive_rate:6.2f}   (goal >= {GOALS['bulk_vs_naive_min']})")
+    print(f"  load average at start {results['load_average_at_start']}, at end {results['load_average_at_end']}")
+    print(f"  psql \\copy, lean table (ceiling) {lean_rate:>10,.0f} rows/s  ({lean_s:.1f} s)")
+    print(f"  psql \\copy, measurement table   {copy_rate:>10,.0f} rows/s  ({copy_s:.1f} s)")
+    print(f"  bulk endpoint (HTTP, CSV)        {bulk_rate:>10,.0f} rows/s  ({full['seconds']:.1f} s)")
+    print(f"  naive serializer (in-proc)       {naive_rate:>10,.0f} rows/s  ({args.naive_rows:,} rows)")
+    if preloaded_rate is not None:
+        print(
+            f"  bulk endpoint, {args.preload_rows:,} rows already in  {preloaded_rate:>10,.0f} rows/s  "
+            f"({preloaded['seconds']:.1f} s; preload {preloaded['preload_seconds']:.0f} s)"
+        )
+    print(f"  bulk / lean \\copy   {bulk_rate / lean_rate:6.2f}   (goal >= {GOALS['bulk_vs_lean_copy_min']})")
+    print(f"  table \\copy / lean  {copy_rate / lean_rate:6.2f}")
+    if preloaded_rate is not None:
+        print(f"  preloaded bulk / lean \\copy {preloaded_rate / lean_rate:6.2f}   (goal >= 0.5)")
+    print(f"  bulk / naive         {bulk_rate / naive_rate:6.2f}   (goal >= {GOALS['bulk_vs_naive_min']})")
     print(
         f"  server peak RSS: {small['server_peak_rss_kib'] / mib:.0f} MiB after {args.memory_rows:,} rows, "
         f"{full['server_peak_rss_kib'] / mib:.0f} MiB after {args.rows:,} rows "
