@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from .env import env_bool, env_int
 
 
-def use_pool(database: dict[str, Any], *, default: bool) -> None:
+def use_pool(database: Any, *, default: bool) -> None:
     """Switch `database` to a pool when DATABASE_POOL (else `default`) says so, on PostgreSQL."""
     if database["ENGINE"] != "django.db.backends.postgresql" or not env_bool("DATABASE_POOL", default):
         return
