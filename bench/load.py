@@ -405,6 +405,9 @@ def main() -> None:
         "load_average_before": load_before,
         "load_average_after": load_after,
         "latency_ms": {k: summary(v) for k, v in stats.latency.items()},
+        # the same run's baseline: the 50 stations at the same rate with nothing else going on
+        "scan_alone_warmup_ms": summary(warm.latency["scan"]),
+        # over the whole run, the tail after --seconds (requests still queued) included
         "achieved_per_s": {
             "scans": round(len(stats.latency["scan"]) / elapsed, 1),
             "operations": round(len(stats.acked_keys) / elapsed, 2),
