@@ -1,0 +1,434 @@
+"""Mixed load against gunicorn with the production settings, bounded and self-stopping.
+
+`.venv/bin/python bench/load.py [--seconds 20]` (issue 14 point 3):
+
+1. Recreates its own database (ct_loadbench_bench_load), migrates it, loads the catalog and
+   registers what the clients need: an operator token, station COAT-01 with an open coating run
+   (bulk rows are assigned to it by station and time), COAT-02 for recorded operations, and 50
+   scan stations SCAN-01..50 with a coated roll each to scan.
+2. Starts `python -m gunicorn -c config/gunicorn.py config.wsgi` with config.settings.production
+   (pooled DB connections) from the environment.
+3. For --seconds, in plain asyncio over raw keep-alive HTTP/1.1 connections: 50 stations scanning
+   together at 150 scans/s, 10 clients posting 5 operations/s in total with Idempotency-Key
+   (a failure is retried with the same key), one bulk client posting 4 x 1,000 CSV rows/s.
+4. Prints p50/p95/p99 per kind (request start to last byte), errors, achieved rates and the load
+   average, then checks in SQL that every acknowledged operation and row is stored exactly once.
+Goal: scan p99 <= 50 ms, zero errors. The machine is shared: read the figures beside the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import support
+from support import ROOT, log, percentile
+
+DATABASE = "postgres://postgres@127.0.0.1:5432/ct_loadbench_bench_load"
+STATIONS = 50
+SCANS_PER_S = 150.0
+OP_CLIENTS = 10
+OPS_PER_S = 5.0
+BULK_REQUESTS_PER_S = 4.0
+BULK_ROWS = 1000
+INSTRUMENT = "bench-load-bulk"
+GOAL_SCAN_P99_MS = 50.0
+
+
+def setup() -> str:
+    """Migrate, load the catalog, register stations and items; return the operator's token."""
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+
+    from traceability.services import OutputSpec, operation_record, station_create
+
+    call_command("migrate", "--noinput", verbosity=0)
+    call_command("load_catalog", verbosity=0)
+    _, token = support.connector_setup("opcua", "opc.tcp://127.0.0.1:4840", {}, [])
+    admin = User.objects.get(username="bench-admin")
+    station_create(actor=admin, code="COAT-02", name="Coater 2", steps=["coating"], room="dry-room-1")
+    start = datetime(2024, 6, 1, tzinfo=UTC)  # before the clients' operations (from 2025)
+    for i in range(1, STATIONS + 1):
+        station_create(actor=admin, code=f"SCAN-{i:02d}", name=f"Scan {i}", steps=["coating"], room="dry-room-1")
+    operation_record(
+        actor=admin,
+        step="coating",
+        station="COAT-02",
+        started_at=start,
+        ended_at=start + timedelta(minutes=30),
+        inputs=[],
+        outputs=[
+            OutputSpec(kind="coated_roll", quantity=500, unit="m", code=f"CR-scan-{i:02d}", polarity="cathode")
+            for i in range(1, STATIONS + 1)
+        ],
+        parameters={},
+    )
+    return token
+
+
+# --- raw HTTP/1.1 keep-alive client --------------------------------------------------------------
+
+
+class Connection:
+    def __init__(self, port: int, token: str) -> None:
+        self.port, self.token = port, token
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def _open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+    async def request(
+        self, method: str, path: str, body: bytes, content_type: str, extra: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        """One request on the kept connection (reopened once if the server closed it idle)."""
+        for attempt in (0, 1):
+            if self.writer is None:
+                await self._open()
+            try:
+                return await self._exchange(method, path, body, content_type, extra or {})
+            except (ConnectionError, asyncio.IncompleteReadError):
+                self.close()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _exchange(
+        self, method: str, path: str, body: bytes, content_type: str, extra: dict[str, str]
+    ) -> tuple[int, bytes]:
+        assert self.reader is not None and self.writer is not None
+        headers = {
+            "Host": "127.0.0.1",
+            "Authorization": f"Token {self.token}",
+            "Accept": "application/json",
+            "Content-Type": content_type,
+            "Content-Length": str(len(body)),
+        } | extra
+        head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        self.writer.write(head.encode() + body)
+        await self.writer.drain()
+        status_line = await self.reader.readuntil(b"\r\n")
+        status = int(status_line.split()[1])
+        length, chunked, close = None, False, False
+        while (line := await self.reader.readuntil(b"\r\n")) != b"\r\n":
+            name, _, value = line.decode("latin-1").partition(":")
+            name, value = name.strip().lower(), value.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "transfer-encoding" and "chunked" in value:
+                chunked = True
+            elif name == "connection" and value == "close":
+                close = True
+        if chunked:
+            parts = []
+            while (size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)) > 0:
+                parts.append(await self.reader.readexactly(size))
+                await self.reader.readexactly(2)
+            await self.reader.readuntil(b"\r\n")
+            data = b"".join(parts)
+        elif length is not None:
+            data = await self.reader.readexactly(length)
+        else:
+            data, close = await self.reader.read(), True
+        if close:
+            self.close()
+        return status, data
+
+
+# --- the clients ---------------------------------------------------------------------------------
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.latency: dict[str, list[float]] = {"scan": [], "operation": [], "bulk": []}
+        self.errors: dict[str, list[str]] = {"scan": [], "operation": [], "bulk": []}
+        self.retries = 0
+        self.acked_keys: list[str] = []
+        self.acked_values: list[int] = []
+
+
+async def paced(rate: float, offset: float, deadline: float, step: object) -> None:
+    """Call `step(i)` at start + offset + i / rate (open loop: a late request goes at once)."""
+    start = time.monotonic() + offset
+    i = 0
+    while (due := start + i / rate) < deadline:
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await step(i)  # type: ignore[operator]
+        i += 1
+
+
+async def station(n: int, port: int, token: str, stats: Stats, deadline: float) -> None:
+    conn = Connection(port, token)
+    body = json.dumps({"code": f"CR-scan-{n:02d}", "station": f"SCAN-{n:02d}"}).encode()
+
+    async def scan(_: int) -> None:
+        t0 = time.perf_counter()
+        try:
+            status, data = await conn.request("POST", "/api/scan/", body, "application/json")
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            stats.errors["scan"].append(repr(exc))
+            conn.close()
+            return
+        stats.latency["scan"].append(time.perf_counter() - t0)
+        if status != 200:
+            stats.errors["scan"].append(f"{status} {data[:200]!r}")
+
+    await paced(SCANS_PER_S / STATIONS, n / SCANS_PER_S, deadline, scan)
+    conn.close()
+
+
+async def operator(n: int, port: int, token: str, stats: Stats, deadline: float) -> None:
+    conn = Connection(port, token)
+    base = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=n)
+
+    async def record(i: int) -> None:
+        key = f"load-{n}-{i}"
+        started = base + timedelta(minutes=i)
+        body = json.dumps(
+            {
+                "step": "coating",
+                "station": "COAT-02",
+                "started_at": started.isoformat(),
+                "ended_at": (started + timedelta(seconds=50)).isoformat(),
+                "inputs": [],
+                "outputs": [
+                    {"kind": "coated_roll", "quantity": 10, "unit": "m", "code": f"CR-{key}", "polarity": "anode"}
+                ],
+                "parameters": {},
+            }
+        ).encode()
+        for attempt in range(5):  # the same key again: at most one operation is written
+            t0 = time.perf_counter()
+            try:
+                status, data = await conn.request(
+                    "POST", "/api/operations/", body, "application/json", {"Idempotency-Key": key}
+                )
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                status, data = 0, repr(exc).encode()
+                conn.close()
+            stats.latency["operation"].append(time.perf_counter() - t0)
+            if 200 <= status < 300:
+                stats.acked_keys.append(key)
+                return
+            stats.errors["operation"].append(f"{status} {data[:200]!r}")
+            if attempt < 4:
+                stats.retries += 1
+                await asyncio.sleep(0.05 * (attempt + 1))
+
+    await paced(OPS_PER_S / OP_CLIENTS, n / OPS_PER_S, deadline, record)
+    conn.close()
+
+
+async def bulk(port: int, token: str, stats: Stats, deadline: float) -> None:
+    conn = Connection(port, token)
+
+    async def post(i: int) -> None:
+        now = datetime.now(UTC).isoformat()
+        first = i * BULK_ROWS
+        lines = ["parameter,value,unit,station,measured_at,source,instrument"]
+        # value = a counter, so each acknowledged row can be found once afterwards
+        lines += [f"bench_thickness,{v},um,COAT-01,{now},online,{INSTRUMENT}" for v in range(first, first + BULK_ROWS)]
+        body = ("\n".join(lines) + "\n").encode()
+        t0 = time.perf_counter()
+        try:
+            status, data = await conn.request("POST", "/api/measurements/bulk/", body, "text/csv")
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            stats.errors["bulk"].append(repr(exc))
+            conn.close()
+            return
+        stats.latency["bulk"].append(time.perf_counter() - t0)
+        if 200 <= status < 300:
+            stats.acked_values.extend(range(first, first + BULK_ROWS))
+        else:
+            stats.errors["bulk"].append(f"{status} {data[:200]!r}")
+
+    await paced(BULK_REQUESTS_PER_S, 0.0, deadline, post)
+    conn.close()
+
+
+async def drive(port: int, token: str, seconds: float, *, scans_only: bool = False) -> Stats:
+    stats = Stats()
+    deadline = time.monotonic() + seconds
+    tasks = [station(n, port, token, stats, deadline) for n in range(1, STATIONS + 1)]
+    if not scans_only:
+        tasks += [operator(n, port, token, stats, deadline) for n in range(OP_CLIENTS)]
+        tasks.append(bulk(port, token, stats, deadline))
+    await asyncio.gather(*tasks)
+    return stats
+
+
+# --- gunicorn, verification, report --------------------------------------------------------------
+
+
+def gunicorn_start(work: Path, port: int, workers: int, threads: int) -> tuple[subprocess.Popen[bytes], Path]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELLTRACE_", "GUNICORN_"))}
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DJANGO_SECRET_KEY": "bench-load-only-not-secret-" + "x" * 40,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",  # no TLS proxy in front here
+        "DATABASE_URL": DATABASE,
+        "DJANGO_STATIC_ROOT": str(work / "static"),
+        "DJANGO_MEDIA_ROOT": str(work / "media"),
+        "CELLTRACE_EXPORT_WORK_DIR": str(work / "exports"),
+        "CELERY_TASK_ALWAYS_EAGER": "true",
+        "GUNICORN_WORKERS": str(workers),
+        "GUNICORN_THREADS": str(threads),
+        "GUNICORN_ACCESSLOG": "/dev/null",  # a line per request would be load of its own
+        "DJANGO_LOG_LEVEL": "WARNING",
+    }
+    logfile = work / "gunicorn.log"
+    with logfile.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "--bind", f"127.0.0.1:{port}"]
+            + ["config.wsgi"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return proc, logfile
+
+
+def ready(port: int, timeout: float = 60.0) -> bool:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health/", timeout=2) as r:  # noqa: S310
+                return bool(r.status == 200)
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
+def verify(stats: Stats) -> dict[str, object]:
+    """Every acknowledged operation and row stored exactly once (by key, by value)."""
+    import psycopg
+
+    from core.models import IdempotencyKey
+    from measurements.models import Measurement
+    from traceability.models import Operation, Station
+
+    with psycopg.connect(support.dsn(DATABASE)) as conn:
+        keys = conn.execute(
+            f"SELECT key, count(*) FROM {IdempotencyKey._meta.db_table} WHERE key = ANY(%s) GROUP BY key",
+            [stats.acked_keys],
+        ).fetchall()
+        operations = conn.execute(
+            f"SELECT count(*) FROM {Operation._meta.db_table} o WHERE o.station_id = "
+            f"(SELECT id FROM {Station._meta.db_table} WHERE code = 'COAT-02') AND o.started_at >= '2025-01-01'"
+        ).fetchall()[0][0]
+        rows = conn.execute(
+            f"SELECT count(*), count(DISTINCT value) FROM {Measurement._meta.db_table} WHERE instrument = %s",
+            [INSTRUMENT],
+        ).fetchall()[0]
+    return {
+        "operations_acked": len(stats.acked_keys),
+        "operation_keys_stored_once": sum(1 for _, c in keys if c == 1),
+        "operations_stored": operations,
+        "rows_acked": len(stats.acked_values),
+        "rows_stored": rows[0],
+        "rows_distinct": rows[1],
+        "exactly_once": len(keys) == len(stats.acked_keys) == operations
+        and all(c == 1 for _, c in keys)
+        and rows[0] == rows[1] == len(stats.acked_values),
+    }
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    s = sorted(values)
+    return {f"p{q}": round(percentile(s, q / 100) * 1000, 1) for q in (50, 95, 99)} | {
+        "max": round(s[-1] * 1000, 1) if s else float("nan")
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of scans first, not counted")
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args()
+
+    support.database_recreate(DATABASE)
+    support.django_environment(DATABASE)
+    log("setting up the bench database ...")
+    token = setup()
+    work = Path(tempfile.mkdtemp(prefix="celltrace-bench-load-"))
+    port = support.free_port()
+    proc, logfile = gunicorn_start(work, port, args.workers, args.threads)
+    try:
+        if not ready(port):
+            raise SystemExit(f"gunicorn did not start; see {logfile}")
+        # Warm-up, not counted: every worker imports its views and fills its connection pool.
+        warm = asyncio.run(drive(port, token, args.warmup, scans_only=True))
+        log(f"warm-up: {len(warm.latency['scan'])} scans, {len(warm.errors['scan'])} errors")
+        load_before = support.load()
+        log(f"load for {args.seconds:.0f} s (load average before: {load_before}) ...")
+        t0 = time.monotonic()
+        stats = asyncio.run(drive(port, token, args.seconds))
+        elapsed = time.monotonic() - t0
+        load_after = support.load()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    checked = verify(stats)
+    errors = {k: len(v) for k, v in stats.errors.items()}
+    scan = summary(stats.latency["scan"])
+    report = {
+        "seconds": round(elapsed, 1),
+        "gunicorn": {"workers": args.workers, "threads": args.threads},
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "latency_ms": {k: summary(v) for k, v in stats.latency.items()},
+        # the same run's baseline: the 50 stations at the same rate with nothing else going on
+        "scan_alone_warmup_ms": summary(warm.latency["scan"]),
+        # over the whole run, the tail after --seconds (requests still queued) included
+        "achieved_per_s": {
+            "scans": round(len(stats.latency["scan"]) / elapsed, 1),
+            "operations": round(len(stats.acked_keys) / elapsed, 2),
+            "rows": round(len(stats.acked_values) / elapsed),
+        },
+        "targets_per_s": {"scans": SCANS_PER_S, "operations": OPS_PER_S, "rows": BULK_REQUESTS_PER_S * BULK_ROWS},
+        "errors": errors,
+        "operation_retries": stats.retries,
+        "first_errors": {k: v[:3] for k, v in stats.errors.items() if v},
+        "verified": checked,
+    }
+    goal_met = scan["p99"] <= GOAL_SCAN_P99_MS and not any(errors.values()) and bool(checked["exactly_once"])
+    report["goal"] = {
+        "scan_p99_ms": scan["p99"],
+        "ceiling_ms": GOAL_SCAN_P99_MS,
+        "zero_errors": not any(errors.values()),
+        "exactly_once": checked["exactly_once"],
+        "met": goal_met,
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
