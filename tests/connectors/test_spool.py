@@ -3,12 +3,9 @@ order once it is back; the fault test stops a PostgreSQL cluster of its own (nev
 one) under a running `manage.py run_connectors`."""
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,17 +13,16 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from django.db import connection
 
 from connectors.spool import Spool
 from connectors.storage import Batch, Pending
+from tests.faults.services import PG_BIN, Cluster, count
 from tests.support import reseed_after_the_last_truncate  # noqa: F401  (module-scoped autouse fixture)
 
 from .conftest import ConnectorMake, at
 from .support import publish, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 def batch(n: int, start: int = 0) -> Batch:
@@ -93,86 +89,16 @@ def test_a_line_cut_by_a_crash_is_skipped(tmp_path: Path) -> None:
 # --- the fault test: PostgreSQL stops under a running run_connectors ---------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _as_postgres(command: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
-
-
-class Cluster:
-    def __init__(self, directory: Path, port: int) -> None:
-        self.directory, self.port = directory, port
-
-    def pg_ctl(self, *args: str) -> None:
-        command = [str(PG_BIN / "pg_ctl"), "-D", str(self.directory / "data"), "-w", *args]
-        subprocess.run(_as_postgres(command), check=True, capture_output=True, timeout=60)  # noqa: S603
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self.pg_ctl("-o", options, "-l", str(self.directory / "log"), "start")
-
-    def stop(self) -> None:
-        self.pg_ctl("-m", "fast", "stop")
-
-    def url(self, database: str) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
-
-
 @pytest.fixture
 def cluster() -> Iterator[Cluster]:
     if not (PG_BIN / "initdb").exists():
         pytest.skip("PostgreSQL 15 server binaries are not installed")
-    # Not under pytest's tmp_path: its parents are closed to the postgres user.
-    directory = Path(tempfile.mkdtemp(prefix="celltrace-own-postgresql-"))
-    if os.geteuid() == 0:
-        shutil.chown(directory, "postgres", "postgres")
-    init = [str(PG_BIN / "initdb"), "-D", str(directory / "data"), "-A", "trust", "-U", "postgres"]
-    subprocess.run(_as_postgres(init), check=True, capture_output=True, timeout=120)  # noqa: S603
-    found = Cluster(directory, _free_port())
+    found = Cluster()
     found.start()
     try:
         yield found
     finally:
-        try:
-            found.stop()
-        except subprocess.CalledProcessError:
-            pass  # stopped already
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-def _count(url: str, sql: str) -> int:
-    try:
-        with psycopg.connect(url, connect_timeout=2) as conn:
-            row = conn.execute(sql).fetchone()
-            return int(row[0]) if row else 0
-    except psycopg.OperationalError:
-        return -1
-
-
-def _database_copy(cluster: Cluster) -> str:
-    """A database on the cluster with this test database's schema and rows (the connector, its
-    mapping, the station); its URL."""
-    s = connection.settings_dict
-    dump = subprocess.run(  # noqa: S603
-        ["pg_dump", "--no-owner", "--no-privileges", "-h", s["HOST"], "-p", str(s["PORT"]), "-U", s["USER"], s["NAME"]],  # noqa: S607
-        check=True,
-        capture_output=True,
-        timeout=120,
-    ).stdout
-    with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
-        conn.execute("CREATE DATABASE ct_fault")
-    subprocess.run(  # noqa: S603
-        ["psql", "-q", "-v", "ON_ERROR_STOP=1", cluster.url("ct_fault")],  # noqa: S607
-        input=dump,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    return cluster.url("ct_fault")
+        found.remove()
 
 
 def _run_connectors(env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -198,7 +124,7 @@ def test_values_received_while_postgresql_is_away_are_spooled_acknowledged_and_s
         [{"source": f"{prefix}/#", "room": "dry-room-1", "parameter": "ct_dew_point", "unit": "degC"}],
         options={"client_id": f"ct-{prefix[-12:]}"},
     )
-    url = _database_copy(cluster)
+    url = cluster.copy_of_the_test_database("ct_fault")
     stored_sql = "SELECT count(*) FROM measurements_measurement"
     counts_sql = (
         f"SELECT received * 1000000 + stored FROM connectors_connectorstatus WHERE connector_id = {connector.pk}"
@@ -220,12 +146,12 @@ def test_values_received_while_postgresql_is_away_are_spooled_acknowledged_and_s
     process = start()
     try:
         wait_for(
-            lambda: _count(url, "SELECT count(*) FROM connectors_connectorstatus WHERE state = 'connected'") == 1,
+            lambda: count(url, "SELECT count(*) FROM connectors_connectorstatus WHERE state = 'connected'") == 1,
             timeout=20,
             what="connected",
         )
         publish(messages(0, 200))
-        wait_for(lambda: _count(url, stored_sql) == 200, what="the first 200 stored")
+        wait_for(lambda: count(url, stored_sql) == 200, what="the first 200 stored")
         cluster.stop()
         publish(messages(200, 300))
         wait_for(
@@ -236,15 +162,15 @@ def test_values_received_while_postgresql_is_away_are_spooled_acknowledged_and_s
         process.wait(10)
         cluster.start()
         process = start()
-        wait_for(lambda: _count(url, stored_sql) == 500, timeout=20, what="all 500 stored")
+        wait_for(lambda: count(url, stored_sql) == 500, timeout=20, what="all 500 stored")
         time.sleep(1.0)
         process.send_signal(signal.SIGTERM)
         assert process.wait(10) == 0
     finally:
         process.kill()
-    assert _count(url, stored_sql) == 500
+    assert count(url, stored_sql) == 500
     # Received 500, not more: the spooled messages were acknowledged, the broker did not resend them.
-    assert _count(url, counts_sql) == 500 * 1000000 + 500
+    assert count(url, counts_sql) == 500 * 1000000 + 500
     assert not list(spool_dir.glob("*.jsonl"))
 
 
@@ -258,7 +184,7 @@ def test_with_the_spool_full_mqtt_messages_stay_unacknowledged_and_are_stored_on
         [{"source": f"{prefix}/#", "room": "dry-room-1", "parameter": "ct_dew_point", "unit": "degC"}],
         options={"client_id": f"ct-{prefix[-12:]}"},
     )
-    url = _database_copy(cluster)
+    url = cluster.copy_of_the_test_database("ct_fault")
     spool_dir = tmp_path / "spool"
     env = {
         **os.environ,
@@ -275,18 +201,18 @@ def test_with_the_spool_full_mqtt_messages_stay_unacknowledged_and_are_stored_on
     try:
         connected_sql = "SELECT count(*) FROM connectors_connectorstatus WHERE state = 'connected'"
         wait_for(
-            lambda: _count(url, connected_sql) == 1,
+            lambda: count(url, connected_sql) == 1,
             timeout=20,
             what="connected",
         )
         publish(_messages(prefix, 0, 100))
-        wait_for(lambda: _count(url, stored_sql) == 100, what="the first 100 stored")
+        wait_for(lambda: count(url, stored_sql) == 100, what="the first 100 stored")
         cluster.stop()
         publish(_messages(prefix, 100, 150))
         time.sleep(2.0)  # held in memory, unacknowledged: nothing is spooled
         assert not list(spool_dir.glob("*.jsonl"))
         cluster.start()
-        wait_for(lambda: _count(url, stored_sql) == 250, timeout=20, what="all 250 stored")
+        wait_for(lambda: count(url, stored_sql) == 250, timeout=20, what="all 250 stored")
         time.sleep(1.0)
         process.send_signal(signal.SIGTERM)
         assert process.wait(10) == 0
