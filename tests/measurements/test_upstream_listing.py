@@ -1,6 +1,6 @@
 """The roll map listing (GET /api/measurements/?item=&upstream=true) built from plain rows
 (measurements.selectors_upstream) gives, field by field, the body the serializer path gave:
-the contract of /work/shared/API.md and docs/api.md. On PostgreSQL and SQLite."""
+the contract (docs/api.md). On PostgreSQL and SQLite."""
 
 from datetime import timedelta
 from typing import Any

@@ -1,6 +1,6 @@
 """The trace/track body built by PostgreSQL (traceability.selectors_graph) against the
 dataclass path it replaces, field by field, on the factory line: the contract's shape
-(/work/shared/API.md, docs/api.md). On SQLite the dataclass path itself answers."""
+(the contract, docs/api.md). On SQLite the dataclass path itself answers."""
 
 from typing import Any
 
