@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from connectors.models import Connector, ConnectorMapping, ConnectorStatus
 from lots.models import Item
 from measurements.models import Parameter
+from tests.faults.services import cluster  # noqa: F401  (the private PostgreSQL of the spool's fault tests)
 from tests.support import seed_kinds_and_steps
 from traceability.services import OutputSpec, operation_record
 

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 
 from connectors.spool import Spool
 from connectors.storage import Batch, Pending
-from tests.faults.services import PG_BIN, Cluster, count
+from tests.faults.services import Cluster, count
 from tests.support import reseed_after_the_last_truncate  # noqa: F401  (module-scoped autouse fixture)
 
 from .conftest import ConnectorMake, at
@@ -87,18 +86,6 @@ def test_a_line_cut_by_a_crash_is_skipped(tmp_path: Path) -> None:
 
 
 # --- the fault test: PostgreSQL stops under a running run_connectors ---------------------------
-
-
-@pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip("PostgreSQL 15 server binaries are not installed")
-    found = Cluster()
-    found.start()
-    try:
-        yield found
-    finally:
-        found.remove()
 
 
 def _run_connectors(env: dict[str, str]) -> subprocess.Popen[bytes]:

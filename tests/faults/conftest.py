@@ -7,19 +7,7 @@ import pytest
 
 from tests.support import reseed_after_the_last_truncate  # noqa: F401  (module-scoped autouse fixture)
 
-from .services import PG_BIN, Cluster, Daemon, mosquitto_daemon, redis_daemon
-
-
-@pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip("PostgreSQL 15 server binaries are not installed")
-    found = Cluster()
-    found.start()
-    try:
-        yield found
-    finally:
-        found.remove()
+from .services import Daemon, cluster, mosquitto_daemon, redis_daemon  # noqa: F401  (cluster: a fixture)
 
 
 @pytest.fixture

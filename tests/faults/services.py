@@ -9,11 +9,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from django.db import connection
 
 from tests.deployment import free_port
@@ -148,6 +149,18 @@ class Daemon:
         if self.process is not None:
             stop(self.process)
             self.process = None
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip("PostgreSQL 15 server binaries are not installed")
+    found = Cluster()
+    found.start()
+    try:
+        yield found
+    finally:
+        found.remove()
 
 
 def redis_daemon(tmp: Path) -> Daemon:
