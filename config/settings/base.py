@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "datasets",
     "connectors",
     "labfiles",
+    "interop",
     "api",
     "web",
     # Last: the demo builds on every domain app, none of them imports it.
