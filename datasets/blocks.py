@@ -32,7 +32,7 @@ class Slot:
 @dataclass(frozen=True, slots=True)
 class RootPairs:
     """The pairs of one row (the `row`-th of the block): their keys (`pair_key`) and sums, as
-    lists or as `array_send` bytes."""
+    lists or numpy arrays."""
 
     row: int
     keys: Any
@@ -60,12 +60,8 @@ def pair_key(polarity: str | None, parameter_id: int) -> int:
 
 
 def numbers(values: Any, dtype: Any) -> np.ndarray:
-    """A list of numbers, or a one-dimensional array without NULLs as `array_send` gives it (a
-    header of 20 bytes, then each element as its length in 4 bytes and its 8 bytes, big-endian)."""
-    if not isinstance(values, bytes | memoryview):
-        return np.asarray(values, dtype=dtype)
-    element = np.dtype([("length", ">i4"), ("value", np.dtype(dtype).newbyteorder(">"))])
-    return np.frombuffer(values, dtype=element, offset=20)["value"].astype(dtype)
+    """A list or array of numbers as an array of `dtype`."""
+    return np.asarray(values, dtype=dtype)
 
 
 def _python(array: np.ndarray, valid: np.ndarray | None) -> list[list[Any]]:

@@ -2,8 +2,7 @@
 
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -11,6 +10,9 @@ import paho.mqtt.client as mqtt
 from django.db import connection
 
 from connectors.runner import Runner
+from tests.faults.services import wait_for
+
+__all__ = ["fresh", "publish", "running", "session_subscribe", "wait_for"]
 
 
 @contextmanager
@@ -35,17 +37,6 @@ def running(runner: Runner | None = None) -> Iterator[Runner]:
         thread.join(15)
         assert not thread.is_alive(), "the runner did not stop within 15 s"
         assert not failed, failed
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = condition()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what or condition}")
-        time.sleep(0.1)
 
 
 def publish(messages: list[tuple[str, Any]], port: int = 1883) -> None:
