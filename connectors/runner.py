@@ -26,7 +26,7 @@ from django.utils import timezone
 from .config import HEARTBEAT_S, RELOAD_S, ConnectorConfig, MappingConfig
 from .drivers.base import Driver
 from .models import Connector, ConnectorState, ConnectorStatus
-from .sink import STORE_WORKERS, BatchingSink
+from .sink import FLUSH_ROWS, STORE_WORKERS, BatchingSink
 from .spool import Spool
 
 log = logging.getLogger("celltrace.connectors")
@@ -126,7 +126,8 @@ class Runner:
         self._status = ThreadPoolExecutor(max_workers=1, thread_name_prefix="connectors-status")
         if self.spool is None and getattr(settings, "CELLTRACE_CONNECTOR_SPOOL_DIR", None):
             self.spool = Spool(settings.CELLTRACE_CONNECTOR_SPOOL_DIR, settings.CELLTRACE_CONNECTOR_SPOOL_MAX_BYTES)
-        self.sink = BatchingSink(self._store, spool=self.spool, workers=workers)
+        flush_rows = int(getattr(settings, "CELLTRACE_CONNECTOR_FLUSH_ROWS", FLUSH_ROWS))
+        self.sink = BatchingSink(self._store, spool=self.spool, flush_rows=flush_rows, workers=workers)
 
     async def _db(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._status, function, *args)

@@ -199,6 +199,7 @@ class BatchingSink:
         self._spool = spool
         self._flush_rows = flush_rows
         self._workers = workers  # the executor's threads: batches stored at once
+        self.peak_in_flight = 0  # the most batches seen storing at once, for the log and tests
         self._tickets = 0  # each batch's place in arrival order
         self._next_done = 0  # every batch before this ticket is stored, spooled or held
         self._done: set[int] = set()
@@ -253,6 +254,7 @@ class BatchingSink:
             while True:
                 while not stopping and len(inflight) < self._workers and self._more(inflight):
                     inflight.append(self._submit(loop))
+                    self.peak_in_flight = max(self.peak_in_flight, len(inflight))
                 if not inflight:
                     break
                 flight = inflight.popleft()
