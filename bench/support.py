@@ -231,7 +231,7 @@ def runner_start(env: dict[str, str], spool_dir: Path) -> subprocess.Popen[bytes
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
 
 
-def runner_connected(runner: subprocess.Popen[bytes], connector_id: int, timeout: float = 30.0) -> None:
+def runner_connected(runner: subprocess.Popen[bytes], connector_id: int, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while connector_status(connector_id)[0] != "connected":
         if time.monotonic() > deadline or runner.poll() is not None:
