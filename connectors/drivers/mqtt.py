@@ -78,7 +78,8 @@ class _Client(mqtt.Client):
 
     def _create_socket(self) -> Any:
         sock = super()._create_socket()
-        return _BufferedSocket(sock) if isinstance(sock, socket.socket) else sock
+        # A plain TCP socket only: an SSL socket keeps its own buffer, which paho asks for.
+        return _BufferedSocket(sock) if type(sock) is socket.socket else sock
 
     def ack_many(self, mids: list[int]) -> None:
         """PUBACK every QoS 1 message id, as one write and one wake-up of paho's thread."""
