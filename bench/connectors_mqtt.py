@@ -20,12 +20,14 @@ What it does, in one run:
    connector keeps up with), each JSON `{"value", "unit", "measured_at"}` with measured_at the
    time of publishing; waits until all are stored.
 4. Throughput phase: --messages messages as fast as `mosquitto_pub -l` takes them.
-5. A watcher polls the committed rows every 20 ms (bench/support.py CommitWatcher). Prints, per
-   phase: messages/s stored (first publish to the poll that saw the last row committed), the
-   publish rate, end-to-end latency p50/p99 (measured_at to the first poll that sees the row
-   committed, so +- 20 ms; in the throughput phase it is mostly the backlog when publishing is
-   faster than storing); loss over both phases (messages the broker delivered to an independent
-   QoS 1 subscriber, `mosquitto_sub`, minus rows stored) and duplicates; and the rate of
+5. A watcher polls every 20 ms the audit event each stored batch commits with its rows
+   (bench/support.py BatchWatcher: the runner stores two batches at once, so ids commit out of
+   order). Prints, per phase: messages/s stored (first publish to the poll that saw the last
+   batch committed), the publish rate, end-to-end latency p50/p99 (measured_at to the first poll
+   that sees the row's batch committed, so +- 20 ms; in the throughput phase it is mostly the
+   backlog when publishing is faster than storing); loss over both phases (messages the broker
+   delivered to an independent QoS 1 subscriber, `mosquitto_sub` writing to a file, minus rows
+   stored) and duplicates; and the rate of
    POST /api/measurements/bulk/ for the same values (a JSON array, the Django test client,
    in-process, so no HTTP) with the ratio connector/bulk. Writes
    bench/connectors-mqtt-results.json, with the load average at start and end.
@@ -46,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from support import (
+    BatchWatcher,
     CommitWatcher,
     bulk_rate,
     connector_setup,
@@ -95,14 +98,17 @@ def publish(port: int, run: str, n: int, rate: float | None = None) -> tuple[flo
     return wall, time.monotonic() - started
 
 
-def witness(port: int, run: str, n: int) -> subprocess.Popen[bytes]:
+def witness(port: int, run: str, n: int, output: Path) -> subprocess.Popen[bytes]:
     """An independent QoS 1 subscriber: what the broker accepted and delivered (the loss is
-    counted against it, not against what was written to mosquitto_pub)."""
+    counted against it, not against what was written to mosquitto_pub). It writes to a file:
+    into a pipe read only at the end it would block once the pipe is full, and the broker would
+    drop what it cannot deliver."""
     command = ["mosquitto_sub", "-p", str(port), "-q", "1", "-t", f"bench-mqtt-{run}/#", "-C", str(n), "-V", "mqttv5"]
-    return subprocess.Popen(command, stdout=subprocess.PIPE)  # noqa: S603
+    with open(output, "wb") as out:
+        return subprocess.Popen(command, stdout=out)  # noqa: S603
 
 
-def phase(watcher: CommitWatcher, runner: int, port: int, run: str, n: int, rate: float | None) -> dict[str, Any]:
+def phase(watcher: BatchWatcher, runner: int, port: int, run: str, n: int, rate: float | None) -> dict[str, Any]:
     """Publish n messages (at `rate`, or flat out) and wait until they are all committed; with
     the CPU time the runner (process id `runner`) spent on them."""
     before = watcher.count()
@@ -117,7 +123,7 @@ def phase(watcher: CommitWatcher, runner: int, port: int, run: str, n: int, rate
     publishing.join()
     cpu = cpu_seconds(runner) - cpu
     wall, publish_s = box[0]
-    rows = watcher.seen[before : before + n]
+    rows = watcher.rows()[before : before + n]
     stored_s = (max(seen for _, seen, _ in rows) - wall) if rows else float("nan")
     return {
         "messages": n,
@@ -175,8 +181,8 @@ def main() -> None:
     try:
         runner_connected(runner, connector_id)
         total = args.latency_messages + args.messages
-        watching = witness(port, run, total)
-        watcher = CommitWatcher(args.database_url, "bench-mqtt")
+        watching = witness(port, run, total, tmp / "witness.txt")
+        watcher = BatchWatcher(args.database_url, "bench-mqtt")
         time.sleep(0.5)
         log(f"latency phase: {args.latency_messages:,} messages at {args.latency_rate:,.0f}/s (pid {runner.pid})")
         paced = phase(watcher, runner.pid, port, run, args.latency_messages, args.latency_rate)
@@ -185,10 +191,11 @@ def main() -> None:
         time.sleep(1.0)  # anything late (a duplicate would show here)
         watcher.stop()
         try:
-            seen = watching.communicate(timeout=10)[0].count(b"\n")
+            watching.wait(timeout=10)
         except subprocess.TimeoutExpired:
             watching.kill()
-            seen = watching.communicate()[0].count(b"\n")
+            watching.wait()
+        seen = (tmp / "witness.txt").read_bytes().count(b"\n")
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*), count(DISTINCT (measured_at, value)) FROM measurements_measurement "

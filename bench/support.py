@@ -231,7 +231,7 @@ def runner_start(env: dict[str, str], spool_dir: Path) -> subprocess.Popen[bytes
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
 
 
-def runner_connected(runner: subprocess.Popen[bytes], connector_id: int, timeout: float = 30.0) -> None:
+def runner_connected(runner: subprocess.Popen[bytes], connector_id: int, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while connector_status(connector_id)[0] != "connected":
         if time.monotonic() > deadline or runner.poll() is not None:
@@ -299,6 +299,78 @@ class CommitWatcher:
             "p99": round(percentile(latencies, 0.99) * 1000, 1),
             "max": round(latencies[-1] * 1000, 1) if latencies else float("nan"),
         }
+
+
+class BatchWatcher:
+    """Commit times per stored batch, for a runner that stores several batches at once (ids
+    then commit out of order, so a poll of the highest id would miss rows). Every batch is one
+    bulk ingest with one audit event ("measurement.bulk", entity_id its created_at, which every
+    row of it carries) committed with its rows: the watcher polls those events, on its own
+    connection, every `every_s`, from a little below the highest id seen (a later id may commit
+    first), each event once; a batch's commit time is the wall-clock time of the poll that first
+    saw its event. `rows()` then matches the rows of `instrument` to their batch by created_at:
+    each row's latency is its batch's commit time minus its measured_at (the source timestamp),
+    within one poll interval."""
+
+    SLACK = 64  # events below the highest id seen that are read again
+
+    def __init__(self, url: str, instrument: str, every_s: float = 0.02) -> None:
+        import threading
+
+        self.url, self.instrument, self.every_s = url, instrument, every_s
+        self.committed_at: dict[int, float] = {}  # batch created_at (epoch us) -> first seen
+        self.committed = 0  # rows in the batches seen
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        import psycopg
+
+        epoch, us = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
+        sql = (
+            "SELECT id, entity_id, (after->>'count')::bigint FROM audit_auditevent "
+            "WHERE action = 'measurement.bulk' AND id > %s ORDER BY id"
+        )
+        seen: set[int] = set()
+        top = 0
+        with psycopg.connect(dsn(self.url), autocommit=True) as conn:
+            while True:
+                stopping = self._stop.is_set()
+                events = conn.execute(sql, [max(0, top - self.SLACK)]).fetchall()
+                now = time.time()
+                for pk, created_at, count in events:
+                    if pk not in seen:
+                        seen.add(pk)
+                        self.committed_at[(datetime.fromisoformat(created_at) - epoch) // us] = now
+                        self.committed += count
+                        top = max(top, pk)
+                if stopping:
+                    return
+                time.sleep(self.every_s)
+
+    def count(self) -> int:
+        return self.committed
+
+    def rows(self) -> list[tuple[float, float, float]]:
+        """(measured_at, committed, value) of every row of `instrument` whose batch was seen,
+        epoch seconds, in commit order."""
+        import psycopg
+
+        sql = (
+            "SELECT (extract(epoch FROM created_at) * 1000000)::bigint, extract(epoch FROM measured_at)::float8, "
+            "value FROM measurements_measurement WHERE instrument = %s"
+        )
+        with psycopg.connect(dsn(self.url), autocommit=True) as conn:
+            found = conn.execute(sql, [self.instrument]).fetchall()
+        rows = [(at, self.committed_at[c], v) for c, at, v in found if c in self.committed_at]
+        return sorted(rows, key=lambda row: (row[1], row[0]))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def bulk_rate(token: str, instrument: str, station: str = "COAT-01") -> dict[str, object]:

@@ -26,7 +26,7 @@ from django.utils import timezone
 from .config import HEARTBEAT_S, RELOAD_S, ConnectorConfig, MappingConfig
 from .drivers.base import Driver
 from .models import Connector, ConnectorState, ConnectorStatus
-from .sink import BatchingSink
+from .sink import FLUSH_ROWS, STORE_WORKERS, BatchingSink
 from .spool import Spool
 
 log = logging.getLogger("celltrace.connectors")
@@ -118,13 +118,16 @@ class Runner:
     disabled: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        # One thread for storage (batches in order), one for configuration and statuses: each
-        # keeps its own database connection.
-        self._store = ThreadPoolExecutor(max_workers=1, thread_name_prefix="connectors-store")
+        # STORE_WORKERS threads for storage (batches built in order, stored concurrently), one
+        # for configuration and statuses: each keeps its own database connection.
+        # SQLite has one writer: one worker there.
+        workers = STORE_WORKERS if connection.vendor == "postgresql" else 1
+        self._store = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="connectors-store")
         self._status = ThreadPoolExecutor(max_workers=1, thread_name_prefix="connectors-status")
         if self.spool is None and getattr(settings, "CELLTRACE_CONNECTOR_SPOOL_DIR", None):
             self.spool = Spool(settings.CELLTRACE_CONNECTOR_SPOOL_DIR, settings.CELLTRACE_CONNECTOR_SPOOL_MAX_BYTES)
-        self.sink = BatchingSink(self._store, spool=self.spool)
+        flush_rows = int(getattr(settings, "CELLTRACE_CONNECTOR_FLUSH_ROWS", FLUSH_ROWS))
+        self.sink = BatchingSink(self._store, spool=self.spool, flush_rows=flush_rows, workers=workers)
 
     async def _db(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._status, function, *args)
@@ -241,7 +244,7 @@ class Runner:
             log.warning("connectors: statuses not written: %s", exc)
         for executor in (self._store, self._status):
             await asyncio.get_running_loop().run_in_executor(executor, _connection_drop)
-            executor.shutdown(wait=False)
+            executor.shutdown(wait=False)  # a second store thread's connection ends with it
 
     def run_until(self, event: threading.Event) -> None:
         """Run in this thread (tests) until `event` is set."""

@@ -4,15 +4,17 @@
 the mappings' topic filters, other kinds by equal source), its position (the latest value of the
 mapping's `position_source` at or before the value's own time, kept in memory per connector and
 mapping) and its bulk-ingest row. `BatchingSink` collects readings on the event loop and flushes
-them every FLUSH_S or FLUSH_ROWS readings in a worker thread (the ORM is synchronous): stored,
-or spooled to disk when PostgreSQL is unreachable, and only then acknowledged to the source.
+them every FLUSH_S or FLUSH_ROWS readings in worker threads (the ORM is synchronous), up to
+STORE_WORKERS batches at once: stored, or spooled to disk (in arrival order) when PostgreSQL is
+unreachable, and only then acknowledged to the source.
 """
 
 import asyncio
 import bisect
 import logging
 import math
-from collections import Counter
+import threading
+from collections import Counter, deque
 from collections.abc import Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -46,6 +48,8 @@ except ImportError:  # pragma: no cover - SQLite-only installs
     DATABASE_AWAY = (OperationalError, InterfaceError)
 
 FLUSH_ROWS = 10_000
+# Two batches at once: while one worker's batch is in PostgreSQL, the other builds its COPY.
+STORE_WORKERS = 2
 FLUSH_S = 0.2
 POSITIONS_KEPT = 10_000  # per connector and mapping: the recent history of the metre
 SOURCE_MAX = 500  # ConnectorReceipt.source
@@ -179,7 +183,14 @@ class BatchingSink:
     """Sink of every driver: `put` on the event loop (drivers in threads use
     loop.call_soon_threadsafe), `flush` stores and acknowledges."""
 
-    def __init__(self, executor: Executor, *, spool: Spool | None = None, flush_rows: int = FLUSH_ROWS) -> None:
+    def __init__(
+        self,
+        executor: Executor,
+        *,
+        spool: Spool | None = None,
+        flush_rows: int = FLUSH_ROWS,
+        workers: int = STORE_WORKERS,
+    ) -> None:
         self.routes = Routes()
         self.states: dict[int, tuple[str, str]] = {}  # connector id -> (state, error)
         self.errors: set[int] = set()  # connectors whose error is not written yet
@@ -187,6 +198,14 @@ class BatchingSink:
         self._executor = executor
         self._spool = spool
         self._flush_rows = flush_rows
+        self._workers = workers  # the executor's threads: batches stored at once
+        self.peak_in_flight = 0  # the most batches seen storing at once, for the log and tests
+        self._tickets = 0  # each batch's place in arrival order
+        self._next_done = 0  # every batch before this ticket is stored, spooled or held
+        self._done: set[int] = set()
+        self._turn = threading.Condition()
+        self._spool_lock = threading.Lock()  # the Spool is used by one thread at a time
+        self._counting = threading.Lock()
         self._pending: list[Reading] = []
         # Refusals not counted yet (the database was away and the spool full), with their receipt.
         self._owed: list[tuple[int, str]] = []
@@ -225,22 +244,49 @@ class BatchingSink:
                 log.exception("connectors: a flush failed")
 
     async def flush(self) -> None:
-        async with self._lock:  # one flush at a time: batches are stored in arrival order
-            while self._pending or self._owed or (self._spool is not None and self._spool.pending()):
-                readings, self._pending = self._pending[: self._flush_rows], self._pending[self._flush_rows :]
-                batch = self.routes.batch(readings)
-                batch.refused[:0] = self._owed
-                batch.received.update(self._owed_received)
-                loop = asyncio.get_running_loop()
-                kept = await loop.run_in_executor(self._executor, self._commit, batch)
-                if kept is None:  # nothing new, and the spool waits for the database
-                    return
+        """Store everything pending, up to `workers` batches at a time (each on its own
+        database connection); batches are built, and acknowledged, in arrival order."""
+        async with self._lock:  # one flush at a time
+            loop = asyncio.get_running_loop()
+            inflight: deque[_InFlight] = deque()
+            held: list[Reading] = []
+            stopping = False
+            while True:
+                while not stopping and len(inflight) < self._workers and self._more(inflight):
+                    inflight.append(self._submit(loop))
+                    self.peak_in_flight = max(self.peak_in_flight, len(inflight))
+                if not inflight:
+                    break
+                flight = inflight.popleft()
+                kept = await flight.future
                 if kept:
-                    self._owed, self._owed_received = [], Counter()
-                    _ack(readings)
+                    _ack(flight.readings)
                     continue
-                self._hold(readings)
-                return
+                stopping = True  # the database is away: what is in flight ends, nothing new
+                if kept is None:
+                    continue
+                self._owed[:0] = flight.owed
+                self._owed_received.update(flight.owed_received)
+                held.extend(flight.readings)
+            if held:
+                self._hold(held)
+
+    def _more(self, inflight: deque["_InFlight"]) -> bool:
+        if self._pending or self._owed:
+            return True
+        # Only the spool: one empty batch replays it, never two at once.
+        return not inflight and self._spool is not None and self._spool.pending()
+
+    def _submit(self, loop: asyncio.AbstractEventLoop) -> "_InFlight":
+        readings, self._pending = self._pending[: self._flush_rows], self._pending[self._flush_rows :]
+        batch = self.routes.batch(readings)  # on the loop, in order: the position history
+        owed, owed_received = self._owed, self._owed_received
+        self._owed, self._owed_received = [], Counter()
+        batch.refused[:0] = owed
+        batch.received.update(owed_received)
+        ticket, self._tickets = self._tickets, self._tickets + 1
+        future = loop.run_in_executor(self._executor, self._commit, batch, ticket)
+        return _InFlight(future, readings, owed, owed_received)
 
     def _hold(self, readings: list[Reading]) -> None:
         """The database is away and the spool is full: a reading the source keeps until
@@ -255,12 +301,26 @@ class BatchingSink:
         self._pending[:0] = kept
         self.outcomes["held"] += len(kept)
 
-    def _commit(self, batch: Batch) -> bool | None:
-        """In the worker thread: spooled batches first, then this one; True when it is kept
-        (stored, or safely on disk), False when not, None when there was only the spool."""
+    def _commit(self, batch: Batch, ticket: int) -> bool | None:
+        """In a worker thread: spooled batches first, then this one; True when it is kept
+        (stored, or safely on disk), False when not, None when there was only the spool.
+        Batches commit concurrently; they reach the spool in ticket (arrival) order."""
+        try:
+            return self._commit_or_spool(batch, ticket)
+        finally:
+            with self._turn:
+                self._done.add(ticket)
+                while self._next_done in self._done:
+                    self._done.discard(self._next_done)
+                    self._next_done += 1
+                self._turn.notify_all()
+
+    def _commit_or_spool(self, batch: Batch, ticket: int) -> bool | None:
         try:
             if self._spool is not None and self._spool.pending():
-                self._spool.replay(self._stored)
+                with self._spool_lock:
+                    if self._spool.pending():
+                        self._spool.replay(self._stored)
             if batch:
                 try:
                     self._stored(batch)
@@ -273,13 +333,22 @@ class BatchingSink:
             return True
         except DATABASE_AWAY as exc:
             _connection_drop()
-            if self._spool is not None and batch and self._spool.append(batch):
-                self.outcomes["spooled"] += len(batch.values)
-                log.warning("connectors: database unreachable (%s): %d values spooled", exc, len(batch.values))
-                return True
+            with self._turn:  # the batches before this one have been stored or spooled
+                self._turn.wait_for(lambda: self._next_done >= ticket)
+            if self._spool is not None and batch:
+                with self._spool_lock:
+                    spooled = self._spool.append(batch)
+                if spooled:
+                    self._count("spooled", len(batch.values))
+                    log.warning("connectors: database unreachable (%s): %d values spooled", exc, len(batch.values))
+                    return True
             if batch:
                 log.error("connectors: database unreachable (%s); spool full or off: values held", exc)
             return False if batch else None
+
+    def _count(self, outcome: str, n: int) -> None:
+        with self._counting:
+            self.outcomes[outcome] += n
 
     def _isolate(self, batch: Batch) -> None:
         """Store a failed batch value by value; a value that fails alone is rejected with the
@@ -300,9 +369,19 @@ class BatchingSink:
     def _stored(self, batch: Batch) -> dict[int, Outcome]:
         outcomes = batch_store(batch)
         for o in outcomes.values():
-            self.outcomes["stored"] += o.stored
-            self.outcomes["rejected"] += o.rejected
+            self._count("stored", o.stored)
+            self._count("rejected", o.rejected)
         return outcomes
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """A batch being stored in a worker, with what to acknowledge or give back after."""
+
+    future: "asyncio.Future[bool | None]"
+    readings: list[Reading]
+    owed: list[tuple[int, str]]
+    owed_received: Counter[int]
 
 
 def _ack(readings: list[Reading]) -> None:

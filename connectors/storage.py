@@ -41,6 +41,9 @@ _PG_RECEIPTS_COPY = f"COPY {_PG_RECEIPTS_IN} (connector_id, source, source_time,
 _PG_RECEIPTS_SQL = (
     f"INSERT INTO {_RECEIPTS} (connector_id, source, source_time, value) "  # noqa: S608
     f"SELECT connector_id, source, source_time, value FROM {_PG_RECEIPTS_IN} "
+    # In key order: two batches storing at once that share keys (a redelivery) wait on each
+    # other in the same order, never in a cycle.
+    "ORDER BY connector_id, source, source_time, value "
     "ON CONFLICT DO NOTHING RETURNING id, connector_id, source, source_time, value"
 )
 _SQLITE_RECEIPT_SQL = (
@@ -141,6 +144,8 @@ def _outcomes(batch: Batch, live: set[int]) -> dict[int, Outcome]:
 
 
 def _statuses_update(outcomes: dict[int, Outcome]) -> None:
+    """Last in the batch's transaction: a concurrent batch of the same connector waits on its
+    status row only for this one's commit."""
     now = timezone.now()
     ConnectorStatus.objects.bulk_create([ConnectorStatus(connector_id=cid) for cid in outcomes], ignore_conflicts=True)
     for cid, o in outcomes.items():

@@ -210,6 +210,8 @@ CELLTRACE_CONNECTOR_SPOOL_DIR = Path(
     env_str("CELLTRACE_CONNECTOR_SPOOL_DIR", str(BASE_DIR / "var" / "connector-spool"))
 )
 CELLTRACE_CONNECTOR_SPOOL_MAX_BYTES = env_int("CELLTRACE_CONNECTOR_SPOOL_MAX_BYTES", 1024 * 1024 * 1024)
+# The most values in one stored batch (two batches are stored at once on PostgreSQL).
+CELLTRACE_CONNECTOR_FLUSH_ROWS = env_int("CELLTRACE_CONNECTOR_FLUSH_ROWS", 10_000)
 
 # A value outside a "hold" specification limit holds its item's stretch of +- this many metres.
 LIMIT_HOLD_WINDOW_M = float(env_str("CELLTRACE_LIMIT_HOLD_WINDOW_M", "0.5"))

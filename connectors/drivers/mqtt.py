@@ -8,15 +8,18 @@ Every mapping's topic filter and position source is subscribed with QoS 1 (retai
 only on a new subscription). Paho's network thread parses each payload (JSON `{"value", "unit",
 "measured_at", "position_m"}` or a bare number) and hands the Reading to the event loop with
 loop.call_soon_threadsafe; the message is acknowledged (manual_ack) only once the runner has
-committed it, or spooled it durably. Receive Maximum 65535 lets the broker keep that many
-messages in flight while a batch commits; an ack from a previous connection is never sent on a
-new one (packet ids are per connection).
+committed it, or spooled it durably, the acknowledgements of a batch sent together within
+DELIVER_S. The socket is read 64 KiB at a time (paho alone makes three reads a message).
+Receive Maximum 65535 lets the broker keep that many messages in flight while a batch commits;
+an ack from a previous connection is never sent on a new one (packet ids are per connection).
 """
 
 import asyncio
 import functools
 import json
 import math
+import socket
+import struct
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +41,50 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 RECEIVE_MAXIMUM = 65535
 CONNECT_TIMEOUT_S = 5.0
 DELIVER_S = 0.02
+READ_BYTES = 65536
+_PUBACK = struct.Struct("!BBH")
+
+
+class _BufferedSocket:
+    """The broker's socket, read READ_BYTES at a time: paho reads a packet in three recv calls
+    (its command byte, its length, its body), three system calls a message. `pending` is what
+    paho asks of an SSL socket: bytes read but not handed yet, so its loop reads them without
+    waiting in select."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._buffer = b""
+        self._at = 0
+
+    def recv(self, size: int) -> bytes:
+        if self._at >= len(self._buffer):
+            data: bytes = self._sock.recv(max(size, READ_BYTES))  # BlockingIOError when none
+            if len(data) <= size:
+                return data
+            self._buffer, self._at = data, 0
+        chunk = self._buffer[self._at : self._at + size]
+        self._at += len(chunk)
+        return chunk
+
+    def pending(self) -> int:
+        return len(self._buffer) - self._at
+
+    def __getattr__(self, name: str) -> Any:  # fileno, send, close, setblocking, ...
+        return getattr(self._sock, name)
+
+
+class _Client(mqtt.Client):
+    """paho's client (pinned, 2.2.0) with buffered reads and acknowledgements in bulk."""
+
+    def _create_socket(self) -> Any:
+        sock = super()._create_socket()
+        # A plain TCP socket only: an SSL socket keeps its own buffer, which paho asks for.
+        return _BufferedSocket(sock) if type(sock) is socket.socket else sock
+
+    def ack_many(self, mids: list[int]) -> None:
+        """PUBACK every QoS 1 message id, as one write and one wake-up of paho's thread."""
+        packet = b"".join([_PUBACK.pack(mqtt.PUBACK, 2, mid) for mid in mids])
+        self._packet_queue(mqtt.PUBACK, packet, 0, 1)
 
 
 def _number(raw: object) -> float | None:
@@ -90,17 +137,18 @@ class MqttDriver(Driver):
         self._paused = False
         self._generation = 0  # the connection an ack belongs to
         self._lock = threading.Lock()
-        self._current: mqtt.Client | None = None
+        self._current: _Client | None = None
         self._inbox: list[Reading] = []
+        self._acks: list[int] = []  # QoS 1 message ids committed, of the current connection
 
     def pause(self) -> None:
         with self._lock:  # after this no reading enters the inbox (see _on_message)
             self._paused = True
         self._drain()  # what came before the pause is the runner's to commit and acknowledge
 
-    def _client(self, loop: asyncio.AbstractEventLoop, session: "_Session") -> mqtt.Client:
+    def _client(self, loop: asyncio.AbstractEventLoop, session: "_Session") -> _Client:
         options = self.config.options
-        client = mqtt.Client(
+        client = _Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=mqtt.MQTTv5,
@@ -139,17 +187,28 @@ class MqttDriver(Driver):
                 return
             self._inbox.append(reading)
 
-    def _ack(self, generation: int, client: mqtt.Client | None, mid: int, qos: int) -> None:
-        """Acknowledge on the connection the message came by, never on a later one."""
+    def _ack(self, generation: int, client: _Client | None, mid: int, qos: int) -> None:
+        """Acknowledge on the connection the message came by, never on a later one: QoS 1 ids
+        are collected and sent together by `_acks_send`."""
         with self._lock:
             if generation == self._generation and client is not None:
-                client.ack(mid, qos)
+                if qos == 1:
+                    self._acks.append(mid)
+                else:
+                    client.ack(mid, qos)
+
+    def _acks_send(self) -> None:
+        with self._lock:
+            mids, self._acks = self._acks, []
+            if mids and self._current is not None:
+                self._current.ack_many(mids)
 
     async def _deliver(self) -> None:
         """On the event loop, every DELIVER_S: hand the readings paho's thread collected to the
         sink (a wake-up of the loop per message would cost a system call each)."""
         while True:
             await asyncio.sleep(DELIVER_S)
+            self._acks_send()
             self._drain()
 
     def _drain(self) -> None:
@@ -159,7 +218,7 @@ class MqttDriver(Driver):
         for reading in readings:
             put(reading)
 
-    def _connect(self, client: mqtt.Client) -> None:
+    def _connect(self, client: _Client) -> None:
         """Blocking (in a thread): connect with the persistent session, subscribe."""
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = int(self.config.options.get("session_expiry_s") or SESSION_EXPIRY_S)
@@ -206,22 +265,24 @@ class MqttDriver(Driver):
             self.sink.state(self.config.id, "reconnecting", f"MQTT {self.host}:{self.port}: {reason}")
         return session.connected.is_set()
 
-    def _subscribe(self, client: mqtt.Client) -> None:
+    def _subscribe(self, client: _Client) -> None:
         topics = [(source, SubscribeOptions(qos=1, retainHandling=1)) for source in sorted(self.config.sources())]
         if topics:
             result, _mid = client.subscribe(topics)
             if result != mqtt.MQTT_ERR_SUCCESS:
                 raise ConnectionError(f"subscribing failed: {mqtt.error_string(result)}")
 
-    async def _close(self, client: mqtt.Client, session: "_Session") -> None:
+    async def _close(self, client: _Client, session: "_Session") -> None:
         """Disconnect once the broker has the acknowledgements already queued, then stop
         paho's thread. The broker handles a connection's packets in order, so the answer to an
         UNSUBSCRIBE (of a filter never subscribed) sent after them says it has read them: a
         next connection of the same client id that came sooner would take the session over
         with them unread, and the broker would send those messages again."""
+        self._acks_send()  # what was committed is acknowledged on this connection
         with self._lock:
             self._generation += 1  # acks of this connection are not sent on the next one
             self._current = None
+            self._acks = []
         if client.is_connected():
             result, _mid = client.unsubscribe(f"celltrace/drain/{self.client_id}")
             if result == mqtt.MQTT_ERR_SUCCESS:

@@ -1,9 +1,13 @@
-"""Helpers of the connector tests: the runner in a thread, a publisher, waiting for a condition."""
+"""Helpers of the connector tests: the runner in a thread, a publisher, waiting for a condition,
+a private broker."""
 
 import json
+import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -79,3 +83,32 @@ def session_subscribe(client_id: str, topic_filter: str) -> None:
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+@contextmanager
+def private_broker(directory: Path) -> Iterator[int]:
+    """A Mosquitto of the test's own on a free port, with no in-flight or queue limit (the
+    shared broker's 1,000 queued QoS 1 messages per client would drop part of a burst); yields
+    its port and stops it on exit."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    config = directory / "mosquitto.conf"
+    config.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 0\nmax_queued_messages 0\n"
+    )
+    broker = subprocess.Popen(["mosquitto", "-c", str(config)], stderr=subprocess.DEVNULL)  # noqa: S603,S607
+    try:
+        wait_for(lambda: _listening(port), timeout=5, what=f"mosquitto on {port}")
+        yield port
+    finally:
+        broker.terminate()
+        broker.wait(10)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
