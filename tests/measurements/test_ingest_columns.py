@@ -244,3 +244,22 @@ def test_a_csv_with_only_some_columns_is_stored_as_by_the_per_row_check(params, 
     by_columns, _ = stored([list(r) for r in rows], header)
     by_rows, _ = stored([dict(zip(header, r, strict=True)) for r in rows], None)
     assert len(by_columns) == 900 and by_columns == by_rows
+
+
+def test_the_cycle_collector_is_on_again_after_an_ingest_good_or_bad(params, roll, stations):
+    import gc
+
+    assert gc.isenabled()
+    rows = good_rows(30, roll, stations["COAT-01"].code)
+    stored([list(r) for r in rows], HEADER)
+    assert gc.isenabled()
+    rows[3][1] = "NaN"
+    with pytest.raises(BulkInvalid):
+        measurements_ingest(actor=None, rows=rows, header=HEADER)
+    assert gc.isenabled()
+    gc.disable()
+    try:  # off before: left off
+        stored([list(r) for r in rows[:3]], HEADER)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
