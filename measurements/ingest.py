@@ -24,8 +24,12 @@ What bulk does differently:
   its rows; one more holds their runs until the upload commits, assignment.runs_hold). A row
   with no item in process is a bad row (400 here, where a single value is 409).
 
-Speed: parameters, conversions (one `Linear` per parameter and unit), stations and items are
-cached; item codes are resolved in batches (one query per LOOKUP_BATCH distinct codes of a chunk
+Speed: a CSV upload's rows come as lists of cells with the header (`header=`): each chunk is
+checked column by column (measurements.ingest_columns: `float` and `datetime.fromisoformat` over
+the column, numpy for finiteness, conversion and the typical range), and a chunk with any row it
+does not take as plainly valid is checked row by row as dicts, which names the bad rows; a good
+row is stored the same either way. Parameters, conversions (one `Linear` per parameter and unit),
+stations and items are cached; item codes are resolved in batches (one query per LOOKUP_BATCH distinct codes of a chunk
 of CHUNK_ROWS rows, codes not found by code alone are tried once as Digital Link or EPC). On
 PostgreSQL the validated rows go straight into `COPY measurements_measurement ... FROM STDIN`
 (binary format, psycopg 3) chunk by chunk as they are validated, so memory stays flat however many
@@ -46,9 +50,12 @@ One audit event for the whole ingest: action "measurement.bulk", entity_id the i
 `created_at`, which every stored row carries (with `created_by`) on PostgreSQL.
 """
 
+import contextlib
+import gc
 import itertools
+import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -60,6 +67,8 @@ from audit.services import Actor, actor_user, audit_record
 from core.errors import InvalidInput
 
 from .holds_limits import limit_holds_place
+from .ingest_columns import chunk_check as columns_check
+from .ingest_columns import chunk_columns, columns_missing
 from .ingest_rows import (
     AT_ITEM,
     AT_OUT_OF_LIMITS,
@@ -111,10 +120,51 @@ class _Run:
     number: int = 0  # rows read so far, None rows included
     complete: bool = True
     skip: bool = False  # on_error="skip": bad rows are left out, the others stored
+    header: Sequence[str] | None = None  # rows are CSV cell lists in this order (see measurements_ingest)
+
+
+def _columns_check(run: _Run, chunk: list[Any]) -> list[tuple[int, tuple[Any, ...]]] | None:
+    """A chunk of CSV cell lists checked column by column (ingest_columns), or None when a row
+    needs the per-row check."""
+    header = run.header
+    if header is None:
+        return None
+    columns = chunk_columns(header, chunk)
+    if columns is None:
+        return None
+    missing = columns_missing(run.rules, columns)
+    if missing:
+        run.writer.pause()
+        run.rules.look_up(missing)
+    checked = columns_check(run.rules, columns, run.number + 1)
+    if checked is not None:
+        run.number += len(chunk)
+    return checked
 
 
 def _chunk_check(run: _Run, chunk: list[Any]) -> list[tuple[int, tuple[Any, ...]]]:
     """The chunk's rows checked, as (row number, row); bad rows go to run.errors."""
+    fast = _columns_check(run, chunk)
+    checked = _rows_check(run, chunk) if fast is None else fast
+    rules = run.rules
+    if any(by_time(rules, row) for _, row in checked):
+        run.writer.pause()  # the assignment queries need the connection
+        unassigned = rows_assign(rules, checked)
+        errors = run.errors
+        errors.extend(unassigned)
+        errors.sort(key=lambda e: e.row)
+        del errors[run.max_errors :]
+        if run.skip and unassigned:
+            bad = {e.row for e in unassigned}
+            checked = [entry for entry in checked if entry[0] not in bad]
+    return checked
+
+
+def _rows_check(run: _Run, chunk: list[Any]) -> list[tuple[int, tuple[Any, ...]]]:
+    """Row by row (RowRules.check), each bad row named in run.errors."""
+    if run.header is not None:  # CSV cell lists, as the per-row check takes them
+        header = run.header
+        chunk = [dict(zip(header, row, strict=True)) if row.__class__ is list else row for row in chunk]
     missing = run.rules.missing(chunk)
     if missing:
         run.writer.pause()
@@ -132,37 +182,58 @@ def _chunk_check(run: _Run, chunk: list[Any]) -> list[tuple[int, tuple[Any, ...]
             if len(errors) >= max_errors:
                 break
     run.number = number
-    rules = run.rules
-    if any(by_time(rules, row) for _, row in checked):
-        run.writer.pause()  # the assignment queries need the connection
-        unassigned = rows_assign(rules, checked)
-        errors.extend(unassigned)
-        errors.sort(key=lambda e: e.row)
-        del errors[max_errors:]
-        if run.skip and unassigned:
-            bad = {e.row for e in unassigned}
-            checked = [entry for entry in checked if entry[0] not in bad]
     return checked
 
 
 def _chunk_write(run: _Run, checked: list[tuple[int, tuple[Any, ...]]]) -> None:
+    if not checked:
+        return
     write_row = run.writer.open()
-    totals = run.totals
-    per_parameter, item_ids = totals.per_parameter, totals.item_ids
-    flagged = outside = 0
-    for _number, row in checked:
+    rows = [row for _, row in checked]
+    for row in rows:
         write_row(row)
-        flagged += row[AT_OUT_OF_RANGE]
-        outside += row[AT_OUT_OF_LIMITS] is True
-        per_parameter[row[AT_PARAMETER]] += 1
-        item_ids.add(row[AT_ITEM])
+    columns = list(zip(*rows, strict=True))
+    totals = run.totals
     totals.count += len(checked)
-    totals.out_of_range += flagged
-    totals.out_of_limits += outside
+    totals.out_of_range += sum(columns[AT_OUT_OF_RANGE])
+    totals.out_of_limits += columns[AT_OUT_OF_LIMITS].count(True)
+    totals.per_parameter.update(columns[AT_PARAMETER])
+    totals.item_ids.update(columns[AT_ITEM])
 
 
-def _rows_store(run: _Run, rows: Iterable[Mapping[Any, Any] | None], chunk_rows: int) -> None:
-    iterator: Iterator[Mapping[Any, Any] | None] = iter(rows)
+_collector_lock = threading.Lock()
+_collector_holds = 0  # ingests under way with the cycle collector off
+_collector_was_on = False
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cycle collector off while rows stream: each chunk allocates some 10^5 lists and tuples,
+    which set off full collections over everything alive (half the endpoint's CPU time, measured
+    by bench/ingest_profile.py). The rows hold no cycles; reference counting frees them. It is
+    switched back on when the last ingest under way ends, if it was on before the first."""
+    global _collector_holds, _collector_was_on
+    with _collector_lock:
+        if _collector_holds == 0:
+            _collector_was_on = gc.isenabled()
+            gc.disable()
+        _collector_holds += 1
+    try:
+        yield
+    finally:
+        with _collector_lock:
+            _collector_holds -= 1
+            if _collector_holds == 0 and _collector_was_on:
+                gc.enable()
+
+
+def _rows_store(run: _Run, rows: Iterable[Mapping[Any, Any] | list[str] | None], chunk_rows: int) -> None:
+    with _collector_paused():
+        _rows_stream(run, rows, chunk_rows)
+
+
+def _rows_stream(run: _Run, rows: Iterable[Mapping[Any, Any] | list[str] | None], chunk_rows: int) -> None:
+    iterator: Iterator[Mapping[Any, Any] | list[str] | None] = iter(rows)
     try:
         while chunk := list(itertools.islice(iterator, chunk_rows)):
             checked = _chunk_check(run, chunk)
@@ -199,23 +270,28 @@ def _audit(actor: Actor, created_at: datetime, totals: _Totals) -> None:
 def measurements_ingest(
     *,
     actor: Actor,
-    rows: Iterable[Mapping[Any, Any] | None],
+    rows: Iterable[Mapping[Any, Any] | list[str] | None],
     chunk_rows: int = CHUNK_ROWS,
     max_errors: int = MAX_ERRORS,
     on_error: Literal["raise", "skip"] = "raise",
+    header: Sequence[str] | None = None,
 ) -> IngestResult:
     """Validate and store every row, or none: BulkInvalid (400) lists up to `max_errors` bad
     rows; reading stops there. See the module docstring for the rules and the row numbering.
 
     With on_error="skip" (a connector's batch of machine values, where one bad value must not
     hold back the others) the bad rows are left out and returned in `rejected`, the good ones
-    stored, and a batch with no good row stores nothing and raises nothing."""
+    stored, and a batch with no good row stores nothing and raises nothing.
+
+    With `header` (a CSV's checked column names) a row may also be a list of cell text in that
+    order: such chunks are checked column by column (measurements.ingest_columns), and row by row
+    as dicts when any of their rows needs it, with the same results."""
     created_at = timezone.now()
     user = actor_user(actor)
     rules = RowRules(created_at=created_at, created_by_id=user.pk if user is not None else None)
     writer = CopyWriter() if connection.vendor == "postgresql" else InsertWriter()
     skip = on_error == "skip"
-    run = _Run(rules=rules, writer=writer, max_errors=2**62 if skip else max_errors, skip=skip)
+    run = _Run(rules=rules, writer=writer, max_errors=2**62 if skip else max_errors, skip=skip, header=header)
     _rows_store(run, rows, chunk_rows)
     if run.errors and not skip:
         raise BulkInvalid(run.errors, complete=run.complete)
