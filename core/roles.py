@@ -5,7 +5,8 @@ The API (api.permissions) and the pages (web.access) decide by the same function
 
 from enum import IntEnum
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.db.models import Exists, OuterRef
 
 
 class Role(IntEnum):
@@ -30,6 +31,19 @@ def user_role(user: AbstractBaseUser | AnonymousUser | None) -> Role | None:
     role = max((ROLE_NAMES[n] for n in names if n in ROLE_NAMES), default=None)
     user._celltrace_role = role  # type: ignore[union-attr,attr-defined]
     return role
+
+
+def role_annotations(user_id: OuterRef) -> dict[str, Exists]:
+    """Per role, whether the user `user_id` points at is in its group: annotations for the query
+    that loads the user (the API's token lookup), so the role costs no query of its own."""
+    memberships = User.groups.through.objects.filter(user_id=user_id)
+    return {f"in_group_{name}": Exists(memberships.filter(group__name=name)) for name in ROLE_NAMES}
+
+
+def role_remember(user: AbstractBaseUser, annotated: object) -> None:
+    """Cache on `user` the role read with role_annotations (on `annotated`), as user_role would."""
+    held = [role for name, role in ROLE_NAMES.items() if getattr(annotated, f"in_group_{name}")]
+    user._celltrace_role = max(held, default=None)  # type: ignore[attr-defined]
 
 
 def has_role(user: AbstractBaseUser | AnonymousUser | None, needed: Role) -> bool:

@@ -5,14 +5,15 @@ One statement of the rule for `POST /api/scan/` and the station page.
 
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from django.db.models import Case, Exists, OuterRef, Q, Value, When
 
 from core.errors import ErrorCode, NotFound
 from lots.identifiers import foreign_label
 from lots.models import Item, ItemKind, ItemStatus
-from lots.selectors import item_get
+from lots.selectors import item_lookup_q, item_queryset
 
-from .models import Hold, Operation, Station
+from .models import Hold, Operation, OperationInput, Station
+from .services import station_get
 from .stretches import stretch_warnings
 
 
@@ -69,23 +70,25 @@ def item_scan(*, code: str, station: Station | None = None) -> Scan:
     foreign = foreign_label(text)
     if foreign is not None:
         raise NotFound(foreign, field="code", code=ErrorCode.FOREIGN_LABEL)
-    try:
-        item = item_get(text)
-    except NotFound:
+    # One query: the item, and whether any of its metres are held (rarely: then they are read).
+    open_stretch_hold = Hold.objects.filter(item=OuterRef("pk"), released_at__isnull=True, from_m__isnull=False)
+    item = item_queryset().filter(item_lookup_q(text)).annotate(stretch_held=Exists(open_stretch_hold)).first()
+    if item is None:
         raise NotFound(
             f"Nothing on this line has the code {text!r}. Check the label, or scan it again.",
             field="code",
             code=ErrorCode.UNKNOWN_ITEM,
-        ) from None
+        )
     scan = Scan(item=item)
     if item.status == ItemStatus.ON_HOLD:
         active = Hold.objects.filter(hold_items__item=item, released_at__isnull=True).order_by("pk")
         scan.warnings += [f"on hold: {hold.reason} (hold {hold.pk})" for hold in active] or ["on hold"]
     elif item.status != ItemStatus.ACTIVE:
         scan.warnings.append(f"{item.status}: this item cannot be used")
-    scan.warnings += stretch_warnings(item)
+    if item.stretch_held:  # type: ignore[attr-defined]
+        scan.warnings += stretch_warnings(item)
     if station is not None:
-        scan.next_steps = list(station.steps.values_list("code", flat=True))
+        scan.next_steps = station_step_codes(station)
     scan.open_operation = open_operation_of(item, station)
     return scan
 
@@ -94,15 +97,38 @@ def open_operation_of(item: Item, station: Station | None) -> Operation | None:
     """The open run (no `ended_at`) a scan is about. At the scanning station: the one the item is
     in (an output or an input of it), else the latest started there (the run the operator adds
     to or finishes). With no run open there, or no station: the open run the item is in,
-    wherever it is, the latest started first. None when there is none."""
-    open_runs = Operation.objects.filter(ended_at__isnull=True).order_by("-started_at", "-pk")
-    holding = Q(outputs=item) | Q(inputs__item=item)
-    if station is not None:
-        at_station = open_runs.filter(station=station)
-        found = at_station.filter(holding).first() or at_station.first()
-        if found is not None:
-            return found
-    return open_runs.filter(holding).first()
+    wherever it is, the latest started first. None when there is none. One query: the three
+    preferences are a rank to order by."""
+    holding = Q(Exists(OperationInput.objects.filter(operation=OuterRef("pk"), item_id=item.pk)))
+    if item.produced_by_id is not None:
+        holding |= Q(pk=item.produced_by_id)
+    open_runs = Operation.objects.filter(ended_at__isnull=True)
+    if station is None:
+        return open_runs.filter(holding).order_by("-started_at", "-pk").first()
+    here = Q(station=station)
+    rank = Case(When(here & holding, then=Value(2)), When(here, then=Value(1)), default=Value(0))
+    return (
+        open_runs.filter(here | holding).annotate(scan_rank=rank).order_by("-scan_rank", "-started_at", "-pk").first()
+    )
+
+
+def scan_station(code: str) -> Station:
+    """The station a scan is made at, with its step codes in line order (`scan_steps`), in one
+    query for a station with steps; an unknown code is station_get's 400."""
+    links = list(
+        Station.steps.through.objects.filter(station__code=code).select_related("station").order_by("step__sequence")
+    )
+    station = links[0].station if links else station_get(code)
+    station.scan_steps = [link.step_id for link in links]  # type: ignore[attr-defined]
+    return station
+
+
+def station_step_codes(station: Station) -> list[str]:
+    """The station's steps in line order (read with the station by scan_station, else now)."""
+    known: list[str] | None = getattr(station, "scan_steps", None)
+    if known is not None:
+        return known
+    return list(station.steps.values_list("code", flat=True))
 
 
 def last_parameters(*, station: Station, step: str) -> dict[str, dict[str, object]]:
