@@ -5,8 +5,7 @@ The API (api.permissions) and the pages (web.access) decide by the same function
 
 from enum import IntEnum
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
-from django.db.models import Exists, OuterRef
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 
 class Role(IntEnum):
@@ -33,15 +32,9 @@ def user_role(user: AbstractBaseUser | AnonymousUser | None) -> Role | None:
     return role
 
 
-def role_annotations(user_id: OuterRef) -> dict[str, Exists]:
-    """Per role, whether the user `user_id` points at is in its group: annotations for the query
-    that loads the user (the API's token lookup), so the role costs no query of its own."""
-    memberships = User.groups.through.objects.filter(user_id=user_id)
-    return {f"in_group_{name}": Exists(memberships.filter(group__name=name)) for name in ROLE_NAMES}
-
-
 def role_remember(user: AbstractBaseUser, annotated: object) -> None:
-    """Cache on `user` the role read with role_annotations (on `annotated`), as user_role would."""
+    """Cache on `user` the role read with its groups: `annotated` has `in_group_<role>` per role
+    (api.authentication's query), so user_role asks no query of its own."""
     held = [role for name, role in ROLE_NAMES.items() if getattr(annotated, f"in_group_{name}")]
     user._celltrace_role = max(held, default=None)  # type: ignore[attr-defined]
 
