@@ -26,7 +26,7 @@ from traceability.holds import hold_items, hold_place, hold_release
 from traceability.models import Hold, Operation, Scrap, Station, Step
 from traceability.models import OperationInput as OperationInputRow
 from traceability.runs import operation_finish
-from traceability.scanning import item_scan
+from traceability.scanning import item_scan, scan_station
 from traceability.scrapping import item_scrap
 from traceability.selectors_graph import lineage_json
 from traceability.services import (
@@ -366,7 +366,7 @@ class ScanView(APIView):
     @extend_schema(request=s.ScanInput, responses=s.ScanResultSerializer)
     def post(self, request: Request) -> Response:
         v = s.validated(s.ScanInput, request)
-        station = _station_or_none(v.get("station"))
+        station = scan_station(v["station"]) if v.get("station") else None
         scan = item_scan(code=v["code"], station=station)
         running = scan.open_operation
         return Response(

@@ -13,6 +13,8 @@
    (a failure is retried with the same key), one bulk client posting 4 x 1,000 CSV rows/s.
 4. Prints p50/p95/p99 per kind (request start to last byte), errors, achieved rates and the load
    average, then checks in SQL that every acknowledged operation and row is stored exactly once.
+`--bulk-pool` sends the bulk posts to a second gunicorn (1 worker, 4 threads, nice 10), the way
+docs/deployment.md has the proxy route /api/measurements/bulk/ to a pool of its own.
 Goal: scan p99 <= 50 ms, zero errors. The machine is shared: read the figures beside the load.
 """
 
@@ -264,13 +266,13 @@ async def bulk(port: int, token: str, stats: Stats, deadline: float) -> None:
     conn.close()
 
 
-async def drive(port: int, token: str, seconds: float, *, scans_only: bool = False) -> Stats:
+async def drive(port: int, token: str, seconds: float, *, scans_only: bool = False, bulk_port: int = 0) -> Stats:
     stats = Stats()
     deadline = time.monotonic() + seconds
     tasks = [station(n, port, token, stats, deadline) for n in range(1, STATIONS + 1)]
     if not scans_only:
         tasks += [operator(n, port, token, stats, deadline) for n in range(OP_CLIENTS)]
-        tasks.append(bulk(port, token, stats, deadline))
+        tasks.append(bulk(bulk_port or port, token, stats, deadline))
     await asyncio.gather(*tasks)
     return stats
 
@@ -278,7 +280,9 @@ async def drive(port: int, token: str, seconds: float, *, scans_only: bool = Fal
 # --- gunicorn, verification, report --------------------------------------------------------------
 
 
-def gunicorn_start(work: Path, port: int, workers: int, threads: int) -> tuple[subprocess.Popen[bytes], Path]:
+def gunicorn_start(
+    work: Path, port: int, workers: int, threads: int, *, nice: int = 0, name: str = "gunicorn"
+) -> tuple[subprocess.Popen[bytes], Path]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELLTRACE_", "GUNICORN_"))}
     env |= {
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
@@ -295,10 +299,11 @@ def gunicorn_start(work: Path, port: int, workers: int, threads: int) -> tuple[s
         "GUNICORN_ACCESSLOG": "/dev/null",  # a line per request would be load of its own
         "DJANGO_LOG_LEVEL": "WARNING",
     }
-    logfile = work / "gunicorn.log"
+    logfile = work / f"{name}.log"
     with logfile.open("wb") as out:
         proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "--bind", f"127.0.0.1:{port}"]
+            (["nice", "-n", str(nice)] if nice else [])
+            + [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "--bind", f"127.0.0.1:{port}"]
             + ["config.wsgi"],
             cwd=ROOT,
             env=env,
@@ -363,12 +368,20 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 def main() -> None:
+    global DATABASE  # noqa: PLW0603 - setup, the server and verify() all use the one database
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of scans first, not counted")
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument(
+        "--bulk-pool",
+        action="store_true",
+        help="bulk uploads to a gunicorn of their own (1 worker, nice 10), as docs/deployment.md routes them",
+    )
+    parser.add_argument("--database-url", default=DATABASE, help="a database whose name contains 'bench'")
     args = parser.parse_args()
+    DATABASE = args.database_url
 
     support.database_recreate(DATABASE)
     support.django_environment(DATABASE)
@@ -377,8 +390,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="celltrace-bench-load-"))
     port = support.free_port()
     proc, logfile = gunicorn_start(work, port, args.workers, args.threads)
+    servers = [proc]
+    bulk_port = 0
+    if args.bulk_pool:
+        bulk_port = support.free_port()
+        servers.append(gunicorn_start(work, bulk_port, 1, 4, nice=10, name="gunicorn-bulk")[0])
     try:
-        if not ready(port):
+        if not ready(port) or (bulk_port and not ready(bulk_port)):
             raise SystemExit(f"gunicorn did not start; see {logfile}")
         # Warm-up, not counted: every worker imports its views and fills its connection pool.
         warm = asyncio.run(drive(port, token, args.warmup, scans_only=True))
@@ -386,22 +404,25 @@ def main() -> None:
         load_before = support.load()
         log(f"load for {args.seconds:.0f} s (load average before: {load_before}) ...")
         t0 = time.monotonic()
-        stats = asyncio.run(drive(port, token, args.seconds))
+        stats = asyncio.run(drive(port, token, args.seconds, bulk_port=bulk_port))
         elapsed = time.monotonic() - t0
         load_after = support.load()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
     checked = verify(stats)
     errors = {k: len(v) for k, v in stats.errors.items()}
     scan = summary(stats.latency["scan"])
     report = {
         "seconds": round(elapsed, 1),
-        "gunicorn": {"workers": args.workers, "threads": args.threads},
+        "gunicorn": {"workers": args.workers, "threads": args.threads}
+        | ({"bulk_pool": {"workers": 1, "threads": 4, "nice": 10}} if args.bulk_pool else {}),
         "load_average_before": load_before,
         "load_average_after": load_after,
         "latency_ms": {k: summary(v) for k, v in stats.latency.items()},

@@ -32,6 +32,13 @@ def user_role(user: AbstractBaseUser | AnonymousUser | None) -> Role | None:
     return role
 
 
+def role_remember(user: AbstractBaseUser, annotated: object) -> None:
+    """Cache on `user` the role read with its groups: `annotated` has `in_group_<role>` per role
+    (api.authentication's query), so user_role asks no query of its own."""
+    held = [role for name, role in ROLE_NAMES.items() if getattr(annotated, f"in_group_{name}")]
+    user._celltrace_role = max(held, default=None)  # type: ignore[attr-defined]
+
+
 def has_role(user: AbstractBaseUser | AnonymousUser | None, needed: Role) -> bool:
     """The user holds `needed` or a higher role."""
     role = user_role(user)

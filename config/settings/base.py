@@ -141,7 +141,7 @@ CELLTRACE_LAB_MAX_ERRORS = env_int("CELLTRACE_LAB_MAX_ERRORS", 10_000)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasRole"],

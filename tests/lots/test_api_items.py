@@ -229,8 +229,8 @@ def tagged(operator):
 
 @pytest.mark.django_db
 def test_get_by_code(operator_client, tagged, django_assert_num_queries):
-    # 1 token + user, 2 the user's groups (role), 3 the item with kind, creator and station.
-    with django_assert_num_queries(3):
+    # 1 token + user with the user's groups (role), 2 the item with kind, creator and station.
+    with django_assert_num_queries(2):
         response = operator_client.get(f"{ITEMS}{tagged.code}/")
     assert response.status_code == 200
     item = response.json()
@@ -297,9 +297,9 @@ def test_list_query_count_does_not_grow_with_items(
     operator, operator_client, stations, django_assert_num_queries, count
 ):
     _make_items(operator, count, station=stations["MIX-01"])
-    # 1 token + user, 2 the user's groups (role), 3 the page of items joined to kind, creator,
+    # 1 token + user with the user's groups (role), 2 the page of items joined to kind, creator,
     # station (cursor pagination: no COUNT).
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         response = operator_client.get(ITEMS)
     assert response.status_code == 200
     results = response.json()["results"]

@@ -368,13 +368,13 @@ def test_a_correction_is_a_new_version_and_the_old_one_stays(
     assert event.action == "measurement.correct"
     assert event.before == {"measurement": first["id"]}
 
-    # 1. the token and its user, 2. the user's groups (the role), 3. the page of measurements with
-    # parameter, item, station, operation and creator joined (current versions only).
-    with django_assert_num_queries(3):
+    # 1. the token and its user with the user's groups (the role), 2. the page of measurements
+    # with parameter, item, station, operation and creator joined (current versions only).
+    with django_assert_num_queries(2):
         latest = operator_client.get(URL, {"item": coated_roll.code})
     assert [m["id"] for m in latest.json()["results"]] == [second["id"]]
-    # The same three with the superseded version too.
-    with django_assert_num_queries(3):
+    # The same two with the superseded version too.
+    with django_assert_num_queries(2):
         history = operator_client.get(URL, {"item": coated_roll.code, "history": "true"})
     assert sorted(m["id"] for m in history.json()["results"]) == [first["id"], second["id"]]
     detail = operator_client.get(f"{URL}{first['id']}/")
@@ -715,12 +715,12 @@ def test_the_upstream_listing_takes_as_many_queries_for_4_as_for_20_sheets_per_l
         record(operator_client, built.slurry.code, 21.0)
         for sheet in built.sheets[:sheets]:
             record(operator_client, sheet.code, 15, parameter="sheet_mass_t", unit="mg")
-        # 1. the token and its user, 2. the user's groups (the role), 3. the item by code,
-        # 4. the recursive walk up the lineage (one row per distinct stretch), 5. the values that
-        # belong to those stretches (item, operation and room values), 6. those measurements with
-        # their parameters, items, stations and creators joined, 7. the codes of the upstream
+        # 1. the token and its user with the user's groups (the role), 2. the item by code,
+        # 3. the recursive walk up the lineage (one row per distinct stretch), 4. the values that
+        # belong to those stretches (item, operation and room values), 5. those measurements with
+        # their parameters, items, stations and creators joined, 6. the codes of the upstream
         # items and of the sheets the values are mapped onto.
-        with django_assert_num_queries(7):
+        with django_assert_num_queries(6):
             response = operator_client.get(URL, {"item": cell.code, "upstream": "true"})
         assert response.status_code == 200
         sizes.append(len(response.json()["results"]))

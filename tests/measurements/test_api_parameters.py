@@ -103,9 +103,9 @@ def _codes(response: Any) -> list[str]:
 def test_list_filters_in_line_order_with_a_constant_query_count(
     operator_client, small_catalog, django_assert_num_queries, query, expected
 ):
-    # 1 token + user, 2 the user's groups (role), 3 the parameters joined to their step for the
-    # line order (no pagination, no COUNT).
-    with django_assert_num_queries(3):
+    # 1 token + user with the user's groups (role), 2 the parameters joined to their step for
+    # the line order (no pagination, no COUNT).
+    with django_assert_num_queries(2):
         response = operator_client.get(URL, query)
     # Line order: the step's sequence, then the code; environment parameters (no step) last.
     assert _codes(response) == expected
@@ -114,8 +114,8 @@ def test_list_filters_in_line_order_with_a_constant_query_count(
 @pytest.mark.django_db
 def test_the_whole_loaded_catalog_comes_in_one_response(operator_client, django_assert_num_queries):
     result = catalog_load()
-    # Same three queries for the ~190 rows of the real catalog.
-    with django_assert_num_queries(3):
+    # Same two queries for the ~190 rows of the real catalog.
+    with django_assert_num_queries(2):
         response = operator_client.get(URL)
     assert len(_codes(response)) == result.created == Parameter.objects.count()
 
@@ -157,8 +157,8 @@ def test_the_contract_shape_with_null_criticality(operator_client, small_catalog
 
 @pytest.mark.django_db
 def test_detail_query_count_and_unknown_code(operator_client, small_catalog, django_assert_num_queries):
-    # 1 token + user, 2 the user's groups (role), 3 the parameter.
-    with django_assert_num_queries(3):
+    # 1 token + user with the user's groups (role), 2 the parameter.
+    with django_assert_num_queries(2):
         response = operator_client.get(f"{URL}mass_loading/")
     assert response.status_code == 200
     assert response.json()["unit"] == "mg/cm**2"

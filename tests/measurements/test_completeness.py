@@ -48,12 +48,12 @@ def test_high_criticality_parameters_of_the_steps_the_cell_went_through(
     operator_client, measured, django_assert_num_queries
 ):
     cell = measured.cells[0].code
-    # 1. the token and its user, 2. the user's groups (the role), 3. the item by code, 4. the
-    # walk up the lineage, 5. the values on it, 6. those measurements, 7.-9. their parameters,
-    # items and creators (none names a station), 10. the upstream item codes, 11. the walk again
-    # for the node codes (genealogy), 12. the steps of the operations that made or processed
-    # them, 13. the parameters of high criticality for the model.
-    with django_assert_num_queries(13):
+    # 1. the token and its user with the user's groups (the role), 2. the item by code, 3. the
+    # walk up the lineage, 4. the values on it, 5. those measurements, 6.-8. their parameters,
+    # items and creators (none names a station), 9. the upstream item codes, 10. the walk again
+    # for the node codes (genealogy), 11. the steps of the operations that made or processed
+    # them, 12. the parameters of high criticality for the model.
+    with django_assert_num_queries(12):
         response = operator_client.get(url(cell), {"model": "ml"})
     assert response.status_code == 200
     body = response.json()

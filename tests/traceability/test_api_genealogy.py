@@ -96,12 +96,12 @@ def test_trace_and_track_take_the_same_number_of_queries_on_a_small_and_a_big_li
     sizes = []
     for built in (small, big):
         [cell] = built.cells
-        # 1. the token and its user (one join), 2. the user's groups (the role),
-        # 3. the item by code / Digital Link / EPC, 4. the recursive walk with its nodes and edges.
-        with django_assert_num_queries(4):
+        # 1. the token and its user with the user's role groups (one query),
+        # 2. the item by code / Digital Link / EPC, 3. the recursive walk with its nodes and edges.
+        with django_assert_num_queries(3):
             trace = operator_client.get(f"/api/items/{cell.code}/trace/")
-        # The same four for the walk downstream.
-        with django_assert_num_queries(4):
+        # The same three for the walk downstream.
+        with django_assert_num_queries(3):
             track = operator_client.get(f"/api/items/{built.lots['nmc'].code}/track/")
         assert trace.status_code == track.status_code == 200
         sizes.append((len(trace.json()["nodes"]), len(track.json()["nodes"])))
@@ -114,8 +114,8 @@ def test_trace_and_track_take_the_same_number_of_queries_on_a_small_and_a_big_li
 def test_track_without_edges_lists_only_the_cells_that_hold_a_lot(operator_client, line, django_assert_num_queries):
     lot = line.lots["nmc"].code
     full = operator_client.get(f"/api/items/{lot}/track/?kind=cell").json()
-    # Token, user groups, the lot, the walk: the same four queries as with edges.
-    with django_assert_num_queries(4):
+    # Token with user and role groups, the lot, the walk: the same three queries as with edges.
+    with django_assert_num_queries(3):
         response = operator_client.get(f"/api/items/{lot}/track/?kind=cell&edges=false")
     body = response.json()
     assert response.status_code == 200

@@ -229,9 +229,9 @@ def test_partial_consumption_over_http_reports_what_was_taken(operator_client, e
 
 def test_operations_list_filters_by_item(operator_client, line, django_assert_num_queries):
     lane = line.lanes[0].code
-    # token + user, role groups, operations page, then one prefetch each for inputs, outputs
-    # and scrap (the page size does not change the count).
-    with django_assert_num_queries(6):
+    # token + user with its role groups, operations page, then one prefetch each for inputs,
+    # outputs and scrap (the page size does not change the count).
+    with django_assert_num_queries(5):
         response = operator_client.get(URL, {"item": lane})
     assert response.status_code == 200
     steps = sorted(op["step"] for op in response.json()["results"])

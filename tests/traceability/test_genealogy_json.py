@@ -66,8 +66,8 @@ def test_an_item_with_nothing_downstream_is_its_node_alone(line):
 @pytest.mark.parametrize("path", ["track", "trace"])
 def test_the_http_body_is_the_dataclass_body(operator_client, line, path, django_assert_num_queries):
     item = line.lots["nmc"] if path == "track" else line.cells[0]
-    # The token and its user, the user's groups, the item, the walk with its JSON.
-    with django_assert_num_queries(4):
+    # The token and its user with the user's groups, the item, the walk with its JSON.
+    with django_assert_num_queries(3):
         response = operator_client.get(f"/api/items/{item.code}/{path}/", {"kind": "cell,slurry"})
     assert (response.status_code, response["Content-Type"]) == (200, "application/json")
     direction = "downstream" if path == "track" else "upstream"
