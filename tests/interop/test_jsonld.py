@@ -142,3 +142,12 @@ def test_authentication_required(anon_client: Any, operator: Any) -> None:
     item = register(operator, "binder", 5, "kg")
     response = anon_client.get(f"/api/items/{item.code}/", HTTP_ACCEPT=LD)
     assert response.status_code in (401, 403)
+
+
+def test_kinds_and_steps_listings_carry_their_classes(operator_client: Any) -> None:
+    kinds = {kind["code"]: kind for kind in operator_client.get("/api/kinds/").json()}
+    assert kinds["separator"]["ontology_iri"] == KIND_IRIS["separator"]
+    assert kinds["solvent"]["ontology_iri"] == ""
+    steps = {step["code"]: step for step in operator_client.get("/api/steps/").json()}
+    assert steps["coating"]["ontology_iri"] == STEP_IRIS["coating"]
+    assert steps["degassing"]["process_iri"] == STEP_PROCESS_IRIS["degassing"]
