@@ -30,7 +30,6 @@ CONTEXT: dict[str, Any] = {
     "xsd": "http://www.w3.org/2001/XMLSchema#",
     "identifier": "dcterms:identifier",
     "label": "rdfs:label",
-    "status": "schema:status",
     "wasDerivedFrom": {"@id": "prov:wasDerivedFrom", "@type": "@id"},
     "wasGeneratedBy": {"@id": "prov:wasGeneratedBy", "@type": "@id"},
     "used": {"@id": "prov:used", "@type": "@id"},
@@ -52,9 +51,9 @@ def measurement_iri(measurement_id: int) -> str:
     return f"urn:celltrace:measurement:{measurement_id}"
 
 
-def _item_node(code: str, kind: ItemKind, status: str) -> dict[str, Any]:
+def _item_node(code: str, kind: ItemKind) -> dict[str, Any]:
     link = digital_link(code=code, gtin_item_reference=kind.gtin_item_reference, level=kind.level)
-    node: dict[str, Any] = {"@id": link, "identifier": code, "status": status}
+    node: dict[str, Any] = {"@id": link, "identifier": code}
     if kind.ontology_iri:
         node["@type"] = kind.ontology_iri
     return node
@@ -112,7 +111,7 @@ def item_jsonld(item: Item) -> dict[str, Any]:
     nodes: dict[str, dict[str, Any]] = {}
     for genealogy_node in [*upstream.nodes, *downstream.nodes]:
         if genealogy_node.code not in nodes:
-            node = _item_node(genealogy_node.code, kinds[genealogy_node.kind], genealogy_node.status)
+            node = _item_node(genealogy_node.code, kinds[genealogy_node.kind])
             nodes[genealogy_node.code] = node
             links[genealogy_node.code] = node["@id"]
     edges = [*upstream.edges, *downstream.edges]
