@@ -12,3 +12,10 @@ class DataclassJSONRenderer(JSONRenderer):
         if data is None:
             return b""
         return orjson.dumps(data)
+
+
+class JSONLDRenderer(JSONRenderer):
+    """`Accept: application/ld+json` on a view that offers it (an item's description)."""
+
+    media_type = "application/ld+json"
+    format = "jsonld"

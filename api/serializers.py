@@ -25,7 +25,7 @@ CODE_VALIDATOR = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$").va
 class KindSerializer(serializers.ModelSerializer[ItemKind]):
     class Meta:
         model = ItemKind
-        fields = ["code", "name", "level", "default_unit", "dimensions", "is_roll", "on_electrode_path"]
+        fields = ["code", "name", "level", "default_unit", "dimensions", "is_roll", "on_electrode_path", "ontology_iri"]
 
     dimensions = serializers.SerializerMethodField()
 
@@ -37,7 +37,7 @@ class KindSerializer(serializers.ModelSerializer[ItemKind]):
 class StepSerializer(serializers.ModelSerializer[Step]):
     class Meta:
         model = Step
-        fields = ["code", "name", "sequence"]
+        fields = ["code", "name", "sequence", "ontology_iri", "process_iri"]
 
 
 class StationSerializer(serializers.ModelSerializer[Station]):

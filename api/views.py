@@ -12,12 +12,14 @@ from rest_framework import generics, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from audit.models import AuditEvent
 from core.errors import ErrorCode, InvalidInput, NotFound
 from core.roles import Role
 from core.routing import replica_safe
+from interop.jsonld import item_jsonld
 from lots.labels import label_pdf, label_png
 from lots.models import Item, ItemKind, ItemStatus, ItemStatusChange
 from lots.selectors import item_get, item_queryset, item_status_changes
@@ -43,7 +45,7 @@ from . import serializers as s
 from .fields import TextField
 from .filters import RecordTimeFilter, genealogy_query
 from .idempotency import idempotent
-from .renderers import DataclassJSONRenderer
+from .renderers import DataclassJSONRenderer, JSONLDRenderer
 from .schema import ErrorSerializer
 
 
@@ -119,9 +121,20 @@ class ItemListView(generics.ListAPIView[Item]):
 
 
 class ItemDetailView(APIView):
-    @extend_schema(responses=s.ItemSerializer)
+    # JSON first, so that a request naming no type gets the JSON it always got.
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, JSONLDRenderer]  # type: ignore[list-item]
+
+    @extend_schema(
+        responses={
+            (200, "application/json"): s.ItemSerializer,
+            (200, "application/ld+json"): OpenApiTypes.OBJECT,
+        }
+    )
     def get(self, request: Request, identifier: str) -> Response:
-        return Response(s.ItemSerializer(item_get(identifier)).data)
+        item = item_get(identifier)
+        if request.accepted_renderer.format == "jsonld":
+            return Response(item_jsonld(item))
+        return Response(s.ItemSerializer(item).data)
 
 
 class ItemStatusChangeListView(generics.ListAPIView[ItemStatusChange]):

@@ -1,8 +1,12 @@
 """Dataset exports over HTTP: engineers start them, Celery builds them, their owners download them."""
 
+import os
+import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+import orjson
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpResponse
 from django.urls import reverse
@@ -21,6 +25,7 @@ from datasets.dictionary import dictionary_csv, dictionary_json
 from datasets.export_rules import exports_visible
 from datasets.models import Export, ExportStatus, export_storage
 from datasets.services import CONTENT_TYPES, DOWNLOAD_TABLES, export_expired, export_request
+from interop.bdf import bdf_metadata, bdf_write, native_read
 from measurements.models import ModelType
 
 from .errors import error_response
@@ -172,6 +177,30 @@ def _gone(export: Export) -> Response:
     )
 
 
+BDF_FORMATS = ("bdf", "bdf-metadata")
+
+
+def _bdf_response(export: Export, stored: dict[str, Any], fmt: str) -> HttpResponse | FileResponse:
+    """The cycling table as Battery Data Format Parquet, or the JSON-LD sidecar describing it
+    (with the sha256 of the very file `format=bdf` sends: the same table writes the same bytes)."""
+    with export_storage().open(stored["file"], "rb") as handle:
+        native = native_read(handle, export.format)
+    name = f"celltrace-cycling-{export.pk}.bdf.parquet"
+    descriptor, path = tempfile.mkstemp(suffix=".bdf.parquet")
+    os.close(descriptor)
+    try:
+        sha256 = bdf_write(native, Path(path))
+        if fmt == "bdf-metadata":
+            body = orjson.dumps(bdf_metadata(native=native, name=name, sha256=sha256))
+            return HttpResponse(body, content_type="application/ld+json")
+        stream = open(path, "rb")  # noqa: SIM115  (FileResponse closes it)
+    finally:
+        os.unlink(path)  # the open stream keeps the data until it is closed
+    response = FileResponse(stream, as_attachment=True, filename=name, content_type="application/vnd.apache.parquet")
+    response["X-Content-SHA256"] = sha256
+    return response
+
+
 class ExportDownloadView(APIView):
     read_conflicts = True  # 409 export_not_done until the export is done (api.schema)
     content_negotiation_class = IgnoreFormatParameter
@@ -184,7 +213,14 @@ class ExportDownloadView(APIView):
                 enum=list(DOWNLOAD_TABLES),
                 description="cells (default): the dataset; cycling: the cells' cycler data (Battery Data "
                 "Format); cycles: one row per cycle. The last two only for granularity cell.",
-            )
+            ),
+            OpenApiParameter(
+                "format",
+                str,
+                enum=list(BDF_FORMATS),
+                description="With table=cycling: bdf, the table as Battery Data Format Parquet (BDF column "
+                "labels, IRIs and units in the Parquet schema); bdf-metadata, its JSON-LD sidecar.",
+            ),
         ],
         # The export's own format: Parquet, CSV or JSON lines; 410 once it has expired.
         responses={
@@ -197,6 +233,9 @@ class ExportDownloadView(APIView):
         table = request.query_params.get("table", "cells")
         if table not in DOWNLOAD_TABLES:
             raise InvalidInput(f"Unknown table {table!r}: one of {', '.join(DOWNLOAD_TABLES)}.", field="table")
+        fmt = request.query_params.get("format", "")
+        if fmt and (fmt not in BDF_FORMATS or table != "cycling"):
+            raise InvalidInput("format is bdf or bdf-metadata, and only with table=cycling.", field="format")
         _downloadable(export)
         if export_expired(export) or not export.file:
             return _gone(export)
@@ -210,6 +249,8 @@ class ExportDownloadView(APIView):
                 raise NotFound(
                     f"Export {export.pk} has no {table} table: only cell exports have cycling tables.", field="table"
                 )
+            if fmt:
+                return _bdf_response(export, stored, fmt)
             stream, sha256 = export_storage().open(stored["file"], "rb"), stored["sha256"]
             name = f"celltrace-{table}-{export.pk}.{extension}"
         response = FileResponse(stream, as_attachment=True, filename=name, content_type=CONTENT_TYPES[export.format])

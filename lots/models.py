@@ -61,6 +61,8 @@ class ItemKind(models.Model):
     gtin_item_reference = models.PositiveIntegerField(unique=True)
     is_roll = models.BooleanField(default=False)
     on_electrode_path = models.BooleanField(default=False)
+    # The EMMO / BattINFO class of the kind (lots.ontology_terms); empty where none fits.
+    ontology_iri = models.URLField(max_length=300, blank=True, default="")
 
     class Meta:
         ordering = ["gtin_item_reference"]

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from lots.models import ItemKind
+from lots.ontology_terms import KIND_IRIS, STEP_IRIS, STEP_PROCESS_IRIS
 from lots.seed import KIND_DIMENSIONS, KINDS, STEPS
 from traceability.models import Step
 
@@ -15,10 +16,15 @@ def seed_kinds_and_steps() -> None:
     """transaction=True tests end with a TRUNCATE of every table, which also empties the item
     kinds (with their dimensions) and steps that data migrations seeded: put them back."""
     for spec in KINDS:
-        defaults = {**spec._asdict(), "dimensions": KIND_DIMENSIONS.get(spec.code, [])}
+        defaults = {
+            **spec._asdict(),
+            "dimensions": KIND_DIMENSIONS.get(spec.code, []),
+            "ontology_iri": KIND_IRIS.get(spec.code, ""),
+        }
         ItemKind.objects.update_or_create(code=spec.code, defaults=defaults)
     for sequence, (code, name) in enumerate(STEPS, start=1):
-        Step.objects.update_or_create(code=code, defaults={"name": name, "sequence": sequence})
+        iris = {"ontology_iri": STEP_IRIS.get(code, ""), "process_iri": STEP_PROCESS_IRIS.get(code, "")}
+        Step.objects.update_or_create(code=code, defaults={"name": name, "sequence": sequence, **iris})
 
 
 @pytest.fixture(scope="module", autouse=True)

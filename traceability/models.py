@@ -15,6 +15,9 @@ class Step(models.Model):
     code = models.SlugField(max_length=64, primary_key=True)
     name = models.CharField(max_length=128)
     sequence = models.PositiveSmallIntegerField(unique=True)
+    # The EMMO process class and the Battery Value Chain Ontology's (lots.ontology_terms).
+    ontology_iri = models.URLField(max_length=300, blank=True, default="")
+    process_iri = models.URLField(max_length=300, blank=True, default="")
 
     class Meta:
         ordering = ["sequence"]
