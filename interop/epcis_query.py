@@ -1,5 +1,6 @@
 """The EPCIS 2.0 REST binding's query parameters of the events query, checked, and its page token."""
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
@@ -19,6 +20,8 @@ PER_PAGE_DEFAULT = 30
 PER_PAGE_MAX = 1000
 _TOKEN_SALT = "interop.epcis.events.page"
 _TEXT_MAX = 2000
+_VALUES_MAX = 100  # of a list parameter: each EPC is a term of the query
+_WHOLE = re.compile(r"[0-9]{1,7}")
 
 # recordTime, the rank of the event's source, the source row's id: the order of the answer.
 PageKey = tuple[datetime, int, int]
@@ -71,6 +74,8 @@ def _many(params: Mapping[str, Sequence[str]], name: str) -> frozenset[str] | No
     if not values:
         return None
     found = {part.strip() for value in values for part in value.split(",") if part.strip()}
+    if len(found) > _VALUES_MAX:
+        raise InvalidInput(f"{name} takes at most {_VALUES_MAX} values.", field=name)
     if not found or any("\x00" in part or len(part) > _TEXT_MAX for part in found):
         raise InvalidInput(f"{name} names no value.", field=name)
     return frozenset(found)
@@ -100,7 +105,7 @@ def _per_page(params: Mapping[str, Sequence[str]]) -> int:
     text = _one(params, "perPage")
     if text is None:
         return PER_PAGE_DEFAULT
-    if not text.isdigit() or not 1 <= int(text) <= PER_PAGE_MAX:
+    if not _WHOLE.fullmatch(text) or not 1 <= int(text) <= PER_PAGE_MAX:
         raise InvalidInput(f"perPage is a whole number from 1 to {PER_PAGE_MAX}.", field="perPage")
     return int(text)
 
