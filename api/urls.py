@@ -6,6 +6,7 @@ from . import (
     views_bulk,
     views_catalog,
     views_connectors,
+    views_epcis_capture,
     views_exports,
     views_labfiles,
     views_limits,
@@ -31,6 +32,7 @@ MEASUREMENT = "measurements/<int:pk>/"
 
 urlpatterns = [
     path("health/", views.HealthView.as_view(), name="health"),
+    path("epcis/capture/", views_epcis_capture.EPCISCaptureView.as_view(), name="epcis-capture"),
     path("kinds/", views.KindListView.as_view(), name="kinds"),
     path("steps/", views.StepListView.as_view(), name="steps"),
     path("stations/", views.StationListView.as_view(), name="stations"),

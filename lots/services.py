@@ -103,6 +103,8 @@ def item_register(
     attributes: dict[str, Any] | None = None,
     station: Any = None,
     created_at: datetime | None = None,
+    gtin: str = "",
+    gs1_serial: str = "",
 ) -> Item:
     """Register material entering the line (a powder lot, a foil roll, an electrolyte drum: supplier lots)."""
     item_kind = kind_get(kind)
@@ -122,6 +124,8 @@ def item_register(
         polarity=polarity,
         rfid_epc=epc,
         supplier_lot=supplier_lot,
+        gtin=gtin,
+        gs1_serial=gs1_serial,
         attributes=attributes or {},
         created_at=created_at or timezone.now(),
         created_by=actor_user(actor),
@@ -134,6 +138,12 @@ def item_register(
         if Item.objects.filter(code=item.code).exists():
             raise Conflict(
                 f"An item with code {item.code!r} exists.", field="code", code=ErrorCode.DUPLICATE_CODE
+            ) from None
+        if gs1_serial and Item.objects.filter(gtin=gtin, gs1_serial=gs1_serial).exists():
+            raise Conflict(
+                f"An item with GTIN {gtin} and serial {gs1_serial!r} exists.",
+                field="gs1_serial",
+                code=ErrorCode.DUPLICATE_EPC,
             ) from None
         raise Conflict(f"An item with EPC {epc!r} exists.", field="rfid_epc", code=ErrorCode.DUPLICATE_EPC) from None
     audit_record(
@@ -154,7 +164,18 @@ def item_snapshot(item: Item) -> dict[str, Any]:
         "status": item.status,
         "quantity": float(item.quantity),
         "unit": item.unit,
-    }
+    } | ({"gtin": item.gtin, "supplier_lot": item.supplier_lot, "gs1_serial": item.gs1_serial} if item.gtin else {})
+
+
+def item_gs1_identify(*, actor: Actor, item: Item, gtin: str, lot: str = "", serial: str = "") -> Item:
+    """Give an item made by an operation its supplier's GS1 identity (a captured
+    TransformationEvent's output): GTIN with lot or serial, audited."""
+    before = item_snapshot(item)
+    Item.objects.filter(pk=item.pk).update(gtin=gtin, supplier_lot=lot, gs1_serial=serial)
+    item.gtin, item.supplier_lot, item.gs1_serial = gtin, lot, serial
+    audit_record(actor=actor, action="item.identify", entity="item", entity_id=item.code, before=before,
+                 after=item_snapshot(item))  # fmt: skip
+    return item
 
 
 def status_check(item: Item, new_status: str, *, field: str = "item") -> None:
