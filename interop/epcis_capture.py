@@ -76,6 +76,10 @@ class Thing:
     unit: str | None = None
     kind: ItemKind | None = None
     code: str | None = None
+    earlier: "Thing | None" = None  # registered by an earlier event of the same document
+
+    def resolved(self) -> str | None:
+        return self.earlier.resolved() if self.earlier is not None else self.code
 
 
 @dataclass
@@ -90,6 +94,8 @@ class Plan:
 
 def document_events(document: dict[str, Any]) -> list[dict[str, Any]]:
     body = document.get("epcisBody") or {}
+    if "queryResults" in body:  # a query's answer, captured as the events it holds
+        body = (body["queryResults"].get("resultsBody") or {}) if isinstance(body["queryResults"], dict) else {}
     if "eventList" in body:
         return list(body["eventList"])
     return [body["event"]] if "event" in body else []
@@ -111,12 +117,9 @@ def identity_of(text: str) -> Identity | None:
     return Identity(gtin14(bare.group(1))) if bare else None
 
 
-def _existing(identity: Identity | None, text: str) -> str | None:
+def _existing(identity: Identity, text: str) -> str | None:
     """The code of the item on the line an identifier names, if any."""
-    if identity is not None and not identity.lot and not identity.serial:
-        return None  # a pattern names a class, never one item
-    item = Item.objects.filter(item_lookup_q(text)).values_list("code", flat=True).first()
-    return item
+    return Item.objects.filter(item_lookup_q(text)).values_list("code", flat=True).first()
 
 
 class _Planner:
@@ -125,6 +128,24 @@ class _Planner:
     def __init__(self) -> None:
         self.errors: dict[str, list[str]] = {}
         self.kinds = {row.gtin: row.kind for row in GtinKind.objects.select_related("kind")}
+        self.planned: dict[tuple[str, str, str], Thing] = {}  # registered by an earlier event
+
+    def known(self, identity: Identity | None, text: str, pointer: str, *, known_ok: bool) -> Thing | None:
+        """The item an identifier names, on the line or registered earlier in this document."""
+        if identity is None or not (identity.lot or identity.serial):
+            return None  # a pattern names a class, never one item
+        earlier = self.planned.get((identity.gtin, identity.lot, identity.serial))
+        existing = _existing(identity, text) if earlier is None else None
+        if earlier is None and existing is None:
+            return None
+        if not known_ok:
+            self.refuse(pointer, f"{text} is already registered" + (f", as item {existing}." if existing else "."))
+        return Thing(pointer, identity, code=existing, earlier=earlier)
+
+    def will_register(self, thing: Thing) -> Thing:
+        if thing.identity is not None and (thing.identity.lot or thing.identity.serial):
+            self.planned[(thing.identity.gtin, thing.identity.lot, thing.identity.serial)] = thing
+        return thing
 
     def refuse(self, pointer: str, message: str) -> None:
         self.errors.setdefault(pointer, []).append(message)
@@ -160,10 +181,8 @@ class _Planner:
         if identity is None:
             self.refuse(where, f"{text!r} names no GTIN; CellTrace registers only GTIN classes.")
             return None
-        existing = _existing(identity, text)
-        if existing is not None and not known_ok:
-            self.refuse(where, f"{text} is already registered, as item {existing}.")
-        kind = None if existing else self.kind(identity, where)
+        found = self.known(identity, text, where, known_ok=known_ok)
+        kind = None if found is not None else self.kind(identity, where)
         if kind is not None and kind.level != ItemLevel.BATCH:
             self.refuse(where, f"GTIN {identity.gtin} is a {kind.code}, counted one by one: send its EPCs.")
         unit = kind.default_unit if kind is not None else None
@@ -172,7 +191,10 @@ class _Planner:
             if unit is None:
                 self.refuse(f"{pointer}/uom", f"{element['uom']!r} is not a UN/ECE Rec 20 unit CellTrace knows.")
         quantity = element.get("quantity")
-        return Thing(pointer, identity, quantity=quantity, unit=unit, kind=kind, code=existing)
+        if found is not None:
+            found.quantity, found.unit, found.pointer = quantity, unit, pointer
+            return found
+        return self.will_register(Thing(pointer, identity, quantity=quantity, unit=unit, kind=kind))
 
     def things(self, event: dict[str, Any], at: str, epcs: str, quantities: str, *, known_ok: bool) -> list[Thing]:
         found = [self.epc(str(e), f"{at}/{epcs}/{j}", known_ok=known_ok) for j, e in enumerate(event.get(epcs, []))]
@@ -186,6 +208,8 @@ class _Planner:
     def plan(self, index: int, event: dict[str, Any], digest: str) -> Plan:
         at = f"/epcisBody/eventList/{index}"
         plan = Plan(index, event, digest)
+        if "errorDeclaration" in event:
+            return plan  # a retraction or correction of an earlier event: kept, registers nothing
         if event.get("type") == "ObjectEvent" and event.get("action") == "ADD":
             plan.registers = self.things(event, at, "epcList", "quantityList", known_ok=False)
         elif event.get("type") == "TransformationEvent":
@@ -228,7 +252,11 @@ def _supplier_station(actor: Actor) -> str:
 
 
 def _transform(plan: Plan, *, actor: Actor, at: datetime) -> tuple[int | None, list[str]]:
-    codes = [_register(t, actor=actor, at=at, digest=plan.event_hash) for t in plan.inputs if t.code is None]
+    codes = [
+        _register(t, actor=actor, at=at, digest=plan.event_hash)
+        for t in plan.inputs
+        if t.code is None and t.earlier is None
+    ]
     if not plan.inputs and not plan.outputs:
         return None, codes
     inputs = [
@@ -265,7 +293,7 @@ def _pointer_of(error: DomainError, plan: Plan) -> str:
     if match and int(match.group(2)) < len(things):
         return things[int(match.group(2))].pointer
     for thing in plan.registers + plan.inputs + plan.outputs:
-        if thing.code is None:
+        if thing.resolved() is None:
             return thing.pointer
     return f"/epcisBody/eventList/{plan.index}"
 
