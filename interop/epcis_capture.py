@@ -23,7 +23,7 @@ from core.errors import DomainError, ErrorCode, InvalidInput
 from lots.identifiers import digital_link_parts, epc_gtin_parts, gtin14, gtin_of
 from lots.models import Item, ItemKind, ItemLevel
 from lots.selectors import item_lookup_q
-from lots.services import item_gs1_identify, item_register
+from lots.services import item_register
 from traceability.models import Station, Step
 from traceability.services import InputSpec, OutputSpec, operation_record, station_create
 
@@ -267,7 +267,8 @@ def _transform(plan: Plan, *, actor: Actor, at: datetime) -> tuple[int | None, l
     ]
     outputs = [
         OutputSpec(kind=t.kind.code, quantity=t.quantity, unit=t.unit, rfid_epc=(t.identity.urn or None),
-                   attributes={"epcis_event": plan.event_hash})
+                   attributes={"epcis_event": plan.event_hash}, gtin=t.identity.gtin, supplier_lot=t.identity.lot,
+                   gs1_serial=t.identity.serial)
         for t in plan.outputs
         if t.kind is not None and t.identity is not None
     ]  # fmt: skip
@@ -275,10 +276,6 @@ def _transform(plan: Plan, *, actor: Actor, at: datetime) -> tuple[int | None, l
         actor=actor, step=SUPPLIER_STEP, station=_supplier_station(actor), started_at=at, ended_at=at,
         inputs=inputs, outputs=outputs,
     )  # fmt: skip
-    for item, thing in zip(result.outputs, plan.outputs, strict=True):
-        assert thing.identity is not None
-        item_gs1_identify(actor=actor, item=item, gtin=thing.identity.gtin, lot=thing.identity.lot,
-                          serial=thing.identity.serial)  # fmt: skip
     return result.operation.pk, codes + [item.code for item in result.outputs]
 
 
@@ -319,6 +316,8 @@ def _apply(plans: list[Plan], namespaces: dict[str, str], *, actor: Actor) -> No
                 row.operation_id, row.items = _transform(plan, actor=actor, at=at)
         except DomainError as exc:
             raise CaptureRefused({_pointer_of(exc, plan): [exc.message]}) from None
+        except IntegrityError:  # a parallel capture registered the same serial: plan again
+            raise _Race from None
         if row.items or row.operation_id:
             CapturedEvent.objects.filter(pk=row.pk).update(items=row.items, operation_id=row.operation_id)
 

@@ -167,17 +167,6 @@ def item_snapshot(item: Item) -> dict[str, Any]:
     } | ({"gtin": item.gtin, "supplier_lot": item.supplier_lot, "gs1_serial": item.gs1_serial} if item.gtin else {})
 
 
-def item_gs1_identify(*, actor: Actor, item: Item, gtin: str, lot: str = "", serial: str = "") -> Item:
-    """Give an item made by an operation its supplier's GS1 identity (a captured
-    TransformationEvent's output): GTIN with lot or serial, audited."""
-    before = item_snapshot(item)
-    Item.objects.filter(pk=item.pk).update(gtin=gtin, supplier_lot=lot, gs1_serial=serial)
-    item.gtin, item.supplier_lot, item.gs1_serial = gtin, lot, serial
-    audit_record(actor=actor, action="item.identify", entity="item", entity_id=item.code, before=before,
-                 after=item_snapshot(item))  # fmt: skip
-    return item
-
-
 def status_check(item: Item, new_status: str, *, field: str = "item") -> None:
     if new_status not in STATUS_TRANSITIONS[item.status]:
         code = {

@@ -7,6 +7,13 @@ import pytest
 from rest_framework.test import APIClient
 
 from interop.epcis_capture import document_events, identity_of
+from interop.models import GtinKind
+from lots.models import ItemKind
+
+NMC = "04012345000016"  # supplier A's NMC811 powder
+NMC_B = "05012345000015"  # supplier B's NMC811 powder
+PRECURSOR = "04012345000023"
+CELL = "04012345000030"
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "epcis"
 CAPTURE = "/api/epcis/capture/"
@@ -47,3 +54,11 @@ def gtins_of(document: dict[str, Any]) -> dict[str, str]:
                 if identity is not None:
                     found[identity.gtin] = "class"
     return found
+
+
+@pytest.fixture
+def table(db: Any) -> None:
+    """The GTIN-to-kind rows of two powder suppliers, a precursor and a cell."""
+    for gtin, kind in [(NMC, "cathode_active_material"), (NMC_B, "cathode_active_material"),
+                       (PRECURSOR, "cathode_active_material"), (CELL, "cell")]:  # fmt: skip
+        GtinKind.objects.create(gtin=gtin, kind=ItemKind.objects.get(code=kind))

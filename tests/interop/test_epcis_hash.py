@@ -4,6 +4,7 @@ sameness capture relies on: creationDate, key order and whitespace never change 
 import copy
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ def test_hashes_match_the_reference_implementation(path):
     assert [event_hash(e, namespaces) for e in _events(document)] == expected
 
 
-EVENT = {
+EVENT: dict[str, Any] = {
     "type": "ObjectEvent",
     "eventTime": "2026-07-22T06:45:00.000+02:00",
     "eventTimeZoneOffset": "+02:00",
