@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,6 +17,8 @@ from rest_framework.views import APIView
 from core.errors import ErrorCode, InvalidInput
 from core.roles import Role
 from interop.epcis_capture import capture
+from interop.models import GtinKind
+from interop.services import gtin_kind_delete, gtin_kind_set
 
 from .parsers import CheckedJSONParser
 from .schema import ErrorSerializer
@@ -92,3 +94,45 @@ class EPCISCaptureView(APIView):
         result = capture(document, actor=request.user)
         body = {"events": result.events, "stored": result.stored, "duplicates": result.duplicates}
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+class GtinKindSerializer(serializers.ModelSerializer[GtinKind]):
+    kind = serializers.CharField(source="kind_id")
+
+    class Meta:
+        model = GtinKind
+        fields = ["gtin", "kind", "note"]
+
+
+class GtinKindInput(serializers.Serializer[Any]):
+    gtin = serializers.CharField(max_length=14)
+    kind = serializers.CharField(max_length=64)
+    note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class GtinKindListView(generics.ListAPIView[GtinKind]):
+    """GET the GTIN-to-kind table (any role); POST a row, or change a GTIN's kind (engineer)."""
+
+    queryset = GtinKind.objects.order_by("gtin")
+    serializer_class = GtinKindSerializer
+    pagination_class = None  # one row per supplier product: a short table
+    write_role = Role.ENGINEER
+
+    @extend_schema(request=GtinKindInput, responses={201: GtinKindSerializer})
+    def post(self, request: Request) -> Response:
+        data = GtinKindInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        row = gtin_kind_set(actor=request.user, **data.validated_data)
+        return Response(GtinKindSerializer(row).data, status=status.HTTP_201_CREATED)
+
+
+class GtinKindDetailView(generics.RetrieveAPIView[GtinKind]):
+    queryset = GtinKind.objects.all()
+    serializer_class = GtinKindSerializer
+    lookup_field = "gtin"
+    write_role = Role.ENGINEER
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, gtin: str) -> Response:
+        gtin_kind_delete(actor=request.user, gtin=gtin)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -3,7 +3,7 @@
 from django.db import transaction
 
 from audit.services import Actor, audit_record
-from core.errors import ErrorCode, InvalidInput
+from core.errors import ErrorCode, InvalidInput, NotFound
 from lots.identifiers import gtin14, gtin_check_digit
 from lots.services import kind_get
 
@@ -33,6 +33,6 @@ def gtin_kind_set(*, actor: Actor, gtin: str, kind: str, note: str = "") -> Gtin
 def gtin_kind_delete(*, actor: Actor, gtin: str) -> None:
     before = GtinKind.objects.filter(gtin=gtin).values("kind_id", "note").first()
     if before is None:
-        raise InvalidInput(f"No GTIN {gtin} in the table.", field="gtin", code=ErrorCode.INVALID)
+        raise NotFound(f"No GTIN {gtin!r} in the table.", code=ErrorCode.NOT_FOUND)
     GtinKind.objects.filter(gtin=gtin).delete()
     audit_record(actor=actor, action="gtin_kind.delete", entity="gtin_kind", entity_id=gtin, before=before)
