@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from audit.services import Actor, actor_user, audit_record
 from core.errors import DomainError, ErrorCode, InvalidInput
-from lots.identifiers import digital_link_parts, epc_gtin_parts, gtin14, gtin_of
+from lots.identifiers import digital_link_parts, epc_gtin_parts, epc_normalize, gtin14, gtin_of
 from lots.models import Item, ItemKind, ItemLevel
 from lots.selectors import item_lookup_q
 from lots.services import item_register
@@ -117,16 +118,55 @@ def identity_of(text: str) -> Identity | None:
     return Identity(gtin14(bare.group(1))) if bare else None
 
 
-def _existing(identity: Identity, text: str) -> str | None:
-    """The code of the item on the line an identifier names, if any."""
-    return Item.objects.filter(item_lookup_q(text)).values_list("code", flat=True).first()
+_IDENTIFIER_LISTS = ("epcList", "inputEPCList", "outputEPCList")
+_QUANTITY_LISTS = ("quantityList", "inputQuantityList", "outputQuantityList")
+
+
+class _Existing:
+    """Which items of the line the document's identifiers name: two queries for the whole
+    document (suppliers' GTINs, EPCs), one more only for a label of this line's own."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        texts = [str(e) for event in events for key in _IDENTIFIER_LISTS for e in event.get(key, [])]
+        texts += [
+            str(q.get("epcClass", "")) for event in events for key in _QUANTITY_LISTS for q in event.get(key, [])
+            if isinstance(q, dict)
+        ]  # fmt: skip
+        identities = [i for i in map(identity_of, texts) if i is not None]
+        self.by_gs1: dict[tuple[str, str, str], str] = {}
+        rows = Item.objects.filter(gtin__in={i.gtin for i in identities}).values_list(
+            "code", "gtin", "supplier_lot", "gs1_serial"
+        )
+        for code, gtin, lot, serial in rows:
+            self.by_gs1.setdefault((gtin, "", serial) if serial else (gtin, lot, ""), code)
+        urns = {i.urn: _normalized(i.urn) for i in identities if i.urn}
+        by_epc = dict(Item.objects.filter(rfid_epc__in=set(urns.values()) - {""}).values_list("rfid_epc", "code"))
+        self.by_urn = {urn: by_epc[epc] for urn, epc in urns.items() if epc in by_epc}
+
+    def code(self, identity: Identity, text: str) -> str | None:
+        found = self.by_gs1.get(
+            (identity.gtin, "", identity.serial) if identity.serial else (identity.gtin, identity.lot, "")
+        )
+        if found is None and identity.urn:
+            found = self.by_urn.get(identity.urn)
+        if found is None and identity.gtin[1:].startswith(settings.CELLTRACE_GS1_COMPANY_PREFIX):
+            found = Item.objects.filter(item_lookup_q(text)).values_list("code", flat=True).first()
+        return found
+
+
+def _normalized(urn: str) -> str:
+    try:
+        return epc_normalize(urn)
+    except InvalidInput:
+        return ""
 
 
 class _Planner:
     """Reads only: turns events into Plans, gathering every error of the document."""
 
-    def __init__(self) -> None:
+    def __init__(self, events: list[dict[str, Any]]) -> None:
         self.errors: dict[str, list[str]] = {}
+        self.existing = _Existing(events)
         self.kinds = {row.gtin: row.kind for row in GtinKind.objects.select_related("kind")}
         self.planned: dict[tuple[str, str, str], Thing] = {}  # registered by an earlier event
 
@@ -135,7 +175,7 @@ class _Planner:
         if identity is None or not (identity.lot or identity.serial):
             return None  # a pattern names a class, never one item
         earlier = self.planned.get((identity.gtin, identity.lot, identity.serial))
-        existing = _existing(identity, text) if earlier is None else None
+        existing = self.existing.code(identity, text) if earlier is None else None
         if earlier is None and existing is None:
             return None
         if not known_ok:
@@ -162,17 +202,15 @@ class _Planner:
         identity = identity_of(text)
         if identity is None:
             return None  # an SSCC, a GIAI...: nothing CellTrace registers
-        existing = _existing(identity, text)
-        if existing is not None:
-            if not known_ok:
-                self.refuse(pointer, f"{text} is already registered, as item {existing}.")
-            return Thing(pointer, identity, code=existing)
+        found = self.known(identity, text, pointer, known_ok=known_ok)
+        if found is not None:
+            return found
         kind = self.kind(identity, pointer)
         if kind is not None and kind.level != ItemLevel.INSTANCE:
             self.refuse(
                 pointer, f"GTIN {identity.gtin} is a {kind.code}, counted by quantity: send it in a quantity list."
             )
-        return Thing(pointer, identity, kind=kind)
+        return self.will_register(Thing(pointer, identity, kind=kind))
 
     def quantity(self, element: dict[str, Any], pointer: str, *, known_ok: bool) -> Thing | None:
         text = str(element.get("epcClass", ""))
@@ -344,7 +382,7 @@ def _capture_once(
     events: list[dict[str, Any]], hashes: list[str], namespaces: dict[str, str], *, actor: Actor
 ) -> CaptureResult:
     known = set(CapturedEvent.objects.filter(event_hash__in=hashes).values_list("event_hash", flat=True))
-    planner, plans, seen = _Planner(), [], set(known)
+    planner, plans, seen = _Planner([e for e, h in zip(events, hashes, strict=True) if h not in known]), [], set(known)
     for index, (event, digest) in enumerate(zip(events, hashes, strict=True)):
         if digest in seen:
             continue

@@ -219,3 +219,22 @@ def test_admins_may_capture(admin_client_api, table):
 
 def test_capture_url_is_the_contracts():
     assert CAPTURE == "/api/epcis/capture/"
+
+
+def test_inputs_already_on_the_line_are_found_by_epc_or_own_label(engineer_client, engineer, table):
+    from lots.identifiers import digital_link
+
+    cell = item_register(actor=engineer, kind="cell", rfid_epc="urn:epc:id:sgtin:4012345.000003.C9")
+    powder = item_register(actor=engineer, kind="cathode_active_material", quantity=5, unit="kg", code="CAM-OWN")
+    own = digital_link(code=powder.code, gtin_item_reference=powder.kind.gtin_item_reference, level="batch")
+    output = [{"epcClass": f"https://id.gs1.org/01/{NMC}/10/N9", "quantity": 2, "uom": "KGM"}]
+    event = transformation([{"epcClass": own, "quantity": 2, "uom": "KGM"}], output) | {
+        "inputEPCList": ["urn:epc:id:sgtin:4012345.000003.C9"]
+    }
+    response = post_document(engineer_client, document(event))
+
+    assert response.status_code == 201, response.json()
+    cell.refresh_from_db()
+    powder.refresh_from_db()
+    assert (cell.status, float(powder.quantity)) == (ItemStatus.CONSUMED, 3.0)
+    assert Item.objects.filter(gtin=CELL).count() == 0  # found, not registered again
