@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from django.db.models import Q
 
 from core.errors import ErrorCode, NotFound
-from lots.identifiers import foreign_label
 from lots.models import Item, ItemKind, ItemStatus
 from lots.selectors import item_get
 
@@ -66,12 +65,11 @@ def item_scan(*, code: str, station: Station | None = None) -> Scan:
     """The item a scanned code, Digital Link or EPC names, with warnings for an item that must not
     be used (on hold, with each hold's reason; consumed; scrapped; shipped)."""
     text = code.strip()
-    foreign = foreign_label(text)
-    if foreign is not None:
-        raise NotFound(foreign, field="code", code=ErrorCode.FOREIGN_LABEL)
     try:
-        item = item_get(text)
-    except NotFound:
+        item = item_get(text)  # a supplier's Digital Link finds the item captured from its EPCIS event
+    except NotFound as missing:
+        if missing.code == ErrorCode.FOREIGN_LABEL:
+            raise NotFound(missing.message, field="code", code=ErrorCode.FOREIGN_LABEL) from None
         raise NotFound(
             f"Nothing on this line has the code {text!r}. Check the label, or scan it again.",
             field="code",

@@ -238,3 +238,12 @@ def test_inputs_already_on_the_line_are_found_by_epc_or_own_label(engineer_clien
     powder.refresh_from_db()
     assert (cell.status, float(powder.quantity)) == (ItemStatus.CONSUMED, 3.0)
     assert Item.objects.filter(gtin=CELL).count() == 0  # found, not registered again
+
+
+def test_a_station_scanning_a_suppliers_label_finds_the_captured_lot(engineer_client, operator_client, table):
+    assert post_document(engineer_client, document(add_lot(NMC, "L1"))).status_code == 201
+    scanned = operator_client.post("/api/scan/", {"code": f"https://supplier.example/01/{NMC}/10/L1"}, format="json")
+    assert scanned.status_code == 200, scanned.json()
+    assert scanned.json()["item"]["code"] == Item.objects.get(gtin=NMC).code
+    unknown = operator_client.post("/api/scan/", {"code": f"https://supplier.example/01/{NMC}/10/L2"}, format="json")
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "foreign_label")
