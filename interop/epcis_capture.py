@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 
 from audit.services import Actor, actor_user, audit_record
 from core.errors import DomainError, ErrorCode, InvalidInput
+from core.values import moment_check
 from lots.identifiers import digital_link_parts, epc_gtin_parts, epc_normalize, gtin14, gtin_of
 from lots.models import Item, ItemKind, ItemLevel
 from lots.selectors import item_lookup_q
@@ -246,6 +247,11 @@ class _Planner:
     def plan(self, index: int, event: dict[str, Any], digest: str) -> Plan:
         at = f"/epcisBody/eventList/{index}"
         plan = Plan(index, event, digest)
+        try:
+            _event_time(event)
+        except (ValueError, InvalidInput) as exc:  # a leap second, a year CellTrace does not hold
+            self.refuse(f"{at}/eventTime", exc.message if isinstance(exc, InvalidInput) else str(exc))
+            return plan
         if "errorDeclaration" in event:
             return plan  # a retraction or correction of an earlier event: kept, registers nothing
         if event.get("type") == "ObjectEvent" and event.get("action") == "ADD":
@@ -257,7 +263,9 @@ class _Planner:
 
 
 def _event_time(event: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(str(event["eventTime"]).replace("Z", "+00:00"))
+    """The eventTime the planner checked (RFC 3339, which Python reads once `Z` is an offset)."""
+    text = str(event["eventTime"]).upper().replace("Z", "+00:00")
+    return moment_check(datetime.fromisoformat(text), field="eventTime")
 
 
 def _register(thing: Thing, *, actor: Actor, at: datetime, digest: str) -> str:

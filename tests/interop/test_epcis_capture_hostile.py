@@ -87,3 +87,11 @@ def test_a_document_of_many_bad_events_lists_a_bounded_number_of_errors(engineer
     assert response.status_code == 400
     assert len(response.json()["errors"]) <= 51
     assert _nothing_stored()
+
+
+@pytest.mark.parametrize("moment", ["1969-12-31T23:59:59Z", "2026-12-31T23:59:60Z", "2300-01-01T00:00:00+01:00"])
+def test_an_event_time_the_schema_allows_but_the_line_cannot_hold_is_a_400_naming_it(engineer_client, table, moment):
+    response = post_document(engineer_client, document(add_lot(NMC, "L1") | {"eventTime": moment}))
+    assert response.status_code == 400, response.json()
+    assert "/epcisBody/eventList/0/eventTime" in response.json()["errors"]
+    assert _nothing_stored()
