@@ -7,6 +7,7 @@ from . import (
     views_catalog,
     views_connectors,
     views_epcis,
+    views_epcis_capture,
     views_exports,
     views_labfiles,
     views_limits,
@@ -32,6 +33,9 @@ MEASUREMENT = "measurements/<int:pk>/"
 
 urlpatterns = [
     path("health/", views.HealthView.as_view(), name="health"),
+    path("epcis/capture/", views_epcis_capture.EPCISCaptureView.as_view(), name="epcis-capture"),
+    path("epcis/gtin-kinds/", views_epcis_capture.GtinKindListView.as_view(), name="epcis-gtin-kinds"),
+    path("epcis/gtin-kinds/<str:gtin>/", views_epcis_capture.GtinKindDetailView.as_view(), name="epcis-gtin-kind"),
     path("kinds/", views.KindListView.as_view(), name="kinds"),
     path("steps/", views.StepListView.as_view(), name="steps"),
     path("stations/", views.StationListView.as_view(), name="stations"),

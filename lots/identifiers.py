@@ -47,6 +47,7 @@ class DigitalLinkParts:
     host: str
     gtin: str
     code: str
+    key: str = "10"  # the qualifier's AI: 10 lot, 21 serial
 
 
 def digital_link_parts(uri: str) -> DigitalLinkParts | None:
@@ -60,9 +61,36 @@ def digital_link_parts(uri: str) -> DigitalLinkParts | None:
         return None
     segments = parts.path.strip("/").split("/")
     for index in range(len(segments) - 3):
-        if segments[index] == "01" and segments[index + 2] in ("10", "21"):
-            return DigitalLinkParts(host, segments[index + 1], unquote(segments[index + 3]))
+        if segments[index] in ("01", "gtin") and segments[index + 2] in ("10", "21", "lot", "ser"):
+            key = {"lot": "10", "ser": "21"}.get(segments[index + 2], segments[index + 2])
+            # A serial after the lot (/01/G/10/L/21/S) names the instance: the lowest level wins.
+            if key == "10" and index + 5 < len(segments) and segments[index + 4] in ("21", "ser"):
+                return DigitalLinkParts(host, gtin14(segments[index + 1]), unquote(segments[index + 5]), "21")
+            return DigitalLinkParts(host, gtin14(segments[index + 1]), unquote(segments[index + 3]), key)
     return None
+
+
+def gtin14(gtin: str) -> str:
+    """A GTIN-8, -12 or -13 padded to the 14 digits GTINs are stored and compared in."""
+    return gtin.zfill(14) if gtin.isdigit() and len(gtin) in (8, 12, 13) else gtin
+
+
+def gtin_of(prefix: str, item_reference: str) -> str:
+    """GTIN-14 of an EPC's company prefix and item reference (its first digit the indicator)."""
+    body = item_reference[:1] + prefix + item_reference[1:]
+    return body + gtin_check_digit(body)
+
+
+_EPC_GTIN = re.compile(r"^urn:epc:(id:sgtin|class:lgtin):(\d{6,12})\.(\d{1,7})\.(.+)$")
+
+
+def epc_gtin_parts(urn: str) -> tuple[str, str, str] | None:
+    """(GTIN-14, AI, lot or serial) of an SGTIN or LGTIN URN, or None for any other text."""
+    match = _EPC_GTIN.match(urn.strip())
+    if match is None or len(match.group(2)) + len(match.group(3)) != 13:
+        return None
+    key = "21" if match.group(1) == "id:sgtin" else "10"
+    return gtin_of(match.group(2), match.group(3)), key, unquote(match.group(4))
 
 
 def foreign_label(text: str) -> str | None:

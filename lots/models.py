@@ -84,6 +84,11 @@ class Item(models.Model):
     # NULL, not "", for untagged items: many items have none and the column is unique.
     rfid_epc = models.CharField(max_length=128, unique=True, null=True, blank=True)  # noqa: DJ001
     supplier_lot = models.CharField(max_length=128, blank=True, default="")
+    # A supplier's GS1 identity of the item (captured EPCIS events): its GTIN-14, with the lot
+    # in supplier_lot (AI 10) or the serial here (AI 21). Empty for this line's own items,
+    # whose GTIN is their kind's. A Digital Link matches on GTIN and lot or serial together.
+    gtin = models.CharField(max_length=14, blank=True, default="")
+    gs1_serial = models.CharField(max_length=128, blank=True, default="")
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(db_index=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True)
@@ -114,10 +119,14 @@ class Item(models.Model):
                 name="item_quantity_finite",
             ),
             models.CheckConstraint(condition=finite_q("length_m"), name="item_length_finite"),
+            models.UniqueConstraint(
+                fields=["gtin", "gs1_serial"], condition=~Q(gs1_serial=""), name="item_gtin_serial_unique"
+            ),
         ]
         indexes = [
             models.Index(fields=["kind", "status"]),
             models.Index(fields=["status"], condition=Q(status="on_hold"), name="item_on_hold_idx"),
+            models.Index(fields=["gtin", "supplier_lot"], condition=~Q(gtin=""), name="item_gtin_lot_idx"),
         ]
 
     def __str__(self) -> str:

@@ -103,6 +103,8 @@ def item_register(
     attributes: dict[str, Any] | None = None,
     station: Any = None,
     created_at: datetime | None = None,
+    gtin: str = "",
+    gs1_serial: str = "",
 ) -> Item:
     """Register material entering the line (a powder lot, a foil roll, an electrolyte drum: supplier lots)."""
     item_kind = kind_get(kind)
@@ -122,6 +124,8 @@ def item_register(
         polarity=polarity,
         rfid_epc=epc,
         supplier_lot=supplier_lot,
+        gtin=gtin,
+        gs1_serial=gs1_serial,
         attributes=attributes or {},
         created_at=created_at or timezone.now(),
         created_by=actor_user(actor),
@@ -134,6 +138,12 @@ def item_register(
         if Item.objects.filter(code=item.code).exists():
             raise Conflict(
                 f"An item with code {item.code!r} exists.", field="code", code=ErrorCode.DUPLICATE_CODE
+            ) from None
+        if gs1_serial and Item.objects.filter(gtin=gtin, gs1_serial=gs1_serial).exists():
+            raise Conflict(
+                f"An item with GTIN {gtin} and serial {gs1_serial!r} exists.",
+                field="gs1_serial",
+                code=ErrorCode.DUPLICATE_EPC,
             ) from None
         raise Conflict(f"An item with EPC {epc!r} exists.", field="rfid_epc", code=ErrorCode.DUPLICATE_EPC) from None
     audit_record(
@@ -154,7 +164,7 @@ def item_snapshot(item: Item) -> dict[str, Any]:
         "status": item.status,
         "quantity": float(item.quantity),
         "unit": item.unit,
-    }
+    } | ({"gtin": item.gtin, "supplier_lot": item.supplier_lot, "gs1_serial": item.gs1_serial} if item.gtin else {})
 
 
 def status_check(item: Item, new_status: str, *, field: str = "item") -> None:

@@ -46,6 +46,10 @@ class OutputSpec:
     attributes: dict[str, Any] = field(default_factory=dict)
     made_from: list[StretchSpec] | None = None  # the API's "from"
     scrap_reason: str | None = None
+    # A supplier's GS1 identity of the output (captured EPCIS TransformationEvents): lots.Item's fields.
+    gtin: str = ""
+    supplier_lot: str = ""
+    gs1_serial: str = ""
 
 
 @dataclass(frozen=True)

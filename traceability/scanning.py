@@ -69,12 +69,14 @@ def item_scan(*, code: str, station: Station | None = None) -> Scan:
     """The item a scanned code, Digital Link or EPC names, with warnings for an item that must not
     be used (on hold, with each hold's reason; consumed; scrapped; shipped)."""
     text = code.strip()
-    foreign = foreign_label(text)
-    if foreign is not None:
-        raise NotFound(foreign, field="code", code=ErrorCode.FOREIGN_LABEL)
     # One query: the item, and whether any of its metres are held (rarely: then they are read).
+    # A supplier's Digital Link finds the item captured from its EPCIS event, so the foreign
+    # label is only the answer once nothing matched.
     item = item_queryset().filter(item_lookup_q(text)).annotate(stretch_held=_stretch_held()).first()
     if item is None:
+        foreign = foreign_label(text)
+        if foreign is not None:
+            raise NotFound(foreign, field="code", code=ErrorCode.FOREIGN_LABEL)
         raise NotFound(
             f"Nothing on this line has the code {text!r}. Check the label, or scan it again.",
             field="code",
