@@ -4,6 +4,7 @@ end-of-line measurements, null where nothing is recorded."""
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from django.contrib.auth.models import User
@@ -11,7 +12,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from lots.models import Item
-from measurements.models import Measurement
+from measurements.models import Measurement, Parameter
 from measurements.services import MeasurementInput, measurement_correct
 from tests.factories import T0, register
 from tests.interop.passport_line import SITE, TECH, formed_and_tested, measure, passport_cell, url
@@ -160,8 +161,6 @@ def test_authentication_is_required_and_every_role_reads(
 
 def test_the_cell_is_found_by_its_digital_link(operator_client: APIClient, demo_cell: Item) -> None:
     serial = operator_client.get(url(demo_cell.code)).json()["identification"]["serial"]
-    from urllib.parse import quote
-
     response = operator_client.get(url(quote(serial, safe="")))
     assert response.status_code == 200 and response.json()["code"] == demo_cell.code
 
@@ -178,3 +177,46 @@ def test_the_number_of_queries_does_not_grow_with_the_genealogy(
         assert operator_client.get(url(small.code)).status_code == 200
     with django_assert_num_queries(len(small_run.captured_queries)):
         assert operator_client.get(url(large.code)).status_code == 200
+
+
+def test_a_value_whose_unit_does_not_convert_is_null_with_the_reason(
+    operator_client: APIClient, engineer: User, stations: Any, catalog: None
+) -> None:
+    Parameter.objects.filter(code="eol_discharge_energy").update(unit="V")  # a catalog edited by hand
+    cell = passport_cell(engineer)
+    measure(engineer, cell, "eol_discharge_energy", 3.7, "V")
+    body = operator_client.get(url(cell.code)).json()
+    pointer = f"/{TECH[0]}/{TECH[1]}/ratedEnergy"
+    assert body[TECH[0]][TECH[1]]["ratedEnergy"] is None
+    assert "'V'" in body["missing"][pointer] and "'kWh'" in body["missing"][pointer]
+    assert pointer not in body["sources"]
+
+
+@pytest.mark.parametrize("recorded", ["3.65", True, None, [3.65], {"value": 3.65}])
+def test_a_design_value_that_is_not_a_number_is_not_read_as_one(
+    operator_client: APIClient, engineer: User, stations: Any, catalog: None, recorded: Any
+) -> None:
+    chemistry = "  " if isinstance(recorded, str) else recorded  # a string chemistry is one
+    cell = passport_cell(engineer, nominal_voltage_V=recorded, chemistry=chemistry)
+    body = operator_client.get(url(cell.code)).json()
+    assert body[TECH[0]][TECH[1]]["nominalVoltage"] is None
+    assert body["materialComposition"]["batteryChemistry"]["shortName"] == "NMC811/graphite"  # from the lots
+
+
+def test_another_sites_label_and_hostile_codes_find_no_passport(operator_client: APIClient, demo_cell: Item) -> None:
+    foreign = quote(f"https://id.elsewhere.example/01/00614141004018/21/{demo_cell.code}", safe="")
+    response = operator_client.get(url(foreign))
+    assert response.status_code == 404 and response.json()["code"] == "foreign_label"
+    assert operator_client.get(url("CELL%00-1")).status_code == 400  # NUL: refused before any lookup
+    for code in ("x" * 5000, "%F0%9F%94%8B", "..%2F..%2Fetc"):
+        assert operator_client.get(url(code)).status_code == 404, code
+
+
+def test_the_passport_is_documented_in_the_openapi_schema(operator_client: APIClient) -> None:
+    schema = operator_client.get("/api/schema/?format=json").json()
+    operation = schema["paths"]["/api/items/{identifier}/passport/"]["get"]
+    ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    passport = schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+    assert {"generalProductInformation", "materialComposition", "performanceAndDurability"} <= set(
+        passport["properties"]
+    )
