@@ -12,6 +12,7 @@ from . import (
     views_labfiles,
     views_limits,
     views_measurements,
+    views_passport,
 )
 
 
@@ -45,6 +46,7 @@ urlpatterns = [
     path(f"{ITEM}label.<str:fmt>", views.ItemLabelView.as_view(), name="item-label"),
     path(f"{ITEM}scrap/", views.ItemScrapView.as_view(), name="item-scrap"),
     path(f"{ITEM}completeness/", views_measurements.CompletenessView.as_view(), name="item-completeness"),
+    path(f"{ITEM}passport/", views_passport.PassportView.as_view(), name="item-passport"),
     path(f"{ITEM}status-changes/", views.ItemStatusChangeListView.as_view(), name="item-status-changes"),
     path(ITEM, views.ItemDetailView.as_view(), name="item-detail"),
     path("operations/", views.OperationListView.as_view(), name="operations"),

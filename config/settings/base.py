@@ -204,6 +204,11 @@ CELLTRACE_EXPORT_WORK_MEM = env_str("CELLTRACE_EXPORT_WORK_MEM", "512MB")
 CELLTRACE_RESOLVER = env_str("CELLTRACE_RESOLVER", "id.celltrace.example")
 CELLTRACE_GS1_COMPANY_PREFIX = env_str("CELLTRACE_GS1_COMPANY_PREFIX", "0614141")
 
+# The site's postal address: the battery passport's manufacturingPlace (null until all three are set).
+CELLTRACE_SITE_COUNTRY = env_str("CELLTRACE_SITE_COUNTRY", "")
+CELLTRACE_SITE_POSTAL_CODE = env_str("CELLTRACE_SITE_POSTAL_CODE", "")
+CELLTRACE_SITE_STREET = env_str("CELLTRACE_SITE_STREET", "")
+
 # run_connectors: batches that cannot reach PostgreSQL wait here, on local disk, up to this many
 # bytes in all (docs/connectors.md says what happens when it is full).
 CELLTRACE_CONNECTOR_SPOOL_DIR = Path(

@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 from interop.epcis_capture import document_events, identity_of
 from interop.models import GtinKind
 from lots.models import ItemKind
+from measurements.catalog import catalog_load
 from measurements.models import Measurement, Parameter
 from measurements.services import MeasurementInput, measurement_correct, measurement_record
 from tests.factories import T0, Line, build_line
@@ -165,3 +166,8 @@ def table(db: Any) -> None:
     for gtin, kind in [(NMC, "cathode_active_material"), (NMC_B, "cathode_active_material"),
                        (PRECURSOR, "cathode_active_material"), (CELL, "cell")]:  # fmt: skip
         GtinKind.objects.create(gtin=gtin, kind=ItemKind.objects.get(code=kind))
+
+
+@pytest.fixture
+def catalog(db: Any) -> None:
+    catalog_load()  # the catalog file: the passport's parameter codes must exist in it
