@@ -44,6 +44,7 @@ QUDT_BY_UNIT: dict[str, str] = {
     "min": "MIN",
     "h": "HR",
     "percent": "PERCENT",
+    "percent/month": "PERCENT-PER-MO",
     "ppm": "PPM",
     "dimensionless": "UNITLESS",
     "count": "NUM",

@@ -36,6 +36,7 @@ REC20_BY_UNIT: dict[str, str] = {
     "min": "MIN",
     "h": "HUR",
     "percent": "P1",
+    "percent/month": "H71",  # QUDT PERCENT-PER-MO gives this uneceCommonCode
     "ppm": "59",
     "dimensionless": "C62",
     "count": "H87",

@@ -172,8 +172,8 @@ def test_the_number_of_queries_does_not_grow_with_the_genealogy(
     large = passport_cell(engineer, extra_lots=12)
     for cell in (small, large):
         formed_and_tested(engineer, cell)
-    # token, role, item, the operation that made it, measurements, upstream walk, its lots
-    with django_assert_num_queries(7) as small_run:
+    # token with its role, item, the operation that made it, measurements, upstream walk, its lots
+    with django_assert_num_queries(6) as small_run:
         assert operator_client.get(url(small.code)).status_code == 200
     with django_assert_num_queries(len(small_run.captured_queries)):
         assert operator_client.get(url(large.code)).status_code == 200
