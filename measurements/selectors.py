@@ -195,28 +195,38 @@ def _attach_related(measurements: list[Measurement]) -> None:
                 setattr(m, name, objects[key])
 
 
-def measurements_upstream(*, item: Item, parameter: str | None = None) -> list[UpstreamValue]:
-    """Every current measurement of the item and of everything upstream of it, each value along
-    a roll kept only if it lies in a stretch that went into the item, with its position mapped
-    down. A constant handful of queries: the walk, the values, the measurements, then the few
-    parameters, items, stations and users they name."""
-    rows = upstream_rows(item)
-    # The same value reached twice the same way (two sheets of one lane at one metre) is one hit.
+def unique_rows(item: Item) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    """`upstream_rows`, the same value reached twice the same way (two sheets of one lane at
+    one metre) kept once, in the order found."""
     unique: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    for row in rows:
+    for row in upstream_rows(item):
         key = (row[0], row[1], row[7], row[6], None if row[5] is None else round(row[5], 9))
         unique.setdefault(key, row)
-    ids = {row[0] for row in unique.values()}
-    queryset = Measurement.objects.filter(pk__in=ids)
-    if parameter:
-        queryset = queryset.filter(parameter__code=parameter)
-    measurements = {m.pk: m for m in queryset}
-    _attach_related(list(measurements.values()))
+    return unique
+
+
+@dataclass(frozen=True, slots=True)
+class Belonging:
+    """How a listed value belongs to the item asked about, codes named (`unique_rows` resolved)."""
+
+    measurement_id: int
+    upstream_item: str
+    depth: int
+    relation: str
+    from_m: float | None
+    to_m: float | None
+    via: str | None
+    mapped_position_m: float | None
+
+
+def belongings(unique: dict[tuple[Any, ...], tuple[Any, ...]]) -> list[Belonging]:
+    """`unique_rows` with the items they name as codes (one query) and metres rounded: what
+    both listings (`measurements_upstream`, `selectors_upstream.upstream_listing`) build on."""
     item_ids = {row[1] for row in unique.values()} | {row[6] for row in unique.values() if row[6]}
-    codes = dict(Item.objects.filter(pk__in=item_ids).values_list("pk", "code"))
-    values = [
-        UpstreamValue(
-            measurement=measurements[m_id],
+    codes = dict(Item.objects.filter(pk__in=item_ids).values_list("pk", "code")) if item_ids else {}
+    return [
+        Belonging(
+            measurement_id=m_id,
             upstream_item=codes[item_id],
             depth=depth,
             relation=relation,
@@ -226,7 +236,34 @@ def measurements_upstream(*, item: Item, parameter: str | None = None) -> list[U
             mapped_position_m=_metres(mapped),
         )
         for m_id, item_id, depth, lo, hi, mapped, via_id, relation in unique.values()
-        if m_id in measurements
+    ]
+
+
+def measurements_upstream(*, item: Item, parameter: str | None = None) -> list[UpstreamValue]:
+    """Every current measurement of the item and of everything upstream of it, each value along
+    a roll kept only if it lies in a stretch that went into the item, with its position mapped
+    down. A constant handful of queries: the walk, the values, the measurements, then the few
+    parameters, items, stations and users they name."""
+    unique = unique_rows(item)
+    ids = {row[0] for row in unique.values()}
+    queryset = Measurement.objects.filter(pk__in=ids)
+    if parameter:
+        queryset = queryset.filter(parameter__code=parameter)
+    measurements = {m.pk: m for m in queryset}
+    _attach_related(list(measurements.values()))
+    values = [
+        UpstreamValue(
+            measurement=measurements[b.measurement_id],
+            upstream_item=b.upstream_item,
+            depth=b.depth,
+            relation=b.relation,
+            from_m=b.from_m,
+            to_m=b.to_m,
+            via=b.via,
+            mapped_position_m=b.mapped_position_m,
+        )
+        for b in belongings(unique)
+        if b.measurement_id in measurements
     ]
     values.sort(key=lambda v: (v.depth, v.upstream_item, v.measurement.parameter_id, v.measurement.measured_at))
     return values

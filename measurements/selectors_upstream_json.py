@@ -20,8 +20,7 @@ from traceability.models import Station
 from traceability.selectors_graph import json_number
 
 from .models import Measurement, Parameter
-from .selectors import _metres
-from .selectors_upstream import unique_rows
+from .selectors import _metres, unique_rows
 
 
 def _text(column: str) -> str:
