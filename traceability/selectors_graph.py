@@ -9,6 +9,7 @@ value in the contract's shape. PostgreSQL only: other databases take `lineage_wa
 from typing import Any
 
 import orjson
+from psycopg.adapt import Loader
 
 from core.routing import routed_connection as connection
 from lots.models import Item
@@ -69,6 +70,22 @@ def graph_sql(direction: Direction, *, edges: bool, kinds: int = 0) -> str:
     return walk + "," + _NODES.format(where=where, edges=edge_json)
 
 
+class Utf8Bytes(Loader):
+    """Text as the bytes PostgreSQL sent (UTF-8, the client encoding Django sets): a body of
+    12 MB is decoded to str and encoded back otherwise, ~10 % of the request."""
+
+    def load(self, data: Any) -> bytes:
+        return bytes(data)
+
+
+def fetch_text_bytes(cursor: Any, sql: str, params: dict[str, Any]) -> bytes:
+    """The one text value `sql` selects, as bytes."""
+    cursor.cursor.adapters.register_loader("text", Utf8Bytes)  # this cursor only
+    cursor.execute(sql, params)
+    (body,) = cursor.fetchone()
+    return bytes(body)
+
+
 def lineage_json(
     *,
     item: Item,
@@ -86,6 +103,4 @@ def lineage_json(
     params: dict[str, Any] = {"item": item.pk, "max_depth": limit, "root": item.code, "direction": direction}
     params.update({f"kind{k}": kind for k, kind in enumerate(kind_list)})
     with connection.cursor() as cursor:
-        cursor.execute(graph_sql(direction, edges=edges, kinds=len(kind_list)), params)
-        (body,) = cursor.fetchone()
-    return str(body).encode()
+        return fetch_text_bytes(cursor, graph_sql(direction, edges=edges, kinds=len(kind_list)), params)
