@@ -11,7 +11,7 @@ from core.routing import routed_connection as connection
 from lots.models import Item
 
 from .models import Measurement
-from .selectors import belongings, unique_rows
+from .selectors import belongings, listing_order, unique_rows
 
 # The columns of a listed measurement, joined in the one query (related codes included).
 MEASUREMENT_COLUMNS = (
@@ -77,7 +77,14 @@ def upstream_listing(*, item: Item, parameter: str | None = None, step: str | No
     if step:
         queryset = queryset.filter(parameter__step_id=step)
     measurements = {m[0]: m for m in queryset.values_list(*MEASUREMENT_COLUMNS)}
-    values = [
+    found = [b for b in belongings(unique) if b.measurement_id in measurements]
+    # parameter_id last in the columns, measured_at at 18
+    found.sort(
+        key=lambda b: listing_order(
+            b.depth, b.upstream_item, measurements[b.measurement_id][-1], measurements[b.measurement_id][18], b
+        )
+    )
+    return [
         UpstreamRow(
             measurement=measurements[b.measurement_id],
             upstream_item=b.upstream_item,
@@ -88,8 +95,5 @@ def upstream_listing(*, item: Item, parameter: str | None = None, step: str | No
             via=b.via,
             mapped_position_m=b.mapped_position_m,
         )
-        for b in belongings(unique)
-        if b.measurement_id in measurements
+        for b in found
     ]
-    values.sort(key=lambda v: (v.depth, v.upstream_item, v.measurement[-1], v.measurement[18]))
-    return values
