@@ -101,12 +101,13 @@ def _metres_sql(column: str, places: int = 6) -> str:
     return f"CAST(round(CAST({column} AS numeric), {places}) AS double precision)"
 
 
-def _listing_sql(*, parameter: bool, step: bool) -> str:
+def _listing_sql(*, parameter: bool, step: bool, rows: bool = False) -> str:
     """The walk, its distinct stretches, the values they hold, each kept once (the way of least
     depth, then lowest stretch, as `selectors.unique_rows`), then the listing's text, sorted
     as `selectors.listing_order` sorts: one statement, no row leaving the database. The rows
     are sorted before their text is written (sorting 6 MB of text in the aggregate spilled to
-    disk), and the aggregate reads the materialized rows in that order."""
+    disk), and the aggregate reads the materialized rows in that order. `rows`: the same values
+    as rows, no text (the benchmark's ceiling)."""
     value = "concat(" + ", ".join(_pieces(_FIELDS, tail=("',\"upstream\":'", *_pieces(_UPSTREAM)))) + ")"
     where = " AND ".join(
         [cond for cond, wanted in (("p.raw_code = %(parameter)s", parameter), ("p.step_id = %(step)s", step)) if wanted]
@@ -122,10 +123,12 @@ found(m_id, item_id, depth, lo, hi, mapped, via_id, relation) AS (
 ),
 belong AS MATERIALIZED (
     SELECT DISTINCT ON (m_id, item_id, relation, via_id, {_metres_sql("mapped", 9)})
-        m_id, item_id, depth, relation, via_id,
-        {_metres_sql("lo")} AS lo, {_metres_sql("hi")} AS hi, {_metres_sql("mapped")} AS mapped
+        m_id, item_id, depth, relation, via_id, lo, hi, {_metres_sql("mapped")} AS mapped
     FROM found
     ORDER BY m_id, item_id, relation, via_id, {_metres_sql("mapped", 9)}, depth, lo NULLS FIRST, hi NULLS FIRST
+), ends AS MATERIALIZED (  -- the few stretch ends, rounded once each rather than once per value
+    SELECT v, {_metres_sql("v")} AS metres FROM (SELECT lo AS v FROM walk UNION SELECT hi FROM walk) e
+    WHERE v IS NOT NULL
 ), codes AS MATERIALIZED (
     SELECT id, code AS raw_code, CAST(to_json(code) AS TEXT) AS code FROM {Item._meta.db_table}
     WHERE id IN (SELECT item_id FROM walk UNION SELECT via_id FROM walk)
@@ -140,7 +143,7 @@ belong AS MATERIALIZED (
 ), listed AS MATERIALIZED (
     SELECT m.*, p.code AS parameter_code, p.step_json, p.unit, mi.code AS item_code, s.code AS station_code,
         u.username, uc.code AS upstream_code, uc.raw_code AS upstream_raw, r.depth,
-        '"' || r.relation || '"' AS relation, r.relation AS raw_relation, r.lo, r.hi,
+        '"' || r.relation || '"' AS relation, r.relation AS raw_relation, el.metres AS lo, eh.metres AS hi,
         COALESCE(vc.code, 'null') AS via_code, vc.raw_code AS via_raw, r.mapped,
         m.measured_at AT TIME ZONE %(zone)s AS local,
         (m.measured_at AT TIME ZONE %(zone)s) - (m.measured_at AT TIME ZONE 'UTC') AS off
@@ -149,6 +152,8 @@ belong AS MATERIALIZED (
     JOIN p ON p.id = m.parameter_id
     JOIN codes uc ON uc.id = r.item_id
     LEFT JOIN codes vc ON vc.id = r.via_id
+    LEFT JOIN ends el ON el.v = r.lo
+    LEFT JOIN ends eh ON eh.v = r.hi
     LEFT JOIN {Item._meta.db_table} mi ON mi.id = m.item_id
     LEFT JOIN s ON s.id = m.station_id
     LEFT JOIN u ON u.id = m.created_by_id
@@ -156,7 +161,12 @@ belong AS MATERIALIZED (
     ORDER BY r.depth, uc.raw_code COLLATE "C", m.parameter_id, m.measured_at, m.id, r.relation COLLATE "C",
         vc.raw_code COLLATE "C" NULLS FIRST, r.mapped NULLS FIRST
 )
-SELECT COALESCE(string_agg({value}, ','), '') FROM listed x"""
+{"SELECT * FROM listed" if rows else f"SELECT COALESCE(string_agg({value}, ','), '') FROM listed x"}"""
+
+
+def listing_rows_sql() -> str:
+    """The listing's values as rows, in its order, without the text: what the body says."""
+    return _listing_sql(parameter=False, step=False, rows=True)
 
 
 def upstream_listing_json(*, item: Item, parameter: str | None = None, step: str | None = None) -> bytes:
