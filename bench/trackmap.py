@@ -1,7 +1,10 @@
 #!/usr/bin/env python
 """The full track graph of a lot and the roll map of a cell over HTTP, each against its raw SQL
 in the same run (issue 14): track within 1.3 x of the raw recursive query, the roll map within
-2 x of its two SQL statements at p50 and at p99.
+2 x of its two SQL statements at p50 and at p99. Those two statements return only which values
+belong and how (ids, items, stretches); the roll map is also measured against one statement
+returning every listed column of those values, in the listing's order, as rows (the same
+information as the body, without its text).
 
     .venv/bin/python bench/trackmap.py [--database-url URL] [--values 9510] [--runs 9] [--samples 30]
 
@@ -94,15 +97,18 @@ def main() -> None:
     import psycopg
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
+    from django.utils import timezone
     from rest_framework.authtoken.models import Token
 
     from lots.models import Item
     from measurements.selectors import upstream_rows
+    from measurements.selectors_upstream_json import listing_rows_sql
     from traceability.selectors import MAX_DEPTH, walk_sql
 
     down_sql = walk_sql("downstream", edges=True)
     node_sql = walk_sql("downstream", edges=False)
     raw = psycopg.connect(dsn(args.database_url), autocommit=True)
+    raw.execute("SET jit = off")  # as the server's connections (config.settings.base)
 
     def raw_walk(pk: int) -> float:
         t0 = time.perf_counter()
@@ -147,11 +153,17 @@ def main() -> None:
             track_sql.append(raw_walk(lot_pk))
             track_http.append(client.get(track_path)[2])
         cell = Item.objects.get(pk=cell_pk)
-        roll_http, roll_sql = [], []
+        roll_http, roll_sql, roll_rows = [], [], []
+        listed_params = {"item": cell.pk, "max_depth": MAX_DEPTH, "zone": timezone.get_current_timezone_name()}
         for _ in range(args.samples):
             t0 = time.perf_counter()
             upstream_rows(cell)  # the walk, then the values: the raw SQL of the roll map
             roll_sql.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            with raw.cursor() as cur:  # the same, and every listed column of each value, as rows
+                cur.execute(listing_rows_sql(), listed_params)
+                cur.fetchall()
+            roll_rows.append(time.perf_counter() - t0)
             roll_http.append(client.get(roll_path)[2])
         load_after = load()
     finally:
@@ -163,6 +175,7 @@ def main() -> None:
     print(f"  {'':34}{'':6}{'p50':>9}{'p99':>9}   {'':7}{'p50':>8}{'p99':>8}")
     line("full track graph of the lot", track_http, track_sql, 1.3)
     line("roll map of a cell", roll_http, roll_sql, 2.0)
+    line("  against the listed values as rows", roll_http, roll_rows, 2.0)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Reads of measurements: listings, and the roll map of everything upstream of an item."""
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -50,6 +52,11 @@ def _via_sql(clip: str) -> str:
 
 
 def _walk_sql() -> str:
+    """`walk_cte` and its rows: (item_id, lo, hi, xa, xb, via_id, depth)."""
+    return walk_cte("walk") + "\nSELECT item_id, lo, hi, xa, xb, via_id, depth FROM walk"
+
+
+def walk_cte(name: str) -> str:
     """The upward interval walk of traceability.selectors.roll_map, also carrying
     which stretch of the start item, or of the nearest sheet or lane below it (`via`), each
     ancestor stretch became: xa is the via-position of the ancestor's `lo`, xb that of its `hi`.
@@ -57,7 +64,7 @@ def _walk_sql() -> str:
     lo, hi = clipped_lo_sql(), clipped_hi_sql()
     whole = "WHEN e.parent_from_m IS NULL OR e.child_from_m IS NULL THEN NULL"
     return f"""
-WITH RECURSIVE walk(item_id, lo, hi, xa, xb, via_id, depth) AS (
+WITH RECURSIVE {name}(item_id, lo, hi, xa, xb, via_id, depth) AS (
     SELECT CAST(%(item)s AS BIGINT), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION),
            CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS BIGINT), 0
     UNION ALL
@@ -77,11 +84,10 @@ WITH RECURSIVE walk(item_id, lo, hi, xa, xb, via_id, depth) AS (
         CASE {whole}
              WHEN w.lo IS NULL THEN w.item_id ELSE w.via_id END,
         w.depth + 1
-    FROM walk w
+    FROM {name} w
     JOIN {edge_table()} e ON e.child_id = w.item_id
     WHERE w.depth < %(max_depth)s AND {stretch_reaches_sql()}
-)
-SELECT item_id, lo, hi, xa, xb, via_id, depth FROM walk"""
+)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +141,17 @@ ops AS (
     {item_operations_sql("w.item_id, MIN(w.depth) AS depth", group_by="w.item_id")}
 )
 """
+    return head + values_union()
+
+
+def values_union() -> str:
+    """The values of the stretches of `walk w` and of the operations `ops` (both defined
+    before): rows (id, upstream item id, depth, lo, hi, mapped position, via id, relation)."""
     parts = [
         f"SELECT {part.columns} FROM {part.joined} {measurements_join(f'{part.condition} AND {current_sql()}')}"
         for part in _parts()
     ]
-    return head + "\nUNION ALL\n".join(parts)
+    return "\nUNION ALL\n".join(parts)
 
 
 _VALUES_ROW = (
@@ -172,9 +184,36 @@ class UpstreamValue:
     mapped_position_m: float | None
 
 
+def rounded(value: float | None, places: int) -> float | None:
+    """`value` to `places` decimals as PostgreSQL's round(CAST(value AS numeric), places) gives
+    it (15 significant digits, then half away from zero), so the listing built in SQL
+    (`selectors_upstream_json`) and this one agree to the last digit."""
+    if value is None or not math.isfinite(value):
+        return value
+    return float(Decimal(f"{value:.15g}").quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP))
+
+
 def _metres(value: float | None) -> float | None:
     """To the micrometre: the linear maps leave float noise in the last digits."""
-    return None if value is None else round(value, 6)
+    return rounded(value, 6)
+
+
+def listing_order(depth: int, upstream_item: str, parameter_id: int, measured_at: datetime, b: "Belonging") -> tuple:
+    """The listing's order: by depth, upstream item, parameter and time, then the measurement
+    and how it belongs, so that no two values tie (the SQL path sorts the same way)."""
+    via, mapped = b.via, b.mapped_position_m
+    return (
+        depth,
+        upstream_item,
+        parameter_id,
+        measured_at,
+        b.measurement_id,
+        b.relation,
+        via is not None,
+        via or "",
+        mapped is not None,
+        mapped or 0.0,
+    )
 
 
 def _attach_related(measurements: list[Measurement]) -> None:
@@ -195,28 +234,43 @@ def _attach_related(measurements: list[Measurement]) -> None:
                 setattr(m, name, objects[key])
 
 
-def measurements_upstream(*, item: Item, parameter: str | None = None) -> list[UpstreamValue]:
-    """Every current measurement of the item and of everything upstream of it, each value along
-    a roll kept only if it lies in a stretch that went into the item, with its position mapped
-    down. A constant handful of queries: the walk, the values, the measurements, then the few
-    parameters, items, stations and users they name."""
-    rows = upstream_rows(item)
-    # The same value reached twice the same way (two sheets of one lane at one metre) is one hit.
+def _first_way(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    depth, lo, hi = row[2], row[3], row[4]
+    return (depth, lo is not None, lo or 0.0, hi is not None, hi or 0.0)
+
+
+def unique_rows(item: Item) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    """`upstream_rows`, the same value reached twice the same way (two sheets of one lane at
+    one metre) kept once: the way of least depth, then lowest stretch (as the SQL path)."""
     unique: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    for row in rows:
-        key = (row[0], row[1], row[7], row[6], None if row[5] is None else round(row[5], 9))
+    for row in sorted(upstream_rows(item), key=_first_way):
+        key = (row[0], row[1], row[7], row[6], rounded(row[5], 9))
         unique.setdefault(key, row)
-    ids = {row[0] for row in unique.values()}
-    queryset = Measurement.objects.filter(pk__in=ids)
-    if parameter:
-        queryset = queryset.filter(parameter__code=parameter)
-    measurements = {m.pk: m for m in queryset}
-    _attach_related(list(measurements.values()))
+    return unique
+
+
+@dataclass(frozen=True, slots=True)
+class Belonging:
+    """How a listed value belongs to the item asked about, codes named (`unique_rows` resolved)."""
+
+    measurement_id: int
+    upstream_item: str
+    depth: int
+    relation: str
+    from_m: float | None
+    to_m: float | None
+    via: str | None
+    mapped_position_m: float | None
+
+
+def belongings(unique: dict[tuple[Any, ...], tuple[Any, ...]]) -> list[Belonging]:
+    """`unique_rows` with the items they name as codes (one query) and metres rounded: what
+    both listings (`measurements_upstream`, `selectors_upstream.upstream_listing`) build on."""
     item_ids = {row[1] for row in unique.values()} | {row[6] for row in unique.values() if row[6]}
-    codes = dict(Item.objects.filter(pk__in=item_ids).values_list("pk", "code"))
-    values = [
-        UpstreamValue(
-            measurement=measurements[m_id],
+    codes = dict(Item.objects.filter(pk__in=item_ids).values_list("pk", "code")) if item_ids else {}
+    return [
+        Belonging(
+            measurement_id=m_id,
             upstream_item=codes[item_id],
             depth=depth,
             relation=relation,
@@ -226,10 +280,36 @@ def measurements_upstream(*, item: Item, parameter: str | None = None) -> list[U
             mapped_position_m=_metres(mapped),
         )
         for m_id, item_id, depth, lo, hi, mapped, via_id, relation in unique.values()
-        if m_id in measurements
     ]
-    values.sort(key=lambda v: (v.depth, v.upstream_item, v.measurement.parameter_id, v.measurement.measured_at))
-    return values
+
+
+def measurements_upstream(*, item: Item, parameter: str | None = None) -> list[UpstreamValue]:
+    """Every current measurement of the item and of everything upstream of it, each value along
+    a roll kept only if it lies in a stretch that went into the item, with its position mapped
+    down. A constant handful of queries: the walk, the values, the measurements, then the few
+    parameters, items, stations and users they name."""
+    unique = unique_rows(item)
+    ids = {row[0] for row in unique.values()}
+    queryset = Measurement.objects.filter(pk__in=ids)
+    if parameter:
+        queryset = queryset.filter(parameter__code=parameter)
+    measurements = {m.pk: m for m in queryset}
+    _attach_related(list(measurements.values()))
+    found = [(b, measurements[b.measurement_id]) for b in belongings(unique) if b.measurement_id in measurements]
+    found.sort(key=lambda f: listing_order(f[0].depth, f[0].upstream_item, f[1].parameter_id, f[1].measured_at, f[0]))
+    return [
+        UpstreamValue(
+            measurement=m,
+            upstream_item=b.upstream_item,
+            depth=b.depth,
+            relation=b.relation,
+            from_m=b.from_m,
+            to_m=b.to_m,
+            via=b.via,
+            mapped_position_m=b.mapped_position_m,
+        )
+        for b, m in found
+    ]
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ from core.routing import routed_connection as connection
 from lots.models import Item
 
 from .models import Measurement
-from .selectors import _metres, upstream_rows
+from .selectors import belongings, listing_order, unique_rows
 
 # The columns of a listed measurement, joined in the one query (related codes included).
 MEASUREMENT_COLUMNS = (
@@ -62,16 +62,6 @@ class UpstreamRow:
     mapped_position_m: float | None
 
 
-def unique_rows(item: Item) -> dict[tuple[Any, ...], tuple[Any, ...]]:
-    """`upstream_rows`, the same value reached twice the same way (two sheets of one lane at
-    one metre) kept once, in the order found."""
-    unique: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    for row in upstream_rows(item):
-        key = (row[0], row[1], row[7], row[6], None if row[5] is None else round(row[5], 9))
-        unique.setdefault(key, row)
-    return unique
-
-
 def upstream_listing(*, item: Item, parameter: str | None = None, step: str | None = None) -> list[UpstreamRow]:
     """What `measurements_upstream` lists, in its order, in three queries (the walk, the values,
     the measurements with their codes joined) and no model instance per value."""
@@ -87,21 +77,23 @@ def upstream_listing(*, item: Item, parameter: str | None = None, step: str | No
     if step:
         queryset = queryset.filter(parameter__step_id=step)
     measurements = {m[0]: m for m in queryset.values_list(*MEASUREMENT_COLUMNS)}
-    item_ids = {row[1] for row in unique.values()} | {row[6] for row in unique.values() if row[6]}
-    codes = dict(Item.objects.filter(pk__in=item_ids).values_list("pk", "code"))
-    values = [
-        UpstreamRow(
-            measurement=measurements[m_id],
-            upstream_item=codes[item_id],
-            depth=depth,
-            relation=relation,
-            from_m=_metres(lo),
-            to_m=_metres(hi),
-            via=codes.get(via_id) if via_id else None,
-            mapped_position_m=_metres(mapped),
+    found = [b for b in belongings(unique) if b.measurement_id in measurements]
+    # parameter_id last in the columns, measured_at at 18
+    found.sort(
+        key=lambda b: listing_order(
+            b.depth, b.upstream_item, measurements[b.measurement_id][-1], measurements[b.measurement_id][18], b
         )
-        for m_id, item_id, depth, lo, hi, mapped, via_id, relation in unique.values()
-        if m_id in measurements
+    )
+    return [
+        UpstreamRow(
+            measurement=measurements[b.measurement_id],
+            upstream_item=b.upstream_item,
+            depth=b.depth,
+            relation=b.relation,
+            from_m=b.from_m,
+            to_m=b.to_m,
+            via=b.via,
+            mapped_position_m=b.mapped_position_m,
+        )
+        for b in found
     ]
-    values.sort(key=lambda v: (v.depth, v.upstream_item, v.measurement[-1], v.measurement[18]))
-    return values

@@ -7,21 +7,20 @@ measurements with the codes they name and concatenates each value's JSON in the 
 order, sorted as `upstream_listing` sorts. PostgreSQL only: others take `upstream_listing`.
 """
 
-from collections.abc import Iterable
 from typing import Any
 
-import orjson
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
 from lots.models import Item
 from traceability.models import Station
-from traceability.selectors_graph import json_number
+from traceability.selectors import MAX_DEPTH
+from traceability.selectors_graph import fetch_text_bytes, json_number
 
+from .belonging import item_operations_sql
 from .models import Measurement, Parameter
-from .selectors import _metres
-from .selectors_upstream import unique_rows
+from .selectors import values_union, walk_cte
 
 
 def _text(column: str) -> str:
@@ -97,33 +96,43 @@ def _pieces(fields: tuple[tuple[str, str], ...], tail: tuple[str, ...] = ()) -> 
     return [*pieces, *tail, "'}'"]
 
 
-def _array(values: Iterable[object]) -> str:
-    """An array literal: binding 10,000 values one by one cost more than the statement."""
-    return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
+def _metres_sql(column: str, places: int = 6) -> str:
+    """`selectors.rounded` in SQL."""
+    return f"CAST(round(CAST({column} AS numeric), {places}) AS double precision)"
 
 
-def _metres_array(values: Iterable[float | None]) -> str:
-    """`_metres` of each value as an array literal; a walk's stretches repeat a few ends."""
-    done: dict[float | None, str] = {}
-    for v in values:
-        if v not in done:
-            done[v] = "NULL" if v is None else str(_metres(v))
-    return "{" + ",".join(done[v] for v in values) + "}"
-
-
-def _quoted(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _listing_sql(*, parameter: bool, step: bool) -> str:
+def _listing_sql(*, parameter: bool, step: bool, rows: bool = False) -> str:
+    """The walk, its distinct stretches, the values they hold, each kept once (the way of least
+    depth, then lowest stretch, as `selectors.unique_rows`), then the listing's text, sorted
+    as `selectors.listing_order` sorts: one statement, no row leaving the database. The rows
+    are sorted before their text is written (sorting 6 MB of text in the aggregate spilled to
+    disk), and the aggregate reads the materialized rows in that order. `rows`: the same values
+    as rows, no text (the benchmark's ceiling)."""
     value = "concat(" + ", ".join(_pieces(_FIELDS, tail=("',\"upstream\":'", *_pieces(_UPSTREAM)))) + ")"
     where = " AND ".join(
         [cond for cond, wanted in (("p.raw_code = %(parameter)s", parameter), ("p.step_id = %(step)s", step)) if wanted]
     )
-    # Sorted as upstream_listing sorts.
-    # The few parameters, stations and users JSON-encoded once each, not once per value.
+    ops = item_operations_sql("w.item_id, MIN(w.depth) AS depth", group_by="w.item_id")
+    # The few parameters, stations, users and walked items JSON-encoded once each, not once per value.
     return f"""
-WITH p AS MATERIALIZED (
+{walk_cte("walked")},
+walk AS MATERIALIZED (SELECT DISTINCT item_id, lo, hi, xa, xb, via_id, depth FROM walked),
+ops AS MATERIALIZED ({ops}),
+found(m_id, item_id, depth, lo, hi, mapped, via_id, relation) AS (
+{values_union()}
+),
+belong AS MATERIALIZED (
+    SELECT DISTINCT ON (m_id, item_id, relation, via_id, {_metres_sql("mapped", 9)})
+        m_id, item_id, depth, relation, via_id, lo, hi, {_metres_sql("mapped")} AS mapped
+    FROM found
+    ORDER BY m_id, item_id, relation, via_id, {_metres_sql("mapped", 9)}, depth, lo NULLS FIRST, hi NULLS FIRST
+), ends AS MATERIALIZED (  -- the few stretch ends, rounded once each rather than once per value
+    SELECT v, {_metres_sql("v")} AS metres FROM (SELECT lo AS v FROM walk UNION SELECT hi FROM walk) e
+    WHERE v IS NOT NULL
+), codes AS MATERIALIZED (
+    SELECT id, code AS raw_code, CAST(to_json(code) AS TEXT) AS code FROM {Item._meta.db_table}
+    WHERE id IN (SELECT item_id FROM walk UNION SELECT via_id FROM walk)
+), p AS MATERIALIZED (
     SELECT id, code AS raw_code, step_id, CAST(to_json(code) AS TEXT) AS code,
         {_text("step_id")} AS step_json, CAST(to_json(unit) AS TEXT) AS unit
     FROM {Parameter._meta.db_table}
@@ -131,56 +140,46 @@ WITH p AS MATERIALIZED (
     SELECT id, CAST(to_json(code) AS TEXT) AS code FROM {Station._meta.db_table}
 ), u AS MATERIALIZED (
     SELECT id, CAST(to_json(username) AS TEXT) AS username FROM {get_user_model()._meta.db_table}
-)
-SELECT COALESCE(string_agg({value}, ','
-    ORDER BY x.depth, x.code_rank, x.parameter_id, x.measured_at, x.ord), '')
-FROM (
+), listed AS MATERIALIZED (
     SELECT m.*, p.code AS parameter_code, p.step_json, p.unit, mi.code AS item_code, s.code AS station_code,
-        u.username, r.upstream_code, r.code_rank, r.depth, r.relation, r.lo, r.hi, r.via_code, r.mapped, r.ord,
+        u.username, uc.code AS upstream_code, uc.raw_code AS upstream_raw, r.depth,
+        '"' || r.relation || '"' AS relation, r.relation AS raw_relation, el.metres AS lo, eh.metres AS hi,
+        COALESCE(vc.code, 'null') AS via_code, vc.raw_code AS via_raw, r.mapped,
         m.measured_at AT TIME ZONE %(zone)s AS local,
         (m.measured_at AT TIME ZONE %(zone)s) - (m.measured_at AT TIME ZONE 'UTC') AS off
-    FROM unnest(%(ids)s::bigint[], %(codes)s::text[], %(ranks)s::integer[], %(depths)s::integer[],
-                %(relations)s::text[],
-                %(lo)s::double precision[], %(hi)s::double precision[], %(vias)s::text[],
-                %(mapped)s::double precision[])
-         WITH ORDINALITY AS r(m_id, upstream_code, code_rank, depth, relation, lo, hi, via_code, mapped, ord)
+    FROM belong r
     JOIN {Measurement._meta.db_table} m ON m.id = r.m_id
     JOIN p ON p.id = m.parameter_id
+    JOIN codes uc ON uc.id = r.item_id
+    LEFT JOIN codes vc ON vc.id = r.via_id
+    LEFT JOIN ends el ON el.v = r.lo
+    LEFT JOIN ends eh ON eh.v = r.hi
     LEFT JOIN {Item._meta.db_table} mi ON mi.id = m.item_id
     LEFT JOIN s ON s.id = m.station_id
     LEFT JOIN u ON u.id = m.created_by_id
     {"WHERE " + where if where else ""}
-) x"""
+    ORDER BY r.depth, uc.raw_code COLLATE "C", m.parameter_id, m.measured_at, m.id, r.relation COLLATE "C",
+        vc.raw_code COLLATE "C" NULLS FIRST, r.mapped NULLS FIRST
+)
+{"SELECT * FROM listed" if rows else f"SELECT COALESCE(string_agg({value}, ','), '') FROM listed x"}"""
+
+
+def listing_rows_sql() -> str:
+    """The listing's values as rows, in its order, without the text: what the body says."""
+    return _listing_sql(parameter=False, step=False, rows=True)
 
 
 def upstream_listing_json(*, item: Item, parameter: str | None = None, step: str | None = None) -> bytes:
-    """The JSON array `upstream_listing` + the serializer give, as one text value (PostgreSQL)."""
+    """The JSON array `upstream_listing` + the serializer give, as one text value (PostgreSQL),
+    in one query."""
     assert connection.vendor == "postgresql", "other databases take upstream_listing"
-    unique = unique_rows(item)  # as upstream_listing finds them
-    if not unique:
-        return b"[]"
-    ids, items, depths, lo, hi, mapped, vias, relations = zip(*unique.values(), strict=True)
-    # The few items named, once (a join of the item table per value cost more than the rest).
-    codes = dict(Item.objects.filter(pk__in=set(items) | (set(vias) - {None})).values_list("pk", "code"))
-    # The codes as JSON text, as array elements: the statement only concatenates them.
-    quoted = {pk: _quoted(orjson.dumps(code).decode()) for pk, code in codes.items()}
-    # Sorted by the code as Python sorts str (upstream_listing), whatever the collation.
-    rank = {pk: n for n, pk in enumerate(sorted(codes, key=codes.__getitem__))}
     params: dict[str, Any] = {
-        "ids": _array(ids),
-        "codes": _array(quoted[pk] for pk in items),
-        "ranks": _array(rank[pk] for pk in items),
-        "depths": _array(depths),
-        "relations": _array(_quoted(orjson.dumps(r).decode()) for r in relations),
-        "lo": _metres_array(lo),
-        "hi": _metres_array(hi),
-        "vias": _array(quoted[pk] if pk else '"null"' for pk in vias),
-        "mapped": _metres_array(mapped),
+        "item": item.pk,
+        "max_depth": MAX_DEPTH,
         "zone": timezone.get_current_timezone_name(),
         "parameter": parameter,
         "step": step,
     }
     with connection.cursor() as cursor:
-        cursor.execute(_listing_sql(parameter=bool(parameter), step=bool(step)), params)
-        (body,) = cursor.fetchone()
-    return b"[" + str(body).encode() + b"]"
+        body = fetch_text_bytes(cursor, _listing_sql(parameter=bool(parameter), step=bool(step)), params)
+    return b"[" + body + b"]"

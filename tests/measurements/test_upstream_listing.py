@@ -5,13 +5,15 @@ the contract (docs/api.md). On PostgreSQL and SQLite."""
 from datetime import timedelta
 from typing import Any
 
+import orjson
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 
 from api.serializers_measurements import MeasurementSerializer, UpstreamValueSerializer
 from lots.models import Item
-from measurements.selectors import measurements_upstream
-from measurements.selectors_upstream_json import LISTED_KEYS
+from measurements.selectors import measurements_upstream, rounded
+from measurements.selectors_upstream_json import LISTED_KEYS, upstream_listing_json
 from tests.factories import T0
 
 pytestmark = pytest.mark.django_db
@@ -146,3 +148,46 @@ def test_times_text_and_files_are_written_as_the_serializer_writes_them(operator
 
 def test_the_postgresql_text_lists_the_serializer_fields_in_order():
     assert LISTED_KEYS == tuple(MeasurementSerializer().fields)
+
+
+@pytest.mark.parametrize("places", [6, 9])
+def test_python_rounds_metres_as_the_postgresql_listing_does(places):
+    """The listing built in SQL rounds with round(CAST(x AS numeric), n); the Python listing
+    (SQLite, and the dataclass path the tests compare with) must give the same float, halves
+    and float noise included."""
+    values = [
+        0.1234565,
+        2.0000005,
+        12.3456785,
+        1e-7,
+        123456.7890125,
+        0.30000000000000004,
+        -3.0000005,
+        0.0,
+        1039.9999995,
+    ]
+    values += [v * 1.04 for v in values] + [v / 3 for v in values]
+    if connection.vendor != "postgresql":
+        assert rounded(0.1234565, 6) == 0.123457 and rounded(None, 6) is None
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT CAST(round(CAST(v AS numeric), {places}) AS double precision) "
+            "FROM unnest(CAST(%s AS double precision[])) WITH ORDINALITY AS t(v, n) ORDER BY n",
+            [values],
+        )
+        sql = [row[0] for row in cursor.fetchall()]
+    assert [rounded(v, places) for v in values] == sql
+    if places == 6:  # not vacuous: Python's own round gives another float for some of them
+        assert [round(v, places) for v in values] != sql
+
+
+def test_the_postgresql_listing_is_one_query_after_the_item(operator_client, line, values, django_assert_num_queries):
+    if connection.vendor != "postgresql":
+        pytest.skip("the listing is built in SQL on PostgreSQL only")
+    item = Item.objects.get(pk=line.cells[0].pk)
+    with django_assert_num_queries(1):
+        body = upstream_listing_json(item=item)
+    listed = orjson.loads(body)
+    want = UpstreamValueSerializer(measurements_upstream(item=item), many=True).data
+    assert listed == [dict(w) for w in want] and len(listed) >= 6

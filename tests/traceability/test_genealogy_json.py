@@ -6,9 +6,13 @@ from typing import Any
 
 import orjson
 import pytest
+from django.db import connection
 
-from traceability.selectors import lineage_walk
+from lots.models import Item
+from tests.factories import register
+from traceability.selectors import MAX_DEPTH, lineage_walk, walk_sql
 from traceability.selectors_graph import lineage_json
+from traceability.services import InputSpec, OutputSpec, operation_record
 
 pytestmark = pytest.mark.django_db
 
@@ -74,3 +78,36 @@ def test_the_http_body_is_the_dataclass_body(operator_client, line, path, django
     want = orjson.loads(orjson.dumps(lineage_walk(item=item, direction=direction, kinds={"cell", "slurry"})))
     _same(response.json(), want)
     assert {n["kind"] for n in want["nodes"]} == {"cell", "slurry"}  # not vacuous
+
+
+def test_an_edge_the_walk_reaches_at_two_depths_is_listed_once(operator, stations):
+    """A lot split into two slurries, one of which meets the other again and both go into a
+    last one: the walk reaches M -> X at depths 2 and 3 downstream, LOT -> L at 2 and 3
+    upstream. Each edge once, as the dataclass path lists it."""
+    lot = register(operator, "binder", 5, "kg", code="BND-T")
+
+    def mix(code: str, *inputs: InputSpec) -> None:
+        output = OutputSpec(kind="slurry", quantity=1, unit="kg", code=code)
+        operation_record(actor=operator, step="mixing", station="MIX-01", inputs=list(inputs), outputs=[output])
+
+    mix("SLR-TL", InputSpec(lot.code, 1, "kg"))
+    mix("SLR-TM", InputSpec("SLR-TL", 0.5, "kg"), InputSpec(lot.code, 1, "kg"))
+    mix("SLR-TX", InputSpec("SLR-TM", 1, "kg"), InputSpec("SLR-TL", 0.5, "kg"))
+    last = Item.objects.get(code="SLR-TX")
+    for item, direction in ((lot, "downstream"), (last, "upstream")):
+        got = orjson.loads(lineage_json(item=item, direction=direction))
+        _same(got, orjson.loads(orjson.dumps(lineage_walk(item=item, direction=direction))))
+        pairs = sorted((e["parent"], e["child"]) for e in got["edges"])
+        assert pairs == [
+            ("BND-T", "SLR-TL"),
+            ("BND-T", "SLR-TM"),
+            ("SLR-TL", "SLR-TM"),
+            ("SLR-TL", "SLR-TX"),
+            ("SLR-TM", "SLR-TX"),
+        ]
+    # Not vacuous: the walk itself crosses an edge twice in each direction.
+    for item, direction in ((lot, "downstream"), (last, "upstream")):
+        with connection.cursor() as cursor:
+            cursor.execute(walk_sql(direction, edges=True), {"item": item.pk, "max_depth": MAX_DEPTH})
+            edge_rows = [row for row in cursor.fetchall() if row[0] == 1]
+        assert len(edge_rows) == 6
