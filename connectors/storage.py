@@ -179,10 +179,20 @@ def _cell(value: Any) -> str:
 
 
 def _cells(fresh: list[tuple[Pending, int]]) -> Iterator[list[str]]:
-    get = dict.get
     for v, _ in fresh:
         row = v.row
-        yield [_cell(get(row, name)) for name in HEADER]
+        get = row.get
+        yield [
+            row["parameter"],
+            repr(float(v.value)),  # the receipt's value, the row's (Routes.batch)
+            _cell(get("unit")),
+            v.source_time.isoformat(),  # the row's measured_at (a spooled row holds it as text)
+            _cell(get("position_m")),
+            row["source"],
+            row["instrument"],
+            _cell(get("station")),
+            _cell(get("room")),
+        ]
 
 
 def batch_store(batch: Batch) -> dict[int, Outcome]:
