@@ -26,6 +26,7 @@ from paho.mqtt.client import topic_matches_sub
 
 from core.errors import InvalidInput
 from core.values import moment_check
+from measurements.ingest import collector_paused
 
 from .config import ConnectorConfig, MappingConfig
 from .drivers.base import Reading
@@ -279,7 +280,8 @@ class BatchingSink:
 
     def _submit(self, loop: asyncio.AbstractEventLoop) -> "_InFlight":
         readings, self._pending = self._pending[: self._flush_rows], self._pending[self._flush_rows :]
-        batch = self.routes.batch(readings)  # on the loop, in order: the position history
+        with collector_paused():  # thousands of rows, no cycles: as the batch store (storage.py)
+            batch = self.routes.batch(readings)  # on the loop, in order: the position history
         owed, owed_received = self._owed, self._owed_received
         self._owed, self._owed_received = [], Counter()
         batch.refused[:0] = owed

@@ -13,6 +13,7 @@ the spool or after a redelivery, therefore stores nothing twice.
 """
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,7 +25,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from core.text import printable
-from measurements.ingest import measurements_ingest
+from measurements.ingest import collector_paused, measurements_ingest
 
 from .models import Connector, ConnectorReceipt, ConnectorStatus
 
@@ -52,6 +53,10 @@ _SQLITE_RECEIPT_SQL = (
 )
 
 Key = tuple[int, str, datetime, float]
+
+# The rows go to measurements_ingest as CSV cell lists in this order, so a batch is checked
+# column by column (measurements.ingest_columns) and row by row only when a value needs it.
+HEADER = ("parameter", "value", "unit", "measured_at", "position_m", "source", "instrument", "station", "room")
 
 
 @dataclass(slots=True)
@@ -161,11 +166,41 @@ def _statuses_update(outcomes: dict[int, Outcome]) -> None:
         ConnectorStatus.objects.filter(pk=cid).update(**changes)
 
 
+def _cell(value: Any) -> str:
+    """A row's value as CSV text that parses back to the same value (repr of a float, ISO 8601
+    with offset of a time: both round-trip exactly)."""
+    if value is None:
+        return ""
+    if value.__class__ is float:
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _cells(fresh: list[tuple[Pending, int]]) -> Iterator[list[str]]:
+    for v, _ in fresh:
+        row = v.row
+        get = row.get
+        yield [
+            row["parameter"],
+            repr(float(v.value)),  # the receipt's value, the row's (Routes.batch)
+            _cell(get("unit")),
+            v.source_time.isoformat(),  # the row's measured_at (a spooled row holds it as text)
+            _cell(get("position_m")),
+            row["source"],
+            row["instrument"],
+            _cell(get("station")),
+            _cell(get("room")),
+        ]
+
+
 def batch_store(batch: Batch) -> dict[int, Outcome]:
-    """Store the batch in one transaction; returns each connector's counts. Values of a
-    connector deleted meanwhile are dropped. Raises OperationalError / InterfaceError when the
-    database is unreachable (the caller spools the batch)."""
-    with transaction.atomic():
+    """Store the batch in one transaction, with the cycle collector paused as the bulk ingest
+    pauses it; returns each connector's counts. Values of a connector deleted meanwhile are
+    dropped. Raises OperationalError / InterfaceError when the database is unreachable (the
+    caller spools the batch)."""
+    with collector_paused(), transaction.atomic():
         ids = set(batch.received) | {cid for cid, _ in batch.refused} | {v.connector_id for v in batch.values}
         live = set(Connector.objects.filter(pk__in=ids).values_list("pk", flat=True))
         outcomes = _outcomes(batch, live)
@@ -174,7 +209,7 @@ def batch_store(batch: Batch) -> dict[int, Outcome]:
         fresh = [(v, pk) for v, pk in zip(values, receipts, strict=True) if pk is not None]
         result = None
         if fresh:
-            result = measurements_ingest(actor=None, rows=(v.row for v, _ in fresh), on_error="skip")
+            result = measurements_ingest(actor=None, rows=_cells(fresh), on_error="skip", header=HEADER)
         bad: dict[int, str] = {}
         for error in result.rejected if result is not None else ():
             v = fresh[error.row - 1][0]

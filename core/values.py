@@ -67,6 +67,9 @@ def finite_all(values: Iterable[float], *, field: str) -> None:
         finite(value, field=f"{field}[{index}]")
 
 
+_EARLIEST_NAIVE, _LATEST_NAIVE = EARLIEST.replace(tzinfo=None), LATEST.replace(tzinfo=None)
+
+
 def moment_check(moment: datetime, *, field: str) -> datetime:
     """An aware time with an offset within +-15:59, in [1970, 2200) UTC."""
     offset = moment.utcoffset()
@@ -80,7 +83,7 @@ def moment_check(moment: datetime, *, field: str) -> datetime:
         utc = moment.replace(tzinfo=None) - offset
     except OverflowError:  # 0001-01-01T00:00+14:00 is in year 0
         utc = datetime.min.replace(tzinfo=UTC).replace(tzinfo=None)
-    if not EARLIEST.replace(tzinfo=None) <= utc < LATEST.replace(tzinfo=None):
+    if not _EARLIEST_NAIVE <= utc < _LATEST_NAIVE:
         raise InvalidInput(
             "The time must lie between 1970-01-01T00:00Z and 2200-01-01T00:00Z.",
             field=field,

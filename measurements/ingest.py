@@ -207,11 +207,12 @@ _collector_was_on = False
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """The cycle collector off while rows stream: each chunk allocates some 10^5 lists and tuples,
     which set off full collections over everything alive (half the endpoint's CPU time, measured
     by bench/ingest_profile.py). The rows hold no cycles; reference counting frees them. It is
-    switched back on when the last ingest under way ends, if it was on before the first."""
+    switched back on when the last ingest under way ends, if it was on before the first. The
+    connectors' batch store holds it too (connectors.storage), around its receipts and ingest."""
     global _collector_holds, _collector_was_on
     with _collector_lock:
         if _collector_holds == 0:
@@ -228,7 +229,7 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _rows_store(run: _Run, rows: Iterable[Mapping[Any, Any] | list[str] | None], chunk_rows: int) -> None:
-    with _collector_paused():
+    with collector_paused():
         _rows_stream(run, rows, chunk_rows)
 
 

@@ -153,3 +153,52 @@ def test_a_batch_of_only_bad_values_stores_nothing_and_raises_nothing(coater: Co
     outcome = batch_store(routes().batch([reading(coater, "line1/coater/thickness", 1.0, 200)]))[coater.pk]
     assert (outcome.stored, outcome.rejected) == (0, 1)
     assert not Measurement.objects.exists() and not ConnectorReceipt.objects.exists()
+
+
+def test_a_batch_is_checked_column_by_column_with_the_collector_paused_and_stored_exactly(
+    coater: Connector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path (measurements.ingest_columns) takes a plain batch whole, with the cycle
+    collector off; floats and microsecond times come back bit for bit."""
+    import gc
+
+    from measurements import ingest
+
+    seen: list[tuple[bool, bool]] = []
+    check = ingest.columns_check
+
+    def recording(*args: Any) -> Any:
+        checked = check(*args)
+        seen.append((checked is not None, gc.isenabled()))
+        return checked
+
+    monkeypatch.setattr(ingest, "columns_check", recording)
+    values = [0.1 + 0.2, 1e-300, 123456.789012345, -0.0]
+    moments = [datetime(2026, 3, 2, 7, 10, 0, 123457, tzinfo=UTC).replace(minute=10 + i) for i in range(4)]
+    batch = routes().batch(
+        [
+            Reading(connector_id=coater.pk, source="room/dry-1/dew", value=v, received_at=t, measured_at=t)
+            for v, t in zip(values, moments, strict=True)
+        ]
+    )
+    was_on = gc.isenabled()
+    outcome = batch_store(batch)[coater.pk]
+    assert (outcome.stored, outcome.rejected) == (4, 0)
+    assert seen == [(True, False)]
+    assert gc.isenabled() == was_on
+    stored = list(Measurement.objects.order_by("measured_at").values_list("value", "sent_value", "measured_at"))
+    assert stored == [(v, v, t) for v, t in zip(values, moments, strict=True)]
+
+
+def test_a_batch_with_one_bad_value_falls_back_to_the_per_row_check(coater: Connector) -> None:
+    batch = routes().batch(
+        [
+            reading(coater, "room/dry-1/dew", -55.0, 5),
+            reading(coater, "room/dry-1/dew", -54.0, 6, unit="kg"),  # not a temperature
+            reading(coater, "room/dry-1/dew", -53.0, 7),
+        ]
+    )
+    outcome = batch_store(batch)[coater.pk]
+    assert (outcome.stored, outcome.rejected) == (2, 1)
+    assert "unit" in outcome.last_error
+    assert list(Measurement.objects.order_by("value").values_list("value", flat=True)) == [-55.0, -53.0]

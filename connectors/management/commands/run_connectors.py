@@ -1,6 +1,7 @@
 """`python manage.py run_connectors`: every enabled connector in one long-lived process."""
 
 import asyncio
+import gc
 import logging
 import signal
 from typing import Any
@@ -26,6 +27,12 @@ class Command(BaseCommand):
 
             limit = options.get("spool_max_bytes") or settings.CELLTRACE_CONNECTOR_SPOOL_MAX_BYTES
             spool = Spool(options["spool_dir"], limit)
+        # Django, the drivers and the configuration live as long as the process: out of the cycle
+        # collector's full passes, which otherwise walk them all while readings stream in.
+        from connectors.drivers import mqtt  # noqa: F401 - imported now, so frozen with the rest
+
+        gc.collect()
+        gc.freeze()
         asyncio.run(self._main(Runner(spool=spool)))
 
     async def _main(self, runner: Runner) -> None:
