@@ -306,9 +306,9 @@ def _transform(plan: Plan, *, actor: Actor, at: datetime) -> tuple[int | None, l
     if not plan.inputs and not plan.outputs:
         return None, codes
     inputs = [
-        InputSpec(item=str(t.code))
+        InputSpec(item=str(t.resolved()))
         if t.quantity is None
-        else InputSpec(item=str(t.code), quantity=t.quantity, unit=t.unit)
+        else InputSpec(item=str(t.resolved()), quantity=t.quantity, unit=t.unit)
         for t in plan.inputs
     ]
     outputs = [
@@ -322,6 +322,8 @@ def _transform(plan: Plan, *, actor: Actor, at: datetime) -> tuple[int | None, l
         actor=actor, step=SUPPLIER_STEP, station=_supplier_station(actor), started_at=at, ended_at=at,
         inputs=inputs, outputs=outputs,
     )  # fmt: skip
+    for thing, item in zip(plan.outputs, result.outputs, strict=True):
+        thing.code = item.code  # a later event of the document may consume it
     return result.operation.pk, codes + [item.code for item in result.outputs]
 
 

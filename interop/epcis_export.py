@@ -1,20 +1,23 @@
 """The line's history as EPCIS 2.0 events, a page at a time, in recordTime order.
 
-Six sources, each one query per page (a keyset after the page token, perPage + 1 rows):
+Seven sources, each one query per page (a keyset after the page token, perPage + 1 rows):
 registrations (ObjectEvent ADD), operations (TransformationEvent), holds and releases
-(ObjectEvent OBSERVE), measurements (ObjectEvent with a sensorElementList) and corrections (the
-corrected measurement's event again, with an errorDeclaration). The page is the first perPage of
-their merge; the inputs, outputs and caught items of the page's events take one query each.
+(ObjectEvent OBSERVE), measurements (ObjectEvent with a sensorElementList), corrections (the
+corrected measurement's event again, with an errorDeclaration) and captured events (as they were
+sent, recordTime the capture time; the items and operations a capture made are not derived
+again). The page is the first perPage of their merge; the inputs, outputs and caught items of
+the page's events take one query each.
 """
 
 import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
 from django.db.models import BooleanField, Exists, ExpressionWrapper, F, Model, OuterRef, Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -32,10 +35,18 @@ from .epcis_events import (
     registration_event,
     release_event,
 )
+from .epcis_hash import context_namespaces
 from .epcis_query import EventQuery, PageKey
-from .vocabulary import HOLD_BIZ_STEP, MEASUREMENT_BIZ_STEP, REGISTRATION_BIZ_STEP, steps_with_biz_step
+from .models import CapturedEvent
+from .vocabulary import (
+    CBV_BIZ_STEP_PREFIXES,
+    HOLD_BIZ_STEP,
+    MEASUREMENT_BIZ_STEP,
+    REGISTRATION_BIZ_STEP,
+    steps_with_biz_step,
+)
 
-REGISTRATION, OPERATION, HOLD, RELEASE, MEASUREMENT, CORRECTION = range(6)
+REGISTRATION, OPERATION, HOLD, RELEASE, MEASUREMENT, CORRECTION, CAPTURED = range(7)
 
 
 @dataclass(frozen=True)
@@ -45,7 +56,13 @@ class EventPage:
 
 
 def _registrations(query: EventQuery) -> QuerySet[Item]:
-    rows = Item.objects.filter(produced_by__isnull=True).select_related("kind", "station")
+    captured = CapturedEvent.objects.filter(event_hash=OuterRef("captured_by_event"))
+    rows = (
+        Item.objects.filter(produced_by__isnull=True)
+        .annotate(captured_by_event=KeyTextTransform("epcis_event", "attributes"))
+        .exclude(Exists(captured))  # exported as the captured event that registered it
+        .select_related("kind", "station")
+    )
     if query.item_ids is not None:
         rows = rows.filter(pk__in=query.item_ids)
     if query.biz_steps is not None and REGISTRATION_BIZ_STEP not in query.biz_steps:
@@ -54,7 +71,8 @@ def _registrations(query: EventQuery) -> QuerySet[Item]:
 
 
 def _operations(query: EventQuery) -> QuerySet[Operation]:
-    rows = Operation.objects.select_related("station")
+    captured = CapturedEvent.objects.filter(operation=OuterRef("pk"))
+    rows = Operation.objects.exclude(Exists(captured)).select_related("station")
     if query.item_ids is not None:
         consumed = OperationInput.objects.filter(operation=OuterRef("pk"), item_id__in=query.item_ids)
         produced = Item.objects.filter(produced_by=OuterRef("pk"), pk__in=query.item_ids)
@@ -91,6 +109,23 @@ def _measurements(query: EventQuery, *, corrections: bool) -> QuerySet[Measureme
     if query.biz_steps is not None and MEASUREMENT_BIZ_STEP not in query.biz_steps:
         rows = rows.none()
     return rows.annotate(record_time=F("created_at"), event_time=F(f"{subject}measured_at"))
+
+
+def _captured(query: EventQuery) -> QuerySet[CapturedEvent]:
+    """The events captured, as sent: found by the items they registered or consumed."""
+    rows = CapturedEvent.objects.all()
+    if query.event_types is not None:
+        rows = rows.filter(event_type__in=query.event_types)
+    if query.item_ids is not None:
+        made = Item.objects.annotate(by=KeyTextTransform("epcis_event", "attributes")).filter(
+            by=OuterRef("event_hash"), pk__in=query.item_ids
+        )
+        taken = OperationInput.objects.filter(operation_id=OuterRef("operation_id"), item_id__in=query.item_ids)
+        rows = rows.filter(Exists(made) | Exists(taken))
+    if query.biz_steps is not None:
+        spelled = [prefix + step for step in query.biz_steps for prefix in ("", *CBV_BIZ_STEP_PREFIXES)]
+        rows = rows.annotate(biz_step=KeyTextTransform("bizStep", "event")).filter(biz_step__in=spelled)
+    return rows.annotate(record_time=F("captured_at"))
 
 
 def _after(rows: QuerySet[Any], rank: int, key: PageKey | None) -> QuerySet[Any]:
@@ -130,6 +165,7 @@ def _sources(query: EventQuery) -> list[tuple[int, QuerySet[Any]]]:
         ]
     if wanted is None or "TransformationEvent" in wanted:
         sources.append((OPERATION, _operations(query)))
+    sources.append((CAPTURED, _captured(query)))
     return sources
 
 
@@ -155,6 +191,22 @@ def _rows_of_page(picked: list[tuple[PageKey, Model]]) -> PageRows:
     return rows
 
 
+def captured_event(row: CapturedEvent, record_time: datetime, rows: PageRows, base_url: str) -> dict[str, Any]:
+    """The event as it was captured (its own eventID, if it had one), recorded when captured."""
+    return dict(row.event) | {"recordTime": record_time.astimezone(UTC).isoformat()}
+
+
+def _context(picked: list[tuple[PageKey, Model]]) -> list[Any]:
+    """The export's @context, with the prefixes the page's captured events' extensions use."""
+    context = EPCIS_CONTEXT()
+    declared = context_namespaces(context)
+    extra: dict[str, str] = {}
+    for (_, rank, _), row in picked:
+        if rank == CAPTURED and isinstance(row, CapturedEvent):
+            extra |= {k: v for k, v in (row.namespaces or {}).items() if k not in declared and isinstance(v, str)}
+    return context + [extra] if extra else context
+
+
 _BUILDERS: dict[int, Callable[[Any, datetime, PageRows, str], dict[str, Any]]] = {
     REGISTRATION: registration_event,
     OPERATION: operation_event,
@@ -162,6 +214,7 @@ _BUILDERS: dict[int, Callable[[Any, datetime, PageRows, str], dict[str, Any]]] =
     RELEASE: release_event,
     MEASUREMENT: measurement_event,
     CORRECTION: correction_event,
+    CAPTURED: captured_event,
 }
 
 
@@ -174,7 +227,7 @@ def events_page(query: EventQuery, *, base_url: str, now: datetime | None = None
     rows = _rows_of_page(picked)
     events = [_BUILDERS[key[1]](row, key[0], rows, base_url) for key, row in picked]
     document = {
-        "@context": EPCIS_CONTEXT(),
+        "@context": _context(picked),
         "type": "EPCISQueryDocument",
         "schemaVersion": "2.0",
         "creationDate": (now or timezone.now()).isoformat(),
