@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
-from django.db.models import BooleanField, Exists, ExpressionWrapper, F, Model, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, Model, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from lots.models import Item
@@ -117,14 +117,17 @@ def _captured(query: EventQuery) -> QuerySet[CapturedEvent]:
     if query.event_types is not None:
         rows = rows.filter(event_type__in=query.event_types)
     if query.item_ids is not None:
-        made = Item.objects.annotate(by=KeyTextTransform("epcis_event", "attributes")).filter(
+        # Cast: a key transform's exact lookup reads the other side as JSON on SQLite, and a hash isn't.
+        made = Item.objects.annotate(by=Cast(KeyTextTransform("epcis_event", "attributes"), TextField())).filter(
             by=OuterRef("event_hash"), pk__in=query.item_ids
         )
         taken = OperationInput.objects.filter(operation_id=OuterRef("operation_id"), item_id__in=query.item_ids)
         rows = rows.filter(Exists(made) | Exists(taken))
     if query.biz_steps is not None:
         spelled = [prefix + step for step in query.biz_steps for prefix in ("", *CBV_BIZ_STEP_PREFIXES)]
-        rows = rows.annotate(biz_step=KeyTextTransform("bizStep", "event")).filter(biz_step__in=spelled)
+        rows = rows.annotate(biz_step=Cast(KeyTextTransform("bizStep", "event"), TextField())).filter(
+            biz_step__in=spelled
+        )
     return rows.annotate(record_time=F("captured_at"))
 
 
