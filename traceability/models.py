@@ -59,7 +59,13 @@ class Operation(models.Model):
             models.CheckConstraint(condition=time_q("started_at"), name="operation_start_in_range"),
             models.CheckConstraint(condition=time_q("ended_at", null=True), name="operation_end_in_range"),
         ]
-        indexes = [models.Index(fields=["station", "started_at"])]
+        indexes = [
+            models.Index(fields=["station", "started_at"]),
+            # Open runs only: a year of closed runs must not be read by every scan's open-run query.
+            models.Index(
+                fields=["station", "started_at"], condition=Q(ended_at__isnull=True), name="operation_open_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.step_id}@{self.station_id} #{self.pk}"
