@@ -28,6 +28,7 @@ class KindSerializer(serializers.ModelSerializer[ItemKind]):
         fields = ["code", "name", "level", "default_unit", "dimensions", "is_roll", "on_electrode_path", "ontology_iri"]
 
     dimensions = serializers.SerializerMethodField()
+    ontology_iri = TextField()  # "" where no ontology has a term: not a URL field's "uri" format
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_dimensions(self, kind: ItemKind) -> list[str]:
@@ -38,6 +39,9 @@ class StepSerializer(serializers.ModelSerializer[Step]):
     class Meta:
         model = Step
         fields = ["code", "name", "sequence", "ontology_iri", "process_iri"]
+
+    ontology_iri = TextField()  # "" where no ontology has a term, as on the kinds
+    process_iri = TextField()
 
 
 class StationSerializer(serializers.ModelSerializer[Station]):

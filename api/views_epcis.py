@@ -50,6 +50,9 @@ class EPCISEventsView(APIView):
         parameters=EVENT_QUERY_PARAMETERS,
         responses={
             (200, "application/ld+json"): OpenApiResponse(OpenApiTypes.OBJECT, description="an EPCISQueryDocument"),
+            (200, "application/json"): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="the same document, for `Accept: application/json` or `?format=json`"
+            ),
             400: ErrorSerializer,
             404: ErrorSerializer,
         },

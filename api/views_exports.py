@@ -225,6 +225,9 @@ class ExportDownloadView(APIView):
         # The export's own format: Parquet, CSV or JSON lines; 410 once it has expired.
         responses={
             **{(200, media_type): OpenApiTypes.BINARY for media_type in CONTENT_TYPES.values()},
+            (200, "application/ld+json"): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="format=bdf-metadata: the BDF file's JSON-LD sidecar"
+            ),
             410: OpenApiResponse(ErrorSerializer, description="The export has expired."),
         },
     )

@@ -51,8 +51,25 @@ def test_the_views_own_responses_are_kept(schema):
     export = schema["paths"]["/api/exports/"]["post"]["responses"]
     assert "202" in export and "200" not in export
     download = schema["paths"]["/api/exports/{id}/download/"]["get"]["responses"]
-    assert set(download["200"]["content"]) == {"application/vnd.apache.parquet", "text/csv", "application/x-ndjson"}
+    # the export's own format, or with table=cycling&format=bdf-metadata the BDF file's JSON-LD sidecar
+    assert set(download["200"]["content"]) == {
+        "application/vnd.apache.parquet",
+        "text/csv",
+        "application/x-ndjson",
+        "application/ld+json",
+    }
     assert _error_ref(download["410"]) == ERROR_REF
+    events = schema["paths"]["/api/epcis/events/"]["get"]["responses"]["200"]["content"]
+    assert set(events) == {"application/ld+json", "application/json"}  # ?format=json answers JSON
+
+
+@pytest.mark.django_db
+def test_an_iri_left_blank_is_not_documented_as_a_uri(schema):
+    """Kinds and steps with no ontology term answer "": a "uri" format would make that a violation."""
+    components = schema["components"]["schemas"]
+    for name, field in [("Kind", "ontology_iri"), ("Step", "ontology_iri"), ("Step", "process_iri")]:
+        assert components[name]["properties"][field]["type"] == "string"
+        assert "format" not in components[name]["properties"][field], (name, field)
 
 
 @pytest.mark.django_db
