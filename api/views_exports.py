@@ -236,8 +236,8 @@ class ExportDownloadView(APIView):
         table = request.query_params.get("table", "cells")
         if table not in DOWNLOAD_TABLES:
             raise InvalidInput(f"Unknown table {table!r}: one of {', '.join(DOWNLOAD_TABLES)}.", field="table")
-        fmt = request.query_params.get("format", "")
-        if fmt and (fmt not in BDF_FORMATS or table != "cycling"):
+        fmt = request.query_params.get("format")  # present but blank is a bad value, not "no format"
+        if fmt is not None and (fmt not in BDF_FORMATS or table != "cycling"):
             raise InvalidInput("format is bdf or bdf-metadata, and only with table=cycling.", field="format")
         _downloadable(export)
         if export_expired(export) or not export.file:

@@ -104,7 +104,9 @@ def test_the_sidecar_parses_and_names_the_file_cell_test_and_cycler(
     assert BDF + "current_ampere" in columns
 
 
-@pytest.mark.parametrize("query", ["table=cycles&format=bdf", "format=bdf", "table=cycling&format=xlsx"])
+@pytest.mark.parametrize(
+    "query", ["table=cycles&format=bdf", "format=bdf", "table=cycling&format=xlsx", "format=", "table=cycling&format="]
+)
 def test_bdf_is_only_for_the_cycling_table(
     engineer: User, engineer_client: Any, stations: Any, django_capture_on_commit_callbacks: Any, query: str
 ) -> None:
