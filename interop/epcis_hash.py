@@ -53,12 +53,15 @@ def event_hash(event: Mapping[str, Any], namespaces: Mapping[str, str] | None = 
 
 
 def context_namespaces(context: object, into: dict[str, str] | None = None) -> dict[str, str]:
-    """Prefix -> namespace IRI of the objects in a JSON-LD @context (strings are remote contexts)."""
+    """Prefix -> namespace IRI of the objects in a JSON-LD @context (strings are remote contexts;
+    a null clears a prefix an outer context defined)."""
     found = dict(into or {})
     entries = context if isinstance(context, list) else [context]
     for entry in entries:
         if isinstance(entry, dict):
             found.update({k: v for k, v in entry.items() if isinstance(v, str)})
+            for key in [k for k, v in entry.items() if v is None]:
+                found.pop(key, None)
     return found
 
 
