@@ -197,7 +197,20 @@ def _rows_of_page(picked: list[tuple[PageKey, Model]]) -> PageRows:
 
 def captured_event(row: CapturedEvent, record_time: datetime, rows: PageRows, base_url: str) -> dict[str, Any]:
     """The event as it was captured (its own eventID, if it had one), recorded when captured."""
-    return dict(row.event) | {"recordTime": record_time.astimezone(UTC).isoformat()}
+    return _floats_back(row.event) | {"recordTime": record_time.astimezone(UTC).isoformat()}
+
+
+def _floats_back(value: Any) -> Any:
+    """The event with the numbers PostgreSQL wrote out in full (1e308 as 309 digits) floats again:
+    an integer of more than 17 digits, 17 or fewer of them significant, was a float when sent."""
+    if isinstance(value, dict):
+        return {k: _floats_back(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_floats_back(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**17:
+        digits = str(abs(value))
+        return float(value) if len(digits.rstrip("0")) <= 17 else value
+    return value
 
 
 # The prefixes the standard EPCIS 2.0 context defines: a captured document may map them otherwise.
