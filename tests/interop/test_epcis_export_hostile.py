@@ -82,8 +82,18 @@ def test_nesting_within_the_limit_is_stored_and_exported(engineer_client, epcis_
 
 def test_a_very_long_string_is_stored_and_exported_whole(engineer_client, epcis_validator):
     text = "Ω" * 1_000_000  # 2 MB of UTF-8, under the body limit
-    assert post_document(engineer_client, _document(observe(0, **{"example:log": text}))).status_code == 201
-    assert _exported_once(engineer_client, epcis_validator)["example:log"] == text
+    key = "example:" + "k" * 100_000
+    response = post_document(engineer_client, _document(observe(0, **{"example:log": text, key: "v"})))
+    assert response.status_code == 201, response.content[:300]
+    event = _exported_once(engineer_client, epcis_validator)
+    assert event["example:log"] == text and event[key] == "v"
+
+
+def test_thousands_of_extension_fields_are_stored_and_exported(engineer_client, epcis_validator):
+    fields = {f"example:f{i}": [i, str(i), {"example:g": i / 7}] for i in range(5000)}
+    assert post_document(engineer_client, _document(observe(0, **fields))).status_code == 201
+    event = _exported_once(engineer_client, epcis_validator)
+    assert {k: event[k] for k in fields} == fields
 
 
 @pytest.mark.parametrize(
