@@ -11,6 +11,7 @@ for text are core.text's.
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +35,15 @@ def _child(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
+def pointer_child(path: str, key: str | int) -> str:
+    """The RFC 6901 JSON Pointer naming: a key with a dot or a bracket stays one step."""
+    text = printable(key) if isinstance(key, str) else str(key)
+    return f"{path}/" + text.replace("~", "~0").replace("/", "~1")
+
+
+Naming = Callable[[str, str | int], str]
+
+
 def refuse(field: str, message: str, code: str) -> InvalidInput:
     return InvalidInput(f"{field}: {message}", code=code, errors={field: [message]})
 
@@ -42,8 +52,9 @@ def _too_deep(field: str) -> InvalidInput:
     return refuse(field, f"JSON may nest at most {MAX_JSON_DEPTH} levels deep.", ErrorCode.TOO_DEEP)
 
 
-def json_check(data: Any, *, prefix: str = "", strings: bool = True) -> None:
-    """Raise InvalidInput naming the first NUL or lone surrogate (with `strings`) or too deep container in `data`.
+def json_check(data: Any, *, prefix: str = "", strings: bool = True, child: Naming = _child) -> None:
+    """Raise InvalidInput naming the first NUL or lone surrogate (with `strings`) or too deep container in `data`;
+    `child` names a path's member (dotted by default, pointer_child for a JSON Pointer).
 
     Iterative, so that the check itself has no recursion limit."""
     stack: list[tuple[Any, str, int]] = [(data, prefix, 0)]
@@ -58,13 +69,13 @@ def json_check(data: Any, *, prefix: str = "", strings: bool = True) -> None:
         if depth >= MAX_JSON_DEPTH:
             raise _too_deep(path or "body")
         items = value.items() if isinstance(value, dict) else enumerate(value)
-        for key, child in items:
+        for key, member in items:
             if strings and isinstance(key, str) and (problem := text_problem(key)) is not None:
-                raise refuse(_child(path, key), *problem)
-            stack.append((child, _child(path, key), depth + 1))
+                raise refuse(child(path, key), *problem)
+            stack.append((member, child(path, key), depth + 1))
 
 
-def json_loads(text: str | bytes, *, prefix: str = "", **options: Any) -> Any:
+def json_loads(text: str | bytes, *, prefix: str = "", child: Naming = _child, **options: Any) -> Any:
     """json.loads, then json_check; ValueError for what is not JSON, as json.loads raises."""
     if isinstance(text, bytes):
         # Strictly decoded: json.loads would let UTF-8 encoded surrogates through (surrogatepass).
@@ -79,7 +90,7 @@ def json_loads(text: str | bytes, *, prefix: str = "", **options: Any) -> Any:
     strings = "\\u0000" in text or _ESCAPED_SURROGATE.search(text) is not None
     brackets = text.count("[") + text.count("{")
     if strings or brackets > MAX_JSON_DEPTH:
-        json_check(data, prefix=prefix, strings=strings)
+        json_check(data, prefix=prefix, strings=strings, child=child)
     return data
 
 

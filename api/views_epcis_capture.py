@@ -4,7 +4,6 @@ Engineers and admins capture: a supplier's document registers material, which on
 engineer's decision (operators register what they scan, one item at a time)."""
 
 import math
-import re
 from typing import Any
 
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -22,15 +21,6 @@ from interop.services import gtin_kind_delete, gtin_kind_set
 
 from .parsers import CheckedJSONParser
 from .schema import ErrorSerializer
-
-_STEP = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
-
-
-def dotted_to_pointer(path: str) -> str:
-    """`epcisBody.eventList[0].epcList` (the parsers' naming) as /epcisBody/eventList/0/epcList."""
-    if path == "body":
-        return ""
-    return "".join("/" + (key or index).replace("~", "~0").replace("/", "~1") for key, index in _STEP.findall(path))
 
 
 def _finite(text: str) -> float:
@@ -51,14 +41,14 @@ class EPCISParser(CheckedJSONParser):
     media_type = "application/ld+json"
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        from .parsers import json_loads
+        from .parsers import json_loads, pointer_child
 
         encoding = (parser_context or {}).get("encoding", "utf-8")
         try:
             text = stream.read().decode(encoding) if stream is not None else ""
-            return json_loads(text, parse_float=_finite, parse_constant=_no_constant)
+            return json_loads(text, child=pointer_child, parse_float=_finite, parse_constant=_no_constant)
         except InvalidInput as exc:
-            errors = {dotted_to_pointer(k): v for k, v in (exc.errors or {}).items()}
+            errors = {("" if k == "body" else k): v for k, v in (exc.errors or {}).items()}
             raise InvalidInput(exc.message, code=exc.code, errors=errors) from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"Not a JSON document: {exc}") from None

@@ -10,6 +10,7 @@ the page's events take one query each.
 """
 
 import heapq
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,7 +36,7 @@ from .epcis_events import (
     registration_event,
     release_event,
 )
-from .epcis_hash import context_namespaces
+from .epcis_hash import STANDARD_NAMESPACES, context_namespaces
 from .epcis_query import EventQuery, PageKey
 from .models import CapturedEvent
 from .vocabulary import (
@@ -196,18 +197,53 @@ def _rows_of_page(picked: list[tuple[PageKey, Model]]) -> PageRows:
 
 def captured_event(row: CapturedEvent, record_time: datetime, rows: PageRows, base_url: str) -> dict[str, Any]:
     """The event as it was captured (its own eventID, if it had one), recorded when captured."""
-    return dict(row.event) | {"recordTime": record_time.astimezone(UTC).isoformat()}
+    return _floats_back(row.event) | {"recordTime": record_time.astimezone(UTC).isoformat()}
+
+
+def _floats_back(value: Any) -> Any:
+    """The event with the numbers PostgreSQL wrote out in full (1e308 as 309 digits) floats again:
+    an integer of more than 17 digits, 17 or fewer of them significant, was a float when sent."""
+    if isinstance(value, dict):
+        return {k: _floats_back(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_floats_back(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**17:
+        digits = str(abs(value))
+        return float(value) if len(digits.rstrip("0")) <= 17 else value
+    return value
+
+
+# The prefixes the standard EPCIS 2.0 context defines: a captured document may map them otherwise.
+_STANDARD_CONTEXT_PREFIXES = frozenset({"epcis", "cbv", "cbvmda", "gs1", "rdfs", "owl", "xsd", "dcterms"})
 
 
 def _context(picked: list[tuple[PageKey, Model]]) -> list[Any]:
-    """The export's @context, with the prefixes the page's captured events' extensions use."""
+    """The export's @context, with the prefixes the page's captured events' extensions use that
+    neither the standard context, CellTrace nor an earlier captured event of the page defines."""
     context = EPCIS_CONTEXT()
-    declared = context_namespaces(context)
+    taken = set(context_namespaces(context)) | _STANDARD_CONTEXT_PREFIXES
     extra: dict[str, str] = {}
     for (_, rank, _), row in picked:
         if rank == CAPTURED and isinstance(row, CapturedEvent):
-            extra |= {k: v for k, v in (row.namespaces or {}).items() if k not in declared and isinstance(v, str)}
+            for prefix, iri in (row.namespaces or {}).items():
+                if isinstance(iri, str) and not prefix.startswith("@") and prefix not in taken | set(extra):
+                    extra[prefix] = iri
     return context + [extra] if extra else context
+
+
+def _scoped(event: dict[str, Any], captured: dict[str, Any], exported: dict[str, str]) -> dict[str, Any]:
+    """The event with its own @context where its document's prefixes differ from the export's:
+    a prefix mapped otherwise, or one the export defines and its document did not (null)."""
+    own = STANDARD_NAMESPACES | {k: v for k, v in captured.items() if isinstance(v, str)}
+    seen = STANDARD_NAMESPACES | exported
+    scope: dict[str, str | None] = {k: v for k, v in own.items() if seen.get(k) != v}
+    text = json.dumps(event)
+    scope |= {k: None for k in seen if k not in own and f'"{k}:' in text}
+    if not scope:
+        return event
+    inner = event.get("@context")
+    context = [scope, *(inner if isinstance(inner, list) else [inner])] if inner is not None else scope
+    return {"@context": context} | {k: v for k, v in event.items() if k != "@context"}
 
 
 _BUILDERS: dict[int, Callable[[Any, datetime, PageRows, str], dict[str, Any]]] = {
@@ -228,9 +264,16 @@ def events_page(query: EventQuery, *, base_url: str, now: datetime | None = None
     more = len(picked) > query.per_page
     picked = picked[: query.per_page]
     rows = _rows_of_page(picked)
-    events = [_BUILDERS[key[1]](row, key[0], rows, base_url) for key, row in picked]
+    context = _context(picked)
+    exported = context_namespaces(context)
+    events = [
+        _scoped(captured_event(row, key[0], rows, base_url), row.namespaces or {}, exported)
+        if isinstance(row, CapturedEvent)
+        else _BUILDERS[key[1]](row, key[0], rows, base_url)
+        for key, row in picked
+    ]
     document = {
-        "@context": _context(picked),
+        "@context": context,
         "type": "EPCISQueryDocument",
         "schemaVersion": "2.0",
         "creationDate": (now or timezone.now()).isoformat(),

@@ -10,12 +10,11 @@ whitespace) is not in it. Written after the reference implementation by the CBV 
 """
 
 import hashlib
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from lots.identifiers import gtin_check_digit
+from .gs1_keys import canonical_digital_link
 
 # (field, sub-order) in the order of CBV 2.0 section 8.9.2; None: a plain value.
 _QUANTITY = [("epcClass", None), ("quantity", None), ("uom", None)]
@@ -54,12 +53,15 @@ def event_hash(event: Mapping[str, Any], namespaces: Mapping[str, str] | None = 
 
 
 def context_namespaces(context: object, into: dict[str, str] | None = None) -> dict[str, str]:
-    """Prefix -> namespace IRI of the objects in a JSON-LD @context (strings are remote contexts)."""
+    """Prefix -> namespace IRI of the objects in a JSON-LD @context (strings are remote contexts;
+    a null clears a prefix an outer context defined)."""
     found = dict(into or {})
     entries = context if isinstance(context, list) else [context]
     for entry in entries:
         if isinstance(entry, dict):
             found.update({k: v for k, v in entry.items() if isinstance(v, str)})
+            for key in [k for k, v in entry.items() if v is None]:
+                found.pop(key, None)
     return found
 
 
@@ -218,68 +220,3 @@ def canonical_value(text: str) -> str:
     except ValueError:
         pass
     return canonical_digital_link(text) or text
-
-
-# What GS1 Digital Link table 7-1 wants escaped that an EPC URN may carry bare.
-_DL_ESCAPES = str.maketrans({c: f"%{ord(c):02X}" for c in "!()*+,:"})
-
-
-def _dl_escape(text: str) -> str:
-    return text.translate(_DL_ESCAPES)
-
-
-def _gtin(prefix: str, item_ref: str) -> str:
-    body = item_ref[:1] + prefix + item_ref[1:]
-    return body + gtin_check_digit(body)
-
-
-def _with_check(body: str) -> str:
-    return body + gtin_check_digit(body)
-
-
-# EPC pure-identity, class and pattern URNs -> canonical Digital Link, for the GS1 keys CellTrace
-# and its suppliers use (the reference covers a few rarer keys too).
-_URN_RULES: list[tuple[re.Pattern[str], Any]] = [
-    (re.compile(r"^urn:epc:id:sgtin:(\d{6,12})\.(\d{1,7})\.(.+)$"),
-     lambda p, i, s: f"/01/{_gtin(p, i)}/21/{_dl_escape(s)}"),
-    (re.compile(r"^urn:epc:class:lgtin:(\d{6,12})\.(\d{1,7})\.(.+)$"),
-     lambda p, i, s: f"/01/{_gtin(p, i)}/10/{_dl_escape(s)}"),
-    (re.compile(r"^urn:epc:idpat:sgtin:(\d{6,12})\.(\d{1,7})\.\*$"), lambda p, i: f"/01/{_gtin(p, i)}"),
-    (re.compile(r"^urn:epc:id:sscc:(\d{6,12})\.(\d{5,11})$"), lambda p, s: f"/00/{_with_check(s[:1] + p + s[1:])}"),
-    (re.compile(r"^urn:epc:id:sgln:(\d{6,12})\.(\d{0,6})\.(.+)$"),
-     lambda p, loc, e: f"/414/{_with_check(p + loc)}" + ("" if e == "0" else f"/254/{_dl_escape(e)}")),
-    (re.compile(r"^urn:epc:id:pgln:(\d{6,12})\.(\d{0,6})$"), lambda p, loc: f"/417/{_with_check(p + loc)}"),
-    (re.compile(r"^urn:epc:id:grai:(\d{6,12})\.(\d{0,6})\.(.+)$"),
-     lambda p, a, s: f"/8003/{_with_check('0' + p + a)}{_dl_escape(s)}"),
-    (re.compile(r"^urn:epc:id:giai:(\d{6,12})\.(.+)$"), lambda p, a: f"/8004/{p}{_dl_escape(a)}"),
-    (re.compile(r"^urn:epc:id:gsrn:(\d{6,12})\.(\d{5,11})$"), lambda p, s: f"/8018/{_with_check(p + s)}"),
-    (re.compile(r"^urn:epc:id:gdti:(\d{6,12})\.(\d{0,6})\.(.+)$"),
-     lambda p, d, s: f"/253/{_with_check(p + d)}{_dl_escape(s)}"),
-]  # fmt: skip
-_DL = re.compile(
-    r"^https?://[^/?#]+(/[^?#]*)?/(01|gtin|00|sscc|414|gln|417|party|8003|grai|8004|giai|8018|gsrn|253|gdti)/"
-    r"([^/?#]+)((?:/[^/?#]+/[^/?#]+)*)/?(?:[?#].*)?$"
-)
-_SHORT_AI = {"gtin": "01", "sscc": "00", "gln": "414", "party": "417", "grai": "8003", "giai": "8004",
-             "gsrn": "8018", "gdti": "253", "lot": "10", "ser": "21", "cpv": "22"}  # fmt: skip
-
-
-def canonical_digital_link(text: str) -> str | None:
-    """The canonical id.gs1.org Digital Link of an EPC URN or a Digital Link on any resolver,
-    at its lowest level of identification (serial over lot, no CPV, no query), or None."""
-    for pattern, build in _URN_RULES:
-        match = pattern.match(text)
-        if match:
-            return "https://id.gs1.org" + build(*match.groups())
-    match = _DL.match(text)
-    if match is None:
-        return None
-    ai, key = _SHORT_AI.get(match.group(2), match.group(2)), match.group(3)
-    if ai == "01" and key.isdigit() and len(key) in (8, 12, 13):
-        key = key.zfill(14)
-    pairs = match.group(4).strip("/").split("/") if match.group(4) else []
-    qualifiers = {_SHORT_AI.get(pairs[i], pairs[i]): pairs[i + 1] for i in range(0, len(pairs) - 1, 2)}
-    qualifiers.pop("22", None)
-    if "21" in qualifiers:
-        qualifiers.pop("10", None)
-    return f"https://id.gs1.org/{ai}/{key}" + "".join(f"/{q}/{v}" for q, v in qualifiers.items())
