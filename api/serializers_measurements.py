@@ -93,10 +93,10 @@ class MeasurementSerializer(serializers.Serializer[Measurement]):
         return m.created_by.get_username() if m.created_by_id else None  # type: ignore[union-attr]
 
 
-class UpstreamValueSerializer(serializers.Serializer[UpstreamValue]):
+class UpstreamValueSerializer(serializers.Serializer[UpstreamValue[Measurement]]):
     """A measurement as above, plus how it belongs to the item asked about."""
 
-    def to_representation(self, value: UpstreamValue) -> dict[str, Any]:
+    def to_representation(self, value: UpstreamValue[Measurement]) -> dict[str, Any]:
         data = _MEASUREMENT.to_representation(value.measurement)
         data["upstream"] = {
             "item": value.upstream_item,

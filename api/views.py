@@ -16,7 +16,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from audit.models import AuditEvent
-from core.errors import ErrorCode, InvalidInput, NotFound
+from core.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from core.roles import Role
 from core.routing import replica_safe
 from interop.jsonld import item_jsonld
@@ -381,14 +381,21 @@ class ScanView(APIView):
         v = s.validated(s.ScanInput, request)
         station = scan_station(v["station"]) if v.get("station") else None
         scan = item_scan(code=v["code"], station=station)
-        running = scan.open_operation
+        running = None
+        if scan.open_operation is not None:
+            # Read again with its relations: the run may have been finished in between.
+            running = _operation_queryset().filter(pk=scan.open_operation.pk, ended_at__isnull=True).first()
+            if running is None:
+                raise Conflict(
+                    f"Run {scan.open_operation.pk} was finished while the scan was read; scan again.",
+                    field="code",
+                    code=ErrorCode.OPERATION_FINISHED,
+                )
         return Response(
             {
                 "item": s.ItemSerializer(scan.item).data,
                 "warnings": scan.warnings,
                 "next_steps": scan.next_steps,
-                "open_operation": (
-                    s.OperationSerializer(_operation_queryset().get(pk=running.pk)).data if running else None
-                ),
+                "open_operation": s.OperationSerializer(running).data if running else None,
             }
         )

@@ -26,7 +26,7 @@ from paho.mqtt.client import topic_matches_sub
 
 from core.errors import InvalidInput
 from core.values import moment_check
-from measurements.ingest import collector_paused
+from measurements.collector import collector_paused
 
 from .config import ConnectorConfig, MappingConfig
 from .drivers.base import Reading

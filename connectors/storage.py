@@ -25,7 +25,8 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from core.text import printable
-from measurements.ingest import collector_paused, measurements_ingest
+from measurements.collector import collector_paused
+from measurements.ingest import measurements_ingest
 
 from .models import Connector, ConnectorReceipt, ConnectorStatus
 

@@ -366,8 +366,11 @@ def _apply(plans: list[Plan], namespaces: dict[str, str], *, actor: Actor) -> No
             raise CaptureRefused({_pointer_of(exc, plan): [exc.message]}) from None
         except IntegrityError:  # a parallel capture registered the same serial: plan again
             raise _Race from None
-        if row.items or row.operation_id:
-            CapturedEvent.objects.filter(pk=row.pk).update(items=row.items, operation_id=row.operation_id)
+    # What the events did, in one UPDATE for the document (a CASE per column; Django splits it
+    # only past SQLite's parameter limit), not one per event.
+    done = [row for row in rows if row.items or row.operation_id]
+    if done:
+        CapturedEvent.objects.bulk_update(done, ["items", "operation"])
 
 
 def capture(document: object, *, actor: Actor) -> CaptureResult:

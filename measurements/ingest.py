@@ -50,10 +50,7 @@ One audit event for the whole ingest: action "measurement.bulk", entity_id the i
 `created_at`, which every stored row carries (with `created_by`) on PostgreSQL.
 """
 
-import contextlib
-import gc
 import itertools
-import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +63,7 @@ from django.utils import timezone
 from audit.services import Actor, actor_user, audit_record
 from core.errors import InvalidInput
 
+from .collector import collector_paused, collector_tick
 from .holds_limits import limit_holds_place
 from .ingest_columns import chunk_check as columns_check
 from .ingest_columns import chunk_columns, columns_missing
@@ -201,33 +199,6 @@ def _chunk_write(run: _Run, checked: list[tuple[int, tuple[Any, ...]]]) -> None:
     totals.item_ids.update(columns[AT_ITEM])
 
 
-_collector_lock = threading.Lock()
-_collector_holds = 0  # ingests under way with the cycle collector off
-_collector_was_on = False
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cycle collector off while rows stream: each chunk allocates some 10^5 lists and tuples,
-    which set off full collections over everything alive (half the endpoint's CPU time, measured
-    by bench/ingest_profile.py). The rows hold no cycles; reference counting frees them. It is
-    switched back on when the last ingest under way ends, if it was on before the first. The
-    connectors' batch store holds it too (connectors.storage), around its receipts and ingest."""
-    global _collector_holds, _collector_was_on
-    with _collector_lock:
-        if _collector_holds == 0:
-            _collector_was_on = gc.isenabled()
-            gc.disable()
-        _collector_holds += 1
-    try:
-        yield
-    finally:
-        with _collector_lock:
-            _collector_holds -= 1
-            if _collector_holds == 0 and _collector_was_on:
-                gc.enable()
-
-
 def _rows_store(run: _Run, rows: Iterable[Mapping[Any, Any] | list[str] | None], chunk_rows: int) -> None:
     with collector_paused():
         _rows_stream(run, rows, chunk_rows)
@@ -237,6 +208,7 @@ def _rows_stream(run: _Run, rows: Iterable[Mapping[Any, Any] | list[str] | None]
     iterator: Iterator[Mapping[Any, Any] | list[str] | None] = iter(rows)
     try:
         while chunk := list(itertools.islice(iterator, chunk_rows)):
+            collector_tick()
             checked = _chunk_check(run, chunk)
             if run.skip or not run.errors:  # once a row is bad nothing will be stored: stop writing
                 _chunk_write(run, checked)

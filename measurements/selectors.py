@@ -4,7 +4,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -170,11 +170,18 @@ def upstream_rows(item: Item) -> list[tuple[Any, ...]]:
         return cursor.fetchall()
 
 
-@dataclass(slots=True)
-class UpstreamValue:
-    """A measurement that belongs to the start item through `upstream_item`."""
+M = TypeVar("M")
+N = TypeVar("N")
 
-    measurement: Measurement
+
+@dataclass(slots=True)
+class UpstreamValue(Generic[M]):
+    """A measurement that belongs to the start item through `upstream_item`. One type for the
+    three stages of a listing, which differ only in what `measurement` holds: its id while the
+    walk is resolved (`Belonging`), then the Measurement (`measurements_upstream`) or its row of
+    MEASUREMENT_COLUMNS (`selectors_upstream.UpstreamRow`)."""
+
+    measurement: M
     upstream_item: str
     depth: int
     relation: str  # "item", "operation" or "room"
@@ -182,6 +189,17 @@ class UpstreamValue:
     to_m: float | None
     via: str | None  # the start item, or the nearest sheet or lane below, that mapped_position_m is on
     mapped_position_m: float | None
+
+    def carrying(self, measurement: N) -> "UpstreamValue[N]":
+        """The same belonging, with the measurement read (a model, a row) in place of its id."""
+        return UpstreamValue(
+            measurement, self.upstream_item, self.depth, self.relation, self.from_m, self.to_m, self.via,
+            self.mapped_position_m,
+        )  # fmt: skip
+
+
+# How a listed value belongs to the item asked about, codes named (`unique_rows` resolved).
+Belonging = UpstreamValue[int]
 
 
 def rounded(value: float | None, places: int) -> float | None:
@@ -207,7 +225,7 @@ def listing_order(depth: int, upstream_item: str, parameter_id: int, measured_at
         upstream_item,
         parameter_id,
         measured_at,
-        b.measurement_id,
+        b.measurement,
         b.relation,
         via is not None,
         via or "",
@@ -249,20 +267,6 @@ def unique_rows(item: Item) -> dict[tuple[Any, ...], tuple[Any, ...]]:
     return unique
 
 
-@dataclass(frozen=True, slots=True)
-class Belonging:
-    """How a listed value belongs to the item asked about, codes named (`unique_rows` resolved)."""
-
-    measurement_id: int
-    upstream_item: str
-    depth: int
-    relation: str
-    from_m: float | None
-    to_m: float | None
-    via: str | None
-    mapped_position_m: float | None
-
-
 def belongings(unique: dict[tuple[Any, ...], tuple[Any, ...]]) -> list[Belonging]:
     """`unique_rows` with the items they name as codes (one query) and metres rounded: what
     both listings (`measurements_upstream`, `selectors_upstream.upstream_listing`) build on."""
@@ -270,7 +274,7 @@ def belongings(unique: dict[tuple[Any, ...], tuple[Any, ...]]) -> list[Belonging
     codes = dict(Item.objects.filter(pk__in=item_ids).values_list("pk", "code")) if item_ids else {}
     return [
         Belonging(
-            measurement_id=m_id,
+            measurement=m_id,
             upstream_item=codes[item_id],
             depth=depth,
             relation=relation,
@@ -283,7 +287,7 @@ def belongings(unique: dict[tuple[Any, ...], tuple[Any, ...]]) -> list[Belonging
     ]
 
 
-def measurements_upstream(*, item: Item, parameter: str | None = None) -> list[UpstreamValue]:
+def measurements_upstream(*, item: Item, parameter: str | None = None) -> list[UpstreamValue[Measurement]]:
     """Every current measurement of the item and of everything upstream of it, each value along
     a roll kept only if it lies in a stretch that went into the item, with its position mapped
     down. A constant handful of queries: the walk, the values, the measurements, then the few
@@ -295,21 +299,9 @@ def measurements_upstream(*, item: Item, parameter: str | None = None) -> list[U
         queryset = queryset.filter(parameter__code=parameter)
     measurements = {m.pk: m for m in queryset}
     _attach_related(list(measurements.values()))
-    found = [(b, measurements[b.measurement_id]) for b in belongings(unique) if b.measurement_id in measurements]
+    found = [(b, measurements[b.measurement]) for b in belongings(unique) if b.measurement in measurements]
     found.sort(key=lambda f: listing_order(f[0].depth, f[0].upstream_item, f[1].parameter_id, f[1].measured_at, f[0]))
-    return [
-        UpstreamValue(
-            measurement=m,
-            upstream_item=b.upstream_item,
-            depth=b.depth,
-            relation=b.relation,
-            from_m=b.from_m,
-            to_m=b.to_m,
-            via=b.via,
-            mapped_position_m=b.mapped_position_m,
-        )
-        for b, m in found
-    ]
+    return [b.carrying(m) for b, m in found]
 
 
 @dataclass(slots=True)

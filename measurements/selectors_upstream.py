@@ -2,7 +2,6 @@
 object per value. A cell's roll map runs to ~10,000 values, and building a model and its related
 objects for each cost ten times the SQL (issue 14)."""
 
-from dataclasses import dataclass
 from typing import Any
 
 from django.db.models.expressions import RawSQL
@@ -11,7 +10,7 @@ from core.routing import routed_connection as connection
 from lots.models import Item
 
 from .models import Measurement
-from .selectors import belongings, listing_order, unique_rows
+from .selectors import UpstreamValue, belongings, listing_order, unique_rows
 
 # The columns of a listed measurement, joined in the one query (related codes included).
 MEASUREMENT_COLUMNS = (
@@ -47,19 +46,9 @@ MEASUREMENT_COLUMNS = (
 )
 
 
-@dataclass(slots=True)
-class UpstreamRow:
-    """One listed value: the measurement's columns (MEASUREMENT_COLUMNS order) and how it
-    belongs to the item asked about (as `measurements.selectors.UpstreamValue`)."""
-
-    measurement: tuple[Any, ...]
-    upstream_item: str
-    depth: int
-    relation: str
-    from_m: float | None
-    to_m: float | None
-    via: str | None
-    mapped_position_m: float | None
+# One listed value: the measurement as its columns (MEASUREMENT_COLUMNS order), and how it
+# belongs to the item asked about.
+UpstreamRow = UpstreamValue[tuple[Any, ...]]
 
 
 def upstream_listing(*, item: Item, parameter: str | None = None, step: str | None = None) -> list[UpstreamRow]:
@@ -77,23 +66,11 @@ def upstream_listing(*, item: Item, parameter: str | None = None, step: str | No
     if step:
         queryset = queryset.filter(parameter__step_id=step)
     measurements = {m[0]: m for m in queryset.values_list(*MEASUREMENT_COLUMNS)}
-    found = [b for b in belongings(unique) if b.measurement_id in measurements]
+    found = [b for b in belongings(unique) if b.measurement in measurements]
     # parameter_id last in the columns, measured_at at 18
     found.sort(
         key=lambda b: listing_order(
-            b.depth, b.upstream_item, measurements[b.measurement_id][-1], measurements[b.measurement_id][18], b
+            b.depth, b.upstream_item, measurements[b.measurement][-1], measurements[b.measurement][18], b
         )
     )
-    return [
-        UpstreamRow(
-            measurement=measurements[b.measurement_id],
-            upstream_item=b.upstream_item,
-            depth=b.depth,
-            relation=b.relation,
-            from_m=b.from_m,
-            to_m=b.to_m,
-            via=b.via,
-            mapped_position_m=b.mapped_position_m,
-        )
-        for b in found
-    ]
+    return [b.carrying(measurements[b.measurement]) for b in found]

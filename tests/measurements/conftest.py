@@ -1,6 +1,8 @@
 """Fixtures of the measurement tests: a small catalog of our own (not the catalog file), the
 factory line, and cheaper subjects (one coated roll, one lone cell) where the line is not needed."""
 
+import gc
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -100,3 +102,17 @@ def coated_roll(engineer: User, stations: dict[str, Any]) -> Item:
 def cell(engineer: User) -> Item:
     """A cell registered on its own: an instance item without a length."""
     return item_register(actor=engineer, kind="cell")
+
+
+@pytest.fixture
+def gc_collections() -> Iterator[list[int]]:
+    """The generations collected while the test runs (gc's own callback)."""
+    seen: list[int] = []
+
+    def record(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            seen.append(info["generation"])
+
+    gc.callbacks.append(record)
+    yield seen
+    gc.callbacks.remove(record)

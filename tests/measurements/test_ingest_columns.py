@@ -3,6 +3,7 @@ rows stored and the same errors (row, field, message, code) as the per-row check
 as dicts, for good uploads and for each kind of bad cell."""
 
 import csv
+import gc
 import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import pytest
 from django.db import transaction
 
+from measurements import collector
+from measurements.collector import collector_paused
 from measurements.ingest import measurements_ingest
 from measurements.ingest_columns import chunk_check, chunk_columns, columns_missing
 from measurements.ingest_rows import BulkInvalid, RowRules
@@ -263,3 +266,14 @@ def test_the_cycle_collector_is_on_again_after_an_ingest_good_or_bad(params, rol
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_an_ingest_collects_between_its_chunks_while_paused(monkeypatch, gc_collections, params, roll, stations):
+    monkeypatch.setattr(collector, "YOUNG_COLLECT_S", 0.0)
+    rows = good_rows(40, roll, stations["COAT-01"].code)
+    with collector_paused():  # another ingest under way, holding the pause
+        gc_collections.clear()
+        measurements_ingest(actor=None, rows=rows, header=HEADER, chunk_rows=10)
+        assert not gc.isenabled()
+        assert gc_collections.count(1) >= 4  # one per chunk, at least
+    assert gc.isenabled()

@@ -191,3 +191,16 @@ def test_the_postgresql_listing_is_one_query_after_the_item(operator_client, lin
     listed = orjson.loads(body)
     want = UpstreamValueSerializer(measurements_upstream(item=item), many=True).data
     assert listed == [dict(w) for w in want] and len(listed) >= 6
+
+
+def test_both_listings_are_one_type_and_agree_on_how_each_value_belongs(line, values):
+    """The model path and the plain-row path list the same values the same way, as one type
+    (a dataclass equals only its own class): each compared with its measurement as the id."""
+    from measurements.selectors import UpstreamValue
+    from measurements.selectors_upstream import upstream_listing
+
+    cell = line.cells[0]
+    by_models = [v.carrying(v.measurement.pk) for v in measurements_upstream(item=cell)]
+    by_rows = [r.carrying(r.measurement[0]) for r in upstream_listing(item=cell)]
+    assert len(by_models) >= len(values) - 1 and by_models == by_rows  # less the corrected one
+    assert all(type(v) is UpstreamValue for v in by_models + by_rows)
