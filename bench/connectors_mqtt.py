@@ -3,7 +3,8 @@
 
     .venv/bin/python bench/connectors_mqtt.py [--messages 100000] [--latency-rate 2000]
                                               [--latency-messages 20000] [--database-url URL]
-                                              [--broker-port PORT] [--output FILE]
+                                              [--broker-port PORT] [--processes 1,2]
+                                              [--output FILE]
 
 What it does, in one run:
 
@@ -16,20 +17,23 @@ What it does, in one run:
 2. Starts its own Mosquitto on a free port (unless --broker-port names one already running) with
    no in-flight or queue limit, so the figure is the connector's and not a broker setting, and
    `manage.py run_connectors` in a subprocess; waits until the connector reads `connected`.
-3. Latency phase: --latency-messages QoS 1 messages at --latency-rate per second (a rate the
+3. For each entry of --processes (default 1, then 2: the single process, then MQTT 5 shared
+   subscriptions over two, in the same run and on the same connector and topics), steps 4 and
+   5 with `run_connectors --processes N`, stopped (SIGTERM) before the next one starts.
+4. Latency phase: --latency-messages QoS 1 messages at --latency-rate per second (a rate the
    connector keeps up with), each JSON `{"value", "unit", "measured_at"}` with measured_at the
    time of publishing; waits until all are stored.
-4. Throughput phase: --messages messages as fast as `mosquitto_pub -l` takes them.
-5. A watcher polls every 20 ms the audit event each stored batch commits with its rows
+5. Throughput phase: --messages messages as fast as `mosquitto_pub -l` takes them.
+6. A watcher polls every 20 ms the audit event each stored batch commits with its rows
    (bench/support.py BatchWatcher: the runner stores two batches at once, so ids commit out of
    order). Prints, per phase: messages/s stored (first publish to the poll that saw the last
    batch committed), the publish rate, end-to-end latency p50/p99 (measured_at to the first poll
    that sees the row's batch committed, so +- 20 ms; in the throughput phase it is mostly the
    backlog when publishing is faster than storing); loss over both phases (messages the broker
    delivered to an independent QoS 1 subscriber, `mosquitto_sub` writing to a file, minus rows
-   stored) and duplicates; and the rate of
+   stored) and duplicates over every variant; and the rate of
    POST /api/measurements/bulk/ for the same values (a JSON array, the Django test client,
-   in-process, so no HTTP) with the ratio connector/bulk. Writes
+   in-process, so no HTTP) with each variant's ratio connector/bulk. Writes
    bench/connectors-mqtt-results.json, with the load average at start and end.
 
 Goal: >= 10,000 messages/s stored with zero loss.
@@ -146,8 +150,10 @@ def main() -> None:
     parser.add_argument("--latency-messages", type=int, default=20_000)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--broker-port", type=int, help="a Mosquitto already running (default: start one)")
+    parser.add_argument("--processes", default="1,2", help="run_connectors --processes of each variant, in order")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args()
+    variants = [int(n) for n in args.processes.split(",")]
 
     env = django_environment(args.database_url)
     log(f"recreating {args.database_url}")
@@ -176,19 +182,24 @@ def main() -> None:
         {"client_id": f"celltrace-bench-mqtt-{run}", "session_expiry_s": 300},
         [f"bench-mqtt-{run}/+/thickness"],
     )
-    runner = runner_start(env, tmp / "spool")
-    watcher = None
+    total = (args.latency_messages + args.messages) * len(variants)
+    watching = witness(port, run, total, tmp / "witness.txt")
+    watcher = BatchWatcher(args.database_url, "bench-mqtt")
+    measured: dict[int, dict[str, Any]] = {}
     try:
-        runner_connected(runner, connector_id)
-        total = args.latency_messages + args.messages
-        watching = witness(port, run, total, tmp / "witness.txt")
-        watcher = BatchWatcher(args.database_url, "bench-mqtt")
-        time.sleep(0.5)
-        log(f"latency phase: {args.latency_messages:,} messages at {args.latency_rate:,.0f}/s (pid {runner.pid})")
-        paced = phase(watcher, runner.pid, port, run, args.latency_messages, args.latency_rate)
-        log(f"throughput phase: {args.messages:,} messages flat out")
-        flat = phase(watcher, runner.pid, port, run, args.messages, None)
-        time.sleep(1.0)  # anything late (a duplicate would show here)
+        for processes in variants:
+            runner = runner_start(env, tmp / "spool", processes)
+            try:
+                runner_connected(runner, connector_id)
+                time.sleep(1.0 + processes)  # every process subscribed (only process 0 writes the state)
+                log(f"--processes {processes}: {args.latency_messages:,} messages at {args.latency_rate:,.0f}/s")
+                paced = phase(watcher, runner.pid, port, run, args.latency_messages, args.latency_rate)
+                log(f"--processes {processes}: {args.messages:,} messages flat out")
+                flat = phase(watcher, runner.pid, port, run, args.messages, None)
+                time.sleep(1.0)  # anything late (a duplicate would show here)
+            finally:
+                runner_stop(runner)
+            measured[processes] = {"latency_phase": paced, "throughput_phase": flat}
         watcher.stop()
         try:
             watching.wait(timeout=10)
@@ -206,44 +217,46 @@ def main() -> None:
         log("bulk endpoint, the same values")
         bulk = bulk_rate(token, "bench-mqtt")
     finally:
-        if watcher is not None:
-            watcher.stop()
-        runner_stop(runner)
+        watcher.stop()
+        if watching.poll() is None:
+            watching.kill()
         if broker is not None:
             broker.terminate()
             broker.wait(10)
         connection.close()
         database_drop(args.database_url)
-    rate = flat["messages_per_s"]
+    rates = {n: m["throughput_phase"]["messages_per_s"] for n, m in measured.items()}
+    best = max(rates.values())
     results = {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
         "broker": "own mosquitto, no in-flight or queue limit" if broker is not None else f"127.0.0.1:{port}",
-        "latency_phase": paced,
-        "throughput_phase": flat,
+        "processes": {str(n): m for n, m in measured.items()},
         "stored_rows": rows,
         "status_stored": counted,
         "broker_delivered_to_witness": seen,
         "loss": seen - rows,
         "duplicates": rows - distinct,
         "bulk_endpoint": bulk,
-        "ratios": {"connector_vs_bulk": round(rate / bulk["rows_per_s"], 3)},
+        "ratios": {f"connector_{n}_vs_bulk": round(r / bulk["rows_per_s"], 3) for n, r in rates.items()}
+        | {f"processes_{n}_vs_{variants[0]}": round(r / rates[variants[0]], 3) for n, r in rates.items()},
         "load_average_at_end": load(),
         "goals": GOALS,
-        "goals_met": {"messages_per_s": rate >= GOALS["messages_per_s_min"], "zero_loss": rows == seen == total},
+        "goals_met": {"messages_per_s": best >= GOALS["messages_per_s_min"], "zero_loss": rows == seen == total},
     }
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
-    for name, p in (("paced", paced), ("flat out", flat)):
-        print(
-            f"{name:<9} published {p['messages']:,} at {p['publish']['messages_per_s']:,}/s, stored "
-            f"{p['stored']:,} at {p['messages_per_s']:,}/s; latency p50 {p['latency_ms']['p50']} ms, "
-            f"p99 {p['latency_ms']['p99']} ms, runner CPU {p['runner_cpu_us_per_message']} us/message "
-            f"(load {p['load_average_before']} -> {p['load_average_after']})"
-        )
-    print(f"witness   {seen:,} delivered by the broker; stored {rows:,}")
+    for n, m in measured.items():
+        for name, p in (("paced", m["latency_phase"]), ("flat out", m["throughput_phase"])):
+            print(
+                f"--processes {n} {name:<9} published {p['messages']:,} at {p['publish']['messages_per_s']:,}/s, "
+                f"stored {p['stored']:,} at {p['messages_per_s']:,}/s; latency p50 {p['latency_ms']['p50']} ms, "
+                f"p99 {p['latency_ms']['p99']} ms, runner CPU {p['runner_cpu_us_per_message']} us/message "
+                f"(load {p['load_average_before']} -> {p['load_average_after']})"
+            )
+    print(f"witness   {seen:,} delivered by the broker; stored {rows:,} (status counts {counted:,})")
     print(f"loss      {seen - rows}, duplicates {rows - distinct}")
     print(f"bulk      {bulk['rows']:,} rows in {bulk['seconds']} s ({bulk['rows_per_s']:,}/s)")
-    print(f"ratio     connector/bulk {results['ratios']['connector_vs_bulk']}")
+    print(f"ratios    {results['ratios']}")
     print(f"goals met {results['goals_met']} (load at end {results['load_average_at_end']})")
 
 

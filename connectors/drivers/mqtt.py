@@ -34,6 +34,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from core.errors import InvalidInput
 from core.values import moment
 
+from ..processes import share_group
 from .base import Driver, Reading
 
 DEFAULT_PORT = 1883
@@ -133,7 +134,11 @@ class MqttDriver(Driver):
         self.host = url.hostname or "127.0.0.1"
         self.port = url.port or DEFAULT_PORT
         options = self.config.options
-        self.client_id = str(options.get("client_id") or f"celltrace-{self.config.code}")
+        base = str(options.get("client_id") or f"celltrace-{self.config.code}")
+        index, count = self.config.shard
+        # Among N runner processes: one session each, stable across restarts (processes.py).
+        self.client_id = base if index == 0 else f"{base}-{index}"
+        self._group, self._shared = share_group(base), count > 1
         self._paused = False
         self._generation = 0  # the connection an ack belongs to
         self._lock = threading.Lock()
@@ -159,7 +164,7 @@ class MqttDriver(Driver):
         client.on_message = lambda _c, _u, message: self._on_message(message)
         client.on_connect = lambda _c, _u, _f, reason, _p: session.on_connect(loop, reason)
         client.on_disconnect = lambda _c, _u, _f, _r, _p: session.on_disconnect(loop)
-        client.on_unsubscribe = lambda _c, _u, _m, _r, _p: session.on_unsubscribe(loop)
+        client.on_unsubscribe = lambda _c, _u, mid, _r, _p: session.on_unsubscribe(loop, mid)
         return client
 
     def _on_message(self, message: mqtt.MQTTMessage) -> None:
@@ -266,11 +271,18 @@ class MqttDriver(Driver):
         return session.connected.is_set()
 
     def _subscribe(self, client: _Client) -> None:
-        topics = [(source, SubscribeOptions(qos=1, retainHandling=1)) for source in sorted(self.config.sources())]
-        if topics:
-            result, _mid = client.subscribe(topics)
-            if result != mqtt.MQTT_ERR_SUCCESS:
-                raise ConnectionError(f"subscribing failed: {mqtt.error_string(result)}")
+        """QoS 1 on every source: shared by the group among N processes, else plain; then the
+        other form is dropped, so that a session that ran the other way (process 0 keeps the
+        client id) does not get each message twice. Messages it already queued still come."""
+        sources = sorted(self.config.sources())
+        shared = [f"$share/{self._group}/{source}" for source in sources]
+        wanted, other = (shared, sources) if self._shared else (sources, shared)
+        if not wanted:
+            return
+        result, _mid = client.subscribe([(f, SubscribeOptions(qos=1, retainHandling=1)) for f in wanted])
+        if result != mqtt.MQTT_ERR_SUCCESS:
+            raise ConnectionError(f"subscribing failed: {mqtt.error_string(result)}")
+        client.unsubscribe(other)
 
     async def _close(self, client: _Client, session: "_Session") -> None:
         """Disconnect once the broker has the acknowledgements already queued, then stop
@@ -284,7 +296,7 @@ class MqttDriver(Driver):
             self._current = None
             self._acks = []
         if client.is_connected():
-            result, _mid = client.unsubscribe(f"celltrace/drain/{self.client_id}")
+            result, session.drain_mid = client.unsubscribe(f"celltrace/drain/{self.client_id}")
             if result == mqtt.MQTT_ERR_SUCCESS:
                 try:
                     await asyncio.wait_for(_first(session.drained, session.lost), 2.0)
@@ -306,6 +318,7 @@ class _Session:
         self.connected = asyncio.Event()
         self.drained = asyncio.Event()  # the broker answered the closing UNSUBSCRIBE
         self.refused = ""
+        self.drain_mid: int | None = None  # the closing UNSUBSCRIBE's id (not the one at connect)
 
     def on_connect(self, loop: asyncio.AbstractEventLoop, reason: Any) -> None:
         if reason.is_failure:
@@ -317,8 +330,9 @@ class _Session:
     def on_disconnect(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.call_soon_threadsafe(self.lost.set)
 
-    def on_unsubscribe(self, loop: asyncio.AbstractEventLoop) -> None:
-        loop.call_soon_threadsafe(self.drained.set)
+    def on_unsubscribe(self, loop: asyncio.AbstractEventLoop, mid: int) -> None:
+        if mid == self.drain_mid:
+            loop.call_soon_threadsafe(self.drained.set)
 
 
 async def _first(*events: asyncio.Event) -> None:
