@@ -119,10 +119,10 @@ def _receipts_insert(values: list[Pending]) -> list[int | None]:
                 for n, v in enumerate(values):  # unique keys (_unique): one receipt per place
                     write_row((n, v.connector_id, v.source, v.source_time, v.value))
             cursor.execute(_PG_RECEIPTS_SQL)
-            found: list[int | None] = [None] * len(values)
+            ids: list[int | None] = [None] * len(values)
             for n, pk in cursor.fetchall():
-                found[n] = pk
-        return found
+                ids[n] = pk
+        return ids
     with connection.cursor() as cursor:
         adapt = connection.ops.adapt_datetimefield_value
         found: list[int | None] = []
