@@ -23,7 +23,8 @@ What it does, in one run:
 4. Latency phase: --latency-messages QoS 1 messages at --latency-rate per second (a rate the
    connector keeps up with), each JSON `{"value", "unit", "measured_at"}` with measured_at the
    time of publishing; waits until all are stored.
-5. Throughput phase: --messages messages as fast as `mosquitto_pub -l` takes them.
+5. Throughput phase: --messages messages as fast as --publishers (2) `mosquitto_pub -l` at
+   once take them (one alone tops out near 11,000/s, below two runner processes).
 6. A watcher polls every 20 ms the audit event each stored batch commits with its rows
    (bench/support.py BatchWatcher: the runner stores two batches at once, so ids commit out of
    order). Prints, per phase: messages/s stored (first publish to the poll that saw the last
@@ -76,29 +77,44 @@ GOALS = {"messages_per_s_min": 10_000, "loss_max": 0}
 BROKER_CONF = "listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 0\nmax_queued_messages 0\n"
 
 
-def publish(port: int, run: str, n: int, rate: float | None = None) -> tuple[float, float]:
+def publish(port: int, run: str, n: int, rate: float | None = None, publishers: int = 1) -> tuple[float, float]:
     """n QoS 1 messages through `mosquitto_pub -l` (a C client: paho's Python publisher tops out
     far below the connector), one line a message, timestamped as it is written, PUBLISH_CHUNK
     lines per mosquitto_pub (one fed 100,000 lines at once dropped two thirds of them itself),
-    at most `rate` a second when given; returns (wall-clock start, seconds taken) once the last
-    mosquitto_pub has had its messages acknowledged."""
+    at most `rate` a second when given, else by `publishers` mosquitto_pub at once (one tops
+    out near 11,000/s here); returns (wall-clock start, seconds taken) once the last
+    mosquitto_pub has had its messages acknowledged. Each message's value is its own (100 +
+    i / 100,000), so no two of a phase share a receipt key."""
     topic = f"bench-mqtt-{run}/coater-1/thickness"
     command = ["mosquitto_pub", "-p", str(port), "-q", "1", "-t", topic, "-l", "-V", "mqttv5"]
     wall, started = time.time(), time.monotonic()
-    for first in range(0, n, PUBLISH_CHUNK):
-        publisher = subprocess.Popen(command, stdin=subprocess.PIPE, bufsize=0)  # noqa: S603
-        assert publisher.stdin is not None
-        write = publisher.stdin.write
-        for i in range(first, min(n, first + PUBLISH_CHUNK)):
-            if rate is not None and i % 20 == 0:  # paced in steps of 20 messages
-                ahead = started + i / rate - time.monotonic()
-                if ahead > 0:
-                    time.sleep(ahead)
-            measured_at = datetime.fromtimestamp(time.time(), UTC).isoformat()
-            write(f'{{"value": {100.0 + (i % 1000) / 100}, "unit": "um", "measured_at": "{measured_at}"}}\n'.encode())
-        publisher.stdin.close()
-        if publisher.wait(120) != 0:
-            raise SystemExit("mosquitto_pub failed")
+    chunks = list(range(0, n, PUBLISH_CHUNK))
+    failed: list[int] = []
+
+    def chunks_publish(mine: list[int]) -> None:
+        for first in mine:
+            publisher = subprocess.Popen(command, stdin=subprocess.PIPE, bufsize=0)  # noqa: S603
+            assert publisher.stdin is not None
+            write = publisher.stdin.write
+            for i in range(first, min(n, first + PUBLISH_CHUNK)):
+                if rate is not None and i % 20 == 0:  # paced in steps of 20 messages
+                    ahead = started + i / rate - time.monotonic()
+                    if ahead > 0:
+                        time.sleep(ahead)
+                measured_at = datetime.fromtimestamp(time.time(), UTC).isoformat()
+                write(f'{{"value": {100.0 + i / 100_000}, "unit": "um", "measured_at": "{measured_at}"}}\n'.encode())
+            publisher.stdin.close()
+            if publisher.wait(120) != 0:
+                failed.append(first)
+
+    count = 1 if rate is not None else publishers
+    threads = [threading.Thread(target=chunks_publish, args=(chunks[k::count],)) for k in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failed:
+        raise SystemExit("mosquitto_pub failed")
     return wall, time.monotonic() - started
 
 
@@ -112,14 +128,16 @@ def witness(port: int, run: str, n: int, output: Path) -> subprocess.Popen[bytes
         return subprocess.Popen(command, stdout=out)  # noqa: S603
 
 
-def phase(watcher: BatchWatcher, runner: int, port: int, run: str, n: int, rate: float | None) -> dict[str, Any]:
+def phase(
+    watcher: BatchWatcher, runner: int, port: int, run: str, n: int, rate: float | None, publishers: int = 1
+) -> dict[str, Any]:
     """Publish n messages (at `rate`, or flat out) and wait until they are all committed; with
     the CPU time the runner (process id `runner`) spent on them."""
     before = watcher.count()
     cpu = cpu_seconds(runner)
     load_before = load()
     box: list[tuple[float, float]] = []
-    publishing = threading.Thread(target=lambda: box.append(publish(port, run, n, rate)))
+    publishing = threading.Thread(target=lambda: box.append(publish(port, run, n, rate, publishers)))
     publishing.start()
     deadline = time.monotonic() + 60 + n / 1000
     while watcher.count() < before + n and time.monotonic() < deadline:
@@ -151,6 +169,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--broker-port", type=int, help="a Mosquitto already running (default: start one)")
     parser.add_argument("--processes", default="1,2", help="run_connectors --processes of each variant, in order")
+    parser.add_argument("--publishers", type=int, default=2, help="mosquitto_pub at once in the flat-out phase")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args()
     variants = [int(n) for n in args.processes.split(",")]
@@ -195,7 +214,7 @@ def main() -> None:
                 log(f"--processes {processes}: {args.latency_messages:,} messages at {args.latency_rate:,.0f}/s")
                 paced = phase(watcher, runner.pid, port, run, args.latency_messages, args.latency_rate)
                 log(f"--processes {processes}: {args.messages:,} messages flat out")
-                flat = phase(watcher, runner.pid, port, run, args.messages, None)
+                flat = phase(watcher, runner.pid, port, run, args.messages, None, args.publishers)
                 time.sleep(1.0)  # anything late (a duplicate would show here)
             finally:
                 runner_stop(runner)
