@@ -6,6 +6,7 @@ drops its plain subscription; a connector with a position source runs in process
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -183,3 +184,13 @@ def test_run_connectors_refuses_a_process_count_or_shard_out_of_range(arguments:
     with pytest.raises(CommandError) as raised:
         call_command("run_connectors", *arguments)
     assert str(raised.value) == message
+
+
+def test_each_process_spools_to_a_directory_of_its_own(settings: Any, tmp_path: Path) -> None:
+    settings.CELLTRACE_CONNECTOR_SPOOL_DIR = tmp_path
+    spools = [_shard(k, 3).spool for k in range(3)]
+    assert [s.directory if s is not None else None for s in spools] == [
+        tmp_path,
+        tmp_path / "shard-1",
+        tmp_path / "shard-2",
+    ]
