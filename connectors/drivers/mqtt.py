@@ -10,11 +10,12 @@ shared subscription `$share/<client_id>/<filter>`, process k > 0 as `<client_id>
 (connectors/processes.py). A QoS 1 PUBLISH without properties is cut into topic, id and payload
 here, not by paho (see `_Client._handle_publish`). Paho's network thread parses each payload
 (JSON `{"value", "unit", "measured_at", "position_m"}` or a bare number) and hands the
-Reading to the event loop with loop.call_soon_threadsafe; the message is acknowledged (manual_ack) only once the runner has
-committed it, or spooled it durably, the acknowledgements of a batch sent together within
-DELIVER_S. The socket is read 64 KiB at a time (paho alone makes three reads a message).
-Receive Maximum 65535 lets the broker keep that many messages in flight while a batch commits;
-an ack from a previous connection is never sent on a new one (packet ids are per connection).
+Reading to the event loop with loop.call_soon_threadsafe; the message is acknowledged
+(manual_ack) only once the runner has committed it, or spooled it durably, the
+acknowledgements of a batch sent together within DELIVER_S. The socket is read 64 KiB at a
+time (paho alone makes three reads a message). Receive Maximum 65535 lets the broker keep that
+many messages in flight while a batch commits; an ack from a previous connection is never sent
+on a new one (packet ids are per connection).
 """
 
 import asyncio
