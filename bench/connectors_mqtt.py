@@ -3,7 +3,8 @@
 
     .venv/bin/python bench/connectors_mqtt.py [--messages 100000] [--latency-rate 2000]
                                               [--latency-messages 20000] [--database-url URL]
-                                              [--broker-port PORT] [--output FILE]
+                                              [--broker-port PORT] [--processes 1,2]
+                                              [--output FILE]
 
 What it does, in one run:
 
@@ -16,20 +17,24 @@ What it does, in one run:
 2. Starts its own Mosquitto on a free port (unless --broker-port names one already running) with
    no in-flight or queue limit, so the figure is the connector's and not a broker setting, and
    `manage.py run_connectors` in a subprocess; waits until the connector reads `connected`.
-3. Latency phase: --latency-messages QoS 1 messages at --latency-rate per second (a rate the
+3. For each entry of --processes (default 1, then 2: the single process, then MQTT 5 shared
+   subscriptions over two, in the same run and on the same connector and topics), steps 4 and
+   5 with `run_connectors --processes N`, stopped (SIGTERM) before the next one starts.
+4. Latency phase: --latency-messages QoS 1 messages at --latency-rate per second (a rate the
    connector keeps up with), each JSON `{"value", "unit", "measured_at"}` with measured_at the
    time of publishing; waits until all are stored.
-4. Throughput phase: --messages messages as fast as `mosquitto_pub -l` takes them.
-5. A watcher polls every 20 ms the audit event each stored batch commits with its rows
+5. Throughput phase: --messages messages as fast as --publishers (2) `mosquitto_pub -l` at
+   once take them (one alone tops out near 11,000/s, below two runner processes).
+6. A watcher polls every 20 ms the audit event each stored batch commits with its rows
    (bench/support.py BatchWatcher: the runner stores two batches at once, so ids commit out of
    order). Prints, per phase: messages/s stored (first publish to the poll that saw the last
    batch committed), the publish rate, end-to-end latency p50/p99 (measured_at to the first poll
    that sees the row's batch committed, so +- 20 ms; in the throughput phase it is mostly the
    backlog when publishing is faster than storing); loss over both phases (messages the broker
    delivered to an independent QoS 1 subscriber, `mosquitto_sub` writing to a file, minus rows
-   stored) and duplicates; and the rate of
+   stored) and duplicates over every variant; and the rate of
    POST /api/measurements/bulk/ for the same values (a JSON array, the Django test client,
-   in-process, so no HTTP) with the ratio connector/bulk. Writes
+   in-process, so no HTTP) with each variant's ratio connector/bulk. Writes
    bench/connectors-mqtt-results.json, with the load average at start and end.
 
 Goal: >= 10,000 messages/s stored with zero loss.
@@ -72,29 +77,44 @@ GOALS = {"messages_per_s_min": 10_000, "loss_max": 0}
 BROKER_CONF = "listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 0\nmax_queued_messages 0\n"
 
 
-def publish(port: int, run: str, n: int, rate: float | None = None) -> tuple[float, float]:
+def publish(port: int, run: str, n: int, rate: float | None = None, publishers: int = 1) -> tuple[float, float]:
     """n QoS 1 messages through `mosquitto_pub -l` (a C client: paho's Python publisher tops out
     far below the connector), one line a message, timestamped as it is written, PUBLISH_CHUNK
     lines per mosquitto_pub (one fed 100,000 lines at once dropped two thirds of them itself),
-    at most `rate` a second when given; returns (wall-clock start, seconds taken) once the last
-    mosquitto_pub has had its messages acknowledged."""
+    at most `rate` a second when given, else by `publishers` mosquitto_pub at once (one tops
+    out near 11,000/s here); returns (wall-clock start, seconds taken) once the last
+    mosquitto_pub has had its messages acknowledged. Each message's value is its own (100 +
+    i / 100,000), so no two of a phase share a receipt key."""
     topic = f"bench-mqtt-{run}/coater-1/thickness"
     command = ["mosquitto_pub", "-p", str(port), "-q", "1", "-t", topic, "-l", "-V", "mqttv5"]
     wall, started = time.time(), time.monotonic()
-    for first in range(0, n, PUBLISH_CHUNK):
-        publisher = subprocess.Popen(command, stdin=subprocess.PIPE, bufsize=0)  # noqa: S603
-        assert publisher.stdin is not None
-        write = publisher.stdin.write
-        for i in range(first, min(n, first + PUBLISH_CHUNK)):
-            if rate is not None and i % 20 == 0:  # paced in steps of 20 messages
-                ahead = started + i / rate - time.monotonic()
-                if ahead > 0:
-                    time.sleep(ahead)
-            measured_at = datetime.fromtimestamp(time.time(), UTC).isoformat()
-            write(f'{{"value": {100.0 + (i % 1000) / 100}, "unit": "um", "measured_at": "{measured_at}"}}\n'.encode())
-        publisher.stdin.close()
-        if publisher.wait(120) != 0:
-            raise SystemExit("mosquitto_pub failed")
+    chunks = list(range(0, n, PUBLISH_CHUNK))
+    failed: list[int] = []
+
+    def chunks_publish(mine: list[int]) -> None:
+        for first in mine:
+            publisher = subprocess.Popen(command, stdin=subprocess.PIPE, bufsize=0)  # noqa: S603
+            assert publisher.stdin is not None
+            write = publisher.stdin.write
+            for i in range(first, min(n, first + PUBLISH_CHUNK)):
+                if rate is not None and i % 20 == 0:  # paced in steps of 20 messages
+                    ahead = started + i / rate - time.monotonic()
+                    if ahead > 0:
+                        time.sleep(ahead)
+                measured_at = datetime.fromtimestamp(time.time(), UTC).isoformat()
+                write(f'{{"value": {100.0 + i / 100_000}, "unit": "um", "measured_at": "{measured_at}"}}\n'.encode())
+            publisher.stdin.close()
+            if publisher.wait(120) != 0:
+                failed.append(first)
+
+    count = 1 if rate is not None else publishers
+    threads = [threading.Thread(target=chunks_publish, args=(chunks[k::count],)) for k in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failed:
+        raise SystemExit("mosquitto_pub failed")
     return wall, time.monotonic() - started
 
 
@@ -108,14 +128,16 @@ def witness(port: int, run: str, n: int, output: Path) -> subprocess.Popen[bytes
         return subprocess.Popen(command, stdout=out)  # noqa: S603
 
 
-def phase(watcher: BatchWatcher, runner: int, port: int, run: str, n: int, rate: float | None) -> dict[str, Any]:
+def phase(
+    watcher: BatchWatcher, runner: int, port: int, run: str, n: int, rate: float | None, publishers: int = 1
+) -> dict[str, Any]:
     """Publish n messages (at `rate`, or flat out) and wait until they are all committed; with
     the CPU time the runner (process id `runner`) spent on them."""
     before = watcher.count()
     cpu = cpu_seconds(runner)
     load_before = load()
     box: list[tuple[float, float]] = []
-    publishing = threading.Thread(target=lambda: box.append(publish(port, run, n, rate)))
+    publishing = threading.Thread(target=lambda: box.append(publish(port, run, n, rate, publishers)))
     publishing.start()
     deadline = time.monotonic() + 60 + n / 1000
     while watcher.count() < before + n and time.monotonic() < deadline:
@@ -146,8 +168,11 @@ def main() -> None:
     parser.add_argument("--latency-messages", type=int, default=20_000)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--broker-port", type=int, help="a Mosquitto already running (default: start one)")
+    parser.add_argument("--processes", default="1,2", help="run_connectors --processes of each variant, in order")
+    parser.add_argument("--publishers", type=int, default=2, help="mosquitto_pub at once in the flat-out phase")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args()
+    variants = [int(n) for n in args.processes.split(",")]
 
     env = django_environment(args.database_url)
     log(f"recreating {args.database_url}")
@@ -176,19 +201,24 @@ def main() -> None:
         {"client_id": f"celltrace-bench-mqtt-{run}", "session_expiry_s": 300},
         [f"bench-mqtt-{run}/+/thickness"],
     )
-    runner = runner_start(env, tmp / "spool")
-    watcher = None
+    total = (args.latency_messages + args.messages) * len(variants)
+    watching = witness(port, run, total, tmp / "witness.txt")
+    watcher = BatchWatcher(args.database_url, "bench-mqtt")
+    measured: dict[int, dict[str, Any]] = {}
     try:
-        runner_connected(runner, connector_id)
-        total = args.latency_messages + args.messages
-        watching = witness(port, run, total, tmp / "witness.txt")
-        watcher = BatchWatcher(args.database_url, "bench-mqtt")
-        time.sleep(0.5)
-        log(f"latency phase: {args.latency_messages:,} messages at {args.latency_rate:,.0f}/s (pid {runner.pid})")
-        paced = phase(watcher, runner.pid, port, run, args.latency_messages, args.latency_rate)
-        log(f"throughput phase: {args.messages:,} messages flat out")
-        flat = phase(watcher, runner.pid, port, run, args.messages, None)
-        time.sleep(1.0)  # anything late (a duplicate would show here)
+        for processes in variants:
+            runner = runner_start(env, tmp / "spool", processes)
+            try:
+                runner_connected(runner, connector_id)
+                time.sleep(1.0 + processes)  # every process subscribed (only process 0 writes the state)
+                log(f"--processes {processes}: {args.latency_messages:,} messages at {args.latency_rate:,.0f}/s")
+                paced = phase(watcher, runner.pid, port, run, args.latency_messages, args.latency_rate)
+                log(f"--processes {processes}: {args.messages:,} messages flat out")
+                flat = phase(watcher, runner.pid, port, run, args.messages, None, args.publishers)
+                time.sleep(1.0)  # anything late (a duplicate would show here)
+            finally:
+                runner_stop(runner)
+            measured[processes] = {"latency_phase": paced, "throughput_phase": flat}
         watcher.stop()
         try:
             watching.wait(timeout=10)
@@ -206,44 +236,46 @@ def main() -> None:
         log("bulk endpoint, the same values")
         bulk = bulk_rate(token, "bench-mqtt")
     finally:
-        if watcher is not None:
-            watcher.stop()
-        runner_stop(runner)
+        watcher.stop()
+        if watching.poll() is None:
+            watching.kill()
         if broker is not None:
             broker.terminate()
             broker.wait(10)
         connection.close()
         database_drop(args.database_url)
-    rate = flat["messages_per_s"]
+    rates = {n: m["throughput_phase"]["messages_per_s"] for n, m in measured.items()}
+    best = max(rates.values())
     results = {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
         "broker": "own mosquitto, no in-flight or queue limit" if broker is not None else f"127.0.0.1:{port}",
-        "latency_phase": paced,
-        "throughput_phase": flat,
+        "processes": {str(n): m for n, m in measured.items()},
         "stored_rows": rows,
         "status_stored": counted,
         "broker_delivered_to_witness": seen,
         "loss": seen - rows,
         "duplicates": rows - distinct,
         "bulk_endpoint": bulk,
-        "ratios": {"connector_vs_bulk": round(rate / bulk["rows_per_s"], 3)},
+        "ratios": {f"connector_{n}_vs_bulk": round(r / bulk["rows_per_s"], 3) for n, r in rates.items()}
+        | {f"processes_{n}_vs_{variants[0]}": round(r / rates[variants[0]], 3) for n, r in rates.items()},
         "load_average_at_end": load(),
         "goals": GOALS,
-        "goals_met": {"messages_per_s": rate >= GOALS["messages_per_s_min"], "zero_loss": rows == seen == total},
+        "goals_met": {"messages_per_s": best >= GOALS["messages_per_s_min"], "zero_loss": rows == seen == total},
     }
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
-    for name, p in (("paced", paced), ("flat out", flat)):
-        print(
-            f"{name:<9} published {p['messages']:,} at {p['publish']['messages_per_s']:,}/s, stored "
-            f"{p['stored']:,} at {p['messages_per_s']:,}/s; latency p50 {p['latency_ms']['p50']} ms, "
-            f"p99 {p['latency_ms']['p99']} ms, runner CPU {p['runner_cpu_us_per_message']} us/message "
-            f"(load {p['load_average_before']} -> {p['load_average_after']})"
-        )
-    print(f"witness   {seen:,} delivered by the broker; stored {rows:,}")
+    for n, m in measured.items():
+        for name, p in (("paced", m["latency_phase"]), ("flat out", m["throughput_phase"])):
+            print(
+                f"--processes {n} {name:<9} published {p['messages']:,} at {p['publish']['messages_per_s']:,}/s, "
+                f"stored {p['stored']:,} at {p['messages_per_s']:,}/s; latency p50 {p['latency_ms']['p50']} ms, "
+                f"p99 {p['latency_ms']['p99']} ms, runner CPU {p['runner_cpu_us_per_message']} us/message "
+                f"(load {p['load_average_before']} -> {p['load_average_after']})"
+            )
+    print(f"witness   {seen:,} delivered by the broker; stored {rows:,} (status counts {counted:,})")
     print(f"loss      {seen - rows}, duplicates {rows - distinct}")
     print(f"bulk      {bulk['rows']:,} rows in {bulk['seconds']} s ({bulk['rows_per_s']:,}/s)")
-    print(f"ratio     connector/bulk {results['ratios']['connector_vs_bulk']}")
+    print(f"ratios    {results['ratios']}")
     print(f"goals met {results['goals_met']} (load at end {results['load_average_at_end']})")
 
 

@@ -153,10 +153,14 @@ def load() -> str:
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system, every thread) a process has used so far: the cost of a figure on a
-    machine shared with other work, where the rate alone depends on what else runs."""
+    """CPU time (user + system, every thread) a process and its live children (run_connectors
+    --processes N) have used so far: the cost of a figure on a machine shared with other work,
+    where the rate alone depends on what else runs."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(k) for k in children.read_text().split()] if children.exists() else []
+    return own + sum(cpu_seconds(k) for k in kids)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -222,10 +226,11 @@ def connector_status(connector_id: int) -> tuple[str, int]:
     return state, int(stored)
 
 
-def runner_start(env: dict[str, str], spool_dir: Path) -> subprocess.Popen[bytes]:
-    """`manage.py run_connectors` in a subprocess (its own spool, a kept database connection)."""
+def runner_start(env: dict[str, str], spool_dir: Path, processes: int = 1) -> subprocess.Popen[bytes]:
+    """`manage.py run_connectors [--processes N]` in a subprocess (its own spool, a kept
+    database connection)."""
     env = env | {"CELLTRACE_CONNECTOR_SPOOL_DIR": str(spool_dir), "DATABASE_CONN_MAX_AGE": "600"}
-    command = [sys.executable, "manage.py", "run_connectors"]
+    command = [sys.executable, "manage.py", "run_connectors", "--processes", str(processes)]
     if os.environ.get("BENCH_PROFILE"):  # a profile of the runner (yappi, every thread)
         command = [sys.executable, str(ROOT / "bench" / "profile_runner.py"), os.environ["BENCH_PROFILE"]]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)  # noqa: S603

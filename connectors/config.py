@@ -29,6 +29,9 @@ class ConnectorConfig:
     options: dict[str, Any]
     revision: int
     mappings: tuple[MappingConfig, ...] = field(default_factory=tuple)
+    # (index, count) of the runner processes sharing this connector's MQTT subscriptions;
+    # (0, 1): one process, plain subscriptions (connectors/processes.py).
+    shard: tuple[int, int] = (0, 1)
 
     def sources(self) -> set[str]:
         """Every source the driver must watch: the mapped ones and their position sources."""

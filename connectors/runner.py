@@ -12,6 +12,7 @@ came meanwhile is committed too, the statuses read `stopped`. Within SHUTDOWN_S.
 """
 
 import asyncio
+import dataclasses
 import importlib
 import logging
 import threading
@@ -26,6 +27,7 @@ from django.utils import timezone
 from .config import HEARTBEAT_S, RELOAD_S, ConnectorConfig, MappingConfig
 from .drivers.base import Driver
 from .models import Connector, ConnectorState, ConnectorStatus
+from .processes import Shard, shared, spool_dir
 from .sink import FLUSH_ROWS, STORE_WORKERS, BatchingSink
 from .spool import Spool
 
@@ -114,6 +116,7 @@ class Runner:
     reload_s: float = RELOAD_S
     heartbeat_s: float = HEARTBEAT_S
     spool: Spool | None = None
+    shard: Shard = field(default_factory=Shard)
     running: dict[int, _Running] = field(default_factory=dict)
     disabled: set[int] = field(default_factory=set)
 
@@ -125,7 +128,8 @@ class Runner:
         self._store = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="connectors-store")
         self._status = ThreadPoolExecutor(max_workers=1, thread_name_prefix="connectors-status")
         if self.spool is None and getattr(settings, "CELLTRACE_CONNECTOR_SPOOL_DIR", None):
-            self.spool = Spool(settings.CELLTRACE_CONNECTOR_SPOOL_DIR, settings.CELLTRACE_CONNECTOR_SPOOL_MAX_BYTES)
+            directory = spool_dir(settings.CELLTRACE_CONNECTOR_SPOOL_DIR, self.shard)
+            self.spool = Spool(directory, settings.CELLTRACE_CONNECTOR_SPOOL_MAX_BYTES)
         flush_rows = int(getattr(settings, "CELLTRACE_CONNECTOR_FLUSH_ROWS", FLUSH_ROWS))
         self.sink = BatchingSink(self._store, spool=self.spool, flush_rows=flush_rows, workers=workers)
 
@@ -182,6 +186,7 @@ class Runner:
     async def reconcile(self) -> None:
         """Start, restart and stop connectors to match the configuration."""
         enabled, disabled = await self._db(configs_load)
+        enabled = self._mine(enabled)
         gone = [pk for pk, r in self.running.items() if pk not in enabled or enabled[pk].revision != r.config.revision]
         await self._stop(gone)  # with the old routes: what they received is stored under them
         self.sink.routes.configure(enabled.values())
@@ -190,7 +195,22 @@ class Runner:
                 self._start(config)
         self.disabled = disabled
 
+    def _mine(self, enabled: dict[int, ConnectorConfig]) -> dict[int, ConnectorConfig]:
+        """The connectors this process runs: all of them alone; among N processes the shared
+        ones in every process (with its place), the others in process 0 only."""
+        if self.shard.count == 1:
+            return enabled
+        place = (self.shard.index, self.shard.count)
+        return {
+            pk: dataclasses.replace(c, shard=place) if shared(c) else c
+            for pk, c in enabled.items()
+            if self.shard.leader or shared(c)
+        }
+
     async def heartbeat(self) -> None:
+        if not self.shard.leader:  # process 0 writes the states; every process its counts
+            self.sink.errors.clear()
+            return
         states = {pk: self.sink.states.get(pk, (ConnectorState.RECONNECTING, "")) for pk in self.running}
         errors, self.sink.errors = self.sink.errors, set()
         try:
@@ -239,7 +259,8 @@ class Runner:
         await self._stop(ids)
         await self.sink.flush()
         try:
-            await self._db(statuses_stop, ids)
+            if self.shard.leader:
+                await self._db(statuses_stop, ids)
         except DatabaseError as exc:
             log.warning("connectors: statuses not written: %s", exc)
         for executor in (self._store, self._status):

@@ -411,6 +411,13 @@ def _decide(rows: list[tuple[int, int | None, int | None]]) -> InProcess:
     return InProcess(reason="no_item")
 
 
+def _array_text(text: str | None) -> str:
+    """One element of a PostgreSQL text array literal: NULL, or quoted with \\ and \" escaped."""
+    if text is None:
+        return "NULL"
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _in_process_rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     if connection.vendor == "postgresql":
         import psycopg
@@ -433,10 +440,19 @@ def items_in_process(keys: list[tuple[int, datetime, str | None]]) -> list[InPro
         return []
     distinct = list(dict.fromkeys(keys))
     if connection.vendor == "postgresql":
-        # Four arrays, not a VALUES row per key: the query text stays the same whatever the
+        # Three arrays, not a VALUES row per key: the query text stays the same whatever the
         # number of keys (psycopg converts a query of 20,000 placeholders slowly, every time).
-        values = "SELECT * FROM unnest(%s::int[], %s::bigint[], %s::timestamptz[], %s::text[])"
-        params: list[Any] = [list(range(len(distinct))), *(list(column) for column in zip(*distinct, strict=True))]
+        # Each array goes as one text literal: psycopg's list dumper costs about 5 us a key.
+        values = (
+            "SELECT n - 1, s, t, p FROM unnest(%s::text::bigint[], %s::text::timestamptz[], %s::text::text[]) "
+            "WITH ORDINALITY AS k (s, t, p, n)"
+        )
+        stations, times, steps = zip(*distinct, strict=True)
+        params: list[Any] = [
+            "{" + ",".join([str(int(station)) for station in stations]) + "}",
+            "{" + ",".join([at.isoformat() for at in times]) + "}",
+            "{" + ",".join([_array_text(step) for step in steps]) + "}",
+        ]
     else:  # SQLite compares the stored text of the times
         adapt = connection.ops.adapt_datetimefield_value
         values = "VALUES " + ", ".join(["(%s, %s, %s, %s)"] * len(distinct))

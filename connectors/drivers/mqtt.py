@@ -5,13 +5,17 @@ Endpoint `mqtt://host:1883`. Options: `client_id` (default `celltrace-<code>`), 
 session and its messages while the process is away, default 7 days).
 
 Every mapping's topic filter and position source is subscribed with QoS 1 (retained messages
-only on a new subscription). Paho's network thread parses each payload (JSON `{"value", "unit",
-"measured_at", "position_m"}` or a bare number) and hands the Reading to the event loop with
-loop.call_soon_threadsafe; the message is acknowledged (manual_ack) only once the runner has
-committed it, or spooled it durably, the acknowledgements of a batch sent together within
-DELIVER_S. The socket is read 64 KiB at a time (paho alone makes three reads a message).
-Receive Maximum 65535 lets the broker keep that many messages in flight while a batch commits;
-an ack from a previous connection is never sent on a new one (packet ids are per connection).
+only on a new subscription); among N runner processes (`run_connectors --processes N`) as the
+shared subscription `$share/<client_id>/<filter>`, process k > 0 as `<client_id>-<k>`
+(connectors/processes.py). A QoS 1 PUBLISH without properties is cut into topic, id and payload
+here, not by paho (see `_Client._handle_publish`). Paho's network thread parses each payload
+(JSON `{"value", "unit", "measured_at", "position_m"}` or a bare number) and hands the
+Reading to the event loop with loop.call_soon_threadsafe; the message is acknowledged
+(manual_ack) only once the runner has committed it, or spooled it durably, the
+acknowledgements of a batch sent together within DELIVER_S. The socket is read 64 KiB at a
+time (paho alone makes three reads a message). Receive Maximum 65535 lets the broker keep that
+many messages in flight while a batch commits; an ack from a previous connection is never sent
+on a new one (packet ids are per connection).
 """
 
 import asyncio
@@ -34,6 +38,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from core.errors import InvalidInput
 from core.values import moment
 
+from ..processes import share_group
 from .base import Driver, Reading
 
 DEFAULT_PORT = 1883
@@ -74,7 +79,30 @@ class _BufferedSocket:
 
 
 class _Client(mqtt.Client):
-    """paho's client (pinned, 2.2.0) with buffered reads and acknowledgements in bulk."""
+    """paho's client (pinned, 2.2.0) with buffered reads, acknowledgements in bulk, and a
+    short way for the common PUBLISH."""
+
+    # (topic, payload, mid, qos) of a QoS 1 MQTT 5 PUBLISH without properties, in paho's thread
+    on_publish_received: Any = None
+
+    def _handle_publish(self) -> Any:
+        """A QoS 1 PUBLISH with no properties (what a sensor and the shared subscriptions send)
+        goes to on_publish_received as its parts: paho would build, per message, a Properties
+        (about half its time a message), an MQTTMessage and a debug log line. Anything else
+        (properties, QoS 0 or 2, a topic that is not UTF-8) takes paho's own way."""
+        packet = self._in_packet["packet"]
+        command = self._in_packet["command"]
+        if (command & 0x06) == 0x02 and self.on_publish_received is not None and len(packet) >= 5:
+            size = (packet[0] << 8) | packet[1]
+            at = 2 + size  # the message id, then the properties' length (one byte: 0)
+            if len(packet) > at + 2 and packet[at + 2] == 0:
+                try:
+                    topic = packet[2:at].decode()
+                except UnicodeDecodeError:
+                    return super()._handle_publish()
+                self.on_publish_received(topic, packet[at + 3 :], (packet[at] << 8) | packet[at + 1], 1)
+                return mqtt.MQTT_ERR_SUCCESS
+        return super()._handle_publish()
 
     def _create_socket(self) -> Any:
         sock = super()._create_socket()
@@ -133,7 +161,11 @@ class MqttDriver(Driver):
         self.host = url.hostname or "127.0.0.1"
         self.port = url.port or DEFAULT_PORT
         options = self.config.options
-        self.client_id = str(options.get("client_id") or f"celltrace-{self.config.code}")
+        base = str(options.get("client_id") or f"celltrace-{self.config.code}")
+        index, count = self.config.shard
+        # Among N runner processes: one session each, stable across restarts (processes.py).
+        self.client_id = base if index == 0 else f"{base}-{index}"
+        self._group, self._shared = share_group(base), count > 1
         self._paused = False
         self._generation = 0  # the connection an ack belongs to
         self._lock = threading.Lock()
@@ -157,23 +189,27 @@ class MqttDriver(Driver):
         if options.get("username"):
             client.username_pw_set(str(options["username"]), str(options.get("password") or ""))
         client.on_message = lambda _c, _u, message: self._on_message(message)
+        client.on_publish_received = self._receive
         client.on_connect = lambda _c, _u, _f, reason, _p: session.on_connect(loop, reason)
         client.on_disconnect = lambda _c, _u, _f, _r, _p: session.on_disconnect(loop)
-        client.on_unsubscribe = lambda _c, _u, _m, _r, _p: session.on_unsubscribe(loop)
+        client.on_unsubscribe = lambda _c, _u, mid, _r, _p: session.on_unsubscribe(loop, mid)
         return client
 
     def _on_message(self, message: mqtt.MQTTMessage) -> None:
+        self._receive(message.topic, message.payload, message.mid, message.qos)
+
+    def _receive(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         """In paho's thread: read the payload, keep the reading for the event loop."""
         if self._paused:
             return  # not acknowledged: the broker sends it again to the next session
-        value, unit, measured_at, position, error = payload_read(message.payload)
+        value, unit, measured_at, position, error = payload_read(payload)
         ack = None
-        if message.qos > 0:  # a partial, not a closure: it is made for every message
-            ack = functools.partial(self._ack, self._generation, self._current, message.mid, message.qos)
+        if qos > 0:  # a partial, not a closure: it is made for every message
+            ack = functools.partial(self._ack, self._generation, self._current, mid, qos)
 
         reading = Reading(
             connector_id=self.config.id,
-            source=message.topic,
+            source=topic,
             value=value,
             received_at=datetime.now(UTC),
             measured_at=measured_at,
@@ -266,11 +302,18 @@ class MqttDriver(Driver):
         return session.connected.is_set()
 
     def _subscribe(self, client: _Client) -> None:
-        topics = [(source, SubscribeOptions(qos=1, retainHandling=1)) for source in sorted(self.config.sources())]
-        if topics:
-            result, _mid = client.subscribe(topics)
-            if result != mqtt.MQTT_ERR_SUCCESS:
-                raise ConnectionError(f"subscribing failed: {mqtt.error_string(result)}")
+        """QoS 1 on every source: shared by the group among N processes, else plain; then the
+        other form is dropped, so that a session that ran the other way (process 0 keeps the
+        client id) does not get each message twice. Messages it already queued still come."""
+        sources = sorted(self.config.sources())
+        shared = [f"$share/{self._group}/{source}" for source in sources]
+        wanted, other = (shared, sources) if self._shared else (sources, shared)
+        if not wanted:
+            return
+        result, _mid = client.subscribe([(f, SubscribeOptions(qos=1, retainHandling=1)) for f in wanted])
+        if result != mqtt.MQTT_ERR_SUCCESS:
+            raise ConnectionError(f"subscribing failed: {mqtt.error_string(result)}")
+        client.unsubscribe(other)
 
     async def _close(self, client: _Client, session: "_Session") -> None:
         """Disconnect once the broker has the acknowledgements already queued, then stop
@@ -284,7 +327,7 @@ class MqttDriver(Driver):
             self._current = None
             self._acks = []
         if client.is_connected():
-            result, _mid = client.unsubscribe(f"celltrace/drain/{self.client_id}")
+            result, session.drain_mid = client.unsubscribe(f"celltrace/drain/{self.client_id}")
             if result == mqtt.MQTT_ERR_SUCCESS:
                 try:
                     await asyncio.wait_for(_first(session.drained, session.lost), 2.0)
@@ -306,6 +349,7 @@ class _Session:
         self.connected = asyncio.Event()
         self.drained = asyncio.Event()  # the broker answered the closing UNSUBSCRIBE
         self.refused = ""
+        self.drain_mid: int | None = None  # the closing UNSUBSCRIBE's id (not the one at connect)
 
     def on_connect(self, loop: asyncio.AbstractEventLoop, reason: Any) -> None:
         if reason.is_failure:
@@ -317,8 +361,9 @@ class _Session:
     def on_disconnect(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.call_soon_threadsafe(self.lost.set)
 
-    def on_unsubscribe(self, loop: asyncio.AbstractEventLoop) -> None:
-        loop.call_soon_threadsafe(self.drained.set)
+    def on_unsubscribe(self, loop: asyncio.AbstractEventLoop, mid: int) -> None:
+        if mid == self.drain_mid:
+            loop.call_soon_threadsafe(self.drained.set)
 
 
 async def _first(*events: asyncio.Event) -> None:

@@ -203,3 +203,37 @@ def test_a_restart_for_a_changed_revision_neither_loses_nor_repeats_bare_numbers
         time.sleep(1.5)  # a redelivery would show here
     assert counts(coater) == (n, n, 0)
     assert Measurement.objects.count() == n
+
+
+def test_messages_with_properties_or_qos_0_take_paho_s_own_way_and_are_stored(coater: Connector, prefix: str) -> None:
+    """The driver reads a QoS 1 PUBLISH without properties itself; one with properties (a
+    content type, a user property) or QoS 0 goes through paho's MQTTMessage, with the same
+    result."""
+    from paho.mqtt.client import CallbackAPIVersion, Client, MQTTv5
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    properties = Properties(PacketTypes.PUBLISH)
+    properties.ContentType = "application/json"
+    properties.UserProperty = ("line", "1")
+    with running():
+        wait_for(lambda: status(coater).state == "connected", what="connected")
+        client = Client(CallbackAPIVersion.VERSION2, protocol=MQTTv5)
+        client.connect("127.0.0.1", 1883)
+        client.loop_start()
+        try:
+            room = f"{prefix}/room/a"
+            sent = [
+                client.publish(
+                    room, '{"value": -50.5, "measured_at": "2026-03-02T07:01:00Z"}', 1, properties=properties
+                ),
+                client.publish(room, '{"value": -51.5, "measured_at": "2026-03-02T07:02:00Z"}', 0),
+                client.publish(room, '{"value": -52.5, "measured_at": "2026-03-02T07:03:00Z"}', 1),
+            ]
+            for info in sent:
+                info.wait_for_publish(10)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+        wait_for(lambda: counts(coater) == (3, 3, 0), what="3 stored")
+    assert sorted(Measurement.objects.values_list("value", flat=True)) == [-52.5, -51.5, -50.5]

@@ -234,8 +234,9 @@ def celery_worker(env: dict[str, str], work: Path, name: str = "fault") -> subpr
     return start([celery, *args, "--without-gossip", "-n", f"{name}@%h"], env, work / f"worker-{name}.log")
 
 
-def run_connectors(env: dict[str, str], work: Path) -> subprocess.Popen[bytes]:
-    return start([sys.executable, "manage.py", "run_connectors"], env, work / "connectors.log")
+def run_connectors(env: dict[str, str], work: Path, processes: int = 1) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "manage.py", "run_connectors", "--processes", str(processes)]
+    return start(command, env, work / "connectors.log")
 
 
 def count(url: str, sql: str) -> int:
