@@ -144,11 +144,13 @@ ops AS (
     return head + values_union()
 
 
-def values_union() -> str:
+def values_union(carried: str = "") -> str:
     """The values of the stretches of `walk w` and of the operations `ops` (both defined
-    before): rows (id, upstream item id, depth, lo, hi, mapped position, via id, relation)."""
+    before): rows (id, upstream item id, depth, lo, hi, mapped position, via id, relation),
+    then the measurement columns `carried` names (", m.value, ..."), if any."""
     parts = [
-        f"SELECT {part.columns} FROM {part.joined} {measurements_join(f'{part.condition} AND {current_sql()}')}"
+        f"SELECT {part.columns}{carried} FROM {part.joined} "
+        + measurements_join(f"{part.condition} AND {current_sql()}")
         for part in _parts()
     ]
     return "\nUNION ALL\n".join(parts)
