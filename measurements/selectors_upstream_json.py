@@ -192,8 +192,8 @@ belong AS MATERIALIZED (  -- the keys first (see `listed`), the measurement's co
 ), u AS MATERIALIZED (
     SELECT id, CAST(to_json(username) AS TEXT) AS username FROM {get_user_model()._meta.db_table}
 ), listed AS MATERIALIZED (
-    -- The sort keys first, fixed-width and never null: the sort reads each key of each
-    -- comparison from the row, and a key behind the variable-width columns costs a walk over them.
+    -- The sort keys first (the first five fixed-width, never null): the sort reads each key of
+    -- each comparison from the row, and a key behind variable-width columns costs a walk over them.
     SELECT r.depth, r.upstream_place, r.parameter_id, r.measured_at, r.m_id AS id,
         r.relation COLLATE "C" AS raw_relation, r.via_place, r.mapped,
         r.value, r.series, r.file, r.file_sha256, r.file_format, r.file_reader, r.derived_from_id,
