@@ -144,11 +144,14 @@ ops AS (
     return head + values_union()
 
 
-def values_union() -> str:
+def values_union(carried: str = "", *, of_walk: str = "", of_ops: str = "") -> str:
     """The values of the stretches of `walk w` and of the operations `ops` (both defined
-    before): rows (id, upstream item id, depth, lo, hi, mapped position, via id, relation)."""
+    before): rows (id, upstream item id, depth, lo, hi, mapped position, via id, relation),
+    then the columns `carried` names (", m.value, ..."), then `of_walk` or `of_ops` (columns
+    of the walk's row or the operation's row the value was found by), if any."""
     parts = [
-        f"SELECT {part.columns} FROM {part.joined} {measurements_join(f'{part.condition} AND {current_sql()}')}"
+        f"SELECT {part.columns}{carried}{of_walk if part.joined.startswith('walk') else of_ops} FROM {part.joined} "
+        + measurements_join(f"{part.condition} AND {current_sql()}")
         for part in _parts()
     ]
     return "\nUNION ALL\n".join(parts)

@@ -2,8 +2,9 @@
 
 A cell's roll map lists ~10,000 values of 29 columns: fetching them into Python, a dict each,
 then orjson, cost ten times the two statements that find them. Here the walk and the values
-stay as `selectors_upstream` finds and de-duplicates them, and one statement joins the
-measurements with the codes they name and concatenates each value's JSON in the listing's key
+stay as `selectors_upstream` finds and de-duplicates them, each value carrying the columns the
+listing writes from the scan that found it (no second read of the measurement table); one
+statement joins the codes they name and concatenates each value's JSON in the listing's key
 order, sorted as `upstream_listing` sorts. PostgreSQL only: others take `upstream_listing`.
 """
 
@@ -19,7 +20,7 @@ from traceability.selectors import MAX_DEPTH
 from traceability.selectors_graph import fetch_text_bytes, json_number
 
 from .belonging import item_operations_sql
-from .models import Measurement, Parameter
+from .models import Parameter
 from .selectors import values_union, walk_cte
 
 
@@ -86,6 +87,44 @@ _UPSTREAM: tuple[tuple[str, str], ...] = (
 )
 LISTED_KEYS = tuple(key for key, _ in _FIELDS)
 
+# The measurement's columns the listing writes, carried along with each value found (no second
+# read of the measurement table); its item_id is `measured_item_id`, apart from the walk's.
+_CARRIED = (
+    "parameter_id",
+    "measured_at",
+    "value",
+    "series",
+    "file",
+    "file_sha256",
+    "file_format",
+    "file_reader",
+    "derived_from_id",
+    "sent_value",
+    "sent_unit",
+    "measured_item_id",
+    "operation_id",
+    "station_id",
+    "room",
+    "position_m",
+    "source",
+    "instrument",
+    "method",
+    "uncertainty",
+    "out_of_range",
+    "out_of_limits",
+    "supersedes_id",
+    "correction_reason",
+    "created_by_id",
+)
+_SOURCE = {"measured_item_id": "item_id"}
+# How each value was found, from the walk's row or the operation's: codes and rounded ends.
+_WAYS = ("upstream_code", "upstream_place", "via_code", "via_place", "lo_m", "hi_m")
+_OF_WALK = "".join(f", w.{column}" for column in _WAYS)
+_OF_OPS = (
+    ", ops.upstream_code, ops.upstream_place, 'null', CAST(NULL AS BIGINT), "
+    "CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION)"
+)
+
 
 def _pieces(fields: tuple[tuple[str, str], ...], tail: tuple[str, ...] = ()) -> list[str]:
     """An object as the arguments of one concat(): the key text between the values as literals
@@ -116,22 +155,34 @@ def _listing_sql(*, parameter: bool, step: bool, rows: bool = False) -> str:
     # The few parameters, stations, users and walked items JSON-encoded once each, not once per value.
     return f"""
 {walk_cte("walked")},
-walk AS MATERIALIZED (SELECT DISTINCT item_id, lo, hi, xa, xb, via_id, depth FROM walked),
-ops AS MATERIALIZED ({ops}),
-found(m_id, item_id, depth, lo, hi, mapped, via_id, relation) AS (
-{values_union()}
-),
-belong AS MATERIALIZED (
-    SELECT DISTINCT ON (m_id, item_id, relation, via_id, {_metres_sql("mapped", 9)})
-        m_id, item_id, depth, relation, via_id, lo, hi, {_metres_sql("mapped")} AS mapped
-    FROM found
-    ORDER BY m_id, item_id, relation, via_id, {_metres_sql("mapped", 9)}, depth, lo NULLS FIRST, hi NULLS FIRST
-), ends AS MATERIALIZED (  -- the few stretch ends, rounded once each rather than once per value
-    SELECT v, {_metres_sql("v")} AS metres FROM (SELECT lo AS v FROM walk UNION SELECT hi FROM walk) e
+stretches AS MATERIALIZED (SELECT DISTINCT item_id, lo, hi, xa, xb, via_id, depth FROM walked),
+ends AS MATERIALIZED (  -- the few stretch ends, rounded once each rather than once per value
+    SELECT v, {_metres_sql("v")} AS metres FROM (SELECT lo AS v FROM stretches UNION SELECT hi FROM stretches) e
     WHERE v IS NOT NULL
 ), codes AS MATERIALIZED (
-    SELECT id, code AS raw_code, CAST(to_json(code) AS TEXT) AS code FROM {Item._meta.db_table}
-    WHERE id IN (SELECT item_id FROM walk UNION SELECT via_id FROM walk)
+    SELECT id, row_number() OVER (ORDER BY code COLLATE "C") AS place, CAST(to_json(code) AS TEXT) AS code
+    FROM {Item._meta.db_table}
+    WHERE id IN (SELECT item_id FROM stretches UNION SELECT via_id FROM stretches)
+), walk AS MATERIALIZED (  -- each stretch with its codes and rounded ends, which its values carry
+    SELECT w.*, uc.code AS upstream_code, uc.place AS upstream_place, COALESCE(vc.code, 'null') AS via_code,
+        vc.place AS via_place, el.metres AS lo_m, eh.metres AS hi_m
+    FROM stretches w
+    JOIN codes uc ON uc.id = w.item_id
+    LEFT JOIN codes vc ON vc.id = w.via_id
+    LEFT JOIN ends el ON el.v = w.lo
+    LEFT JOIN ends eh ON eh.v = w.hi
+), ops AS MATERIALIZED (
+    SELECT o.*, c.code AS upstream_code, c.place AS upstream_place FROM ({ops}) o JOIN codes c ON c.id = o.item_id
+),
+found(m_id, item_id, depth, lo, hi, mapped, via_id, relation, {", ".join(_CARRIED + _WAYS)}) AS (
+{values_union("".join(f", m.{_SOURCE.get(column, column)}" for column in _CARRIED), of_walk=_OF_WALK, of_ops=_OF_OPS)}
+),
+belong AS MATERIALIZED (  -- the keys first (see `listed`), the measurement's columns last
+    SELECT DISTINCT ON (m_id, item_id, relation, via_id, mapped9)
+        m_id, item_id, relation, via_id, {_metres_sql("mapped", 9)} AS mapped9, depth, upstream_place,
+        via_place, {_metres_sql("mapped")} AS mapped, {", ".join(_CARRIED)}, upstream_code, via_code, lo_m, hi_m
+    FROM found
+    ORDER BY m_id, item_id, relation, via_id, mapped9, depth, lo NULLS FIRST, hi NULLS FIRST
 ), p AS MATERIALIZED (
     SELECT id, code AS raw_code, step_id, CAST(to_json(code) AS TEXT) AS code,
         {_text("step_id")} AS step_json, CAST(to_json(unit) AS TEXT) AS unit
@@ -141,25 +192,25 @@ belong AS MATERIALIZED (
 ), u AS MATERIALIZED (
     SELECT id, CAST(to_json(username) AS TEXT) AS username FROM {get_user_model()._meta.db_table}
 ), listed AS MATERIALIZED (
-    SELECT m.*, p.code AS parameter_code, p.step_json, p.unit, mi.code AS item_code, s.code AS station_code,
-        u.username, uc.code AS upstream_code, uc.raw_code AS upstream_raw, r.depth,
-        '"' || r.relation || '"' AS relation, r.relation AS raw_relation, el.metres AS lo, eh.metres AS hi,
-        COALESCE(vc.code, 'null') AS via_code, vc.raw_code AS via_raw, r.mapped,
-        m.measured_at AT TIME ZONE %(zone)s AS local,
-        (m.measured_at AT TIME ZONE %(zone)s) - (m.measured_at AT TIME ZONE 'UTC') AS off
+    -- The sort keys first (the first five fixed-width, never null): the sort reads each key of
+    -- each comparison from the row, and a key behind variable-width columns costs a walk over them.
+    SELECT r.depth, r.upstream_place, r.parameter_id, r.measured_at, r.m_id AS id,
+        r.relation COLLATE "C" AS raw_relation, r.via_place, r.mapped,
+        r.value, r.series, r.file, r.file_sha256, r.file_format, r.file_reader, r.derived_from_id,
+        r.sent_value, r.sent_unit, r.operation_id, r.room, r.position_m, r.source, r.instrument, r.method,
+        r.uncertainty, r.out_of_range, r.out_of_limits, r.supersedes_id, r.correction_reason,
+        p.code AS parameter_code, p.step_json, p.unit, mi.code AS item_code, s.code AS station_code,
+        u.username, r.upstream_code, '"' || r.relation || '"' AS relation,
+        r.lo_m AS lo, r.hi_m AS hi, r.via_code,
+        r.measured_at AT TIME ZONE %(zone)s AS local,
+        (r.measured_at AT TIME ZONE %(zone)s) - (r.measured_at AT TIME ZONE 'UTC') AS off
     FROM belong r
-    JOIN {Measurement._meta.db_table} m ON m.id = r.m_id
-    JOIN p ON p.id = m.parameter_id
-    JOIN codes uc ON uc.id = r.item_id
-    LEFT JOIN codes vc ON vc.id = r.via_id
-    LEFT JOIN ends el ON el.v = r.lo
-    LEFT JOIN ends eh ON eh.v = r.hi
-    LEFT JOIN {Item._meta.db_table} mi ON mi.id = m.item_id
-    LEFT JOIN s ON s.id = m.station_id
-    LEFT JOIN u ON u.id = m.created_by_id
+    JOIN p ON p.id = r.parameter_id
+    LEFT JOIN {Item._meta.db_table} mi ON mi.id = r.measured_item_id
+    LEFT JOIN s ON s.id = r.station_id
+    LEFT JOIN u ON u.id = r.created_by_id
     {"WHERE " + where if where else ""}
-    ORDER BY r.depth, uc.raw_code COLLATE "C", m.parameter_id, m.measured_at, m.id, r.relation COLLATE "C",
-        vc.raw_code COLLATE "C" NULLS FIRST, r.mapped NULLS FIRST
+    ORDER BY 1, 2, 3, 4, 5, 6, 7 NULLS FIRST, 8 NULLS FIRST
 )
 {"SELECT * FROM listed" if rows else f"SELECT COALESCE(string_agg({value}, ','), '') FROM listed x"}"""
 

@@ -14,7 +14,8 @@ from api.serializers_measurements import MeasurementSerializer, UpstreamValueSer
 from lots.models import Item
 from measurements.selectors import measurements_upstream, rounded
 from measurements.selectors_upstream_json import LISTED_KEYS, upstream_listing_json
-from tests.factories import T0
+from tests.factories import T0, register
+from traceability.services import InputSpec, OutputSpec, operation_record
 
 pytestmark = pytest.mark.django_db
 
@@ -204,3 +205,64 @@ def test_both_listings_are_one_type_and_agree_on_how_each_value_belongs(line, va
     by_rows = [r.carrying(r.measurement[0]) for r in upstream_listing(item=cell)]
     assert len(by_models) >= len(values) - 1 and by_models == by_rows  # less the corrected one
     assert all(type(v) is UpstreamValue for v in by_models + by_rows)
+
+
+def test_a_cell_on_its_own_lists_nothing_in_both_paths(operator_client, cell, catalog):
+    """A cell registered alone: no walk, no values; the SQL text and the rows path agree on []."""
+    response = operator_client.get(URL, {"item": cell.code, "upstream": "true"})
+    assert response.status_code == 200
+    assert response.json() == {"item": cell.code, "results": []}
+    if connection.vendor == "postgresql":
+        assert upstream_listing_json(item=cell) == b"[]"
+
+
+def test_a_cell_of_sheets_from_no_roll_lists_the_sheet_and_machine_values(operator_client, engineer, stations, catalog):
+    """Sheets registered on their own (no roll above them) stacked into a cell: the walk ends at
+    the sheets, nothing has a stretch, and the listing still equals the serializer path."""
+
+    sheets = [register(engineer, "electrode_sheet", 1, "pcs") for _ in range(2)]
+    made = operation_record(
+        actor=engineer,
+        step="stacking",
+        station="STK-01",
+        started_at=T0 + timedelta(hours=9),
+        ended_at=T0 + timedelta(hours=9, minutes=5),
+        inputs=[InputSpec(sheet.code) for sheet in sheets],
+        outputs=[OutputSpec(kind="cell")],
+    ).outputs[0]
+    on_sheet = post(
+        operator_client,
+        {"parameter": "sheet_mass_t", "value": 15, "unit": "mg", "item": sheets[1].code, "measured_at": at(hours=8)},
+    )
+    response = operator_client.get(URL, {"item": made.code, "upstream": "true"})
+    assert response.status_code == 200
+    results = response.json()["results"]
+    want = UpstreamValueSerializer(measurements_upstream(item=made), many=True).data
+    assert results == [dict(w) for w in want]
+    hit = [r for r in results if r["id"] == on_sheet]
+    assert len(hit) == 1 and hit[0]["upstream"]["item"] == sheets[1].code
+    assert (hit[0]["upstream"]["from_m"], hit[0]["upstream"]["mapped_position_m"]) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"parameter": "' OR 1=1 --"},
+        {"step": "coating'); DROP TABLE measurements_measurement; --"},
+        {"parameter": "%(item)s"},
+        {"step": "%s"},
+        {"parameter": "\u00b5-\U0001f50b" * 200},
+    ],
+)
+def test_hostile_filters_of_the_listing_match_nothing_and_break_nothing(operator_client, line, values, query):
+    response = operator_client.get(URL, {"item": line.cells[0].code, "upstream": "true"} | query)
+    assert response.status_code == 200, response.content
+    assert response.json() == {"item": line.cells[0].code, "results": []}
+    # The values are still there, and the unfiltered listing still finds them.
+    listed = operator_client.get(URL, {"item": line.cells[0].code, "upstream": "true"}).json()["results"]
+    assert values[0] in {r["id"] for r in listed}
+
+
+def test_a_nul_in_a_filter_of_the_listing_is_a_400(operator_client, line, catalog):
+    response = operator_client.get(URL, {"item": line.cells[0].code, "upstream": "true", "parameter": "mass\x00"})
+    assert response.status_code == 400, response.content
