@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from connectors.models import Connector, ConnectorStatus
+from connectors.models import ConnectorStatus
 from connectors.runner import Runner
 from connectors.spool import _decode
 from measurements.models import Measurement
@@ -24,40 +23,12 @@ from tests.faults.services import Cluster, count
 from tests.support import reseed_after_the_last_truncate  # noqa: F401  (module-scoped autouse fixture)
 
 from .conftest import ConnectorMake
+from .room_stream import room_connector, room_messages, status_counts, stored_once
 from .support import private_broker, publish, running, wait_for
 
 pytestmark = [pytest.mark.postgresql_only, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-BASE = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
-
-
-def _room(connector_make: ConnectorMake, prefix: str, port: int) -> Connector:
-    return connector_make(
-        "room-mqtt",
-        [{"source": f"{prefix}/#", "room": "dry-room-1", "parameter": "ct_dew_point", "unit": "degC"}],
-        endpoint=f"mqtt://127.0.0.1:{port}",
-        options={"client_id": f"ct-{prefix[-12:]}"},
-    )
-
-
-def _messages(prefix: str, start: int, n: int) -> list[tuple[str, dict[str, object]]]:
-    return [
-        (f"{prefix}/a", {"value": -50.0 - i / 1000, "measured_at": (BASE + timedelta(milliseconds=i)).isoformat()})
-        for i in range(start, start + n)
-    ]
-
-
-def _status(connector: Connector) -> tuple[int, int, int]:
-    s = ConnectorStatus.objects.get(pk=connector.pk)
-    return (s.received, s.stored, s.rejected)
-
-
-def _stored_once() -> tuple[int, int]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*), count(DISTINCT (measured_at, value)) FROM measurements_measurement")
-        total, distinct = cursor.fetchone()
-    return int(total), int(distinct)
 
 
 def test_a_burst_with_redeliveries_over_concurrent_batches_is_stored_once_and_counted(
@@ -66,8 +37,8 @@ def test_a_burst_with_redeliveries_over_concurrent_batches_is_stored_once_and_co
     settings.CELLTRACE_CONNECTOR_FLUSH_ROWS = 150  # many small batches, two at a time
     n = 3000
     with private_broker(tmp_path) as port:
-        connector = _room(connector_make, prefix, port)
-        messages = _messages(prefix, 0, n)
+        connector = room_connector(connector_make, prefix, port)
+        messages = room_messages(prefix, 0, n)
         # Every fifth message sent twice, the copy a little later: a redelivery that lands in a
         # batch storing at the same time as the original's (shared receipt keys).
         burst = []
@@ -79,11 +50,11 @@ def test_a_burst_with_redeliveries_over_concurrent_batches_is_stored_once_and_co
         with running(runner):
             wait_for(lambda: ConnectorStatus.objects.get(pk=connector.pk).state == "connected", what="connected")
             publish(burst, port=port)
-            wait_for(lambda: _status(connector)[0] == len(burst), timeout=60, what="the burst received")
+            wait_for(lambda: status_counts(connector)[0] == len(burst), timeout=60, what="the burst received")
         assert runner.sink.peak_in_flight == 2
     assert len(burst) == n + 598
-    assert _stored_once() == (n, n)
-    assert _status(connector) == (len(burst), n, 0)
+    assert stored_once() == (n, n)
+    assert status_counts(connector) == (len(burst), n, 0)
 
 
 def test_sigterm_with_batches_in_flight_loses_nothing_and_stores_nothing_twice(
@@ -91,7 +62,7 @@ def test_sigterm_with_batches_in_flight_loses_nothing_and_stores_nothing_twice(
 ) -> None:
     n = 6000
     with private_broker(tmp_path) as port:
-        connector = _room(connector_make, prefix, port)
+        connector = room_connector(connector_make, prefix, port)
         db = connection.settings_dict
         url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
         env = {
@@ -108,27 +79,27 @@ def test_sigterm_with_batches_in_flight_loses_nothing_and_stores_nothing_twice(
             stored_sql = "SELECT count(*) FROM measurements_measurement"
             connected_sql = f"SELECT count(*) FROM connectors_connectorstatus WHERE state = 'connected' AND connector_id = {connector.pk}"  # noqa: E501
             wait_for(lambda: count(url, connected_sql) == 1, timeout=20, what=f"connected: {log.read_text()[-2000:]}")
-            publish(_messages(prefix, 0, n), port=port)
+            publish(room_messages(prefix, 0, n), port=port)
             wait_for(lambda: count(url, stored_sql) >= 800, timeout=30, what="storing under way")
             process.send_signal(signal.SIGTERM)  # while batches are storing, more waiting
             assert process.wait(10) == 0, log.read_text()[-2000:]
         finally:
             process.kill()
-        first = _stored_once()
-        assert first[0] == first[1] == _status(connector)[1]
+        first = stored_once()
+        assert first[0] == first[1] == status_counts(connector)[1]
         # What the first process had not acknowledged is still the broker's: it comes now, once.
         with running():
             wait_for(lambda: Measurement.objects.count() == n, timeout=60, what=f"all {n} stored")
             time.sleep(0.5)
-    assert _stored_once() == (n, n)
-    assert _status(connector)[1] == n
+    assert stored_once() == (n, n)
+    assert status_counts(connector)[1] == n
 
 
 def test_concurrent_batches_reach_the_spool_in_arrival_order_and_are_stored_once_back(
     connector_make: ConnectorMake, prefix: str, cluster: Cluster, tmp_path: Path
 ) -> None:
     with private_broker(tmp_path) as port:
-        connector = _room(connector_make, prefix, port)
+        connector = room_connector(connector_make, prefix, port)
         url = cluster.copy_of_the_test_database("ct_fault")
         spool_dir = tmp_path / "spool"
         env = {
@@ -151,10 +122,10 @@ def test_concurrent_batches_reach_the_spool_in_arrival_order_and_are_stored_once
         try:
             connected_sql = "SELECT count(*) FROM connectors_connectorstatus WHERE state = 'connected'"
             wait_for(lambda: count(url, connected_sql) == 1, timeout=20, what="connected")
-            publish(_messages(prefix, 0, 100), port=port)
+            publish(room_messages(prefix, 0, 100), port=port)
             wait_for(lambda: count(url, stored_sql) == 100, what="the first 100 stored")
             cluster.stop()
-            publish(_messages(prefix, 100, 1000), port=port)
+            publish(room_messages(prefix, 100, 1000), port=port)
 
             def spooled() -> int:
                 lines = [line for p in sorted(spool_dir.glob("*.jsonl")) for line in p.read_bytes().splitlines()]

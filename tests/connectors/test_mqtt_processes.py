@@ -4,13 +4,12 @@ own: the broker splits the messages, each is stored once and counted once; what 
 while every process is away waits in their sessions; process 0 moving from one process to two
 drops its plain subscription; a connector with a position source runs in process 0 only."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from connectors.models import Connector, ConnectorStatus
 from connectors.processes import Shard
@@ -19,39 +18,10 @@ from measurements.models import Measurement
 from tests.support import reseed_after_the_last_truncate  # noqa: F401  (module-scoped autouse fixture)
 
 from .conftest import ConnectorMake
+from .room_stream import BASE, room_connector, room_messages, status_counts, stored_once
 from .support import private_broker, publish, running, wait_for
 
 pytestmark = [pytest.mark.postgresql_only, pytest.mark.django_db(transaction=True)]
-
-BASE = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
-
-
-def _room(connector_make: ConnectorMake, prefix: str, port: int) -> Connector:
-    return connector_make(
-        "room-mqtt",
-        [{"source": f"{prefix}/#", "room": "dry-room-1", "parameter": "ct_dew_point", "unit": "degC"}],
-        endpoint=f"mqtt://127.0.0.1:{port}",
-        options={"client_id": f"ct-{prefix[-12:]}"},
-    )
-
-
-def _messages(prefix: str, start: int, n: int) -> list[tuple[str, dict[str, object]]]:
-    return [
-        (f"{prefix}/a", {"value": -50.0 - i / 1000, "measured_at": (BASE + timedelta(milliseconds=i)).isoformat()})
-        for i in range(start, start + n)
-    ]
-
-
-def _counts(connector: Connector) -> tuple[int, int, int]:
-    s = ConnectorStatus.objects.get(pk=connector.pk)
-    return (s.received, s.stored, s.rejected)
-
-
-def _stored_once() -> tuple[int, int]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*), count(DISTINCT (measured_at, value)) FROM measurements_measurement")
-        total, distinct = cursor.fetchone()
-    return int(total), int(distinct)
 
 
 def _shard(index: int, count: int = 2) -> Runner:
@@ -70,14 +40,14 @@ def test_two_processes_share_the_messages_and_store_each_once(
 ) -> None:
     n = 2000
     with private_broker(tmp_path) as port:
-        connector = _room(connector_make, prefix, port)
+        connector = room_connector(connector_make, prefix, port)
         first, second = _shard(0), _shard(1)
         with running(first), running(second):
             _subscribed([first, second], connector)
-            publish(_messages(prefix, 0, n), port=port)
-            wait_for(lambda: _counts(connector)[1] >= n, timeout=60, what=f"{n} stored")
-    assert _counts(connector) == (n, n, 0)
-    assert _stored_once() == (n, n)
+            publish(room_messages(prefix, 0, n), port=port)
+            wait_for(lambda: status_counts(connector)[1] >= n, timeout=60, what=f"{n} stored")
+    assert status_counts(connector) == (n, n, 0)
+    assert stored_once() == (n, n)
     # The broker split them: each process stored a share, none all of them.
     shares = (first.sink.outcomes["stored"], second.sink.outcomes["stored"])
     assert sum(shares) == n and 0 < shares[0] < n, shares
@@ -89,19 +59,19 @@ def test_what_is_published_while_every_process_is_away_arrives_after_the_restart
 ) -> None:
     n = 600
     with private_broker(tmp_path) as port:
-        connector = _room(connector_make, prefix, port)
+        connector = room_connector(connector_make, prefix, port)
         runners = [_shard(0), _shard(1)]
         with running(runners[0]), running(runners[1]):
             _subscribed(runners, connector)  # both sessions exist, each with the shared subscription
-        publish(_messages(prefix, 0, n), port=port)
+        publish(room_messages(prefix, 0, n), port=port)
         assert not Measurement.objects.exists()
         runners = [_shard(0), _shard(1)]
         with running(runners[0]), running(runners[1]):
-            wait_for(lambda: _counts(connector)[1] >= n, timeout=60, what=f"{n} stored after the restart")
-            publish(_messages(prefix, n, 100), port=port)
-            wait_for(lambda: _counts(connector)[1] >= n + 100, timeout=60, what="and the next ones")
-    assert _counts(connector) == (n + 100, n + 100, 0)
-    assert _stored_once() == (n + 100, n + 100)
+            wait_for(lambda: status_counts(connector)[1] >= n, timeout=60, what=f"{n} stored after the restart")
+            publish(room_messages(prefix, n, 100), port=port)
+            wait_for(lambda: status_counts(connector)[1] >= n + 100, timeout=60, what="and the next ones")
+    assert status_counts(connector) == (n + 100, n + 100, 0)
+    assert stored_once() == (n + 100, n + 100)
     assert all(r.sink.outcomes["stored"] > 0 for r in runners)  # both sessions had kept a share
 
 
@@ -112,25 +82,25 @@ def test_process_0_moving_from_one_process_to_two_gets_each_message_once(
     subscription of the single process: it is dropped, or every message would come twice
     (stored once by the receipts, but counted twice)."""
     with private_broker(tmp_path) as port:
-        connector = _room(connector_make, prefix, port)
+        connector = room_connector(connector_make, prefix, port)
         alone = _shard(0, 1)
         with running(alone):
             _subscribed([alone], connector)
-            publish(_messages(prefix, 0, 50), port=port)
-            wait_for(lambda: _counts(connector)[1] >= 50, what="50 stored by one process")
+            publish(room_messages(prefix, 0, 50), port=port)
+            wait_for(lambda: status_counts(connector)[1] >= 50, what="50 stored by one process")
         runners = [_shard(0), _shard(1)]
         with running(runners[0]), running(runners[1]):
             _subscribed(runners, connector)
-            publish(_messages(prefix, 50, 400), port=port)
-            wait_for(lambda: _counts(connector)[1] >= 450, timeout=60, what="450 stored")
+            publish(room_messages(prefix, 50, 400), port=port)
+            wait_for(lambda: status_counts(connector)[1] >= 450, timeout=60, what="450 stored")
             wait_for(lambda: sum(r.sink.outcomes["stored"] for r in runners) >= 400, what="counted")
         back = _shard(0, 1)  # and back to one process: the shared subscription is dropped
         with running(back):
             _subscribed([back], connector)
-            publish(_messages(prefix, 450, 50), port=port)
-            wait_for(lambda: _counts(connector)[1] >= 500, what="500 stored")
-    assert _counts(connector) == (500, 500, 0)
-    assert _stored_once() == (500, 500)
+            publish(room_messages(prefix, 450, 50), port=port)
+            wait_for(lambda: status_counts(connector)[1] >= 500, what="500 stored")
+    assert status_counts(connector) == (500, 500, 0)
+    assert stored_once() == (500, 500)
 
 
 def test_a_connector_with_a_position_source_runs_in_process_0_only(
@@ -151,7 +121,7 @@ def test_a_connector_with_a_position_source_runs_in_process_0_only(
             endpoint=f"mqtt://127.0.0.1:{port}",
             options={"client_id": f"ct-m-{prefix[-12:]}"},
         )
-        room = _room(connector_make, prefix + "-room", port)
+        room = room_connector(connector_make, prefix + "-room", port)
         first, second = _shard(0), _shard(1)
         with running(first), running(second):
             _subscribed([first, second], room)

@@ -182,6 +182,13 @@ def mosquitto_daemon(tmp: Path) -> Daemon:
     return Daemon(command, tmp / "mosquitto.log")
 
 
+def app_database_url() -> str:
+    """The test database as a URL, for the processes a fault test starts."""
+    db = connection.settings_dict
+    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    return f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}/{db['NAME']}"
+
+
 def app_env(database_url: str, work: Path, **extra: str) -> dict[str, str]:
     """The environment of the app's processes: production settings (DEBUG off, persistent
     database connections), on the given database."""

@@ -8,49 +8,25 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from connectors.models import Connector, ConnectorMapping, ConnectorStatus
-from measurements.models import Measurement, Parameter
+from connectors.models import Connector
+from measurements.models import Measurement
 from tests.connectors.support import publish
 
-from .services import Daemon, app_env, logs, run_connectors, stop, wait_for
-from .test_connectors_killed import _test_database_url
+from .dew_point import connector_state, dew_point_connector, dew_point_messages
+from .services import Daemon, app_database_url, app_env, logs, run_connectors, stop, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.postgresql_only, pytest.mark.django_db(transaction=True)]
 
 N, CHUNK = 3000, 100
-T0 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def connector(mosquitto: Daemon) -> Iterator[Connector]:
-    parameter = Parameter.objects.create(
-        code="ct_dew_point", name="Dew point", scope="environment", category="PP", unit="degC"
-    )
-    found = Connector.objects.create(
-        code="room-mqtt", kind="mqtt", endpoint=f"mqtt://127.0.0.1:{mosquitto.port}", options={"client_id": "ct-share"}
-    )
-    ConnectorMapping.objects.create(
-        connector=found, source="plant/dew/#", room="dry-room-1", parameter=parameter, unit="degC"
-    )
-    ConnectorStatus.objects.create(connector=found)
-    yield found
-
-
-def _messages(start: int, stop: int) -> list[tuple[str, dict[str, object]]]:
-    return [
-        ("plant/dew/a", {"value": -50.0 - i / 1000, "measured_at": (T0 + timedelta(seconds=i)).isoformat()})
-        for i in range(start, stop)
-    ]
-
-
-def _state(connector: Connector) -> str:
-    return str(ConnectorStatus.objects.get(pk=connector.pk).state)
+def connector(mosquitto: Daemon) -> Connector:
+    return dew_point_connector(mosquitto.port, "ct-share")
 
 
 def _children(pid: int) -> list[int]:
@@ -61,17 +37,17 @@ def _children(pid: int) -> list[int]:
 def test_a_killed_process_of_two_is_restarted_and_nothing_is_lost_or_stored_twice(
     connector: Connector, mosquitto: Daemon, work: Path
 ) -> None:
-    supervisor = run_connectors(app_env(_test_database_url(), work), work, processes=2)
+    supervisor = run_connectors(app_env(app_database_url(), work), work, processes=2)
     published = threading.Event()
 
     def stream() -> None:  # chunk by chunk, so that the kill lands mid-stream
         for start in range(0, N, CHUNK):
-            publish(_messages(start, start + CHUNK), port=mosquitto.port)
+            publish(dew_point_messages(start, start + CHUNK), port=mosquitto.port)
             time.sleep(0.05)
         published.set()
 
     try:
-        wait_for(lambda: _state(connector) == "connected", 30, f"connected; logs:\n{logs(work)}")
+        wait_for(lambda: connector_state(connector) == "connected", 30, f"connected; logs:\n{logs(work)}")
         wait_for(lambda: len(_children(supervisor.pid)) == 2, 10, "two processes")
         time.sleep(2.0)  # process 1 subscribed too (only process 0 writes the state)
         publisher = threading.Thread(target=stream, daemon=True)
@@ -92,7 +68,7 @@ def test_a_killed_process_of_two_is_restarted_and_nothing_is_lost_or_stored_twic
         stop(supervisor)
     assert Measurement.objects.count() == N
     assert Measurement.objects.values("measured_at").distinct().count() == N  # each message once
-    assert _state(connector) == "stopped"
+    assert connector_state(connector) == "stopped"
     log = (work / "connectors.log").read_text()
     assert "process 1 exited with -9; starting it again" in log
     assert "Traceback" not in log

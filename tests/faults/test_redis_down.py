@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import requests
 from django.contrib.auth.models import User
-from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from datasets.models import Export, ExportStatus
@@ -19,20 +18,14 @@ from measurements.models import Measurement, Parameter
 from tests.factories import build_line
 from tests.support import seed_kinds_and_steps
 
-from .services import Daemon, app_env, celery_worker, gunicorn, logs, start, stop, wait_for
+from .services import Daemon, app_database_url, app_env, celery_worker, gunicorn, logs, start, stop, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.postgresql_only, pytest.mark.django_db(transaction=True)]
 
 
-def _test_database_url() -> str:
-    db = connection.settings_dict
-    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-    return f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}/{db['NAME']}"
-
-
 @pytest.fixture
 def env(redis_server: Daemon, work: Path) -> dict[str, str]:
-    return app_env(_test_database_url(), work, CELERY_BROKER_URL=f"redis://127.0.0.1:{redis_server.port}/0")
+    return app_env(app_database_url(), work, CELERY_BROKER_URL=f"redis://127.0.0.1:{redis_server.port}/0")
 
 
 @pytest.fixture
