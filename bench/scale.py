@@ -147,6 +147,8 @@ def generate(layout: Layout, values_per_cell: int) -> dict[str, float]:
             "length_m": "NULL",
             "polarity": "NULL",
             "supplier_lot": "''",
+            "gtin": "''",  # NOT NULL without a database default
+            "gs1_serial": "''",
             "produced_by_id": "NULL",
             "station_id": "NULL",
             "attributes": "'{}'::jsonb",
