@@ -141,20 +141,19 @@ def run_ceiling(url: str, rows: int, columns: int) -> dict[str, Any]:
 # --- Main ----------------------------------------------------------------------------------------
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--reload-measurements", action="store_true", help="TRUNCATE and COPY the measurements")
     parser.add_argument("--measurements", type=int, default=2_000_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep-file", action="store_true", help="keep the Parquet file (path printed)")
-    args = parser.parse_args()
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
-    import django
+    return parser.parse_args()
 
-    django.setup()
-    from django.conf import settings
+
+def measurements_in_place(args: argparse.Namespace) -> tuple[int, int, int, dict[str, Any] | None]:
+    """The line's cells, its measurements and their parameters, reloaded first when asked or too
+    few parameters are measured; and what the reload loaded (None without one)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -174,8 +173,11 @@ def main() -> None:
         stored, distinct = cursor.fetchone()
     connection.close()
     log(f"{cells:,} cells, {stored:,} measurements over {distinct} parameters")
+    return cells, stored, distinct, load
 
-    load_before = os.getloadavg()[0]
+
+def export_and_ceiling(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The export to a temporary Parquet file (kept with --keep-file), then the ceiling of its shape."""
     out = Path(tempfile.mkdtemp(prefix="celltrace-bench-export-")) / "dataset.parquet"
     log("export_dataset --format parquet --layout wide ...")
     export = run_export(args.database_url, out)
@@ -188,14 +190,13 @@ def main() -> None:
     else:
         out.unlink()
         out.parent.rmdir()
+    return export, ceiling
 
-    ratio = export["wall_s"] / ceiling["seconds"] if ceiling["seconds"] else None
-    met = {
-        "wall_s": export["wall_s"] <= GOALS["wall_s"],
-        "peak_rss_mib": export["peak_rss_mib"] <= GOALS["peak_rss_mib"],
-        "min_parameters": distinct >= GOALS["min_parameters"],
-    }
-    print(f"\nexport of every cell, wide, Parquet: {cells:,} cells, {stored:,} measurements, {distinct} parameters")
+
+def report(
+    export: dict[str, Any], ceiling: dict[str, Any], ratio: float | None, met: dict[str, bool], distinct: int,
+    load_before: float,
+) -> None:  # fmt: skip
     print(f"  {'figure':40}{'value':>16}  goal")
     lines = (
         ("wall time (s)", f"{export['wall_s']:.1f}", f"<= {GOALS['wall_s']:.0f} s", met["wall_s"]),
@@ -212,6 +213,28 @@ def main() -> None:
     for name, value, goal, ok in lines:
         verdict = "" if ok is None else ("MET" if ok else "NOT MET")
         print(f"  {name:40}{value:>16}  {goal} {verdict}".rstrip())
+
+
+def main() -> None:
+    args = _arguments()
+    os.environ["DATABASE_URL"] = args.database_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    cells, stored, distinct, load = measurements_in_place(args)
+    load_before = os.getloadavg()[0]
+    export, ceiling = export_and_ceiling(args)
+    ratio = export["wall_s"] / ceiling["seconds"] if ceiling["seconds"] else None
+    met = {
+        "wall_s": export["wall_s"] <= GOALS["wall_s"],
+        "peak_rss_mib": export["peak_rss_mib"] <= GOALS["peak_rss_mib"],
+        "min_parameters": distinct >= GOALS["min_parameters"],
+    }
+    print(f"\nexport of every cell, wide, Parquet: {cells:,} cells, {stored:,} measurements, {distinct} parameters")
+    report(export, ceiling, ratio, met, distinct, load_before)
 
     RESULTS.write_text(
         json.dumps(
