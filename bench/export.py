@@ -37,19 +37,18 @@ sheets; run that first). What it does:
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
-import random
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from export_measurements import reload_measurements
 from support import dsn, log
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,235 +57,6 @@ RESULTS = Path(__file__).resolve().parent / "export-results.json"
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/celltrace_bench"
 
 GOALS = {"wall_s": 30.0, "peak_rss_mib": 1024.0, "min_parameters": 150}
-BASE_TIME = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
-MONTH = timedelta(days=31)
-DRY_ROOM = "dry-room-1"
-DRY_ROOM_EVERY = timedelta(minutes=15)
-OPERATION_SAMPLES = 30  # machine log samples per parameter of a (long) operation
-STACKING_SAMPLES = 1
-LAB_SAMPLES = {"slurry": 5, "lot": 3, "coated_roll": 5, "slit_roll": 5}
-RAW_KINDS = (
-    "cathode_active_material",
-    "anode_active_material",
-    "binder",
-    "conductive_additive",
-    "solvent",
-    "current_collector_foil",
-)
-# Machine parameters of steps without operations of their own in the trace line, filed under the
-# operation of the machine they run on (the dryer is inline with the coater).
-OPERATION_STEP = {"drying": "coating", "post_drying": "slitting"}
-COLUMNS = (
-    "parameter_id, item_id, operation_id, room, position_m, measured_at, source, instrument, method, value, "
-    "sent_value, sent_unit, file, file_sha256, out_of_range, correction_reason, created_at"
-)
-
-
-# --- Set-up: the measurements --------------------------------------------------------------------
-
-
-def plan(parameters: list[dict[str, Any]], sequence: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
-    """Which parameters go where: profile_coated, profile_calendered, lab_slurry, lab_lot,
-    lab_coated, lab_slit, cell, operation (with its "op_step") and room."""
-    groups: dict[str, list[dict[str, Any]]] = {
-        key: []
-        for key in (
-            "profile_coated",
-            "profile_calendered",
-            "lab_slurry",
-            "lab_lot",
-            "lab_coated",
-            "lab_slit",
-            "cell",
-            "operation",
-            "room",
-        )
-    }
-    stacking = sequence["stacking"]
-    for p in parameters:
-        step, scope, category = p["step_id"] or "", p["scope"], p["category"]
-        if scope == "environment":
-            groups["room"].append(p)
-        elif scope == "material":
-            groups["lab_lot" if step == "mixing" else "cell"].append(p)
-        elif category == "MP":
-            op_step = OPERATION_STEP.get(step, step)
-            if op_step in {"mixing", "coating", "calendering", "slitting", "cutting", "stacking"}:
-                groups["operation"].append({**p, "op_step": op_step})
-            else:
-                groups["cell"].append(p)
-        elif step in {"coating", "drying"}:
-            groups["profile_coated"].append(p)
-            if step == "coating" and category == "SP":
-                groups["lab_coated"].append(p)
-        elif step == "calendering":
-            groups["profile_calendered"].append(p)
-        elif step == "mixing":
-            groups["lab_slurry"].append(p)
-        elif step in {"slitting", "post_drying", "cutting"}:
-            groups["lab_slit"].append(p)
-        elif sequence.get(step, 0) >= stacking:
-            groups["cell"].append(p)
-    return groups
-
-
-def reload_measurements(total: int, seed: int) -> dict[str, Any]:
-    """TRUNCATE and COPY `total` measurements over the catalog; returns what was loaded."""
-    from django.core.management import call_command
-    from django.db import connection, transaction
-
-    call_command("load_catalog", stdout=io.StringIO())
-    rng = random.Random(seed)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT code, sequence FROM traceability_step")
-        sequence = dict(cursor.fetchall())
-        cursor.execute(
-            "SELECT id, code, scope, step_id, category, unit, typical_min, typical_max "
-            "FROM measurements_parameter ORDER BY code"
-        )
-        names = [c[0] for c in cursor.description]
-        parameters = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        cursor.execute("SELECT id, kind_id, length_m, created_at FROM lots_item WHERE kind_id <> 'electrode_sheet'")
-        items: dict[str, list[tuple[int, float | None, datetime]]] = {}
-        for pk, kind, length, created in cursor.fetchall():
-            items.setdefault(kind, []).append((pk, length, created))
-        cursor.execute("SELECT id, step_id, started_at, COALESCE(ended_at, started_at) FROM traceability_operation")
-        operations: dict[str, list[tuple[int, datetime, datetime]]] = {}
-        for pk, step, started, ended in cursor.fetchall():
-            operations.setdefault(step, []).append((pk, started, ended))
-    if not items.get("cell") or not items.get("coated_roll"):
-        sys.exit("No line in the database: run bench/trace.py first.")
-    groups = plan(parameters, sequence)
-
-    def value_of(p: dict[str, Any]) -> float:
-        low, high = p["typical_min"], p["typical_max"]
-        if low is None and high is None:
-            low, high = 0.0, 100.0
-        elif low is None:
-            low = 0.0 if high > 0 else high - 1.0
-        elif high is None:
-            high = low * 2 + 1.0 if low >= 0 else 0.0
-        if high <= low:
-            return float(low)
-        middle, spread = (low + high) / 2, (high - low) / 8
-        return min(high, max(low, rng.gauss(middle, spread)))
-
-    rows: list[tuple[str, int]] = []  # (group, count) for the report
-
-    def emit(copy: Any, p: dict[str, Any], *, item=None, operation=None, room="", position=None, when, source):
-        value = value_of(p)
-        copy.write_row(
-            (
-                p["id"],
-                item,
-                operation,
-                room,
-                position,
-                when,
-                source,
-                "gauge" if source == "online" else "lab",
-                "",
-                value,
-                value,
-                p["unit"],
-                "",
-                "",
-                False,
-                "",
-                when,
-            )
-        )
-
-    t0 = time.perf_counter()
-    with transaction.atomic(), connection.cursor() as cursor:
-        # The table refuses TRUNCATE; a superuser (the bench's user) may switch its triggers off.
-        cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute("TRUNCATE measurements_measurement RESTART IDENTITY")
-        with cursor.cursor.copy(f"COPY measurements_measurement ({COLUMNS}) FROM STDIN") as copy:
-            written = 0
-
-            def count(group: str, n: int) -> None:
-                nonlocal written
-                written += n
-                rows.append((group, n))
-
-            # The dry room, every 15 minutes over the month.
-            n, when = 0, BASE_TIME - timedelta(days=1)
-            while when <= BASE_TIME + MONTH:
-                for p in groups["room"]:
-                    emit(copy, p, room=DRY_ROOM, when=when, source="online")
-                    n += 1
-                when += DRY_ROOM_EVERY
-            count("dry room (room, every 15 min)", n)
-            # Machine parameters per operation.
-            n = 0
-            for p in groups["operation"]:
-                samples = STACKING_SAMPLES if p["op_step"] == "stacking" else OPERATION_SAMPLES
-                for pk, started, ended in operations.get(p["op_step"], []):
-                    span = (ended - started) / samples
-                    for k in range(samples):
-                        emit(copy, p, operation=pk, when=started + span * k, source="online")
-                        n += 1
-            count("operation values (operation_id, no item)", n)
-            # One value per cell and parameter of cell assembly, formation, aging and the EOL test.
-            n = 0
-            for pk, _length, created in items["cell"]:
-                for p in groups["cell"]:
-                    emit(copy, p, item=pk, when=created + timedelta(days=2), source="offline")
-                    n += 1
-            count("cell values (per cell)", n)
-            # Lab values without a position.
-            n = 0
-            for group, kinds in (
-                ("lab_slurry", ("slurry",)),
-                ("lab_lot", RAW_KINDS),
-                ("lab_coated", ("coated_roll",)),
-                ("lab_slit", ("slit_roll",)),
-            ):
-                for kind in kinds:
-                    samples = LAB_SAMPLES["lot" if kind in RAW_KINDS else kind]
-                    for pk, _length, created in items.get(kind, []):
-                        for p in groups[group]:
-                            for k in range(samples):
-                                emit(copy, p, item=pk, when=created + timedelta(minutes=10 * k), source="offline")
-                                n += 1
-            count("lab values (slurry, lot, roll; no position)", n)
-            # The rest: online profiles along the coated and calendered rolls.
-            rolls = [(r, "profile_coated") for r in items["coated_roll"]] + [
-                (r, "profile_calendered") for r in items.get("calendered_roll", [])
-            ]
-            need = max(0, total - written)
-            n = 0
-            for index, ((pk, length, created), group) in enumerate(rolls):
-                share = need // len(rolls) + (1 if index < need % len(rolls) else 0)
-                params = groups[group]
-                scans = -(-share // len(params))
-                step = (length or 1000.0) / scans
-                done = 0
-                for scan in range(scans):
-                    when = created + timedelta(seconds=scan)
-                    for p in params:
-                        if done >= share:
-                            break
-                        emit(copy, p, item=pk, position=round(scan * step, 4), when=when, source="online")
-                        done += 1
-                n += done
-            count("online profiles along coated/calendered rolls", n)
-    load_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE measurements_measurement")
-    analyze_s = time.perf_counter() - t0
-    for group, n in rows:
-        log(f"  {n:>10,}  {group}")
-    log(f"loaded {written:,} measurements with COPY in {load_s:.1f} s, ANALYZE {analyze_s:.1f} s")
-    return {
-        "measurements": written,
-        "copy_s": round(load_s, 2),
-        "analyze_s": round(analyze_s, 2),
-        "by_kind": dict(rows),
-        "parameters_by_group": {k: len(v) for k, v in groups.items()},
-    }
 
 
 # --- The export and the ceiling ------------------------------------------------------------------
@@ -371,20 +141,19 @@ def run_ceiling(url: str, rows: int, columns: int) -> dict[str, Any]:
 # --- Main ----------------------------------------------------------------------------------------
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--reload-measurements", action="store_true", help="TRUNCATE and COPY the measurements")
     parser.add_argument("--measurements", type=int, default=2_000_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep-file", action="store_true", help="keep the Parquet file (path printed)")
-    args = parser.parse_args()
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
-    import django
+    return parser.parse_args()
 
-    django.setup()
-    from django.conf import settings
+
+def measurements_in_place(args: argparse.Namespace) -> tuple[int, int, int, dict[str, Any] | None]:
+    """The line's cells, its measurements and their parameters, reloaded first when asked or too
+    few parameters are measured; and what the reload loaded (None without one)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -404,8 +173,11 @@ def main() -> None:
         stored, distinct = cursor.fetchone()
     connection.close()
     log(f"{cells:,} cells, {stored:,} measurements over {distinct} parameters")
+    return cells, stored, distinct, load
 
-    load_before = os.getloadavg()[0]
+
+def export_and_ceiling(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The export to a temporary Parquet file (kept with --keep-file), then the ceiling of its shape."""
     out = Path(tempfile.mkdtemp(prefix="celltrace-bench-export-")) / "dataset.parquet"
     log("export_dataset --format parquet --layout wide ...")
     export = run_export(args.database_url, out)
@@ -418,14 +190,13 @@ def main() -> None:
     else:
         out.unlink()
         out.parent.rmdir()
+    return export, ceiling
 
-    ratio = export["wall_s"] / ceiling["seconds"] if ceiling["seconds"] else None
-    met = {
-        "wall_s": export["wall_s"] <= GOALS["wall_s"],
-        "peak_rss_mib": export["peak_rss_mib"] <= GOALS["peak_rss_mib"],
-        "min_parameters": distinct >= GOALS["min_parameters"],
-    }
-    print(f"\nexport of every cell, wide, Parquet: {cells:,} cells, {stored:,} measurements, {distinct} parameters")
+
+def report(
+    export: dict[str, Any], ceiling: dict[str, Any], ratio: float | None, met: dict[str, bool], distinct: int,
+    load_before: float,
+) -> None:  # fmt: skip
     print(f"  {'figure':40}{'value':>16}  goal")
     lines = (
         ("wall time (s)", f"{export['wall_s']:.1f}", f"<= {GOALS['wall_s']:.0f} s", met["wall_s"]),
@@ -442,6 +213,28 @@ def main() -> None:
     for name, value, goal, ok in lines:
         verdict = "" if ok is None else ("MET" if ok else "NOT MET")
         print(f"  {name:40}{value:>16}  {goal} {verdict}".rstrip())
+
+
+def main() -> None:
+    args = _arguments()
+    os.environ["DATABASE_URL"] = args.database_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    cells, stored, distinct, load = measurements_in_place(args)
+    load_before = os.getloadavg()[0]
+    export, ceiling = export_and_ceiling(args)
+    ratio = export["wall_s"] / ceiling["seconds"] if ceiling["seconds"] else None
+    met = {
+        "wall_s": export["wall_s"] <= GOALS["wall_s"],
+        "peak_rss_mib": export["peak_rss_mib"] <= GOALS["peak_rss_mib"],
+        "min_parameters": distinct >= GOALS["min_parameters"],
+    }
+    print(f"\nexport of every cell, wide, Parquet: {cells:,} cells, {stored:,} measurements, {distinct} parameters")
+    report(export, ceiling, ratio, met, distinct, load_before)
 
     RESULTS.write_text(
         json.dumps(
