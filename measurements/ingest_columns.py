@@ -105,11 +105,10 @@ def _parameters(rules: RowRules, codes: Sequence[str]) -> list[tuple[int, Parame
 
 
 def _linears(
-    rules: RowRules, found: list[tuple[int, Parameter]], units: Sequence[str] | None, n: int
+    rules: RowRules, found: list[tuple[int, Parameter]], parameter_pks: list[int], units: Sequence[str] | None, n: int
 ) -> list[tuple[Any, str]] | None:
     """Each row's (Linear, sent unit) to its parameter's canonical unit, one lookup per distinct
     (parameter, unit) (None: a unit is refused)."""
-    parameter_pks = [entry[0] for entry in found]
     parameters = dict(found)  # keyed by pk: the Parameter instances are not hashed
     conversions: dict[tuple[int, Any], Any] = {}
     for key in set(zip(parameter_pks, units or repeat(None, n), strict=False)):
@@ -174,6 +173,7 @@ def _uncertainties(sent: Sequence[str] | None, linears: list[tuple[Any, str]], n
 def _flags(
     rules: RowRules,
     found: list[tuple[int, Parameter]],
+    parameter_pks: list[int],
     item_ids: list[int | None],
     value_list: list[float],
     values: np.ndarray,
@@ -189,7 +189,7 @@ def _flags(
     flag = rules.limits_flag
     return flagged, [
         flag(pk, item, value, at)
-        for (pk, _), item, value, at in zip(found, item_ids, value_list, positions, strict=True)
+        for pk, item, value, at in zip(parameter_pks, item_ids, value_list, positions, strict=True)
     ]
 
 
@@ -200,7 +200,8 @@ def chunk_check(rules: RowRules, columns: dict[str, Sequence[str]], first: int) 
     get = columns.get
     if (found := _parameters(rules, columns["parameter"])) is None:
         return None
-    if (linears := _linears(rules, found, get("unit"), n)) is None:
+    parameter_pks = [entry[0] for entry in found]
+    if (linears := _linears(rules, found, parameter_pks, get("unit"), n)) is None:
         return None
     if (sent_values := _numbers(columns["value"])) is None or (values := _converted(linears, sent_values)) is None:
         return None
@@ -225,9 +226,9 @@ def chunk_check(rules: RowRules, columns: dict[str, Sequence[str]], first: int) 
     if (uncertainties := _uncertainties(get("uncertainty"), linears, n)) is None:
         return None
     value_list = values.tolist()
-    flagged, outside = _flags(rules, found, item_ids, value_list, values, positions)
+    flagged, outside = _flags(rules, found, parameter_pks, item_ids, value_list, values, positions)
     rows = zip(
-        [pk for pk, _ in found],
+        parameter_pks,
         item_ids,
         station_ids,
         rooms,
