@@ -21,7 +21,7 @@ from lots.models import Item
 from traceability.models import Operation, Station
 
 from .models import Measurement
-from .selectors import InProcess, items_in_process
+from .selectors_in_process import InProcess, items_in_process
 
 
 def position_check(item: Item | None, position_m: object, *, field: str = "position_m") -> float | None:
@@ -97,7 +97,7 @@ def runs_hold(operation_ids: Iterable[int]) -> dict[int, datetime | None]:
 
 
 def items_in_process_held(keys: list[tuple[int, datetime, str | None]]) -> list[InProcess]:
-    """selectors.items_in_process, with the operations given an item held by runs_hold; a key
+    """selectors_in_process.items_in_process, with the operations given an item held by runs_hold; a key
     whose operation had been ended before its time (a finish committed after the first read)
     is read again, and what it finds held in turn. Inside the ingest's transaction."""
     found = items_in_process(keys)
@@ -120,7 +120,7 @@ def _ended_before(ended_at: datetime | None, at: datetime) -> bool:
 
 
 def item_in_process(*, station: Station, at: datetime, step: str | None = None) -> tuple[Operation, Item]:
-    """The item a station was working on at `at` (the rule: selectors.items_in_process), its
+    """The item a station was working on at `at` (the rule: selectors_in_process.items_in_process), its
     operation held until the value is committed (items_in_process_held)."""
     [found] = items_in_process_held([(station.pk, at, step)])
     error = in_process_error(found, station=station.code, at=at)

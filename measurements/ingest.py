@@ -20,7 +20,7 @@ What bulk does differently:
 - the subject is `item`, `station` or `room` (at least one), stored as sent; a row naming a
   `station` and no `item`, of a parameter not about the room, is assigned like a single value:
   the item (and operation) in process at the station at `measured_at`, its position from the
-  sent `position_m` or the line speed (selectors.items_in_process, one query per chunk for all
+  sent `position_m` or the line speed (selectors_in_process.items_in_process, one query per chunk for all
   its rows; one more holds their runs until the upload commits, assignment.runs_hold). A row
   with no item in process is a bad row (400 here, where a single value is 409).
 

@@ -96,47 +96,120 @@ def _positions(column: Sequence[str] | None, items: list[Any], n: int) -> list[f
     return positions
 
 
+def _parameters(rules: RowRules, codes: Sequence[str]) -> list[tuple[int, Parameter]] | None:
+    """Each row's (pk, Parameter) from the cache (None: a code is unknown or refused)."""
+    looked_up = list(map(rules.parameters.get, codes))
+    if not all(entry.__class__ is tuple for entry in looked_up):
+        return None
+    return cast(list[tuple[int, Parameter]], looked_up)
+
+
+def _linears(
+    rules: RowRules, found: list[tuple[int, Parameter]], parameter_pks: list[int], units: Sequence[str] | None, n: int
+) -> list[tuple[Any, str]] | None:
+    """Each row's (Linear, sent unit) to its parameter's canonical unit, one lookup per distinct
+    (parameter, unit) (None: a unit is refused)."""
+    parameters = dict(found)  # keyed by pk: the Parameter instances are not hashed
+    conversions: dict[tuple[int, Any], Any] = {}
+    for key in set(zip(parameter_pks, units or repeat(None, n), strict=False)):
+        try:
+            conversions[key] = rules._linear(key[0], parameters[key[0]], key[1])
+        except InvalidInput:
+            return None
+    return [conversions[key] for key in zip(parameter_pks, units or repeat(None, n), strict=False)]
+
+
+def _converted(linears: list[tuple[Any, str]], sent_values: np.ndarray) -> np.ndarray | None:
+    """The sent values in the canonical units (None: one overflows)."""
+    scales = np.array([linear.scale for linear, _ in linears], dtype=np.float64)
+    offsets = np.array([linear.offset for linear, _ in linears], dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
+        values = scales * sent_values + offsets  # as Linear.__call__, IEEE for IEEE
+    return values if np.isfinite(values).all() else None
+
+
+def _items(rules: RowRules, codes: Sequence[str] | None, n: int) -> tuple[list[int | None], list[Any]] | None:
+    """Each row's item pk and item (None for a blank code; None overall: a code is unknown)."""
+    if codes is None:
+        return [None] * n, [None] * n
+    entries = [None if code == "" else rules.items.get(code) for code in codes]
+    if any(entry is None and code != "" for entry, code in zip(entries, codes, strict=True)):
+        return None
+    return (
+        [entry[0] if entry is not None else None for entry in entries],
+        [entry[1] if entry is not None else None for entry in entries],
+    )
+
+
+def _stations(rules: RowRules, codes: Sequence[str] | None, n: int) -> list[int | None] | None:
+    """Each row's station pk (None for a blank code; None overall: a code is unknown)."""
+    if codes is None:
+        return [None] * n
+    station_ids = [None if code == "" else rules.stations.get(code) for code in codes]
+    if any(pk is None and code != "" for pk, code in zip(station_ids, codes, strict=True)):
+        return None
+    return station_ids
+
+
+def _sources(sent: Sequence[str] | None, n: int) -> list[Any] | None:
+    """Each row's source, blank is offline (None: one is not a source)."""
+    if sent is None:
+        return [Source.OFFLINE] * n
+    if not _SOURCES.issuperset(set(sent) - {""}):
+        return None
+    return [source or Source.OFFLINE for source in sent]
+
+
+def _uncertainties(sent: Sequence[str] | None, linears: list[tuple[Any, str]], n: int) -> list[float | None] | None:
+    """Each row's uncertainty in the canonical unit, blank is none (None: one is refused)."""
+    if sent is None or not any(sent):
+        return [None] * n
+    try:
+        return [_uncertainty(u, linear) if u != "" else None for u, (linear, _) in zip(sent, linears, strict=True)]
+    except InvalidInput:
+        return None
+
+
+def _flags(
+    rules: RowRules,
+    found: list[tuple[int, Parameter]],
+    parameter_pks: list[int],
+    item_ids: list[int | None],
+    value_list: list[float],
+    values: np.ndarray,
+    positions: list[float | None],
+) -> tuple[list[bool], list[bool | None]]:
+    """Each row's flag outside its parameter's typical range, and outside the limit that applies
+    (None: none does). Only once every row is valid: a held limit's violation is recorded."""
+    lows = np.array([-np.inf if (low := p.typical_min) is None else low for _, p in found], dtype=np.float64)
+    highs = np.array([np.inf if (high := p.typical_max) is None else high for _, p in found], dtype=np.float64)
+    flagged = ((values < lows) | (values > highs)).tolist()
+    if not rules.limits:
+        return flagged, [None] * len(value_list)
+    flag = rules.limits_flag
+    return flagged, [
+        flag(pk, item, value, at)
+        for pk, item, value, at in zip(parameter_pks, item_ids, value_list, positions, strict=True)
+    ]
+
+
 def chunk_check(rules: RowRules, columns: dict[str, Sequence[str]], first: int) -> list[tuple[int, _Row]] | None:
     """The chunk's rows as (row number, row in COLUMNS order), every one valid; None when any
     row needs the per-row check. `first` is the first row's number. Call after look_up."""
     n = len(columns["parameter"])
     get = columns.get
-    looked_up = list(map(rules.parameters.get, columns["parameter"]))
-    if not all(entry.__class__ is tuple for entry in looked_up):
+    if (found := _parameters(rules, columns["parameter"])) is None:
         return None
-    found = cast(list[tuple[int, Parameter]], looked_up)
     parameter_pks = [entry[0] for entry in found]
-    units = get("unit") or repeat(None, n)
-    parameters = dict(found)  # keyed by pk: the Parameter instances are not hashed
-    conversions: dict[tuple[int, Any], Any] = {}
-    for key in set(zip(parameter_pks, units, strict=False)):
-        try:
-            conversions[key] = rules._linear(key[0], parameters[key[0]], key[1])
-        except InvalidInput:
-            return None
-    linears = [conversions[key] for key in zip(parameter_pks, get("unit") or repeat(None, n), strict=False)]
-    sent_values = _numbers(columns["value"])
-    if sent_values is None:
+    if (linears := _linears(rules, found, parameter_pks, get("unit"), n)) is None:
         return None
-    scales = np.array([linear.scale for linear, _ in linears], dtype=np.float64)
-    offsets = np.array([linear.offset for linear, _ in linears], dtype=np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
-        values = scales * sent_values + offsets  # as Linear.__call__, IEEE for IEEE
-    if not np.isfinite(values).all():
+    if (sent_values := _numbers(columns["value"])) is None or (values := _converted(linears, sent_values)) is None:
         return None
-    items: list[Any] = [None] * n
-    item_ids: list[int | None] = [None] * n
-    if (codes := get("item")) is not None:
-        entries = [None if code == "" else rules.items.get(code) for code in codes]
-        if any(entry is None and code != "" for entry, code in zip(entries, codes, strict=True)):
-            return None
-        item_ids = [entry[0] if entry is not None else None for entry in entries]
-        items = [entry[1] if entry is not None else None for entry in entries]
-    station_ids: list[int | None] = [None] * n
-    if (codes := get("station")) is not None:
-        station_ids = [None if code == "" else rules.stations.get(code) for code in codes]
-        if any(pk is None and code != "" for pk, code in zip(station_ids, codes, strict=True)):
-            return None
+    if (references := _items(rules, get("item"), n)) is None:
+        return None
+    item_ids, items = references
+    if (station_ids := _stations(rules, get("station"), n)) is None:
+        return None
     rooms = _texts(get("room"), "room", n)
     instruments = _texts(get("instrument"), "instrument", n)
     methods = _texts(get("method"), "method", n)
@@ -148,31 +221,12 @@ def chunk_check(rules: RowRules, columns: dict[str, Sequence[str]], first: int) 
     moments = _moments(columns["measured_at"])
     if positions is None or moments is None:
         return None
-    sources: list[Any] = [Source.OFFLINE] * n
-    if (sent := get("source")) is not None:
-        if not _SOURCES.issuperset(set(sent) - {""}):
-            return None
-        sources = [source or Source.OFFLINE for source in sent]
-    uncertainties: list[float | None] = [None] * n
-    if (sent := get("uncertainty")) is not None and any(sent):
-        try:
-            uncertainties = [
-                _uncertainty(u, linear) if u != "" else None for u, (linear, _) in zip(sent, linears, strict=True)
-            ]
-        except InvalidInput:
-            return None
-    lows = np.array([-np.inf if (low := p.typical_min) is None else low for _, p in found], dtype=np.float64)
-    highs = np.array([np.inf if (high := p.typical_max) is None else high for _, p in found], dtype=np.float64)
-    flagged = ((values < lows) | (values > highs)).tolist()
-    value_list, flag = values.tolist(), rules.limits_flag
-    outside = (
-        [
-            flag(pk, item, value, at)
-            for pk, item, value, at in zip(parameter_pks, item_ids, value_list, positions, strict=True)
-        ]
-        if rules.limits
-        else [None] * n
-    )
+    if (sources := _sources(get("source"), n)) is None:
+        return None
+    if (uncertainties := _uncertainties(get("uncertainty"), linears, n)) is None:
+        return None
+    value_list = values.tolist()
+    flagged, outside = _flags(rules, found, parameter_pks, item_ids, value_list, values, positions)
     rows = zip(
         parameter_pks,
         item_ids,

@@ -29,7 +29,7 @@ def by_time(rules: RowRules, row: tuple[Any, ...]) -> bool:
 
 def rows_assign(rules: RowRules, checked: list[tuple[int, tuple[Any, ...]]]) -> list[RowError]:
     """Rows naming a station and no item get the item in process there and then, by
-    measurement_record's rule (selectors.items_in_process): one query for the chunk's rows,
+    measurement_record's rule (selectors_in_process.items_in_process): one query for the chunk's rows,
     one holding their runs (assignment.runs_hold), one for their operations and one for their
     items. Returns the rows that have none."""
     pending = [(index, row_number, row) for index, (row_number, row) in enumerate(checked) if by_time(rules, row)]

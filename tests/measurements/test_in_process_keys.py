@@ -4,7 +4,7 @@ and backslashes included, and a missing step, come back as they were sent."""
 import pytest
 from django.db import connection
 
-from measurements.selectors import _array_text
+from measurements.selectors_in_process import _array_text
 
 pytestmark = [pytest.mark.postgresql_only, pytest.mark.django_db]
 

@@ -1,5 +1,5 @@
 """Bulk rows that name a station (and no item) are assigned by station and time like single
-values: the item in process there then, by the one rule of selectors.items_in_process (issue 11,
+values: the item in process there then, by the one rule of selectors_in_process.items_in_process (issue 11,
 point 13). All or nothing, and the number of queries does not grow with the rows."""
 
 import json
