@@ -211,6 +211,8 @@ def _roll_profiles(out: MeasurementCopy, groups: dict[str, list[dict[str, Any]]]
         share = need // len(rolls) + (1 if index < need % len(rolls) else 0)
         params = groups[group]
         scans = -(-share // len(params))
+        if scans == 0:  # fewer values asked for than the other groups wrote: no profile here
+            continue
         step = (length or 1000.0) / scans
         done = 0
         for scan in range(scans):
