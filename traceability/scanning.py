@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 
-from core.errors import ErrorCode, InvalidInput, NotFound
+from core.errors import ErrorCode, NotFound
 from lots.identifiers import foreign_label
 from lots.models import Item, ItemKind, ItemStatus
 from lots.selectors import item_lookup_q, item_queryset
 
 from .models import Hold, Operation, OperationInput, Station, Step
+from .services import station_unknown
 from .stretches import stretch_warnings
 
 
@@ -137,11 +138,11 @@ def _stretch_held() -> RawSQL:
 
 def scan_station(code: str) -> Station:
     """The station a scan is made at, with its step codes in line order (`scan_steps`), in one
-    query; an unknown code is station_get's 400. No row is the answer itself: asking again could
+    query; an unknown code is station_get's 400 (station_unknown). No row is the answer itself: asking again could
     find a station created in between and leave nothing to return."""
     rows = list(Station.objects.raw(_station_sql(), [code]))
     if not rows:
-        raise InvalidInput(f"Unknown station {code!r}.", field="station", code=ErrorCode.UNKNOWN_STATION)
+        raise station_unknown(code)
     station = rows[0]
     station.scan_steps = [row.scan_step for row in rows if row.scan_step is not None]  # type: ignore[attr-defined]
     return station

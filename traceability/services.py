@@ -48,11 +48,16 @@ def step_get(code: object, *, field: str = "step") -> Step:
         raise InvalidInput(f"Unknown step {code!r}.", field=field, code=ErrorCode.UNKNOWN_STEP) from None
 
 
+def station_unknown(code: object, *, field: str = "station") -> InvalidInput:
+    """The 400 of a station code that names no station."""
+    return InvalidInput(f"Unknown station {code!r}.", field=field, code=ErrorCode.UNKNOWN_STATION)
+
+
 def station_get(code: object, *, field: str = "station") -> Station:
     try:
         return Station.objects.get(code=code)
     except (Station.DoesNotExist, ValueError, TypeError):
-        raise InvalidInput(f"Unknown station {code!r}.", field=field, code=ErrorCode.UNKNOWN_STATION) from None
+        raise station_unknown(code, field=field) from None
 
 
 @transaction.atomic
