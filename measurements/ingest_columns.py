@@ -13,7 +13,7 @@ row and field. So a good row is stored exactly as the per-row check would store 
 tuple, value for value), and a bad one gets the per-row check's error.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from itertools import repeat
 from typing import Any, cast
@@ -128,27 +128,25 @@ def _converted(linears: list[tuple[Any, str]], sent_values: np.ndarray) -> np.nd
     return values if np.isfinite(values).all() else None
 
 
+def _references(found: Mapping[str, Any], codes: Sequence[str] | None, n: int) -> list[Any] | None:
+    """Each row's entry for its code in `found` (None for a blank code; None overall: a code is
+    unknown): the items' (pk, item) and the stations' pk alike."""
+    if codes is None:
+        return [None] * n
+    entries = [None if code == "" else found.get(code) for code in codes]
+    if any(entry is None and code != "" for entry, code in zip(entries, codes, strict=True)):
+        return None
+    return entries
+
+
 def _items(rules: RowRules, codes: Sequence[str] | None, n: int) -> tuple[list[int | None], list[Any]] | None:
     """Each row's item pk and item (None for a blank code; None overall: a code is unknown)."""
-    if codes is None:
-        return [None] * n, [None] * n
-    entries = [None if code == "" else rules.items.get(code) for code in codes]
-    if any(entry is None and code != "" for entry, code in zip(entries, codes, strict=True)):
+    if (entries := _references(rules.items, codes, n)) is None:
         return None
     return (
         [entry[0] if entry is not None else None for entry in entries],
         [entry[1] if entry is not None else None for entry in entries],
     )
-
-
-def _stations(rules: RowRules, codes: Sequence[str] | None, n: int) -> list[int | None] | None:
-    """Each row's station pk (None for a blank code; None overall: a code is unknown)."""
-    if codes is None:
-        return [None] * n
-    station_ids = [None if code == "" else rules.stations.get(code) for code in codes]
-    if any(pk is None and code != "" for pk, code in zip(station_ids, codes, strict=True)):
-        return None
-    return station_ids
 
 
 def _sources(sent: Sequence[str] | None, n: int) -> list[Any] | None:
@@ -208,7 +206,7 @@ def chunk_check(rules: RowRules, columns: dict[str, Sequence[str]], first: int) 
     if (references := _items(rules, get("item"), n)) is None:
         return None
     item_ids, items = references
-    if (station_ids := _stations(rules, get("station"), n)) is None:
+    if (station_ids := _references(rules.stations, get("station"), n)) is None:
         return None
     rooms = _texts(get("room"), "room", n)
     instruments = _texts(get("instrument"), "instrument", n)
