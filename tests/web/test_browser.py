@@ -62,6 +62,10 @@ def test_an_operator_slits_a_roll_prints_its_labels_and_cannot_use_a_held_lane(
     expect(page.locator("#operation")).to_contain_text(waiting.code)
     expect(page.locator("#param-slitting_speed")).to_have_value("100.0")
     page.fill("input[name=output-count]", "4")
+    # A swap settling late must not take the focus from a field being typed in (it did, and the
+    # count went into the scan box: one lane recorded instead of four).
+    page.evaluate("htmx.trigger(document.body, 'htmx:afterSettle')")
+    expect(page.locator("input[name=output-count]")).to_be_focused()
     page.fill("input[name=output-quantity]", f"{waiting.length_m:g}")
     page.fill("input[name=output-unit]", "m")
     expect(page.locator("input[name=output-lanes]")).to_be_checked()
