@@ -26,8 +26,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
+
 from .config import ConnectorConfig
 from .models import ConnectorKind
+from .spool import Spool
 
 PROCESSES_MAX = 16
 RESTART_S = 1.0
@@ -62,6 +65,15 @@ def share_group(client_id: str) -> str:
 def spool_dir(base: str | os.PathLike[str], shard: Shard) -> Path:
     """Each process's own spool (a spool is used by one process): process 0 keeps the base."""
     return Path(base) if shard.leader else Path(base) / f"shard-{shard.index}"
+
+
+def shard_spool(shard: Shard, *, base: str | None = None, max_bytes: int | None = None) -> Spool | None:
+    """This process's spool under `base` (default CELLTRACE_CONNECTOR_SPOOL_DIR), bounded by
+    `max_bytes` (default CELLTRACE_CONNECTOR_SPOOL_MAX_BYTES); None when no directory is named."""
+    base = base or getattr(settings, "CELLTRACE_CONNECTOR_SPOOL_DIR", None)
+    if not base:
+        return None
+    return Spool(spool_dir(base, shard), max_bytes or settings.CELLTRACE_CONNECTOR_SPOOL_MAX_BYTES)
 
 
 def supervise(count: int, arguments: list[str]) -> int:

@@ -27,7 +27,7 @@ from django.utils import timezone
 from .config import HEARTBEAT_S, RELOAD_S, ConnectorConfig, MappingConfig
 from .drivers.base import Driver
 from .models import Connector, ConnectorState, ConnectorStatus
-from .processes import Shard, shared, spool_dir
+from .processes import Shard, shard_spool, shared
 from .sink import FLUSH_ROWS, STORE_WORKERS, BatchingSink
 from .spool import Spool
 
@@ -127,9 +127,8 @@ class Runner:
         workers = STORE_WORKERS if connection.vendor == "postgresql" else 1
         self._store = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="connectors-store")
         self._status = ThreadPoolExecutor(max_workers=1, thread_name_prefix="connectors-status")
-        if self.spool is None and getattr(settings, "CELLTRACE_CONNECTOR_SPOOL_DIR", None):
-            directory = spool_dir(settings.CELLTRACE_CONNECTOR_SPOOL_DIR, self.shard)
-            self.spool = Spool(directory, settings.CELLTRACE_CONNECTOR_SPOOL_MAX_BYTES)
+        if self.spool is None:
+            self.spool = shard_spool(self.shard)
         flush_rows = int(getattr(settings, "CELLTRACE_CONNECTOR_FLUSH_ROWS", FLUSH_ROWS))
         self.sink = BatchingSink(self._store, spool=self.spool, flush_rows=flush_rows, workers=workers)
 

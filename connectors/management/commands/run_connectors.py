@@ -11,9 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from connectors.processes import PROCESSES_MAX, Shard, spool_dir, supervise
+from connectors.processes import PROCESSES_MAX, Shard, shard_spool, supervise
 from connectors.runner import Runner
-from connectors.spool import Spool
 
 PARENT_CHECK_S = 1.0
 
@@ -45,13 +44,7 @@ class Command(BaseCommand):
         if not 0 <= shard.index < count:
             raise CommandError(f"--shard: 0 to {count - 1}, not {shard.index}.")
         logging.getLogger("celltrace.connectors").setLevel(logging.INFO)
-        from django.conf import settings
-
-        spool = None
-        base = options.get("spool_dir") or getattr(settings, "CELLTRACE_CONNECTOR_SPOOL_DIR", None)
-        if base:
-            limit = options.get("spool_max_bytes") or settings.CELLTRACE_CONNECTOR_SPOOL_MAX_BYTES
-            spool = Spool(spool_dir(base, shard), limit)
+        spool = shard_spool(shard, base=options.get("spool_dir"), max_bytes=options.get("spool_max_bytes"))
         # Django, the drivers and the configuration live as long as the process: out of the cycle
         # collector's full passes, which otherwise walk them all while readings stream in.
         from connectors.drivers import mqtt  # noqa: F401 - imported now, so frozen with the rest
