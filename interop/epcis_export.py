@@ -237,8 +237,10 @@ def _scoped(event: dict[str, Any], captured: dict[str, Any], exported: dict[str,
     own = STANDARD_NAMESPACES | {k: v for k, v in captured.items() if isinstance(v, str)}
     seen = STANDARD_NAMESPACES | exported
     scope: dict[str, str | None] = {k: v for k, v in own.items() if seen.get(k) != v}
-    text = json.dumps(event)
-    scope |= {k: None for k in seen if k not in own and f'"{k}:' in text}
+    missing = [k for k in seen if k not in own]
+    if missing:  # a compact IRI is a string starting "prefix:": look for them in the text, once
+        text = json.dumps(event)
+        scope |= {k: None for k in missing if f'"{k}:' in text}
     if not scope:
         return event
     inner = event.get("@context")
