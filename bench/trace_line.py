@@ -432,9 +432,9 @@ def generate(sizes: Sizes, *, chunk: int, workers: int, actor: Actor) -> dict[st
     lanes = electrode_steps(sizes, schedule, actor, lots)
     clock.stage("mixing, coating, calendering, slitting")
     cutting, sheets = cut_jobs(sizes, schedule, lanes)
-    run_parallel("cutting (one operation per lane)", cutting, functools.partial(cut, actor), workers, chunk=1)  # type: ignore[arg-type]
+    run_parallel("cutting (one operation per lane)", cutting, functools.partial(cut, actor), workers, chunk=1)
     clock.stage("cutting")
     stacking = stack_jobs(sizes, schedule, sheets)
-    run_parallel("stacking (one operation per cell)", stacking, functools.partial(stack, actor), workers, chunk=chunk)  # type: ignore[arg-type]
+    run_parallel("stacking (one operation per cell)", stacking, functools.partial(stack, actor), workers, chunk=chunk)
     clock.stage("stacking")
     return {"stage_seconds": clock.seconds}
