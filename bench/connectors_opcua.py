@@ -88,7 +88,9 @@ async def _machine(port: int, nodes: int, phases: list[tuple[float, float]], pip
     bench = await server.nodes.objects.add_object(index, "Bench")
     ids = []
     for i in range(nodes):
-        node = await bench.add_variable(ua.NodeId(f"Bench.V{i}", index), f"V{i}", -1.0, ua.VariantType.Double)
+        node = await bench.add_variable(
+            ua.NodeId(ua.String(f"Bench.V{i}"), ua.Int16(index)), f"V{i}", -1.0, ua.VariantType.Double
+        )
         ids.append(node.nodeid)
     await server.start()
     pipe.send("ready")
@@ -102,7 +104,7 @@ async def _machine(port: int, nodes: int, phases: list[tuple[float, float]], pip
             for _ in range(int(rate * elapsed) - total):
                 i = total % nodes
                 variant = ua.Variant(float(written[i]), ua.VariantType.Double)
-                await server.write_attribute_value(ids[i], ua.DataValue(variant, SourceTimestamp=datetime.now(UTC)))
+                await server.write_attribute_value(ids[i], ua.DataValue(variant, SourceTimestamp=ua.DateTime.now(UTC)))
                 written[i] += 1
                 total += 1
             await asyncio.sleep(TICK_S)

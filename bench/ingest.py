@@ -556,7 +556,7 @@ def _report(
     print(f"  psql \\copy, measurement table   {copy_rate:>10,.0f} rows/s  ({copy_s:.1f} s)")
     print(f"  bulk endpoint (HTTP, CSV)        {bulk_rate:>10,.0f} rows/s  ({full['seconds']:.1f} s)")
     print(f"  naive serializer (in-proc)       {naive_rate:>10,.0f} rows/s  ({args.naive_rows:,} rows)")
-    if preloaded_rate is not None:
+    if preloaded is not None and preloaded_rate is not None:
         print(
             f"  bulk endpoint, {args.preload_rows:,} rows already in  {preloaded_rate:>10,.0f} rows/s  "
             f"({preloaded['seconds']:.1f} s; preload {preloaded['preload_seconds']:.0f} s)"

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -165,7 +166,7 @@ class Stats:
         self.acked_values: list[int] = []
 
 
-async def paced(rate: float, offset: float, deadline: float, step: object) -> None:
+async def paced(rate: float, offset: float, deadline: float, step: Callable[[int], Awaitable[None]]) -> None:
     """Call `step(i)` at start + offset + i / rate (open loop: a late request goes at once)."""
     start = time.monotonic() + offset
     i = 0
@@ -173,7 +174,7 @@ async def paced(rate: float, offset: float, deadline: float, step: object) -> No
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        await step(i)  # type: ignore[operator]
+        await step(i)
         i += 1
 
 

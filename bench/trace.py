@@ -56,6 +56,7 @@ from pathlib import Path
 from support import database_recreate, django_environment, dsn, log
 from trace_line import Sizes, generate
 from trace_measure import Client, measure
+from trace_results import Generation, Goal, Results, Summary
 
 # Other benches import DEFAULT_URL and Client from here.
 __all__ = ["DEFAULT_URL", "Client", "main"]
@@ -83,27 +84,31 @@ def database_has_line(url: str) -> bool:
 # --- figures -------------------------------------------------------------------------------------
 
 
-def goals(results: dict[str, object]) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = []
+def goals(results: Results) -> list[Goal]:
+    rows: list[Goal] = []
     http = results.get("trace_http")
     rows.append(
         {
             "goal": f"trace p50 over HTTP <= {GOALS['trace_p50_ms']:g} ms",
-            "value_ms": http["p50_ms"] if http else None,  # type: ignore[index]
-            "met": (http["p50_ms"] <= GOALS["trace_p50_ms"]) if http else None,  # type: ignore[index]
+            "value_ms": http["p50_ms"] if http else None,
+            "met": (http["p50_ms"] <= GOALS["trace_p50_ms"]) if http else None,
         }
     )
     rows.append(
         {
             "goal": f"trace p99 over HTTP <= {GOALS['trace_p99_ms']:g} ms",
-            "value_ms": http["p99_ms"] if http else None,  # type: ignore[index]
-            "met": (http["p99_ms"] <= GOALS["trace_p99_ms"]) if http else None,  # type: ignore[index]
+            "value_ms": http["p99_ms"] if http else None,
+            "met": (http["p99_ms"] <= GOALS["trace_p99_ms"]) if http else None,
         }
     )
-    for label, t in results.get("track", {}).items():  # type: ignore[union-attr]
+    for label, t in results.get("track", {}).items():
         big_enough = t["descendants"] >= GOALS["track_min_descendants"]
-        for how in ("http", "selector", "cells_http"):
-            value = t.get(f"{how}_median_ms")
+        medians = (
+            ("http", t.get("http_median_ms")),
+            ("selector", t.get("selector_median_ms")),
+            ("cells_http", t.get("cells_http_median_ms")),
+        )
+        for how, value in medians:
             rows.append(
                 {
                     "goal": f"track {label} {t['code']} ({t['descendants']:,} desc.) via {how} "
@@ -118,7 +123,7 @@ def goals(results: dict[str, object]) -> list[dict[str, object]]:
     return rows
 
 
-def report(results: dict[str, object]) -> None:
+def report(results: Results) -> None:
     def fmt(v: object) -> str:
         return "-" if v is None else (f"{v:,.2f}" if isinstance(v, float) else str(v))
 
@@ -140,15 +145,17 @@ def report(results: dict[str, object]) -> None:
     out.append(f"  operations          {results['counts']['operations']:,}")
     out.append("")
     out.append(f"  {'trace of a random cell':<34}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}{'max ms':>10}")
-    for key, label in (
-        ("trace_http", "HTTP GET .../trace/"),
-        ("trace_http_stock_runserver", "  same, stock runserver (Nagle)"),
-        ("trace_selector", "lineage_trace (in-process)"),
-        ("trace_sql", "raw walk SQL (psycopg)"),
-    ):
-        s = results.get(key)
+    traces: tuple[tuple[str, str, Summary | None], ...] = (
+        ("trace_http", "HTTP GET .../trace/", results.get("trace_http")),
+        ("trace_http_stock_runserver", "  same, stock runserver (Nagle)", results.get("trace_http_stock_runserver")),
+        ("trace_selector", "lineage_trace (in-process)", results.get("trace_selector")),
+        ("trace_sql", "raw walk SQL (psycopg)", results.get("trace_sql")),
+    )
+    for key, label, s in traces:
         if s:
-            out.append(f"  {label:<34}" + "".join(f"{s[k]:>10.2f}" for k in ("p50_ms", "p99_ms", "mean_ms", "max_ms")))
+            out.append(
+                f"  {label:<34}" + "".join(f"{v:>10.2f}" for v in (s["p50_ms"], s["p99_ms"], s["mean_ms"], s["max_ms"]))
+            )
         elif key == "trace_http_stock_runserver" and results.get("trace_http"):
             out.append(f"  {label:<34}{'skipped':>10}")
         else:
@@ -212,7 +219,7 @@ def sizes_found() -> dict[str, int]:
     }
 
 
-def line_generate(args: argparse.Namespace, sizes: Sizes) -> dict[str, object]:
+def line_generate(args: argparse.Namespace, sizes: Sizes) -> Generation:
     """Migrate the fresh database, generate the line as "bench-operator", VACUUM ANALYZE; the
     generation's figures."""
     from django.contrib.auth import get_user_model
@@ -255,7 +262,7 @@ def main() -> None:
     args = parse_args()
     env = django_environment(args.database_url)
     sizes = Sizes(args.cells)
-    results: dict[str, object] = {
+    results: Results = {
         "database": args.database_url,
         "sizes": sizes.as_dict(),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),

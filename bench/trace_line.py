@@ -11,9 +11,12 @@ import functools
 import math
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trace_parallel import Progress, run_parallel
+
+if TYPE_CHECKING:
+    from audit.services import Actor
 
 SHEETS_PER_LANE = 1250
 LANES_PER_ROLL = 4
@@ -145,7 +148,7 @@ class StackJob(NamedTuple):
 # --- 1. stations and raw material ----------------------------------------------------------------
 
 
-def _supplier_lots(actor: object, pol: str, key: str, kind: str, count: int, quantity: float, unit: str) -> list[str]:
+def _supplier_lots(actor: Actor, pol: str, key: str, kind: str, count: int, quantity: float, unit: str) -> list[str]:
     """`count` supplier lots of the polarity's material `key`, received before the month starts."""
     from lots.services import item_register
 
@@ -164,7 +167,7 @@ def _supplier_lots(actor: object, pol: str, key: str, kind: str, count: int, qua
     ]
 
 
-def stations_and_lots(sizes: Sizes, actor: object) -> dict[str, dict[str, list[str]]]:
+def stations_and_lots(sizes: Sizes, actor: Actor) -> dict[str, dict[str, list[str]]]:
     """The stations, then per polarity the codes of its supplier lots by material."""
     from django.db import transaction
 
@@ -201,7 +204,7 @@ def stations_and_lots(sizes: Sizes, actor: object) -> dict[str, dict[str, list[s
 class RollSteps:
     """The electrode steps of coated roll `r` of a polarity, each in its slot of the schedule."""
 
-    def __init__(self, actor: object, schedule: Schedule, r: int, pol: str) -> None:
+    def __init__(self, actor: Actor, schedule: Schedule, r: int, pol: str) -> None:
         self.actor, self.schedule, self.r, self.pol = actor, schedule, r, pol
         self.p = POLARITY[pol]
 
@@ -309,7 +312,7 @@ class RollSteps:
 
 
 def electrode_steps(
-    sizes: Sizes, schedule: Schedule, actor: object, lots: dict[str, dict[str, list[str]]]
+    sizes: Sizes, schedule: Schedule, actor: Actor, lots: dict[str, dict[str, list[str]]]
 ) -> dict[str, list[tuple[int, str]]]:
     """Mixing, coating, calendering, slitting of every coated roll (serial: few), one
     transaction per roll and polarity; per polarity the (roll, code) of each lane."""
@@ -359,7 +362,7 @@ def cut_jobs(
     return jobs, sheets
 
 
-def cut(actor: object, job: CutJob) -> int:
+def cut(actor: Actor, job: CutJob) -> int:
     from traceability.services import InputSpec, OutputSpec, ScrapSpec, StretchSpec, operation_record
 
     used = len(job.sheet_codes) * SHEET_M
@@ -404,7 +407,7 @@ def stack_jobs(sizes: Sizes, schedule: Schedule, sheets: dict[str, list[str]]) -
     ]
 
 
-def stack(actor: object, job: StackJob) -> int:
+def stack(actor: Actor, job: StackJob) -> int:
     from traceability.services import InputSpec, OutputSpec, operation_record
 
     operation_record(
@@ -420,7 +423,7 @@ def stack(actor: object, job: StackJob) -> int:
     return 1
 
 
-def generate(sizes: Sizes, *, chunk: int, workers: int, actor: object) -> dict[str, object]:
+def generate(sizes: Sizes, *, chunk: int, workers: int, actor: Actor) -> dict[str, dict[str, float]]:
     """The whole line; the seconds of each stage."""
     schedule = Schedule(sizes)
     clock = StageClock()
@@ -429,9 +432,9 @@ def generate(sizes: Sizes, *, chunk: int, workers: int, actor: object) -> dict[s
     lanes = electrode_steps(sizes, schedule, actor, lots)
     clock.stage("mixing, coating, calendering, slitting")
     cutting, sheets = cut_jobs(sizes, schedule, lanes)
-    run_parallel("cutting (one operation per lane)", cutting, functools.partial(cut, actor), workers, chunk=1)  # type: ignore[arg-type]
+    run_parallel("cutting (one operation per lane)", cutting, functools.partial(cut, actor), workers, chunk=1)
     clock.stage("cutting")
     stacking = stack_jobs(sizes, schedule, sheets)
-    run_parallel("stacking (one operation per cell)", stacking, functools.partial(stack, actor), workers, chunk=chunk)  # type: ignore[arg-type]
+    run_parallel("stacking (one operation per cell)", stacking, functools.partial(stack, actor), workers, chunk=chunk)
     clock.stage("stacking")
     return {"stage_seconds": clock.seconds}

@@ -17,6 +17,7 @@ from typing import Any
 
 from support import Server, dsn, log
 from trace_line import POLARITY
+from trace_results import HttpInfo, HttpTrace, Results, SelectorTrace, SqlTrace, Summary, Track
 
 Cells = list[tuple[int, str]]  # (pk, code)
 Target = tuple[str, int, str, int]  # (label, pk, code, descendants)
@@ -29,7 +30,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def summary(values_s: list[float]) -> dict[str, float]:
+def summary(values_s: list[float]) -> Summary:
     ms = [v * 1000 for v in values_s]
     return {
         "n": len(ms),
@@ -134,7 +135,7 @@ def track_targets(raw: RawWalk) -> list[Target]:
     return targets
 
 
-def trace_sql(raw: RawWalk, sample: Cells, warm: Cells) -> dict[str, float]:
+def trace_sql(raw: RawWalk, sample: Cells, warm: Cells) -> SqlTrace:
     for pk, _ in warm:
         raw.timed(raw.up_sql, pk)
     times, rows = [], []
@@ -142,10 +143,10 @@ def trace_sql(raw: RawWalk, sample: Cells, warm: Cells) -> dict[str, float]:
         n_rows, elapsed = raw.timed(raw.up_sql, pk)
         times.append(elapsed)
         rows.append(n_rows)
-    return summary(times) | {"rows_mean": round(statistics.fmean(rows), 1)}
+    return {**summary(times), "rows_mean": round(statistics.fmean(rows), 1)}
 
 
-def trace_selector(sample: Cells, warm: Cells) -> dict[str, float]:
+def trace_selector(sample: Cells, warm: Cells) -> SelectorTrace:
     """In-process selector (ORM item lookup + the walk + Python shaping), for the breakdown."""
     from lots.models import Item
     from traceability.selectors import lineage_trace
@@ -158,15 +159,15 @@ def trace_selector(sample: Cells, warm: Cells) -> dict[str, float]:
         g = lineage_trace(item=Item.objects.get(code=code))
         times.append(time.perf_counter() - t0)
         nodes.append(len(g.nodes))
-    return summary(times) | {"nodes_mean": round(statistics.fmean(nodes), 1)}
+    return {**summary(times), "nodes_mean": round(statistics.fmean(nodes), 1)}
 
 
-def track_in_process(raw: RawWalk, targets: list[Target], runs: int) -> dict[str, dict[str, object]]:
+def track_in_process(raw: RawWalk, targets: list[Target], runs: int) -> dict[str, Track]:
     """Track of each target through lineage_track and the raw SQL (medians of `runs`)."""
     from lots.models import Item
     from traceability.selectors import lineage_track
 
-    tracks: dict[str, dict[str, object]] = {}
+    tracks: dict[str, Track] = {}
     for label, pk, code, n in targets:
         log(f"measuring track of {code} ({n} descendants)")
         sel, sql_t = [], []
@@ -202,7 +203,7 @@ def operator_token() -> str:
     return str(token.key)
 
 
-def trace_over_http(client: Client, sample: Cells, warm: Cells) -> dict[str, object]:
+def trace_over_http(client: Client, sample: Cells, warm: Cells) -> HttpTrace:
     for _, code in warm:
         client.get(f"/api/items/{code}/trace/")
     times, sizes, bad = [], [], 0
@@ -213,7 +214,8 @@ def trace_over_http(client: Client, sample: Cells, warm: Cells) -> dict[str, obj
         times.append(elapsed)
         sizes.append(len(body))
     doc = json.loads(body)
-    return summary(times) | {
+    return {
+        **summary(times),
         "errors": bad,
         "bytes_mean": round(statistics.fmean(sizes)),
         "nodes_last": len(doc.get("nodes", [])),
@@ -230,7 +232,7 @@ def _median_get(client: Client, url: str, runs: int) -> tuple[float, bytes]:
     return round(statistics.median(times) * 1000, 1), body
 
 
-def track_over_http(client: Client, targets: list[Target], runs: int, tracks: dict[str, dict[str, object]]) -> None:
+def track_over_http(client: Client, targets: list[Target], runs: int, tracks: dict[str, Track]) -> None:
     """Track of each target over HTTP, the full graph and the cells only, added to `tracks`."""
     for label, _pk, code, _n in targets:
         log(f"measuring track of {code} over HTTP")
@@ -257,17 +259,17 @@ def track_over_http(client: Client, targets: list[Target], runs: int, tracks: di
 def measure_http(
     args: argparse.Namespace,
     env: dict[str, str],
-    results: dict[str, object],
+    results: Results,
     cells: tuple[Cells, Cells],
     targets: list[Target],
-    tracks: dict[str, dict[str, object]],
-) -> dict[str, object]:
+    tracks: dict[str, Track],
+) -> HttpInfo:
     """Trace and track over HTTP (runserver with TCP_NODELAY), then trace against the stock
     runserver; the figures go into `results` and `tracks`, what the server was into the answer."""
     sample, warm = cells
     token = operator_token()
     server_env = dict(env) | {"DATABASE_CONN_MAX_AGE": str(args.server_conn_max_age)}
-    http_info: dict[str, object] = {
+    http_info: HttpInfo = {
         "available": False,
         "conn_max_age": args.server_conn_max_age,
         "server": "manage.py runserver --noreload, TCP_NODELAY on accepted sockets",
@@ -302,7 +304,7 @@ def measure_http(
     return http_info
 
 
-def measure(args: argparse.Namespace, env: dict[str, str], results: dict[str, object]) -> None:
+def measure(args: argparse.Namespace, env: dict[str, str], results: Results) -> None:
     sample, warm = samples(args)
     raw = RawWalk(env["DATABASE_URL"])
     targets = track_targets(raw)
@@ -314,6 +316,6 @@ def measure(args: argparse.Namespace, env: dict[str, str], results: dict[str, ob
     results["track"] = tracks
     if "trace_http" in results:
         results["trace_ratio_http_over_sql_p50"] = round(
-            results["trace_http"]["p50_ms"] / results["trace_sql"]["p50_ms"],  # type: ignore[index]
+            results["trace_http"]["p50_ms"] / results["trace_sql"]["p50_ms"],
             2,
         )

@@ -7,8 +7,14 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from support import log
+
+if TYPE_CHECKING:
+    from multiprocessing.sharedctypes import Synchronized
+
+Job = TypeVar("Job")
 
 
 class Progress:
@@ -36,7 +42,7 @@ class Progress:
         self.set(self.done + n)
 
 
-def _run_serial(jobs: Sequence[object], run_one: Callable[[object], int], chunk: int, progress: Progress) -> None:
+def _run_serial(jobs: Sequence[Job], run_one: Callable[[Job], int], chunk: int, progress: Progress) -> None:
     from django.db import transaction
 
     for start in range(0, len(jobs), chunk):
@@ -45,7 +51,7 @@ def _run_serial(jobs: Sequence[object], run_one: Callable[[object], int], chunk:
                 progress.add(run_one(job))
 
 
-def _worker(part: Sequence[object], run_one: Callable[[object], int], chunk: int, done: object) -> None:
+def _worker(part: Sequence[Job], run_one: Callable[[Job], int], chunk: int, done: Synchronized[int]) -> None:
     """A forked child: `chunk` jobs per transaction.atomic block, the count of recorded units
     added to the shared `done` after each block; exits the process (1 on any failure)."""
     from django.db import connections, transaction
@@ -56,8 +62,8 @@ def _worker(part: Sequence[object], run_one: Callable[[object], int], chunk: int
             with transaction.atomic():
                 for job in part[start : start + chunk]:
                     units += run_one(job)
-            with done.get_lock():  # type: ignore[attr-defined]
-                done.value += units  # type: ignore[attr-defined]
+            with done.get_lock():
+                done.value += units
     except BaseException:
         import traceback
 
@@ -68,9 +74,7 @@ def _worker(part: Sequence[object], run_one: Callable[[object], int], chunk: int
     os._exit(0)
 
 
-def run_parallel(
-    label: str, jobs: Sequence[object], run_one: Callable[[object], int], workers: int, *, chunk: int
-) -> None:
+def run_parallel(label: str, jobs: Sequence[Job], run_one: Callable[[Job], int], workers: int, *, chunk: int) -> None:
     """Run `jobs` through `run_one` (which calls operation_record) in `workers` forked
     processes, each with its own database connection, `chunk` jobs per transaction.atomic
     block. Returns when all are done; raises if a worker failed."""
