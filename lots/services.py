@@ -141,13 +141,13 @@ def items_register(*, actor: Actor, specs: Sequence[ItemSpec]) -> list[Item]:
     one SELECT of their kinds, one code allocation per kind prefix, one INSERT of the items, one
     of their audit events per station. A refusal names the spec as `items[i].<field>`; then
     nothing is written."""
+    if not specs:
+        return []
     return _register(actor=actor, specs=specs, fields=[f"items[{i}]." for i in range(len(specs))])
 
 
 @transaction.atomic
 def _register(*, actor: Actor, specs: Sequence[ItemSpec], fields: list[str]) -> list[Item]:
-    if not specs:
-        return []
     kinds = ItemKind.objects.in_bulk({s.kind for s in specs if isinstance(s.kind, str)})
     built = [
         _item_build(spec, _kind_of(kinds, spec.kind, field=f"{field}kind"), actor=actor, field=field)
