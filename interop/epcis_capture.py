@@ -19,6 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q, Value
 
 from audit.services import Actor, actor_user, audit_record
 from core.errors import DomainError, ErrorCode, InvalidInput
@@ -124,14 +125,14 @@ _IDENTIFIER_LISTS = ("epcList", "inputEPCList", "outputEPCList")
 _QUANTITY_LISTS = ("quantityList", "inputQuantityList", "outputQuantityList")
 
 
-def _identities(events: list[dict[str, Any]]) -> list[Identity]:
-    """The GTIN identity of every EPC and EPC class the events name."""
+def _identities(events: list[dict[str, Any]]) -> dict[str, Identity]:
+    """The GTIN identity of every EPC and EPC class the events name, by its text."""
     texts = [str(e) for event in events for key in _IDENTIFIER_LISTS for e in event.get(key, [])]
     texts += [
         str(q.get("epcClass", "")) for event in events for key in _QUANTITY_LISTS for q in event.get(key, [])
         if isinstance(q, dict)
     ]  # fmt: skip
-    return [i for i in map(identity_of, texts) if i is not None]
+    return {text: identity for text in texts if (identity := identity_of(text)) is not None}
 
 
 _LOCK_CLASS = 74012  # the namespace (first key) of the captured items' advisory locks
@@ -144,7 +145,7 @@ def _identities_lock(events: list[dict[str, Any]]) -> None:
     keys = sorted(
         {
             int.from_bytes(blake2b(f"{i.gtin}|{i.lot}|{i.serial}".encode(), digest_size=4).digest(), signed=True)
-            for i in _identities(events)
+            for i in _identities(events).values()
             if i.lot or i.serial
         }
     )
@@ -154,30 +155,57 @@ def _identities_lock(events: list[dict[str, Any]]) -> None:
 
 
 class _Existing:
-    """Which items of the line the document's identifiers name: two queries for the whole
-    document (suppliers' GTINs, EPCs), one more only for a label of this line's own."""
+    """Which items of the line the document's identifiers name: one query for the whole document
+    (suppliers' GTINs and EPCs), one more only for labels of this line's own."""
 
     def __init__(self, events: list[dict[str, Any]]) -> None:
-        identities = _identities(events)
+        named = _identities(events)
+        urns = {i.urn: _normalized(i.urn) for i in named.values() if i.urn}
         self.by_gs1: dict[tuple[str, str, str], str] = {}
-        rows = Item.objects.filter(gtin__in={i.gtin for i in identities}).values_list(
-            "code", "gtin", "supplier_lot", "gs1_serial"
-        )
-        for code, gtin, lot, serial in rows:
+        by_epc: dict[str, str] = {}
+        rows = Item.objects.filter(
+            Q(gtin__in={i.gtin for i in named.values()}) | Q(rfid_epc__in=set(urns.values()) - {""})
+        ).values_list("code", "gtin", "supplier_lot", "gs1_serial", "rfid_epc")
+        for code, gtin, lot, serial, epc in rows:
             self.by_gs1.setdefault((gtin, "", serial) if serial else (gtin, lot, ""), code)
-        urns = {i.urn: _normalized(i.urn) for i in identities if i.urn}
-        by_epc = dict(Item.objects.filter(rfid_epc__in=set(urns.values()) - {""}).values_list("rfid_epc", "code"))
+            if epc:
+                by_epc[epc] = code
         self.by_urn = {urn: by_epc[epc] for urn, epc in urns.items() if epc in by_epc}
+        own = [t for t, i in named.items() if self._supplier_code(i) is None and _own_prefix(i)]
+        self.by_label = _own_labels(own)
 
-    def code(self, identity: Identity, text: str) -> str | None:
+    def _supplier_code(self, identity: Identity) -> str | None:
         found = self.by_gs1.get(
             (identity.gtin, "", identity.serial) if identity.serial else (identity.gtin, identity.lot, "")
         )
-        if found is None and identity.urn:
-            found = self.by_urn.get(identity.urn)
-        if found is None and identity.gtin[1:].startswith(settings.CELLTRACE_GS1_COMPANY_PREFIX):
-            found = Item.objects.filter(item_lookup_q(text)).values_list("code", flat=True).first()
-        return found
+        return self.by_urn.get(identity.urn) if found is None and identity.urn else found
+
+    def code(self, identity: Identity, text: str) -> str | None:
+        found = self._supplier_code(identity)
+        return self.by_label.get(text) if found is None and _own_prefix(identity) else found
+
+
+def _own_prefix(identity: Identity) -> bool:
+    return identity.gtin[1:].startswith(settings.CELLTRACE_GS1_COMPANY_PREFIX)
+
+
+_COMPOUND_LIMIT = 400  # SELECTs in one UNION ALL (SQLite allows 500)
+
+
+def _own_labels(texts: list[str]) -> dict[str, str]:
+    """The item each text names by item_lookup_q (the first by pk, as .first() picks), in one
+    UNION ALL per _COMPOUND_LIMIT texts."""
+    found: dict[str, tuple[int, str]] = {}
+    for start in range(0, len(texts), _COMPOUND_LIMIT):
+        chunk = texts[start : start + _COMPOUND_LIMIT]
+        selects = [
+            Item.objects.filter(item_lookup_q(text)).annotate(asked=Value(n)).values_list("asked", "pk", "code")
+            for n, text in enumerate(chunk)
+        ]
+        for asked, pk, code in selects[0].union(*selects[1:], all=True):
+            if chunk[asked] not in found or pk < found[chunk[asked]][0]:
+                found[chunk[asked]] = (pk, code)
+    return {text: code for text, (_pk, code) in found.items()}
 
 
 def _normalized(urn: str) -> str:
