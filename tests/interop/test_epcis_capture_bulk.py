@@ -10,8 +10,11 @@ from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
 from interop.epcis_capture import capture
+from interop.epcis_identities import Existing, identity_of
 from interop.models import CapturedEvent
+from lots.identifiers import digital_link
 from lots.models import Item
+from lots.services import item_register
 
 from .conftest import CELL, NMC, NMC_B, post_document
 from .test_epcis_capture import add_lot, document
@@ -121,3 +124,17 @@ def test_a_bad_quantity_in_a_later_event_names_it_and_stores_nothing(engineer_cl
     assert response.status_code == 400, response.json()
     assert list(response.json()["errors"]) == ["/epcisBody/eventList/1/quantityList/0"]
     assert _nothing_stored()
+
+
+@pytest.mark.parametrize("labels", [1, 6])
+def test_this_lines_own_labels_are_found_in_one_query_whatever_their_number(engineer, table, labels):
+    powders = [item_register(actor=engineer, kind="cathode_active_material", quantity=5, unit="kg", code=f"CAM-O{i}")
+               for i in range(labels)]  # fmt: skip
+    texts = [digital_link(code=p.code, gtin_item_reference=p.kind.gtin_item_reference, level="batch") for p in powders]
+    unknown = texts[0].replace("CAM-O0", "CAM-NONE")
+    event = {"inputQuantityList": [{"epcClass": t, "quantity": 1} for t in [*texts, unknown]]}
+    with CaptureQueriesContext(connection) as captured:
+        existing = Existing([event])
+    assert len(captured.captured_queries) == 2  # the suppliers' GTINs and EPCs, then the own labels
+    found = [existing.code(identity_of(t), t) for t in [*texts, unknown]]  # type: ignore[arg-type]
+    assert found == [p.code for p in powders] + [None]
