@@ -16,27 +16,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from audit.services import Actor, actor_user, audit_record
 from core.errors import DomainError, ErrorCode, InvalidInput
 from core.values import moment_check
-from lots.identifiers import digital_link_parts, epc_gtin_parts, epc_normalize, gtin14, gtin_of
-from lots.models import Item, ItemKind, ItemLevel
-from lots.selectors import item_lookup_q
-from lots.services import item_register
+from lots.models import ItemKind, ItemLevel
+from lots.services import ItemSpec, items_register
 from traceability.models import Station, Step
 from traceability.services import InputSpec, OutputSpec, operation_record, station_create
 
 from .epcis_hash import context_namespaces, event_hash
+from .epcis_identities import Existing, Identity, identities_lock, identity_of
 from .epcis_schema import document_errors
 from .models import CapturedEvent, GtinKind
 from .units import unit_of_rec20
 
 SUPPLIER_STEP = "supplier_transformation"
 SUPPLIER_STATION = "EPCIS-SUPPLIER"
-_IDPAT_SGTIN = re.compile(r"^urn:epc:idpat:sgtin:(\d{6,12})\.(\d{1,7})\.\*$")
 
 
 class CaptureRefused(InvalidInput):
@@ -56,16 +53,6 @@ class CaptureResult:
     events: int
     stored: int
     duplicates: int
-
-
-@dataclass(frozen=True)
-class Identity:
-    """What an EPC or EPC class names: a GTIN with a lot, a serial, or neither (a pattern)."""
-
-    gtin: str
-    lot: str = ""
-    serial: str = ""
-    urn: str = ""  # the SGTIN URN, kept as the item's EPC
 
 
 @dataclass
@@ -103,71 +90,12 @@ def document_events(document: dict[str, Any]) -> list[dict[str, Any]]:
     return [body["event"]] if "event" in body else []
 
 
-def identity_of(text: str) -> Identity | None:
-    """The GTIN identity of an SGTIN/LGTIN URN, an SGTIN pattern or a Digital Link; None otherwise."""
-    parts = epc_gtin_parts(text)
-    if parts is not None:
-        gtin, key, value = parts
-        return Identity(gtin, serial=value, urn=text.strip()) if key == "21" else Identity(gtin, lot=value)
-    link = digital_link_parts(text)
-    if link is not None:
-        return Identity(link.gtin, serial=link.code) if link.key == "21" else Identity(link.gtin, lot=link.code)
-    match = _IDPAT_SGTIN.match(text)
-    if match is not None and len(match.group(1)) + len(match.group(2)) == 13:
-        return Identity(gtin_of(match.group(1), match.group(2)))
-    bare = re.match(r"^https?://[^/]+/01/(\d{8,14})/?$", text)
-    return Identity(gtin14(bare.group(1))) if bare else None
-
-
-_IDENTIFIER_LISTS = ("epcList", "inputEPCList", "outputEPCList")
-_QUANTITY_LISTS = ("quantityList", "inputQuantityList", "outputQuantityList")
-
-
-class _Existing:
-    """Which items of the line the document's identifiers name: two queries for the whole
-    document (suppliers' GTINs, EPCs), one more only for a label of this line's own."""
-
-    def __init__(self, events: list[dict[str, Any]]) -> None:
-        texts = [str(e) for event in events for key in _IDENTIFIER_LISTS for e in event.get(key, [])]
-        texts += [
-            str(q.get("epcClass", "")) for event in events for key in _QUANTITY_LISTS for q in event.get(key, [])
-            if isinstance(q, dict)
-        ]  # fmt: skip
-        identities = [i for i in map(identity_of, texts) if i is not None]
-        self.by_gs1: dict[tuple[str, str, str], str] = {}
-        rows = Item.objects.filter(gtin__in={i.gtin for i in identities}).values_list(
-            "code", "gtin", "supplier_lot", "gs1_serial"
-        )
-        for code, gtin, lot, serial in rows:
-            self.by_gs1.setdefault((gtin, "", serial) if serial else (gtin, lot, ""), code)
-        urns = {i.urn: _normalized(i.urn) for i in identities if i.urn}
-        by_epc = dict(Item.objects.filter(rfid_epc__in=set(urns.values()) - {""}).values_list("rfid_epc", "code"))
-        self.by_urn = {urn: by_epc[epc] for urn, epc in urns.items() if epc in by_epc}
-
-    def code(self, identity: Identity, text: str) -> str | None:
-        found = self.by_gs1.get(
-            (identity.gtin, "", identity.serial) if identity.serial else (identity.gtin, identity.lot, "")
-        )
-        if found is None and identity.urn:
-            found = self.by_urn.get(identity.urn)
-        if found is None and identity.gtin[1:].startswith(settings.CELLTRACE_GS1_COMPANY_PREFIX):
-            found = Item.objects.filter(item_lookup_q(text)).values_list("code", flat=True).first()
-        return found
-
-
-def _normalized(urn: str) -> str:
-    try:
-        return epc_normalize(urn)
-    except InvalidInput:
-        return ""
-
-
 class _Planner:
     """Reads only: turns events into Plans, gathering every error of the document."""
 
     def __init__(self, events: list[dict[str, Any]]) -> None:
         self.errors: dict[str, list[str]] = {}
-        self.existing = _Existing(events)
+        self.existing = Existing(events)
         self.kinds = {row.gtin: row.kind for row in GtinKind.objects.select_related("kind")}
         self.planned: dict[tuple[str, str, str], Thing] = {}  # registered by an earlier event
 
@@ -268,23 +196,34 @@ def _event_time(event: dict[str, Any]) -> datetime:
     return moment_check(datetime.fromisoformat(text), field="eventTime")
 
 
-def _register(thing: Thing, *, actor: Actor, at: datetime, digest: str) -> str:
-    identity = thing.identity
-    assert thing.kind is not None and identity is not None  # the planner refused the others
-    item = item_register(
-        actor=actor,
-        kind=thing.kind.code,
-        quantity=thing.quantity,
-        unit=thing.unit,
-        rfid_epc=identity.urn or None,
-        supplier_lot=identity.lot,
-        gtin=identity.gtin,
-        gs1_serial=identity.serial,
-        attributes={"epcis_event": digest},
-        created_at=at,
-    )
-    thing.code = item.code
-    return item.code
+def _new_things(plan: Plan) -> list[Thing]:
+    """What an event registers before anything else: an ADD's items, a transformation's inputs
+    not yet on the line (its outputs are the operation's)."""
+    if plan.registers:
+        return [t for t in plan.registers if t.kind]
+    return [t for t in plan.inputs if t.code is None and t.earlier is None]
+
+
+def _register_all(news: list[tuple[Thing, Plan]], *, actor: Actor) -> None:
+    """Every item the document registers outside its operations, in one items_register: those
+    of each event at its eventTime, before any operation (which may consume them)."""
+    specs = []
+    for thing, plan in news:
+        identity = thing.identity
+        assert thing.kind is not None and identity is not None  # the planner refused the others
+        specs.append(
+            ItemSpec(kind=thing.kind.code, quantity=thing.quantity, unit=thing.unit, rfid_epc=identity.urn or None,
+                     supplier_lot=identity.lot, gtin=identity.gtin, gs1_serial=identity.serial,
+                     attributes={"epcis_event": plan.event_hash}, created_at=_event_time(plan.event))
+        )  # fmt: skip
+    try:
+        items = items_register(actor=actor, specs=specs)
+    except DomainError as exc:
+        match = _ITEMS_FIELD.match(next(iter(exc.errors), ""))
+        where = news[int(match.group(1))][0].pointer if match else f"/epcisBody/eventList/{news[0][1].index}"
+        raise CaptureRefused({where: [exc.message]}) from None
+    for (thing, _plan), item in zip(news, items, strict=True):
+        thing.code = item.code
 
 
 def _supplier_station(actor: Actor) -> str:
@@ -297,14 +236,8 @@ def _supplier_station(actor: Actor) -> str:
     return SUPPLIER_STATION
 
 
-def _transform(plan: Plan, *, actor: Actor, at: datetime) -> tuple[int | None, list[str]]:
-    codes = [
-        _register(t, actor=actor, at=at, digest=plan.event_hash)
-        for t in plan.inputs
-        if t.code is None and t.earlier is None
-    ]
-    if not plan.inputs and not plan.outputs:
-        return None, codes
+def _transform(plan: Plan, registered: list[str], *, actor: Actor, station: str) -> tuple[int | None, list[str]]:
+    at = _event_time(plan.event)
     inputs = [
         InputSpec(item=str(t.resolved()))
         if t.quantity is None
@@ -319,15 +252,16 @@ def _transform(plan: Plan, *, actor: Actor, at: datetime) -> tuple[int | None, l
         if t.kind is not None and t.identity is not None
     ]  # fmt: skip
     result = operation_record(
-        actor=actor, step=SUPPLIER_STEP, station=_supplier_station(actor), started_at=at, ended_at=at,
+        actor=actor, step=SUPPLIER_STEP, station=station, started_at=at, ended_at=at,
         inputs=inputs, outputs=outputs,
     )  # fmt: skip
     for thing, item in zip(plan.outputs, result.outputs, strict=True):
         thing.code = item.code  # a later event of the document may consume it
-    return result.operation.pk, codes + [item.code for item in result.outputs]
+    return result.operation.pk, registered + [item.code for item in result.outputs]
 
 
 _SPEC_FIELD = re.compile(r"^(inputs|outputs)\[(\d+)\]")
+_ITEMS_FIELD = re.compile(r"^items\[(\d+)\]")
 
 
 def _pointer_of(error: DomainError, plan: Plan) -> str:
@@ -355,13 +289,18 @@ def _apply(plans: list[Plan], namespaces: dict[str, str], *, actor: Actor) -> No
             CapturedEvent.objects.bulk_create(rows)
     except IntegrityError:
         raise _Race from None
+    fresh = {plan.index: _new_things(plan) for plan in plans}  # before their codes are known
+    _register_all([(thing, plan) for plan in plans for thing in fresh[plan.index]], actor=actor)
+    registered = {index: [str(thing.code) for thing in things] for index, things in fresh.items()}
+    station = _supplier_station(actor) if any(p.inputs or p.outputs for p in plans) else ""
     for plan, row in zip(plans, rows, strict=True):
-        at = _event_time(plan.event)
+        if plan.registers:
+            row.items = registered[plan.index]
+            continue
+        if not (plan.inputs or plan.outputs):
+            continue
         try:
-            if plan.registers:
-                row.items = [_register(t, actor=actor, at=at, digest=plan.event_hash) for t in plan.registers if t.kind]
-            elif plan.inputs or plan.outputs:
-                row.operation_id, row.items = _transform(plan, actor=actor, at=at)
+            row.operation_id, row.items = _transform(plan, registered[plan.index], actor=actor, station=station)
         except DomainError as exc:
             raise CaptureRefused({_pointer_of(exc, plan): [exc.message]}) from None
         except IntegrityError:  # a parallel capture registered the same serial: plan again
@@ -394,6 +333,7 @@ def capture(document: object, *, actor: Actor) -> CaptureResult:
 def _capture_once(
     events: list[dict[str, Any]], hashes: list[str], namespaces: dict[str, str], *, actor: Actor
 ) -> CaptureResult:
+    identities_lock(events)
     known = set(CapturedEvent.objects.filter(event_hash__in=hashes).values_list("event_hash", flat=True))
     planner, plans, seen = _Planner([e for e, h in zip(events, hashes, strict=True) if h not in known]), [], set(known)
     for index, (event, digest) in enumerate(zip(events, hashes, strict=True)):

@@ -1,14 +1,16 @@
 """Writes on items: registration, code allocation, status changes."""
 
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from audit.services import Actor, actor_user, audit_record
+from audit.services import Actor, actor_user, audit_record_many
 from core.errors import Conflict, ErrorCode, InvalidInput
 from core.units import convert, density_parse, is_length, parse_unit, quantity_in_kind_unit, to_decimal
 from core.values import number
@@ -31,7 +33,11 @@ def kind_get(code: object, *, field: str = "kind") -> ItemKind:
     try:
         return ItemKind.objects.get(code=code)
     except (ItemKind.DoesNotExist, ValueError, TypeError):
-        raise InvalidInput(f"Unknown item kind {code!r}.", field=field, code=ErrorCode.UNKNOWN_KIND) from None
+        raise _kind_unknown(code, field) from None
+
+
+def _kind_unknown(code: object, field: str) -> InvalidInput:
+    return InvalidInput(f"Unknown item kind {code!r}.", field=field, code=ErrorCode.UNKNOWN_KIND)
 
 
 def codes_allocate(*, prefix: str, count: int) -> list[str]:
@@ -89,7 +95,24 @@ def length_of(value: float, unit: str) -> float | None:
     return convert(value, unit, "m", field="unit", value_field="quantity") if is_length(unit) else None
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class ItemSpec:
+    """One item to register: what item_register takes, for items_register's list."""
+
+    kind: str
+    quantity: object = None
+    unit: object = None
+    code: str | None = None
+    rfid_epc: str | None = None
+    supplier_lot: str = ""
+    polarity: str | None = None
+    attributes: dict[str, Any] | None = None
+    station: Any = None
+    created_at: datetime | None = None
+    gtin: str = ""
+    gs1_serial: str = ""
+
+
 def item_register(
     *,
     actor: Actor,
@@ -107,54 +130,139 @@ def item_register(
     gs1_serial: str = "",
 ) -> Item:
     """Register material entering the line (a powder lot, a foil roll, an electrolyte drum: supplier lots)."""
-    item_kind = kind_get(kind)
-    value, unit_str = kind_quantity(kind=item_kind, quantity=quantity, unit=unit, field="", attributes=attributes)
-    if polarity is not None and polarity not in Polarity.values:
-        raise InvalidInput("Polarity is cathode or anode.", field="polarity")
-    if polarity is not None and not item_kind.on_electrode_path:
-        raise InvalidInput(f"A {item_kind.code} has no polarity.", field="polarity")
-    epc = epc_normalize(rfid_epc) if rfid_epc else None
-    item = Item(
-        code=code or codes_allocate(prefix=item_kind.code_prefix, count=1)[0],
+    spec = ItemSpec(kind=kind, quantity=quantity, unit=unit, code=code, rfid_epc=rfid_epc, supplier_lot=supplier_lot,
+                    polarity=polarity, attributes=attributes, station=station, created_at=created_at, gtin=gtin,
+                    gs1_serial=gs1_serial)  # fmt: skip
+    return _register(actor=actor, specs=[spec], fields=[""])[0]
+
+
+def items_register(*, actor: Actor, specs: Sequence[ItemSpec]) -> list[Item]:
+    """Register many items by item_register's rules in a few statements, whatever their number:
+    one SELECT of their kinds, one code allocation per kind prefix, one INSERT of the items, one
+    of their audit events per station. A refusal names the spec as `items[i].<field>`; then
+    nothing is written."""
+    if not specs:
+        return []
+    return _register(actor=actor, specs=specs, fields=[f"items[{i}]." for i in range(len(specs))])
+
+
+@transaction.atomic
+def _register(*, actor: Actor, specs: Sequence[ItemSpec], fields: list[str]) -> list[Item]:
+    kinds = ItemKind.objects.in_bulk({s.kind for s in specs if isinstance(s.kind, str)})
+    built = [
+        _item_build(spec, _kind_of(kinds, spec.kind, field=f"{field}kind"), actor=actor, field=field)
+        for spec, field in zip(specs, fields, strict=True)
+    ]
+    need: dict[str, int] = defaultdict(int)
+    for item in built:
+        if not item.code:
+            need[item.kind.code_prefix] += 1
+    fresh = {prefix: iter(codes_allocate(prefix=prefix, count=n)) for prefix, n in sorted(need.items())}
+    for item in built:
+        item.code = item.code or next(fresh[item.kind.code_prefix])
+    _duplicates_refuse(built, fields)
+    try:
+        with transaction.atomic():
+            Item.objects.bulk_create(built)
+    except IntegrityError:
+        _conflict_raise(built, fields)
+    by_station: dict[str, list[Item]] = defaultdict(list)
+    for item in built:
+        by_station[item.station.code if item.station else ""].append(item)
+    for station, items in by_station.items():
+        audit_record_many(actor=actor, action="item.register", entity="item", station=station,
+                          rows=[(item.code, None, item_snapshot(item)) for item in items])  # fmt: skip
+    return built
+
+
+def _kind_of(kinds: Mapping[str, ItemKind], code: object, *, field: str) -> ItemKind:
+    found = kinds.get(code) if isinstance(code, str) else None
+    if found is None:
+        raise _kind_unknown(code, field)
+    return found
+
+
+def _item_build(spec: ItemSpec, item_kind: ItemKind, *, actor: Actor, field: str) -> Item:
+    """The unsaved item of a spec, every rule of registration checked; its code may be empty."""
+    value, unit_str = kind_quantity(
+        kind=item_kind, quantity=spec.quantity, unit=spec.unit, field=field, attributes=spec.attributes
+    )
+    if spec.polarity is not None and spec.polarity not in Polarity.values:
+        raise InvalidInput("Polarity is cathode or anode.", field=f"{field}polarity")
+    if spec.polarity is not None and not item_kind.on_electrode_path:
+        raise InvalidInput(f"A {item_kind.code} has no polarity.", field=f"{field}polarity")
+    return Item(
+        code=spec.code or "",
         kind=item_kind,
         quantity=to_decimal(value),
         initial_quantity=to_decimal(value),
         unit=unit_str,
         length_m=length_of(value, unit_str),
-        polarity=polarity,
-        rfid_epc=epc,
-        supplier_lot=supplier_lot,
-        gtin=gtin,
-        gs1_serial=gs1_serial,
-        attributes=attributes or {},
-        created_at=created_at or timezone.now(),
+        polarity=spec.polarity,
+        rfid_epc=epc_normalize(spec.rfid_epc, field=f"{field}rfid_epc") if spec.rfid_epc else None,
+        supplier_lot=spec.supplier_lot,
+        gtin=spec.gtin,
+        gs1_serial=spec.gs1_serial,
+        attributes=spec.attributes or {},
+        created_at=spec.created_at or timezone.now(),
         created_by=actor_user(actor),
-        station=station,
+        station=spec.station,
     )
-    try:
-        with transaction.atomic():
-            item.save()
-    except IntegrityError:
-        if Item.objects.filter(code=item.code).exists():
-            raise Conflict(
-                f"An item with code {item.code!r} exists.", field="code", code=ErrorCode.DUPLICATE_CODE
-            ) from None
-        if gs1_serial and Item.objects.filter(gtin=gtin, gs1_serial=gs1_serial).exists():
-            raise Conflict(
-                f"An item with GTIN {gtin} and serial {gs1_serial!r} exists.",
-                field="gs1_serial",
-                code=ErrorCode.DUPLICATE_EPC,
-            ) from None
-        raise Conflict(f"An item with EPC {epc!r} exists.", field="rfid_epc", code=ErrorCode.DUPLICATE_EPC) from None
-    audit_record(
-        actor=actor,
-        action="item.register",
-        entity="item",
-        entity_id=item.code,
-        station=station.code if station else "",
-        after=item_snapshot(item),
+
+
+def _clashes(item: Item, codes: Container[str], serials: Container[tuple[str, str]], epcs: Container[str]) -> str:
+    """Which unique key of `item` is among those given: code, gs1_serial, rfid_epc or ""."""
+    if item.code in codes:
+        return "code"
+    if item.gs1_serial and (item.gtin, item.gs1_serial) in serials:
+        return "gs1_serial"
+    if item.rfid_epc and item.rfid_epc in epcs:
+        return "rfid_epc"
+    return ""
+
+
+def _conflict(item: Item, key: str, field: str, *, twice: bool = False) -> Conflict:
+    named = {"code": f"code {item.code!r}", "gs1_serial": f"GTIN {item.gtin} and serial {item.gs1_serial!r}",
+             "rfid_epc": f"EPC {item.rfid_epc!r}"}[key]  # fmt: skip
+    error = ErrorCode.DUPLICATE_CODE if key == "code" else ErrorCode.DUPLICATE_EPC
+    return Conflict(
+        f"An item with {named} {'is given twice' if twice else 'exists'}.", field=f"{field}{key}", code=error
     )
-    return item
+
+
+def _duplicates_refuse(items: list[Item], fields: list[str]) -> None:
+    """The same code, serial or EPC twice among the items: refused at the second."""
+    codes: set[str] = set()
+    serials: set[tuple[str, str]] = set()
+    epcs: set[str] = set()
+    for item, field in zip(items, fields, strict=True):
+        key = _clashes(item, codes, serials, epcs)
+        if key:
+            raise _conflict(item, key, field, twice=True)
+        codes.add(item.code)
+        if item.gs1_serial:
+            serials.add((item.gtin, item.gs1_serial))
+        if item.rfid_epc:
+            epcs.add(item.rfid_epc)
+
+
+def _conflict_raise(items: list[Item], fields: list[str]) -> NoReturn:
+    """After a refused INSERT: the first item whose code, serial or EPC is taken, as a Conflict."""
+    serial_q = Q(pk__in=[])
+    for item in items:
+        if item.gs1_serial:
+            serial_q |= Q(gtin=item.gtin, gs1_serial=item.gs1_serial)
+    epcs = [item.rfid_epc for item in items if item.rfid_epc]
+    taken = Item.objects.filter(Q(code__in=[i.code for i in items]) | serial_q | Q(rfid_epc__in=epcs))
+    rows = list(taken.values_list("code", "gtin", "gs1_serial", "rfid_epc"))
+    codes, serials = {r[0] for r in rows}, {(r[1], r[2]) for r in rows if r[2]}
+    found = {r[3] for r in rows if r[3]}
+    for item, field in zip(items, fields, strict=True):
+        key = _clashes(item, codes, serials, found)
+        if key:
+            raise _conflict(item, key, field) from None
+    first = next((item for item in items if item.rfid_epc), items[0])
+    raise _conflict(first, "rfid_epc", fields[items.index(first)]) from None
 
 
 def item_snapshot(item: Item) -> dict[str, Any]:
