@@ -20,13 +20,19 @@ from traceability.selectors import MAX_DEPTH
 from traceability.selectors_graph import fetch_text_bytes, json_number
 
 from .belonging import item_operations_sql
-from .models import Parameter
+from .models import Parameter, Source
 from .selectors import values_union, walk_cte
 
 
 def _text(column: str) -> str:
     # Most text columns are empty: to_json costs a type lookup per call.
     return f"CASE WHEN {column} = '' THEN '\"\"' ELSE COALESCE(CAST(to_json({column}) AS TEXT), 'null') END"
+
+
+def _choice(column: str, values: list[str]) -> str:
+    # The choices' text as constants (they need no escaping), to_json for anything else.
+    known = " ".join(f"WHEN '{value}' THEN '\"{value}\"'" for value in values if value.isidentifier())
+    return f"CASE {column} {known} ELSE {_text(column)} END"
 
 
 def _integer(column: str) -> str:
@@ -63,14 +69,14 @@ _FIELDS: tuple[tuple[str, str], ...] = (
     ("file_reader", _text("x.file_reader")),
     ("derived_from", _integer("x.derived_from_id")),
     ("sent_value", json_number("x.sent_value")),
-    ("sent_unit", _text("x.sent_unit")),
+    ("sent_unit", "x.sent_unit_text"),
     ("item", "x.item_code"),
     ("operation", _integer("x.operation_id")),
     ("station", "COALESCE(x.station_code, 'null')"),
     ("room", _text("x.room")),
     ("position_m", json_number("x.position_m")),
     ("measured_at", _MEASURED_AT),
-    ("source", _text("x.source")),
+    ("source", _choice("x.source", Source.values)),
     ("instrument", _text("x.instrument")),
     ("method", _text("x.method")),
     ("uncertainty", json_number("x.uncertainty")),
@@ -188,7 +194,8 @@ belong AS MATERIALIZED (  -- the keys first (see `listed`), the measurement's co
     ORDER BY m_id, item_id, relation, via_id, mapped9, depth, lo NULLS FIRST, hi NULLS FIRST
 ), p AS MATERIALIZED (
     SELECT id, code AS raw_code, step_id,
-        concat(to_json(code), ',"step":', {_text("step_id")}, ',"unit":', to_json(unit)) AS text
+        concat(to_json(code), ',"step":', {_text("step_id")}, ',"unit":', to_json(unit)) AS text,
+        unit, CAST(to_json(unit) AS TEXT) AS unit_text
     FROM {Parameter._meta.db_table}
 ), s AS MATERIALIZED (
     SELECT id, CAST(to_json(code) AS TEXT) AS code FROM {Station._meta.db_table}
@@ -200,9 +207,12 @@ belong AS MATERIALIZED (  -- the keys first (see `listed`), the measurement's co
     SELECT r.depth, r.upstream_place, r.parameter_id, r.measured_at, r.m_id AS id,
         r.relation COLLATE "C" AS raw_relation, r.via_place, r.mapped,
         r.value, r.series, r.file, r.file_sha256, r.file_format, r.file_reader, r.derived_from_id,
-        r.sent_value, r.sent_unit, r.operation_id, r.room, r.position_m, r.source, r.instrument, r.method,
+        r.sent_value, r.operation_id, r.room, r.position_m, r.source, r.instrument, r.method,
         r.uncertainty, r.out_of_range, r.out_of_limits, r.supersedes_id, r.correction_reason,
-        p.text AS parameter_text, CASE WHEN r.measured_item_id = r.item_id THEN r.upstream_code
+        p.text AS parameter_text,
+        -- The sent unit is most often the parameter's, the measured item the upstream one: both written already.
+        CASE WHEN r.sent_unit = p.unit THEN p.unit_text ELSE {_text("r.sent_unit")} END AS sent_unit_text,
+        CASE WHEN r.measured_item_id = r.item_id THEN r.upstream_code
             ELSE COALESCE((SELECT {_text("mi.code")} FROM {Item._meta.db_table} mi WHERE mi.id = r.measured_item_id),
                 'null') END
         AS item_code, s.code AS station_code,
