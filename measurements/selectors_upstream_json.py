@@ -127,7 +127,8 @@ _CARRIED = (
     "created_by_id",
 )
 _SOURCE = {"measured_item_id": "item_id"}
-# How each value was found, from the walk's row or the operation's: codes and rounded ends.
+# How each value was found, from the walk's row or the operation's: codes, places, and the text of
+# the stretch's rounded ends and via (its from_m, to_m and via keys, written once a stretch).
 _WAYS = ("upstream_code", "upstream_place", "via_place", "ends_text")
 _OF_WALK = "".join(f", w.{column}" for column in _WAYS)
 _OF_OPS = """, ops.upstream_code, ops.upstream_place, CAST(NULL AS BIGINT), 'null,"to_m":null,"via":null'"""
