@@ -20,13 +20,19 @@ from traceability.selectors import MAX_DEPTH
 from traceability.selectors_graph import fetch_text_bytes, json_number
 
 from .belonging import item_operations_sql
-from .models import Parameter
+from .models import Parameter, Source
 from .selectors import values_union, walk_cte
 
 
 def _text(column: str) -> str:
     # Most text columns are empty: to_json costs a type lookup per call.
     return f"CASE WHEN {column} = '' THEN '\"\"' ELSE COALESCE(CAST(to_json({column}) AS TEXT), 'null') END"
+
+
+def _choice(column: str, values: list[str]) -> str:
+    # The choices' text as constants (they need no escaping), to_json for anything else.
+    known = " ".join(f"WHEN '{value}' THEN '\"{value}\"'" for value in values if value.isidentifier())
+    return f"CASE {column} {known} ELSE {_text(column)} END"
 
 
 def _integer(column: str) -> str:
@@ -37,20 +43,24 @@ def _boolean(column: str) -> str:
     return f"CASE WHEN {column} THEN 'true' WHEN NOT {column} THEN 'false' ELSE 'null' END"
 
 
-# As DRF's DateTimeField: ISO 8601 in the current time zone, microseconds only when not zero,
-# 'Z' for a zero offset. x.local is the wall time there, x.off its offset from UTC.
-_MEASURED_AT = """'"' || to_char(x.local, 'YYYY-MM-DD"T"HH24:MI:SS')
-    || CASE WHEN to_char(x.local, 'US') = '000000' THEN '' ELSE to_char(x.local, '.US') END
-    || CASE WHEN x.off = INTERVAL '0' THEN 'Z'
-            WHEN x.off > INTERVAL '0' THEN '+' || to_char(x.off, 'HH24:MI')
-            ELSE '-' || to_char(-x.off, 'HH24:MI') END || '"'"""
+# As DRF's DateTimeField: ISO 8601 in the current time zone, microseconds (6 digits) only when
+# not zero, 'Z' for a zero offset. x.stamp is to_json of the wall time there (its fraction without
+# trailing zeros, in no DateStyle), x.off its offset from UTC. Two cheap pieces, not to_char per row.
+_MEASURED_AT = ", ".join(
+    (  # two arguments of the object's concat()
+        "CASE WHEN length(x.stamp) = 21 THEN left(x.stamp, 20) ELSE rpad(left(x.stamp, -1), 27, '0') END",
+        """CASE WHEN x.off = INTERVAL '0' THEN 'Z"'
+            WHEN x.off > INTERVAL '0' THEN '+' || to_char(x.off, 'HH24:MI') || '"'
+            ELSE '-' || to_char(-x.off, 'HH24:MI') || '"' END""",
+    )
+)
 
 # The keys of MeasurementSerializer, in its order, then the way the value belongs.
 _FIELDS: tuple[tuple[str, str], ...] = (
     ("id", "CAST(x.id AS TEXT)"),
-    ("parameter", "x.parameter_code"),
-    ("step", "x.step_json"),
-    ("unit", "x.unit"),
+    ("parameter", "x.parameter_text"),  # with step and unit: one text per parameter
+    ("step", ""),
+    ("unit", ""),
     ("value", json_number("x.value")),
     ("series", "COALESCE(CAST(x.series AS TEXT), 'null')"),
     ("file", "CASE WHEN x.file <> '' THEN '\"/api/measurements/' || x.id || '/file/\"' ELSE 'null' END"),
@@ -59,14 +69,14 @@ _FIELDS: tuple[tuple[str, str], ...] = (
     ("file_reader", _text("x.file_reader")),
     ("derived_from", _integer("x.derived_from_id")),
     ("sent_value", json_number("x.sent_value")),
-    ("sent_unit", _text("x.sent_unit")),
-    ("item", _text("x.item_code")),
+    ("sent_unit", "x.sent_unit_text"),
+    ("item", "x.item_code"),
     ("operation", _integer("x.operation_id")),
     ("station", "COALESCE(x.station_code, 'null')"),
     ("room", _text("x.room")),
     ("position_m", json_number("x.position_m")),
     ("measured_at", _MEASURED_AT),
-    ("source", _text("x.source")),
+    ("source", _choice("x.source", Source.values)),
     ("instrument", _text("x.instrument")),
     ("method", _text("x.method")),
     ("uncertainty", json_number("x.uncertainty")),
@@ -80,9 +90,9 @@ _UPSTREAM: tuple[tuple[str, str], ...] = (
     ("item", "x.upstream_code"),
     ("depth", "CAST(x.depth AS TEXT)"),
     ("relation", "x.relation"),
-    ("from_m", json_number("x.lo")),
-    ("to_m", json_number("x.hi")),
-    ("via", "x.via_code"),
+    ("from_m", "x.ends_text"),  # with to_m and via: one text per stretch
+    ("to_m", ""),
+    ("via", ""),
     ("mapped_position_m", json_number("x.mapped")),
 )
 LISTED_KEYS = tuple(key for key, _ in _FIELDS)
@@ -117,13 +127,11 @@ _CARRIED = (
     "created_by_id",
 )
 _SOURCE = {"measured_item_id": "item_id"}
-# How each value was found, from the walk's row or the operation's: codes and rounded ends.
-_WAYS = ("upstream_code", "upstream_place", "via_code", "via_place", "lo_m", "hi_m")
+# How each value was found, from the walk's row or the operation's: codes, places, and the text of
+# the stretch's rounded ends and via (its from_m, to_m and via keys, written once a stretch).
+_WAYS = ("upstream_code", "upstream_place", "via_place", "ends_text")
 _OF_WALK = "".join(f", w.{column}" for column in _WAYS)
-_OF_OPS = (
-    ", ops.upstream_code, ops.upstream_place, 'null', CAST(NULL AS BIGINT), "
-    "CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION)"
-)
+_OF_OPS = """, ops.upstream_code, ops.upstream_place, CAST(NULL AS BIGINT), 'null,"to_m":null,"via":null'"""
 
 
 def _pieces(fields: tuple[tuple[str, str], ...], tail: tuple[str, ...] = ()) -> list[str]:
@@ -131,7 +139,8 @@ def _pieces(fields: tuple[tuple[str, str], ...], tail: tuple[str, ...] = ()) -> 
     (one call per value, not an allocation per || of some forty)."""
     pieces = []
     for n, (key, expr) in enumerate(fields):
-        pieces += [("'{" if n == 0 else "',") + f'"{key}":\'', expr]
+        if expr:  # no expression: the key and its value are in the one before
+            pieces += [("'{" if n == 0 else "',") + f'"{key}":\'', expr]
     return [*pieces, *tail, "'}'"]
 
 
@@ -164,8 +173,9 @@ ends AS MATERIALIZED (  -- the few stretch ends, rounded once each rather than o
     FROM {Item._meta.db_table}
     WHERE id IN (SELECT item_id FROM stretches UNION SELECT via_id FROM stretches)
 ), walk AS MATERIALIZED (  -- each stretch with its codes and rounded ends, which its values carry
-    SELECT w.*, uc.code AS upstream_code, uc.place AS upstream_place, COALESCE(vc.code, 'null') AS via_code,
-        vc.place AS via_place, el.metres AS lo_m, eh.metres AS hi_m
+    SELECT w.*, uc.code AS upstream_code, uc.place AS upstream_place, vc.place AS via_place,
+        concat({json_number("el.metres")}, ',"to_m":', {json_number("eh.metres")}, ',"via":', COALESCE(vc.code, 'null'))
+        AS ends_text
     FROM stretches w
     JOIN codes uc ON uc.id = w.item_id
     LEFT JOIN codes vc ON vc.id = w.via_id
@@ -180,12 +190,13 @@ found(m_id, item_id, depth, lo, hi, mapped, via_id, relation, {", ".join(_CARRIE
 belong AS MATERIALIZED (  -- the keys first (see `listed`), the measurement's columns last
     SELECT DISTINCT ON (m_id, item_id, relation, via_id, mapped9)
         m_id, item_id, relation, via_id, {_metres_sql("mapped", 9)} AS mapped9, depth, upstream_place,
-        via_place, {_metres_sql("mapped")} AS mapped, {", ".join(_CARRIED)}, upstream_code, via_code, lo_m, hi_m
+        via_place, {_metres_sql("mapped")} AS mapped, {", ".join(_CARRIED)}, upstream_code, ends_text
     FROM found
     ORDER BY m_id, item_id, relation, via_id, mapped9, depth, lo NULLS FIRST, hi NULLS FIRST
 ), p AS MATERIALIZED (
-    SELECT id, code AS raw_code, step_id, CAST(to_json(code) AS TEXT) AS code,
-        {_text("step_id")} AS step_json, CAST(to_json(unit) AS TEXT) AS unit
+    SELECT id, code AS raw_code, step_id,
+        concat(to_json(code), ',"step":', {_text("step_id")}, ',"unit":', to_json(unit)) AS text,
+        unit, CAST(to_json(unit) AS TEXT) AS unit_text
     FROM {Parameter._meta.db_table}
 ), s AS MATERIALIZED (
     SELECT id, CAST(to_json(code) AS TEXT) AS code FROM {Station._meta.db_table}
@@ -197,16 +208,21 @@ belong AS MATERIALIZED (  -- the keys first (see `listed`), the measurement's co
     SELECT r.depth, r.upstream_place, r.parameter_id, r.measured_at, r.m_id AS id,
         r.relation COLLATE "C" AS raw_relation, r.via_place, r.mapped,
         r.value, r.series, r.file, r.file_sha256, r.file_format, r.file_reader, r.derived_from_id,
-        r.sent_value, r.sent_unit, r.operation_id, r.room, r.position_m, r.source, r.instrument, r.method,
+        r.sent_value, r.operation_id, r.room, r.position_m, r.source, r.instrument, r.method,
         r.uncertainty, r.out_of_range, r.out_of_limits, r.supersedes_id, r.correction_reason,
-        p.code AS parameter_code, p.step_json, p.unit, mi.code AS item_code, s.code AS station_code,
+        p.text AS parameter_text,
+        -- The sent unit is most often the parameter's, the measured item the upstream one: both written already.
+        CASE WHEN r.sent_unit = p.unit THEN p.unit_text ELSE {_text("r.sent_unit")} END AS sent_unit_text,
+        CASE WHEN r.measured_item_id = r.item_id THEN r.upstream_code
+            ELSE COALESCE((SELECT {_text("mi.code")} FROM {Item._meta.db_table} mi WHERE mi.id = r.measured_item_id),
+                'null') END
+        AS item_code, s.code AS station_code,
         u.username, r.upstream_code, '"' || r.relation || '"' AS relation,
-        r.lo_m AS lo, r.hi_m AS hi, r.via_code,
-        r.measured_at AT TIME ZONE %(zone)s AS local,
+        r.ends_text,
+        CAST(to_json(r.measured_at AT TIME ZONE %(zone)s) AS TEXT) AS stamp,
         (r.measured_at AT TIME ZONE %(zone)s) - (r.measured_at AT TIME ZONE 'UTC') AS off
     FROM belong r
     JOIN p ON p.id = r.parameter_id
-    LEFT JOIN {Item._meta.db_table} mi ON mi.id = r.measured_item_id
     LEFT JOIN s ON s.id = r.station_id
     LEFT JOIN u ON u.id = r.created_by_id
     {"WHERE " + where if where else ""}
