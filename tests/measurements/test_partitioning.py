@@ -218,3 +218,22 @@ def test_each_partition_refuses_update_delete_and_truncate(engineer, cell, catal
             statement = sql.format(partition=connection.ops.quote_name(partition))
             cursor.execute(statement, [measurement.pk] if "%s" in statement else None)
     assert Measurement.objects.get(pk=measurement.pk).value == 1000.0
+
+
+@pytest.mark.django_db
+def test_a_rooms_values_during_an_operation_are_read_through_the_rooms_index(db):
+    # The room comes from a join (the operation's station), so the planner cannot infer the
+    # index's `room <> ''` from it: the condition spells it out. Without it, a window over
+    # densely timed values read the whole time range through BRIN (10 s for one roll map).
+    from measurements.belonging import in_room_during_sql, operation_window, room_operations_join
+
+    partitions_ensure(months_ahead=1)
+    window = operation_window()
+    sql = (
+        f"SELECT m.id FROM (SELECT %s AS operation_id) ops {room_operations_join('ops.operation_id')}\n"  # noqa: S608
+        f"JOIN {TABLE} m ON {in_room_during_sql('s.room', window.start, window.end)}"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # an empty table: make the planner pick an index
+        plan = _plan(sql, [1])
+    assert "room_measured_at_idx" in plan, plan
