@@ -2,17 +2,16 @@
 the second waits for the first (an advisory lock on the lots and serials it names), then finds
 the overlap already registered and is refused with a 400, never a 500 or a second copy."""
 
-import threading
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.db import connection
 
 from interop.epcis_capture import CaptureRefused, capture
 from interop.models import CapturedEvent, GtinKind
 from lots.models import Item, ItemKind
 from tests.support import reseed_after_the_last_truncate, seed_kinds_and_steps  # noqa: F401
+from tests.traceability.test_concurrency import _race
 
 from .conftest import CELL, NMC
 from .test_epcis_capture import add_lot, document
@@ -43,25 +42,8 @@ def test_parallel_captures_of_overlapping_new_items_register_each_once(first, se
     engineer.groups.add(Group.objects.get_or_create(name="engineer")[0])
     GtinKind.objects.create(gtin=NMC, kind=ItemKind.objects.get(code="cathode_active_material"))
     GtinKind.objects.create(gtin=CELL, kind=ItemKind.objects.get(code="cell"))
-    documents = [first, second]
-    barrier = threading.Barrier(2)
-    outcomes: list[Any] = [None, None]
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            outcomes[index] = capture(documents[index], actor=engineer)
-        except Exception as exc:  # the test inspects it
-            outcomes[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
+    race = _race(lambda: capture(first, actor=engineer), lambda: capture(second, actor=engineer))
+    outcomes = [result for _how, result in race]  # a capture's result, or what it raised
     refused = [o for o in outcomes if isinstance(o, Exception)]
     assert len(refused) == 1 and isinstance(refused[0], CaptureRefused), outcomes
     assert "already registered" in str(refused[0].errors)
