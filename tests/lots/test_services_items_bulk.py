@@ -2,6 +2,7 @@
 spec (items[i].<field>) and writes nothing."""
 
 import pytest
+from django.db import connection
 
 from audit.models import AuditEvent
 from core.errors import Conflict, ErrorCode, InvalidInput
@@ -28,8 +29,10 @@ def test_many_items_are_registered_and_audited_in_a_bounded_number_of_queries(
     item_register(actor=operator, kind="cell")
     specs = [ItemSpec(kind=CAM, quantity=i + 1, unit="kg", supplier_lot=f"L{i}") for i in range(30)]
     specs += [ItemSpec(kind="cell", rfid_epc=SGTIN.format(i), station=stations["FORM-01"]) for i in range(30)]
-    # savepoints 2, kinds 1, two prefixes 2 each, the items 1 (in its savepoint 2), the audit 2 stations
-    with django_assert_max_num_queries(12):
+    # savepoints 2, kinds 1, two prefixes 2 each, the items 1 (in its savepoint 2), the audit 2
+    # stations; SQLite's INSERT takes at most 999 variables, so Django sends the 60 items in two
+    inserts = 2 if connection.vendor == "sqlite" else 1
+    with django_assert_max_num_queries(11 + inserts):
         items = items_register(actor=operator, specs=specs)
     assert [i.supplier_lot for i in items[:30]] == [f"L{i}" for i in range(30)]
     assert len({i.code for i in items}) == 60 and all(Item.objects.filter(pk=i.pk).exists() for i in items[::7])
