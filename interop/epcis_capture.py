@@ -27,7 +27,7 @@ from traceability.models import Station, Step
 from traceability.services import InputSpec, OutputSpec, operation_record, station_create
 
 from .epcis_hash import context_namespaces, event_hash
-from .epcis_identities import Existing, Identity, identities_lock, identity_of
+from .epcis_identities import Existing, Identity, event_identities, identities_lock, identity_of
 from .epcis_schema import document_errors
 from .models import CapturedEvent, GtinKind
 from .units import unit_of_rec20
@@ -76,6 +76,7 @@ class Plan:
     index: int
     event: dict[str, Any]
     event_hash: str
+    at: datetime  # its eventTime, checked
     registers: list[Thing] = field(default_factory=list)  # ObjectEvent ADD
     inputs: list[Thing] = field(default_factory=list)  # TransformationEvent
     outputs: list[Thing] = field(default_factory=list)
@@ -93,9 +94,9 @@ def document_events(document: dict[str, Any]) -> list[dict[str, Any]]:
 class _Planner:
     """Reads only: turns events into Plans, gathering every error of the document."""
 
-    def __init__(self, events: list[dict[str, Any]]) -> None:
+    def __init__(self, named: dict[str, Identity]) -> None:
         self.errors: dict[str, list[str]] = {}
-        self.existing = Existing(events)
+        self.existing = Existing(named)
         self.kinds = {row.gtin: row.kind for row in GtinKind.objects.select_related("kind")}
         self.planned: dict[tuple[str, str, str], Thing] = {}  # registered by an earlier event
 
@@ -172,14 +173,14 @@ class _Planner:
         ]
         return [thing for thing in found if thing is not None]
 
-    def plan(self, index: int, event: dict[str, Any], digest: str) -> Plan:
+    def plan(self, index: int, event: dict[str, Any], digest: str) -> Plan | None:
+        """The event's plan; None if its time is refused (the document then stores nothing)."""
         at = f"/epcisBody/eventList/{index}"
-        plan = Plan(index, event, digest)
         try:
-            _event_time(event)
+            plan = Plan(index, event, digest, _event_time(event))
         except (ValueError, InvalidInput) as exc:  # a leap second, a year CellTrace does not hold
             self.refuse(f"{at}/eventTime", exc.message if isinstance(exc, InvalidInput) else str(exc))
-            return plan
+            return None
         if "errorDeclaration" in event:
             return plan  # a retraction or correction of an earlier event: kept, registers nothing
         if event.get("type") == "ObjectEvent" and event.get("action") == "ADD":
@@ -214,7 +215,7 @@ def _register_all(news: list[tuple[Thing, Plan]], *, actor: Actor) -> None:
         specs.append(
             ItemSpec(kind=thing.kind.code, quantity=thing.quantity, unit=thing.unit, rfid_epc=identity.urn or None,
                      supplier_lot=identity.lot, gtin=identity.gtin, gs1_serial=identity.serial,
-                     attributes={"epcis_event": plan.event_hash}, created_at=_event_time(plan.event))
+                     attributes={"epcis_event": plan.event_hash}, created_at=plan.at)
         )  # fmt: skip
     try:
         items = items_register(actor=actor, specs=specs)
@@ -237,7 +238,6 @@ def _supplier_station(actor: Actor) -> str:
 
 
 def _transform(plan: Plan, registered: list[str], *, actor: Actor, station: str) -> tuple[int | None, list[str]]:
-    at = _event_time(plan.event)
     inputs = [
         InputSpec(item=str(t.resolved()))
         if t.quantity is None
@@ -252,7 +252,7 @@ def _transform(plan: Plan, registered: list[str], *, actor: Actor, station: str)
         if t.kind is not None and t.identity is not None
     ]  # fmt: skip
     result = operation_record(
-        actor=actor, step=SUPPLIER_STEP, station=station, started_at=at, ended_at=at,
+        actor=actor, step=SUPPLIER_STEP, station=station, started_at=plan.at, ended_at=plan.at,
         inputs=inputs, outputs=outputs,
     )  # fmt: skip
     for thing, item in zip(plan.outputs, result.outputs, strict=True):
@@ -279,7 +279,7 @@ def _pointer_of(error: DomainError, plan: Plan) -> str:
 
 def _apply(plans: list[Plan], namespaces: dict[str, str], *, actor: Actor) -> None:
     rows = [
-        CapturedEvent(event_hash=p.event_hash, event_type=str(p.event.get("type", "")), event_time=_event_time(p.event),
+        CapturedEvent(event_hash=p.event_hash, event_type=str(p.event.get("type", "")), event_time=p.at,
                       event=p.event, namespaces=namespaces, captured_by=actor_user(actor))
         for p in plans
     ]  # fmt: skip
@@ -333,14 +333,16 @@ def capture(document: object, *, actor: Actor) -> CaptureResult:
 def _capture_once(
     events: list[dict[str, Any]], hashes: list[str], namespaces: dict[str, str], *, actor: Actor
 ) -> CaptureResult:
-    identities_lock(events)
+    named = event_identities(events)  # the lookups may ask for more than the events not yet stored
+    identities_lock(named)
     known = set(CapturedEvent.objects.filter(event_hash__in=hashes).values_list("event_hash", flat=True))
-    planner, plans, seen = _Planner([e for e, h in zip(events, hashes, strict=True) if h not in known]), [], set(known)
+    planner, plans, seen = _Planner(named), [], set(known)
     for index, (event, digest) in enumerate(zip(events, hashes, strict=True)):
         if digest in seen:
             continue
         seen.add(digest)
-        plans.append(planner.plan(index, event, digest))
+        if (plan := planner.plan(index, event, digest)) is not None:
+            plans.append(plan)
     if planner.errors:
         raise CaptureRefused(planner.errors)
     _apply(plans, namespaces, actor=actor)

@@ -49,7 +49,7 @@ _IDENTIFIER_LISTS = ("epcList", "inputEPCList", "outputEPCList")
 _QUANTITY_LISTS = ("quantityList", "inputQuantityList", "outputQuantityList")
 
 
-def _identities(events: list[dict[str, Any]]) -> dict[str, Identity]:
+def event_identities(events: list[dict[str, Any]]) -> dict[str, Identity]:
     """The GTIN identity of every EPC and EPC class the events name, by its text."""
     texts = [str(e) for event in events for key in _IDENTIFIER_LISTS for e in event.get(key, [])]
     texts += [
@@ -62,14 +62,14 @@ def _identities(events: list[dict[str, Any]]) -> dict[str, Identity]:
 _LOCK_CLASS = 74012  # the namespace (first key) of the captured items' advisory locks
 
 
-def identities_lock(events: list[dict[str, Any]]) -> None:
+def identities_lock(named: dict[str, Identity]) -> None:
     """Wait for any capture naming one of these lots or serials to end, so that the lookups then
     see what it registered: a lot has no unique key a parallel INSERT would trip on. One
     statement, the keys in one order for every capture (no deadlock); SQLite has one writer."""
     keys = sorted(
         {
             int.from_bytes(blake2b(f"{i.gtin}|{i.lot}|{i.serial}".encode(), digest_size=4).digest(), signed=True)
-            for i in _identities(events).values()
+            for i in named.values()
             if i.lot or i.serial
         }
     )
@@ -79,11 +79,11 @@ def identities_lock(events: list[dict[str, Any]]) -> None:
 
 
 class Existing:
-    """Which items of the line the document's identifiers name: one query for the whole document
-    (suppliers' GTINs and EPCs), one more only for labels of this line's own."""
+    """Which items of the line the identifiers `named` name (event_identities of the document):
+    one query for the whole document (suppliers' GTINs and EPCs), one more only for labels of
+    this line's own."""
 
-    def __init__(self, events: list[dict[str, Any]]) -> None:
-        named = _identities(events)
+    def __init__(self, named: dict[str, Identity]) -> None:
         urns = {i.urn: _normalized(i.urn) for i in named.values() if i.urn}
         self.by_gs1: dict[tuple[str, str, str], str] = {}
         by_epc: dict[str, str] = {}

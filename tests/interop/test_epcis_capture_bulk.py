@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
 from interop.epcis_capture import capture
-from interop.epcis_identities import Existing, identity_of
+from interop.epcis_identities import Existing, event_identities, identity_of
 from interop.models import CapturedEvent
 from lots.identifiers import digital_link
 from lots.models import Item
@@ -134,7 +134,7 @@ def test_this_lines_own_labels_are_found_in_one_query_whatever_their_number(engi
     unknown = texts[0].replace("CAM-O0", "CAM-NONE")
     event = {"inputQuantityList": [{"epcClass": t, "quantity": 1} for t in [*texts, unknown]]}
     with CaptureQueriesContext(connection) as captured:
-        existing = Existing([event])
+        existing = Existing(event_identities([event]))
     assert len(captured.captured_queries) == 2  # the suppliers' GTINs and EPCs, then the own labels
     found = [existing.code(identity_of(t), t) for t in [*texts, unknown]]  # type: ignore[arg-type]
     assert found == [p.code for p in powders] + [None]
