@@ -12,6 +12,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.db.models import Field
 from django.utils import timezone
 
 from lots.models import Item
@@ -20,8 +21,9 @@ from traceability.selectors import MAX_DEPTH
 from traceability.selectors_graph import fetch_text_bytes, json_number
 
 from .belonging import item_operations_sql
-from .models import Parameter, Source
+from .models import Measurement, Parameter, Source
 from .selectors import values_union, walk_cte
+from .selectors_upstream import MEASUREMENT_COLUMNS
 
 
 def _text(column: str) -> str:
@@ -97,35 +99,18 @@ _UPSTREAM: tuple[tuple[str, str], ...] = (
 )
 LISTED_KEYS = tuple(key for key, _ in _FIELDS)
 
-# The measurement's columns the listing writes, carried along with each value found (no second
-# read of the measurement table); its item_id is `measured_item_id`, apart from the walk's.
-_CARRIED = (
-    "parameter_id",
-    "measured_at",
-    "value",
-    "series",
-    "file",
-    "file_sha256",
-    "file_format",
-    "file_reader",
-    "derived_from_id",
-    "sent_value",
-    "sent_unit",
-    "measured_item_id",
-    "operation_id",
-    "station_id",
-    "room",
-    "position_m",
-    "source",
-    "instrument",
-    "method",
-    "uncertainty",
-    "out_of_range",
-    "out_of_limits",
-    "supersedes_id",
-    "correction_reason",
-    "created_by_id",
-)
+
+def _carried_column(path: str) -> str:
+    """The measurement table's column behind a MEASUREMENT_COLUMNS path (a relation: its key)."""
+    field = Measurement._meta.get_field(path.split("__")[0])
+    assert isinstance(field, Field) and field.column  # a concrete column of the table
+    column: str = field.column
+    return "measured_item_id" if column == "item_id" else column  # apart from the walk's item_id
+
+
+# The columns the listing writes, carried along with each value found (no second read of the
+# measurement table): those the Python listing reads, so that both list the same fields.
+_CARRIED = tuple(dict.fromkeys(_carried_column(path) for path in MEASUREMENT_COLUMNS if path != "id"))
 _SOURCE = {"measured_item_id": "item_id"}
 # How each value was found, from the walk's row or the operation's: codes, places, and the text of
 # the stretch's rounded ends and via (its from_m, to_m and via keys, written once a stretch).
