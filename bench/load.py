@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import support
+from connectors_support import connector_setup
 from support import ROOT, log, percentile
 
 DATABASE = "postgres://postgres@127.0.0.1:5432/ct_loadbench_bench_load"
@@ -58,7 +59,7 @@ def setup() -> str:
 
     call_command("migrate", "--noinput", verbosity=0)
     call_command("load_catalog", verbosity=0)
-    _, token = support.connector_setup("opcua", "opc.tcp://127.0.0.1:4840", {}, [])
+    _, token = connector_setup("opcua", "opc.tcp://127.0.0.1:4840", {}, [])
     admin = User.objects.get(username="bench-admin")
     station_create(actor=admin, code="COAT-02", name="Coater 2", steps=["coating"], room="dry-room-1")
     start = datetime(2024, 6, 1, tzinfo=UTC)  # before the clients' operations (from 2025)
