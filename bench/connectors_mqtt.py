@@ -49,6 +49,7 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -181,20 +182,25 @@ def broker_start(port: int | None, tmp: Path) -> tuple[int, subprocess.Popen[byt
     return port, broker
 
 
-def variant_measure(
-    args: argparse.Namespace,
-    env: dict[str, str],
-    tmp: Path,
-    port: int,
-    run: str,
-    connector_id: int,
-    watcher: BatchWatcher,
-    processes: int,
-) -> dict[str, Any]:
+@dataclass
+class Variants:
+    """What every --processes variant runs against: the runner's environment and files, the
+    broker, this run's topics, the connector and the watcher of its commits."""
+
+    env: dict[str, str]
+    tmp: Path
+    port: int
+    run: str
+    connector_id: int
+    watcher: BatchWatcher
+
+
+def variant_measure(args: argparse.Namespace, on: Variants, processes: int) -> dict[str, Any]:
     """Steps 4 and 5 with `run_connectors --processes N`: the latency phase, then flat out."""
-    runner = runner_start(env, tmp / "spool", processes)
+    watcher, port, run = on.watcher, on.port, on.run
+    runner = runner_start(on.env, on.tmp / "spool", processes)
     try:
-        runner_connected(runner, connector_id)
+        runner_connected(runner, on.connector_id)
         time.sleep(1.0 + processes)  # every process subscribed (only process 0 writes the state)
         log(f"--processes {processes}: {args.latency_messages:,} messages at {args.latency_rate:,.0f}/s")
         paced = phase(watcher, runner.pid, port, run, args.latency_messages, args.latency_rate)
@@ -303,10 +309,11 @@ def main() -> None:
     total = (args.latency_messages + args.messages) * len(variants)
     watching = witness(port, run, total, tmp / "witness.txt")
     watcher = BatchWatcher(args.database_url, "bench-mqtt")
+    on = Variants(env, tmp, port, run, connector_id, watcher)
     measured: dict[int, dict[str, Any]] = {}
     try:
         for processes in variants:
-            measured[processes] = variant_measure(args, env, tmp, port, run, connector_id, watcher, processes)
+            measured[processes] = variant_measure(args, on, processes)
         watcher.stop()
         seen = witness_count(watching, tmp / "witness.txt")
         rows, distinct = rows_stored()

@@ -28,9 +28,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import support
 from connectors_support import connector_setup
@@ -191,7 +191,16 @@ def servers_stop(servers: list[subprocess.Popen[bytes]]) -> None:
             server.wait()
 
 
-def load_measure(args: argparse.Namespace, token: str) -> dict[str, Any]:
+@dataclass
+class LoadRun:
+    warm: Stats  # the scan-only warm-up: the same run's baseline
+    stats: Stats
+    elapsed: float
+    load_before: str
+    load_after: str
+
+
+def load_measure(args: argparse.Namespace, token: str) -> LoadRun:
     """Step 3 on fresh gunicorns: the scan-only warm-up, then the mixed load for --seconds."""
     work = Path(tempfile.mkdtemp(prefix="celltrace-bench-load-"))
     port = support.free_port()
@@ -215,20 +224,20 @@ def load_measure(args: argparse.Namespace, token: str) -> dict[str, Any]:
         load_after = support.load()
     finally:
         servers_stop(servers)
-    return {"warm": warm, "stats": stats, "elapsed": elapsed, "load_before": load_before, "load_after": load_after}
+    return LoadRun(warm, stats, elapsed, load_before, load_after)
 
 
-def report_build(args: argparse.Namespace, run: dict[str, Any], checked: dict[str, object]) -> dict[str, object]:
+def report_build(args: argparse.Namespace, run: LoadRun, checked: dict[str, object]) -> dict[str, object]:
     """Latency per kind, rates, errors and the exactly-once check, against the goal."""
-    stats, warm, elapsed = run["stats"], run["warm"], run["elapsed"]
+    stats, warm, elapsed = run.stats, run.warm, run.elapsed
     errors = {k: len(v) for k, v in stats.errors.items()}
     scan = summary(stats.latency["scan"])
     report = {
         "seconds": round(elapsed, 1),
         "gunicorn": {"workers": args.workers, "threads": args.threads}
         | ({"bulk_pool": {"workers": 1, "threads": 4, "nice": 10}} if args.bulk_pool else {}),
-        "load_average_before": run["load_before"],
-        "load_average_after": run["load_after"],
+        "load_average_before": run.load_before,
+        "load_average_after": run.load_after,
         "latency_ms": {k: summary(v) for k, v in stats.latency.items()},
         # the same run's baseline: the 50 stations at the same rate with nothing else going on
         "scan_alone_warmup_ms": summary(warm.latency["scan"]),
@@ -265,7 +274,7 @@ def main() -> None:
     log("setting up the bench database ...")
     token = setup()
     run = load_measure(args, token)
-    print(json.dumps(report_build(args, run, verify(run["stats"])), indent=2))
+    print(json.dumps(report_build(args, run, verify(run.stats)), indent=2))
 
 
 if __name__ == "__main__":
