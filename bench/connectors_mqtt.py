@@ -28,12 +28,12 @@ What it does, in one run:
    once take them (one alone tops out near 11,000/s, below two runner processes).
 6. A watcher polls every 20 ms the audit event each stored batch commits with its rows
    (bench/connectors_support.py BatchWatcher: the runner stores two batches at once, so ids
-   commit out of order). Prints, per phase: messages/s stored (first publish to the poll that saw the last
-   batch committed), the publish rate, end-to-end latency p50/p99 (measured_at to the first poll
-   that sees the row's batch committed, so +- 20 ms; in the throughput phase it is mostly the
-   backlog when publishing is faster than storing); loss over both phases (messages the broker
-   delivered to an independent QoS 1 subscriber, `mosquitto_sub` writing to a file, minus rows
-   stored) and duplicates over every variant; and the rate of
+   commit out of order). Prints, per phase: messages/s stored (first publish to the poll that
+   saw the last batch committed), the publish rate, end-to-end latency p50/p99 (measured_at to
+   the first poll that sees the row's batch committed, so +- 20 ms; in the throughput phase it is
+   mostly the backlog when publishing is faster than storing); loss over both phases (messages
+   the broker delivered to an independent QoS 1 subscriber, `mosquitto_sub` writing to a file,
+   minus rows stored) and duplicates over every variant; and the rate of
    POST /api/measurements/bulk/ for the same values (a JSON array, the Django test client,
    in-process, so no HTTP) with each variant's ratio connector/bulk. Writes
    bench/connectors-mqtt-results.json, with the load average at start and end.

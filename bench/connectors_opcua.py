@@ -8,8 +8,8 @@
 1. Points Django (config.settings.test) at a dedicated PostgreSQL database (default
    postgres://postgres@127.0.0.1:5432/celltrace_bench_opcua; its name must contain "bench": it is
    recreated, and dropped at the end), migrates it, and registers (bench/connectors_support.py)
-   station COAT-01 with a coating run covering the benchmark, the parameter bench_thickness (um), an
-   operator's API token and an OPC UA connector mapping every variable to COAT-01.
+   station COAT-01 with a coating run covering the benchmark, the parameter bench_thickness
+   (um), an operator's API token and an OPC UA connector mapping every variable to COAT-01.
 2. Starts an asyncua server in a child process (its own interpreter, as a PLC would be) with
    --nodes Double variables `ns=2;s=Bench.V<i>`, then `manage.py run_connectors` (the real
    driver, sink, receipts and bulk-ingest storage) in a subprocess; waits until every variable's
@@ -19,13 +19,13 @@
    robin over the variables, each change with its own SourceTimestamp (the wall clock) and value
    (its sequence number per variable); after each phase it reports how many it wrote.
 4. A watcher polls the committed rows every 20 ms (bench/connectors_support.py CommitWatcher).
-   Prints, per phase: changes/s written and stored (phase start to the poll that saw its last row), the
-   latency from source timestamp to committed row at p50/p99 (it includes up to one publishing
-   interval, which the server waits before it publishes, and the batching), and the runner's CPU
-   time per change; then the loss (written minus distinct receipts stored, per variable and in
-   total), duplicates (measurement rows minus distinct (source time, value)), and the rate of
-   POST /api/measurements/bulk/ for the same values, with the ratio connector/bulk. Writes
-   bench/connectors-opcua-results.json, with the load average.
+   Prints, per phase: changes/s written and stored (phase start to the poll that saw its last
+   row), the latency from source timestamp to committed row at p50/p99 (it includes up to one
+   publishing interval, which the server waits before it publishes, and the batching), and the
+   runner's CPU time per change; then the loss (written minus distinct receipts stored, per
+   variable and in total), duplicates (measurement rows minus distinct (source time, value)), and
+   the rate of POST /api/measurements/bulk/ for the same values, with the ratio connector/bulk.
+   Writes bench/connectors-opcua-results.json, with the load average.
 
 Goal: >= 5,000 changes/s stored with zero loss. asyncua's server is Python too: on 2 cores it
 shares them with the runner, PostgreSQL and the watcher, so the written rate can fall short of

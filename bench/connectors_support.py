@@ -1,6 +1,6 @@
-"""What the connector benchmarks (bench/connectors_*.py, bench/load.py) share: the station, parameter
-and connector they record, run_connectors in a subprocess, the watchers of its committed rows and the
-bulk endpoint's rate on the same values."""
+"""What the connector benchmarks (bench/connectors_*.py, bench/load.py) share: the station,
+parameter and connector they record, run_connectors in a subprocess, the watchers of its
+committed rows and the bulk endpoint's rate on the same values."""
 
 from __future__ import annotations
 
