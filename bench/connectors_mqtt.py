@@ -10,10 +10,11 @@ What it does, in one run:
 
 1. Points Django (config.settings.test) at a dedicated PostgreSQL database (default
    postgres://postgres@127.0.0.1:5432/celltrace_bench_connectors; its name must contain "bench":
-   it is recreated, and dropped at the end), migrates it, and registers (bench/support.py) station
-   COAT-01, a coating run covering the benchmark, the parameter bench_thickness (um), an operator
-   with an API token and an MQTT connector mapping `bench/<run>/+/thickness` to COAT-01: every
-   value is assigned by station and time, as a machine's would be.
+   it is recreated, and dropped at the end), migrates it, and registers
+   (bench/connectors_support.py) station COAT-01, a coating run covering the benchmark, the
+   parameter bench_thickness (um), an operator with an API token and an MQTT connector mapping
+   `bench/<run>/+/thickness` to COAT-01: every value is assigned by station and time, as a
+   machine's would be.
 2. Starts its own Mosquitto on a free port (unless --broker-port names one already running) with
    no in-flight or queue limit, so the figure is the connector's and not a broker setting, and
    `manage.py run_connectors` in a subprocess; waits until the connector reads `connected`.
@@ -26,13 +27,13 @@ What it does, in one run:
 5. Throughput phase: --messages messages as fast as --publishers (2) `mosquitto_pub -l` at
    once take them (one alone tops out near 11,000/s, below two runner processes).
 6. A watcher polls every 20 ms the audit event each stored batch commits with its rows
-   (bench/support.py BatchWatcher: the runner stores two batches at once, so ids commit out of
-   order). Prints, per phase: messages/s stored (first publish to the poll that saw the last
-   batch committed), the publish rate, end-to-end latency p50/p99 (measured_at to the first poll
-   that sees the row's batch committed, so +- 20 ms; in the throughput phase it is mostly the
-   backlog when publishing is faster than storing); loss over both phases (messages the broker
-   delivered to an independent QoS 1 subscriber, `mosquitto_sub` writing to a file, minus rows
-   stored) and duplicates over every variant; and the rate of
+   (bench/connectors_support.py BatchWatcher: the runner stores two batches at once, so ids
+   commit out of order). Prints, per phase: messages/s stored (first publish to the poll that
+   saw the last batch committed), the publish rate, end-to-end latency p50/p99 (measured_at to
+   the first poll that sees the row's batch committed, so +- 20 ms; in the throughput phase it is
+   mostly the backlog when publishing is faster than storing); loss over both phases (messages
+   the broker delivered to an independent QoS 1 subscriber, `mosquitto_sub` writing to a file,
+   minus rows stored) and duplicates over every variant; and the rate of
    POST /api/measurements/bulk/ for the same values (a JSON array, the Django test client,
    in-process, so no HTTP) with each variant's ratio connector/bulk. Writes
    bench/connectors-mqtt-results.json, with the load average at start and end.
@@ -48,27 +49,23 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from support import (
+from connectors_support import (
     BatchWatcher,
     CommitWatcher,
     bulk_rate,
     connector_setup,
     connector_status,
     cpu_seconds,
-    database_drop,
-    database_recreate,
-    django_environment,
-    free_port,
-    load,
-    log,
     runner_connected,
     runner_start,
     runner_stop,
 )
+from support import database_drop, database_recreate, django_environment, free_port, load, log
 
 RESULTS = Path(__file__).resolve().parent / "connectors-mqtt-results.json"
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/celltrace_bench_connectors"
@@ -161,7 +158,7 @@ def phase(
     }
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--latency-rate", type=float, default=2_000.0)
@@ -171,7 +168,121 @@ def main() -> None:
     parser.add_argument("--processes", default="1,2", help="run_connectors --processes of each variant, in order")
     parser.add_argument("--publishers", type=int, default=2, help="mosquitto_pub at once in the flat-out phase")
     parser.add_argument("--output", default=str(RESULTS))
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def broker_start(port: int | None, tmp: Path) -> tuple[int, subprocess.Popen[bytes] | None]:
+    """(port, own Mosquitto) on a free port, unless `port` names one already running."""
+    if port is not None:
+        return port, None
+    port = free_port()
+    (tmp / "mosquitto.conf").write_text(BROKER_CONF.format(port=port))
+    broker = subprocess.Popen(["mosquitto", "-c", str(tmp / "mosquitto.conf")], stderr=subprocess.DEVNULL)  # noqa: S603,S607
+    time.sleep(0.5)
+    return port, broker
+
+
+@dataclass
+class Variants:
+    """What every --processes variant runs against: the runner's environment and files, the
+    broker, this run's topics, the connector and the watcher of its commits."""
+
+    env: dict[str, str]
+    tmp: Path
+    port: int
+    run: str
+    connector_id: int
+    watcher: BatchWatcher
+
+
+def variant_measure(args: argparse.Namespace, on: Variants, processes: int) -> dict[str, Any]:
+    """Steps 4 and 5 with `run_connectors --processes N`: the latency phase, then flat out."""
+    watcher, port, run = on.watcher, on.port, on.run
+    runner = runner_start(on.env, on.tmp / "spool", processes)
+    try:
+        runner_connected(runner, on.connector_id)
+        time.sleep(1.0 + processes)  # every process subscribed (only process 0 writes the state)
+        log(f"--processes {processes}: {args.latency_messages:,} messages at {args.latency_rate:,.0f}/s")
+        paced = phase(watcher, runner.pid, port, run, args.latency_messages, args.latency_rate)
+        log(f"--processes {processes}: {args.messages:,} messages flat out")
+        flat = phase(watcher, runner.pid, port, run, args.messages, None, args.publishers)
+        time.sleep(1.0)  # anything late (a duplicate would show here)
+    finally:
+        runner_stop(runner)
+    return {"latency_phase": paced, "throughput_phase": flat}
+
+
+def witness_count(watching: subprocess.Popen[bytes], output: Path) -> int:
+    """Messages the broker delivered to the witness, once it has had them all (or 10 s)."""
+    try:
+        watching.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        watching.kill()
+        watching.wait()
+    return output.read_bytes().count(b"\n")
+
+
+def rows_stored() -> tuple[int, int]:
+    """(rows, distinct (measured_at, value)) the connector stored and assigned to an item."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), count(DISTINCT (measured_at, value)) FROM measurements_measurement "
+            "WHERE instrument = 'bench-mqtt' AND item_id IS NOT NULL"
+        )
+        rows, distinct = (int(x) for x in cursor.fetchone())
+    return rows, distinct
+
+
+def results_build(
+    measured: dict[int, dict[str, Any]], counts: dict[str, int], bulk: dict[str, Any], own_broker: bool, port: int
+) -> dict[str, Any]:
+    """bench/connectors-mqtt-results.json: every phase, loss, duplicates, the bulk baseline, goals."""
+    variants = list(measured)
+    rates = {n: m["throughput_phase"]["messages_per_s"] for n, m in measured.items()}
+    rows, seen, total = counts["rows"], counts["seen"], counts["total"]
+    return {
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "broker": "own mosquitto, no in-flight or queue limit" if own_broker else f"127.0.0.1:{port}",
+        "processes": {str(n): m for n, m in measured.items()},
+        "stored_rows": rows,
+        "status_stored": counts["counted"],
+        "broker_delivered_to_witness": seen,
+        "loss": seen - rows,
+        "duplicates": rows - counts["distinct"],
+        "bulk_endpoint": bulk,
+        "ratios": {f"connector_{n}_vs_bulk": round(r / bulk["rows_per_s"], 3) for n, r in rates.items()}
+        | {f"processes_{n}_vs_{variants[0]}": round(r / rates[variants[0]], 3) for n, r in rates.items()},
+        "load_average_at_end": load(),
+        "goals": GOALS,
+        "goals_met": {
+            "messages_per_s": max(rates.values()) >= GOALS["messages_per_s_min"],
+            "zero_loss": rows == seen == total,
+        },
+    }
+
+
+def summary_print(results: dict[str, Any], measured: dict[int, dict[str, Any]], bulk: dict[str, Any]) -> None:
+    for n, m in measured.items():
+        for name, p in (("paced", m["latency_phase"]), ("flat out", m["throughput_phase"])):
+            print(
+                f"--processes {n} {name:<9} published {p['messages']:,} at {p['publish']['messages_per_s']:,}/s, "
+                f"stored {p['stored']:,} at {p['messages_per_s']:,}/s; latency p50 {p['latency_ms']['p50']} ms, "
+                f"p99 {p['latency_ms']['p99']} ms, runner CPU {p['runner_cpu_us_per_message']} us/message "
+                f"(load {p['load_average_before']} -> {p['load_average_after']})"
+            )
+    seen, rows = results["broker_delivered_to_witness"], results["stored_rows"]
+    print(f"witness   {seen:,} delivered by the broker; stored {rows:,} (status counts {results['status_stored']:,})")
+    print(f"loss      {results['loss']}, duplicates {results['duplicates']}")
+    print(f"bulk      {bulk['rows']:,} rows in {bulk['seconds']} s ({bulk['rows_per_s']:,}/s)")
+    print(f"ratios    {results['ratios']}")
+    print(f"goals met {results['goals_met']} (load at end {results['load_average_at_end']})")
+
+
+def main() -> None:
+    args = arguments()
     variants = [int(n) for n in args.processes.split(",")]
 
     env = django_environment(args.database_url)
@@ -186,13 +297,7 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     run = uuid.uuid4().hex[:8]
     tmp = Path(tempfile.mkdtemp(prefix="celltrace-bench-connectors-"))
-    broker = None
-    port = args.broker_port
-    if port is None:
-        port = free_port()
-        (tmp / "mosquitto.conf").write_text(BROKER_CONF.format(port=port))
-        broker = subprocess.Popen(["mosquitto", "-c", str(tmp / "mosquitto.conf")], stderr=subprocess.DEVNULL)  # noqa: S603,S607
-        time.sleep(0.5)
+    port, broker = broker_start(args.broker_port, tmp)
     connector_id, token = connector_setup(
         "mqtt",
         f"mqtt://127.0.0.1:{port}",
@@ -204,34 +309,14 @@ def main() -> None:
     total = (args.latency_messages + args.messages) * len(variants)
     watching = witness(port, run, total, tmp / "witness.txt")
     watcher = BatchWatcher(args.database_url, "bench-mqtt")
+    on = Variants(env, tmp, port, run, connector_id, watcher)
     measured: dict[int, dict[str, Any]] = {}
     try:
         for processes in variants:
-            runner = runner_start(env, tmp / "spool", processes)
-            try:
-                runner_connected(runner, connector_id)
-                time.sleep(1.0 + processes)  # every process subscribed (only process 0 writes the state)
-                log(f"--processes {processes}: {args.latency_messages:,} messages at {args.latency_rate:,.0f}/s")
-                paced = phase(watcher, runner.pid, port, run, args.latency_messages, args.latency_rate)
-                log(f"--processes {processes}: {args.messages:,} messages flat out")
-                flat = phase(watcher, runner.pid, port, run, args.messages, None, args.publishers)
-                time.sleep(1.0)  # anything late (a duplicate would show here)
-            finally:
-                runner_stop(runner)
-            measured[processes] = {"latency_phase": paced, "throughput_phase": flat}
+            measured[processes] = variant_measure(args, on, processes)
         watcher.stop()
-        try:
-            watching.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            watching.kill()
-            watching.wait()
-        seen = (tmp / "witness.txt").read_bytes().count(b"\n")
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*), count(DISTINCT (measured_at, value)) FROM measurements_measurement "
-                "WHERE instrument = 'bench-mqtt' AND item_id IS NOT NULL"
-            )
-            rows, distinct = (int(x) for x in cursor.fetchone())
+        seen = witness_count(watching, tmp / "witness.txt")
+        rows, distinct = rows_stored()
         counted = connector_status(connector_id)[1]
         log("bulk endpoint, the same values")
         bulk = bulk_rate(token, "bench-mqtt")
@@ -244,39 +329,10 @@ def main() -> None:
             broker.wait(10)
         connection.close()
         database_drop(args.database_url)
-    rates = {n: m["throughput_phase"]["messages_per_s"] for n, m in measured.items()}
-    best = max(rates.values())
-    results = {
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpus": os.cpu_count(),
-        "broker": "own mosquitto, no in-flight or queue limit" if broker is not None else f"127.0.0.1:{port}",
-        "processes": {str(n): m for n, m in measured.items()},
-        "stored_rows": rows,
-        "status_stored": counted,
-        "broker_delivered_to_witness": seen,
-        "loss": seen - rows,
-        "duplicates": rows - distinct,
-        "bulk_endpoint": bulk,
-        "ratios": {f"connector_{n}_vs_bulk": round(r / bulk["rows_per_s"], 3) for n, r in rates.items()}
-        | {f"processes_{n}_vs_{variants[0]}": round(r / rates[variants[0]], 3) for n, r in rates.items()},
-        "load_average_at_end": load(),
-        "goals": GOALS,
-        "goals_met": {"messages_per_s": best >= GOALS["messages_per_s_min"], "zero_loss": rows == seen == total},
-    }
+    counts = {"rows": rows, "distinct": distinct, "counted": counted, "seen": seen, "total": total}
+    results = results_build(measured, counts, bulk, broker is not None, port)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
-    for n, m in measured.items():
-        for name, p in (("paced", m["latency_phase"]), ("flat out", m["throughput_phase"])):
-            print(
-                f"--processes {n} {name:<9} published {p['messages']:,} at {p['publish']['messages_per_s']:,}/s, "
-                f"stored {p['stored']:,} at {p['messages_per_s']:,}/s; latency p50 {p['latency_ms']['p50']} ms, "
-                f"p99 {p['latency_ms']['p99']} ms, runner CPU {p['runner_cpu_us_per_message']} us/message "
-                f"(load {p['load_average_before']} -> {p['load_average_after']})"
-            )
-    print(f"witness   {seen:,} delivered by the broker; stored {rows:,} (status counts {counted:,})")
-    print(f"loss      {seen - rows}, duplicates {rows - distinct}")
-    print(f"bulk      {bulk['rows']:,} rows in {bulk['seconds']} s ({bulk['rows_per_s']:,}/s)")
-    print(f"ratios    {results['ratios']}")
-    print(f"goals met {results['goals_met']} (load at end {results['load_average_at_end']})")
+    summary_print(results, measured, bulk)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def main() -> None:
     from django.db import transaction
 
     call_command("migrate", verbosity=0)
-    from ingest import Setup, tables_prepare, write_csvs
+    from ingest_data import Setup, tables_prepare, write_csvs
 
     from api import views_bulk
     from measurements.ingest import measurements_ingest

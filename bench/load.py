@@ -28,21 +28,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import support
+from connectors_support import connector_setup
+from load_clients import BULK_REQUESTS_PER_S, BULK_ROWS, INSTRUMENT, OPS_PER_S, SCANS_PER_S, STATIONS, Stats, drive
 from support import ROOT, log, percentile
 
 DATABASE = "postgres://postgres@127.0.0.1:5432/ct_loadbench_bench_load"
-STATIONS = 50
-SCANS_PER_S = 150.0
-OP_CLIENTS = 10
-OPS_PER_S = 5.0
-BULK_REQUESTS_PER_S = 4.0
-BULK_ROWS = 1000
-INSTRUMENT = "bench-load-bulk"
 GOAL_SCAN_P99_MS = 50.0
 
 
@@ -58,7 +53,7 @@ def setup() -> str:
 
     call_command("migrate", "--noinput", verbosity=0)
     call_command("load_catalog", verbosity=0)
-    _, token = support.connector_setup("opcua", "opc.tcp://127.0.0.1:4840", {}, [])
+    _, token = connector_setup("opcua", "opc.tcp://127.0.0.1:4840", {}, [])
     admin = User.objects.get(username="bench-admin")
     station_create(actor=admin, code="COAT-02", name="Coater 2", steps=["coating"], room="dry-room-1")
     start = datetime(2024, 6, 1, tzinfo=UTC)  # before the clients' operations (from 2025)
@@ -78,204 +73,6 @@ def setup() -> str:
         parameters={},
     )
     return token
-
-
-# --- raw HTTP/1.1 keep-alive client --------------------------------------------------------------
-
-
-class Connection:
-    def __init__(self, port: int, token: str) -> None:
-        self.port, self.token = port, token
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def _open(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-    async def request(
-        self, method: str, path: str, body: bytes, content_type: str, extra: dict[str, str] | None = None
-    ) -> tuple[int, bytes]:
-        """One request on the kept connection (reopened once if the server closed it idle)."""
-        for attempt in (0, 1):
-            if self.writer is None:
-                await self._open()
-            try:
-                return await self._exchange(method, path, body, content_type, extra or {})
-            except (ConnectionError, asyncio.IncompleteReadError):
-                self.close()
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
-
-    async def _exchange(
-        self, method: str, path: str, body: bytes, content_type: str, extra: dict[str, str]
-    ) -> tuple[int, bytes]:
-        assert self.reader is not None and self.writer is not None
-        headers = {
-            "Host": "127.0.0.1",
-            "Authorization": f"Token {self.token}",
-            "Accept": "application/json",
-            "Content-Type": content_type,
-            "Content-Length": str(len(body)),
-        } | extra
-        head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-        self.writer.write(head.encode() + body)
-        await self.writer.drain()
-        status_line = await self.reader.readuntil(b"\r\n")
-        status = int(status_line.split()[1])
-        length, chunked, close = None, False, False
-        while (line := await self.reader.readuntil(b"\r\n")) != b"\r\n":
-            name, _, value = line.decode("latin-1").partition(":")
-            name, value = name.strip().lower(), value.strip().lower()
-            if name == "content-length":
-                length = int(value)
-            elif name == "transfer-encoding" and "chunked" in value:
-                chunked = True
-            elif name == "connection" and value == "close":
-                close = True
-        if chunked:
-            parts = []
-            while (size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)) > 0:
-                parts.append(await self.reader.readexactly(size))
-                await self.reader.readexactly(2)
-            await self.reader.readuntil(b"\r\n")
-            data = b"".join(parts)
-        elif length is not None:
-            data = await self.reader.readexactly(length)
-        else:
-            data, close = await self.reader.read(), True
-        if close:
-            self.close()
-        return status, data
-
-
-# --- the clients ---------------------------------------------------------------------------------
-
-
-class Stats:
-    def __init__(self) -> None:
-        self.latency: dict[str, list[float]] = {"scan": [], "operation": [], "bulk": []}
-        self.errors: dict[str, list[str]] = {"scan": [], "operation": [], "bulk": []}
-        self.retries = 0
-        self.acked_keys: list[str] = []
-        self.acked_values: list[int] = []
-
-
-async def paced(rate: float, offset: float, deadline: float, step: Callable[[int], Awaitable[None]]) -> None:
-    """Call `step(i)` at start + offset + i / rate (open loop: a late request goes at once)."""
-    start = time.monotonic() + offset
-    i = 0
-    while (due := start + i / rate) < deadline:
-        delay = due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        await step(i)
-        i += 1
-
-
-async def station(n: int, port: int, token: str, stats: Stats, deadline: float) -> None:
-    conn = Connection(port, token)
-    body = json.dumps({"code": f"CR-scan-{n:02d}", "station": f"SCAN-{n:02d}"}).encode()
-
-    async def scan(_: int) -> None:
-        t0 = time.perf_counter()
-        try:
-            status, data = await conn.request("POST", "/api/scan/", body, "application/json")
-        except (OSError, asyncio.IncompleteReadError) as exc:
-            stats.errors["scan"].append(repr(exc))
-            conn.close()
-            return
-        stats.latency["scan"].append(time.perf_counter() - t0)
-        if status != 200:
-            stats.errors["scan"].append(f"{status} {data[:200]!r}")
-
-    await paced(SCANS_PER_S / STATIONS, n / SCANS_PER_S, deadline, scan)
-    conn.close()
-
-
-async def operator(n: int, port: int, token: str, stats: Stats, deadline: float) -> None:
-    conn = Connection(port, token)
-    base = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=n)
-
-    async def record(i: int) -> None:
-        key = f"load-{n}-{i}"
-        started = base + timedelta(minutes=i)
-        body = json.dumps(
-            {
-                "step": "coating",
-                "station": "COAT-02",
-                "started_at": started.isoformat(),
-                "ended_at": (started + timedelta(seconds=50)).isoformat(),
-                "inputs": [],
-                "outputs": [
-                    {"kind": "coated_roll", "quantity": 10, "unit": "m", "code": f"CR-{key}", "polarity": "anode"}
-                ],
-                "parameters": {},
-            }
-        ).encode()
-        for attempt in range(5):  # the same key again: at most one operation is written
-            t0 = time.perf_counter()
-            try:
-                status, data = await conn.request(
-                    "POST", "/api/operations/", body, "application/json", {"Idempotency-Key": key}
-                )
-            except (OSError, asyncio.IncompleteReadError) as exc:
-                status, data = 0, repr(exc).encode()
-                conn.close()
-            stats.latency["operation"].append(time.perf_counter() - t0)
-            if 200 <= status < 300:
-                stats.acked_keys.append(key)
-                return
-            stats.errors["operation"].append(f"{status} {data[:200]!r}")
-            if attempt < 4:
-                stats.retries += 1
-                await asyncio.sleep(0.05 * (attempt + 1))
-
-    await paced(OPS_PER_S / OP_CLIENTS, n / OPS_PER_S, deadline, record)
-    conn.close()
-
-
-async def bulk(port: int, token: str, stats: Stats, deadline: float) -> None:
-    conn = Connection(port, token)
-
-    async def post(i: int) -> None:
-        now = datetime.now(UTC).isoformat()
-        first = i * BULK_ROWS
-        lines = ["parameter,value,unit,station,measured_at,source,instrument"]
-        # value = a counter, so each acknowledged row can be found once afterwards
-        lines += [f"bench_thickness,{v},um,COAT-01,{now},online,{INSTRUMENT}" for v in range(first, first + BULK_ROWS)]
-        body = ("\n".join(lines) + "\n").encode()
-        t0 = time.perf_counter()
-        try:
-            status, data = await conn.request("POST", "/api/measurements/bulk/", body, "text/csv")
-        except (OSError, asyncio.IncompleteReadError) as exc:
-            stats.errors["bulk"].append(repr(exc))
-            conn.close()
-            return
-        stats.latency["bulk"].append(time.perf_counter() - t0)
-        if 200 <= status < 300:
-            stats.acked_values.extend(range(first, first + BULK_ROWS))
-        else:
-            stats.errors["bulk"].append(f"{status} {data[:200]!r}")
-
-    await paced(BULK_REQUESTS_PER_S, 0.0, deadline, post)
-    conn.close()
-
-
-async def drive(port: int, token: str, seconds: float, *, scans_only: bool = False, bulk_port: int = 0) -> Stats:
-    stats = Stats()
-    deadline = time.monotonic() + seconds
-    tasks = [station(n, port, token, stats, deadline) for n in range(1, STATIONS + 1)]
-    if not scans_only:
-        tasks += [operator(n, port, token, stats, deadline) for n in range(OP_CLIENTS)]
-        tasks.append(bulk(bulk_port or port, token, stats, deadline))
-    await asyncio.gather(*tasks)
-    return stats
 
 
 # --- gunicorn, verification, report --------------------------------------------------------------
@@ -368,8 +165,7 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def main() -> None:
-    global DATABASE  # noqa: PLW0603 - setup, the server and verify() all use the one database
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of scans first, not counted")
@@ -381,13 +177,31 @@ def main() -> None:
         help="bulk uploads to a gunicorn of their own (1 worker, nice 10), as docs/deployment.md routes them",
     )
     parser.add_argument("--database-url", default=DATABASE, help="a database whose name contains 'bench'")
-    args = parser.parse_args()
-    DATABASE = args.database_url
+    return parser.parse_args()
 
-    support.database_recreate(DATABASE)
-    support.django_environment(DATABASE)
-    log("setting up the bench database ...")
-    token = setup()
+
+def servers_stop(servers: list[subprocess.Popen[bytes]]) -> None:
+    for server in servers:
+        server.terminate()
+    for server in servers:
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@dataclass
+class LoadRun:
+    warm: Stats  # the scan-only warm-up: the same run's baseline
+    stats: Stats
+    elapsed: float
+    load_before: str
+    load_after: str
+
+
+def load_measure(args: argparse.Namespace, token: str) -> LoadRun:
+    """Step 3 on fresh gunicorns: the scan-only warm-up, then the mixed load for --seconds."""
     work = Path(tempfile.mkdtemp(prefix="celltrace-bench-load-"))
     port = support.free_port()
     proc, logfile = gunicorn_start(work, port, args.workers, args.threads)
@@ -409,23 +223,21 @@ def main() -> None:
         elapsed = time.monotonic() - t0
         load_after = support.load()
     finally:
-        for server in servers:
-            server.terminate()
-        for server in servers:
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-    checked = verify(stats)
+        servers_stop(servers)
+    return LoadRun(warm, stats, elapsed, load_before, load_after)
+
+
+def report_build(args: argparse.Namespace, run: LoadRun, checked: dict[str, object]) -> dict[str, object]:
+    """Latency per kind, rates, errors and the exactly-once check, against the goal."""
+    stats, warm, elapsed = run.stats, run.warm, run.elapsed
     errors = {k: len(v) for k, v in stats.errors.items()}
     scan = summary(stats.latency["scan"])
     report = {
         "seconds": round(elapsed, 1),
         "gunicorn": {"workers": args.workers, "threads": args.threads}
         | ({"bulk_pool": {"workers": 1, "threads": 4, "nice": 10}} if args.bulk_pool else {}),
-        "load_average_before": load_before,
-        "load_average_after": load_after,
+        "load_average_before": run.load_before,
+        "load_average_after": run.load_after,
         "latency_ms": {k: summary(v) for k, v in stats.latency.items()},
         # the same run's baseline: the 50 stations at the same rate with nothing else going on
         "scan_alone_warmup_ms": summary(warm.latency["scan"]),
@@ -449,7 +261,20 @@ def main() -> None:
         "exactly_once": checked["exactly_once"],
         "met": goal_met,
     }
-    print(json.dumps(report, indent=2))
+    return report
+
+
+def main() -> None:
+    global DATABASE  # noqa: PLW0603 - setup, the server and verify() all use the one database
+    args = arguments()
+    DATABASE = args.database_url
+
+    support.database_recreate(DATABASE)
+    support.django_environment(DATABASE)
+    log("setting up the bench database ...")
+    token = setup()
+    run = load_measure(args, token)
+    print(json.dumps(report_build(args, run, verify(run.stats)), indent=2))
 
 
 if __name__ == "__main__":

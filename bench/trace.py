@@ -54,8 +54,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from support import database_recreate, django_environment, dsn, log
-from trace_line import Sizes, generate
+from trace_line import generate
 from trace_measure import Client, measure
+from trace_plan import Sizes
 from trace_results import Generation, Goal, Results, Summary
 
 # Other benches import DEFAULT_URL and Client from here.

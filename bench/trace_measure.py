@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from support import Server, dsn, log
-from trace_line import POLARITY
+from trace_plan import POLARITY
 from trace_results import HttpInfo, HttpTrace, Results, SelectorTrace, SqlTrace, Summary, Track
 
 Cells = list[tuple[int, str]]  # (pk, code)

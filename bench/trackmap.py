@@ -24,10 +24,15 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from trace import DEFAULT_URL, Client
+from typing import TYPE_CHECKING, Any
 
-from support import Server, django_environment, dsn, load, log, percentile
+from support import MEASUREMENT_COPY_COLUMNS, Server, django_environment, dsn, load, log, percentile
+
+if TYPE_CHECKING:
+    import psycopg
 
 INSTRUMENT = "bench-trackmap"
+Timed = dict[str, list[float]]  # seconds per kind of request or statement
 
 
 def stats(seconds: list[float]) -> tuple[float, float]:
@@ -66,12 +71,8 @@ def roll_values(cell_pk: int, wanted: int) -> int:
     )[0]
     rng = random.Random(5)
     start = datetime(2026, 3, 1, tzinfo=UTC)
-    columns = (
-        "parameter_id, item_id, position_m, measured_at, source, instrument, method, value, sent_value, "
-        "sent_unit, room, file, file_sha256, out_of_range, correction_reason, created_at"
-    )
     with transaction.atomic(), connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {Measurement._meta.db_table} ({columns}) FROM STDIN") as copy:
+        with cursor.cursor.copy(f"COPY {Measurement._meta.db_table} ({MEASUREMENT_COPY_COLUMNS}) FROM STDIN") as copy:
             for n in range(wanted - have):
                 roll, lo, hi = stretches[n % len(stretches)]
                 value = rng.gauss(21.0, 0.5)
@@ -83,57 +84,108 @@ def roll_values(cell_pk: int, wanted: int) -> int:
     return wanted
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--values", type=int, default=9_510)
     parser.add_argument("--runs", type=int, default=9, help="track graph requests and raw walks")
     parser.add_argument("--samples", type=int, default=30, help="roll map requests and raw statements")
-    args = parser.parse_args()
-    env = django_environment(args.database_url) | {"DATABASE_CONN_MAX_AGE": "60"}
-    import django
+    return parser.parse_args()
 
-    django.setup()
-    import psycopg
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-    from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
-    from lots.models import Item
-    from measurements.selectors import upstream_rows
-    from measurements.selectors_upstream_json import listing_rows_sql
+def raw_walk(raw: psycopg.Connection[Any], sql: str, pk: int) -> float:
+    """Seconds of the raw downstream walk of item `pk` (the track graph's baseline)."""
+    from traceability.selectors import MAX_DEPTH
+
+    t0 = time.perf_counter()
+    with raw.cursor() as cur:
+        cur.execute(sql, {"item": pk, "max_depth": MAX_DEPTH})
+        cur.fetchall()
+    return time.perf_counter() - t0
+
+
+def largest_lot(raw: psycopg.Connection[Any], lots: list[tuple[int, str]]) -> tuple[int, int, str]:
+    """(descendants, pk, code) of the cathode active-material lot with the most descendants."""
     from traceability.selectors import MAX_DEPTH, walk_sql
 
-    down_sql = walk_sql("downstream", edges=True)
     node_sql = walk_sql("downstream", edges=False)
-    raw = psycopg.connect(dsn(args.database_url), autocommit=True)
-    raw.execute("SET jit = off")  # as the server's connections (config.settings.base)
-
-    def raw_walk(pk: int) -> float:
-        t0 = time.perf_counter()
-        with raw.cursor() as cur:
-            cur.execute(down_sql, {"item": pk, "max_depth": MAX_DEPTH})
-            cur.fetchall()
-        return time.perf_counter() - t0
-
-    lots = list(Item.objects.filter(kind_id="cathode_active_material").values_list("id", "code"))
-    cells = list(Item.objects.filter(kind_id="cell").order_by("id").values_list("id", "code"))
-    if not lots or not cells:
-        sys.exit("No line in the database: run bench/trace.py first with the same --database-url.")
     with raw.cursor() as cur:
         sizes = []
         for pk, code in lots:
             cur.execute(node_sql, {"item": pk, "max_depth": MAX_DEPTH})
             sizes.append((len(cur.fetchall()) - 1, pk, code))
-    descendants, lot_pk, lot_code = max(sizes)
+    return max(sizes)
+
+
+def operator_token() -> str:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from rest_framework.authtoken.models import Token
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-operator")
+    user.groups.add(Group.objects.get_or_create(name="operator")[0])
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+def track_time(client: Client, raw: psycopg.Connection[Any], lot_pk: int, path: str, runs: int) -> Timed:
+    """The track graph over HTTP and its raw walk, `runs` times each."""
+    from traceability.selectors import walk_sql
+
+    down_sql = walk_sql("downstream", edges=True)
+    timed: Timed = {"http": [], "sql": []}
+    for _ in range(runs):  # interleaved, so a burst of load hits both
+        timed["sql"].append(raw_walk(raw, down_sql, lot_pk))
+        timed["http"].append(client.get(path)[2])
+    return timed
+
+
+def roll_map_time(client: Client, raw: psycopg.Connection[Any], cell_pk: int, path: str, samples: int) -> Timed:
+    """The roll map over HTTP, its two statements, and the listed values as rows, `samples` times each."""
+    from django.utils import timezone
+
+    from lots.models import Item
+    from measurements.selectors import upstream_rows
+    from measurements.selectors_upstream_json import listing_rows_sql
+    from traceability.selectors import MAX_DEPTH
+
+    cell = Item.objects.get(pk=cell_pk)
+    timed: Timed = {"http": [], "sql": [], "rows": []}
+    listed_params = {"item": cell.pk, "max_depth": MAX_DEPTH, "zone": timezone.get_current_timezone_name()}
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        upstream_rows(cell)  # the walk, then the values: the raw SQL of the roll map
+        timed["sql"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        with raw.cursor() as cur:  # the same, and every listed column of each value, as rows
+            cur.execute(listing_rows_sql(), listed_params)
+            cur.fetchall()
+        timed["rows"].append(time.perf_counter() - t0)
+        timed["http"].append(client.get(path)[2])
+    return timed
+
+
+def main() -> None:
+    args = arguments()
+    env = django_environment(args.database_url) | {"DATABASE_CONN_MAX_AGE": "60"}
+    import django
+
+    django.setup()
+    import psycopg
+
+    from lots.models import Item
+
+    raw = psycopg.connect(dsn(args.database_url), autocommit=True)
+    raw.execute("SET jit = off")  # as the server's connections (config.settings.base)
+    lots = list(Item.objects.filter(kind_id="cathode_active_material").values_list("id", "code"))
+    cells = list(Item.objects.filter(kind_id="cell").order_by("id").values_list("id", "code"))
+    if not lots or not cells:
+        sys.exit("No line in the database: run bench/trace.py first with the same --database-url.")
+    descendants, lot_pk, lot_code = largest_lot(raw, lots)
     cell_pk, cell_code = cells[len(cells) // 2]
     stored = roll_values(cell_pk, args.values)
     log(f"track of {lot_code} ({descendants:,} descendants); roll map of {cell_code} ({stored:,} bench values)")
 
-    user, _ = get_user_model().objects.get_or_create(username="bench-operator")
-    user.groups.add(Group.objects.get_or_create(name="operator")[0])
-    token = Token.objects.get_or_create(user=user)[0].key
+    token = operator_token()
     server = Server(env, nodelay=True)
     try:
         if not server.wait():
@@ -148,23 +200,8 @@ def main() -> None:
         assert status == 200, body[:300]
         listed = body.count(b'"upstream":')
         load_before = load()
-        track_http, track_sql = [], []
-        for _ in range(args.runs):  # interleaved, so a burst of load hits both
-            track_sql.append(raw_walk(lot_pk))
-            track_http.append(client.get(track_path)[2])
-        cell = Item.objects.get(pk=cell_pk)
-        roll_http, roll_sql, roll_rows = [], [], []
-        listed_params = {"item": cell.pk, "max_depth": MAX_DEPTH, "zone": timezone.get_current_timezone_name()}
-        for _ in range(args.samples):
-            t0 = time.perf_counter()
-            upstream_rows(cell)  # the walk, then the values: the raw SQL of the roll map
-            roll_sql.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            with raw.cursor() as cur:  # the same, and every listed column of each value, as rows
-                cur.execute(listing_rows_sql(), listed_params)
-                cur.fetchall()
-            roll_rows.append(time.perf_counter() - t0)
-            roll_http.append(client.get(roll_path)[2])
+        track = track_time(client, raw, lot_pk, track_path, args.runs)
+        roll = roll_map_time(client, raw, cell_pk, roll_path, args.samples)
         load_after = load()
     finally:
         server.stop()
@@ -173,9 +210,9 @@ def main() -> None:
     print(f"  track: {descendants:,} descendants, {track_bytes / 1e6:.1f} MB of JSON, {args.runs} runs")
     print(f"  roll map: {listed:,} values listed, {args.samples} requests")
     print(f"  {'':34}{'':6}{'p50':>9}{'p99':>9}   {'':7}{'p50':>8}{'p99':>8}")
-    line("full track graph of the lot", track_http, track_sql, 1.3)
-    line("roll map of a cell", roll_http, roll_sql, 2.0)
-    line("  against the listed values as rows", roll_http, roll_rows, 2.0)
+    line("full track graph of the lot", track["http"], track["sql"], 1.3)
+    line("roll map of a cell", roll["http"], roll["sql"], 2.0)
+    line("  against the listed values as rows", roll["http"], roll["rows"], 2.0)
 
 
 if __name__ == "__main__":
