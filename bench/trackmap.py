@@ -140,7 +140,9 @@ def track_time(client: Client, raw: psycopg.Connection[Any], lot_pk: int, path: 
 
 
 def roll_map_time(client: Client, raw: psycopg.Connection[Any], cell_pk: int, path: str, samples: int) -> Timed:
-    """The roll map over HTTP, its two statements, and the listed values as rows, `samples` times each."""
+    """The roll map over HTTP, its two statements, the listed values as rows and as binary COPY
+    (bytes, not parsed: the least a listing of that information costs to leave PostgreSQL),
+    `samples` times each."""
     from django.utils import timezone
 
     from lots.models import Item
@@ -149,7 +151,8 @@ def roll_map_time(client: Client, raw: psycopg.Connection[Any], cell_pk: int, pa
     from traceability.selectors import MAX_DEPTH
 
     cell = Item.objects.get(pk=cell_pk)
-    timed: Timed = {"http": [], "sql": [], "rows": []}
+    timed: Timed = {"http": [], "sql": [], "rows": [], "copy": []}
+    copy_sql = f"COPY ({listing_rows_sql()}) TO STDOUT (FORMAT BINARY)"
     listed_params = {"item": cell.pk, "max_depth": MAX_DEPTH, "zone": timezone.get_current_timezone_name()}
     for _ in range(samples):
         t0 = time.perf_counter()
@@ -160,6 +163,11 @@ def roll_map_time(client: Client, raw: psycopg.Connection[Any], cell_pk: int, pa
             cur.execute(listing_rows_sql(), listed_params)
             cur.fetchall()
         timed["rows"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        with raw.cursor() as cur, cur.copy(copy_sql, listed_params) as copy:
+            for _block in copy:
+                pass
+        timed["copy"].append(time.perf_counter() - t0)
         timed["http"].append(client.get(path)[2])
     return timed
 
@@ -213,6 +221,9 @@ def main() -> None:
     line("full track graph of the lot", track["http"], track["sql"], 1.3)
     line("roll map of a cell", roll["http"], roll["sql"], 2.0)
     line("  against the listed values as rows", roll["http"], roll["rows"], 2.0)
+    (c50, c99), (s50, s99) = stats(roll["copy"]), stats(roll["sql"])
+    print(f"  the listed values as binary COPY alone (not parsed): p50 {c50:.1f} ms, p99 {c99:.1f} ms", end="")
+    print(f" = {c50 / s50:.2f} x / {c99 / s99:.2f} x the two statements")
 
 
 if __name__ == "__main__":
