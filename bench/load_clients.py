@@ -116,19 +116,31 @@ async def paced(rate: float, offset: float, deadline: float, step: Callable[[int
         i += 1
 
 
+async def timed_post(
+    conn: Connection, stats: Stats, kind: str, path: str, body: bytes, content_type: str
+) -> tuple[int, bytes] | None:
+    """POST `body`, its latency kept under `kind`; None if the connection failed (the error kept,
+    the connection closed: the next request opens a new one)."""
+    t0 = time.perf_counter()
+    try:
+        status, data = await conn.request("POST", path, body, content_type)
+    except (OSError, asyncio.IncompleteReadError) as exc:
+        stats.errors[kind].append(repr(exc))
+        conn.close()
+        return None
+    stats.latency[kind].append(time.perf_counter() - t0)
+    return status, data
+
+
 async def station(n: int, port: int, token: str, stats: Stats, deadline: float) -> None:
     conn = Connection(port, token)
     body = json.dumps({"code": f"CR-scan-{n:02d}", "station": f"SCAN-{n:02d}"}).encode()
 
     async def scan(_: int) -> None:
-        t0 = time.perf_counter()
-        try:
-            status, data = await conn.request("POST", "/api/scan/", body, "application/json")
-        except (OSError, asyncio.IncompleteReadError) as exc:
-            stats.errors["scan"].append(repr(exc))
-            conn.close()
+        answer = await timed_post(conn, stats, "scan", "/api/scan/", body, "application/json")
+        if answer is None:
             return
-        stats.latency["scan"].append(time.perf_counter() - t0)
+        status, data = answer
         if status != 200:
             stats.errors["scan"].append(f"{status} {data[:200]!r}")
 
@@ -188,14 +200,10 @@ async def bulk(port: int, token: str, stats: Stats, deadline: float) -> None:
         # value = a counter, so each acknowledged row can be found once afterwards
         lines += [f"bench_thickness,{v},um,COAT-01,{now},online,{INSTRUMENT}" for v in range(first, first + BULK_ROWS)]
         body = ("\n".join(lines) + "\n").encode()
-        t0 = time.perf_counter()
-        try:
-            status, data = await conn.request("POST", "/api/measurements/bulk/", body, "text/csv")
-        except (OSError, asyncio.IncompleteReadError) as exc:
-            stats.errors["bulk"].append(repr(exc))
-            conn.close()
+        answer = await timed_post(conn, stats, "bulk", "/api/measurements/bulk/", body, "text/csv")
+        if answer is None:
             return
-        stats.latency["bulk"].append(time.perf_counter() - t0)
+        status, data = answer
         if 200 <= status < 300:
             stats.acked_values.extend(range(first, first + BULK_ROWS))
         else:
