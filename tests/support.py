@@ -1,15 +1,18 @@
 """What transactional tests share: putting back the rows that data migrations seeded, and
-letting go of Celery's cached broker connections."""
+letting go of Celery's cached broker connections. And rows built once for a module's tests."""
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
+from django.db import transaction
 
 from lots.models import ItemKind
 from lots.ontology_terms import KIND_IRIS, STEP_IRIS, STEP_PROCESS_IRIS
 from lots.seed import KIND_DIMENSIONS, KINDS, STEPS
 from traceability.models import Step
+
+T = TypeVar("T")
 
 
 def seed_kinds_and_steps() -> None:
@@ -44,3 +47,20 @@ def celery_connections_drop(app: Any) -> None:
     pools.reset()
     app._pool = None
     app.amqp._producer_pool = None
+
+
+def rows_for_every_test(django_db_blocker: Any, build: Callable[[], T]) -> Iterator[T]:
+    """Django's setUpTestData for a module- or class-scoped fixture (`yield from` it): `build`
+    writes once, inside a transaction rolled back after the last test. Each test's own `db`
+    transaction nests in it as a savepoint, so what one test changes the next does not see."""
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+    try:
+        with django_db_blocker.unblock():
+            built = build()
+        yield built
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
