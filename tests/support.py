@@ -1,15 +1,18 @@
 """What transactional tests share: putting back the rows that data migrations seeded, and
 letting go of Celery's cached broker connections. And rows built once for a module's tests."""
 
+import copy
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from lots.models import ItemKind
 from lots.ontology_terms import KIND_IRIS, STEP_IRIS, STEP_PROCESS_IRIS
 from lots.seed import KIND_DIMENSIONS, KINDS, STEPS
+from tests.factories import stations_create, user_create
 from traceability.models import Step
 
 T = TypeVar("T")
@@ -64,3 +67,33 @@ def rows_for_every_test(django_db_blocker: Any, build: Callable[[], T]) -> Itera
         with django_db_blocker.unblock():
             transaction.set_rollback(True)
             outer.__exit__(None, None, None)
+
+
+def line_fixtures_for_the_module(build: Callable[[User], T]) -> tuple[Any, Any, Any, Any]:
+    """`module_line, engineer, stations, line = line_fixtures_for_the_module(build)` in a test
+    module: the conftest's `engineer` and `stations`, and `build(engineer)` as `line`, made once
+    for the module instead of once per test. Each test gets deep copies, as setUpTestData gives,
+    so an instance one test changes (refresh_from_db) is not what the next test sees."""
+
+    @pytest.fixture(scope="module")
+    def module_line(django_db_setup: None, django_db_blocker: Any) -> Iterator[tuple[User, Any, T]]:
+        def made() -> tuple[User, Any, T]:
+            engineer = user_create("emil-engineer", "engineer")
+            stations = stations_create(engineer)
+            return engineer, stations, build(engineer)
+
+        yield from rows_for_every_test(django_db_blocker, made)
+
+    @pytest.fixture(name="engineer")
+    def engineer_(db: Any, module_line: tuple[User, Any, T]) -> User:
+        return copy.deepcopy(module_line[0])
+
+    @pytest.fixture(name="stations")
+    def stations_(db: Any, module_line: tuple[User, Any, T]) -> Any:
+        return copy.deepcopy(module_line[1])
+
+    @pytest.fixture(name="line")
+    def line_(db: Any, module_line: tuple[User, Any, T]) -> T:
+        return copy.deepcopy(module_line[2])
+
+    return module_line, engineer_, stations_, line_
