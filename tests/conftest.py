@@ -4,30 +4,24 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from tests.factories import stations_create, user_create
 from traceability.models import Station
-from traceability.services import station_create
-
-
-def _user(name: str, role: str) -> User:
-    user = User.objects.create_user(username=name)
-    user.groups.add(Group.objects.get_or_create(name=role)[0])
-    return user
 
 
 @pytest.fixture
 def operator(db: Any) -> User:
-    return _user("olga-operator", "operator")
+    return user_create("olga-operator", "operator")
 
 
 @pytest.fixture
 def engineer(db: Any) -> User:
-    return _user("emil-engineer", "engineer")
+    return user_create("emil-engineer", "engineer")
 
 
 @pytest.fixture
@@ -65,19 +59,7 @@ def admin_client_api(admin_user: User) -> APIClient:
 @pytest.fixture
 def stations(engineer: User) -> dict[str, Station]:
     """One station per step family of an electrode and cell line."""
-    layout = {
-        "MIX-01": ["mixing"],
-        "COAT-01": ["coating", "drying"],
-        "CAL-01": ["calendering"],
-        "SLT-01": ["slitting"],
-        "CUT-01": ["cutting"],
-        "STK-01": ["stacking", "tab_welding", "packaging"],
-        "FORM-01": ["electrolyte_filling", "formation", "eol_test"],
-    }
-    return {
-        code: station_create(actor=engineer, code=code, name=code, steps=steps, room="dry-room-1")
-        for code, steps in layout.items()
-    }
+    return stations_create(engineer)
 
 
 @pytest.fixture

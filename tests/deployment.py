@@ -48,6 +48,18 @@ def manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
+def _manage_started(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def _manage_finished(process: subprocess.Popen[str]) -> None:
+    output = process.communicate(timeout=600)[0]
+    assert process.returncode == 0, f"{process.args!r}:\n{output}"
+
+
 def _admin_connection(db: Any) -> psycopg.Connection[Any]:
     return psycopg.connect(
         host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"] or None,
@@ -86,12 +98,14 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     with _admin_connection(db) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
     process = None
+    # collectstatic reads no database: it runs while the database is migrated and loaded.
+    collecting = _manage_started(env, "collectstatic", "--noinput", "-v0")
     try:
         manage(env, "migrate", "--noinput", "-v0")
         manage(env, "load_catalog")
         manage(env, "load_demo")
         printed = manage(env, "create_demo_users")
-        manage(env, "collectstatic", "--noinput", "-v0")
+        _manage_finished(collecting)
         credentials = re.finditer(r"user (\S+)\s+password (\S+)\s+token (\S+)", printed)
         users = {match[1]: (match[2], match[3]) for match in credentials}
         port = free_port()
@@ -115,6 +129,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 time.sleep(0.2)
         yield Deployment(f"http://127.0.0.1:{port}", env, work / "static", log, users)
     finally:
+        if collecting.poll() is None:
+            collecting.kill()
+            collecting.wait()
         if process is not None:
             process.terminate()
             process.wait(timeout=60)

@@ -3,11 +3,12 @@
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 
 from lots.models import Item
 from lots.services import item_register
-from traceability.services import InputSpec, OutputSpec, StretchSpec, operation_record
+from traceability.models import Station
+from traceability.services import InputSpec, OutputSpec, StretchSpec, operation_record, station_create
 
 T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 
@@ -21,6 +22,29 @@ class Line:
     lanes: list[Item] = field(default_factory=list)
     sheets: list[Item] = field(default_factory=list)
     cells: list[Item] = field(default_factory=list)
+
+
+def user_create(name: str, role: str) -> User:
+    user = User.objects.create_user(username=name)
+    user.groups.add(Group.objects.get_or_create(name=role)[0])
+    return user
+
+
+def stations_create(engineer: User) -> dict[str, Station]:
+    """One station per step family of an electrode and cell line (the `stations` fixture)."""
+    layout = {
+        "MIX-01": ["mixing"],
+        "COAT-01": ["coating", "drying"],
+        "CAL-01": ["calendering"],
+        "SLT-01": ["slitting"],
+        "CUT-01": ["cutting"],
+        "STK-01": ["stacking", "tab_welding", "packaging"],
+        "FORM-01": ["electrolyte_filling", "formation", "eol_test"],
+    }
+    return {
+        code: station_create(actor=engineer, code=code, name=code, steps=steps, room="dry-room-1")
+        for code, steps in layout.items()
+    }
 
 
 def register(actor: User, kind: str, quantity: float, unit: str, **extra: object) -> Item:

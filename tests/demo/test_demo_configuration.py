@@ -2,6 +2,7 @@
 connector and an open calendering run, each read back through the API and pages the README uses,
 and examples/lab/balance.csv imported with the demo's `balance-csv` (dry run first)."""
 
+from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -10,27 +11,40 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
-from django.test import Client
+from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from labfiles.models import LabImport
 from measurements.models import Measurement
+from tests.support import rows_for_every_test
 from traceability.models import Operation
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lab" / "balance.csv"
 
 
+@pytest.fixture(scope="module")
+def demo_tokens(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """`make run`'s commands, once for the module (load_demo takes seconds): the printed tokens."""
+
+    def load() -> dict[str, str]:
+        call_command("load_catalog", stdout=StringIO())
+        call_command("load_demo", stdout=StringIO())
+        out = StringIO()
+        call_command("create_demo_users", stdout=out)
+        return {line.split()[0]: line.split()[-1] for line in out.getvalue().splitlines()}
+
+    with override_settings(MEDIA_ROOT=tmp_path_factory.mktemp("demo") / "media"):
+        yield from rows_for_every_test(django_db_blocker, load)
+
+
 @pytest.fixture
-def demo(db: Any, settings: Any, tmp_path: Path) -> dict[str, APIClient]:
-    """A fresh database with `make run`'s commands; API clients with the printed tokens."""
-    settings.MEDIA_ROOT = tmp_path / "media"
-    call_command("load_catalog", stdout=StringIO())
-    call_command("load_demo", stdout=StringIO())
-    out = StringIO()
-    call_command("create_demo_users", stdout=out)
+def demo(db: Any, demo_tokens: dict[str, str]) -> dict[str, APIClient]:
+    """The database as those commands left it (each test's changes roll back); API clients with
+    the printed tokens."""
     clients = {}
-    for line in out.getvalue().splitlines():
-        role, token = line.split()[0], line.split()[-1]
+    for role, token in demo_tokens.items():
         clients[role] = APIClient()
         clients[role].credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return clients

@@ -13,11 +13,17 @@ from interop.epcis_export import events_page
 from interop.epcis_query import events_query_parse, page_key, page_token
 from lots.identifiers import digital_link
 from lots.models import Item
-from tests.factories import T0, Line, register
+from tests.factories import T0, Line, build_line, register
+from tests.support import line_fixtures_for_the_module
 
 from .conftest import URL
 
 pytestmark = pytest.mark.django_db
+
+# The line of tests/interop/conftest.py, built once for the module's tests.
+module_line, engineer, stations, line = line_fixtures_for_the_module(
+    lambda engineer: build_line(engineer, sheets_per_lane=4, lanes=1)
+)
 
 
 def _events(response: Any) -> list[dict[str, Any]]:

@@ -6,8 +6,12 @@ import pytest
 
 from core.errors import ErrorCode, InvalidInput
 from tests.factories import build_line
+from tests.support import line_fixtures_for_the_module
 
 pytestmark = pytest.mark.django_db
+
+# The factory line of tests/traceability/conftest.py, built once for the module's tests.
+module_line, engineer, stations, line = line_fixtures_for_the_module(build_line)
 
 NODE_KEYS = {"code", "kind", "status", "depth"}
 EDGE_KEYS = {"parent", "child", "operation", "step", "from_m", "to_m"}

@@ -9,12 +9,16 @@ import pytest
 from django.db import connection
 
 from lots.models import Item
-from tests.factories import register
+from tests.factories import build_line, register
+from tests.support import line_fixtures_for_the_module
 from traceability.selectors import MAX_DEPTH, lineage_walk, walk_sql
 from traceability.selectors_graph import lineage_json
 from traceability.services import InputSpec, OutputSpec, operation_record
 
 pytestmark = pytest.mark.django_db
+
+# The factory line of tests/traceability/conftest.py, built once for the module's tests.
+module_line, engineer, stations, line = line_fixtures_for_the_module(build_line)
 
 NODE_KEYS = ["code", "kind", "status", "depth"]
 EDGE_KEYS = ["parent", "child", "operation", "step", "from_m", "to_m", "child_from_m", "child_to_m", "lane", "reversed"]

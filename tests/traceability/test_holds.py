@@ -6,7 +6,8 @@ import pytest
 
 from core.errors import ErrorCode, InvalidInput
 from lots.models import Item, ItemStatus
-from tests.factories import T0, register
+from tests.factories import T0, build_line, register
+from tests.support import line_fixtures_for_the_module
 from tests.traceability.helpers import row_counts
 from traceability.holds import hold_place, hold_release
 from traceability.services import InputSpec, OutputSpec, StretchSpec, operation_record
@@ -14,6 +15,9 @@ from traceability.services import InputSpec, OutputSpec, StretchSpec, operation_
 pytestmark = pytest.mark.django_db
 
 URL = "/api/holds/"
+
+# The factory line of tests/traceability/conftest.py, built once for the module's tests.
+module_line, engineer, stations, line = line_fixtures_for_the_module(build_line)
 
 
 def _status(*codes: str) -> dict[str, str]:

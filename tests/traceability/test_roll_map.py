@@ -10,11 +10,15 @@ lanes of 104 m (scale 1) -> sheets i of 0.5 m from lane metres 10 + 0.5 i .. 10.
 
 import pytest
 
-from tests.factories import register
+from tests.factories import build_line, register
+from tests.support import line_fixtures_for_the_module
 from traceability.selectors import roll_map
 from traceability.services import InputSpec, OutputSpec, StretchSpec, operation_record
 
 pytestmark = pytest.mark.django_db
+
+# The factory line of tests/traceability/conftest.py, built once for the module's tests.
+module_line, engineer, stations, line = line_fixtures_for_the_module(build_line)
 
 CAL_SCALE = 100 / 104
 

@@ -2,11 +2,15 @@
 
 import pytest
 
-from tests.factories import register
+from tests.factories import build_line, register
+from tests.support import line_fixtures_for_the_module
 from traceability.selectors import lineage_trace, lineage_track, lineage_walk
 from traceability.services import InputSpec, OutputSpec, operation_record
 
 pytestmark = pytest.mark.django_db
+
+# The factory line of tests/traceability/conftest.py, built once for the module's tests.
+module_line, engineer, stations, line = line_fixtures_for_the_module(build_line)
 
 
 def _depths(genealogy):
