@@ -100,18 +100,19 @@ _UPSTREAM: tuple[tuple[str, str], ...] = (
 LISTED_KEYS = tuple(key for key, _ in _FIELDS)
 
 
-def _carried_column(path: str) -> str:
+def _column(path: str) -> str:
     """The measurement table's column behind a MEASUREMENT_COLUMNS path (a relation: its key)."""
     field = Measurement._meta.get_field(path.split("__")[0])
     assert isinstance(field, Field) and field.column  # a concrete column of the table
     column: str = field.column
-    return "measured_item_id" if column == "item_id" else column  # apart from the walk's item_id
+    return column
 
 
 # The columns the listing writes, carried along with each value found (no second read of the
-# measurement table): those the Python listing reads, so that both list the same fields.
-_CARRIED = tuple(dict.fromkeys(_carried_column(path) for path in MEASUREMENT_COLUMNS if path != "id"))
-_SOURCE = {"measured_item_id": "item_id"}
+# measurement table): those the Python listing reads, so that both list the same fields. Carried
+# under the same names, but the measured item's, apart from the walk's item_id.
+_READ = tuple(dict.fromkeys(_column(path) for path in MEASUREMENT_COLUMNS if path != "id"))
+_CARRIED = tuple("measured_item_id" if column == "item_id" else column for column in _READ)
 # How each value was found, from the walk's row or the operation's: codes, places, and the text of
 # the stretch's rounded ends and via (its from_m, to_m and via keys, written once a stretch).
 _WAYS = ("upstream_code", "upstream_place", "via_place", "ends_text")
@@ -170,7 +171,7 @@ ends AS MATERIALIZED (  -- the few stretch ends, rounded once each rather than o
     SELECT o.*, c.code AS upstream_code, c.place AS upstream_place FROM ({ops}) o JOIN codes c ON c.id = o.item_id
 ),
 found(m_id, item_id, depth, lo, hi, mapped, via_id, relation, {", ".join(_CARRIED + _WAYS)}) AS (
-{values_union("".join(f", m.{_SOURCE.get(column, column)}" for column in _CARRIED), of_walk=_OF_WALK, of_ops=_OF_OPS)}
+{values_union("".join(f", m.{column}" for column in _READ), of_walk=_OF_WALK, of_ops=_OF_OPS)}
 ),
 belong AS MATERIALIZED (  -- the keys first (see `listed`), the measurement's columns last
     SELECT DISTINCT ON (m_id, item_id, relation, via_id, mapped9)
