@@ -41,23 +41,26 @@ def free_port() -> int:
 
 
 def manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert result.returncode == 0, f"manage.py {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
+    """`manage.py args` run to its end; its standard output."""
+    return _manage_finished(_manage_started(env, *args))
 
 
 def _manage_started(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "manage.py", *args],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
 
-def _manage_finished(process: subprocess.Popen[str]) -> None:
-    output = process.communicate(timeout=600)[0]
-    assert process.returncode == 0, f"{process.args!r}:\n{output}"
+def _manage_finished(process: subprocess.Popen[str]) -> str:
+    try:
+        stdout, stderr = process.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        process.kill()  # as subprocess.run does
+        process.wait()
+        raise
+    assert process.returncode == 0, f"{process.args!r}:\n{stdout}\n{stderr}"
+    return stdout
 
 
 def _admin_connection(db: Any) -> psycopg.Connection[Any]:
