@@ -11,7 +11,6 @@ Cell 0 holds lane metres 10-14 = coated metres 100 - 14 * 100/104 .. 100 - 10 * 
 import csv
 import json
 import math
-from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -38,8 +37,8 @@ from datasets.writers import write_dataset
 from lots.services import item_register
 from measurements.models import Parameter
 from measurements.services import MeasurementInput, measurement_record
-from tests.factories import T0, stations_create, user_create
-from tests.support import rows_for_every_test
+from tests.factories import T0
+from tests.support import line_fixtures_for_the_module
 from traceability.services import InputSpec, OutputSpec, StretchSpec, operation_record
 
 # Coated cathode metre -> mass loading; 87-90 fall in cell 0, 85-86 in cell 1, 91 in no cell.
@@ -182,28 +181,13 @@ def _line(engineer: Any) -> dict[str, Any]:
     return {"cells": cells, "slurries": slurries, "coated": coated, "calendered": calendered}
 
 
-@pytest.fixture(scope="module")
-def built(django_db_setup: None, django_db_blocker: Any) -> Iterator[tuple[User, dict[str, Any]]]:
-    """The engineer, stations, catalog and line, built once for the module (about 0.6 s a test
-    before); each test's changes roll back (tests/support.py)."""
-
-    def build() -> tuple[User, dict[str, Any]]:
-        engineer = user_create("emil-engineer", "engineer")
-        stations_create(engineer)
-        _catalog()
-        return engineer, _line(engineer)
-
-    yield from rows_for_every_test(django_db_blocker, build)
+def _catalog_and_line(engineer: User) -> dict[str, Any]:
+    _catalog()
+    return _line(engineer)
 
 
-@pytest.fixture
-def engineer(db: Any, built: tuple[User, dict[str, Any]]) -> User:
-    return built[0]
-
-
-@pytest.fixture
-def line(db: Any, built: tuple[User, dict[str, Any]]) -> dict[str, Any]:
-    return built[1]
+# The engineer, stations, catalog and line, built once for the module (about 0.6 s a test before).
+module_line, engineer, stations, line = line_fixtures_for_the_module(_catalog_and_line)
 
 
 def _rows(**kwargs: Any) -> tuple[list[str], dict[str, dict[str, Any]]]:
